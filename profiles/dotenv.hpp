@@ -1,0 +1,53 @@
+#pragma once
+
+#include "profiles/problem.hpp"
+
+#include <filesystem>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace hm::profiles {
+
+/// One `KEY=value` assignment of a .env file.
+struct dotenv_entry {
+  std::string key;
+  std::string value; // unquoted, escapes resolved
+  int line = 0;      // 1-based line of the assignment
+};
+
+/// A parsed .env file: the assignments in file order, and what was wrong with it.
+/// Lines that cannot be parsed are reported and skipped; the rest still counts.
+struct dotenv_file {
+  std::filesystem::path path;
+  std::vector<dotenv_entry> entries;
+  problems issues;
+
+  /// The effective assignment of `key` (the last one, as python-dotenv does).
+  [[nodiscard]] const dotenv_entry* find(std::string_view key) const;
+};
+
+/// Parses dotenv text. `path` is only used to name the file in problems.
+/// Syntax: `KEY=value`, `export KEY=value`, 'single' (literal) and "double" quotes
+/// (\n \t \r \" \\ escapes, may span lines), `#` comments (also after an unquoted
+/// value), blank lines, CRLF line ends, a UTF-8 BOM.
+[[nodiscard]] dotenv_file parse_dotenv(std::string_view text,
+                                       const std::filesystem::path& path);
+
+/// Reads and parses a .env file; an unreadable file is a problem, not an exception.
+[[nodiscard]] dotenv_file read_dotenv(const std::filesystem::path& path);
+
+/// Returns `text` with `key` set to `value`: the last assignment of `key` is
+/// replaced in place (keeping its `export ` prefix), or a line is appended.
+/// Every other line, comment, blank line and line ending is kept byte for byte.
+[[nodiscard]] std::string with_dotenv_key(std::string_view text, std::string_view key,
+                                          std::string_view value);
+
+/// Sets `key` in the file at `path` atomically (temp file in the same directory,
+/// fsync, rename) and keeps the file's mode. Returns an error message on failure.
+[[nodiscard]] std::optional<std::string>
+write_dotenv_key(const std::filesystem::path& path, std::string_view key,
+                 std::string_view value);
+
+} // namespace hm::profiles
