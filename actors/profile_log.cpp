@@ -1,0 +1,69 @@
+#include "actors/profile_log.hpp"
+
+#include <spdlog/sinks/rotating_file_sink.h>
+#include <spdlog/sinks/stdout_sinks.h>
+#include <spdlog/spdlog.h>
+
+#include <map>
+#include <mutex>
+
+namespace hm {
+
+namespace {
+
+constexpr auto pattern = "%Y-%m-%dT%H:%M:%S.%e %l [%n] %v";
+constexpr size_t max_log_bytes = 10 * 1024 * 1024;
+constexpr size_t kept_log_files = 3;
+
+/// One stderr sink shared by every logger, so lines never interleave mid-line.
+std::shared_ptr<spdlog::sinks::stderr_sink_mt> stderr_sink() {
+  static auto sink = std::make_shared<spdlog::sinks::stderr_sink_mt>();
+  return sink;
+}
+
+/// Profile loggers by profile name. Kept out of spdlog's registry so that a
+/// profile named like the node's logger cannot replace it.
+struct profile_loggers {
+  std::mutex mutex;
+  std::map<std::string, std::shared_ptr<spdlog::logger>> by_profile;
+};
+
+profile_loggers& loggers() {
+  static profile_loggers instance;
+  return instance;
+}
+
+} // namespace
+
+void init_logging(const std::string& level) {
+  auto logger = std::make_shared<spdlog::logger>("hermes-matrix", stderr_sink());
+  logger->set_pattern(pattern);
+  spdlog::set_default_logger(logger);
+  spdlog::set_level(spdlog::level::from_str(level));
+  spdlog::flush_on(spdlog::level::warn);
+}
+
+std::shared_ptr<spdlog::logger>
+profile_logger(const std::string& profile, const std::filesystem::path& profile_dir) {
+  auto& all = loggers();
+  std::lock_guard guard{all.mutex};
+  if (auto i = all.by_profile.find(profile); i != all.by_profile.end())
+    return i->second;
+  std::vector<spdlog::sink_ptr> sinks{stderr_sink()};
+  auto file = profile_dir / "logs" / "gateway.log";
+  try {
+    sinks.push_back(std::make_shared<spdlog::sinks::rotating_file_sink_mt>(
+      file.string(), max_log_bytes, kept_log_files));
+  } catch (const spdlog::spdlog_ex& ex) {
+    spdlog::warn("[{}] cannot write {} ({}); logging to stderr only", profile,
+                 file.string(), ex.what());
+  }
+  auto logger = std::make_shared<spdlog::logger>(profile, sinks.begin(), sinks.end());
+  logger->set_pattern(pattern);
+  logger->set_level(spdlog::get_level());
+  logger->flush_on(spdlog::level::info);
+  all.by_profile.emplace(profile, logger);
+  return logger;
+}
+
+} // namespace hm

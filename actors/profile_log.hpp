@@ -1,0 +1,23 @@
+#pragma once
+
+#include <spdlog/logger.h>
+
+#include <filesystem>
+#include <memory>
+#include <string>
+
+namespace hm {
+
+/// Sets up the node's own logger: lines to stderr at `level` ("info", "debug",
+/// ...). Called once by main before any actor starts.
+void init_logging(const std::string& level);
+
+/// The logger of one profile: every line goes to stderr (tagged with the
+/// profile) and to `<profile_dir>/logs/gateway.log`, rotated at 10 MiB with
+/// three old files kept. The same logger is returned for the same profile, so
+/// a restarted cell keeps writing to the same file. Falls back to stderr only
+/// (with a warning) when the log file cannot be opened.
+[[nodiscard]] std::shared_ptr<spdlog::logger>
+profile_logger(const std::string& profile, const std::filesystem::path& profile_dir);
+
+} // namespace hm

@@ -1,0 +1,34 @@
+#pragma once
+
+#include <filesystem>
+#include <string>
+#include <vector>
+
+namespace hm {
+
+/// Exit codes, as conventional for Unix tools.
+enum exit_code : int {
+  exit_ok = 0,
+  exit_failure = 1, // a check failed, or the node could not run
+  exit_usage = 2,   // bad command line
+};
+
+/// Which profiles a command works on.
+struct profile_selection {
+  std::filesystem::path hermes_home; // empty: $HERMES_HOME or ~/.hermes
+  std::vector<std::string> names;    // empty: all
+};
+
+/// `hermes-matrix check`: validates the selected profiles and prints a table
+/// and every problem; exit_ok when every selected profile on Matrix is usable.
+int check_command(const profile_selection& selection);
+
+struct run_options {
+  profile_selection selection;
+  std::string log_level = "info";
+};
+
+/// `hermes-matrix run`: serves the selected profiles until SIGINT or SIGTERM.
+int run_command(const run_options& options);
+
+} // namespace hm

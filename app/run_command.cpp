@@ -1,0 +1,119 @@
+#include "app/commands.hpp"
+
+#include "actors/profile_cell.hpp"
+#include "actors/profile_log.hpp"
+#include "actors/supervisor.hpp"
+#include "messages/errors.hpp"
+#include "messages/type_ids.hpp"
+#include "profiles/discovery.hpp"
+
+#include "hm/version.hpp"
+
+#include <caf/actor_system.hpp>
+#include <caf/actor_system_config.hpp>
+#include <caf/scoped_actor.hpp>
+
+#include <spdlog/spdlog.h>
+
+#include <csignal>
+#include <sys/stat.h>
+
+namespace hm {
+
+namespace {
+
+/// The signals the node handles. They are blocked in every thread (CAF's
+/// threads inherit the mask of the thread that creates the actor system) and
+/// taken synchronously by the main thread with sigwait, so no handler ever
+/// runs inside an actor.
+sigset_t node_signals() {
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGINT);
+  sigaddset(&set, SIGTERM);
+  sigaddset(&set, SIGHUP);
+  return set;
+}
+
+int wait_for_stop_signal(const sigset_t& set) {
+  for (;;) {
+    int sig = 0;
+    if (sigwait(&set, &sig) != 0)
+      return SIGTERM;
+    if (sig == SIGHUP) {
+      spdlog::warn("SIGHUP: reloading profiles is not supported by this version; "
+                   "restart hermes-matrix to pick up changed profiles");
+      continue;
+    }
+    return sig;
+  }
+}
+
+} // namespace
+
+int run_command(const run_options& options) {
+  // Everything this service creates (stores, logs, key files) is private.
+  ::umask(077);
+  init_logging(options.log_level);
+  auto home = options.selection.hermes_home.empty() ? profiles::default_hermes_home()
+                                                    : options.selection.hermes_home;
+  auto set = profiles::load_profiles(home, options.selection.names);
+  for (auto& p : set.issues)
+    (p.level == profiles::problem::severity::error ? spdlog::error("{}", p.to_string())
+                                                   : spdlog::warn("{}", p.to_string()));
+  std::vector<profiles::loaded_profile> serving;
+  size_t usable = 0;
+  for (auto& lp : set.profiles) {
+    if (!lp.config.on_matrix()) {
+      spdlog::info("profile {} is not on Matrix; skipped", lp.config.name);
+      continue;
+    }
+    for (auto& p : lp.issues)
+      (p.level == profiles::problem::severity::error ? spdlog::error("{}", p.to_string())
+                                                     : spdlog::warn("{}", p.to_string()));
+    if (lp.usable())
+      ++usable;
+    else
+      spdlog::error("profile {} has errors and is not started (see `hermes-matrix check`)",
+                    lp.config.name);
+    serving.push_back(std::move(lp));
+  }
+  if (usable == 0) {
+    spdlog::error("no usable profile on Matrix under {}; run `hermes-matrix check` to see why",
+                  set.hermes_home.string());
+    return exit_failure;
+  }
+  auto signals = node_signals();
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+
+  caf::actor_system_config cfg;
+  cfg.add_message_types<caf::id_block::hermes_matrix>();
+  cfg.add_error_category(error_category, render_error);
+  // Idle profiles must cost no CPU: the sharing scheduler sleeps when idle,
+  // the default work-stealing one polls.
+  cfg.set("scheduler.policy", caf::atom("sharing"));
+  cfg.set("logger.verbosity", caf::atom("quiet"));
+  cfg.set("logger.file-verbosity", caf::atom("quiet"));
+  cfg.set("logger.console-verbosity", caf::atom("quiet"));
+  caf::actor_system sys{cfg};
+  supervision_policy policy;
+  spdlog::info("hermes-matrix {} serving {} profile(s) from {}", hm::version,
+               usable, set.hermes_home.string());
+  auto supervisor = spawn_supervisor(sys, std::move(serving), policy, spawn_profile_cell);
+
+  auto sig = wait_for_stop_signal(signals);
+  spdlog::info("{}: stopping", sig == SIGINT ? "SIGINT" : "SIGTERM");
+  caf::scoped_actor self{sys};
+  self->monitor(supervisor);
+  self->send_exit(supervisor, caf::exit_reason::user_shutdown);
+  bool stopped = false;
+  self->receive([&](caf::down_msg&) { stopped = true; },
+                caf::after(policy.shutdown_grace + std::chrono::seconds{2}) >> [] {});
+  if (!stopped)
+    spdlog::error("the supervisor did not stop in time");
+  spdlog::info("stopped");
+  spdlog::default_logger()->flush();
+  return exit_ok;
+}
+
+} // namespace hm

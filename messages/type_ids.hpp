@@ -1,0 +1,26 @@
+#pragma once
+
+// The CAF type-ID block of hermes-matrix: every message type and atom that
+// actors exchange, so that the actor system (and, in a cluster, the middleman)
+// can serialize them. Registered once in main via
+// `cfg.add_message_types<caf::id_block::hermes_matrix>()`.
+
+#include "messages/profile_status.hpp"
+
+#include <caf/type_id.hpp>
+
+#include <vector>
+
+CAF_BEGIN_TYPE_ID_BLOCK(hermes_matrix, caf::first_custom_type_id)
+
+  CAF_ADD_TYPE_ID(hermes_matrix, (hm::profile_status))
+  CAF_ADD_TYPE_ID(hermes_matrix, (std::vector<hm::profile_status>))
+
+  // Atoms (at most 10 characters in CAF 0.17).
+  CAF_ADD_ATOM(hermes_matrix, hm::atom, status, "status")
+  CAF_ADD_ATOM(hermes_matrix, hm::atom, ready, "ready")
+  CAF_ADD_ATOM(hermes_matrix, hm::atom, restart, "restart")
+  CAF_ADD_ATOM(hermes_matrix, hm::atom, ping, "ping")
+  CAF_ADD_ATOM(hermes_matrix, hm::atom, deadline, "deadline")
+
+CAF_END_TYPE_ID_BLOCK(hermes_matrix)

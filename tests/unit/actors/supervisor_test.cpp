@@ -1,0 +1,276 @@
+#define CAF_SUITE supervisor
+
+#include "actors/supervisor.hpp"
+#include "messages/errors.hpp"
+
+#include "caf/test/dsl.hpp"
+
+#include <caf/all.hpp>
+
+#include <filesystem>
+#include <map>
+#include <memory>
+
+using namespace std::chrono_literals;
+using namespace hm;
+
+namespace {
+
+// Test cells: `ok` cells report ready and answer pings; `crash_after` cells
+// report ready, then end with errc::internal after a delay of virtual time
+// (0 = at once, before reporting ready); `fatal` cells end with a reason that
+// must not be restarted; `stubborn` cells ignore exit messages.
+struct cell_script {
+  enum kind { ok, crash_after, fatal, stubborn } what = ok;
+  caf::timespan delay{0};
+};
+
+CAF_ADD_ATOM(hermes_matrix_test, test_atom, crash, "crash")
+
+caf::behavior test_cell(caf::event_based_actor* self, cell_script script,
+                        supervisor_actor parent, std::string name) {
+  if (script.what == cell_script::crash_after && script.delay == caf::timespan{0}) {
+    self->quit(make_error(errc::internal, "crashed while starting"));
+    return {};
+  }
+  if (script.what == cell_script::fatal) {
+    self->quit(make_error(errc::unauthorized, "the homeserver rejected the token"));
+    return {};
+  }
+  if (script.what == cell_script::stubborn)
+    self->set_exit_handler([](caf::exit_msg&) { /* refuses to stop */ });
+  self->send(parent, atom::ready_v, name, "@" + name + ":example.org", std::string{"DEV"});
+  if (script.what == cell_script::crash_after)
+    self->delayed_send(self, script.delay, test_atom::crash_v);
+  return {
+    [](atom::ping) { return atom::ping_v; },
+    [self](test_atom::crash) { self->quit(make_error(errc::internal, "crashed while running")); },
+  };
+}
+
+struct fixture : test_coordinator_fixture<> {
+  std::filesystem::path dir;
+  std::map<std::string, cell_script> scripts;
+  std::map<std::string, profile_cell_actor> cells; // the latest cell of each profile
+  std::map<std::string, int> spawns;
+  supervision_policy policy;
+  supervisor_actor sup;
+
+  fixture() {
+    dir = std::filesystem::temp_directory_path()
+          / ("hm-supervisor-test-" + std::to_string(::getpid()));
+    std::filesystem::create_directories(dir);
+  }
+
+  ~fixture() override {
+    if (sup)
+      anon_send_exit(sup, caf::exit_reason::user_shutdown);
+    run();
+    std::filesystem::remove_all(dir);
+  }
+
+  static profiles::loaded_profile profile(const std::string& name,
+                                          const std::filesystem::path& dir) {
+    profiles::loaded_profile lp;
+    lp.config.name = name;
+    lp.config.dir = dir / name;
+    lp.config.homeserver = "https://matrix.example.org";
+    lp.config.access_token = secret{"syt_test_" + name};
+    return lp;
+  }
+
+  cell_factory factory() {
+    return [this](caf::actor_system& system, supervisor_actor parent,
+                  const profiles::profile_config& config) {
+      ++spawns[config.name];
+      auto typed = caf::actor_cast<profile_cell_actor>(
+        system.spawn(test_cell, scripts[config.name], parent, config.name));
+      cells[config.name] = typed;
+      return typed;
+    };
+  }
+
+  void start(const std::vector<std::string>& names,
+             std::vector<profiles::loaded_profile> extra = {}) {
+    std::vector<profiles::loaded_profile> all;
+    for (auto& n : names)
+      all.push_back(profile(n, dir));
+    for (auto& lp : extra)
+      all.push_back(std::move(lp));
+    sup = spawn_supervisor(sys, std::move(all), policy, factory());
+    sched.run();
+  }
+
+  std::map<std::string, profile_status> statuses() {
+    std::map<std::string, profile_status> result;
+    self->request(sup, caf::infinite, atom::status_v);
+    sched.run();
+    self->receive([&](const std::vector<profile_status>& all) {
+      for (auto& s : all)
+        result[s.profile] = s;
+    });
+    return result;
+  }
+
+  bool answers(const std::string& name) {
+    bool answered = false;
+    self->request(cells[name], caf::infinite, atom::ping_v);
+    sched.run();
+    self->receive([&](atom::ping) { answered = true; },
+                  [&](const caf::error&) { answered = false; },
+                  caf::after(std::chrono::seconds{0}) >> [] {});
+    return answered;
+  }
+
+  /// Advances virtual time in small steps, delivering all messages after each.
+  void elapse(caf::timespan total, caf::timespan step = 500ms) {
+    for (caf::timespan t{0}; t < total; t += step) {
+      advance_time(step);
+      sched.run();
+    }
+  }
+};
+
+} // namespace
+
+CAF_TEST(backoff doubles from one second up to five minutes) {
+  supervision_policy policy;
+  std::vector<int64_t> seconds;
+  for (uint32_t streak = 1; streak <= 11; ++streak)
+    seconds.push_back(std::chrono::duration_cast<std::chrono::seconds>(
+                        restart_backoff(policy, streak))
+                        .count());
+  std::vector<int64_t> expected{1, 2, 4, 8, 16, 32, 64, 128, 256, 300, 300};
+  CAF_CHECK_EQUAL(seconds, expected);
+}
+
+CAF_TEST_FIXTURE_SCOPE(supervisor_tests, fixture)
+
+CAF_TEST(every usable profile gets a running cell) {
+  start({"coder", "default", "locallama"});
+  auto st = statuses();
+  CAF_REQUIRE_EQUAL(st.size(), 3u);
+  for (auto& [name, s] : st) {
+    CAF_MESSAGE(name);
+    CAF_CHECK_EQUAL(s.state, profile_state::running);
+    CAF_CHECK_EQUAL(s.user_id, "@" + name + ":example.org");
+    CAF_CHECK(answers(name));
+  }
+}
+
+CAF_TEST(a crashing cell is restarted with growing backoff while the others answer) {
+  // "victim" runs 20 s (longer than the immediate window, shorter than the
+  // healthy period) and then crashes, over and over.
+  scripts["victim"] = {cell_script::crash_after, 20s};
+  start({"alpha", "beta", "victim"});
+  std::vector<caf::timespan> waits;
+  for (int round = 0; round < 11; ++round) {
+    elapse(20s);
+    auto st = statuses();
+    CAF_REQUIRE_EQUAL(st["victim"].state, profile_state::backoff);
+    waits.push_back(st["victim"].next_restart_in);
+    CAF_CHECK_EQUAL(st["victim"].restarts, static_cast<uint32_t>(round + 1));
+    CAF_CHECK_EQUAL(st["victim"].last_error, "crashed while running");
+    // The other two are untouched: same cell, still answering.
+    CAF_CHECK_EQUAL(spawns["alpha"], 1);
+    CAF_CHECK_EQUAL(spawns["beta"], 1);
+    CAF_CHECK(answers("alpha"));
+    CAF_CHECK(answers("beta"));
+    CAF_CHECK_EQUAL(st["alpha"].state, profile_state::running);
+    CAF_CHECK_EQUAL(st["beta"].state, profile_state::running);
+    // Just before the backoff ends the victim is still down; right after, up.
+    elapse(waits.back() - 500ms);
+    CAF_CHECK_EQUAL(statuses()["victim"].state, profile_state::backoff);
+    elapse(500ms);
+    CAF_CHECK_EQUAL(statuses()["victim"].state, profile_state::running);
+  }
+  std::vector<caf::timespan> expected{1s, 2s, 4s, 8s, 16s, 32s, 64s, 128s, 256s, 300s, 300s};
+  CAF_CHECK_EQUAL(waits, expected);
+  CAF_CHECK_EQUAL(spawns["victim"], 12);
+}
+
+CAF_TEST(the backoff starts over after a healthy period) {
+  scripts["victim"] = {cell_script::crash_after, 20s};
+  start({"victim"});
+  elapse(20s);
+  elapse(1s);  // restart 1
+  elapse(20s);
+  CAF_CHECK_EQUAL(statuses()["victim"].next_restart_in, caf::timespan{2s});
+  // The next run lasts longer than the healthy period before it crashes.
+  scripts["victim"] = {cell_script::crash_after, policy.healthy_after + 10s};
+  elapse(2s); // restart 2
+  CAF_CHECK_EQUAL(statuses()["victim"].state, profile_state::running);
+  elapse(policy.healthy_after + 10s);
+  CAF_CHECK_EQUAL(statuses()["victim"].state, profile_state::backoff);
+  CAF_CHECK_EQUAL(statuses()["victim"].next_restart_in, caf::timespan{1s});
+}
+
+CAF_TEST(repeated immediate crashes mark the profile failed and spare the others) {
+  scripts["victim"] = {cell_script::crash_after, caf::timespan{0}};
+  start({"alpha", "victim"});
+  elapse(10min);
+  auto st = statuses();
+  CAF_CHECK_EQUAL(st["victim"].state, profile_state::failed);
+  CAF_CHECK_EQUAL(spawns["victim"], static_cast<int>(policy.max_immediate_crashes));
+  CAF_CHECK_EQUAL(st["victim"].last_error, "crashed while starting");
+  CAF_CHECK_EQUAL(st["alpha"].state, profile_state::running);
+  CAF_CHECK_EQUAL(spawns["alpha"], 1);
+  CAF_CHECK(answers("alpha"));
+}
+
+CAF_TEST(a cell stopping for a reason a restart cannot fix stays stopped) {
+  scripts["victim"] = {cell_script::fatal, {}};
+  start({"alpha", "victim"});
+  elapse(10min);
+  auto st = statuses();
+  CAF_CHECK_EQUAL(st["victim"].state, profile_state::stopped);
+  CAF_CHECK_EQUAL(st["victim"].last_error, "the homeserver rejected the token");
+  CAF_CHECK_EQUAL(spawns["victim"], 1);
+  CAF_CHECK_EQUAL(st["alpha"].state, profile_state::running);
+}
+
+CAF_TEST(profiles with configuration errors are reported invalid and never started) {
+  auto broken = profile("broken", dir);
+  broken.issues.push_back({profiles::problem::severity::error, dir / "broken/.env", 3,
+                           "MATRIX_HOMESERVER", "not a URL", "write https://host"});
+  start({"alpha"}, {broken});
+  auto st = statuses();
+  CAF_CHECK_EQUAL(st["broken"].state, profile_state::invalid);
+  CAF_CHECK_NOT_EQUAL(st["broken"].last_error.find("MATRIX_HOMESERVER"), std::string::npos);
+  CAF_CHECK_EQUAL(spawns.count("broken"), 0u);
+  CAF_CHECK_EQUAL(st["alpha"].state, profile_state::running);
+}
+
+CAF_TEST(shutdown stops every cell and then the supervisor) {
+  start({"alpha", "beta"});
+  self->monitor(sup);
+  anon_send_exit(sup, caf::exit_reason::user_shutdown);
+  sched.run();
+  bool down = false;
+  self->receive([&](caf::down_msg& msg) {
+    down = true;
+    CAF_CHECK_EQUAL(msg.reason, caf::exit_reason::user_shutdown);
+  }, caf::after(std::chrono::seconds{0}) >> [] {});
+  CAF_CHECK(down);
+  CAF_CHECK(!answers("alpha"));
+  CAF_CHECK(!answers("beta"));
+  sup = nullptr;
+}
+
+CAF_TEST(a cell that ignores shutdown is killed after the grace period) {
+  scripts["stuck"] = {cell_script::stubborn, {}};
+  start({"alpha", "stuck"});
+  self->monitor(sup);
+  anon_send_exit(sup, caf::exit_reason::user_shutdown);
+  sched.run();
+  CAF_CHECK(answers("stuck")); // still there during the grace period
+  elapse(policy.shutdown_grace + 1s);
+  bool down = false;
+  self->receive([&](caf::down_msg&) { down = true; },
+                caf::after(std::chrono::seconds{0}) >> [] {});
+  CAF_CHECK(down);
+  CAF_CHECK(!answers("stuck"));
+  sup = nullptr;
+}
+
+CAF_TEST_FIXTURE_SCOPE_END()
