@@ -6,6 +6,8 @@
 
 #include <chrono>
 #include <filesystem>
+#include <functional>
+#include <map>
 #include <optional>
 #include <string>
 #include <vector>
@@ -76,6 +78,9 @@ struct profile_config {
 struct loaded_profile {
   profile_config config;
   problems issues;
+  /// Line of the effective assignment of each key in the .env (for problems that are
+  /// found later, e.g. by check_across_profiles). Lines only, never values.
+  std::map<std::string, int, std::less<>> key_lines;
 
   /// On Matrix and free of errors (warnings allowed).
   [[nodiscard]] bool usable() const { return config.on_matrix() && !has_errors(issues); }

@@ -38,14 +38,23 @@ struct dotenv_file {
 /// Reads and parses a .env file; an unreadable file is a problem, not an exception.
 [[nodiscard]] dotenv_file read_dotenv(const std::filesystem::path& path);
 
+/// How `value` is written after `KEY=` so that parse_dotenv (and python-dotenv) read
+/// exactly `value` back: bare when it is plain, else single or double quoted.
+/// nullopt when it cannot be written: a NUL byte, invalid UTF-8, or (double-quoted)
+/// a trailing backslash, which python-dotenv's pattern misreads.
+[[nodiscard]] std::optional<std::string> quote_dotenv_value(std::string_view value);
+
 /// Returns `text` with `key` set to `value`: the last assignment of `key` is
 /// replaced in place (keeping its `export ` prefix), or a line is appended.
-/// Every other line, comment, blank line and line ending is kept byte for byte.
+/// Every other line, comment, blank line and line ending is kept byte for byte, and so
+/// is a comment after the replaced value. An appended line uses the file's line end.
+/// `value` must be writable (quote_dotenv_value); otherwise it is written as empty.
 [[nodiscard]] std::string with_dotenv_key(std::string_view text, std::string_view key,
                                           std::string_view value);
 
 /// Sets `key` in the file at `path` atomically (temp file in the same directory,
-/// fsync, rename) and keeps the file's mode. Returns an error message on failure.
+/// fsync, rename, fsync of the directory) and keeps the file's mode; a missing file is
+/// created with mode 0600. Returns an error message on failure (never the value).
 [[nodiscard]] std::optional<std::string>
 write_dotenv_key(const std::filesystem::path& path, std::string_view key,
                  std::string_view value);

@@ -13,10 +13,12 @@ class secret {
 public:
   secret() = default;
   explicit secret(std::string value) : value_(std::move(value)) {}
-  secret(const secret&) = default;
-  secret(secret&&) noexcept = default;
-  secret& operator=(const secret&) = default;
-  secret& operator=(secret&&) noexcept = default;
+  // Copies and moves are written out so that no stale copy of the value is left
+  // behind in a buffer that is about to be freed or reused (see secret.cpp).
+  secret(const secret& other) : value_(other.value_) {}
+  secret(secret&& other) noexcept;
+  secret& operator=(const secret& other);
+  secret& operator=(secret&& other) noexcept;
   ~secret();
 
   [[nodiscard]] bool empty() const noexcept { return value_.empty(); }
@@ -33,6 +35,9 @@ public:
   friend std::ostream& operator<<(std::ostream& os, const secret& s);
 
 private:
+  /// Overwrites every byte the string owns (up to its capacity), then empties it.
+  void wipe() noexcept;
+
   std::string value_;
 };
 
