@@ -128,8 +128,9 @@ supervisor(supervisor_pointer self, std::vector<profiles::loaded_profile> loaded
     p.status.profile = lp.config.name;
     p.status.user_id = lp.config.user_id;
     p.status.device_id = lp.config.device_id;
+    bool usable = lp.usable();
     p.config = std::move(lp.config);
-    if (!lp.usable()) {
+    if (!usable) {
       set_state(p, profile_state::invalid);
       for (auto& pr : lp.issues)
         if (pr.level == profiles::problem::severity::error) {

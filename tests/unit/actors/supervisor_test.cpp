@@ -103,22 +103,23 @@ struct fixture : test_coordinator_fixture<> {
 
   std::map<std::string, profile_status> statuses() {
     std::map<std::string, profile_status> result;
-    self->request(sup, caf::infinite, atom::status_v);
+    auto response = self->request(sup, caf::infinite, atom::status_v);
     sched.run();
-    self->receive([&](const std::vector<profile_status>& all) {
-      for (auto& s : all)
-        result[s.profile] = s;
-    });
+    response.receive(
+      [&](const std::vector<profile_status>& all) {
+        for (auto& s : all)
+          result[s.profile] = s;
+      },
+      [&](const caf::error& err) { CAF_FAIL("status request failed: " << sys.render(err)); });
     return result;
   }
 
   bool answers(const std::string& name) {
     bool answered = false;
-    self->request(cells[name], caf::infinite, atom::ping_v);
+    auto response = self->request(cells[name], caf::infinite, atom::ping_v);
     sched.run();
-    self->receive([&](atom::ping) { answered = true; },
-                  [&](const caf::error&) { answered = false; },
-                  caf::after(std::chrono::seconds{0}) >> [] {});
+    response.receive([&](atom::ping) { answered = true; },
+                     [&](const caf::error&) { answered = false; });
     return answered;
   }
 
