@@ -286,7 +286,8 @@ async def create_room(ctx):
 
     room_id = f"!{random_id(12)}:{store.server_name}"
     store.data["rooms"][room_id] = {"events": [], "state": {}}
-    create_content = {"creator": creator, "room_version": "10", **body.get("creation_content", {})}
+    create_content = {"creator": creator, "room_version": str(body.get("room_version", "10")),
+                      **body.get("creation_content", {})}
     store.append_event(room_id, creator, "m.room.create", create_content, state_key="")
     set_membership(store, room_id, creator, creator, "join")
     users = {creator: 100}

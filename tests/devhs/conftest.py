@@ -1,0 +1,88 @@
+"""Starts dev homeservers for the self-test and gives tests a small raw client."""
+
+import json
+import os
+import signal
+import subprocess
+
+import aiohttp
+import pytest
+
+REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+PYTHON = "/usr/bin/python3"  # Debian's, which sees aiohttp, nio and olm
+
+
+class Homeserver:
+    """One devhs subprocess on a free port; stop() sends SIGTERM and waits."""
+
+    def __init__(self, state_dir, *extra):
+        self.state_dir = state_dir
+        self.proc = subprocess.Popen(
+            [PYTHON, "-m", "tests.devhs", "--port", "0", "--state-dir", state_dir,
+             "--max-lifetime", "300", *extra],
+            cwd=REPO_ROOT, stdout=subprocess.PIPE, text=True)
+        line = self.proc.stdout.readline().strip()
+        assert line.startswith("listening http://127.0.0.1:"), line
+        self.url = line.split(" ", 1)[1]
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+        return self.proc.wait(timeout=10)
+
+
+@pytest.fixture(scope="module")
+def hs(tmp_path_factory):
+    server = Homeserver(str(tmp_path_factory.mktemp("devhs")))
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def start_hs(tmp_path):
+    """Starts servers on demand (same state dir each time) and stops them after."""
+    started = []
+
+    def start(*extra):
+        server = Homeserver(str(tmp_path / "state"), *extra)
+        started.append(server)
+        return server
+
+    yield start
+    for server in started:
+        server.stop()
+
+
+class Raw:
+    """Plain HTTP for what nio hides: status codes, headers, exact bodies."""
+
+    def __init__(self, url, session, token=None):
+        self.url, self.session, self.token = url, session, token
+
+    async def call(self, method, path, body=None, token=None, **query):
+        token = token or self.token
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        path = path if path.startswith("/_") else "/_matrix/client/v3" + path
+        async with self.session.request(method, self.url + path, headers=headers, params=query,
+                                        data=None if body is None else json.dumps(body)) as resp:
+            text = await resp.text()
+            try:
+                data = json.loads(text)
+            except ValueError:
+                data = text
+            return resp.status, data, resp.headers
+
+    async def ok(self, method, path, body=None, **query):
+        status, data, _ = await self.call(method, path, body, **query)
+        assert status == 200, (method, path, status, data)
+        return data
+
+    async def register(self, name, password="pw"):
+        data = await self.ok("POST", "/register", {"username": name, "password": password,
+                                                   "auth": {"type": "m.login.dummy"}})
+        return Raw(self.url, self.session, data["access_token"]), data
+
+
+async def raw_session(url):
+    session = aiohttp.ClientSession()
+    return Raw(url, session), session

@@ -1,0 +1,369 @@
+"""Self-test of the dev homeserver, driven by matrix-nio as a real client (and by
+raw HTTP where the exact status, header or body matters)."""
+
+import asyncio
+import functools
+import time
+import uuid
+
+from nio import (AsyncClient, AsyncClientConfig, InviteMemberEvent, JoinResponse, LoginResponse,
+                 MegolmEvent, RegisterResponse, RoomCreateResponse, RoomMessageText,
+                 RoomSendResponse, SyncResponse, ToDeviceMessage)
+from nio.responses import WhoamiResponse
+
+from .conftest import raw_session
+
+
+def run_async(fn):
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        return asyncio.run(asyncio.wait_for(fn(*args, **kwargs), 45))
+    return wrapper
+
+
+def name(prefix):
+    return f"{prefix}{uuid.uuid4().hex[:8]}"
+
+
+async def nio_user(hs, prefix, store_path=None, device_id=None):
+    """A registered and logged-in nio client (with olm when store_path is given)."""
+    user = name(prefix)
+    config = AsyncClientConfig(encryption_enabled=store_path is not None, store_sync_tokens=False,
+                               max_limit_exceeded=0)
+    reg = AsyncClient(hs.url, user)
+    assert isinstance(await reg.register(user, "secret"), RegisterResponse)
+    await reg.close()
+    client = AsyncClient(hs.url, f"@{user}:localhost", device_id=device_id,
+                         store_path=store_path or "", config=config)
+    assert isinstance(await client.login("secret", device_name="test"), LoginResponse)
+    return client
+
+
+def joined_events(resp, room_id):
+    room = resp.rooms.join.get(room_id)
+    return room.timeline.events if room else []
+
+
+@run_async
+async def test_register_login_whoami(hs):
+    client = await nio_user(hs, "who", device_id="FIXEDDEV")
+    who = await client.whoami()
+    assert isinstance(who, WhoamiResponse)
+    assert who.user_id == client.user_id and client.device_id == "FIXEDDEV"
+    raw, session = await raw_session(hs.url)
+    raw.token = client.access_token
+    assert (await raw.ok("GET", "/account/whoami"))["device_id"] == "FIXEDDEV"
+    # Logging in again on the same device keeps it and retires the older token.
+    old = client.access_token
+    assert isinstance(await client.login("secret"), LoginResponse) and client.device_id == "FIXEDDEV"
+    status, body, _ = await raw.call("GET", "/account/whoami", token=old)
+    assert status == 401 and body["errcode"] == "M_UNKNOWN_TOKEN"
+    await session.close()
+    await client.close()
+
+
+@run_async
+async def test_room_invite_join_send_and_long_poll(hs):
+    alice, bob = await nio_user(hs, "alice"), await nio_user(hs, "bob")
+    created = await alice.room_create(name="chat", invite=[bob.user_id], is_direct=True)
+    assert isinstance(created, RoomCreateResponse)
+    room_id = created.room_id
+
+    first = await bob.sync(timeout=0)
+    invite = first.rooms.invite[room_id]
+    member = [e for e in invite.invite_state if isinstance(e, InviteMemberEvent)]
+    assert member and member[0].sender == alice.user_id and member[0].membership == "invite"
+    assert isinstance(await bob.join(room_id), JoinResponse)
+    joined = await bob.sync(timeout=0)
+    assert room_id in joined.rooms.join
+
+    # A long-poll wakes up when the message arrives, long before its timeout.
+    poll = asyncio.create_task(bob.sync(timeout=20000))
+    await asyncio.sleep(0.3)
+    started = time.monotonic()
+    sent = await alice.room_send(room_id, "m.room.message", {"msgtype": "m.text", "body": "hello"})
+    assert isinstance(sent, RoomSendResponse)
+    got = await poll
+    assert time.monotonic() - started < 5
+    bodies = [e.body for e in joined_events(got, room_id) if isinstance(e, RoomMessageText)]
+    assert bodies == ["hello"]
+
+    # A sync with nothing new waits for its timeout and returns the same position.
+    started = time.monotonic()
+    quiet = await bob.sync(timeout=500)
+    assert time.monotonic() - started >= 0.45 and quiet.next_batch == got.next_batch
+    assert (await bob.joined_rooms()).rooms == [room_id]
+    await alice.close()
+    await bob.close()
+
+
+@run_async
+async def test_txn_dedup_and_server_side_event_list(hs):
+    alice = await nio_user(hs, "dedup")
+    room_id = (await alice.room_create(name="dedup")).room_id
+    content = {"msgtype": "m.notice", "body": "once"}
+    first = await alice.room_send(room_id, "m.room.message", content, tx_id="txn-1")
+    again = await alice.room_send(room_id, "m.room.message", content, tx_id="txn-1")
+    assert first.event_id == again.event_id
+    raw, session = await raw_session(hs.url)
+    events = (await raw.ok("GET", f"/_devhs/rooms/{room_id}/events"))["events"]
+    sent = [e for e in events if e["type"] == "m.room.message"]
+    assert len(sent) == 1 and sent[0]["content"] == content and sent[0]["txn_id"] == "txn-1"
+    # The sending device sees its transaction id; the event is readable by id.
+    raw.token = alice.access_token
+    ev = await raw.ok("GET", f"/rooms/{room_id}/event/{first.event_id}")
+    assert ev["unsigned"]["transaction_id"] == "txn-1"
+    await session.close()
+    await alice.close()
+
+
+@run_async
+async def test_typing_and_receipts(hs):
+    alice, bob = await nio_user(hs, "typa"), await nio_user(hs, "typb")
+    room_id = (await alice.room_create(invite=[bob.user_id])).room_id
+    await bob.join(room_id)
+    await bob.sync(timeout=0)
+    sent = await alice.room_send(room_id, "m.room.message", {"msgtype": "m.text", "body": "hi"})
+    await alice.room_typing(room_id, True, timeout=10000)
+    await alice.update_receipt_marker(room_id, sent.event_id)
+    resp = await bob.sync(timeout=0)
+    ephemeral = resp.rooms.join[room_id].ephemeral
+    typing = [e for e in ephemeral if type(e).__name__ == "TypingNoticeEvent"]
+    receipts = [e for e in ephemeral if type(e).__name__ == "ReceiptEvent"]
+    assert typing and typing[0].users == [alice.user_id]
+    assert receipts and receipts[0].receipts[0].event_id == sent.event_id
+    await alice.room_typing(room_id, False)
+    resp = await bob.sync(timeout=0)
+    typing = [e for e in resp.rooms.join[room_id].ephemeral if type(e).__name__ == "TypingNoticeEvent"]
+    assert typing and typing[0].users == []
+    await alice.close()
+    await bob.close()
+
+
+@run_async
+async def test_to_device_delivered_until_acknowledged(hs):
+    alice = await nio_user(hs, "tda")
+    raw, session = await raw_session(hs.url)
+    bob, bob_reg = await raw.register(name("tdb"))
+    base = (await bob.ok("GET", "/sync"))["next_batch"]
+    message = ToDeviceMessage("org.example.ping", bob_reg["user_id"], bob_reg["device_id"], {"n": 1})
+    await alice.to_device(message, tx_id="td-1")
+    await alice.to_device(message, tx_id="td-1")  # retransmission: not queued again
+    first = await bob.ok("GET", "/sync", since=base)
+    assert first["to_device"]["events"] == [{"sender": alice.user_id, "type": "org.example.ping",
+                                             "content": {"n": 1}}]
+    # Not acknowledged yet: the same since delivers it again.
+    again = await bob.ok("GET", "/sync", since=base)
+    assert len(again["to_device"]["events"]) == 1
+    # Syncing from the batch that carried it acknowledges it.
+    after = await bob.ok("GET", "/sync", since=first["next_batch"])
+    assert after["to_device"]["events"] == []
+    await session.close()
+    await alice.close()
+
+
+@run_async
+async def test_key_upload_query_claim_and_device_lists(hs):
+    raw, session = await raw_session(hs.url)
+    alice, alice_reg = await raw.register(name("ka"))
+    bob, bob_reg = await raw.register(name("kb"))
+    room_id = (await alice.ok("POST", "/createRoom", {"invite": [bob_reg["user_id"]]}))["room_id"]
+    await bob.ok("POST", f"/join/{room_id}")
+    since = (await alice.ok("GET", "/sync"))["next_batch"]
+
+    device_keys = {"user_id": bob_reg["user_id"], "device_id": bob_reg["device_id"],
+                   "algorithms": ["m.olm.v1.curve25519-aes-sha2"],
+                   "keys": {f"curve25519:{bob_reg['device_id']}": "cKey",
+                            f"ed25519:{bob_reg['device_id']}": "eKey"},
+                   "signatures": {bob_reg["user_id"]: {f"ed25519:{bob_reg['device_id']}": "sig"}}}
+    up = await bob.ok("POST", "/keys/upload", {
+        "device_keys": device_keys,
+        "one_time_keys": {"signed_curve25519:A1": {"key": "k1"}, "signed_curve25519:A2": {"key": "k2"}},
+        "fallback_keys": {"signed_curve25519:F1": {"key": "fb", "fallback": True}}})
+    assert up["one_time_key_counts"]["signed_curve25519"] == 2
+
+    changed = await alice.ok("GET", "/sync", since=since, timeout="5000")
+    assert bob_reg["user_id"] in changed["device_lists"]["changed"]
+    keys_changes = await alice.ok("GET", "/keys/changes", **{"from": since, "to": changed["next_batch"]})
+    assert bob_reg["user_id"] in keys_changes["changed"]
+
+    query = await alice.ok("POST", "/keys/query", {"device_keys": {bob_reg["user_id"]: []}})
+    got = query["device_keys"][bob_reg["user_id"]][bob_reg["device_id"]]
+    assert got["keys"] == device_keys["keys"] and got["signatures"] == device_keys["signatures"]
+
+    want = {"one_time_keys": {bob_reg["user_id"]: {bob_reg["device_id"]: "signed_curve25519"}}}
+    claimed = [(await alice.ok("POST", "/keys/claim", want))["one_time_keys"][bob_reg["user_id"]]
+               [bob_reg["device_id"]] for _ in range(3)]
+    assert [list(c) for c in claimed] == [["signed_curve25519:A1"], ["signed_curve25519:A2"],
+                                          ["signed_curve25519:F1"]]
+    bob_sync = await bob.ok("GET", "/sync")
+    assert bob_sync["device_one_time_keys_count"]["signed_curve25519"] == 0
+    assert bob_sync["device_unused_fallback_key_types"] == []
+
+    since = changed["next_batch"]
+    await bob.ok("POST", f"/rooms/{room_id}/leave", {})
+    left = await alice.ok("GET", "/sync", since=since, timeout="5000")
+    assert left["device_lists"]["left"] == [bob_reg["user_id"]]
+    await session.close()
+
+
+@run_async
+async def test_e2ee_exchange_between_two_nio_clients(hs, tmp_path):
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    alice = await nio_user(hs, "ea", store_path=str(tmp_path / "a"))
+    bob = await nio_user(hs, "eb", store_path=str(tmp_path / "b"))
+    for client in (alice, bob):
+        await client.keys_upload()
+        await client.sync(timeout=0)
+    created = await alice.room_create(
+        name="secret", invite=[bob.user_id],
+        initial_state=[{"type": "m.room.encryption", "state_key": "",
+                        "content": {"algorithm": "m.megolm.v1.aes-sha2"}}])
+    room_id = created.room_id
+    await bob.sync(timeout=0)
+    await bob.join(room_id)
+    await bob.sync(timeout=0)
+    await alice.sync(timeout=0)
+    assert alice.rooms[room_id].encrypted
+    if alice.should_query_keys:
+        await alice.keys_query()
+    sent = await alice.room_send(room_id, "m.room.message", {"msgtype": "m.text", "body": "top secret"},
+                                 ignore_unverified_devices=True)
+    assert isinstance(sent, RoomSendResponse)
+
+    raw, session = await raw_session(hs.url)
+    events = (await raw.ok("GET", f"/_devhs/rooms/{room_id}/events"))["events"]
+    on_server = [e for e in events if e["event_id"] == sent.event_id][0]
+    assert on_server["type"] == "m.room.encrypted" and "top secret" not in str(on_server["content"])
+    await session.close()
+
+    resp = await bob.sync(timeout=0)
+    assert isinstance(resp, SyncResponse)
+    timeline = joined_events(resp, room_id)
+    assert [e.body for e in timeline if isinstance(e, RoomMessageText)] == ["top secret"]
+    assert not [e for e in timeline if isinstance(e, MegolmEvent)]  # nothing left undecrypted
+    await alice.close()
+    await bob.close()
+
+
+@run_async
+async def test_filters_limit_timeline(hs):
+    raw, session = await raw_session(hs.url)
+    alice, reg = await raw.register(name("flt"))
+    room_id = (await alice.ok("POST", "/createRoom", {"name": "f"}))["room_id"]
+    for i in range(3):
+        await alice.ok("PUT", f"/rooms/{room_id}/send/m.room.message/t{i}", {"msgtype": "m.text", "body": str(i)})
+    fid = (await alice.ok("POST", f"/user/{reg['user_id']}/filter",
+                          {"room": {"timeline": {"limit": 2, "types": ["m.room.message"]}}}))["filter_id"]
+    assert (await alice.ok("GET", f"/user/{reg['user_id']}/filter/{fid}"))["room"]["timeline"]["limit"] == 2
+    sync = await alice.ok("GET", "/sync", filter=fid)
+    timeline = sync["rooms"]["join"][room_id]["timeline"]
+    assert [e["content"]["body"] for e in timeline["events"]] == ["1", "2"] and timeline["limited"]
+    state_types = {e["type"] for e in sync["rooms"]["join"][room_id]["state"]["events"]}
+    assert {"m.room.create", "m.room.power_levels", "m.room.member", "m.room.name"} <= state_types
+    back = await alice.ok("GET", f"/rooms/{room_id}/messages", dir="b", limit="1", **{"from": timeline["prev_batch"]})
+    assert back["chunk"][0]["content"]["body"] == "0"
+    await session.close()
+
+
+@run_async
+async def test_admin_switches(hs):
+    raw, session = await raw_session(hs.url)
+    alice, reg = await raw.register(name("adm"))
+    user_id = reg["user_id"]
+
+    await raw.ok("POST", "/_devhs/faults", {"user_id": user_id, "kind": "ratelimit", "count": 1,
+                                            "retry_after_ms": 2500})
+    status, body, headers = await alice.call("GET", "/account/whoami")
+    assert status == 429 and body["errcode"] == "M_LIMIT_EXCEEDED" and body["retry_after_ms"] == 2500
+    assert headers["Retry-After"] == "3"
+    assert (await alice.ok("GET", "/account/whoami"))["user_id"] == user_id
+
+    await raw.ok("POST", "/_devhs/faults", {"user_id": user_id, "kind": "fail", "mode": "500", "count": 1})
+    status, body, _ = await alice.call("GET", "/account/whoami")
+    assert status == 500 and body["errcode"] == "M_UNKNOWN"
+    await raw.ok("POST", "/_devhs/faults", {"user_id": user_id, "kind": "fail", "mode": "garbage", "count": 1})
+    status, body, _ = await alice.call("GET", "/account/whoami")
+    assert status == 200 and isinstance(body, str)
+
+    since = (await alice.ok("GET", "/sync"))["next_batch"]
+    await raw.ok("POST", "/_devhs/unknown_pos", {"user_id": user_id})
+    status, body, _ = await alice.call("GET", "/sync", since=since)
+    assert status == 400 and body["errcode"] == "M_UNKNOWN_POS"
+    await alice.ok("GET", "/sync", since=since)
+
+    counts = await raw.ok("GET", "/_devhs/requests", user_id=user_id)
+    assert counts[user_id]["GET /account/whoami"] == 4
+
+    assert (await raw.ok("POST", "/_devhs/revoke", {"token": alice.token}))["revoked"] == 1
+    status, body, _ = await alice.call("GET", "/account/whoami")
+    assert status == 401 and body["errcode"] == "M_UNKNOWN_TOKEN" and body["soft_logout"] is False
+    status, body, _ = await raw.call("GET", "/account/whoami")
+    assert status == 401 and body["errcode"] == "M_MISSING_TOKEN"
+    status, body, _ = await raw.call("GET", "/no/such/endpoint")
+    assert status == 404 and body["errcode"] == "M_UNRECOGNIZED"
+    await session.close()
+
+
+@run_async
+async def test_held_to_device_released_on_command(hs):
+    raw, session = await raw_session(hs.url)
+    alice, _ = await raw.register(name("ha"))
+    bob, bob_reg = await raw.register(name("hb"))
+    since = (await bob.ok("GET", "/sync"))["next_batch"]
+    await raw.ok("POST", "/_devhs/to_device/hold", {"user_id": bob_reg["user_id"], "type": "m.room.encrypted"})
+    await alice.ok("PUT", "/sendToDevice/m.room.encrypted/h1",
+                   {"messages": {bob_reg["user_id"]: {"*": {"ciphertext": "x"}}}})
+    held = await bob.ok("GET", "/sync", since=since)
+    assert held["to_device"]["events"] == []
+    assert (await raw.ok("POST", "/_devhs/to_device/release",
+                         {"user_id": bob_reg["user_id"], "type": "m.room.encrypted"}))["released"] == 1
+    got = await bob.ok("GET", "/sync", since=held["next_batch"])
+    assert [e["content"] for e in got["to_device"]["events"]] == [{"ciphertext": "x"}]
+    await session.close()
+
+
+@run_async
+async def test_synapse_admin_api_creates_users(hs, tmp_path):
+    raw, session = await raw_session(hs.url)
+    plain, _ = await raw.register(name("nonadmin"))
+    status, body, _ = await plain.call("PUT", "/_synapse/admin/v2/users/@x:localhost", {"password": "p"})
+    assert status == 403 and body["errcode"] == "M_FORBIDDEN"
+    await session.close()
+
+
+@run_async
+async def test_restart_keeps_state(start_hs, tmp_path):
+    token_file = str(tmp_path / "admin.token")
+    first = start_hs("--admin-token-file", token_file)
+    raw, session = await raw_session(first.url)
+    raw.token = open(token_file).read().strip()
+    bot_id = f"@{name('bot')}:localhost"
+    status, created, _ = await raw.call("PUT", f"/_synapse/admin/v2/users/{bot_id}",
+                                        {"password": "pw", "displayname": "Bot"})
+    assert status == 201 and created["displayname"] == "Bot"
+    bot = raw.__class__(first.url, session)
+    login = await bot.ok("POST", "/login", {"type": "m.login.password", "password": "pw",
+                                            "identifier": {"type": "m.id.user", "user": bot_id}})
+    bot.token = login["access_token"]
+    room_id = (await bot.ok("POST", "/createRoom", {"name": "kept"}))["room_id"]
+    sent = await bot.ok("PUT", f"/rooms/{room_id}/send/m.room.message/keep1", {"msgtype": "m.text", "body": "k"})
+    await bot.ok("PUT", "/sendToDevice/org.example/k1",
+                 {"messages": {bot_id: {login["device_id"]: {"kept": True}}}})
+    since = (await bot.ok("GET", "/sync"))["next_batch"]
+    await session.close()
+    assert first.stop() == 0
+
+    second = start_hs()
+    raw, session = await raw_session(second.url)
+    bot = raw.__class__(second.url, session, login["access_token"])
+    assert (await bot.ok("GET", "/account/whoami"))["device_id"] == login["device_id"]
+    again = await bot.ok("PUT", f"/rooms/{room_id}/send/m.room.message/keep1", {"msgtype": "m.text", "body": "k"})
+    assert again["event_id"] == sent["event_id"]
+    resumed = await bot.ok("GET", "/sync", since=since)
+    assert resumed["next_batch"] == since
+    fresh = await bot.ok("GET", "/sync")
+    assert [e["content"]["body"] for e in fresh["rooms"]["join"][room_id]["timeline"]["events"]
+            if e["type"] == "m.room.message"] == ["k"]
+    await session.close()
