@@ -48,14 +48,20 @@ async def login_flows(ctx):
     return {"flows": [{"type": "m.login.password"}]}
 
 
+def _canonical_user_id(ctx, given):
+    # Localparts are registered lower-case; Synapse lower-cases them at login too.
+    localpart, _, server = given.lstrip("@").partition(":")
+    return f"@{localpart.lower()}:{server or ctx.store.server_name}"
+
+
 def _identifier_user(ctx, body):
     ident = body.get("identifier")
     if isinstance(ident, dict):
         if ident.get("type") != "m.id.user" or not isinstance(ident.get("user"), str):
             raise MatrixError(400, "M_UNKNOWN", "Only m.id.user identifiers are supported")
-        return ctx.store.user_id(ident["user"])
+        return _canonical_user_id(ctx, ident["user"])
     if isinstance(body.get("user"), str):  # legacy r0 field
-        return ctx.store.user_id(body["user"])
+        return _canonical_user_id(ctx, body["user"])
     raise MatrixError(400, "M_MISSING_PARAM", "Missing identifier")
 
 

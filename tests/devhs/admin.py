@@ -4,6 +4,7 @@ bot's recovery paths need (revoked tokens, held to-device messages, M_UNKNOWN_PO
 
 import asyncio
 import itertools
+import os
 import time
 
 from aiohttp import web
@@ -212,7 +213,7 @@ async def reset_request_counts(ctx):
 
 
 async def status(ctx):
-    return {"pos": ctx.store.pos, "users": sorted(ctx.store.data["users"]),
+    return {"pid": os.getpid(), "pos": ctx.store.pos, "users": sorted(ctx.store.data["users"]),
             "rooms": sorted(ctx.store.data["rooms"])}
 
 

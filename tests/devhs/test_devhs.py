@@ -367,3 +367,141 @@ async def test_restart_keeps_state(start_hs, tmp_path):
     assert [e["content"]["body"] for e in fresh["rooms"]["join"][room_id]["timeline"]["events"]
             if e["type"] == "m.room.message"] == ["k"]
     await session.close()
+
+
+@run_async
+async def test_power_levels_kick_and_leave_section(hs):
+    raw, session = await raw_session(hs.url)
+    alice, a_reg = await raw.register(name("pla"))
+    bob, b_reg = await raw.register(name("plb"))
+    carol, c_reg = await raw.register(name("plc"))
+    room_id = (await alice.ok("POST", "/createRoom", {"invite": [b_reg["user_id"]]}))["room_id"]
+    status, body, _ = await carol.call("POST", f"/join/{room_id}")
+    assert status == 403 and body["errcode"] == "M_FORBIDDEN"  # invite-only
+    await bob.ok("POST", f"/rooms/{room_id}/join")
+    status, body, _ = await bob.call("PUT", f"/rooms/{room_id}/state/m.room.name", {"name": "x"})
+    assert status == 403 and body["errcode"] == "M_FORBIDDEN"
+    status, body, _ = await bob.call("POST", f"/rooms/{room_id}/invite", {"user_id": c_reg["user_id"]})
+    assert status == 403
+    await alice.ok("PUT", f"/rooms/{room_id}/state/m.room.name", {"name": "renamed"})
+    assert (await bob.ok("GET", f"/rooms/{room_id}/state/m.room.name/"))["name"] == "renamed"
+    members = await bob.ok("GET", f"/rooms/{room_id}/joined_members")
+    assert set(members["joined"]) == {a_reg["user_id"], b_reg["user_id"]}
+    assert members["joined"][b_reg["user_id"]]["display_name"] == b_reg["user_id"][1:].split(":")[0]
+
+    since = (await bob.ok("GET", "/sync"))["next_batch"]
+    await alice.ok("POST", f"/rooms/{room_id}/kick", {"user_id": b_reg["user_id"], "reason": "bye"})
+    gone = await bob.ok("GET", "/sync", since=since)
+    assert room_id not in gone["rooms"]["join"]
+    last = gone["rooms"]["leave"][room_id]["timeline"]["events"][-1]
+    assert last["type"] == "m.room.member" and last["content"]["membership"] == "leave"
+    assert last["sender"] == a_reg["user_id"] and last["content"]["reason"] == "bye"
+    status, _, _ = await bob.call("PUT", f"/rooms/{room_id}/send/m.room.message/late", {"body": "x"})
+    assert status == 403
+    await session.close()
+
+
+@run_async
+async def test_relations_and_redaction(hs):
+    raw, session = await raw_session(hs.url)
+    alice, _ = await raw.register(name("rel"))
+    room_id = (await alice.ok("POST", "/createRoom", {}))["room_id"]
+    root = (await alice.ok("PUT", f"/rooms/{room_id}/send/m.room.message/r0",
+                           {"msgtype": "m.text", "body": "root"}))["event_id"]
+    edit = {"msgtype": "m.text", "body": "* edited", "m.new_content": {"msgtype": "m.text", "body": "edited"},
+            "m.relates_to": {"rel_type": "m.replace", "event_id": root}}
+    await alice.ok("PUT", f"/rooms/{room_id}/send/m.room.message/r1", edit)
+    await alice.ok("PUT", f"/rooms/{room_id}/send/m.reaction/r2",
+                   {"m.relates_to": {"rel_type": "m.annotation", "event_id": root, "key": "👀"}})
+    every = await alice.ok("GET", f"/rooms/{room_id}/relations/{root}")
+    assert [e["type"] for e in every["chunk"]] == ["m.reaction", "m.room.message"]
+    edits = await alice.ok("GET", f"/rooms/{room_id}/relations/{root}/m.replace/m.room.message")
+    assert [e["content"] for e in edits["chunk"]] == [edit]
+
+    redaction = await alice.ok("PUT", f"/rooms/{room_id}/redact/{root}/x1", {"reason": "oops"})
+    ev = await alice.ok("GET", f"/rooms/{room_id}/event/{root}")
+    assert ev["content"] == {} and ev["unsigned"]["redacted_because"]["event_id"] == redaction["event_id"]
+    listed = (await raw.ok("GET", f"/_devhs/rooms/{room_id}/events"))["events"]
+    original = [e for e in listed if e["event_id"] == root][0]
+    assert original["content"]["body"] == "root" and original["redacted"]
+    await session.close()
+
+
+@run_async
+async def test_account_data_and_profile(hs):
+    raw, session = await raw_session(hs.url)
+    alice, reg = await raw.register(name("ad"))
+    user_id = reg["user_id"]
+    room_id = (await alice.ok("POST", "/createRoom", {}))["room_id"]
+    since = (await alice.ok("GET", "/sync"))["next_batch"]
+    await alice.ok("PUT", f"/user/{user_id}/account_data/m.direct", {"@x:localhost": [room_id]})
+    await alice.ok("PUT", f"/profile/{user_id}/displayname", {"displayname": "Alice Bot"})
+    got = await alice.ok("GET", "/sync", since=since)
+    assert got["account_data"]["events"] == [{"type": "m.direct", "content": {"@x:localhost": [room_id]}}]
+    member = [e for e in got["rooms"]["join"][room_id]["timeline"]["events"] if e["type"] == "m.room.member"]
+    assert member[-1]["content"]["displayname"] == "Alice Bot"
+    assert (await alice.ok("GET", f"/user/{user_id}/account_data/m.direct")) == {"@x:localhost": [room_id]}
+    assert (await raw.ok("GET", f"/profile/{user_id}"))["displayname"] == "Alice Bot"
+    status, body, _ = await alice.call("GET", "/sync", since="garbage")
+    assert status == 400 and body["errcode"] == "M_UNKNOWN"
+    await session.close()
+
+
+@run_async
+async def test_broken_response_modes(hs):
+    import aiohttp
+    raw, session = await raw_session(hs.url)
+    alice, reg = await raw.register(name("brk"))
+    await raw.ok("POST", "/_devhs/faults", {"user_id": reg["user_id"], "kind": "fail",
+                                            "mode": "truncated", "count": 1})
+    try:
+        await alice.call("GET", "/sync")
+        raise AssertionError("a truncated body must fail")
+    except aiohttp.ClientPayloadError:
+        pass
+    await raw.ok("POST", "/_devhs/faults", {"user_id": reg["user_id"], "kind": "fail", "mode": "huge",
+                                            "count": 1, "path_contains": "/sync"})
+    status, body, _ = await alice.call("GET", "/account/whoami")
+    assert status == 200  # the fault is only for /sync
+    status, body, _ = await alice.call("GET", "/sync")
+    assert status == 200 and len(body["padding"]) >= 10 * 1024 * 1024
+    await raw.ok("POST", "/_devhs/faults", {"user_id": reg["user_id"], "kind": "fail", "mode": "stall",
+                                            "stall_s": 1, "duration_s": 30})
+    started = time.monotonic()
+    await alice.ok("GET", "/account/whoami")
+    assert time.monotonic() - started >= 1
+    await raw.ok("DELETE", "/_devhs/faults")
+    await session.close()
+
+
+def test_stops_when_parent_dies_or_lifetime_ends(tmp_path):
+    import os
+    import signal
+    import subprocess
+    from .conftest import PYTHON, REPO_ROOT
+    shell = subprocess.Popen(["/bin/sh", "-c", f"{PYTHON} -m tests.devhs --port 0 & wait"],
+                             cwd=REPO_ROOT, stdout=subprocess.PIPE, text=True)
+    url = shell.stdout.readline().split(" ", 1)[1].strip()
+
+    async def pid_of():
+        raw, session = await raw_session(url)
+        pid = (await raw.ok("GET", "/_devhs/status"))["pid"]
+        await session.close()
+        return pid
+    pid = asyncio.run(pid_of())
+    shell.send_signal(signal.SIGKILL)
+    shell.wait()
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            break
+        time.sleep(0.1)
+    else:
+        os.kill(pid, signal.SIGKILL)
+        raise AssertionError("devhs outlived its parent")
+
+    short = subprocess.Popen([PYTHON, "-m", "tests.devhs", "--port", "0", "--max-lifetime", "0.5"],
+                             cwd=REPO_ROOT, stdout=subprocess.PIPE)
+    assert short.wait(timeout=5) == 0
