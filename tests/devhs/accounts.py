@@ -4,7 +4,7 @@ filters, and the Synapse admin user API that `hermes-matrix provision` calls."""
 import re
 
 from . import rooms
-from .errors import MatrixError, bad_json, forbidden, not_found
+from .errors import MatrixError, bad_json, forbidden, missing_param, not_found
 from .store import random_id
 
 LOCALPART = re.compile(r"^[a-z0-9._=/+-]+$")
@@ -62,7 +62,7 @@ def _identifier_user(ctx, body):
         return _canonical_user_id(ctx, ident["user"])
     if isinstance(body.get("user"), str):  # legacy r0 field
         return _canonical_user_id(ctx, body["user"])
-    raise MatrixError(400, "M_MISSING_PARAM", "Missing identifier")
+    raise missing_param("Missing identifier")
 
 
 async def login(ctx):

@@ -2,7 +2,7 @@
 it never decrypts anything. Also devices and a minimal key-backup version API."""
 
 from . import sync
-from .errors import MatrixError, bad_json, not_found
+from .errors import MatrixError, bad_json, missing_param, not_found
 from .store import random_id
 
 
@@ -138,7 +138,7 @@ async def claim(ctx):
 async def changes(ctx):
     store = ctx.store
     if "from" not in ctx.query or "to" not in ctx.query:
-        raise MatrixError(400, "M_MISSING_PARAM", "from and to are required")
+        raise missing_param("from and to are required")
     since = sync.parse_since(store, ctx.query["from"])
     upto = sync.parse_since(store, ctx.query["to"])
     changed, gone = sync.device_list_delta(store, ctx.user_id, since, upto)

@@ -24,7 +24,6 @@ class Router:
 
     def __init__(self):
         self.routes = []
-        self.paths = []
 
     def add(self, method, template, handler, auth=True, client=True):
         pattern = re.sub(r"\{(\w+)\}", r"(?P<\1>[^/]+)", template)
