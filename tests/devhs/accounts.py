@@ -71,6 +71,11 @@ async def login(ctx):
         raise MatrixError(400, "M_UNKNOWN", "Unknown login type")
     user_id = _identifier_user(ctx, body)
     user = ctx.store.user(user_id)
+    if user is not None:
+        # Faults for this user cover its logins too (a bot's password login on start).
+        faulty = await ctx.server.faults.apply(ctx, "/login", user_id)
+        if faulty is not None:
+            return faulty
     if user is None or user["password"] is None or user["password"] != body.get("password"):
         raise forbidden("Invalid username or password")
     token, device_id = ctx.store.login(user_id, body.get("device_id"),

@@ -77,10 +77,10 @@ class Faults:
             return True
         return False
 
-    async def apply(self, ctx, template):
+    async def apply(self, ctx, template, user_id=None):
         """Returns a broken response to send instead of the real one, raises an
         injected error, stalls, or returns None to let the request through."""
-        rule = self._take(ctx.user_id, template)
+        rule = self._take(user_id or ctx.user_id, template)
         if rule is None:
             return None
         if rule["kind"] == "ratelimit":

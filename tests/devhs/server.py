@@ -7,6 +7,7 @@ import os
 import re
 import signal
 import sys
+import traceback
 from urllib.parse import unquote
 
 from aiohttp import web
@@ -111,6 +112,10 @@ class Server:
             return web.json_response(body, status=status)
         except MatrixError as e:
             return web.json_response(e.body(), status=e.status, headers=e.headers)
+        except Exception:
+            # A bug in devhs itself: say so in the test's output, answer like a server would.
+            traceback.print_exc()
+            return web.json_response({"errcode": "M_UNKNOWN", "error": "devhs internal error"}, status=500)
 
     def _authenticate(self, ctx, required):
         token = ctx.access_token()

@@ -8,6 +8,7 @@ events, device keys, to-device queues, filters and txn ids across a restart.
 
 import asyncio
 import base64
+import bisect
 import json
 import os
 import secrets
@@ -203,9 +204,17 @@ class Store:
         return event
 
     def room_events(self, room_id, after=0, upto=None):
+        """The room's events with after < pos <= upto, oldest first."""
         upto = self.pos if upto is None else upto
-        return [self.data["events"][eid] for eid in self.room(room_id)["events"]
-                if after < self.data["events"][eid]["pos"] <= upto]
+        ids = self.room(room_id)["events"]  # in stream order, so bisect finds the window
+        events = self.data["events"]
+
+        def pos_of(eid):
+            return events[eid]["pos"]
+
+        lo = bisect.bisect_right(ids, after, key=pos_of)
+        hi = bisect.bisect_right(ids, upto, key=pos_of)
+        return [self.data["events"][eid] for eid in ids[lo:hi]]
 
     def power_levels(self, room_id):
         return self.state_content(room_id, "m.room.power_levels", "", {})

@@ -293,6 +293,13 @@ async def test_admin_switches(hs):
     assert status == 400 and body["errcode"] == "M_UNKNOWN_POS"
     await alice.ok("GET", "/sync", since=since)
 
+    await raw.ok("POST", "/_devhs/faults", {"user_id": user_id, "kind": "ratelimit", "count": 1,
+                                            "path_contains": "/login"})
+    login = {"type": "m.login.password", "password": "pw", "identifier": {"type": "m.id.user", "user": user_id}}
+    status, body, headers = await raw.call("POST", "/login", login)
+    assert status == 429 and headers["Retry-After"] == "1"
+    assert (await raw.ok("POST", "/login", login))["user_id"] == user_id
+
     counts = await raw.ok("GET", "/_devhs/requests", user_id=user_id)
     assert counts[user_id]["GET /account/whoami"] == 4
 
@@ -336,9 +343,10 @@ async def test_synapse_admin_api_creates_users(hs, tmp_path):
 @run_async
 async def test_restart_keeps_state(start_hs, tmp_path):
     token_file = str(tmp_path / "admin.token")
-    first = start_hs("--admin-token-file", token_file)
+    first = start_hs("--admin-user", "boss:bosspw", "--admin-token-file", token_file)
     raw, session = await raw_session(first.url)
     raw.token = open(token_file).read().strip()
+    assert (await raw.ok("GET", "/account/whoami"))["user_id"] == "@boss:localhost"
     bot_id = f"@{name('bot')}:localhost"
     status, created, _ = await raw.call("PUT", f"/_synapse/admin/v2/users/{bot_id}",
                                         {"password": "pw", "displayname": "Bot"})
@@ -349,23 +357,35 @@ async def test_restart_keeps_state(start_hs, tmp_path):
     bot.token = login["access_token"]
     room_id = (await bot.ok("POST", "/createRoom", {"name": "kept"}))["room_id"]
     sent = await bot.ok("PUT", f"/rooms/{room_id}/send/m.room.message/keep1", {"msgtype": "m.text", "body": "k"})
+    filter_id = (await bot.ok("POST", f"/user/{bot_id}/filter", {"room": {"timeline": {"limit": 5}}}))["filter_id"]
+    device_keys = {"user_id": bot_id, "device_id": login["device_id"], "algorithms": [],
+                   "keys": {f"ed25519:{login['device_id']}": "E"}, "signatures": {}}
+    await bot.ok("POST", "/keys/upload", {"device_keys": device_keys,
+                                          "one_time_keys": {"signed_curve25519:X": {"key": "x"}}})
+    since = (await bot.ok("GET", "/sync"))["next_batch"]
     await bot.ok("PUT", "/sendToDevice/org.example/k1",
                  {"messages": {bot_id: {login["device_id"]: {"kept": True}}}})
-    since = (await bot.ok("GET", "/sync"))["next_batch"]
     await session.close()
     assert first.stop() == 0
 
-    second = start_hs()
+    second = start_hs("--control-token", "ctl")
     raw, session = await raw_session(second.url)
     bot = raw.__class__(second.url, session, login["access_token"])
     assert (await bot.ok("GET", "/account/whoami"))["device_id"] == login["device_id"]
     again = await bot.ok("PUT", f"/rooms/{room_id}/send/m.room.message/keep1", {"msgtype": "m.text", "body": "k"})
     assert again["event_id"] == sent["event_id"]
-    resumed = await bot.ok("GET", "/sync", since=since)
-    assert resumed["next_batch"] == since
-    fresh = await bot.ok("GET", "/sync")
+    resumed = await bot.ok("GET", "/sync", since=since, filter=filter_id)
+    assert [e["content"] for e in resumed["to_device"]["events"]] == [{"kept": True}]
+    assert resumed["device_one_time_keys_count"]["signed_curve25519"] == 1
+    query = await bot.ok("POST", "/keys/query", {"device_keys": {bot_id: []}})
+    assert query["device_keys"][bot_id][login["device_id"]]["keys"] == device_keys["keys"]
+    fresh = await bot.ok("GET", "/sync", filter=filter_id)
     assert [e["content"]["body"] for e in fresh["rooms"]["join"][room_id]["timeline"]["events"]
             if e["type"] == "m.room.message"] == ["k"]
+
+    status, _, _ = await raw.call("GET", "/_devhs/status")
+    assert status == 403  # --control-token given: the control API needs it
+    assert (await raw.ok("GET", "/_devhs/status", control_token="ctl"))["rooms"] == [room_id]
     await session.close()
 
 
