@@ -1,5 +1,5 @@
 """E2EE plumbing. The server stores and routes key material and to-device messages;
-it never decrypts anything. Also devices and a minimal key-backup version API."""
+it never decrypts anything. Also the devices API, whose changes touch device lists."""
 
 from . import sync
 from .errors import MatrixError, bad_json, missing_param, not_found
@@ -18,9 +18,6 @@ def register(r):
     r.add("GET", "/devices/{deviceId}", get_device)
     r.add("PUT", "/devices/{deviceId}", put_device)
     r.add("DELETE", "/devices/{deviceId}", delete_device)
-    r.add("GET", "/room_keys/version", get_backup_version)
-    r.add("GET", "/room_keys/version/{version}", get_backup_version)
-    r.add("POST", "/room_keys/version", create_backup_version)
 
 
 def _otk_counts(device):
@@ -279,25 +276,3 @@ async def delete_device(ctx):
     _check_uia(ctx, body)
     ctx.store.delete_device(ctx.user_id, ctx.params["deviceId"])
     return {}
-
-
-async def get_backup_version(ctx):
-    versions = ctx.store.data["room_keys_versions"].get(ctx.user_id, [])
-    wanted = ctx.params.get("version")
-    found = [v for v in versions if wanted is None or v["version"] == wanted]
-    if not found:
-        raise not_found("No current backup version")
-    v = found[-1]
-    return {"version": v["version"], "algorithm": v["algorithm"], "auth_data": v["auth_data"],
-            "count": 0, "etag": "0"}
-
-
-async def create_backup_version(ctx):
-    body = await ctx.json()
-    if not isinstance(body.get("algorithm"), str) or not isinstance(body.get("auth_data"), dict):
-        raise bad_json("algorithm and auth_data are required")
-    versions = ctx.store.data["room_keys_versions"].setdefault(ctx.user_id, [])
-    version = str(len(versions) + 1)
-    versions.append({"version": version, "algorithm": body["algorithm"], "auth_data": body["auth_data"]})
-    ctx.store.dirty = True
-    return {"version": version}

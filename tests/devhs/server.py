@@ -12,7 +12,7 @@ from urllib.parse import unquote
 
 from aiohttp import web
 
-from . import accounts, admin, keys, rooms, sync
+from . import accounts, admin, backup, keys, rooms, sync
 from .errors import MatrixError, unknown_token
 from .store import Store
 
@@ -87,7 +87,7 @@ class Server:
         self.request_counts = {}  # user_id -> {"METHOD template": n}
         self.stopping = asyncio.Event()
         self.router = Router()
-        for module in (accounts, rooms, sync, keys, admin):
+        for module in (accounts, rooms, sync, keys, backup, admin):
             module.register(self.router)
 
     async def handle(self, request):

@@ -525,3 +525,27 @@ def test_stops_when_parent_dies_or_lifetime_ends(tmp_path):
     short = subprocess.Popen([PYTHON, "-m", "tests.devhs", "--port", "0", "--max-lifetime", "0.5"],
                              cwd=REPO_ROOT, stdout=subprocess.PIPE)
     assert short.wait(timeout=5) == 0
+
+
+@run_async
+async def test_key_backup(hs):
+    raw, session = await raw_session(hs.url)
+    alice, _ = await raw.register(name("bk"))
+    status, body, _ = await alice.call("GET", "/room_keys/version")
+    assert status == 404 and body["errcode"] == "M_NOT_FOUND"
+    version = (await alice.ok("POST", "/room_keys/version",
+                              {"algorithm": "m.megolm_backup.v1.curve25519-aes-sha2",
+                               "auth_data": {"public_key": "pk"}}))["version"]
+    key = {"first_message_index": 3, "forwarded_count": 0, "is_verified": False,
+           "session_data": {"ciphertext": "c", "ephemeral": "e", "mac": "m"}}
+    put = await alice.ok("PUT", "/room_keys/keys/!r:localhost/sess", key, version=version)
+    assert put["count"] == 1
+    worse = dict(key, first_message_index=9, session_data={"ciphertext": "worse"})
+    await alice.ok("PUT", "/room_keys/keys", {"rooms": {"!r:localhost": {"sessions": {"sess": worse}}}},
+                   version=version)
+    assert (await alice.ok("GET", "/room_keys/keys/!r:localhost/sess", version=version)) == key
+    status, body, _ = await alice.call("PUT", "/room_keys/keys/!r:localhost/sess", key, version="99")
+    assert status == 403 and body["errcode"] == "M_WRONG_ROOM_KEYS_VERSION" and body["current_version"] == version
+    info = await alice.ok("GET", "/room_keys/version")
+    assert info["version"] == version and info["count"] == 1
+    await session.close()
