@@ -31,6 +31,7 @@ def register(r):
     r.add("PUT", "/user/{userId}/rooms/{roomId}/account_data/{type}", put_room_account_data)
     r.add("POST", "/user/{userId}/filter", create_filter)
     r.add("GET", "/user/{userId}/filter/{filterId}", get_filter)
+    r.add("GET", "/_synapse/admin/v1/server_version", server_version, auth=False, client=False)
     r.add("GET", "/_synapse/admin/v2/users/{userId}", admin_get_user, client=False)
     r.add("PUT", "/_synapse/admin/v2/users/{userId}", admin_put_user, client=False)
 
@@ -241,6 +242,10 @@ async def get_filter(ctx):
         return user["filters"][int(ctx.params["filterId"])]
     except (ValueError, IndexError):
         raise not_found("No such filter")
+
+
+async def server_version(ctx):
+    return {"server_version": "devhs"}
 
 
 def _require_server_admin(ctx):

@@ -1,34 +1,11 @@
 """Starts dev homeservers for the self-test and gives tests a small raw client."""
 
 import json
-import os
-import signal
-import subprocess
 
 import aiohttp
 import pytest
 
-REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-PYTHON = "/usr/bin/python3"  # Debian's, which sees aiohttp, nio and olm
-
-
-class Homeserver:
-    """One devhs subprocess on a free port; stop() sends SIGTERM and waits."""
-
-    def __init__(self, state_dir, *extra):
-        self.state_dir = state_dir
-        self.proc = subprocess.Popen(
-            [PYTHON, "-m", "tests.devhs", "--port", "0", "--state-dir", state_dir,
-             "--max-lifetime", "300", *extra],
-            cwd=REPO_ROOT, stdout=subprocess.PIPE, text=True)
-        line = self.proc.stdout.readline().strip()
-        assert line.startswith("listening http://127.0.0.1:"), line
-        self.url = line.split(" ", 1)[1]
-
-    def stop(self):
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-        return self.proc.wait(timeout=10)
+from .launcher import Homeserver
 
 
 @pytest.fixture(scope="module")

@@ -498,7 +498,7 @@ def test_stops_when_parent_dies_or_lifetime_ends(tmp_path):
     import os
     import signal
     import subprocess
-    from .conftest import PYTHON, REPO_ROOT
+    from .launcher import PYTHON, REPO_ROOT
     shell = subprocess.Popen(["/bin/sh", "-c", f"{PYTHON} -m tests.devhs --port 0 & wait"],
                              cwd=REPO_ROOT, stdout=subprocess.PIPE, text=True)
     url = shell.stdout.readline().split(" ", 1)[1].strip()
