@@ -21,7 +21,7 @@ def register(r):
     r.add("POST", "/logout/all", logout_all)
     r.add("GET", "/account/whoami", whoami)
     r.add("GET", "/capabilities", capabilities)
-    r.add("GET", "/pushrules/", push_rules)
+    r.add("GET", "/pushrules", push_rules)
     r.add("GET", "/profile/{userId}", get_profile, auth=False)
     r.add("GET", "/profile/{userId}/{field}", get_profile_field, auth=False)
     r.add("PUT", "/profile/{userId}/{field}", set_profile_field)

@@ -8,6 +8,13 @@ import pytest
 from .launcher import Homeserver
 
 
+def pytest_configure(config):
+    # Debian's nio 0.20 (and python3-future under it) import modules Python 3.11
+    # deprecates; not ours to fix, and they would bury our own warnings.
+    for message in ("the imp module is deprecated", "'cgi' is deprecated"):
+        config.addinivalue_line("filterwarnings", f"ignore:{message}:DeprecationWarning")
+
+
 @pytest.fixture(scope="module")
 def hs(tmp_path_factory):
     server = Homeserver(str(tmp_path_factory.mktemp("devhs")))

@@ -549,3 +549,48 @@ async def test_key_backup(hs):
     info = await alice.ok("GET", "/room_keys/version")
     assert info["version"] == version and info["count"] == 1
     await session.close()
+
+
+@run_async
+async def test_cross_signing_and_devices(hs):
+    raw, session = await raw_session(hs.url)
+    alice, reg = await raw.register(name("xs"), password="xpw")
+    bob, _ = await raw.register(name("xo"))
+    user_id, device_id = reg["user_id"], reg["device_id"]
+
+    def cross_key(usage, pub):
+        return {"user_id": user_id, "usage": [usage], "keys": {f"ed25519:{pub}": pub}}
+    keys = {"master_key": cross_key("master", "MASTER"), "self_signing_key": cross_key("self_signing", "SSK"),
+            "user_signing_key": cross_key("user_signing", "USK")}
+    await alice.ok("POST", "/keys/device_signing/upload", keys)  # first upload: no UIA
+    status, body, _ = await alice.call("POST", "/keys/device_signing/upload", keys)
+    assert status == 401 and {"stages": ["m.login.password"]} in body["flows"] and body["session"]
+    auth = {"type": "m.login.password", "identifier": {"type": "m.id.user", "user": user_id},
+            "password": "xpw", "session": body["session"]}
+    await alice.ok("POST", "/keys/device_signing/upload", dict(keys, auth=auth))
+
+    device_keys = {"user_id": user_id, "device_id": device_id, "algorithms": [],
+                   "keys": {f"ed25519:{device_id}": "DEV"}, "signatures": {}}
+    await alice.ok("POST", "/keys/upload", {"device_keys": device_keys})
+    signed = dict(device_keys, signatures={user_id: {"ed25519:SSK": "sig-by-ssk"}})
+    result = await alice.ok("POST", "/keys/signatures/upload", {user_id: {device_id: signed}})
+    assert result["failures"] == {}
+
+    seen_by_bob = await bob.ok("POST", "/keys/query", {"device_keys": {user_id: []}})
+    assert seen_by_bob["master_keys"][user_id]["keys"] == {"ed25519:MASTER": "MASTER"}
+    assert user_id in seen_by_bob["self_signing_keys"] and user_id not in seen_by_bob["user_signing_keys"]
+    assert seen_by_bob["device_keys"][user_id][device_id]["signatures"][user_id]["ed25519:SSK"] == "sig-by-ssk"
+    seen_by_self = await alice.ok("POST", "/keys/query", {"device_keys": {user_id: []}})
+    assert user_id in seen_by_self["user_signing_keys"]
+
+    other = await raw.ok("POST", "/login", {"type": "m.login.password", "password": "xpw",
+                                            "identifier": {"type": "m.id.user", "user": user_id},
+                                            "initial_device_display_name": "second"})
+    listed = {d["device_id"]: d for d in (await alice.ok("GET", "/devices"))["devices"]}
+    assert listed[other["device_id"]]["display_name"] == "second"
+    status, body, _ = await alice.call("DELETE", f"/devices/{other['device_id']}", {})
+    assert status == 401 and "flows" in body
+    await alice.ok("DELETE", f"/devices/{other['device_id']}", {"auth": dict(auth, session=body["session"])})
+    status, body, _ = await alice.call("GET", "/account/whoami", token=other["access_token"])
+    assert status == 401 and body["errcode"] == "M_UNKNOWN_TOKEN"
+    await session.close()
