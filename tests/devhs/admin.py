@@ -84,7 +84,7 @@ class Faults:
         if rule is None:
             return None
         if rule["kind"] == "ratelimit":
-            raise limit_exceeded(rule.get("retry_after_ms", 1000))
+            raise limit_exceeded(rule.get("retry_after_ms", 1000 * rule.get("retry_after_s", 1)))
         mode = rule["mode"]
         if mode == "500":
             raise MatrixError(500, "M_UNKNOWN", "Internal server error (injected by devhs)")
@@ -115,8 +115,9 @@ async def add_fault(ctx):
         raise bad_json(f"mode must be one of {FAIL_MODES}")
     if kind not in ("ratelimit", "fail"):
         raise bad_json("kind must be ratelimit or fail")
-    rule = {k: body[k] for k in ("user_id", "kind", "mode", "count", "duration_s", "retry_after_ms",
-                                 "stall_s", "path_contains") if k in body}
+    fields = ("user_id", "kind", "mode", "count", "duration_s", "retry_after_ms", "retry_after_s",
+              "stall_s", "path_contains")
+    rule = {k: body[k] for k in fields if k in body}
     return {"id": ctx.server.faults.add(rule)}
 
 
