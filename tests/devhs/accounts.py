@@ -25,6 +25,8 @@ def register(r):
     r.add("GET", "/profile/{userId}", get_profile, auth=False)
     r.add("GET", "/profile/{userId}/{field}", get_profile_field, auth=False)
     r.add("PUT", "/profile/{userId}/{field}", set_profile_field)
+    r.add("GET", "/presence/{userId}/status", get_presence)
+    r.add("PUT", "/presence/{userId}/status", set_presence)
     r.add("GET", "/user/{userId}/account_data/{type}", get_account_data)
     r.add("PUT", "/user/{userId}/account_data/{type}", put_account_data)
     r.add("GET", "/user/{userId}/rooms/{roomId}/account_data/{type}", get_room_account_data)
@@ -189,6 +191,27 @@ async def set_profile_field(ctx):
     # Like Synapse: the new profile shows in every joined room's member event.
     for room_id in ctx.store.rooms_of(ctx.user_id):
         rooms.set_membership(ctx.store, room_id, ctx.user_id, ctx.user_id, "join")
+    ctx.store.dirty = True
+    return {}
+
+
+async def get_presence(ctx):
+    user = _profile_user(ctx)
+    return dict(user.get("presence", {"presence": "offline"}))
+
+
+async def set_presence(ctx):
+    """Kept so clients can read it back; /sync carries no presence (it is off, as
+    on many deployments)."""
+    if ctx.params["userId"] != ctx.user_id:
+        raise forbidden("Cannot set another user's presence")
+    body = await ctx.json()
+    if body.get("presence") not in ("online", "offline", "unavailable"):
+        raise bad_json("presence must be online, offline or unavailable")
+    presence = {"presence": body["presence"]}
+    if isinstance(body.get("status_msg"), str):
+        presence["status_msg"] = body["status_msg"]
+    ctx.store.user(ctx.user_id)["presence"] = presence
     ctx.store.dirty = True
     return {}
 

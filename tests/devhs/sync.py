@@ -108,6 +108,8 @@ def build(ctx, since, upto, flt, full_state):
                     for t, e in store.user(user_id)["account_data"].items()
                     if since is None or e["pos"] > since]
     account_data = [e for e in account_data if event_filter_matches(flt.get("account_data"), e)]
+    # Every pending message goes out at once: next_batch covers them all, so holding
+    # some back (Synapse sends 100 at a time) would acknowledge them unseen.
     to_device = [{"sender": m["sender"], "type": m["type"], "content": m["content"]}
                  for m in store.data["to_device"].get(user_id, {}).get(device_id, [])
                  if m["pos"] <= upto]

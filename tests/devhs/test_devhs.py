@@ -462,6 +462,8 @@ async def test_account_data_and_profile(hs):
     assert member[-1]["content"]["displayname"] == "Alice Bot"
     assert (await alice.ok("GET", f"/user/{user_id}/account_data/m.direct")) == {"@x:localhost": [room_id]}
     assert (await raw.ok("GET", f"/profile/{user_id}"))["displayname"] == "Alice Bot"
+    await alice.ok("PUT", f"/presence/{user_id}/status", {"presence": "online", "status_msg": "here"})
+    assert await alice.ok("GET", f"/presence/{user_id}/status") == {"presence": "online", "status_msg": "here"}
     status, body, _ = await alice.call("GET", "/sync", since="garbage")
     assert status == 400 and body["errcode"] == "M_UNKNOWN"
     await session.close()
