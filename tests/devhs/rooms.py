@@ -322,8 +322,6 @@ async def create_room(ctx):
         store.append_event(room_id, creator, "m.room.topic", {"topic": body["topic"]}, state_key="")
     for u in invitees:
         do_invite(store, room_id, creator, u, is_direct=bool(body.get("is_direct")))
-    if body.get("visibility") == "public":
-        store.data.setdefault("public_rooms", []).append(room_id)
     return {"room_id": room_id}
 
 

@@ -90,10 +90,10 @@ class Store:
     def user(self, user_id):
         return self.data["users"].get(user_id)
 
-    def create_user(self, user_id, password, displayname=None, admin=False):
+    def create_user(self, user_id, password, admin=False):
         self.data["users"][user_id] = {
             "password": password,
-            "displayname": displayname if displayname is not None else user_id[1:].split(":")[0],
+            "displayname": user_id[1:].split(":")[0],  # Synapse's default: the localpart
             "avatar_url": None,
             "admin": admin,
             "account_data": {},
