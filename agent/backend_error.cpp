@@ -91,7 +91,9 @@ backend_error describe_backend_error(int status, std::string_view body,
       head += ": " + detail;
     return head;
   };
-  if (status == 401 || err.code == "invalid_api_key")
+  if ((status == 401 || err.code == "invalid_api_key") && api_key.empty())
+    err.message = "the agent backend wants an API key (set GATEWAY_PROXY_KEY)";
+  else if (status == 401 || err.code == "invalid_api_key")
     err.message = "the agent backend refused the API key (GATEWAY_PROXY_KEY)";
   else if (status == 403)
     err.message = with_detail("the agent backend denied access (HTTP 403)");

@@ -15,8 +15,9 @@ struct backend_error {
 
 /// Reads an error body: the OpenAI shape `{"error":{"message","code","type"}}`,
 /// `{"error":"..."}`, `{"detail":"..."}`, `{"message":"..."}`, or plain text (first
-/// line, HTML ignored). `api_key` is only used to scrub the key from anything the
-/// server echoed back; pass the key the request carried (or empty).
+/// line, HTML ignored). `api_key` is the key the request carried, empty when none:
+/// it tells "refused the key" from "wants a key", and is scrubbed from anything the
+/// server echoed back.
 [[nodiscard]] backend_error describe_backend_error(int status, std::string_view body,
                                                    std::string_view api_key = {});
 

@@ -22,7 +22,7 @@ struct http_header {
 };
 
 /// What to send; the caller performs it (design.md, "sans-I/O").
-/// The body may hold a bearer key in `headers`: never log a request whole.
+/// `headers` may hold the bearer key: never log a request whole.
 struct http_request {
   std::string method;
   std::string url;
@@ -36,11 +36,11 @@ struct http_request {
 /// Everything one turn's request needs. Views: the caller keeps the data alive
 /// for the duration of the call.
 struct chat_request_input {
-  std::string_view base_url;   // GATEWAY_PROXY_URL, e.g. http://127.0.0.1:8642 or .../p/coder
-  std::string_view api_key;    // GATEWAY_PROXY_KEY (secret::reveal()); empty: no Authorization
-  std::string_view session_id; // X-Hermes-Session-Id; empty: header left out
-  std::string_view model;      // profile name or configured model
-  std::span<const chat_message> messages;
+  std::string_view base_url = {};   // GATEWAY_PROXY_URL, e.g. http://127.0.0.1:8642 or .../p/coder
+  std::string_view api_key = {};    // GATEWAY_PROXY_KEY (secret::reveal()); empty: no Authorization
+  std::string_view session_id = {}; // X-Hermes-Session-Id; empty: header left out
+  std::string_view model = {};      // profile name or configured model
+  std::span<const chat_message> messages = {};
 };
 
 /// `{base}/v1/chat/completions` with trailing slashes of `base` removed; a base that

@@ -150,22 +150,6 @@ void decode_chunk(const std::string& data, std::vector<stream_item>& out) {
   }
 }
 
-} // namespace
-
-const char* to_string(finish_reason r) {
-  switch (r) {
-    case finish_reason::stop:
-      return "stop";
-    case finish_reason::length:
-      return "length";
-    case finish_reason::error:
-      return "error";
-    case finish_reason::other:
-      break;
-  }
-  return "other";
-}
-
 void decode_record(const sse_record& record, std::vector<stream_item>& out) {
   if (std::holds_alternative<sse_comment>(record)) {
     out.emplace_back(keepalive{});
@@ -180,6 +164,22 @@ void decode_record(const sse_record& record, std::vector<stream_item>& out) {
       decode_tool_progress(ev.data, out);
     // Other named events are extensions we do not know; skipping them is safe.
   }
+}
+
+} // namespace
+
+const char* to_string(finish_reason r) {
+  switch (r) {
+    case finish_reason::stop:
+      return "stop";
+    case finish_reason::length:
+      return "length";
+    case finish_reason::error:
+      return "error";
+    case finish_reason::other:
+      break;
+  }
+  return "other";
 }
 
 void chat_stream_decoder::feed(std::string_view chunk, std::vector<stream_item>& out) {

@@ -83,8 +83,9 @@ using stream_item =
 /// the chunking. Never throws on bad input: it becomes a `malformed` item.
 ///
 /// Events other than the default "message" and `hermes.tool.progress` are skipped
-/// (newer servers add event names; old clients must keep working). Role-only chunks
-/// and empty deltas produce nothing.
+/// (newer servers add event names; old clients must keep working). Role-only chunks,
+/// empty deltas and usage-only chunks (`choices: []`) produce nothing. Items after
+/// `done` are still reported; stopping there is the caller's decision.
 class chat_stream_decoder {
 public:
   explicit chat_stream_decoder(
@@ -104,8 +105,5 @@ private:
   sse_parser sse_;
   std::vector<sse_record> records_; // reused between feeds
 };
-
-/// Decodes one complete SSE record (exposed for tests and the fuzzer).
-void decode_record(const sse_record& record, std::vector<stream_item>& out);
 
 } // namespace hm::agent

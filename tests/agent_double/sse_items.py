@@ -1,6 +1,6 @@
 """A small Python twin of agent/sse_parser + agent/chat_stream, for the double's tests:
 the same WHATWG event-stream rules and the same item rendering as
-tests/unit/agent/render.hpp, so a stream the double sends can be checked against what
+tests/unit/agent/render.hpp (except that malformed items carry no description), so a stream the double sends can be checked against what
 the C++ decoder is tested to expect."""
 
 import json

@@ -7,11 +7,18 @@ using namespace hm::agent;
 
 CAF_TEST(401 invalid_api_key) {
   const auto e = describe_backend_error(
-    401, R"({"error":{"message":"Invalid API key","type":"invalid_request_error","code":"invalid_api_key"}})");
+    401,
+    R"({"error":{"message":"Invalid API key","type":"invalid_request_error","code":"invalid_api_key"}})",
+    "sk-sent");
   CAF_CHECK_EQUAL(e.status, 401);
   CAF_CHECK_EQUAL(e.code, "invalid_api_key");
   CAF_CHECK_EQUAL(e.message, "the agent backend refused the API key (GATEWAY_PROXY_KEY)");
   CAF_CHECK(!e.retryable);
+}
+
+CAF_TEST(401 without a key asks for one) {
+  CAF_CHECK_EQUAL(describe_backend_error(401, R"({"error":{"code":"invalid_api_key"}})").message,
+                  "the agent backend wants an API key (set GATEWAY_PROXY_KEY)");
 }
 
 CAF_TEST(the key never appears even when the server echoes it) {
