@@ -1,0 +1,197 @@
+#!/usr/bin/python3
+"""The agent double: an OpenAI-compatible chat completions server speaking the Hermes
+proxy protocol (../../../shared/reference/hermes-compat.md, "The agent backend"), whose
+behaviour each test chooses by a script. Usage: README.md in this folder.
+
+Runs with Debian's /usr/bin/python3 (aiohttp from python3-aiohttp).
+"""
+
+import argparse
+import asyncio
+import ctypes
+import json
+import os
+import signal
+import socket
+import sys
+import time
+
+from aiohttp import web
+
+import scripts
+
+
+def parse_args(argv):
+    p = argparse.ArgumentParser(description="Hermes agent backend double")
+    p.add_argument("--port", type=int, default=0, help="port on 127.0.0.1; 0 picks a free one")
+    p.add_argument("--key-file", help="file holding the bearer key every request must carry")
+    p.add_argument("--max-lifetime", type=float, default=3600.0,
+                   help="exit after this many seconds, whatever happens (default 3600)")
+    p.add_argument("--script", default="{}",
+                   help="default script as JSON, e.g. '{\"deltas\": 5, \"delay\": 0.05}'")
+    p.add_argument("--deltas", type=int, help="default number of content deltas")
+    p.add_argument("--delay", type=float, help="default seconds between deltas")
+    p.add_argument("--first-token-delay", type=float, help="default seconds before the first delta")
+    p.add_argument("--keepalive-interval", type=float,
+                   help="default seconds of silence after which ': keepalive' is sent")
+    return p.parse_args(argv)
+
+
+def default_script(args):
+    script = json.loads(args.script)
+    if not isinstance(script, dict):
+        raise SystemExit("--script must be a JSON object")
+    for flag, key in (("deltas", "deltas"), ("delay", "delay"),
+                      ("first_token_delay", "first_token_delay"),
+                      ("keepalive_interval", "keepalive_interval")):
+        value = getattr(args, flag)
+        if value is not None:
+            script[key] = value
+    return scripts.validate(script)
+
+
+def openai_error(status, message, code, err_type):
+    return web.json_response({"error": {"message": message, "type": err_type,
+                                        "param": None, "code": code}}, status=status)
+
+
+class Double:
+    def __init__(self, key, defaults):
+        self.key = key
+        self.scripts = scripts.ScriptBook(defaults)
+        self.requests = []
+        self.next_id = 1
+
+    # -- recording ---------------------------------------------------------------
+
+    def record(self, request, profile, raw_body, key_ok):
+        try:
+            body = json.loads(raw_body)
+        except ValueError:
+            body = raw_body.decode("utf-8", "replace")
+        headers = {k: v for k, v in request.headers.items() if k.lower() != "authorization"}
+        entry = {
+            "id": self.next_id,
+            "time": time.time(),
+            "method": request.method,
+            "path": request.path,
+            "profile": profile,
+            "session_id": request.headers.get("X-Hermes-Session-Id"),
+            # Whether a key came and whether it matched; never the key itself.
+            "has_authorization": "Authorization" in request.headers,
+            "key_ok": key_ok,
+            "headers": headers,
+            "body": body,
+        }
+        self.next_id += 1
+        self.requests.append(entry)
+        return entry
+
+    # -- the OpenAI-compatible endpoint -------------------------------------------
+
+    async def chat_completions(self, request):
+        profile = request.match_info.get("profile")
+        raw = await request.read()
+        key_ok = None
+        if self.key is not None:
+            key_ok = request.headers.get("Authorization", "") == "Bearer " + self.key
+        entry = self.record(request, profile, raw, key_ok)
+        if key_ok is False:
+            return openai_error(401, "Invalid API key", "invalid_api_key", "invalid_request_error")
+        body = entry["body"]
+        if not isinstance(body, dict) or not isinstance(body.get("messages"), list):
+            return openai_error(400, "body must be a JSON object with messages",
+                                "invalid_request", "invalid_request_error")
+        model = body.get("model") if isinstance(body.get("model"), str) else ""
+        script = self.scripts.take(profile, model)
+        entry["script"] = script
+        return await scripts.perform(script, request, body, model or profile or "double")
+
+    # -- admin ----------------------------------------------------------------------
+
+    async def set_script(self, request):
+        try:
+            spec = await request.json()
+            self.scripts.add(spec)
+        except (ValueError, TypeError) as e:
+            return web.json_response({"error": str(e)}, status=400)
+        return web.json_response({"ok": True})
+
+    async def clear_scripts(self, _request):
+        self.scripts.clear()
+        return web.json_response({"ok": True})
+
+    async def get_requests(self, _request):
+        return web.json_response({"requests": self.requests})
+
+    async def clear_requests(self, _request):
+        self.requests.clear()
+        return web.json_response({"ok": True})
+
+    async def health(self, _request):
+        return web.json_response({"ok": True, "requests": len(self.requests)})
+
+
+def make_app(double):
+    app = web.Application(client_max_size=64 * 1024 * 1024)
+    app.router.add_post("/v1/chat/completions", double.chat_completions)
+    app.router.add_post("/p/{profile}/v1/chat/completions", double.chat_completions)
+    app.router.add_post("/_double/script", double.set_script)
+    app.router.add_delete("/_double/script", double.clear_scripts)
+    app.router.add_get("/_double/requests", double.get_requests)
+    app.router.add_delete("/_double/requests", double.clear_requests)
+    app.router.add_get("/_double/health", double.health)
+    return app
+
+
+def die_with_parent():
+    """Ask Linux to SIGTERM us when the parent exits (a crashed test leaves no orphan)."""
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        pr_set_pdeathsig = 1
+        libc.prctl(pr_set_pdeathsig, signal.SIGTERM, 0, 0, 0)
+    except (OSError, AttributeError):
+        pass  # the ppid watch below still catches it
+
+
+async def watch_parent(parent, stop):
+    while not stop.is_set():
+        if os.getppid() != parent:
+            stop.set()
+            return
+        await asyncio.sleep(0.5)
+
+
+async def main(argv):
+    args = parse_args(argv)
+    key = None
+    if args.key_file:
+        with open(args.key_file, encoding="utf-8") as f:
+            key = f.read().strip()
+    double = Double(key, default_script(args))
+
+    parent = os.getppid()
+    die_with_parent()
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    loop.call_later(args.max_lifetime, stop.set)
+
+    runner = web.AppRunner(make_app(double), handle_signals=False, access_log=None)
+    await runner.setup()
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", args.port))  # never on other interfaces: it accepts any script
+    site = web.SockSite(runner, sock, shutdown_timeout=0.5)
+    await site.start()
+    print(f"listening http://127.0.0.1:{sock.getsockname()[1]}", flush=True)
+
+    watcher = asyncio.create_task(watch_parent(parent, stop))
+    await stop.wait()
+    watcher.cancel()
+    await runner.cleanup()
+
+
+if __name__ == "__main__":
+    asyncio.run(main(sys.argv[1:]))
