@@ -13,6 +13,24 @@
 
 namespace hm {
 
+/// Receives the body of a streamed http_call as it arrives, then its end.
+using http_stream_sink_actor = caf::typed_actor<
+  // A piece of the body, in order.
+  caf::reacts_to<http_chunk>,
+  // The call ended (the body went out as chunks; status 0 means no response).
+  caf::reacts_to<http_result>>;
+
+/// The node's HTTP client: one thread driving libcurl's multi interface for
+/// every profile, so that a thousand long-polls cost one thread.
+using http_engine_actor = caf::typed_actor<
+  // Performs a call and replies with its result (never an error message:
+  // failures are results with status 0 and a reason).
+  caf::replies_to<http_call>::with<http_result>,
+  // Performs a call whose body streams to the sink as chunks, then its result.
+  caf::reacts_to<http_call, http_stream_sink_actor>,
+  // Cancels the sender's call with this id; its result says "cancelled".
+  caf::reacts_to<atom::cancel, uint64_t>>;
+
 /// One profile cell: everything that serves one profile on Matrix. It dies and
 /// restarts as a whole; nothing mutable is shared with another cell.
 using profile_cell_actor = caf::typed_actor<

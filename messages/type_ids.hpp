@@ -5,6 +5,7 @@
 // can serialize them. Registered once in main via
 // `cfg.add_message_types<caf::id_block::hermes_matrix>()`.
 
+#include "messages/http.hpp"
 #include "messages/profile_status.hpp"
 
 #include <caf/type_id.hpp>
@@ -15,6 +16,9 @@ CAF_BEGIN_TYPE_ID_BLOCK(hermes_matrix, caf::first_custom_type_id)
 
   CAF_ADD_TYPE_ID(hermes_matrix, (hm::profile_status))
   CAF_ADD_TYPE_ID(hermes_matrix, (std::vector<hm::profile_status>))
+  CAF_ADD_TYPE_ID(hermes_matrix, (hm::http_call))
+  CAF_ADD_TYPE_ID(hermes_matrix, (hm::http_result))
+  CAF_ADD_TYPE_ID(hermes_matrix, (hm::http_chunk))
 
   // Atoms (at most 10 characters in CAF 0.17).
   CAF_ADD_ATOM(hermes_matrix, hm::atom, status, "status")
@@ -22,5 +26,6 @@ CAF_BEGIN_TYPE_ID_BLOCK(hermes_matrix, caf::first_custom_type_id)
   CAF_ADD_ATOM(hermes_matrix, hm::atom, restart, "restart")
   CAF_ADD_ATOM(hermes_matrix, hm::atom, ping, "ping")
   CAF_ADD_ATOM(hermes_matrix, hm::atom, deadline, "deadline")
+  CAF_ADD_ATOM(hermes_matrix, hm::atom, cancel, "cancel")
 
 CAF_END_TYPE_ID_BLOCK(hermes_matrix)

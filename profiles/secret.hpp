@@ -34,6 +34,19 @@ public:
   /// Writes "[redacted]" (or "[empty]"), never the value.
   friend std::ostream& operator<<(std::ostream& os, const secret& s);
 
+  /// For printing inspectors (CAF's deep_to_string picks `to_string` first):
+  /// "[redacted]" or "[empty]".
+  friend std::string to_string(const secret& s) {
+    return s.empty() ? "[empty]" : "[redacted]";
+  }
+
+  /// Serialization, for messages that carry a secret between the actors of a
+  /// node or, encrypted by TLS, between the nodes of a cluster.
+  template <class Inspector>
+  friend typename Inspector::result_type inspect(Inspector& f, secret& x) {
+    return f(x.value_);
+  }
+
 private:
   /// Overwrites every byte the string owns (up to its capacity), then empties it.
   void wipe() noexcept;
