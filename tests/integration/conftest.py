@@ -1,0 +1,41 @@
+"""Shared helpers of the integration tests: where the binary is, and fresh
+HERMES_HOME trees in temporary directories (never the user's ~/.hermes)."""
+
+import os
+import pathlib
+import shutil
+
+import pytest
+
+SOURCE_DIR = pathlib.Path(os.environ.get("HM_SOURCE_DIR", pathlib.Path(__file__).parents[2]))
+BINARY = os.environ.get("HM_BINARY", str(SOURCE_DIR / "build" / "app" / "hermes-matrix"))
+
+
+def env_values(home: pathlib.Path, keys=("MATRIX_ACCESS_TOKEN", "MATRIX_PASSWORD",
+                                          "GATEWAY_PROXY_KEY", "MATRIX_RECOVERY_KEY",
+                                          "MATRIX_PICKLE_KEY")):
+    """Every secret value written in the .env files under `home` (for leak checks)."""
+    found = set()
+    for env in home.rglob(".env"):
+        for line in env.read_text(errors="replace").splitlines():
+            line = line.strip()
+            if line.startswith("export "):
+                line = line[len("export "):]
+            key, sep, value = line.partition("=")
+            if sep and key.strip() in keys:
+                value = value.split(" #")[0].strip().strip("'\"")
+                if len(value) >= 6:
+                    found.add(value)
+    return found
+
+
+@pytest.fixture
+def hermes_home(tmp_path):
+    """A copy of a fixture tree, with .env files at mode 0600 as Hermes keeps them."""
+    def make(fixture: str) -> pathlib.Path:
+        home = tmp_path / "hermes-home"
+        shutil.copytree(SOURCE_DIR / "tests" / "fixtures" / fixture, home)
+        for env in home.rglob(".env"):
+            env.chmod(0o600)
+        return home
+    return make
