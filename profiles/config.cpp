@@ -5,7 +5,6 @@
 
 #include <algorithm>
 #include <cctype>
-#include <regex>
 #include <sys/stat.h>
 
 // Defaults, aliases and the way values are read follow Hermes' Matrix adapter
@@ -284,9 +283,7 @@ void read_policy(config_reader& r, profile_config& c) {
 
   c.ignore_user_patterns = r.list("MATRIX_IGNORE_USER_PATTERNS");
   for (const auto& pattern : c.ignore_user_patterns) {
-    try {
-      std::regex re(pattern, std::regex::ECMAScript);
-    } catch (const std::regex_error&) {
+    if (!valid_ecmascript_regex(pattern)) {
       r.add(severity::error, "MATRIX_IGNORE_USER_PATTERNS",
             "pattern '" + pattern + "' is not a valid regular expression",
             "fix it (ECMAScript syntax; Python's (?i) and (?P<name>) are not supported), "

@@ -90,21 +90,19 @@ discovery discover_profiles(const fs::path& hermes_home) {
 discovery select_profiles(discovery all, const std::vector<std::string>& names) {
   if (names.empty())
     return all;
+  std::string known;
+  for (const auto& p : all.found)
+    known += (known.empty() ? "" : ", ") + p.name;
   discovery out;
   out.issues = std::move(all.issues);
   for (auto& p : all.found)
     if (std::find(names.begin(), names.end(), p.name) != names.end())
       out.found.push_back(std::move(p));
-  std::string known;
   for (const auto& name : names) {
     bool present = std::any_of(out.found.begin(), out.found.end(),
                                [&](const profile_dir& p) { return p.name == name; });
     if (present)
       continue;
-    if (known.empty()) {
-      for (const auto& p : all.found)
-        known += (known.empty() ? "" : ", ") + p.name;
-    }
     out.issues.push_back(make(problem::severity::error, {},
                               "no profile named '" + name + "'",
                               "profiles found: " + (known.empty() ? std::string("none") : known)));

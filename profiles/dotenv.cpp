@@ -2,6 +2,7 @@
 
 #include "profiles/dotenv_scan.hpp"
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <fstream>
@@ -199,6 +200,10 @@ private:
     std::string shown = portable_key(key) && key.size() <= 128 ? key : std::string{};
     skip_hspace();
     if (peek() != '=') {
+      // Without '=' the "name" may be a secret pasted on its own line: name it only
+      // when it looks like an environment variable (upper case, with '_').
+      if (!env_style(key))
+        shown.clear();
       if (peek() == '#')
         pos_ = line_content_end(pos_);
       if (!at_eol())
@@ -382,6 +387,15 @@ private:
 };
 
 } // namespace
+
+bool env_style(std::string_view key) {
+  if (key.empty() || key.size() > 64 || key.find('_') == std::string_view::npos ||
+      !((key[0] >= 'A' && key[0] <= 'Z') || key[0] == '_'))
+    return false;
+  return std::all_of(key.begin(), key.end(), [](char c) {
+    return (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_';
+  });
+}
 
 bool portable_key(std::string_view key) {
   if (key.empty())

@@ -41,6 +41,9 @@ struct dotenv_scan {
 /// True for `[A-Za-z_][A-Za-z0-9_.]*`, the names we write and echo in problems.
 [[nodiscard]] bool portable_key(std::string_view key);
 
+/// `[A-Z_][A-Z0-9_]*` with a '_', at most 64 bytes: safe to echo even without '='.
+[[nodiscard]] bool env_style(std::string_view key);
+
 /// Offset of the first byte that is not valid UTF-8, or npos.
 [[nodiscard]] std::size_t invalid_utf8_at(std::string_view s);
 

@@ -15,7 +15,8 @@ namespace {
 
 bool plain_char(char c) {
   auto u = static_cast<unsigned char>(c);
-  return u > 0x20 && u != 0x7F && c != '"' && c != '\'' && c != '#' && c != '\\' && c != '$';
+  // Unquoted values have no escapes, so a backslash is literal there.
+  return u > 0x20 && u != 0x7F && c != '"' && c != '\'' && c != '#' && c != '$';
 }
 
 } // namespace
@@ -122,9 +123,13 @@ std::optional<std::string> write_dotenv_key(const std::filesystem::path& path,
 
   // Write next to the real file when .env is a symlink, so the link stays a link.
   std::error_code ec;
-  fs::path target = fs::exists(fs::symlink_status(path, ec)) ? fs::canonical(path, ec) : path;
-  if (ec)
-    return "cannot resolve " + path.string() + ": " + ec.message();
+  fs::path target = path;
+  if (fs::is_symlink(fs::symlink_status(path, ec))) {
+    fs::path resolved = fs::canonical(path, ec);
+    if (ec)
+      return "cannot resolve the symlink " + path.string() + ": " + ec.message();
+    target = resolved;
+  }
 
   std::string text;
   mode_t mode = 0600;

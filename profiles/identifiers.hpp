@@ -34,6 +34,10 @@ enum class id_syntax {
 [[nodiscard]] std::optional<std::string> url_problem(std::string_view url,
                                                      std::string_view schemes);
 
+/// True when `pattern` compiles as a std::regex (ECMAScript grammar), the way the
+/// policy code will use MATRIX_IGNORE_USER_PATTERNS.
+[[nodiscard]] bool valid_ecmascript_regex(const std::string& pattern);
+
 /// The host of an absolute URL that passed url_problem, lower case.
 [[nodiscard]] std::string url_host(std::string_view url);
 
