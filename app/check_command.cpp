@@ -82,8 +82,7 @@ int check_command(const profile_selection& selection) {
       std::cout << "\nProblems:\n";
       header = true;
     }
-    std::cout << "  " << (p.level == profiles::problem::severity::error ? "error: " : "warning: ")
-              << p.to_string() << '\n';
+    std::cout << "  " << p.to_string() << '\n';
   };
   for (auto& p : set.issues)
     print_problem(p);

@@ -68,14 +68,17 @@ int run_command(const run_options& options) {
       spdlog::info("profile {} is not on Matrix; skipped", lp.config.name);
       continue;
     }
+    // A profile's own problems go to its own log too, where its owner looks.
+    auto log = profile_logger(lp.config.name, lp.config.dir);
     for (auto& p : lp.issues)
-      (p.level == profiles::problem::severity::error ? spdlog::error("{}", p.to_string())
-                                                     : spdlog::warn("{}", p.to_string()));
+      log->log(p.level == profiles::problem::severity::error ? spdlog::level::err
+                                                             : spdlog::level::warn,
+               "{}", p.to_string());
     if (lp.usable())
       ++usable;
     else
-      spdlog::error("profile {} has errors and is not started (see `hermes-matrix check`)",
-                    lp.config.name);
+      log->error("profile {} has errors and is not started (see `hermes-matrix check`)",
+                 lp.config.name);
     serving.push_back(std::move(lp));
   }
   if (usable == 0) {

@@ -89,8 +89,8 @@ def test_run_serves_usable_profiles_and_stops_on_sigterm(hermes_home):
         assert running == {"default", "profile-architect"}, "".join(lines)
         proc.send_signal(signal.SIGTERM)
         started = time.time()
-        rest, _ = proc.communicate(timeout=15)
-        stderr = "".join(lines) + (proc.stderr.read() if proc.stderr else "")
+        _, rest = proc.communicate(timeout=15)
+        stderr = "".join(lines) + rest
     finally:
         if proc.poll() is None:
             proc.kill()
