@@ -3,6 +3,7 @@
 #include <sqlite3.h>
 
 #include <cerrno>
+#include <chrono>
 #include <cstring>
 #include <fcntl.h>
 #include <sys/file.h>
@@ -13,7 +14,40 @@ namespace hm {
 
 namespace {
 
-constexpr int schema_version = 1;
+constexpr int schema_version = 2;
+
+/// Version 1: the key-value table. Version 2: the journal and the outbox.
+constexpr const char* schema_v2 = R"sql(
+CREATE TABLE IF NOT EXISTS journal (
+  event_id TEXT PRIMARY KEY,
+  room_id TEXT NOT NULL,
+  kind TEXT NOT NULL,
+  payload TEXT NOT NULL,
+  admitted_seq INTEGER NOT NULL,
+  outcome TEXT,              -- NULL while pending
+  admitted_at INTEGER NOT NULL,
+  finished_at INTEGER
+);
+CREATE INDEX IF NOT EXISTS journal_pending ON journal (admitted_seq) WHERE outcome IS NULL;
+CREATE TABLE IF NOT EXISTS outbox (
+  seq INTEGER PRIMARY KEY AUTOINCREMENT,
+  room_id TEXT NOT NULL,
+  txn_id TEXT NOT NULL UNIQUE,
+  event_type TEXT NOT NULL,
+  content TEXT NOT NULL,
+  relates_txn TEXT NOT NULL DEFAULT '',
+  state TEXT NOT NULL DEFAULT 'pending', -- pending, sent, failed
+  event_id TEXT,
+  reason TEXT,
+  created_at INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS outbox_pending ON outbox (seq) WHERE state = 'pending';
+)sql";
+
+int64_t unix_ms() {
+  using namespace std::chrono;
+  return duration_cast<milliseconds>(system_clock::now().time_since_epoch()).count();
+}
 
 std::string sqlite_text(sqlite3* db) {
   return db != nullptr ? sqlite3_errmsg(db) : "out of memory";
@@ -29,6 +63,65 @@ std::optional<std::string> exec(sqlite3* db, const char* sql) {
   }
   return std::nullopt;
 }
+
+/// A prepared statement: bind in order, step, read columns, finalize on scope exit.
+class statement {
+public:
+  statement(sqlite3* db, const char* sql) : db_(db) {
+    if (sqlite3_prepare_v2(db, sql, -1, &stmt_, nullptr) != SQLITE_OK)
+      error_ = sqlite_text(db);
+  }
+  statement(const statement&) = delete;
+  statement& operator=(const statement&) = delete;
+  ~statement() { sqlite3_finalize(stmt_); }
+
+  statement& bind(const std::string& text) {
+    if (stmt_ != nullptr)
+      sqlite3_bind_text(stmt_, ++bound_, text.data(), static_cast<int>(text.size()),
+                        SQLITE_TRANSIENT);
+    return *this;
+  }
+  statement& bind(int64_t value) {
+    if (stmt_ != nullptr)
+      sqlite3_bind_int64(stmt_, ++bound_, value);
+    return *this;
+  }
+
+  /// Steps once: true while a row is available.
+  bool row() {
+    if (stmt_ == nullptr)
+      return false;
+    auto rc = sqlite3_step(stmt_);
+    if (rc == SQLITE_ROW)
+      return true;
+    if (rc != SQLITE_DONE)
+      error_ = sqlite_text(db_);
+    return false;
+  }
+
+  /// Steps to the end (for statements without results); the error, if any.
+  std::optional<std::string> run() {
+    while (row()) {
+    }
+    return error_;
+  }
+
+  std::string text(int col) const {
+    auto* p = reinterpret_cast<const char*>(sqlite3_column_text(stmt_, col));
+    return p != nullptr ? std::string{p, static_cast<size_t>(sqlite3_column_bytes(stmt_, col))}
+                        : std::string{};
+  }
+  int64_t integer(int col) const { return sqlite3_column_int64(stmt_, col); }
+  bool is_null(int col) const { return sqlite3_column_type(stmt_, col) == SQLITE_NULL; }
+
+  const std::optional<std::string>& error() const { return error_; }
+
+private:
+  sqlite3* db_;
+  sqlite3_stmt* stmt_ = nullptr;
+  int bound_ = 0;
+  std::optional<std::string> error_;
+};
 
 } // namespace
 
@@ -78,25 +171,29 @@ profile_store::open(const std::filesystem::path& path) {
   }
   std::unique_ptr<profile_store> store{new profile_store(path, db, fd)};
   sqlite3_busy_timeout(db, 2000);
-  for (auto* sql : {"PRAGMA journal_mode=WAL", "PRAGMA synchronous=NORMAL",
-                    "PRAGMA foreign_keys=ON"})
-    if (auto err = exec(db, sql))
-      return "the store " + path.string() + " is not usable (" + *err
-             + "); move it away to start this profile afresh";
+  auto unusable = [&](const std::string& err) {
+    return "the store " + path.string() + " is corrupt or not a database (" + err
+           + "); move it away to start this profile afresh";
+  };
   // A corrupt file must stop this profile with a clear message, not later with
   // a confusing one in the middle of a conversation.
-  if (auto err = exec(db, "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, "
-                          "value TEXT NOT NULL) WITHOUT ROWID"))
-    return "the store " + path.string() + " is corrupt or not a database (" + *err
-           + "); move it away to start this profile afresh";
+  for (auto* sql : {"PRAGMA journal_mode=WAL", "PRAGMA synchronous=NORMAL",
+                    "PRAGMA foreign_keys=ON",
+                    "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, "
+                    "value TEXT NOT NULL) WITHOUT ROWID"})
+    if (auto err = exec(db, sql))
+      return unusable(*err);
   auto version = store->get("schema_version");
-  if (!version) {
+  int found = version ? std::atoi(version->c_str()) : 0;
+  if (found > schema_version)
+    return "the store " + path.string() + " has schema version " + *version
+           + ", this hermes-matrix knows up to " + std::to_string(schema_version)
+           + "; use a matching hermes-matrix version";
+  if (found < schema_version) {
+    if (auto err = exec(db, schema_v2))
+      return unusable(*err);
     if (auto err = store->put("schema_version", std::to_string(schema_version)))
       return "cannot initialise the store " + path.string() + ": " + *err;
-  } else if (*version != std::to_string(schema_version)) {
-    return "the store " + path.string() + " has schema version " + *version
-           + ", this hermes-matrix knows " + std::to_string(schema_version)
-           + "; use a matching hermes-matrix version";
   }
   return store;
 }
@@ -112,35 +209,148 @@ profile_store::~profile_store() {
     ::close(lock_fd_); // releases the flock
 }
 
-std::optional<std::string> profile_store::get(const std::string& key) {
-  sqlite3_stmt* stmt = nullptr;
-  if (sqlite3_prepare_v2(db_, "SELECT value FROM meta WHERE key = ?1", -1, &stmt, nullptr)
-      != SQLITE_OK)
-    return std::nullopt;
-  sqlite3_bind_text(stmt, 1, key.data(), static_cast<int>(key.size()), SQLITE_TRANSIENT);
-  std::optional<std::string> result;
-  if (sqlite3_step(stmt) == SQLITE_ROW) {
-    auto* text = reinterpret_cast<const char*>(sqlite3_column_text(stmt, 0));
-    result = std::string{text != nullptr ? text : ""};
+template <class F>
+std::optional<std::string> profile_store::transaction(F fn) {
+  if (auto err = exec(db_, "BEGIN IMMEDIATE"))
+    return err;
+  if (auto err = fn()) {
+    exec(db_, "ROLLBACK");
+    return err;
   }
-  sqlite3_finalize(stmt);
-  return result;
+  if (auto err = exec(db_, "COMMIT")) {
+    exec(db_, "ROLLBACK");
+    return err;
+  }
+  return std::nullopt;
+}
+
+std::optional<std::string> profile_store::get(const std::string& key) {
+  std::lock_guard guard{mutex_};
+  statement q{db_, "SELECT value FROM meta WHERE key = ?1"};
+  q.bind(key);
+  if (q.row())
+    return q.text(0);
+  return std::nullopt;
 }
 
 std::optional<std::string> profile_store::put(const std::string& key, const std::string& value) {
-  sqlite3_stmt* stmt = nullptr;
-  if (sqlite3_prepare_v2(db_,
-                         "INSERT INTO meta (key, value) VALUES (?1, ?2) "
-                         "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-                         -1, &stmt, nullptr)
-      != SQLITE_OK)
-    return sqlite_text(db_);
-  sqlite3_bind_text(stmt, 1, key.data(), static_cast<int>(key.size()), SQLITE_TRANSIENT);
-  sqlite3_bind_text(stmt, 2, value.data(), static_cast<int>(value.size()), SQLITE_TRANSIENT);
-  auto rc = sqlite3_step(stmt);
-  sqlite3_finalize(stmt);
-  if (rc != SQLITE_DONE)
-    return sqlite_text(db_);
+  std::lock_guard guard{mutex_};
+  return statement{db_, "INSERT INTO meta (key, value) VALUES (?1, ?2) "
+                        "ON CONFLICT (key) DO UPDATE SET value = excluded.value"}
+    .bind(key)
+    .bind(value)
+    .run();
+}
+
+std::optional<std::string> profile_store::admit(const std::vector<journal_entry>& entries,
+                                                const std::string& next_batch) {
+  std::lock_guard guard{mutex_};
+  return transaction([&]() -> std::optional<std::string> {
+    int64_t seq = 0;
+    {
+      statement q{db_, "SELECT COALESCE(MAX(admitted_seq), 0) FROM journal"};
+      if (q.row())
+        seq = q.integer(0);
+    }
+    auto now = unix_ms();
+    for (auto& e : entries) {
+      auto err = statement{db_, "INSERT OR IGNORE INTO journal (event_id, room_id, kind, "
+                                "payload, admitted_seq, admitted_at) "
+                                "VALUES (?1, ?2, ?3, ?4, ?5, ?6)"}
+                   .bind(e.event_id)
+                   .bind(e.room_id)
+                   .bind(e.kind)
+                   .bind(e.payload)
+                   .bind(++seq)
+                   .bind(now)
+                   .run();
+      if (err)
+        return err;
+    }
+    return statement{db_, "INSERT INTO meta (key, value) VALUES ('next_batch', ?1) "
+                          "ON CONFLICT (key) DO UPDATE SET value = excluded.value"}
+      .bind(next_batch)
+      .run();
+  });
+}
+
+std::vector<journal_entry> profile_store::pending_journal() {
+  std::lock_guard guard{mutex_};
+  std::vector<journal_entry> result;
+  statement q{db_, "SELECT event_id, room_id, kind, payload FROM journal "
+                   "WHERE outcome IS NULL ORDER BY admitted_seq"};
+  while (q.row())
+    result.push_back({q.text(0), q.text(1), q.text(2), q.text(3)});
+  return result;
+}
+
+std::optional<std::string> profile_store::finish(const std::string& event_id,
+                                                 const std::string& outcome) {
+  std::lock_guard guard{mutex_};
+  return statement{db_, "UPDATE journal SET outcome = ?1, finished_at = ?2 "
+                        "WHERE event_id = ?3"}
+    .bind(outcome)
+    .bind(unix_ms())
+    .bind(event_id)
+    .run();
+}
+
+std::optional<std::string> profile_store::outcome(const std::string& event_id) {
+  std::lock_guard guard{mutex_};
+  statement q{db_, "SELECT outcome FROM journal WHERE event_id = ?1"};
+  q.bind(event_id);
+  if (q.row() && !q.is_null(0))
+    return q.text(0);
+  return std::nullopt;
+}
+
+std::optional<std::string> profile_store::enqueue(const outbox_entry& e) {
+  std::lock_guard guard{mutex_};
+  return statement{db_, "INSERT OR IGNORE INTO outbox (room_id, txn_id, event_type, content, "
+                        "relates_txn, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)"}
+    .bind(e.room_id)
+    .bind(e.txn_id)
+    .bind(e.event_type)
+    .bind(e.content)
+    .bind(e.relates_txn)
+    .bind(unix_ms())
+    .run();
+}
+
+std::vector<outbox_entry> profile_store::pending_outbox() {
+  std::lock_guard guard{mutex_};
+  std::vector<outbox_entry> result;
+  statement q{db_, "SELECT seq, room_id, txn_id, event_type, content, relates_txn FROM outbox "
+                   "WHERE state = 'pending' ORDER BY seq"};
+  while (q.row())
+    result.push_back({q.integer(0), q.text(1), q.text(2), q.text(3), q.text(4), q.text(5)});
+  return result;
+}
+
+std::optional<std::string> profile_store::mark_sent(const std::string& txn_id,
+                                                    const std::string& event_id) {
+  std::lock_guard guard{mutex_};
+  return statement{db_, "UPDATE outbox SET state = 'sent', event_id = ?1 WHERE txn_id = ?2"}
+    .bind(event_id)
+    .bind(txn_id)
+    .run();
+}
+
+std::optional<std::string> profile_store::mark_failed(const std::string& txn_id,
+                                                      const std::string& reason) {
+  std::lock_guard guard{mutex_};
+  return statement{db_, "UPDATE outbox SET state = 'failed', reason = ?1 WHERE txn_id = ?2"}
+    .bind(reason)
+    .bind(txn_id)
+    .run();
+}
+
+std::optional<std::string> profile_store::sent_event_id(const std::string& txn_id) {
+  std::lock_guard guard{mutex_};
+  statement q{db_, "SELECT event_id FROM outbox WHERE txn_id = ?1 AND state = 'sent'"};
+  q.bind(txn_id);
+  if (q.row() && !q.is_null(0))
+    return q.text(0);
   return std::nullopt;
 }
 

@@ -1,25 +1,50 @@
 #pragma once
 
+#include <cstdint>
 #include <filesystem>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <variant>
+#include <vector>
 
 struct sqlite3;
 
 namespace hm {
 
+/// An event the profile will act on, admitted before the sync cursor moves past
+/// it (design: "The way of one message", step 2).
+struct journal_entry {
+  std::string event_id;
+  std::string room_id;
+  std::string kind;    ///< "message" or "invite"
+  std::string payload; ///< the event (or invite state) as JSON text
+};
+
+/// A send the outbox owes the homeserver, persisted until it is acknowledged.
+struct outbox_entry {
+  int64_t seq = 0;          ///< order of enqueueing (per room order follows it)
+  std::string room_id;
+  std::string txn_id;       ///< derived from the source event: resends deduplicate
+  std::string event_type;
+  std::string content;      ///< JSON text
+  std::string relates_txn;  ///< for edits: the txn of the original, whose event id goes into m.relates_to
+};
+
 /// A profile's durable state: one SQLite database (WAL, mode 0600) beside the
 /// profile, guarded by an exclusive file lock so that one process (one node)
-/// at a time serves the profile. Later parts add the cursor, the journal, the
-/// outbox and the crypto state as tables of this same database, so that they
-/// commit together (design: State).
+/// at a time serves the profile. The cursor, the journal, the outbox (and the
+/// crypto state) are tables of this one database, so that they commit together
+/// (design: State).
 ///
 /// WAL with synchronous=NORMAL: a commit is a write into the WAL (page cache),
 /// durable across a process crash or SIGKILL; only a power loss can take the
 /// last commits, and never corrupts the file. That keeps commits cheap enough
 /// to run on an actor's thread.
+///
+/// The actors of one cell share the store; every method takes the store's
+/// mutex, so calls from different actors never interleave inside SQLite.
 class profile_store {
 public:
   /// Where the store of the profile in `profile_dir` lives.
@@ -39,14 +64,55 @@ public:
   /// Returns an error text on failure (disk full, corruption).
   [[nodiscard]] std::optional<std::string> put(const std::string& key, const std::string& value);
 
+  // -- journal -------------------------------------------------------------
+
+  /// In one transaction: admits the entries (ignoring ids already admitted) and
+  /// sets the sync cursor, so either both happen or neither does.
+  [[nodiscard]] std::optional<std::string> admit(const std::vector<journal_entry>& entries,
+                                                 const std::string& next_batch);
+
+  /// Entries admitted but not finished, oldest first (what a restart resumes).
+  [[nodiscard]] std::vector<journal_entry> pending_journal();
+
+  /// Marks an entry finished with its outcome ("answered", "ignored:<reason>", ...).
+  [[nodiscard]] std::optional<std::string> finish(const std::string& event_id,
+                                                  const std::string& outcome);
+
+  /// The outcome of a finished entry, nullopt while pending or unknown.
+  [[nodiscard]] std::optional<std::string> outcome(const std::string& event_id);
+
+  // -- outbox --------------------------------------------------------------
+
+  /// Persists a send; a txn id already present is left as it is (idempotent).
+  [[nodiscard]] std::optional<std::string> enqueue(const outbox_entry& entry);
+
+  /// Sends not yet acknowledged, in enqueue order.
+  [[nodiscard]] std::vector<outbox_entry> pending_outbox();
+
+  /// The homeserver acknowledged `txn_id` with `event_id`.
+  [[nodiscard]] std::optional<std::string> mark_sent(const std::string& txn_id,
+                                                     const std::string& event_id);
+
+  /// The homeserver refused `txn_id` for good (e.g. M_FORBIDDEN).
+  [[nodiscard]] std::optional<std::string> mark_failed(const std::string& txn_id,
+                                                       const std::string& reason);
+
+  /// The event id the homeserver gave `txn_id`, once sent.
+  [[nodiscard]] std::optional<std::string> sent_event_id(const std::string& txn_id);
+
   [[nodiscard]] const std::filesystem::path& path() const { return path_; }
 
 private:
   profile_store(std::filesystem::path path, sqlite3* db, int lock_fd);
 
+  /// Runs `fn` between BEGIN IMMEDIATE and COMMIT (ROLLBACK when it fails).
+  template <class F>
+  std::optional<std::string> transaction(F fn);
+
   std::filesystem::path path_;
   sqlite3* db_ = nullptr;
   int lock_fd_ = -1;
+  std::mutex mutex_;
 };
 
 } // namespace hm

@@ -68,7 +68,7 @@ CAF_TEST(values survive closing and reopening) {
   auto store = open_ok(path);
   CAF_CHECK_EQUAL(store->get("next_batch"), std::optional<std::string>{"s2"});
   CAF_CHECK_EQUAL(store->get("missing"), std::nullopt);
-  CAF_CHECK_EQUAL(store->get("schema_version"), std::optional<std::string>{"1"});
+  CAF_CHECK_EQUAL(store->get("schema_version"), std::optional<std::string>{"2"});
 }
 
 CAF_TEST(a second opener is refused while the first holds the lock) {
@@ -93,6 +93,51 @@ CAF_TEST(a corrupt store is refused with a message that says what to do) {
   CAF_MESSAGE(msg);
   CAF_CHECK_NOT_EQUAL(msg.find(path.string()), std::string::npos);
   CAF_CHECK_NOT_EQUAL(msg.find("move it away"), std::string::npos);
+}
+
+CAF_TEST_FIXTURE_SCOPE_END()
+
+CAF_TEST_FIXTURE_SCOPE(journal_and_outbox, fixture)
+
+CAF_TEST(admitting events and moving the cursor happen together and only once) {
+  auto store = open_ok(path);
+  std::vector<journal_entry> batch{{"$a", "!r:hs", "message", "{}"},
+                                   {"$b", "!r:hs", "message", "{}"}};
+  CAF_CHECK(!store->admit(batch, "s1"));
+  CAF_CHECK_EQUAL(store->get("next_batch"), std::optional<std::string>{"s1"});
+  // The same batch again (a crash before the next sync): nothing new, same order.
+  CAF_CHECK(!store->admit({{"$b", "!r:hs", "message", "{}"}, {"$c", "!r:hs", "invite", "{}"}},
+                          "s2"));
+  auto pending = store->pending_journal();
+  CAF_REQUIRE_EQUAL(pending.size(), 3u);
+  CAF_CHECK_EQUAL(pending[0].event_id, "$a");
+  CAF_CHECK_EQUAL(pending[1].event_id, "$b");
+  CAF_CHECK_EQUAL(pending[2].event_id, "$c");
+  CAF_CHECK_EQUAL(pending[2].kind, "invite");
+  CAF_CHECK(!store->finish("$a", "answered"));
+  CAF_CHECK_EQUAL(store->pending_journal().size(), 2u);
+  CAF_CHECK_EQUAL(store->outcome("$a"), std::optional<std::string>{"answered"});
+  CAF_CHECK_EQUAL(store->outcome("$b"), std::nullopt);
+}
+
+CAF_TEST(the outbox keeps sends until acknowledged and ignores a repeated txn id) {
+  {
+    auto store = open_ok(path);
+    CAF_CHECK(!store->enqueue({0, "!r:hs", "hm.1.0.reply", "m.room.message", R"({"body":"hi"})", ""}));
+    CAF_CHECK(!store->enqueue({0, "!r:hs", "hm.1.1.edit", "m.room.message", R"({"body":"hi!"})",
+                               "hm.1.0.reply"}));
+    CAF_CHECK(!store->enqueue({0, "!r:hs", "hm.1.0.reply", "m.room.message", R"({"body":"again"})", ""}));
+  }
+  auto store = open_ok(path); // a restart
+  auto pending = store->pending_outbox();
+  CAF_REQUIRE_EQUAL(pending.size(), 2u);
+  CAF_CHECK_EQUAL(pending[0].txn_id, "hm.1.0.reply");
+  CAF_CHECK_EQUAL(pending[0].content, R"({"body":"hi"})");
+  CAF_CHECK_EQUAL(pending[1].relates_txn, "hm.1.0.reply");
+  CAF_CHECK(!store->mark_sent("hm.1.0.reply", "$sent1"));
+  CAF_CHECK_EQUAL(store->sent_event_id("hm.1.0.reply"), std::optional<std::string>{"$sent1"});
+  CAF_CHECK(!store->mark_failed("hm.1.1.edit", "M_FORBIDDEN"));
+  CAF_CHECK(store->pending_outbox().empty());
 }
 
 CAF_TEST_FIXTURE_SCOPE_END()
