@@ -33,8 +33,11 @@ public:
       ++failures_;
     auto factor = 1.0 + jitter_ * (2.0 * u - 1.0);
     auto ms = static_cast<double>(base.count()) * factor;
-    auto capped = std::min(ms, static_cast<double>(cap_.count()));
-    return duration{static_cast<std::int64_t>(std::max(capped, 0.0))};
+    // Compare in double before converting back: a cap near the int64 limit is not
+    // exactly representable, and converting a too-large double is undefined.
+    if (ms >= static_cast<double>(cap_.count()))
+      return cap_;
+    return duration{static_cast<std::int64_t>(std::max(ms, 0.0))};
   }
 
   /// Same, drawing `u` from any uniform random bit generator (std::mt19937, a test's

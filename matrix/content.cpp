@@ -50,7 +50,7 @@ json body_json(const outgoing_message& m, std::string_view own_user_id,
 
 } // namespace
 
-json message_content(const outgoing_message& m, std::string_view own_user_id) {
+json plain_message_content(const outgoing_message& m, std::string_view own_user_id) {
   return body_json(m, own_user_id);
 }
 

@@ -28,7 +28,7 @@ struct outgoing_message {
 
 /// {"msgtype", "body", ["format", "formatted_body"], "m.mentions"}. `own_user_id` is
 /// removed from the mentions; duplicates are dropped (order kept).
-[[nodiscard]] nlohmann::json message_content(const outgoing_message& m,
+[[nodiscard]] nlohmann::json plain_message_content(const outgoing_message& m,
                                              std::string_view own_user_id);
 
 /// A reply: m.relates_to {m.in_reply_to {event_id}}. Callers usually also mention the

@@ -9,7 +9,6 @@
 #include <string>
 #include <string_view>
 #include <utility>
-#include <variant>
 
 namespace hm::matrix {
 
@@ -75,24 +74,27 @@ enum class error_action {
 template <class T>
 class result {
 public:
-  result(T value) : v_(std::move(value)) {}                 // NOLINT: implicit on purpose
-  result(matrix_error error) : v_(std::move(error)) {}      // NOLINT: implicit on purpose
+  result(T value) : value_(std::move(value)) {}            // NOLINT: implicit on purpose
+  result(matrix_error error) : error_(std::move(error)) {} // NOLINT: implicit on purpose
 
-  [[nodiscard]] bool ok() const noexcept { return v_.index() == 0; }
+  [[nodiscard]] bool ok() const noexcept { return value_.has_value(); }
   explicit operator bool() const noexcept { return ok(); }
 
   /// Precondition: ok().
-  [[nodiscard]] T& value() & { return *std::get_if<0>(&v_); }
-  [[nodiscard]] const T& value() const& { return *std::get_if<0>(&v_); }
-  [[nodiscard]] T&& value() && { return std::move(*std::get_if<0>(&v_)); }
-  [[nodiscard]] T* operator->() { return std::get_if<0>(&v_); }
-  [[nodiscard]] const T* operator->() const { return std::get_if<0>(&v_); }
+  [[nodiscard]] T& value() & { return *value_; }
+  [[nodiscard]] const T& value() const& { return *value_; }
+  [[nodiscard]] T&& value() && { return std::move(*value_); }
+  [[nodiscard]] T* operator->() { return &*value_; }
+  [[nodiscard]] const T* operator->() const { return &*value_; }
 
-  /// Precondition: !ok().
-  [[nodiscard]] const matrix_error& error() const { return *std::get_if<1>(&v_); }
+  /// Meaningful when !ok() (default-constructed otherwise).
+  [[nodiscard]] const matrix_error& error() const noexcept { return error_; }
 
 private:
-  std::variant<T, matrix_error> v_;
+  // Not a std::variant: its get_if() trips GCC's -Wnull-dereference at every use, and
+  // std::get would throw on misuse; an optional plus a small error struct is plain.
+  std::optional<T> value_;
+  matrix_error error_;
 };
 
 /// For endpoints whose success body carries nothing we need ("{}").
