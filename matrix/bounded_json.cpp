@@ -1,5 +1,7 @@
 #include "matrix/bounded_json.hpp"
 
+#include <limits>
+
 namespace hm::matrix {
 
 std::size_t json_nesting_depth(std::string_view text, std::size_t stop_at) {
@@ -82,19 +84,21 @@ std::optional<std::string> string_field(const nlohmann::json& obj, std::string_v
   return f->get_ref<const std::string&>();
 }
 
-std::optional<std::int64_t> int_field(const nlohmann::json& obj, std::string_view key) {
-  const auto* f = find_field(obj, key);
-  if (f == nullptr)
-    return std::nullopt;
-  if (f->is_number_unsigned()) {
-    auto u = f->get<std::uint64_t>();
-    if (u > static_cast<std::uint64_t>(INT64_MAX))
+std::optional<std::int64_t> int_value(const nlohmann::json& v) {
+  if (v.is_number_unsigned()) {
+    auto u = v.get<std::uint64_t>();
+    if (u > static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max()))
       return std::nullopt;
     return static_cast<std::int64_t>(u);
   }
-  if (f->is_number_integer())
-    return f->get<std::int64_t>();
+  if (v.is_number_integer())
+    return v.get<std::int64_t>();
   return std::nullopt;
+}
+
+std::optional<std::int64_t> int_field(const nlohmann::json& obj, std::string_view key) {
+  const auto* f = find_field(obj, key);
+  return f == nullptr ? std::nullopt : int_value(*f);
 }
 
 std::optional<bool> bool_field(const nlohmann::json& obj, std::string_view key) {

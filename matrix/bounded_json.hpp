@@ -38,6 +38,8 @@ parse_bounded_json(std::string_view text, const json_limits& limits = {},
                                                       std::string_view key);
 [[nodiscard]] std::optional<std::int64_t> int_field(const nlohmann::json& obj,
                                                     std::string_view key);
+/// The value itself as an integer (same rules as int_field).
+[[nodiscard]] std::optional<std::int64_t> int_value(const nlohmann::json& v);
 [[nodiscard]] std::optional<bool> bool_field(const nlohmann::json& obj, std::string_view key);
 /// The object at `key`, or nullptr when absent or not an object.
 [[nodiscard]] const nlohmann::json* object_field(const nlohmann::json& obj,

@@ -198,11 +198,10 @@ public:
     }
     if (const auto* otk = object_field(body, "device_one_time_keys_count")) {
       for (const auto& [alg, n] : otk->items()) {
-        if (auto count = int_field(*otk, alg))
+        if (auto count = int_value(n))
           out_.one_time_keys_count.emplace(alg, *count);
         else
           skip("device_one_time_keys_count." + alg, "not an integer");
-        (void)n;
       }
     }
     const auto* fb = find_field(body, "device_unused_fallback_key_types");
