@@ -50,9 +50,10 @@ struct http_response {
 /// A 2xx response whose body we could not use (not JSON, required field missing).
 [[nodiscard]] matrix_error bad_response(int status, std::string what);
 
-/// Retry-After: delay-seconds ("120") or an HTTP-date ("Wed, 21 Oct 2015 07:28:00 GMT",
-/// also the obsolete RFC 850 and asctime forms are NOT accepted: servers send IMF-fixdate).
-/// A date in the past gives 0 ms. Nullopt when unreadable.
+/// Retry-After: delay-seconds ("120") or an HTTP-date in IMF-fixdate form ("Wed, 21 Oct
+/// 2015 07:28:00 GMT"; the obsolete RFC 850 and asctime date forms are not accepted).
+/// A date in the past gives 0 ms; anything over a day is clamped to a day. Nullopt when
+/// unreadable.
 [[nodiscard]] std::optional<std::chrono::milliseconds>
 parse_retry_after(std::string_view header, std::chrono::system_clock::time_point now);
 
