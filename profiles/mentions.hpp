@@ -22,8 +22,9 @@ struct bot_identity {
 struct mention_sources {
   std::string_view body;            // reply fallback already stripped
   std::string_view formatted_body;  // org.matrix.custom.html, may be empty
-  bool has_mentions_field = false;  // content has `m.mentions`
-  const std::vector<std::string>* mentioned_user_ids = nullptr; // m.mentions.user_ids
+  /// m.mentions.user_ids; null or empty when the event has no m.mentions. Whether the
+  /// field is present does not matter (see mentions_bot).
+  const std::vector<std::string>* mentioned_user_ids = nullptr;
 };
 
 /// True when the message mentions the bot. Any one of these counts:

@@ -114,8 +114,7 @@ decision decide(const profile_config& config, const bot_identity& bot, const roo
   if (blank(msg.body))
     return ignore(ignore_reason::empty);
 
-  mention_sources sources{msg.body, msg.formatted_body, msg.has_mentions_field,
-                          &msg.mentioned_user_ids};
+  mention_sources sources{msg.body, msg.formatted_body, &msg.mentioned_user_ids};
   bool mentioned = mentions_bot(sources, bot);
   // "Hermes Coder: /new" is a command too: Hermes strips the mention before it looks
   // for the leading `/` (inbound_events.py `_build_inbound_event`).

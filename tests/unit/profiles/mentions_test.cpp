@@ -15,8 +15,8 @@ namespace {
 const bot_identity bot{"@hermes-coder:example.org", "Hermes Coder"};
 
 bool mentioned(const std::string& body, const std::string& html = {},
-               const std::vector<std::string>* ids = nullptr, bool has_field = false) {
-  return mentions_bot(mention_sources{body, html, has_field, ids}, bot);
+               const std::vector<std::string>* ids = nullptr) {
+  return mentions_bot(mention_sources{body, html, ids}, bot);
 }
 
 } // namespace
@@ -94,15 +94,15 @@ CAF_TEST(m_mentions) {
   const std::vector<std::string> other{"@doru:example.org"};
   const std::vector<std::string> none;
   // m.mentions naming the bot is enough, whatever the body says.
-  CAF_CHECK(mentioned("look at this", "", &us, true));
-  CAF_CHECK(mentioned("", "", &us, true));
+  CAF_CHECK(mentioned("look at this", "", &us));
+  CAF_CHECK(mentioned("", "", &us));
   // m.mentions present without the bot: the body still counts (Hermes; documented in
   // mentions.hpp: Element sends m.mentions {} with every message).
-  CAF_CHECK(mentioned("hermes-coder: do x", "", &none, true));
-  CAF_CHECK(mentioned("Hermes Coder, do x", "", &other, true));
-  CAF_CHECK(!mentioned("doru: do x", "", &other, true));
+  CAF_CHECK(mentioned("hermes-coder: do x", "", &none));
+  CAF_CHECK(mentioned("Hermes Coder, do x", "", &other));
+  CAF_CHECK(!mentioned("doru: do x", "", &other));
   // A bot without a known id is mentioned by nothing.
-  CAF_CHECK(!mentions_bot(mention_sources{"hermes-coder", "", true, &us}, bot_identity{}));
+  CAF_CHECK(!mentions_bot(mention_sources{"hermes-coder", "", &us}, bot_identity{}));
 }
 
 CAF_TEST(strip) {
