@@ -62,6 +62,8 @@ enum class ignore_reason {
   empty,               // nothing left to answer
 };
 inline constexpr std::size_t ignore_reason_count = 11;
+static_assert(static_cast<std::size_t>(ignore_reason::empty) + 1 == ignore_reason_count,
+              "empty stays the last reason; count them all");
 
 [[nodiscard]] const char* to_string(ignore_reason r);
 
@@ -137,9 +139,11 @@ struct decision {
 [[nodiscard]] bool is_dm(bool in_m_direct, std::size_t joined_members);
 
 /// What to do with a message for a session that is still answering the one before.
-/// Hermes' `display.busy_input_mode` defaults to `interrupt`: the running turn is
-/// stopped and the new message is answered next. `queue` keeps it for later. Commands
-/// never come here (they bypass the busy queue).
+/// Hermes' `display.busy_input_mode` (config defaults in hermes_cli, also
+/// HERMES_GATEWAY_BUSY_INPUT_MODE) defaults to `interrupt`: the running turn is stopped
+/// and the new message is answered next. `queue` keeps it for later; Hermes' third mode,
+/// `steer` (inject into the running turn), needs the agent in-process and is not offered.
+/// Commands never come here (they bypass the busy queue).
 enum class busy_input_mode { interrupt, queue };
 enum class busy_action { interrupt, queue, reject_full };
 
