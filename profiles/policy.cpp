@@ -31,11 +31,20 @@ bool blank(std::string_view s) {
   });
 }
 
+/// `@_telegram_1:server` -> true; `@:server`, `@`, `` -> true (malformed).
+bool bridge_or_system(std::string_view sender) {
+  if (!sender.empty() && sender.front() == '@')
+    sender.remove_prefix(1);
+  std::string_view local = sender.substr(0, sender.find(':'));
+  return local.empty() || local.front() == '_';
+}
+
 } // namespace
 
 const char* to_string(ignore_reason r) {
   switch (r) {
     case ignore_reason::own_event: return "own_event";
+    case ignore_reason::bridge_sender: return "bridge_sender";
     case ignore_reason::ignored_pattern: return "ignored_pattern";
     case ignore_reason::sender_not_allowed: return "sender_not_allowed";
     case ignore_reason::redacted: return "redacted";
@@ -77,6 +86,8 @@ bool sender_allowed(const profile_config& config, std::string_view user_id) {
 }
 
 bool should_join(const profile_config& config, std::string_view inviter) {
+  if (bridge_or_system(inviter) && !contains(config.allowed_users, inviter))
+    return false;
   return sender_allowed(config, inviter) && !sender_ignored(config, inviter);
 }
 
@@ -92,14 +103,16 @@ busy_action on_busy(busy_input_mode mode, std::size_t queued) {
 
 decision decide(const profile_config& config, const bot_identity& bot, const room_facts& room,
                 const incoming_message& msg) {
-  // 1-3: who sent it.
+  // 1-4: who sent it.
   if (bot.user_id.empty() || equal_ci(msg.sender, bot.user_id))
     return ignore(ignore_reason::own_event);
+  if (bridge_or_system(msg.sender) && !contains(config.allowed_users, msg.sender))
+    return ignore(ignore_reason::bridge_sender);
   if (sender_ignored(config, msg.sender))
     return ignore(ignore_reason::ignored_pattern);
   if (!sender_allowed(config, msg.sender))
     return ignore(ignore_reason::sender_not_allowed);
-  // 4-9: what it is and where.
+  // 5-10: what it is and where.
   if (msg.is_redacted)
     return ignore(ignore_reason::redacted);
   if (!room.is_dm && !config.allowed_rooms.empty() && !contains(config.allowed_rooms, room.room_id))
@@ -120,7 +133,7 @@ decision decide(const profile_config& config, const bot_identity& bot, const roo
   // for the leading `/` (inbound_events.py `_build_inbound_event`).
   std::string text = mentioned ? strip_mention(msg.body, bot) : std::string(msg.body);
 
-  // 10: commands, before the mention gate.
+  // 11: commands, before the mention gate.
   if (!emote) {
     command_parse parsed = parse_command(text, bot.user_id);
     if (parsed.what == command_parse::kind::command) {
@@ -134,13 +147,13 @@ decision decide(const profile_config& config, const bot_identity& bot, const roo
       return ignore(ignore_reason::other_bot_command, mentioned);
   }
 
-  // 11: the mention gate of group rooms.
+  // 12: the mention gate of group rooms.
   bool free_room = contains(config.free_response_rooms, room.room_id);
   bool in_bot_thread = msg.thread_root.has_value() && room.bot_in_thread;
   if (!room.is_dm && config.require_mention && !free_room && !in_bot_thread && !mentioned)
     return ignore(ignore_reason::not_mentioned);
 
-  // 12: answer.
+  // 13: answer.
   if (blank(text))
     return ignore(ignore_reason::empty, mentioned);
   decision d;

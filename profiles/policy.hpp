@@ -50,6 +50,7 @@ struct incoming_message {
 /// Why a message is left alone. A small fixed set: it becomes a metric label.
 enum class ignore_reason {
   own_event,           // sent by the bot itself
+  bridge_sender,       // appservice/bridge ghost (`@_telegram_1:server`) or malformed id
   ignored_pattern,     // sender matches MATRIX_IGNORE_USER_PATTERNS
   sender_not_allowed,  // sender not in MATRIX_ALLOWED_USERS (and not allow-all)
   redacted,            // the event was redacted
@@ -61,7 +62,7 @@ enum class ignore_reason {
   other_bot_command,   // `/cmd@another-bot`
   empty,               // nothing left to answer
 };
-inline constexpr std::size_t ignore_reason_count = 11;
+inline constexpr std::size_t ignore_reason_count = 12;
 static_assert(static_cast<std::size_t>(ignore_reason::empty) + 1 == ignore_reason_count,
               "empty stays the last reason; count them all");
 
@@ -83,30 +84,35 @@ struct decision {
 /// Decides about one message. Order (first match wins), each as Hermes does:
 ///  1. own_event: sender is the bot (compared ignoring case; a bot whose own id is not
 ///     known yet answers nothing), inbound_events.py `_is_self_sender`.
-///  2. ignored_pattern: a MATRIX_IGNORE_USER_PATTERNS regex is *found* in the sender
+///  2. bridge_sender: the sender's localpart is empty or starts with `_`, the appservice
+///     convention for bridge puppets and server bots (inbound_events.py
+///     `_is_system_or_bridge_sender`: a bridge relays the bot's answers back as new
+///     messages, "the hall of mirrors", Hermes #15763). Unlike Hermes, an exact entry in
+///     MATRIX_ALLOWED_USERS overrides this, so an operator can let one bridged person in.
+///  3. ignored_pattern: a MATRIX_IGNORE_USER_PATTERNS regex is *found* in the sender
 ///     (`pattern.search(sender)`, not a full match), inbound_events.py.
-///  3. sender_not_allowed: see sender_allowed(). Hermes checks this in the gateway after
+///  4. sender_not_allowed: see sender_allowed(). Hermes checks this in the gateway after
 ///     the adapter's gates; the verdict is the same, we check it early so that a
 ///     stranger's message never gets as far as command parsing.
-///  4. redacted: `redacted_because` in unsigned, inbound_events.py.
-///  5. room_not_allowed: MATRIX_ALLOWED_ROOMS set, room not in it, not a DM
+///  5. redacted: `redacted_because` in unsigned, inbound_events.py.
+///  6. room_not_allowed: MATRIX_ALLOWED_ROOMS set, room not in it, not a DM
 ///     ("whitelist first: non-listed rooms are dropped even when @mentioned (DMs
 ///     exempt)", inbound_events.py).
-///  6. edit: m.replace is not answered again (Hermes' default; MATRIX_PROCESS_EDITS is
+///  7. edit: m.replace is not answered again (Hermes' default; MATRIX_PROCESS_EDITS is
 ///     not supported here).
-///  7. notice: m.notice unless MATRIX_PROCESS_NOTICES ("prevents bot-to-bot loops").
-///  8. unsupported_msgtype: only m.text, m.notice and m.emote carry text for the agent
+///  8. notice: m.notice unless MATRIX_PROCESS_NOTICES ("prevents bot-to-bot loops").
+///  9. unsupported_msgtype: only m.text, m.notice and m.emote carry text for the agent
 ///     (Hermes also takes media; the agent backend here is text only).
-///  9. empty: empty body.
-/// 10. a known command (commands.hpp; not in m.emote, as in Hermes) -> verdict::command,
+/// 10. empty: empty body.
+/// 11. a known command (commands.hpp; not in m.emote, as in Hermes) -> verdict::command,
 ///     whether or not the bot is mentioned ("commands bypass the mention requirement");
 ///     other_bot_command for `/cmd@someone-else`.
-/// 11. not_mentioned: group room, MATRIX_REQUIRE_MENTION, not a free-response room, not a
+/// 12. not_mentioned: group room, MATRIX_REQUIRE_MENTION, not a free-response room, not a
 ///     thread the bot takes part in, and mentions_bot() is false (inbound_events.py).
 ///     Unlike Hermes, an unknown `/foo` needs a mention like any text: Hermes lets every
 ///     `/`-prefixed body through the mention gate, which in a room shared with other
 ///     bots answers their commands.
-/// 12. answer, with text = strip_mention(body) (empty after stripping -> empty). Hermes
+/// 13. answer, with text = strip_mention(body) (empty after stripping -> empty). Hermes
 ///     strips only when MATRIX_REQUIRE_MENTION is on; we strip a mention whenever there
 ///     is one, so "Hermes Coder: do x" in a free-response room reaches the agent as "do x".
 ///     Hermes labels m.emote text for the agent; we give it as "* <sender> <body>", the
@@ -126,7 +132,8 @@ struct decision {
 [[nodiscard]] bool sender_ignored(const profile_config& config, std::string_view user_id);
 
 /// Join a room `inviter` invited the bot to? Only when the inviter may talk to the bot
-/// and is not ignored; otherwise the caller declines (leaves) the invite, which Hermes
+/// and is neither ignored nor a bridge ghost (the same sender rules as decide());
+/// otherwise the caller declines (leaves) the invite, which Hermes
 /// does not (it only logs). Hermes joined pending invites found at start-up without
 /// checking the inviter (#87258; later fixed in plugins/platforms/matrix/invites.py
 /// `_schedule_pending_invite_joins`, "an inviter missing from the stripped invite state

@@ -85,6 +85,18 @@ CAF_TEST(decide table) {
        ignore_reason::own_event},
       {"own event even if allow-all", [](auto& c) { c.allow_all_users = true; }, dm(),
        text("hi", bot.user_id), verdict::ignore, ignore_reason::own_event},
+      {"bridge ghost", [](auto& c) { c.allow_all_users = true; }, dm(),
+       text("hi", "@_telegram_123:example.org"), verdict::ignore, ignore_reason::bridge_sender},
+      {"bridge ghost with * allowlist", [](auto& c) { c.allowed_users = {"*"}; }, dm(),
+       text("hi", "@_discord_9:example.org"), verdict::ignore, ignore_reason::bridge_sender},
+      {"bridged person listed exactly", [](auto& c) { c.allowed_users = {"@_telegram_123:example.org"}; },
+       dm(), text("hi", "@_telegram_123:example.org"), verdict::answer, std::nullopt, "hi"},
+      {"malformed sender", [](auto& c) { c.allow_all_users = true; }, dm(), text("hi", "@:example.org"),
+       verdict::ignore, ignore_reason::bridge_sender},
+      {"empty sender", [](auto& c) { c.allow_all_users = true; }, dm(), text("hi", ""),
+       verdict::ignore, ignore_reason::bridge_sender},
+      {"underscore inside a localpart is fine", [](auto& c) { c.allow_all_users = true; }, dm(),
+       text("hi", "@a_b:example.org"), verdict::answer, std::nullopt, "hi"},
       {"ignored pattern (search, not full match)",
        [](auto& c) { c.ignore_user_patterns = {"^@telegram_", "bot"}; c.allowed_users = {"*"}; },
        dm(), text("hi", "@whatsbot_1:example.org"), verdict::ignore, ignore_reason::ignored_pattern},
@@ -238,6 +250,7 @@ CAF_TEST(reasons are a small fixed set with distinct names) {
   CAF_CHECK_EQUAL(names.size(), ignore_reason_count);
   CAF_CHECK(names.count("own_event") == 1);
   CAF_CHECK(names.count("not_mentioned") == 1);
+  CAF_CHECK(names.count("bridge_sender") == 1);
   CAF_CHECK_EQUAL(std::string(to_string(verdict::command)), "command");
 }
 
@@ -253,6 +266,10 @@ CAF_TEST(invites) {
   c.ignore_user_patterns = {"evil\\.org$"};
   CAF_CHECK(!should_join(c, mallory)); // an ignored inviter is not joined even with allow-all
   CAF_CHECK(should_join(c, alice));
+  CAF_CHECK(!should_join(c, "@_telegram_1:example.org")); // bridge ghost, even with allow-all
+  c.allow_all_users = false;
+  c.allowed_users = {"@_telegram_1:example.org"};
+  CAF_CHECK(should_join(c, "@_telegram_1:example.org")); // unless listed exactly
 }
 
 CAF_TEST(dm detection) {
