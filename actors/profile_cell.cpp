@@ -1,71 +1,471 @@
 #include "actors/profile_cell.hpp"
 
+#include "actors/outbox.hpp"
+#include "actors/profile_cell_state.hpp"
 #include "actors/profile_log.hpp"
-#include "actors/profile_store.hpp"
+#include "actors/sync.hpp"
+#include "matrix/bounded_json.hpp"
+#include "matrix/client_api.hpp"
+#include "matrix/content.hpp"
+#include "matrix/txn_id.hpp"
 #include "messages/errors.hpp"
+#include "profiles/session_key.hpp"
 
 #include <caf/actor_system.hpp>
-#include <caf/stateful_actor.hpp>
-#include <caf/typed_event_based_actor.hpp>
+
+#include <fstream>
+#include <sstream>
 
 namespace hm {
 
 namespace {
 
-struct profile_cell_state {
-  profiles::profile_config config;
-  std::shared_ptr<spdlog::logger> log;
-  std::unique_ptr<profile_store> store;
-  caf::timestamp started;
+using namespace std::chrono_literals;
 
-  ~profile_cell_state() {
-    if (log && store)
-      log->info("profile cell stopped; store closed");
-  }
+std::string read_soul(const std::filesystem::path& dir) {
+  std::ifstream in{dir / "SOUL.md"};
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
 
-  static inline const char* name = "profile_cell";
-};
-
-using cell_pointer = profile_cell_actor::stateful_pointer<profile_cell_state>;
-
-profile_cell_actor::behavior_type profile_cell(cell_pointer self, supervisor_actor supervisor,
-                                               profiles::profile_config config) {
+/// Calls the homeserver and hands the result to `then`.
+template <class F>
+void call(profile_cell_pointer self, const matrix::http_request& req, F then) {
   auto& st = self->state;
-  st.log = profile_logger(config.name, config.dir);
-  st.config = std::move(config);
-  st.started = caf::make_timestamp();
-  auto opened = profile_store::open(profile_store::path_for(st.config.dir));
-  if (auto* err = std::get_if<std::string>(&opened)) {
-    st.log->error("cannot open the store: {}", *err);
-    self->quit(make_error(errc::store_failed, *err));
-    return {
-      [](atom::status) { return profile_status{}; },
-      [](atom::ping) { return atom::ping_v; },
-    };
+  self->request(st.link.engine, caf::infinite, to_http_call(st.link, req, st.next_call++))
+    .then(std::move(then));
+}
+
+void finish_entry(profile_cell_pointer self, const std::string& event_id,
+                  const std::string& outcome) {
+  auto& st = self->state;
+  st.in_progress.erase(event_id);
+  if (auto err = st.store->finish(event_id, outcome))
+    self->quit(make_error(errc::store_failed, "cannot write the store: " + *err));
+}
+
+// -- acting on journal entries -------------------------------------------------
+
+profiles::room_facts facts_of(profile_cell_pointer self, const std::string& room_id,
+                              const std::optional<std::string>& thread_root) {
+  auto& st = self->state;
+  profiles::room_facts room;
+  room.room_id = room_id;
+  auto& info = st.rooms[room_id];
+  auto members = info.joined_member_count >= 0 ? static_cast<size_t>(info.joined_member_count)
+                                               : info.members.size();
+  room.is_dm = profiles::is_dm(st.direct_rooms.count(room_id) > 0, members);
+  room.bot_in_thread = thread_root && info.bot_threads.count(*thread_root) > 0;
+  return room;
+}
+
+/// Reads an admitted room message into what policy needs; nullopt when it is
+/// not a readable m.room.message (logged and skipped, never fatal).
+std::optional<profiles::incoming_message> read_message(const matrix::room_event& ev) {
+  auto content = matrix::parse_message_content(ev.content());
+  if (!content)
+    return std::nullopt;
+  profiles::incoming_message msg;
+  msg.event_id = ev.event_id;
+  msg.sender = ev.sender;
+  msg.msgtype = content->msgtype;
+  bool is_reply = content->relates_to && content->relates_to->reply_to();
+  msg.body = is_reply ? matrix::strip_reply_fallback(content->body) : content->body;
+  if (content->formatted_body)
+    msg.formatted_body = is_reply ? matrix::strip_reply_fallback_html(*content->formatted_body)
+                                  : *content->formatted_body;
+  if (content->mentions) {
+    msg.has_mentions_field = true;
+    msg.mentioned_user_ids = content->mentions->user_ids;
+    msg.mentions_room = content->mentions->room;
   }
-  st.store = std::move(std::get<std::unique_ptr<profile_store>>(opened));
-  st.log->info("profile cell started (store {})", st.store->path().string());
-  self->send(supervisor, atom::ready_v, st.config.name, st.config.user_id,
-             st.config.device_id);
+  if (content->relates_to) {
+    msg.thread_root = content->relates_to->thread_root();
+    msg.in_reply_to = content->relates_to->reply_to();
+    msg.is_edit = content->relates_to->replaces().has_value();
+  }
+  msg.is_redacted = ev.is_redacted();
+  return msg;
+}
+
+void act_on_message(profile_cell_pointer self, const journal_entry& entry) {
+  auto& st = self->state;
+  auto raw = matrix::parse_bounded_json(entry.payload);
+  std::optional<matrix::room_event> ev;
+  if (raw)
+    ev = matrix::to_room_event(std::move(*raw));
+  auto msg = ev ? read_message(*ev) : std::nullopt;
+  if (!msg) {
+    st.log->warn("skipping {}: not a readable message", entry.event_id);
+    finish_entry(self, entry.event_id, "ignored:malformed");
+    return;
+  }
+  auto room = facts_of(self, entry.room_id, msg->thread_root);
+  auto decision = profiles::decide(st.config, st.bot, room, *msg);
+  switch (decision.what) {
+    case profiles::verdict::ignore: {
+      auto reason = profiles::to_string(*decision.reason);
+      st.log->debug("ignoring {} from {}: {}", entry.event_id, msg->sender, reason);
+      finish_entry(self, entry.event_id, std::string{"ignored:"} + reason);
+      return;
+    }
+    case profiles::verdict::command: {
+      st.log->info("command /{} from {} in {}", profiles::to_string(decision.cmd->name),
+                   msg->sender, entry.room_id);
+      auto outcome = run_command(self, *decision.cmd, room, *msg);
+      if (!outcome.empty())
+        finish_entry(self, entry.event_id, outcome);
+      return;
+    }
+    case profiles::verdict::answer:
+      break;
+  }
+  auto thread = profiles::conversation_thread(st.config, room, *msg);
+  auto key = profiles::session_key(st.config.name, room, *msg, thread);
+  auto target = profiles::reply_to(*msg, thread);
+  if (thread)
+    st.rooms[entry.room_id].bot_threads.insert(*thread);
+  agent_turn turn{entry.event_id,   entry.room_id,
+                  msg->sender,      decision.text,
+                  target.thread_root.value_or(""), target.in_reply_to,
+                  room.is_dm};
+  st.last_turns[key] = {turn};
+  self->send(session_for(self, key), std::move(turn));
+  // Best effort: tells the sender the bot has seen the message.
+  call(self, matrix::read_receipt_request(entry.room_id, entry.event_id),
+       [](const http_result&) {});
+}
+
+void act_on_invite(profile_cell_pointer self, const journal_entry& entry) {
+  auto& st = self->state;
+  auto payload = matrix::parse_bounded_json(entry.payload);
+  std::string inviter;
+  bool is_direct = false;
+  if (payload && payload->is_object()) {
+    inviter = matrix::string_field(*payload, "inviter").value_or("");
+    is_direct = matrix::bool_field(*payload, "is_direct").value_or(false);
+  }
+  auto room_id = entry.room_id;
+  auto event_id = entry.event_id;
+  if (!profiles::should_join(st.config, inviter)) {
+    st.log->info("declining the invite to {} from {}: not an allowed user", room_id,
+                 inviter.empty() ? "(unknown)" : inviter);
+    call(self, matrix::leave_request(room_id), [self, event_id](const http_result& res) {
+      finish_entry(self, event_id, succeeded(res) ? "declined" : "failed:decline");
+    });
+    return;
+  }
+  st.log->info("joining {} (invited by {})", room_id, inviter);
+  call(self, matrix::join_request(room_id),
+       [self, event_id, room_id, is_direct](const http_result& res) {
+         auto& state = self->state;
+         if (!succeeded(res)) {
+           auto err = to_matrix_error(res);
+           state.log->error("cannot join {}: {}", room_id, matrix::to_string(err));
+           finish_entry(self, event_id, "failed:join");
+           return;
+         }
+         if (is_direct)
+           state.direct_rooms.insert(room_id);
+         finish_entry(self, event_id, "joined");
+       });
+}
+
+void act_on(profile_cell_pointer self, const journal_entry& entry) {
+  auto& st = self->state;
+  if (!st.in_progress.insert(entry.event_id).second)
+    return;
+  if (entry.kind == "invite")
+    act_on_invite(self, entry);
+  else
+    act_on_message(self, entry);
+}
+
+// -- sync batches --------------------------------------------------------------
+
+void learn_room_state(room_info& info, const matrix::room_event& ev) {
+  if (ev.type == "m.room.member" && ev.state_key) {
+    auto member = matrix::parse_member_content(ev.content());
+    if (member && member->membership == "join")
+      info.members.insert(*ev.state_key);
+    else
+      info.members.erase(*ev.state_key);
+  } else if (ev.type == "m.room.encryption" && ev.state_key) {
+    info.encrypted = true;
+  }
+}
+
+/// Admits the batch with its cursor (one transaction); returns the entries to
+/// act on, or an error text.
+std::variant<std::vector<journal_entry>, std::string> admit(profile_cell_pointer self,
+                                                           const sync_batch& batch) {
+  auto& st = self->state;
+  auto& resp = *batch.response;
+  std::vector<journal_entry> entries;
+  for (auto& [room_id, joined] : resp.join) {
+    auto& info = st.rooms[room_id];
+    for (auto& ev : joined.state)
+      learn_room_state(info, ev);
+    if (joined.summary && joined.summary->joined_member_count)
+      info.joined_member_count = *joined.summary->joined_member_count;
+    for (auto& ev : joined.timeline.events) {
+      if (ev.state_key)
+        learn_room_state(info, ev);
+      // The first sync of a profile is history: nothing in it is answered.
+      if (batch.initial || ev.type != "m.room.message" || ev.sender == st.bot.user_id)
+        continue;
+      entries.push_back({ev.event_id, room_id, "message", ev.raw.dump(-1, ' ', false,
+                                                      nlohmann::json::error_handler_t::replace)});
+    }
+  }
+  for (auto& [room_id, invited] : resp.invite) {
+    nlohmann::json payload{{"inviter", invited.inviter(st.bot.user_id).value_or("")},
+                           {"is_direct", invited.is_direct(st.bot.user_id)}};
+    // Invites have no event id; the cursor names this sighting of the invite.
+    entries.push_back({"invite|" + room_id + "|" + resp.next_batch, room_id, "invite",
+                       payload.dump()});
+  }
+  for (auto& [room_id, _] : resp.leave)
+    st.rooms.erase(room_id);
+  if (resp.direct) {
+    st.direct_rooms.clear();
+    for (auto& [user, room_ids] : *resp.direct)
+      st.direct_rooms.insert(room_ids.begin(), room_ids.end());
+  }
+  if (auto err = st.store->admit(entries, resp.next_batch))
+    return *err;
+  return entries;
+}
+
+// -- start-up ------------------------------------------------------------------
+
+void start_serving(profile_cell_pointer self) {
+  auto& st = self->state;
+  auto cell = caf::actor_cast<profile_cell_actor>(self);
+  st.outbox = spawn_outbox(self, st.link, st.store, st.bot.user_id, st.log);
+  st.sync = spawn_sync(self, st.link, cell, st.store, st.bot.user_id, st.log);
+  st.serving = true;
+  self->send(st.supervisor, atom::ready_v, st.config.name, st.bot.user_id, st.device_id);
+  auto pending = st.store->pending_journal();
+  if (!pending.empty())
+    st.log->info("resuming {} message(s) admitted before the last stop", pending.size());
+  for (auto& entry : pending)
+    act_on(self, entry);
+}
+
+void learn_display_name(profile_cell_pointer self) {
+  auto& st = self->state;
+  call(self, matrix::displayname_request(st.bot.user_id), [self](const http_result& res) {
+    if (succeeded(res)) {
+      auto name = matrix::parse_displayname(to_matrix_response(res));
+      if (name && name.value())
+        self->state.bot.display_name = *name.value();
+    }
+    start_serving(self);
+  });
+}
+
+/// Retries a start-up step that failed for a reason worth waiting out.
+template <class F>
+void retry_startup(profile_cell_pointer self, const matrix::matrix_error& err, F step) {
+  auto& st = self->state;
+  switch (matrix::classify(err)) {
+    case matrix::error_action::stop_profile:
+      self->quit(make_error(errc::unauthorized,
+                            "the homeserver rejected the credentials (" + err.errcode
+                              + "); log in again and put the new MATRIX_ACCESS_TOKEN in "
+                              + st.config.env_file.string()));
+      return;
+    case matrix::error_action::fail_request:
+      self->quit(make_error(errc::bad_config, "the homeserver refused to start this profile: "
+                                                + matrix::to_string(err)));
+      return;
+    default: {
+      auto wait = err.retry_after.value_or(std::chrono::milliseconds{5000});
+      st.log->warn("cannot reach the homeserver ({}); retrying in {} ms",
+                   matrix::to_string(err), wait.count());
+      self->delayed_send(self, wait, atom::start_v);
+      (void) step;
+      return;
+    }
+  }
+}
+
+void whoami(profile_cell_pointer self) {
+  call(self, matrix::whoami_request(), [self](const http_result& res) {
+    auto& st = self->state;
+    if (!succeeded(res)) {
+      retry_startup(self, to_matrix_error(res), whoami);
+      return;
+    }
+    auto who = matrix::parse_whoami(to_matrix_response(res));
+    if (!who) {
+      retry_startup(self, who.error(), whoami);
+      return;
+    }
+    if (!st.config.user_id.empty() && who->user_id != st.config.user_id) {
+      self->quit(make_error(errc::bad_config,
+                            "the access token belongs to " + who->user_id
+                              + ", but MATRIX_USER_ID says " + st.config.user_id
+                              + "; fix one of them in " + st.config.env_file.string()));
+      return;
+    }
+    st.bot.user_id = who->user_id;
+    st.device_id = who->device_id.value_or(st.config.device_id);
+    if (!st.config.device_id.empty() && who->device_id && *who->device_id != st.config.device_id)
+      st.log->warn("MATRIX_DEVICE_ID is {} but the access token is for device {}; using {}",
+                   st.config.device_id, *who->device_id, *who->device_id);
+    learn_display_name(self);
+  });
+}
+
+/// A profile with a password and no token logs in once and keeps the token in
+/// its store (not in .env), so that restarts reuse the same device.
+void login(profile_cell_pointer self) {
+  auto& st = self->state;
+  if (auto token = st.store->get("access_token")) {
+    st.link.access_token = secret{*token};
+    whoami(self);
+    return;
+  }
+  auto device = st.config.device_id.empty() ? st.store->get("device_id") : st.config.device_id;
+  std::optional<std::string_view> device_view;
+  if (device)
+    device_view = *device;
+  auto req = matrix::password_login_request(st.config.user_id, st.config.password.reveal(),
+                                            device_view);
+  call(self, req, [self](const http_result& res) {
+    auto& state = self->state;
+    if (!succeeded(res)) {
+      retry_startup(self, to_matrix_error(res), login);
+      return;
+    }
+    auto session = matrix::parse_login(to_matrix_response(res));
+    if (!session) {
+      retry_startup(self, session.error(), login);
+      return;
+    }
+    state.link.access_token = secret{session->access_token};
+    if (auto err = state.store->put("access_token", session->access_token)) {
+      self->quit(make_error(errc::store_failed, "cannot write the store: " + *err));
+      return;
+    }
+    (void) state.store->put("device_id", session->device_id);
+    state.log->info("logged in as {} (device {})", session->user_id, session->device_id);
+    whoami(self);
+  });
+}
+
+void start(profile_cell_pointer self) {
+  if (self->state.config.access_token.empty())
+    login(self);
+  else
+    whoami(self);
+}
+
+} // namespace
+
+agent_session_actor session_for(profile_cell_pointer self, const std::string& key) {
+  auto& st = self->state;
+  if (auto i = st.sessions.find(key); i != st.sessions.end())
+    return i->second;
+  agent_session_config cfg;
+  cfg.profile = st.config.name;
+  cfg.session_id = profiles::session_id(st.config.name, key);
+  cfg.agent_url = st.config.agent_url;
+  cfg.agent_key = st.config.agent_key;
+  cfg.model = st.config.agent_model.empty() ? st.config.name : st.config.agent_model;
+  cfg.soul = st.soul;
+  cfg.send_history = st.config.send_history;
+  cfg.own_user_id = st.bot.user_id;
+  cfg.max_message_length = static_cast<size_t>(st.config.max_message_length);
+  cfg.reactions = st.config.reactions;
+  auto session = spawn_agent_session(self, std::move(cfg), st.link.engine, st.outbox,
+                                     caf::actor_cast<profile_cell_actor>(self), st.log);
+  st.sessions.emplace(key, session);
+  return session;
+}
+
+void reply_in_room(profile_cell_pointer self, const std::string& room_id,
+                   const std::string& event_id, const std::optional<std::string>& thread_root,
+                   const std::string& kind, const std::string& text) {
+  auto& st = self->state;
+  matrix::outgoing_message m;
+  m.kind = matrix::message_kind::text;
+  m.body = text;
+  auto content = thread_root
+                   ? matrix::thread_content(m, st.bot.user_id, *thread_root, event_id)
+                   : matrix::reply_content(m, st.bot.user_id, event_id);
+  self->request(st.outbox, caf::infinite,
+                outgoing_event{room_id, "m.room.message",
+                               content.dump(-1, ' ', false,
+                                            nlohmann::json::error_handler_t::replace),
+                               matrix::derive_txn_id(event_id, 0, kind), ""})
+    .then([](atom::ok) {});
+}
+
+namespace {
+
+profile_cell_actor::behavior_type profile_cell(profile_cell_pointer self,
+                                               supervisor_actor supervisor,
+                                               profiles::profile_config config,
+                                               http_engine_actor engine) {
+  auto& init = self->state;
+  init.log = profile_logger(config.name, config.dir);
+  init.config = std::move(config);
+  init.supervisor = std::move(supervisor);
+  init.started = caf::make_timestamp();
+  init.link = {std::move(engine), init.config.homeserver, init.config.access_token,
+               init.config.proxy};
+  init.soul = read_soul(init.config.dir);
+  auto opened = profile_store::open(profile_store::path_for(init.config.dir));
+  if (auto* err = std::get_if<std::string>(&opened)) {
+    init.log->error("cannot open the store: {}", *err);
+    self->quit(make_error(errc::store_failed, *err));
+  } else {
+    init.store = std::move(std::get<std::unique_ptr<profile_store>>(opened));
+    init.log->info("profile cell started (store {})", init.store->path().string());
+    self->attach_functor([log = init.log] { log->info("profile cell stopped; store closed"); });
+    start(self);
+  }
   return {
     [self](atom::status) {
+      auto& st = self->state;
       profile_status s;
-      s.profile = self->state.config.name;
-      s.state = profile_state::running;
-      s.user_id = self->state.config.user_id;
-      s.device_id = self->state.config.device_id;
-      s.since = self->state.started;
+      s.profile = st.config.name;
+      s.state = st.serving ? profile_state::running : profile_state::starting;
+      s.user_id = st.bot.user_id;
+      s.device_id = st.device_id;
+      s.since = st.started;
       return s;
     },
     [](atom::ping) { return atom::ping_v; },
+    [self](const sync_batch& batch) -> caf::result<atom::ok> {
+      auto& st = self->state;
+      auto admitted = admit(self, batch);
+      if (auto* err = std::get_if<std::string>(&admitted)) {
+        st.log->error("cannot write the store: {}", *err);
+        self->quit(make_error(errc::store_failed, "cannot write the store: " + *err));
+        return make_error(errc::store_failed, *err);
+      }
+      st.last_sync = caf::make_timestamp();
+      for (auto& entry : std::get<std::vector<journal_entry>>(admitted))
+        if (!st.store->outcome(entry.event_id))
+          act_on(self, entry);
+      return atom::ok_v;
+    },
+    [self](const turn_done& done) { finish_entry(self, done.event_id, done.outcome); },
+    [self](atom::start) { start(self); },
   };
 }
 
 } // namespace
 
 profile_cell_actor spawn_profile_cell(caf::actor_system& sys, supervisor_actor supervisor,
-                                      const profiles::profile_config& config) {
-  return sys.spawn(profile_cell, std::move(supervisor), config);
+                                      const profiles::profile_config& config,
+                                      http_engine_actor engine) {
+  return sys.spawn(profile_cell, std::move(supervisor), config, std::move(engine));
 }
 
 } // namespace hm

@@ -304,17 +304,19 @@ std::optional<std::string> profile_store::outcome(const std::string& event_id) {
   return std::nullopt;
 }
 
-std::optional<std::string> profile_store::enqueue(const outbox_entry& e) {
+std::optional<std::string> profile_store::enqueue(const outbox_entry& e, bool& inserted) {
   std::lock_guard guard{mutex_};
-  return statement{db_, "INSERT OR IGNORE INTO outbox (room_id, txn_id, event_type, content, "
-                        "relates_txn, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)"}
-    .bind(e.room_id)
-    .bind(e.txn_id)
-    .bind(e.event_type)
-    .bind(e.content)
-    .bind(e.relates_txn)
-    .bind(unix_ms())
-    .run();
+  auto err = statement{db_, "INSERT OR IGNORE INTO outbox (room_id, txn_id, event_type, "
+                            "content, relates_txn, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)"}
+               .bind(e.room_id)
+               .bind(e.txn_id)
+               .bind(e.event_type)
+               .bind(e.content)
+               .bind(e.relates_txn)
+               .bind(unix_ms())
+               .run();
+  inserted = !err && sqlite3_changes(db_) > 0;
+  return err;
 }
 
 std::vector<outbox_entry> profile_store::pending_outbox() {

@@ -83,8 +83,9 @@ public:
 
   // -- outbox --------------------------------------------------------------
 
-  /// Persists a send; a txn id already present is left as it is (idempotent).
-  [[nodiscard]] std::optional<std::string> enqueue(const outbox_entry& entry);
+  /// Persists a send; a txn id already present is left as it is (idempotent),
+  /// and `inserted` says which happened.
+  [[nodiscard]] std::optional<std::string> enqueue(const outbox_entry& entry, bool& inserted);
 
   /// Sends not yet acknowledged, in enqueue order.
   [[nodiscard]] std::vector<outbox_entry> pending_outbox();

@@ -32,12 +32,49 @@ using http_engine_actor = caf::typed_actor<
   caf::reacts_to<atom::cancel, uint64_t>>;
 
 /// One profile cell: everything that serves one profile on Matrix. It dies and
-/// restarts as a whole; nothing mutable is shared with another cell.
+/// restarts as a whole; nothing mutable is shared with another cell. The cell's
+/// own actor is the profile actor, the brain: policy, commands, sessions.
 using profile_cell_actor = caf::typed_actor<
   // Returns this profile's status as the cell itself sees it.
   caf::replies_to<atom::status>::with<profile_status>,
   // Answers at once; the supervisor's tests use it to see a cell is responsive.
-  caf::replies_to<atom::ping>::with<atom::ping>>;
+  caf::replies_to<atom::ping>::with<atom::ping>,
+  // A /sync batch: admitted to the journal together with its cursor, then acted
+  // on. The reply means "committed": only then may the sync actor poll further.
+  caf::replies_to<sync_batch>::with<atom::ok>,
+  // An agent session finished a turn; the journal entry is marked done.
+  caf::reacts_to<turn_done>,
+  // Internal: (re)start talking to the homeserver (after a failed attempt).
+  caf::reacts_to<atom::start>>;
+
+/// The sync actor of a profile: long-polls /sync and hands each batch to the
+/// profile actor, moving on only when the batch is committed.
+using sync_actor = caf::typed_actor<
+  // Internal: start the next long-poll (at once, or after a backoff).
+  caf::reacts_to<atom::poll>>;
+
+/// The outbox of a profile: ordered, idempotent sends.
+using outbox_actor = caf::typed_actor<
+  // Persists an event and replies once it is durably queued; sends it in room order.
+  caf::replies_to<outgoing_event>::with<atom::ok>,
+  // Queues a streaming edit: the latest per message wins, one edit per second per room.
+  caf::reacts_to<progress_edit>,
+  // Sets or clears the bot's typing notice in a room (best effort, not queued).
+  caf::reacts_to<atom::typing, std::string, bool>,
+  // Internal: a room's wait (rate limit, backoff, edit spacing) is over.
+  caf::reacts_to<atom::flush, std::string>>;
+
+/// One conversation with the agent backend: answers turns one at a time and
+/// streams each reply into the room.
+using agent_session_actor = http_stream_sink_actor::extend<
+  // Answers a user's message (queued while another turn runs).
+  caf::reacts_to<agent_turn>,
+  // /stop: ends the running turn and drops the queued ones.
+  caf::reacts_to<atom::stop>,
+  // /new: forgets the conversation; the next turn starts a new agent session.
+  caf::reacts_to<atom::reset>,
+  // Internal: publish the growing reply, refresh typing, watch for a silent backend.
+  caf::reacts_to<atom::tick>>;
 
 /// The supervisor of a node: spawns a cell per profile, restarts failed cells
 /// with backoff, and knows the state of every profile.

@@ -5,6 +5,7 @@
 // can serialize them. Registered once in main via
 // `cfg.add_message_types<caf::id_block::hermes_matrix>()`.
 
+#include "messages/cell.hpp"
 #include "messages/http.hpp"
 #include "messages/profile_status.hpp"
 
@@ -19,6 +20,10 @@ CAF_BEGIN_TYPE_ID_BLOCK(hermes_matrix, caf::first_custom_type_id)
   CAF_ADD_TYPE_ID(hermes_matrix, (hm::http_call))
   CAF_ADD_TYPE_ID(hermes_matrix, (hm::http_result))
   CAF_ADD_TYPE_ID(hermes_matrix, (hm::http_chunk))
+  CAF_ADD_TYPE_ID(hermes_matrix, (hm::outgoing_event))
+  CAF_ADD_TYPE_ID(hermes_matrix, (hm::progress_edit))
+  CAF_ADD_TYPE_ID(hermes_matrix, (hm::agent_turn))
+  CAF_ADD_TYPE_ID(hermes_matrix, (hm::turn_done))
 
   // Atoms (at most 10 characters in CAF 0.17).
   CAF_ADD_ATOM(hermes_matrix, hm::atom, status, "status")
@@ -27,5 +32,13 @@ CAF_BEGIN_TYPE_ID_BLOCK(hermes_matrix, caf::first_custom_type_id)
   CAF_ADD_ATOM(hermes_matrix, hm::atom, ping, "ping")
   CAF_ADD_ATOM(hermes_matrix, hm::atom, deadline, "deadline")
   CAF_ADD_ATOM(hermes_matrix, hm::atom, cancel, "cancel")
+  CAF_ADD_ATOM(hermes_matrix, hm::atom, ok, "ok")
+  CAF_ADD_ATOM(hermes_matrix, hm::atom, poll, "poll")
+  CAF_ADD_ATOM(hermes_matrix, hm::atom, flush, "flush")
+  CAF_ADD_ATOM(hermes_matrix, hm::atom, typing, "typing")
+  CAF_ADD_ATOM(hermes_matrix, hm::atom, stop, "stop")
+  CAF_ADD_ATOM(hermes_matrix, hm::atom, reset, "reset")
+  CAF_ADD_ATOM(hermes_matrix, hm::atom, tick, "tick")
+  CAF_ADD_ATOM(hermes_matrix, hm::atom, start, "start")
 
 CAF_END_TYPE_ID_BLOCK(hermes_matrix)

@@ -123,10 +123,18 @@ CAF_TEST(admitting events and moving the cursor happen together and only once) {
 CAF_TEST(the outbox keeps sends until acknowledged and ignores a repeated txn id) {
   {
     auto store = open_ok(path);
-    CAF_CHECK(!store->enqueue({0, "!r:hs", "hm.1.0.reply", "m.room.message", R"({"body":"hi"})", ""}));
+    bool inserted = false;
+    CAF_CHECK(!store->enqueue({0, "!r:hs", "hm.1.0.reply", "m.room.message", R"({"body":"hi"})", ""},
+                              inserted));
+    CAF_CHECK(inserted);
     CAF_CHECK(!store->enqueue({0, "!r:hs", "hm.1.1.edit", "m.room.message", R"({"body":"hi!"})",
-                               "hm.1.0.reply"}));
-    CAF_CHECK(!store->enqueue({0, "!r:hs", "hm.1.0.reply", "m.room.message", R"({"body":"again"})", ""}));
+                               "hm.1.0.reply"},
+                              inserted));
+    CAF_CHECK(inserted);
+    CAF_CHECK(!store->enqueue({0, "!r:hs", "hm.1.0.reply", "m.room.message",
+                               R"({"body":"again"})", ""},
+                              inserted));
+    CAF_CHECK(!inserted);
   }
   auto store = open_ok(path); // a restart
   auto pending = store->pending_outbox();

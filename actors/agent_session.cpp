@@ -1,0 +1,410 @@
+#include "actors/agent_session.hpp"
+
+#include "agent/backend_error.hpp"
+#include "agent/chat_request.hpp"
+#include "agent/chat_stream.hpp"
+#include "matrix/content.hpp"
+#include "matrix/txn_id.hpp"
+
+#include <caf/actor_system.hpp>
+#include <caf/local_actor.hpp>
+#include <caf/stateful_actor.hpp>
+#include <caf/typed_event_based_actor.hpp>
+
+#include <spdlog/logger.h>
+
+#include <deque>
+
+namespace hm {
+
+namespace {
+
+using namespace std::chrono_literals;
+
+/// A backend that sends nothing (not even a keepalive, which Hermes sends
+/// every 30 s) for this long is considered gone.
+constexpr auto silence_limit = std::chrono::seconds{120};
+/// Typing notices expire; refresh before they do.
+constexpr auto typing_refresh = std::chrono::seconds{20};
+/// The whole turn, however chatty the backend is.
+constexpr auto turn_limit = std::chrono::minutes{30};
+constexpr size_t history_kept = 40;
+
+/// The turn being answered.
+struct running_turn {
+  agent_turn turn;
+  uint64_t call_id = 0;
+  agent::chat_stream_decoder decoder;
+  std::string text;            // the reply so far
+  std::optional<agent::finish> finished;
+  std::string tool_line;       // the latest tool progress, shown while no text has come
+  bool initial_sent = false;   // the first message of the reply is queued
+  std::string published;       // the text last handed to the outbox
+  std::string raw_head;        // the first bytes as sent: an error body, if the status says so
+  caf::actor_clock::time_point last_data;
+  caf::actor_clock::time_point last_typing;
+  bool interrupted = false;
+};
+
+struct session_state {
+  agent_session_config config;
+  http_engine_actor engine;
+  outbox_actor outbox;
+  profile_cell_actor cell;
+  std::shared_ptr<spdlog::logger> log;
+  std::vector<agent::chat_message> history;
+  std::deque<agent_turn> waiting;
+  std::optional<running_turn> current;
+  bool backend_keeps_sessions = false;
+  uint64_t next_call = 1;
+  unsigned generation = 0; // bumped by /new: a new agent session id
+  static inline const char* name = "agent_session";
+};
+
+using session_pointer = agent_session_actor::stateful_pointer<session_state>;
+
+std::string reply_txn(const agent_turn& t) {
+  return matrix::derive_txn_id(t.event_id, 0, "reply");
+}
+
+/// The content of one message of the reply, in the turn's thread or as a reply.
+std::string message_content(session_pointer self, const agent_turn& t, std::string body) {
+  auto& cfg = self->state.config;
+  matrix::outgoing_message m;
+  m.kind = matrix::message_kind::text;
+  m.body = std::move(body);
+  // In a group room, ping the person answered (the spec's advice for replies).
+  if (!t.is_dm)
+    m.mention_user_ids.push_back(t.sender);
+  auto json = t.thread_root.empty()
+                ? matrix::reply_content(m, cfg.own_user_id, t.in_reply_to)
+                : matrix::thread_content(m, cfg.own_user_id, t.thread_root, t.in_reply_to);
+  return json.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+}
+
+/// An edit of the reply's first message; the outbox fills in its event id.
+std::string edit_json(session_pointer self, const agent_turn& t, std::string body) {
+  auto& cfg = self->state.config;
+  matrix::outgoing_message m;
+  m.kind = matrix::message_kind::text;
+  m.body = std::move(body);
+  std::vector<std::string> original_mentions;
+  if (!t.is_dm) {
+    m.mention_user_ids.push_back(t.sender);
+    original_mentions.push_back(t.sender);
+  }
+  return matrix::edit_content(m, cfg.own_user_id, "", original_mentions)
+    .dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+}
+
+/// Splits at the length limit without cutting a UTF-8 sequence, preferring a
+/// line break. (Formatting-aware splitting replaces this once Markdown
+/// rendering lands.)
+std::vector<std::string> split_text(const std::string& text, size_t max_len) {
+  std::vector<std::string> parts;
+  std::string_view rest = text;
+  while (rest.size() > max_len) {
+    size_t cut = max_len;
+    while (cut > 0 && (static_cast<unsigned char>(rest[cut]) & 0xC0) == 0x80)
+      --cut;
+    auto nl = rest.rfind('\n', cut);
+    if (nl != std::string_view::npos && nl > max_len / 2)
+      cut = nl + 1;
+    parts.emplace_back(rest.substr(0, cut));
+    rest.remove_prefix(cut);
+  }
+  parts.emplace_back(rest);
+  return parts;
+}
+
+void send_durable(session_pointer self, outgoing_event ev) {
+  // The outbox persists before it replies; nothing here waits for that, the
+  // journal entry is only finished after the last durable send of the turn.
+  self->request(self->state.outbox, caf::infinite, std::move(ev)).then([](atom::ok) {});
+}
+
+void react(session_pointer self, const agent_turn& t, const char* kind, const char* key) {
+  if (!self->state.config.reactions)
+    return;
+  send_durable(self, {t.room_id, "m.reaction",
+                      matrix::reaction_content(t.event_id, key).dump(),
+                      matrix::derive_txn_id(t.event_id, 0, kind), ""});
+}
+
+/// What the room sees while the turn runs: the text so far, or what the agent
+/// is doing when it has said nothing yet.
+std::string visible_text(const running_turn& r) {
+  if (!r.text.empty())
+    return r.text;
+  return r.tool_line;
+}
+
+/// Hands the newest text to the outbox: the first message once, then edits
+/// (which the outbox coalesces to one per second per room).
+void publish(session_pointer self) {
+  auto& r = *self->state.current;
+  auto text = visible_text(r);
+  if (text.empty() || text == r.published)
+    return;
+  auto& max_len = self->state.config.max_message_length;
+  if (text.size() > max_len) // the rest goes out as further messages at the end
+    text = split_text(text, max_len).front();
+  if (!r.initial_sent) {
+    r.initial_sent = true;
+    send_durable(self, {r.turn.room_id, "m.room.message", message_content(self, r.turn, text),
+                        reply_txn(r.turn), ""});
+  } else {
+    self->send(self->state.outbox,
+               progress_edit{r.turn.room_id, reply_txn(r.turn), edit_json(self, r.turn, text)});
+  }
+  r.published = std::move(text);
+}
+
+void start_next(session_pointer self);
+
+/// Ends the running turn: the final text lands (first message or final edit,
+/// further messages for the rest), reactions and typing are settled, and the
+/// cell marks the journal entry done.
+void finish_turn(session_pointer self, std::string final_text, const std::string& outcome,
+                 bool ok) {
+  auto& st = self->state;
+  auto& r = *st.current;
+  auto& t = r.turn;
+  auto parts = split_text(final_text, st.config.max_message_length);
+  if (!r.initial_sent) {
+    send_durable(self, {t.room_id, "m.room.message", message_content(self, t, parts.front()),
+                        reply_txn(t), ""});
+  } else if (parts.front() != r.published) {
+    send_durable(self, {t.room_id, "m.room.message", edit_json(self, t, parts.front()),
+                        matrix::derive_txn_id(t.event_id, 0, "final"), reply_txn(t)});
+  }
+  for (size_t i = 1; i < parts.size(); ++i)
+    send_durable(self, {t.room_id, "m.room.message", message_content(self, t, parts[i]),
+                        matrix::derive_txn_id(t.event_id, static_cast<unsigned>(i), "reply"),
+                        ""});
+  react(self, t, "react-done", ok ? "✅" : "❌");
+  self->send(st.outbox, atom::typing_v, t.room_id, false);
+  if (ok) {
+    st.history.push_back({"user", t.text});
+    st.history.push_back({"assistant", final_text});
+    while (st.history.size() > history_kept)
+      st.history.erase(st.history.begin());
+  }
+  self->send(st.cell, turn_done{t.event_id, outcome});
+  st.current.reset();
+  start_next(self);
+}
+
+bool send_history(const session_state& st) {
+  if (st.config.send_history)
+    return *st.config.send_history;
+  return !st.backend_keeps_sessions;
+}
+
+void start_turn(session_pointer self, agent_turn turn) {
+  auto& st = self->state;
+  auto& cfg = st.config;
+  st.current.emplace();
+  auto& r = *st.current;
+  r.turn = std::move(turn);
+  r.call_id = st.next_call++;
+  r.last_data = self->clock().now();
+  r.last_typing = r.last_data;
+  react(self, r.turn, "react-working", "👀");
+  self->send(st.outbox, atom::typing_v, r.turn.room_id, true);
+  agent::conversation_context ctx{cfg.profile, r.turn.room_id, r.turn.sender};
+  auto messages = send_history(st)
+                    ? agent::build_plain_messages(cfg.soul, ctx, st.history, r.turn.text)
+                    : agent::build_session_messages(ctx, r.turn.text);
+  auto session_id = st.generation == 0 ? cfg.session_id
+                                       : cfg.session_id + "-" + std::to_string(st.generation);
+  auto req = agent::build_chat_request({cfg.agent_url, cfg.agent_key.reveal(), session_id,
+                                        cfg.model, messages});
+  http_call call;
+  call.id = r.call_id;
+  call.method = req.method;
+  call.url = req.url;
+  call.body = std::move(req.body);
+  for (auto& h : req.headers) {
+    if (h.name == "Authorization")
+      call.authorization = secret{h.value};
+    else
+      call.headers.emplace_back(h.name, h.value);
+  }
+  call.timeout = turn_limit;
+  call.stream = true;
+  st.log->info("answering {} in {} ({} waiting)", r.turn.event_id, r.turn.room_id,
+               st.waiting.size());
+  self->send(st.engine, std::move(call), caf::actor_cast<http_stream_sink_actor>(self));
+  self->delayed_send(self, 1s, atom::tick_v);
+}
+
+void start_next(session_pointer self) {
+  auto& st = self->state;
+  if (st.current || st.waiting.empty())
+    return;
+  auto next = std::move(st.waiting.front());
+  st.waiting.pop_front();
+  start_turn(self, std::move(next));
+}
+
+/// Ends the running turn early (interrupt, /stop, silent backend).
+void abandon(session_pointer self, const std::string& note, const std::string& outcome) {
+  auto& st = self->state;
+  if (!st.current)
+    return;
+  self->send(st.engine, atom::cancel_v, st.current->call_id);
+  auto text = st.current->text.empty() ? note : st.current->text + "\n\n" + note;
+  finish_turn(self, text, outcome, false);
+}
+
+agent_session_actor::behavior_type
+session_behavior(session_pointer self, agent_session_config config, http_engine_actor engine,
+                 outbox_actor outbox, profile_cell_actor cell,
+                 std::shared_ptr<spdlog::logger> log) {
+  auto& init = self->state;
+  init.config = std::move(config);
+  init.engine = std::move(engine);
+  init.outbox = std::move(outbox);
+  init.cell = std::move(cell);
+  init.log = std::move(log);
+  return {
+    [self](agent_turn& turn) {
+      auto& st = self->state;
+      if (!st.current) {
+        start_turn(self, std::move(turn));
+        return;
+      }
+      switch (profiles::on_busy(st.config.busy_mode, st.waiting.size())) {
+        case profiles::busy_action::interrupt:
+          st.waiting.push_front(std::move(turn));
+          abandon(self, "_(interrupted by a newer message)_", "interrupted");
+          break;
+        case profiles::busy_action::queue:
+          st.waiting.push_back(std::move(turn));
+          break;
+        case profiles::busy_action::reject_full:
+          st.log->warn("dropping {}: {} messages already wait for this conversation",
+                       turn.event_id, st.waiting.size());
+          send_durable(self, {turn.room_id, "m.room.message",
+                              message_content(self, turn,
+                                              "Too many messages are waiting for an answer; "
+                                              "this one was dropped. Try again later."),
+                              reply_txn(turn), ""});
+          self->send(st.cell, turn_done{turn.event_id, "failed:queue_full"});
+          break;
+      }
+    },
+    [self](http_chunk& chunk) {
+      auto& st = self->state;
+      if (!st.current || chunk.id != st.current->call_id)
+        return;
+      auto& r = *st.current;
+      r.last_data = self->clock().now();
+      constexpr size_t kept = 16 * 1024;
+      if (r.raw_head.size() < kept)
+        r.raw_head.append(chunk.data, 0, kept - r.raw_head.size());
+      for (auto& item : r.decoder.feed(chunk.data)) {
+        if (auto* delta = std::get_if<agent::text_delta>(&item)) {
+          r.text += delta->text;
+        } else if (auto* tool = std::get_if<agent::tool_progress>(&item)) {
+          r.tool_line = (tool->emoji.empty() ? std::string{"🔧"} : tool->emoji) + " "
+                        + (tool->label.empty() ? tool->tool : tool->label) + "…";
+        } else if (auto* fin = std::get_if<agent::finish>(&item)) {
+          if (fin->hermes)
+            st.backend_keeps_sessions = true;
+          r.finished = *fin;
+        } else if (auto* bad = std::get_if<agent::malformed>(&item)) {
+          st.log->warn("the agent backend sent something unreadable: {}", bad->what);
+        }
+      }
+      // The first text goes out at once; later growth on the next tick.
+      if (!r.initial_sent)
+        publish(self);
+    },
+    [self](http_result& res) {
+      auto& st = self->state;
+      if (!st.current || res.id != st.current->call_id)
+        return;
+      auto& r = *st.current;
+      if (res.status == 0) {
+        st.log->error("the agent backend is unreachable: {}", res.error);
+        finish_turn(self, (r.text.empty() ? "" : r.text + "\n\n")
+                            + "⚠️ The agent backend is unreachable (" + res.error + ").",
+                    "failed:unreachable", false);
+        return;
+      }
+      if (res.status != 200) {
+        // A streamed call's body came as chunks: the error text is at its head.
+        auto err = agent::describe_backend_error(res.status, r.raw_head,
+                                                 st.config.agent_key.reveal());
+        st.log->error("the agent backend answered HTTP {}: {}", res.status, err.message);
+        finish_turn(self, "⚠️ " + err.message, "failed:http_" + std::to_string(res.status),
+                    false);
+        return;
+      }
+      bool failed = r.finished && (r.finished->reason == agent::finish_reason::error
+                                   || (r.finished->hermes && r.finished->hermes->failed));
+      if (failed) {
+        auto why = r.finished->error.value_or(
+          r.finished->hermes ? r.finished->hermes->error : std::string{"unknown error"});
+        st.log->error("the agent failed: {}", why);
+        finish_turn(self, (r.text.empty() ? "" : r.text + "\n\n") + "⚠️ The agent failed: " + why,
+                    "failed:agent", false);
+        return;
+      }
+      if (r.text.empty()) {
+        finish_turn(self, "⚠️ The agent sent an empty reply.", "failed:empty", false);
+        return;
+      }
+      auto text = r.text;
+      if (r.finished && r.finished->reason == agent::finish_reason::length)
+        text += "\n\n_(cut short: the model reached its length limit)_";
+      finish_turn(self, text, "answered", true);
+    },
+    [self](atom::stop) {
+      auto& st = self->state;
+      for (auto& t : st.waiting)
+        self->send(st.cell, turn_done{t.event_id, "stopped"});
+      st.waiting.clear();
+      abandon(self, "_(stopped)_", "stopped");
+    },
+    [self](atom::reset) {
+      auto& st = self->state;
+      st.history.clear();
+      ++st.generation;
+    },
+    [self](atom::tick) {
+      auto& st = self->state;
+      if (!st.current)
+        return;
+      auto& r = *st.current;
+      auto now = self->clock().now();
+      if (now - r.last_data > silence_limit) {
+        st.log->error("the agent backend sent nothing for {} s; giving up on this turn",
+                      silence_limit.count());
+        abandon(self, "⚠️ The agent backend stopped answering.", "failed:silent");
+        return;
+      }
+      if (now - r.last_typing > typing_refresh) {
+        r.last_typing = now;
+        self->send(st.outbox, atom::typing_v, r.turn.room_id, true);
+      }
+      publish(self);
+      self->delayed_send(self, 1s, atom::tick_v);
+    },
+  };
+}
+
+} // namespace
+
+agent_session_actor spawn_agent_session(caf::local_actor* cell_self,
+                                        agent_session_config config,
+                                        http_engine_actor engine, outbox_actor outbox,
+                                        profile_cell_actor cell,
+                                        std::shared_ptr<spdlog::logger> log) {
+  return cell_self->spawn<caf::linked>(session_behavior, std::move(config), std::move(engine),
+                                       std::move(outbox), std::move(cell), std::move(log));
+}
+
+} // namespace hm

@@ -1,0 +1,49 @@
+#pragma once
+
+#include "messages/interfaces.hpp"
+#include "profiles/policy.hpp"
+#include "profiles/secret.hpp"
+
+#include <caf/fwd.hpp>
+
+#include <cstddef>
+#include <memory>
+#include <optional>
+#include <string>
+
+namespace spdlog {
+class logger;
+}
+
+namespace hm {
+
+/// What an agent session needs to know about its profile and backend.
+struct agent_session_config {
+  std::string profile;       ///< Hermes profile name
+  std::string session_id;    ///< X-Hermes-Session-Id of this conversation
+  std::string agent_url;     ///< GATEWAY_PROXY_URL
+  secret agent_key;          ///< GATEWAY_PROXY_KEY
+  std::string model;         ///< the `model` of each request
+  std::string soul;          ///< SOUL.md, the system prompt for plain backends
+  /// Send SOUL.md and the history in `messages`; unset: until the backend shows
+  /// it keeps sessions itself (a `hermes` block in a reply).
+  std::optional<bool> send_history;
+  std::string own_user_id;   ///< never mentioned in our own messages
+  std::size_t max_message_length = 16000;
+  bool reactions = true;     ///< 👀 while working, then ✅ or ❌
+  /// A message for a busy session interrupts the running turn (Hermes' default)
+  /// or waits for it.
+  profiles::busy_input_mode busy_mode = profiles::busy_input_mode::interrupt;
+};
+
+/// Spawns the session of one conversation, linked to its cell. Each turn calls
+/// the backend (`/v1/chat/completions`, `stream: true`) through the node's http
+/// engine and streams the reply into the room: posted as soon as text arrives,
+/// grown by edits, and the final text always lands. Turns that arrive while
+/// one runs interrupt it or wait (at most 32), as `busy_mode` says. Errors become a short message in the room.
+[[nodiscard]] agent_session_actor
+spawn_agent_session(caf::local_actor* cell_self, agent_session_config config,
+                    http_engine_actor engine, outbox_actor outbox, profile_cell_actor cell,
+                    std::shared_ptr<spdlog::logger> log);
+
+} // namespace hm

@@ -1,0 +1,280 @@
+#include "actors/outbox.hpp"
+
+#include "actors/profile_store.hpp"
+#include "matrix/backoff.hpp"
+#include "matrix/bounded_json.hpp"
+#include "matrix/client_api.hpp"
+#include "matrix/txn_id.hpp"
+#include "messages/errors.hpp"
+
+#include <caf/actor_system.hpp>
+#include <caf/local_actor.hpp>
+#include <caf/stateful_actor.hpp>
+#include <caf/typed_event_based_actor.hpp>
+
+#include <spdlog/logger.h>
+
+#include <deque>
+#include <map>
+#include <random>
+#include <set>
+
+namespace hm {
+
+namespace {
+
+using namespace std::chrono_literals;
+using clock_type = caf::actor_clock::clock_type;
+using time_point = caf::actor_clock::time_point;
+
+/// Edits of one room go out at most this often (streamed replies would
+/// otherwise be a message storm; the homeserver counts edits as messages).
+constexpr auto edit_spacing = 1s;
+
+struct room_queue {
+  std::deque<outbox_entry> durable;               // in enqueue order
+  std::map<std::string, progress_edit> progress;  // latest streaming edit per original txn
+  bool in_flight = false;
+  bool flush_scheduled = false;
+  time_point not_before{};  // rate limit or backoff
+  time_point last_edit{};
+  matrix::backoff backoff{1s, 60s};
+};
+
+struct outbox_state {
+  homeserver_link link;
+  std::shared_ptr<profile_store> store;
+  std::shared_ptr<spdlog::logger> log;
+  std::string user_id;
+  std::map<std::string, room_queue> rooms;
+  /// Originals whose final (durable) edit is queued or sent: later streaming
+  /// edits for them are stale and must never overwrite the final text.
+  std::set<std::string> finalized;
+  uint64_t next_call = 1;
+  uint64_t progress_counter = 0;
+  std::minstd_rand random{std::random_device{}()};
+  static inline const char* name = "outbox";
+};
+
+using outbox_pointer = outbox_actor::stateful_pointer<outbox_state>;
+
+void pump(outbox_pointer self, const std::string& room_id);
+
+/// Wakes the room up at `when` (once; a pending wake-up covers later ones).
+void wake_at(outbox_pointer self, const std::string& room_id, room_queue& q, time_point when) {
+  if (q.flush_scheduled)
+    return;
+  q.flush_scheduled = true;
+  auto now = self->clock().now();
+  auto wait = when > now ? std::chrono::duration_cast<caf::timespan>(when - now) : caf::timespan{0};
+  self->delayed_send(self, wait, atom::flush_v, room_id);
+}
+
+/// Puts the event id of our original message into an edit's m.relates_to.
+std::optional<std::string> with_original(const std::string& content, const std::string& event_id) {
+  auto json = matrix::parse_bounded_json(content);
+  if (!json || !json->is_object())
+    return std::nullopt;
+  (*json)["m.relates_to"]["event_id"] = event_id;
+  return json->dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+}
+
+/// What to send next in a room, if anything may go now.
+struct next_send {
+  std::string txn_id;
+  std::string event_type;
+  std::string content;
+  bool durable = false;
+  bool is_edit = false;
+};
+
+std::optional<next_send> pick(outbox_pointer self, const std::string& room_id, room_queue& q) {
+  auto& st = self->state;
+  auto now = self->clock().now();
+  while (!q.durable.empty()) {
+    auto& e = q.durable.front();
+    if (e.relates_txn.empty())
+      return next_send{e.txn_id, e.event_type, e.content, true, false};
+    auto original = st.store->sent_event_id(e.relates_txn);
+    std::optional<std::string> content;
+    if (original)
+      content = with_original(e.content, *original);
+    if (!content) {
+      st.log->warn("dropping an edit in {}: its original message was never sent", room_id);
+      (void) st.store->mark_failed(e.txn_id, "original not sent");
+      q.durable.pop_front();
+      continue;
+    }
+    if (now < q.last_edit + edit_spacing) {
+      wake_at(self, room_id, q, q.last_edit + edit_spacing);
+      return std::nullopt;
+    }
+    return next_send{e.txn_id, e.event_type, *content, true, true};
+  }
+  for (auto i = q.progress.begin(); i != q.progress.end(); ++i) {
+    auto original = st.store->sent_event_id(i->first);
+    if (!original)
+      continue; // its original is not out yet (or failed): wait for it
+    if (now < q.last_edit + edit_spacing) {
+      wake_at(self, room_id, q, q.last_edit + edit_spacing);
+      return std::nullopt;
+    }
+    auto content = with_original(i->second.content, *original);
+    auto txn = matrix::derive_txn_id(i->first, static_cast<unsigned>(++st.progress_counter),
+                                     "progress");
+    q.progress.erase(i);
+    if (!content)
+      return std::nullopt;
+    return next_send{txn, "m.room.message", *content, false, true};
+  }
+  return std::nullopt;
+}
+
+void on_sent(outbox_pointer self, const std::string& room_id, const next_send& s,
+             const http_result& res) {
+  auto& st = self->state;
+  auto& q = st.rooms[room_id];
+  q.in_flight = false;
+  if (succeeded(res)) {
+    auto event_id = matrix::parse_event_id(to_matrix_response(res));
+    if (s.durable) {
+      if (auto err = st.store->mark_sent(s.txn_id, event_id ? event_id.value() : std::string{})) {
+        self->quit(make_error(errc::store_failed, "cannot write the store: " + *err));
+        return;
+      }
+      q.durable.pop_front();
+    }
+    q.backoff.reset();
+    pump(self, room_id);
+    return;
+  }
+  auto err = to_matrix_error(res);
+  switch (matrix::classify(err)) {
+    case matrix::error_action::stop_profile:
+      self->quit(make_error(errc::unauthorized,
+                            "the homeserver rejected MATRIX_ACCESS_TOKEN (" + err.errcode
+                              + "); log in again and put the new token in .env"));
+      return;
+    case matrix::error_action::retry:
+    case matrix::error_action::restart_sync: {
+      auto wait = err.retry_after ? *err.retry_after : q.backoff.next_with(st.random);
+      st.log->warn("send to {} failed ({}); retrying in {} ms", room_id, matrix::to_string(err),
+                   wait.count());
+      if (!s.durable) // a streaming edit is not worth a retry: a newer one follows
+        break;
+      q.not_before = self->clock().now() + wait;
+      wake_at(self, room_id, q, q.not_before);
+      return;
+    }
+    case matrix::error_action::fail_request:
+      st.log->error("the homeserver refused a send to {} ({}); dropped", room_id,
+                    matrix::to_string(err));
+      if (s.durable) {
+        (void) st.store->mark_failed(s.txn_id, err.errcode);
+        q.durable.pop_front();
+      }
+      break;
+  }
+  pump(self, room_id);
+}
+
+void pump(outbox_pointer self, const std::string& room_id) {
+  auto& st = self->state;
+  auto& q = st.rooms[room_id];
+  if (q.in_flight)
+    return;
+  if (self->clock().now() < q.not_before) {
+    wake_at(self, room_id, q, q.not_before);
+    return;
+  }
+  auto next = pick(self, room_id, q);
+  if (!next)
+    return;
+  q.in_flight = true;
+  if (next->is_edit)
+    q.last_edit = self->clock().now();
+  auto content = matrix::parse_bounded_json(next->content);
+  auto req = matrix::send_request(room_id, next->event_type, next->txn_id,
+                                  content ? *content : nlohmann::json::object());
+  self->request(st.link.engine, caf::infinite, to_http_call(st.link, req, st.next_call++))
+    .then([self, room_id, s = std::move(*next)](const http_result& res) {
+      on_sent(self, room_id, s, res);
+    });
+}
+
+outbox_actor::behavior_type outbox_behavior(outbox_pointer self, homeserver_link link,
+                                            std::shared_ptr<profile_store> store,
+                                            std::string user_id,
+                                            std::shared_ptr<spdlog::logger> log) {
+  auto& init = self->state;
+  init.link = std::move(link);
+  init.store = std::move(store);
+  init.user_id = std::move(user_id);
+  init.log = std::move(log);
+  // Resume what a previous life of this profile left unsent.
+  for (auto& e : init.store->pending_outbox()) {
+    if (!e.relates_txn.empty())
+      init.finalized.insert(e.relates_txn);
+    init.rooms[e.room_id].durable.push_back(std::move(e));
+  }
+  if (!init.rooms.empty())
+    init.log->info("resuming {} unsent message(s)", [&] {
+      size_t n = 0;
+      for (auto& [_, q] : init.rooms)
+        n += q.durable.size();
+      return n;
+    }());
+  for (auto& [room_id, _] : init.rooms)
+    self->send(self, atom::flush_v, room_id);
+  return {
+    [self](const outgoing_event& ev) -> caf::result<atom::ok> {
+      auto& st = self->state;
+      outbox_entry e{0, ev.room_id, ev.txn_id, ev.event_type, ev.content, ev.relates_txn};
+      bool inserted = false;
+      if (auto err = st.store->enqueue(e, inserted)) {
+        self->quit(make_error(errc::store_failed, "cannot write the store: " + *err));
+        return make_error(errc::store_failed, *err);
+      }
+      if (inserted) {
+        if (!ev.relates_txn.empty()) {
+          st.finalized.insert(ev.relates_txn);
+          st.rooms[ev.room_id].progress.erase(ev.relates_txn);
+        }
+        st.rooms[ev.room_id].durable.push_back(std::move(e));
+        pump(self, ev.room_id);
+      }
+      return atom::ok_v;
+    },
+    [self](progress_edit& edit) {
+      auto& st = self->state;
+      if (st.finalized.count(edit.original_txn) > 0)
+        return;
+      auto room_id = edit.room_id;
+      auto key = edit.original_txn;
+      st.rooms[room_id].progress[key] = std::move(edit);
+      pump(self, room_id);
+    },
+    [self](atom::typing, const std::string& room_id, bool typing) {
+      auto& st = self->state;
+      auto req = matrix::typing_request(room_id, st.user_id, typing);
+      // Best effort: a lost typing notice only looks odd, it loses nothing.
+      self->request(st.link.engine, caf::infinite, to_http_call(st.link, req, st.next_call++))
+        .then([](const http_result&) {});
+    },
+    [self](atom::flush, const std::string& room_id) {
+      self->state.rooms[room_id].flush_scheduled = false;
+      pump(self, room_id);
+    },
+  };
+}
+
+} // namespace
+
+outbox_actor spawn_outbox(caf::local_actor* cell_self, homeserver_link link,
+                          std::shared_ptr<profile_store> store, std::string user_id,
+                          std::shared_ptr<spdlog::logger> log) {
+  return cell_self->spawn<caf::linked>(outbox_behavior, std::move(link), std::move(store),
+                                       std::move(user_id), std::move(log));
+}
+
+} // namespace hm

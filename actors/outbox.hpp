@@ -1,0 +1,32 @@
+#pragma once
+
+#include "actors/homeserver.hpp"
+#include "messages/interfaces.hpp"
+
+#include <caf/fwd.hpp>
+
+#include <memory>
+#include <string>
+
+namespace spdlog {
+class logger;
+}
+
+namespace hm {
+
+class profile_store;
+
+/// Spawns the outbox of a profile, linked to its cell. Sends go out in
+/// per-room order with txn ids derived from what caused them; the pending ones
+/// are persisted and resumed after a restart. 429 waits as long as the server
+/// says; 5xx and network errors back off (1 s doubling to 60 s); a send the
+/// server refuses for good is dropped and logged; a rejected token ends the
+/// cell with errc::unauthorized. Edits (durable or streaming) are spaced at
+/// least a second apart per room; a streaming edit is dropped when a newer one
+/// or the final one for the same message is queued.
+[[nodiscard]] outbox_actor spawn_outbox(caf::local_actor* cell_self, homeserver_link link,
+                                        std::shared_ptr<profile_store> store,
+                                        std::string user_id,
+                                        std::shared_ptr<spdlog::logger> log);
+
+} // namespace hm

@@ -1,0 +1,179 @@
+#include "actors/sync.hpp"
+
+#include "actors/profile_store.hpp"
+#include "matrix/backoff.hpp"
+#include "matrix/client_api.hpp"
+#include "matrix/sync.hpp"
+#include "messages/errors.hpp"
+
+#include <caf/actor_system.hpp>
+#include <caf/local_actor.hpp>
+#include <caf/stateful_actor.hpp>
+#include <caf/typed_event_based_actor.hpp>
+
+#include <spdlog/logger.h>
+
+#include <random>
+
+namespace hm {
+
+namespace {
+
+using namespace std::chrono_literals;
+
+/// How long the server may hold a /sync open.
+constexpr auto poll_timeout = std::chrono::milliseconds{30'000};
+
+struct sync_state {
+  homeserver_link link;
+  profile_cell_actor cell;
+  std::shared_ptr<profile_store> store;
+  std::shared_ptr<spdlog::logger> log;
+  std::string user_id;
+  std::string filter_id;
+  std::optional<std::string> since;
+  matrix::backoff backoff{1s, 60s};
+  std::minstd_rand random{std::random_device{}()};
+  uint64_t next_call = 1;
+  static inline const char* name = "sync";
+};
+
+using sync_pointer = sync_actor::stateful_pointer<sync_state>;
+
+/// Polls again after the delay the error asks for (Retry-After) or the backoff's.
+void retry_later(sync_pointer self, const matrix::matrix_error& err) {
+  auto& st = self->state;
+  auto wait = err.retry_after ? *err.retry_after : st.backoff.next_with(st.random);
+  st.log->warn("sync failed ({}); retrying in {} ms", matrix::to_string(err), wait.count());
+  self->delayed_send(self, wait, atom::poll_v);
+}
+
+/// Acts on a failed request: retry, start over, or end the cell.
+void on_error(sync_pointer self, const matrix::matrix_error& err) {
+  auto& st = self->state;
+  switch (matrix::classify(err)) {
+    case matrix::error_action::stop_profile:
+      st.log->error("the homeserver rejected the access token ({}); this profile stops",
+                    matrix::to_string(err));
+      self->quit(make_error(errc::unauthorized,
+                            "the homeserver rejected MATRIX_ACCESS_TOKEN ("
+                              + err.errcode + "); log in again and put the new token in .env"));
+      return;
+    case matrix::error_action::restart_sync:
+      st.log->warn("the homeserver forgot our sync position ({}); starting over without "
+                   "replaying",
+                   matrix::to_string(err));
+      st.since.reset();
+      self->send(self, atom::poll_v);
+      return;
+    case matrix::error_action::fail_request:
+      // A 4xx on /sync with a cursor is a cursor the server no longer accepts
+      // (Synapse answers an unknown token with 400 M_UNKNOWN): start over.
+      if (st.since && err.http_status >= 400 && err.http_status < 500) {
+        st.log->warn("the homeserver refused our sync position ({}); starting over",
+                     matrix::to_string(err));
+        st.since.reset();
+        self->send(self, atom::poll_v);
+        return;
+      }
+      retry_later(self, err);
+      return;
+    case matrix::error_action::retry:
+      retry_later(self, err);
+      return;
+  }
+}
+
+void create_filter(sync_pointer self) {
+  auto& st = self->state;
+  auto req = matrix::create_filter_request(st.user_id, matrix::bot_sync_filter());
+  self->request(st.link.engine, caf::infinite, to_http_call(st.link, req, st.next_call++))
+    .then([self](const http_result& res) {
+      auto& state = self->state;
+      if (!succeeded(res)) {
+        on_error(self, to_matrix_error(res));
+        return;
+      }
+      auto id = matrix::parse_create_filter(to_matrix_response(res));
+      if (!id) {
+        on_error(self, id.error());
+        return;
+      }
+      state.filter_id = id.value();
+      if (auto err = state.store->put("filter_id", state.filter_id)) {
+        self->quit(make_error(errc::store_failed, "cannot write the store: " + *err));
+        return;
+      }
+      self->send(self, atom::poll_v);
+    });
+}
+
+void poll(sync_pointer self) {
+  auto& st = self->state;
+  if (st.filter_id.empty()) {
+    create_filter(self);
+    return;
+  }
+  matrix::sync_options opts;
+  opts.since = st.since;
+  opts.filter = st.filter_id;
+  // The first sync returns at once: there is nothing to wait for.
+  opts.timeout = st.since ? poll_timeout : std::chrono::milliseconds{0};
+  auto req = matrix::sync_request(opts);
+  self->request(st.link.engine, caf::infinite, to_http_call(st.link, req, st.next_call++))
+    .then([self](const http_result& res) {
+      auto& state = self->state;
+      if (!succeeded(res)) {
+        on_error(self, to_matrix_error(res));
+        return;
+      }
+      auto parsed = matrix::parse_sync(std::string_view{res.body});
+      if (!parsed) {
+        on_error(self, parsed.error());
+        return;
+      }
+      for (auto& skipped : parsed->skipped)
+        state.log->warn("skipped a malformed item of /sync at {}: {}", skipped.where,
+                     skipped.reason);
+      auto batch = std::make_shared<const matrix::sync_response>(std::move(parsed).value());
+      bool initial = !state.since;
+      // The cell replies once the batch and its cursor are committed; only then
+      // is it safe to ask for what comes after.
+      self->request(state.cell, caf::infinite, sync_batch{batch, initial})
+        .then([self, next_batch = batch->next_batch](atom::ok) {
+          self->state.since = next_batch;
+          self->state.backoff.reset();
+          self->send(self, atom::poll_v);
+        });
+    });
+}
+
+sync_actor::behavior_type sync_behavior(sync_pointer self, homeserver_link link,
+                                        profile_cell_actor cell,
+                                        std::shared_ptr<profile_store> store,
+                                        std::string user_id,
+                                        std::shared_ptr<spdlog::logger> log) {
+  auto& st = self->state;
+  st.link = std::move(link);
+  st.cell = std::move(cell);
+  st.store = std::move(store);
+  st.user_id = std::move(user_id);
+  st.log = std::move(log);
+  st.filter_id = st.store->get("filter_id").value_or("");
+  st.since = st.store->get("next_batch");
+  self->send(self, atom::poll_v);
+  return {
+    [self](atom::poll) { poll(self); },
+  };
+}
+
+} // namespace
+
+sync_actor spawn_sync(caf::local_actor* cell_self, homeserver_link link, profile_cell_actor cell,
+                      std::shared_ptr<profile_store> store, std::string user_id,
+                      std::shared_ptr<spdlog::logger> log) {
+  return cell_self->spawn<caf::linked>(sync_behavior, std::move(link), std::move(cell),
+                                       std::move(store), std::move(user_id), std::move(log));
+}
+
+} // namespace hm

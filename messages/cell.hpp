@@ -1,0 +1,88 @@
+#pragma once
+
+// Messages between the actors inside one profile cell. They never leave the
+// node (a cell runs wholly on one node), so types that carry parsed JSON are
+// allowed as unsafe (not serializable) message types.
+
+#include "matrix/sync.hpp"
+
+#include <caf/allowed_unsafe_message_type.hpp>
+#include <caf/meta/type_name.hpp>
+
+#include <memory>
+#include <optional>
+#include <string>
+
+namespace hm {
+
+/// One /sync response, handed from the sync actor to the profile actor.
+struct sync_batch {
+  std::shared_ptr<const matrix::sync_response> response;
+  /// The first sync of a new profile, or a fresh start after M_UNKNOWN_POS:
+  /// its timeline is history, not something to answer.
+  bool initial = false;
+};
+
+/// A send the outbox persists before it acknowledges, and delivers exactly once
+/// (the txn id makes a resend after a crash a no-op on the homeserver).
+struct outgoing_event {
+  std::string room_id;
+  std::string event_type;
+  std::string content; ///< JSON text
+  std::string txn_id;
+  /// For an edit of our own message: the txn of the original; the outbox puts
+  /// the original's event id into m.relates_to.event_id once it is known.
+  std::string relates_txn;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, outgoing_event& x) {
+  return f(caf::meta::type_name("outgoing_event"), x.room_id, x.event_type, x.content,
+           x.txn_id, x.relates_txn);
+}
+
+/// A streaming edit: not persisted (the final text is), coalesced so that only
+/// the latest per original goes out, at most one edit per second per room.
+struct progress_edit {
+  std::string room_id;
+  std::string original_txn;
+  std::string content; ///< JSON text of the edit, m.relates_to.event_id filled in by the outbox
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, progress_edit& x) {
+  return f(caf::meta::type_name("progress_edit"), x.room_id, x.original_txn, x.content);
+}
+
+/// One user message for an agent session to answer.
+struct agent_turn {
+  std::string event_id;   ///< the message answered (txn ids derive from it)
+  std::string room_id;
+  std::string sender;
+  std::string text;       ///< what the user said, mention of the bot stripped
+  std::string thread_root;///< reply in this thread ("" for none)
+  std::string in_reply_to;///< the event the reply answers
+  bool is_dm = false;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, agent_turn& x) {
+  return f(caf::meta::type_name("agent_turn"), x.event_id, x.room_id, x.sender, x.text,
+           x.thread_root, x.in_reply_to, x.is_dm);
+}
+
+/// An agent session finished a turn (answered, failed with a message in the
+/// room, or stopped); the profile actor marks the journal entry done.
+struct turn_done {
+  std::string event_id;
+  std::string outcome; ///< "answered", "failed:<kind>", "stopped"
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, turn_done& x) {
+  return f(caf::meta::type_name("turn_done"), x.event_id, x.outcome);
+}
+
+} // namespace hm
+
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(hm::sync_batch)
