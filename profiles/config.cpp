@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <cstdlib>
 #include <sys/stat.h>
 
 // Defaults, aliases and the way values are read follow Hermes' Matrix adapter
@@ -404,7 +405,12 @@ loaded_profile load_profile(const std::string& name, const std::filesystem::path
     empty.path = env_path;
     return make_profile(name, dir, empty);
   }
-  loaded_profile out = make_profile(name, dir, read_dotenv(env_path));
+  dotenv_file env = read_dotenv(env_path);
+  interpolate_dotenv(env, [](const std::string& var) -> std::optional<std::string> {
+    const char* v = std::getenv(var.c_str());
+    return v ? std::optional<std::string>(v) : std::nullopt;
+  });
+  loaded_profile out = make_profile(name, dir, env);
   struct stat st{};
   if (out.config.on_matrix() && ::stat(env_path.c_str(), &st) == 0 && (st.st_mode & 077) != 0) {
     problem p;

@@ -20,7 +20,8 @@
 // logs a warning), NUL bytes and invalid UTF-8 are problems instead of being decoded
 // as latin-1, and after a failed multi-line value we resume on the line after the key
 // rather than after the text the quote swallowed, so later lines still count.
-// `${VAR}` interpolation (python-dotenv's default) is not done: values are literal.
+// `${VAR}` interpolation (python-dotenv's default) is a separate step,
+// interpolate_dotenv, so that parse_dotenv's values are what the file says.
 
 namespace hm::profiles {
 
@@ -470,6 +471,61 @@ dotenv_file parse_dotenv(std::string_view text, const std::filesystem::path& pat
     out.entries.push_back(dotenv_entry{std::move(b.key), std::move(b.value), b.line});
   }
   return out;
+}
+
+void interpolate_dotenv(
+  dotenv_file& file,
+  const std::function<std::optional<std::string>(const std::string&)>& environment) {
+  std::map<std::string, std::string, std::less<>> resolved; // earlier lines win over the environment
+  for (auto& e : file.entries) {
+    const std::string& v = e.value;
+    std::string out;
+    std::size_t cursor = 0;
+    std::size_t at = 0;
+    // python-dotenv: \$\{(?P<name>[^}:]*)(?::-(?P<default>[^}]*))?\}, scanned left to right.
+    while ((at = v.find("${", at)) != std::string::npos) {
+      std::size_t p = at + 2;
+      while (p < v.size() && v[p] != '}' && v[p] != ':')
+        ++p;
+      std::string name = v.substr(at + 2, p - at - 2);
+      std::optional<std::string> fallback;
+      if (p < v.size() && v[p] == ':') {
+        if (p + 1 >= v.size() || v[p + 1] != '-') {
+          ++at;
+          continue;
+        }
+        std::size_t close = v.find('}', p + 2);
+        if (close == std::string::npos) {
+          ++at;
+          continue;
+        }
+        fallback = v.substr(p + 2, close - p - 2);
+        p = close;
+      }
+      if (p >= v.size()) {
+        ++at;
+        continue;
+      }
+      out.append(v, cursor, at - cursor);
+      if (auto it = resolved.find(name); it != resolved.end())
+        out += it->second;
+      else if (auto env = environment(name))
+        out += *env;
+      else if (fallback)
+        out += *fallback;
+      else if (detail::portable_key(name))
+        file.issues.push_back(detail::make_problem(
+          problem::severity::warning, file.path, e.line, e.key,
+          "refers to ${" + name + "}, which is neither set earlier in the file nor in the environment; it becomes empty",
+          "set " + name + " first, or write ${" + name + ":-default}"));
+      cursor = at = p + 1;
+    }
+    if (cursor > 0) {
+      out.append(v, cursor, std::string::npos);
+      e.value = std::move(out);
+    }
+    resolved[e.key] = e.value;
+  }
 }
 
 dotenv_file read_dotenv(const std::filesystem::path& path) {

@@ -3,6 +3,7 @@
 #include "profiles/problem.hpp"
 
 #include <filesystem>
+#include <functional>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -34,6 +35,15 @@ struct dotenv_file {
 /// value), blank lines, CRLF line ends, a UTF-8 BOM.
 [[nodiscard]] dotenv_file parse_dotenv(std::string_view text,
                                        const std::filesystem::path& path);
+
+/// python-dotenv's interpolation, which Hermes gets by default (load_dotenv with
+/// interpolate=True, override=True): in every value, `${NAME}` and `${NAME:-default}`
+/// become the value of NAME from an earlier line of this file, else from
+/// `environment` (the process environment in load_profile), else the default or "".
+/// Values are replaced in place; a reference to an unset name without a default is a
+/// warning. parse_dotenv leaves values literal, so that rewriting keeps them.
+void interpolate_dotenv(dotenv_file& file,
+                        const std::function<std::optional<std::string>(const std::string&)>& environment);
 
 /// Reads and parses a .env file; an unreadable file is a problem, not an exception.
 [[nodiscard]] dotenv_file read_dotenv(const std::filesystem::path& path);

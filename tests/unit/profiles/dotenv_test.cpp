@@ -313,3 +313,36 @@ CAF_TEST(missing file is a problem not an exception) {
   CAF_CHECK(f.entries.empty());
   CAF_CHECK_EQUAL(errors(f.issues), 1);
 }
+
+namespace {
+
+std::optional<std::string> fake_env(const std::string& name) {
+  if (name == "HS")
+    return std::string("https://from-env.example");
+  if (name == "EMPTY")
+    return std::string();
+  return std::nullopt;
+}
+
+} // namespace
+
+CAF_TEST(interpolation like python-dotenv) {
+  auto f = parse("A=one\n"
+                 "B=${A}-${HS}\n"
+                 "C='${A}'\n"                 // single quotes are interpolated too
+                 "D=${MISSING:-fallback}\n"
+                 "E=${EMPTY:-unused}\n"       // set but empty: the empty value wins
+                 "F=${MISSING}\n"
+                 "G=$A ${A ${A:x} ${\n"       // not references
+                 "A=two\n"
+                 "H=${A}\n");
+  interpolate_dotenv(f, fake_env);
+  CAF_CHECK_EQUAL(value(f, "B"), "one-https://from-env.example");
+  CAF_CHECK_EQUAL(value(f, "C"), "one");
+  CAF_CHECK_EQUAL(value(f, "D"), "fallback");
+  CAF_CHECK_EQUAL(value(f, "E"), "");
+  CAF_CHECK_EQUAL(value(f, "F"), "");
+  CAF_CHECK_EQUAL(value(f, "G"), "$A ${A ${A:x} ${");
+  CAF_CHECK_EQUAL(value(f, "H"), "two");
+  CAF_CHECK(find(f.issues, 6, "F", "${MISSING}") != nullptr);
+}
