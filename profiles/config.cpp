@@ -266,16 +266,30 @@ void read_encryption(config_reader& r, profile_config& c) {
 }
 
 void read_policy(config_reader& r, profile_config& c) {
-  c.allowed_users = r.list("MATRIX_ALLOWED_USERS");
-  for (const auto& u : c.allowed_users) {
-    if (u == "*")
+  // Hermes (gateway authz) merges the gateway-wide GATEWAY_ALLOWED_USERS into every
+  // platform's list, and "*" in either list lets everyone in. Here "*" becomes
+  // allow_all_users, so policy code never has to know about it.
+  bool star = false;
+  for (auto& u : r.list("MATRIX_ALLOWED_USERS")) {
+    if (u == "*") {
+      star = true;
       r.add(severity::warning, "MATRIX_ALLOWED_USERS", "'*' lets every Matrix user talk to the bot",
             "prefer MATRIX_ALLOW_ALL_USERS=true if that is what you mean, else list user ids");
-    else
-      check_user_id(r, "MATRIX_ALLOWED_USERS", u);
+      continue;
+    }
+    check_user_id(r, "MATRIX_ALLOWED_USERS", u);
+    c.allowed_users.push_back(std::move(u));
   }
-  c.allow_all_users =
-    r.flag_default_false("MATRIX_ALLOW_ALL_USERS") || r.flag_default_false("GATEWAY_ALLOW_ALL_USERS");
+  for (auto& u : r.list("GATEWAY_ALLOWED_USERS")) {
+    // Entries for other platforms (Telegram ids, phone numbers) are not ours to judge.
+    if (u == "*")
+      star = true;
+    else if (user_id_syntax(u) != id_syntax::invalid &&
+             std::find(c.allowed_users.begin(), c.allowed_users.end(), u) == c.allowed_users.end())
+      c.allowed_users.push_back(std::move(u));
+  }
+  c.allow_all_users = star || r.flag_default_false("MATRIX_ALLOW_ALL_USERS") ||
+                      r.flag_default_false("GATEWAY_ALLOW_ALL_USERS");
   c.allowed_rooms = r.list("MATRIX_ALLOWED_ROOMS");
   check_room_ids(r, "MATRIX_ALLOWED_ROOMS", c.allowed_rooms);
   c.free_response_rooms = r.list("MATRIX_FREE_RESPONSE_ROOMS");
