@@ -463,6 +463,15 @@ void check_across_profiles(std::vector<loaded_profile>& all) {
         add(a, b, "MATRIX_ACCESS_TOKEN", line_of(a, "MATRIX_ACCESS_TOKEN"), "the same access token is also used by", fix);
         add(b, a, "MATRIX_ACCESS_TOKEN", line_of(b, "MATRIX_ACCESS_TOKEN"), "the same access token is also used by", fix);
       }
+      if (!a.config.user_id.empty() && a.config.user_id == b.config.user_id &&
+          a.config.device_id != b.config.device_id) {
+        // Two devices of one account: legal, but both bots see and answer the same rooms.
+        for (auto [to, other] : {std::pair{&a, &b}, std::pair{&b, &a}}) {
+          add(*to, *other, "MATRIX_USER_ID", line_of(*to, "MATRIX_USER_ID"),
+              "user " + to->config.user_id + " is also the bot account of", "give each profile its own bot account");
+          to->issues.back().level = severity::warning;
+        }
+      }
       if (!a.config.user_id.empty() && !a.config.device_id.empty() &&
           a.config.user_id == b.config.user_id && a.config.device_id == b.config.device_id) {
         const char* fix = "set a different MATRIX_DEVICE_ID in one of them (each bot needs its own device)";

@@ -340,5 +340,9 @@ CAF_TEST(same user and device in two profiles) {
   CAF_CHECK_EQUAL(i->line, 4);
   CAF_CHECK(i->message.find("'on-docker'") != std::string::npos);
   CAF_CHECK(about(all[1], "MATRIX_DEVICE_ID") != nullptr);
-  CAF_CHECK(all[2].usable());
+  CAF_CHECK(all[2].usable()); // another device of the same account: only a warning
+  auto* shared = about(all[2], "MATRIX_USER_ID");
+  CAF_REQUIRE(shared != nullptr);
+  CAF_CHECK(shared->level == severity::warning);
+  CAF_CHECK_EQUAL(shared->line, 2);
 }
