@@ -64,12 +64,16 @@ std::string with_dotenv_key(std::string_view text, std::string_view key, std::st
   std::string out;
   if (last != nullptr) {
     // Keep `export `, any indentation and a trailing comment; replace name and value.
+    std::string_view tail = text.substr(last->value_end, last->content_end - last->value_end);
+    // `KEY= # note` would read as "# note" (python-dotenv 1.2.2), so an empty value
+    // before a kept comment is written as ''.
+    if (quoted.empty() && tail.find('#') != std::string_view::npos)
+      quoted = "''";
     out.reserve(text.size() + quoted.size());
     out.append(text.substr(0, last->key_start));
     out.append(key);
     out += '=';
     out += quoted;
-    std::string_view tail = text.substr(last->value_end, last->content_end - last->value_end);
     if (!tail.empty() && tail.front() != ' ' && tail.front() != '\t')
       out += ' '; // a comment glued to a quoted value must not join an unquoted one
     out.append(tail);

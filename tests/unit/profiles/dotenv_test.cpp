@@ -96,9 +96,11 @@ CAF_TEST(hash inside quotes is not a comment) {
   CAF_CHECK(f.issues.empty());
 }
 
-CAF_TEST(value that is only a comment is empty) {
-  auto f = parse("A=  # only a comment\n");
-  CAF_CHECK_EQUAL(value(f, "A"), "");
+CAF_TEST(value that looks like only a comment is the value in python-dotenv 1.2.2) {
+  auto f = parse("A=  # only a comment\nB=\n");
+  CAF_CHECK_EQUAL(value(f, "A"), "# only a comment");
+  CAF_CHECK(find(f.issues, 1, "A", "starts with '#'") != nullptr);
+  CAF_CHECK_EQUAL(value(f, "B"), "");
 }
 
 CAF_TEST(comments and blank lines keep line numbers) {
@@ -207,6 +209,20 @@ CAF_TEST(export without assignment sets nothing) {
   CAF_CHECK(f.entries.empty());
   CAF_CHECK_EQUAL(warnings(f.issues), 1);
   CAF_CHECK(find(f.issues, 1, "MATRIX_PROXY", "no '='") != nullptr);
+}
+
+CAF_TEST(a bare name cancels an earlier assignment like python-dotenv) {
+  auto f = parse("MATRIX_PROXY=http://p:3128\nB=1\nMATRIX_PROXY\nB=2\n");
+  CAF_CHECK_EQUAL(value(f, "MATRIX_PROXY"), "<unset>");
+  CAF_CHECK_EQUAL(value(f, "B"), "2");
+  CAF_CHECK(find(f.issues, 3, "MATRIX_PROXY", "cancels") != nullptr);
+  // Setting the key again replaces the bare line.
+  CAF_CHECK_EQUAL(with_dotenv_key("A=1\nK # note\n", "K", "v"), "A=1\nK=v # note\n");
+}
+
+CAF_TEST(ascii separators count as whitespace like python) {
+  auto f = parse("C=B  \x1f \n");
+  CAF_CHECK_EQUAL(value(f, "C"), "B");
 }
 
 CAF_TEST(a pasted token alone on a line is never echoed) {
