@@ -50,8 +50,9 @@ void interpolate_dotenv(dotenv_file& file,
 
 /// How `value` is written after `KEY=` so that parse_dotenv (and python-dotenv) read
 /// exactly `value` back: bare when it is plain, else single or double quoted.
-/// nullopt when it cannot be written: a NUL byte, invalid UTF-8, or (double-quoted)
-/// a trailing backslash, which python-dotenv's pattern misreads.
+/// nullopt when it cannot be written: a NUL byte, invalid UTF-8, `${...}` (Hermes
+/// would interpolate it, quoted or not), or, when it needs double quotes, a trailing
+/// backslash, which python-dotenv's pattern misreads.
 [[nodiscard]] std::optional<std::string> quote_dotenv_value(std::string_view value);
 
 /// Returns `text` with `key` set to `value`: the last assignment of `key` is

@@ -25,6 +25,11 @@ std::optional<std::string> quote_dotenv_value(std::string_view value) {
   if (value.find('\0') != std::string_view::npos ||
       detail::invalid_utf8_at(value) != std::string_view::npos)
     return std::nullopt;
+  // Hermes interpolates ${...} in every value, quoted or not, and dotenv has no escape
+  // for it: such a value would not read back as written.
+  if (auto at = value.find("${"); at != std::string_view::npos &&
+                                  value.find('}', at) != std::string_view::npos)
+    return std::nullopt;
   bool plain = true;
   for (char c : value)
     plain = plain && plain_char(c);
@@ -123,7 +128,8 @@ std::optional<std::string> write_dotenv_key(const std::filesystem::path& path,
     return "cannot write a key that is not of the form [A-Za-z_][A-Za-z0-9_.]*";
   if (!quote_dotenv_value(value))
     return "cannot write the value of " + std::string(key) +
-           ": it contains a NUL byte, invalid UTF-8, or ends in a backslash after a quote";
+           ": it contains a NUL byte, invalid UTF-8 or ${...}, or it needs double quotes and "
+           "ends in a backslash";
 
   // Write next to the real file when .env is a symlink, so the link stays a link.
   std::error_code ec;
