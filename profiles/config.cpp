@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <cstdlib>
 #include <sys/stat.h>
 
 // Defaults, aliases and the way values are read follow Hermes' Matrix adapter
@@ -265,16 +266,30 @@ void read_encryption(config_reader& r, profile_config& c) {
 }
 
 void read_policy(config_reader& r, profile_config& c) {
-  c.allowed_users = r.list("MATRIX_ALLOWED_USERS");
-  for (const auto& u : c.allowed_users) {
-    if (u == "*")
+  // Hermes (gateway authz) merges the gateway-wide GATEWAY_ALLOWED_USERS into every
+  // platform's list, and "*" in either list lets everyone in. Here "*" becomes
+  // allow_all_users, so policy code never has to know about it.
+  bool star = false;
+  for (auto& u : r.list("MATRIX_ALLOWED_USERS")) {
+    if (u == "*") {
+      star = true;
       r.add(severity::warning, "MATRIX_ALLOWED_USERS", "'*' lets every Matrix user talk to the bot",
             "prefer MATRIX_ALLOW_ALL_USERS=true if that is what you mean, else list user ids");
-    else
-      check_user_id(r, "MATRIX_ALLOWED_USERS", u);
+      continue;
+    }
+    check_user_id(r, "MATRIX_ALLOWED_USERS", u);
+    c.allowed_users.push_back(std::move(u));
   }
-  c.allow_all_users =
-    r.flag_default_false("MATRIX_ALLOW_ALL_USERS") || r.flag_default_false("GATEWAY_ALLOW_ALL_USERS");
+  for (auto& u : r.list("GATEWAY_ALLOWED_USERS")) {
+    // Entries for other platforms (Telegram ids, phone numbers) are not ours to judge.
+    if (u == "*")
+      star = true;
+    else if (user_id_syntax(u) != id_syntax::invalid &&
+             std::find(c.allowed_users.begin(), c.allowed_users.end(), u) == c.allowed_users.end())
+      c.allowed_users.push_back(std::move(u));
+  }
+  c.allow_all_users = star || r.flag_default_false("MATRIX_ALLOW_ALL_USERS") ||
+                      r.flag_default_false("GATEWAY_ALLOW_ALL_USERS");
   c.allowed_rooms = r.list("MATRIX_ALLOWED_ROOMS");
   check_room_ids(r, "MATRIX_ALLOWED_ROOMS", c.allowed_rooms);
   c.free_response_rooms = r.list("MATRIX_FREE_RESPONSE_ROOMS");
@@ -404,7 +419,12 @@ loaded_profile load_profile(const std::string& name, const std::filesystem::path
     empty.path = env_path;
     return make_profile(name, dir, empty);
   }
-  loaded_profile out = make_profile(name, dir, read_dotenv(env_path));
+  dotenv_file env = read_dotenv(env_path);
+  interpolate_dotenv(env, [](const std::string& var) -> std::optional<std::string> {
+    const char* v = std::getenv(var.c_str());
+    return v ? std::optional<std::string>(v) : std::nullopt;
+  });
+  loaded_profile out = make_profile(name, dir, env);
   struct stat st{};
   if (out.config.on_matrix() && ::stat(env_path.c_str(), &st) == 0 && (st.st_mode & 077) != 0) {
     problem p;
@@ -442,6 +462,15 @@ void check_across_profiles(std::vector<loaded_profile>& all) {
         const char* fix = "give each profile its own bot account or device and its own token";
         add(a, b, "MATRIX_ACCESS_TOKEN", line_of(a, "MATRIX_ACCESS_TOKEN"), "the same access token is also used by", fix);
         add(b, a, "MATRIX_ACCESS_TOKEN", line_of(b, "MATRIX_ACCESS_TOKEN"), "the same access token is also used by", fix);
+      }
+      if (!a.config.user_id.empty() && a.config.user_id == b.config.user_id &&
+          a.config.device_id != b.config.device_id) {
+        // Two devices of one account: legal, but both bots see and answer the same rooms.
+        for (auto [to, other] : {std::pair{&a, &b}, std::pair{&b, &a}}) {
+          add(*to, *other, "MATRIX_USER_ID", line_of(*to, "MATRIX_USER_ID"),
+              "user " + to->config.user_id + " is also the bot account of", "give each profile its own bot account");
+          to->issues.back().level = severity::warning;
+        }
       }
       if (!a.config.user_id.empty() && !a.config.device_id.empty() &&
           a.config.user_id == b.config.user_id && a.config.device_id == b.config.device_id) {

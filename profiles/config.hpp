@@ -44,8 +44,8 @@ struct profile_config {
   secret pickle_key;             // MATRIX_PICKLE_KEY (else a key file beside the store)
 
   // Who and where.
-  std::vector<std::string> allowed_users;       // MATRIX_ALLOWED_USERS
-  bool allow_all_users = false;                 // MATRIX_ALLOW_ALL_USERS / GATEWAY_ALLOW_ALL_USERS
+  std::vector<std::string> allowed_users;       // MATRIX_ALLOWED_USERS + MXIDs of GATEWAY_ALLOWED_USERS
+  bool allow_all_users = false;                 // MATRIX_ALLOW_ALL_USERS / GATEWAY_ALLOW_ALL_USERS, or "*" in a list
   std::vector<std::string> allowed_rooms;       // MATRIX_ALLOWED_ROOMS (empty: all)
   std::vector<std::string> free_response_rooms; // MATRIX_FREE_RESPONSE_ROOMS
   bool require_mention = true;                  // MATRIX_REQUIRE_MENTION

@@ -16,11 +16,13 @@
 //   value    := '...' (\\ and \' decoded) | "..." (\\ \' \" \a \b \f \n \r \t \v decoded,
 //               may span lines) | unquoted up to the line end, cut at the first
 //               whitespace followed by '#', right-trimmed
+// Hermes pins python-dotenv 1.2.2; where releases differ, 1.2.2 is followed.
 // Differences, on purpose: a line python-dotenv cannot parse is a problem here (it only
 // logs a warning), NUL bytes and invalid UTF-8 are problems instead of being decoded
 // as latin-1, and after a failed multi-line value we resume on the line after the key
 // rather than after the text the quote swallowed, so later lines still count.
-// `${VAR}` interpolation (python-dotenv's default) is not done: values are literal.
+// `${VAR}` interpolation (python-dotenv's default) is a separate step,
+// interpolate_dotenv, so that parse_dotenv's values are what the file says.
 
 namespace hm::profiles {
 
@@ -34,7 +36,11 @@ const dotenv_entry* dotenv_file::find(std::string_view key) const {
 namespace detail {
 namespace {
 
-bool is_hspace(char c) { return c == ' ' || c == '\t' || c == '\v' || c == '\f'; }
+// Python's \s and str.isspace in the ASCII range: also \x1c-\x1f (file, group, record
+// and unit separators).
+bool is_hspace(char c) {
+  return c == ' ' || c == '\t' || c == '\v' || c == '\f' || (c >= '\x1c' && c <= '\x1f');
+}
 bool is_space(char c) { return is_hspace(c) || c == '\r' || c == '\n'; }
 
 problem make_problem(problem::severity level, const std::filesystem::path& path, int line,
@@ -197,6 +203,7 @@ private:
     }
     // Only a well-formed name is echoed: a stray token pasted on its own line must
     // never reach a problem text.
+    const std::size_t key_end = pos_;
     std::string shown = portable_key(key) && key.size() <= 128 ? key : std::string{};
     skip_hspace();
     if (peek() != '=') {
@@ -209,10 +216,22 @@ private:
       if (!at_eol())
         return fail(line, start, shown, "expected '=' after the name",
                     "write KEY=value (names cannot contain spaces)");
-      issues_.push_back(make_problem(problem::severity::warning, path_, line, shown,
-                                     "the line has a name but no '=', so it sets nothing",
-                                     "write KEY=value, or delete the line"));
-      check_bytes(start, pos_, line, shown, problem::severity::warning);
+      issues_.push_back(make_problem(
+        problem::severity::warning, path_, line, shown,
+        "the line has a name but no '=': it sets nothing and cancels an earlier assignment "
+        "of the name (as python-dotenv does)",
+        "write KEY=value, or delete the line"));
+      if (check_bytes(start, pos_, line, shown, problem::severity::warning)) {
+        dotenv_binding b;
+        b.key = std::move(key);
+        b.no_value = true;
+        b.line = line;
+        b.start = start;
+        b.key_start = key_start;
+        b.value_end = key_end;
+        b.content_end = pos_;
+        out.bindings.push_back(std::move(b));
+      }
       return;
     }
     ++pos_; // '='
@@ -250,12 +269,14 @@ private:
     }
     const std::size_t end = line_content_end(pos_);
     std::string_view part = s_.substr(pos_, end - pos_);
-    if (spaced && !part.empty() && part.front() == '#') {
-      // `KEY=  # comment`: the value is empty (python-dotenv does the same).
-      pos_ = end;
-      push(out, std::move(key), {}, line, start, key_start, before_ws, shown);
-      return;
-    }
+    if (spaced && !part.empty() && part.front() == '#')
+      // python-dotenv 1.2.2 (the version Hermes pins) reads `KEY=  # note` as the value
+      // "# note"; later releases read it as empty. Keep 1.2.2's value, but say so.
+      issues_.push_back(make_problem(
+        problem::severity::warning, path_, line, shown,
+        "the value starts with '#' after spaces; Hermes (python-dotenv 1.2.2) reads the '#...' "
+        "as the value, not as a comment",
+        "write KEY= with nothing after it for an empty value, or quote the value"));
     std::size_t cut = part.size();
     for (std::size_t i = 1; i < part.size(); ++i)
       if (part[i] == '#' && is_hspace(part[i - 1])) {
@@ -457,6 +478,13 @@ dotenv_file parse_dotenv(std::string_view text, const std::filesystem::path& pat
   auto scan = detail::scan_dotenv(text, path, out.issues);
   std::map<std::string, int, std::less<>> seen; // key -> line of its latest assignment
   for (auto& b : scan.bindings) {
+    if (b.no_value) {
+      // python-dotenv maps a bare `KEY` to None, and load_dotenv skips None: whatever
+      // an earlier line assigned is gone.
+      std::erase_if(out.entries, [&](const dotenv_entry& e) { return e.key == b.key; });
+      seen.erase(b.key);
+      continue;
+    }
     auto [it, fresh] = seen.emplace(b.key, b.line);
     if (!fresh) {
       if (detail::portable_key(b.key))
@@ -470,6 +498,61 @@ dotenv_file parse_dotenv(std::string_view text, const std::filesystem::path& pat
     out.entries.push_back(dotenv_entry{std::move(b.key), std::move(b.value), b.line});
   }
   return out;
+}
+
+void interpolate_dotenv(
+  dotenv_file& file,
+  const std::function<std::optional<std::string>(const std::string&)>& environment) {
+  std::map<std::string, std::string, std::less<>> resolved; // earlier lines win over the environment
+  for (auto& e : file.entries) {
+    const std::string& v = e.value;
+    std::string out;
+    std::size_t cursor = 0;
+    std::size_t at = 0;
+    // python-dotenv: \$\{(?P<name>[^}:]*)(?::-(?P<default>[^}]*))?\}, scanned left to right.
+    while ((at = v.find("${", at)) != std::string::npos) {
+      std::size_t p = at + 2;
+      while (p < v.size() && v[p] != '}' && v[p] != ':')
+        ++p;
+      std::string name = v.substr(at + 2, p - at - 2);
+      std::optional<std::string> fallback;
+      if (p < v.size() && v[p] == ':') {
+        if (p + 1 >= v.size() || v[p + 1] != '-') {
+          ++at;
+          continue;
+        }
+        std::size_t close = v.find('}', p + 2);
+        if (close == std::string::npos) {
+          ++at;
+          continue;
+        }
+        fallback = v.substr(p + 2, close - p - 2);
+        p = close;
+      }
+      if (p >= v.size()) {
+        ++at;
+        continue;
+      }
+      out.append(v, cursor, at - cursor);
+      if (auto it = resolved.find(name); it != resolved.end())
+        out += it->second;
+      else if (auto env = environment(name))
+        out += *env;
+      else if (fallback)
+        out += *fallback;
+      else if (detail::portable_key(name))
+        file.issues.push_back(detail::make_problem(
+          problem::severity::warning, file.path, e.line, e.key,
+          "refers to ${" + name + "}, which is neither set earlier in the file nor in the environment; it becomes empty",
+          "set " + name + " first, or write ${" + name + ":-default}"));
+      cursor = at = p + 1;
+    }
+    if (cursor > 0) {
+      out.append(v, cursor, std::string::npos);
+      e.value = std::move(out);
+    }
+    resolved[e.key] = e.value;
+  }
 }
 
 dotenv_file read_dotenv(const std::filesystem::path& path) {

@@ -3,6 +3,7 @@
 #include "profiles/problem.hpp"
 
 #include <filesystem>
+#include <functional>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -35,13 +36,23 @@ struct dotenv_file {
 [[nodiscard]] dotenv_file parse_dotenv(std::string_view text,
                                        const std::filesystem::path& path);
 
+/// python-dotenv's interpolation, which Hermes gets by default (load_dotenv with
+/// interpolate=True, override=True): in every value, `${NAME}` and `${NAME:-default}`
+/// become the value of NAME from an earlier line of this file, else from
+/// `environment` (the process environment in load_profile), else the default or "".
+/// Values are replaced in place; a reference to an unset name without a default is a
+/// warning. parse_dotenv leaves values literal, so that rewriting keeps them.
+void interpolate_dotenv(dotenv_file& file,
+                        const std::function<std::optional<std::string>(const std::string&)>& environment);
+
 /// Reads and parses a .env file; an unreadable file is a problem, not an exception.
 [[nodiscard]] dotenv_file read_dotenv(const std::filesystem::path& path);
 
 /// How `value` is written after `KEY=` so that parse_dotenv (and python-dotenv) read
 /// exactly `value` back: bare when it is plain, else single or double quoted.
-/// nullopt when it cannot be written: a NUL byte, invalid UTF-8, or (double-quoted)
-/// a trailing backslash, which python-dotenv's pattern misreads.
+/// nullopt when it cannot be written: a NUL byte, invalid UTF-8, `${...}` (Hermes
+/// would interpolate it, quoted or not), or, when it needs double quotes, a trailing
+/// backslash, which python-dotenv's pattern misreads.
 [[nodiscard]] std::optional<std::string> quote_dotenv_value(std::string_view value);
 
 /// Returns `text` with `key` set to `value`: the last assignment of `key` is

@@ -23,6 +23,7 @@ struct dotenv_binding {
   std::size_t key_start = 0;  // first byte of the key
   std::size_t value_end = 0;  // one past the value (after a closing quote)
   std::size_t content_end = 0;// one past the line's content (before its line end)
+  bool no_value = false;      // a bare `KEY` line: cancels earlier assignments of KEY
 };
 
 struct dotenv_scan {

@@ -25,6 +25,11 @@ std::optional<std::string> quote_dotenv_value(std::string_view value) {
   if (value.find('\0') != std::string_view::npos ||
       detail::invalid_utf8_at(value) != std::string_view::npos)
     return std::nullopt;
+  // Hermes interpolates ${...} in every value, quoted or not, and dotenv has no escape
+  // for it: such a value would not read back as written.
+  if (auto at = value.find("${"); at != std::string_view::npos &&
+                                  value.find('}', at) != std::string_view::npos)
+    return std::nullopt;
   bool plain = true;
   for (char c : value)
     plain = plain && plain_char(c);
@@ -64,12 +69,16 @@ std::string with_dotenv_key(std::string_view text, std::string_view key, std::st
   std::string out;
   if (last != nullptr) {
     // Keep `export `, any indentation and a trailing comment; replace name and value.
+    std::string_view tail = text.substr(last->value_end, last->content_end - last->value_end);
+    // `KEY= # note` would read as "# note" (python-dotenv 1.2.2), so an empty value
+    // before a kept comment is written as ''.
+    if (quoted.empty() && tail.find('#') != std::string_view::npos)
+      quoted = "''";
     out.reserve(text.size() + quoted.size());
     out.append(text.substr(0, last->key_start));
     out.append(key);
     out += '=';
     out += quoted;
-    std::string_view tail = text.substr(last->value_end, last->content_end - last->value_end);
     if (!tail.empty() && tail.front() != ' ' && tail.front() != '\t')
       out += ' '; // a comment glued to a quoted value must not join an unquoted one
     out.append(tail);
@@ -119,7 +128,8 @@ std::optional<std::string> write_dotenv_key(const std::filesystem::path& path,
     return "cannot write a key that is not of the form [A-Za-z_][A-Za-z0-9_.]*";
   if (!quote_dotenv_value(value))
     return "cannot write the value of " + std::string(key) +
-           ": it contains a NUL byte, invalid UTF-8, or ends in a backslash after a quote";
+           ": it contains a NUL byte, invalid UTF-8 or ${...}, or it needs double quotes and "
+           "ends in a backslash";
 
   // Write next to the real file when .env is a symlink, so the link stays a link.
   std::error_code ec;

@@ -18,7 +18,8 @@ struct problem {
   std::string message; // what is wrong; never contains a secret value
   std::string fix;     // what to do about it
 
-  /// "<file>:<line>: <KEY>: <message>; <fix>" (parts that are empty are left out).
+  /// "<file>:<line>: <KEY>: <message>; <fix>" (parts that are empty are left out);
+  /// a warning has "warning: " before the key.
   [[nodiscard]] std::string to_string() const;
 };
 

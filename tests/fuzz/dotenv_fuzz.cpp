@@ -2,6 +2,7 @@
 // findings, it checks properties; a violated one aborts (and is a finding):
 // - no value or key holds a NUL byte or invalid UTF-8, every entry has a line >= 1;
 // - no problem text repeats a value;
+// - any value quote_dotenv_value accepts reads back exactly;
 // - for a text without errors: setting a key (new or existing) and parsing again gives
 //   exactly that value, leaves every other key as it was, and adds no error.
 
@@ -53,6 +54,22 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     if (e.value.size() >= 8 && distinctive)
       for (const auto& p : f.issues)
         require(p.to_string().find(e.value) == std::string::npos, "no value in a problem");
+  }
+
+  // Interpolation must not crash or loop on any value.
+  dotenv_file copy = f;
+  interpolate_dotenv(copy, [](const std::string& name) -> std::optional<std::string> {
+    if (name == "SET")
+      return std::string("value");
+    return std::nullopt;
+  });
+
+  // Any writable value reads back exactly from a line of its own.
+  std::string whole(text.substr(0, 256));
+  if (auto quoted = quote_dotenv_value(whole)) {
+    dotenv_file one = parse_dotenv("K=" + *quoted + "\n", "fuzz.env");
+    require(!has_errors(one.issues), "a quoted value parses without error");
+    require(one.find("K") != nullptr && one.find("K")->value == whole, "a quoted value reads back");
   }
 
   problems scratch;

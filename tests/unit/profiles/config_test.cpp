@@ -183,6 +183,15 @@ CAF_TEST(lists are trimmed and empties dropped) {
   CAF_CHECK_EQUAL(errors(p.issues), 0);
 }
 
+CAF_TEST(gateway wide allowlist is merged) {
+  auto p = load(base + "GATEWAY_ALLOWED_USERS=123456789,@alice:chiabur.xyz,@doru:chiabur.xyz\n");
+  CAF_CHECK_EQUAL(p.config.allowed_users,
+                  (std::vector<std::string>{"@doru:chiabur.xyz", "@alice:chiabur.xyz"}));
+  CAF_CHECK_EQUAL(all_text(p.issues), "");
+  CAF_CHECK(!p.config.allow_all_users);
+  CAF_CHECK(load(base + "GATEWAY_ALLOWED_USERS=*\n").config.allow_all_users);
+}
+
 CAF_TEST(homeserver trailing slashes are stripped) {
   CAF_CHECK_EQUAL(load("MATRIX_HOMESERVER=https://m.example.org//\n").config.homeserver,
                   "https://m.example.org");
@@ -262,6 +271,8 @@ CAF_TEST(warnings that leave the profile usable) {
   CAF_CHECK(p.usable());
   CAF_CHECK(about(p, "MATRIX_USER_ID")->level == severity::warning);
   CAF_CHECK(find(p.issues, 5, "MATRIX_ALLOWED_USERS", "'*'") != nullptr);
+  CAF_CHECK(p.config.allow_all_users); // "*" means everyone, as in Hermes
+  CAF_CHECK(p.config.allowed_users.empty());
   auto plain = load("MATRIX_HOMESERVER=http://matrix.example.org\nMATRIX_ACCESS_TOKEN=t\nMATRIX_ALLOW_ALL_USERS=true\n");
   CAF_CHECK(find(plain.issues, 1, "MATRIX_HOMESERVER", "plain http") != nullptr);
   CAF_CHECK(load("MATRIX_HOMESERVER=http://localhost:8008\nMATRIX_ACCESS_TOKEN=t\nMATRIX_ALLOW_ALL_USERS=true\n").issues.empty());
@@ -329,5 +340,9 @@ CAF_TEST(same user and device in two profiles) {
   CAF_CHECK_EQUAL(i->line, 4);
   CAF_CHECK(i->message.find("'on-docker'") != std::string::npos);
   CAF_CHECK(about(all[1], "MATRIX_DEVICE_ID") != nullptr);
-  CAF_CHECK(all[2].usable());
+  CAF_CHECK(all[2].usable()); // another device of the same account: only a warning
+  auto* shared = about(all[2], "MATRIX_USER_ID");
+  CAF_REQUIRE(shared != nullptr);
+  CAF_CHECK(shared->level == severity::warning);
+  CAF_CHECK_EQUAL(shared->line, 2);
 }

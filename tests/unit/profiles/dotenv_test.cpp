@@ -96,9 +96,11 @@ CAF_TEST(hash inside quotes is not a comment) {
   CAF_CHECK(f.issues.empty());
 }
 
-CAF_TEST(value that is only a comment is empty) {
-  auto f = parse("A=  # only a comment\n");
-  CAF_CHECK_EQUAL(value(f, "A"), "");
+CAF_TEST(value that looks like only a comment is the value in python-dotenv 1.2.2) {
+  auto f = parse("A=  # only a comment\nB=\n");
+  CAF_CHECK_EQUAL(value(f, "A"), "# only a comment");
+  CAF_CHECK(find(f.issues, 1, "A", "starts with '#'") != nullptr);
+  CAF_CHECK_EQUAL(value(f, "B"), "");
 }
 
 CAF_TEST(comments and blank lines keep line numbers) {
@@ -209,6 +211,20 @@ CAF_TEST(export without assignment sets nothing) {
   CAF_CHECK(find(f.issues, 1, "MATRIX_PROXY", "no '='") != nullptr);
 }
 
+CAF_TEST(a bare name cancels an earlier assignment like python-dotenv) {
+  auto f = parse("MATRIX_PROXY=http://p:3128\nB=1\nMATRIX_PROXY\nB=2\n");
+  CAF_CHECK_EQUAL(value(f, "MATRIX_PROXY"), "<unset>");
+  CAF_CHECK_EQUAL(value(f, "B"), "2");
+  CAF_CHECK(find(f.issues, 3, "MATRIX_PROXY", "cancels") != nullptr);
+  // Setting the key again replaces the bare line.
+  CAF_CHECK_EQUAL(with_dotenv_key("A=1\nK # note\n", "K", "v"), "A=1\nK=v # note\n");
+}
+
+CAF_TEST(ascii separators count as whitespace like python) {
+  auto f = parse("C=B  \x1f \n");
+  CAF_CHECK_EQUAL(value(f, "C"), "B");
+}
+
 CAF_TEST(a pasted token alone on a line is never echoed) {
   const std::string token = "syt_aGVybWVzLWNvZGVy_QbTfVxLrBJmZkTqPRuWw_1a2b3c";
   auto f = parse("A=1\n" + token + "\n");
@@ -312,4 +328,37 @@ CAF_TEST(missing file is a problem not an exception) {
   auto f = read_dotenv("/nonexistent/hm-test/.env");
   CAF_CHECK(f.entries.empty());
   CAF_CHECK_EQUAL(errors(f.issues), 1);
+}
+
+namespace {
+
+std::optional<std::string> fake_env(const std::string& name) {
+  if (name == "HS")
+    return std::string("https://from-env.example");
+  if (name == "EMPTY")
+    return std::string();
+  return std::nullopt;
+}
+
+} // namespace
+
+CAF_TEST(interpolation like python-dotenv) {
+  auto f = parse("A=one\n"
+                 "B=${A}-${HS}\n"
+                 "C='${A}'\n"                 // single quotes are interpolated too
+                 "D=${MISSING:-fallback}\n"
+                 "E=${EMPTY:-unused}\n"       // set but empty: the empty value wins
+                 "F=${MISSING}\n"
+                 "G=$A ${A ${A:x} ${\n"       // not references
+                 "A=two\n"
+                 "H=${A}\n");
+  interpolate_dotenv(f, fake_env);
+  CAF_CHECK_EQUAL(value(f, "B"), "one-https://from-env.example");
+  CAF_CHECK_EQUAL(value(f, "C"), "one");
+  CAF_CHECK_EQUAL(value(f, "D"), "fallback");
+  CAF_CHECK_EQUAL(value(f, "E"), "");
+  CAF_CHECK_EQUAL(value(f, "F"), "");
+  CAF_CHECK_EQUAL(value(f, "G"), "$A ${A ${A:x} ${");
+  CAF_CHECK_EQUAL(value(f, "H"), "two");
+  CAF_CHECK(find(f.issues, 6, "F", "${MISSING}") != nullptr);
 }

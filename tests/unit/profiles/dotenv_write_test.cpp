@@ -84,6 +84,8 @@ CAF_TEST(values that cannot be written are refused) {
   CAF_CHECK(!quote_dotenv_value("nul\0byte"s).has_value());
   CAF_CHECK(!quote_dotenv_value("bad \xFF utf8").has_value());
   CAF_CHECK(!quote_dotenv_value("it's a \\").has_value());
+  CAF_CHECK(!quote_dotenv_value("${HOME}").has_value()); // Hermes would interpolate it
+  CAF_CHECK(quote_dotenv_value("${HOME").has_value());
   CAF_CHECK(quote_dotenv_value("C:\\").has_value()); // bare works
 }
 
