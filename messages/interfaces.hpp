@@ -29,7 +29,9 @@ using http_engine_actor = caf::typed_actor<
   // Performs a call whose body streams to the sink as chunks, then its result.
   caf::reacts_to<http_call, http_stream_sink_actor>,
   // Cancels the sender's call with this id; its result says "cancelled".
-  caf::reacts_to<atom::cancel, uint64_t>>;
+  caf::reacts_to<atom::cancel, uint64_t>,
+  // Returns how many calls are in flight (metrics, tests).
+  caf::replies_to<atom::status>::with<uint64_t>>;
 
 /// One profile cell: everything that serves one profile on Matrix. It dies and
 /// restarts as a whole; nothing mutable is shared with another cell. The cell's
