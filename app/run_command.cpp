@@ -1,5 +1,6 @@
 #include "app/commands.hpp"
 
+#include "actors/http_engine.hpp"
 #include "actors/profile_cell.hpp"
 #include "actors/profile_log.hpp"
 #include "actors/supervisor.hpp"
@@ -102,7 +103,13 @@ int run_command(const run_options& options) {
   supervision_policy policy;
   spdlog::info("hermes-matrix {} serving {} profile(s) from {}", hm::version,
                usable, set.hermes_home.string());
-  auto supervisor = spawn_supervisor(sys, std::move(serving), policy, spawn_profile_cell);
+  auto engine = spawn_http_engine(sys);
+  auto supervisor = spawn_supervisor(
+    sys, std::move(serving), policy,
+    [engine](caf::actor_system& system, supervisor_actor parent,
+             const profiles::profile_config& config) {
+      return spawn_profile_cell(system, std::move(parent), config, engine);
+    });
 
   auto sig = wait_for_stop_signal(signals);
   spdlog::info("{}: stopping", sig == SIGINT ? "SIGINT" : "SIGTERM");
@@ -114,6 +121,7 @@ int run_command(const run_options& options) {
                 caf::after(policy.shutdown_grace + std::chrono::seconds{2}) >> [] {});
   if (!stopped)
     spdlog::error("the supervisor did not stop in time");
+  self->send_exit(engine, caf::exit_reason::user_shutdown);
   spdlog::info("stopped");
   spdlog::default_logger()->flush();
   return exit_ok;
