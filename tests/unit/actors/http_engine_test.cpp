@@ -88,6 +88,9 @@ struct local_server {
       wait_released(20s);
       res.set_content("released", "text/plain");
     });
+    http.Get("/port", [](const httplib::Request& req, httplib::Response& res) {
+      res.set_content(std::to_string(req.remote_port), "text/plain");
+    });
     http.Get("/big", [](const httplib::Request&, httplib::Response& res) {
       res.set_content(std::string(10000, 'x'), "text/plain");
     });
@@ -256,6 +259,13 @@ CAF_TEST(calls carry method and headers and body and authorization and responses
     for (auto& [name, value] : r.headers)
       CAF_CHECK(std::none_of(name.begin(), name.end(), [](char c) { return std::isupper(c); }));
   }
+}
+
+CAF_TEST(calls one after another share a kept-alive connection) {
+  auto first = perform(get(server.url("/port")));
+  auto second = perform(get(server.url("/port")));
+  CAF_CHECK_EQUAL(first.status, 200);
+  CAF_CHECK_EQUAL(first.body, second.body); // the same client port
 }
 
 CAF_TEST(a call that outlasts its timeout ends with status 0 and says timeout) {
