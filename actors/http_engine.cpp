@@ -18,6 +18,10 @@ namespace hm {
 namespace {
 
 /// The engine as spawned: the contract plus the curl thread's reports.
+/// Results go through the engine rather than straight from the curl thread:
+/// promises are then touched only by the actor that made them, the engine
+/// knows which requesters still have calls, and a streamed result still comes
+/// after its chunks (the curl thread enqueued them before it reported the end).
 using engine_actor = http_engine_actor::extend<
   // Internal: the call with this serial ended (sent by the curl thread).
   caf::reacts_to<uint64_t, http_result>>;
@@ -72,9 +76,11 @@ struct engine_state {
 
   ~engine_state() {
     if (!curl)
-      return;
+      return; // the behaviour failed before the thread started
     mailbox->close();
-    curl.reset(); // joins the thread; it reports nothing more
+    // Joins the thread on this scheduler thread; that takes one loop turn,
+    // since curl_multi_wakeup cuts the thread's only wait short.
+    curl.reset();
     for (auto& [serial, call] : pending) {
       http_result result;
       result.id = call.id;

@@ -1,9 +1,11 @@
-"""A long-poll server for the http engine's concurrency tests, in its own
-process so that its threads do not count as the engine's.
+"""A server for the http engine's tests that cpp-httplib cannot serve: long
+polls by the hundred (in a process of its own, so that its threads do not count
+as the engine's) and a response that breaks off.
 
 GET /poll     waits until /release (at most 20 s), then answers "released"
 GET /waiting  the number of /poll calls currently waiting
 GET /release  lets every waiting and future /poll answer
+GET /truncated  announces 100 bytes of body, sends 10, closes the connection
 Prints its port on the first line of stdout.
 """
 
@@ -33,6 +35,12 @@ class Handler(http.server.BaseHTTPRequestHandler):
         elif self.path == "/release":
             release.set()
             self.reply("ok")
+        elif self.path == "/truncated":
+            self.send_response(200)
+            self.send_header("Content-Length", "100")
+            self.end_headers()
+            self.wfile.write(b"0123456789")
+            self.close_connection = True
         else:
             self.send_error(404)
 

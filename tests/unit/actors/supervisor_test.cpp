@@ -114,6 +114,12 @@ struct fixture : test_coordinator_fixture<> {
     return result;
   }
 
+  /// By value: CAF_CHECK_EQUAL keeps a reference to its argument, which must
+  /// not point into a map that is already gone.
+  profile_status status_of(const std::string& name) {
+    return statuses()[name];
+  }
+
   bool answers(const std::string& name) {
     bool answered = false;
     auto response = self->request(cells[name], caf::infinite, atom::ping_v);
@@ -181,9 +187,9 @@ CAF_TEST(a crashing cell is restarted with growing backoff while the others answ
     CAF_CHECK_EQUAL(st["beta"].state, profile_state::running);
     // Just before the backoff ends the victim is still down; right after, up.
     elapse(waits.back() - 500ms);
-    CAF_CHECK_EQUAL(statuses()["victim"].state, profile_state::backoff);
+    CAF_CHECK_EQUAL(status_of("victim").state, profile_state::backoff);
     elapse(500ms);
-    CAF_CHECK_EQUAL(statuses()["victim"].state, profile_state::running);
+    CAF_CHECK_EQUAL(status_of("victim").state, profile_state::running);
   }
   std::vector<caf::timespan> expected{1s, 2s, 4s, 8s, 16s, 32s, 64s, 128s, 256s, 300s, 300s};
   CAF_CHECK_EQUAL(waits, expected);
@@ -196,14 +202,14 @@ CAF_TEST(the backoff starts over after a healthy period) {
   elapse(20s);
   elapse(1s);  // restart 1
   elapse(20s);
-  CAF_CHECK_EQUAL(statuses()["victim"].next_restart_in, caf::timespan{2s});
+  CAF_CHECK_EQUAL(status_of("victim").next_restart_in, caf::timespan{2s});
   // The next run lasts longer than the healthy period before it crashes.
   scripts["victim"] = {cell_script::crash_after, policy.healthy_after + 10s};
   elapse(2s); // restart 2
-  CAF_CHECK_EQUAL(statuses()["victim"].state, profile_state::running);
+  CAF_CHECK_EQUAL(status_of("victim").state, profile_state::running);
   elapse(policy.healthy_after + 10s);
-  CAF_CHECK_EQUAL(statuses()["victim"].state, profile_state::backoff);
-  CAF_CHECK_EQUAL(statuses()["victim"].next_restart_in, caf::timespan{1s});
+  CAF_CHECK_EQUAL(status_of("victim").state, profile_state::backoff);
+  CAF_CHECK_EQUAL(status_of("victim").next_restart_in, caf::timespan{1s});
 }
 
 CAF_TEST(repeated immediate crashes mark the profile failed and spare the others) {
