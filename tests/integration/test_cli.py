@@ -1,14 +1,20 @@
 """The command line on real profile trees: `check` names every problem and never
 prints a secret; `run` serves the usable profiles and stops cleanly on a signal."""
 
+import json
 import os
 import re
 import signal
 import stat
 import subprocess
+import sys
 import time
+import urllib.request
 
-from conftest import BINARY, env_values
+from conftest import BINARY, SOURCE_DIR, env_values
+
+sys.path.insert(0, str(SOURCE_DIR))
+from tests.devhs.launcher import Homeserver  # noqa: E402
 
 
 def run_cli(*args, **kw):
@@ -70,48 +76,95 @@ def test_check_selected_good_profiles_exits_0(hermes_home):
     assert "nope" in unknown.stdout
 
 
-def test_run_serves_usable_profiles_and_stops_on_sigterm(hermes_home):
-    home = hermes_home("six-profiles")
-    proc = subprocess.Popen([BINARY, "run", "--hermes-home", str(home)],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    try:
-        running = set()
-        deadline = time.time() + 30
-        lines = []
-        while time.time() < deadline and running != {"default", "profile-architect"}:
-            line = proc.stderr.readline()
-            if not line:
-                break
-            lines.append(line)
-            m = re.search(r"\[([\w-]+)\] running as", line)
-            if m:
-                running.add(m.group(1))
-        assert running == {"default", "profile-architect"}, "".join(lines)
-        proc.send_signal(signal.SIGTERM)
-        started = time.time()
-        _, rest = proc.communicate(timeout=15)
-        stderr = "".join(lines) + rest
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-    assert proc.returncode == 0
-    assert time.time() - started < 15
-    assert "stopped" in stderr
-    # The unusable ones are named, and not started.
-    assert "profile locallama has errors and is not started" in stderr
-    # Per-profile state and logs, private.
-    for name, pdir in (("default", home), ("profile-architect", home / "profiles" / "profile-architect")):
-        store = pdir / "platforms" / "matrix" / "hermes-matrix.db"
-        assert store.exists(), name
-        assert stat.S_IMODE(store.stat().st_mode) == 0o600
-        log = pdir / "logs" / "gateway.log"
-        assert "profile cell started" in log.read_text()
-        assert stat.S_IMODE(log.stat().st_mode) == 0o600
-        assert "store closed" in log.read_text()
-    for value in env_values(home):
-        assert value not in stderr
-        for log in home.rglob("gateway.log"):
-            assert value not in log.read_text()
+def register(base, user, password):
+    body = json.dumps({"username": user, "password": password,
+                       "auth": {"type": "m.login.dummy"}}).encode()
+    req = urllib.request.Request(base + "/_matrix/client/v3/register", data=body, method="POST",
+                                 headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(req, timeout=10) as resp:
+        return json.loads(resp.read())
+
+
+def served_home(tmp_path, base):
+    """A HERMES_HOME on the dev homeserver: `default` with a token, `architect` with a
+    password (logs in itself), `broken` with a bad homeserver URL. Nothing here ever
+    talks to anything but the loopback dev homeserver."""
+    hermes = register(base, "hermes", "pw-hermes-1")
+    register(base, "hermes-architect", "pw-architect-1")
+    home = tmp_path / "home"
+    (home / "profiles" / "architect").mkdir(parents=True)
+    (home / "profiles" / "broken").mkdir(parents=True)
+    files = {
+        home / ".env": f"MATRIX_HOMESERVER={base}\nMATRIX_ACCESS_TOKEN={hermes['access_token']}\n"
+                       "MATRIX_ALLOWED_USERS=@doru:localhost\n",
+        home / "profiles" / "architect" / ".env":
+            f"MATRIX_HOMESERVER={base}\nMATRIX_USER_ID=@hermes-architect:localhost\n"
+            "MATRIX_PASSWORD=pw-architect-1\nMATRIX_ALLOWED_USERS=@doru:localhost\n",
+        home / "profiles" / "broken" / ".env":
+            "MATRIX_HOMESERVER=not a url\nMATRIX_ACCESS_TOKEN=syt_broken_token_123456\n",
+    }
+    for path, text in files.items():
+        path.write_text(text)
+        path.chmod(0o600)
+    return home
+
+
+def read_until(stream, pattern, timeout=30):
+    """Lines of `stream` up to the first one matching `pattern` (all of them on timeout)."""
+    seen = []
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        line = stream.readline()
+        if not line:
+            break
+        seen.append(line)
+        if re.search(pattern, line):
+            break
+    return "".join(seen)
+
+
+def test_run_serves_usable_profiles_and_stops_on_sigterm(tmp_path):
+    with Homeserver(str(tmp_path / "hs")) as hs:
+        home = served_home(tmp_path, hs.url)
+        proc = subprocess.Popen([BINARY, "run", "--hermes-home", str(home)],
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        try:
+            running = set()
+            lines = ""
+            deadline = time.time() + 30
+            while time.time() < deadline and running != {"default", "architect"}:
+                line = proc.stderr.readline()
+                if not line:
+                    break
+                lines += line
+                m = re.search(r"\[([\w-]+)\] running as", line)
+                if m:
+                    running.add(m.group(1))
+            assert running == {"default", "architect"}, lines
+            proc.send_signal(signal.SIGTERM)
+            started = time.time()
+            _, rest = proc.communicate(timeout=15)
+            stderr = lines + rest
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+        assert proc.returncode == 0
+        assert time.time() - started < 15
+        assert "stopped" in stderr
+        assert "profile broken has errors and is not started" in stderr
+        assert "running as @hermes-architect:localhost" in stderr
+        for name, pdir in (("default", home), ("architect", home / "profiles" / "architect")):
+            store = pdir / "platforms" / "matrix" / "hermes-matrix.db"
+            assert store.exists(), name
+            assert stat.S_IMODE(store.stat().st_mode) == 0o600
+            log = pdir / "logs" / "gateway.log"
+            assert "profile cell started" in log.read_text()
+            assert stat.S_IMODE(log.stat().st_mode) == 0o600
+            assert "store closed" in log.read_text()
+        secrets = env_values(home) | {"pw-architect-1"}
+        logs = stderr + "".join(p.read_text() for p in home.rglob("gateway.log"))
+        for value in secrets:
+            assert value not in logs
 
 
 def test_run_refuses_when_no_profile_is_usable(tmp_path):
@@ -122,29 +175,20 @@ def test_run_refuses_when_no_profile_is_usable(tmp_path):
     assert "syt_x_1234567" not in res.stderr
 
 
-def test_second_process_on_the_same_profile_is_refused(hermes_home):
-    home = hermes_home("six-profiles")
-    first = subprocess.Popen([BINARY, "run", "--hermes-home", str(home), "--profile", "default"],
-                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    try:
-        deadline = time.time() + 30
-        while time.time() < deadline:
-            line = first.stderr.readline()
-            if "running as" in line or not line:
-                break
-        second = subprocess.Popen([BINARY, "run", "--hermes-home", str(home), "--profile", "default"],
-                                  stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-        seen = ""
-        deadline = time.time() + 30
-        while time.time() < deadline and "in use by another hermes-matrix process" not in seen:
-            line = second.stderr.readline()
-            if not line:
-                break
-            seen += line
-        second.send_signal(signal.SIGTERM)
-        second.communicate(timeout=15)
-        assert "in use by another hermes-matrix process" in seen
-    finally:
-        for p in (first,):
-            p.send_signal(signal.SIGTERM)
-            p.communicate(timeout=15)
+def test_second_process_on_the_same_profile_is_refused(tmp_path):
+    with Homeserver(str(tmp_path / "hs")) as hs:
+        home = served_home(tmp_path, hs.url)
+        args = [BINARY, "run", "--hermes-home", str(home), "--profile", "default"]
+        first = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        second = None
+        try:
+            assert "running as" in read_until(first.stderr, "running as")
+            second = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                                      text=True)
+            seen = read_until(second.stderr, "in use by another hermes-matrix process")
+            assert "in use by another hermes-matrix process" in seen
+        finally:
+            for p in (second, first):
+                if p is not None:
+                    p.send_signal(signal.SIGTERM)
+                    p.communicate(timeout=15)
