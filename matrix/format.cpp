@@ -83,11 +83,16 @@ bool allowed_image_src(std::string_view url) {
 }
 
 /// Percent-encodes what may not stand in an href (as cmark's own renderer does), then
-/// escapes for the attribute. Already percent-encoded sequences are kept.
+/// escapes for the attribute. Already percent-encoded sequences are kept. The scheme is
+/// written in lower case, so what a client checks is what allowed_href checked.
 std::string href_attribute(std::string_view url) {
   constexpr std::string_view keep = "-_.!~*'();/?:@&=+$,%#";
   constexpr char hex[] = "0123456789ABCDEF";
   std::string encoded;
+  auto scheme_length = std::min(url.find(':'), url.size()); // all of it is ASCII (checked)
+  for (std::size_t i = 0; i < scheme_length; ++i)
+    encoded += lower(url[i]);
+  url.remove_prefix(encoded.size());
   for (char c : url) {
     if (is_alnum(c) || keep.find(c) != std::string_view::npos) {
       encoded += c;
@@ -159,8 +164,10 @@ public:
     while ((ev = cmark_iter_next(it.get())) != CMARK_EVENT_DONE) {
       auto* n = cmark_iter_get_node(it.get());
       if (ev == CMARK_EVENT_ENTER) {
+        // Children already written: go to the node's exit. cmark_iter_reset consumes
+        // that exit event itself, so leave() is not called for this node.
         if (enter(n))
-          cmark_iter_reset(it.get(), n, CMARK_EVENT_EXIT); // children already written
+          cmark_iter_reset(it.get(), n, CMARK_EVENT_EXIT);
       } else if (ev == CMARK_EVENT_EXIT) {
         leave(n);
       }
@@ -326,7 +333,6 @@ private:
     if (const char* title = cmark_node_get_title(n); title != nullptr && *title != '\0')
       tag += " title=\"" + html_escape(title) + "\"";
     leaf(tag);
-    open_nothing(); // matched by the image's exit event
     return true;
   }
 

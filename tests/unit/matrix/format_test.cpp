@@ -60,6 +60,7 @@ CAF_TEST(allowed_links) {
   CAF_CHECK_EQUAL(markdown_to_html("[m](mailto:a@example.org) [t](matrix:u/alice:example.org)"),
                   "<p><a href=\"mailto:a@example.org\">m</a> "
                   "<a href=\"matrix:u/alice:example.org\">t</a></p>");
+  CAF_CHECK_EQUAL(markdown_to_html("[c](HTTPS://e.org/X)"), "<p><a href=\"https://e.org/X\">c</a></p>");
   CAF_CHECK_EQUAL(markdown_to_html("[p](https://matrix.to/#/%40alice%3Aexample.org)"),
                   "<p><a href=\"https://matrix.to/#/%40alice%3Aexample.org\">p</a></p>");
   // Quotes and spaces in a URL are percent-encoded; titles are not allowed on <a>.
