@@ -220,3 +220,24 @@ CAF_TEST(the_closing_fence_never_starts_a_part) {
     }
   }
 }
+
+CAF_TEST(crlf_line_endings) {
+  std::string text;
+  for (int i = 0; i < 100; ++i)
+    text += "line " + std::to_string(i) + "\r\n";
+  auto parts = split_message(text, 500);
+  CAF_CHECK(parts.size() > 1);
+  CAF_CHECK(all_fit(parts, 500));
+  CAF_CHECK(rejoins(text, parts));
+  for (std::size_t i = 0; i + 1 < parts.size(); ++i) // the last keeps the text's end
+    CAF_CHECK(parts[i].back() != '\r' && parts[i].back() != '\n');
+}
+
+CAF_TEST(a_fence_too_long_to_reopen_is_split_like_text) {
+  // Reopening would spend more than half of every part on fence lines: not done.
+  auto text = "```" + std::string(300, 'i') + "\n" + words(200) + "\n```";
+  auto parts = split_message(text, 500);
+  CAF_CHECK(parts.size() > 1);
+  CAF_CHECK(all_fit(parts, 500));
+  CAF_CHECK(rejoins(text, parts));
+}
