@@ -313,7 +313,8 @@ private:
 
   void enter_link(cmark_node* n) {
     auto url = url_of(n);
-    if (!allowed_href(url) || in_link_ > 0) {
+    // Past the depth limit no <a> is written either; in_link_ must then stay as is.
+    if (!allowed_href(url) || in_link_ > 0 || depth_ >= max_html_depth) {
       open_nothing(); // the text stays, the link goes
       return;
     }

@@ -152,6 +152,11 @@ CAF_TEST(nesting_depth_is_limited) {
     ++opens;
   CAF_CHECK_EQUAL(opens, static_cast<std::size_t>(max_html_depth));
   CAF_CHECK(contains(html, "deep"));
+  // A link past the limit loses its tag, and links after it still work.
+  md = std::string(200, '>') + " [x](https://a.org)\n\n[y](https://b.org)";
+  html = markdown_to_html(md);
+  CAF_CHECK(!contains(html, "https://a.org"));
+  CAF_CHECK(html.ends_with("<p><a href=\"https://b.org\">y</a></p>"));
 }
 
 CAF_TEST(entities_and_escapes) {
