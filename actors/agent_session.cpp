@@ -4,6 +4,8 @@
 #include "agent/chat_request.hpp"
 #include "agent/chat_stream.hpp"
 #include "matrix/content.hpp"
+#include "matrix/format.hpp"
+#include "matrix/split.hpp"
 #include "matrix/txn_id.hpp"
 
 #include <caf/actor_system.hpp>
@@ -67,15 +69,20 @@ std::string reply_txn(const agent_turn& t) {
   return matrix::derive_txn_id(t.event_id, 0, "reply");
 }
 
+/// The agent's Markdown as a message: sanitized HTML when it adds something,
+/// and, in a group room, the person answered pinged (the spec's advice for
+/// replies).
+matrix::outgoing_message reply_message(const agent_turn& t, std::string_view markdown) {
+  auto m = matrix::formatted_message(markdown, matrix::message_kind::text);
+  if (!t.is_dm)
+    m.mention_user_ids.push_back(t.sender);
+  return m;
+}
+
 /// The content of one message of the reply, in the turn's thread or as a reply.
 std::string message_content(session_pointer self, const agent_turn& t, std::string body) {
   auto& cfg = self->state.config;
-  matrix::outgoing_message m;
-  m.kind = matrix::message_kind::text;
-  m.body = std::move(body);
-  // In a group room, ping the person answered (the spec's advice for replies).
-  if (!t.is_dm)
-    m.mention_user_ids.push_back(t.sender);
+  auto m = reply_message(t, body);
   auto json = t.thread_root.empty()
                 ? matrix::reply_content(m, cfg.own_user_id, t.in_reply_to)
                 : matrix::thread_content(m, cfg.own_user_id, t.thread_root, t.in_reply_to);
@@ -85,36 +92,12 @@ std::string message_content(session_pointer self, const agent_turn& t, std::stri
 /// An edit of the reply's first message; the outbox fills in its event id.
 std::string edit_json(session_pointer self, const agent_turn& t, std::string body) {
   auto& cfg = self->state.config;
-  matrix::outgoing_message m;
-  m.kind = matrix::message_kind::text;
-  m.body = std::move(body);
+  auto m = reply_message(t, body);
   std::vector<std::string> original_mentions;
-  if (!t.is_dm) {
-    m.mention_user_ids.push_back(t.sender);
+  if (!t.is_dm)
     original_mentions.push_back(t.sender);
-  }
   return matrix::edit_content(m, cfg.own_user_id, "", original_mentions)
     .dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
-}
-
-/// Splits at the length limit without cutting a UTF-8 sequence, preferring a
-/// line break. (Formatting-aware splitting replaces this once Markdown
-/// rendering lands.)
-std::vector<std::string> split_text(const std::string& text, size_t max_len) {
-  std::vector<std::string> parts;
-  std::string_view rest = text;
-  while (rest.size() > max_len) {
-    size_t cut = max_len;
-    while (cut > 0 && (static_cast<unsigned char>(rest[cut]) & 0xC0) == 0x80)
-      --cut;
-    auto nl = rest.rfind('\n', cut);
-    if (nl != std::string_view::npos && nl > max_len / 2)
-      cut = nl + 1;
-    parts.emplace_back(rest.substr(0, cut));
-    rest.remove_prefix(cut);
-  }
-  parts.emplace_back(rest);
-  return parts;
 }
 
 void send_durable(session_pointer self, outgoing_event ev) {
@@ -148,7 +131,7 @@ void publish(session_pointer self) {
     return;
   auto& max_len = self->state.config.max_message_length;
   if (text.size() > max_len) // the rest goes out as further messages at the end
-    text = split_text(text, max_len).front();
+    text = matrix::split_message(text, max_len).front();
   if (!r.initial_sent) {
     r.initial_sent = true;
     send_durable(self, {r.turn.room_id, "m.room.message", message_content(self, r.turn, text),
@@ -170,7 +153,7 @@ void finish_turn(session_pointer self, std::string final_text, const std::string
   auto& st = self->state;
   auto& r = *st.current;
   auto& t = r.turn;
-  auto parts = split_text(final_text, st.config.max_message_length);
+  auto parts = matrix::split_message(final_text, st.config.max_message_length);
   if (!r.initial_sent) {
     send_durable(self, {t.room_id, "m.room.message", message_content(self, t, parts.front()),
                         reply_txn(t), ""});

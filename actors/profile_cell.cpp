@@ -7,6 +7,7 @@
 #include "matrix/bounded_json.hpp"
 #include "matrix/client_api.hpp"
 #include "matrix/content.hpp"
+#include "matrix/format.hpp"
 #include "matrix/txn_id.hpp"
 #include "messages/errors.hpp"
 #include "profiles/session_key.hpp"
@@ -391,9 +392,7 @@ void reply_in_room(profile_cell_pointer self, const std::string& room_id,
                    const std::string& event_id, const std::optional<std::string>& thread_root,
                    const std::string& kind, const std::string& text) {
   auto& st = self->state;
-  matrix::outgoing_message m;
-  m.kind = matrix::message_kind::text;
-  m.body = text;
+  auto m = matrix::formatted_message(text, matrix::message_kind::text);
   auto content = thread_root
                    ? matrix::thread_content(m, st.bot.user_id, *thread_root, event_id)
                    : matrix::reply_content(m, st.bot.user_id, event_id);
