@@ -31,6 +31,10 @@ constexpr auto typing_refresh = std::chrono::seconds{20};
 /// The whole turn, however chatty the backend is.
 constexpr auto turn_limit = std::chrono::minutes{30};
 constexpr size_t history_kept = 40;
+/// A conversation nobody has spoken in for this long ends; its actor and
+/// history go (auto-threading makes a new conversation per thread, so they
+/// must not pile up over months). The next message starts it afresh.
+constexpr auto idle_limit = std::chrono::minutes{30};
 
 /// The turn being answered.
 struct running_turn {
@@ -58,6 +62,7 @@ struct session_state {
   std::deque<agent_turn> waiting;
   std::optional<running_turn> current;
   bool backend_keeps_sessions = false;
+  caf::actor_clock::time_point last_activity;
   uint64_t next_call = 1;
   unsigned generation = 0; // bumped by /new: a new agent session id
   static inline const char* name = "agent_session";
@@ -175,6 +180,8 @@ void finish_turn(session_pointer self, std::string final_text, const std::string
   }
   self->send(st.cell, turn_done{t.event_id, outcome});
   st.current.reset();
+  st.last_activity = self->clock().now();
+  self->delayed_send(self, idle_limit, atom::tick_v);
   start_next(self);
 }
 
@@ -359,8 +366,11 @@ session_behavior(session_pointer self, agent_session_config config, http_engine_
     },
     [self](atom::tick) {
       auto& st = self->state;
-      if (!st.current)
+      if (!st.current) {
+        if (st.waiting.empty() && self->clock().now() - st.last_activity >= idle_limit)
+          self->quit(); // a normal exit: the cell forgets this conversation
         return;
+      }
       auto& r = *st.current;
       auto now = self->clock().now();
       if (now - r.last_data > silence_limit) {

@@ -142,6 +142,10 @@ void on_sent(outbox_pointer self, const std::string& room_id, const next_send& s
         self->quit(make_error(errc::store_failed, "cannot write the store: " + *err));
         return;
       }
+      // The final edit is out: no streaming edit for that message can follow
+      // (a session sends its last streaming edit before its final one).
+      if (!q.durable.front().relates_txn.empty())
+        st.finalized.erase(q.durable.front().relates_txn);
       q.durable.pop_front();
     }
     q.backoff.reset();

@@ -418,6 +418,22 @@ profile_cell_actor::behavior_type profile_cell(profile_cell_pointer self,
   init.link = {std::move(engine), init.config.homeserver, init.config.access_token,
                init.config.proxy};
   init.soul = read_soul(init.config.dir);
+  // Everything the cell spawns is linked to it. A conversation that ended for
+  // being idle exits normally and is forgotten; anything else takes the whole
+  // cell down with it (and the supervisor restarts the cell).
+  self->set_exit_handler([self](caf::exit_msg& msg) {
+    auto& st = self->state;
+    if (msg.reason == caf::exit_reason::normal) {
+      for (auto i = st.sessions.begin(); i != st.sessions.end(); ++i)
+        if (i->second.address() == msg.source) {
+          st.last_turns.erase(i->first);
+          st.sessions.erase(i);
+          break;
+        }
+      return;
+    }
+    self->quit(msg.reason);
+  });
   auto opened = profile_store::open(profile_store::path_for(init.config.dir));
   if (auto* err = std::get_if<std::string>(&opened)) {
     init.log->error("cannot open the store: {}", *err);
@@ -425,6 +441,8 @@ profile_cell_actor::behavior_type profile_cell(profile_cell_pointer self,
   } else {
     init.store = std::move(std::get<std::unique_ptr<profile_store>>(opened));
     init.log->info("profile cell started (store {})", init.store->path().string());
+    if (auto pruned = init.store->prune(std::chrono::hours{24 * 7}))
+      init.log->warn("cannot prune the store: {}", *pruned);
     self->attach_functor([log = init.log] { log->info("profile cell stopped; store closed"); });
     start(self);
   }

@@ -356,4 +356,21 @@ std::optional<std::string> profile_store::sent_event_id(const std::string& txn_i
   return std::nullopt;
 }
 
+std::optional<std::string> profile_store::prune(std::chrono::hours age) {
+  std::lock_guard guard{mutex_};
+  auto cutoff = unix_ms() - std::chrono::duration_cast<std::chrono::milliseconds>(age).count();
+  return transaction([&]() -> std::optional<std::string> {
+    if (auto err = statement{db_, "DELETE FROM journal WHERE outcome IS NOT NULL "
+                                  "AND finished_at < ?1"}
+                     .bind(cutoff)
+                     .run())
+      return err;
+    return statement{db_, "DELETE FROM outbox WHERE state != 'pending' AND created_at < "
+                          "MIN(?1, COALESCE((SELECT MIN(admitted_at) FROM journal "
+                          "WHERE outcome IS NULL), ?1))"}
+      .bind(cutoff)
+      .run();
+  });
+}
+
 } // namespace hm

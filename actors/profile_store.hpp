@@ -1,5 +1,6 @@
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <filesystem>
 #include <memory>
@@ -100,6 +101,11 @@ public:
 
   /// The event id the homeserver gave `txn_id`, once sent.
   [[nodiscard]] std::optional<std::string> sent_event_id(const std::string& txn_id);
+
+  /// Forgets finished journal entries and delivered sends older than `age`, so
+  /// that a store serving for months stays small. Sends are kept while an
+  /// older journal entry is still pending (a resumed turn may look them up).
+  [[nodiscard]] std::optional<std::string> prune(std::chrono::hours age);
 
   [[nodiscard]] const std::filesystem::path& path() const { return path_; }
 

@@ -148,4 +148,29 @@ CAF_TEST(the outbox keeps sends until acknowledged and ignores a repeated txn id
   CAF_CHECK(store->pending_outbox().empty());
 }
 
+CAF_TEST(pruning forgets what is finished and keeps what is pending) {
+  auto store = open_ok(path);
+  CAF_CHECK(!store->admit({{"$done", "!r:hs", "message", "{}"}, {"$open", "!r:hs", "message", "{}"}},
+                          "s1"));
+  CAF_CHECK(!store->finish("$done", "answered"));
+  bool inserted = false;
+  CAF_CHECK(!store->enqueue({0, "!r:hs", "hm.a.0.reply", "m.room.message", "{}", ""}, inserted));
+  CAF_CHECK(!store->mark_sent("hm.a.0.reply", "$a"));
+  CAF_CHECK(!store->enqueue({0, "!r:hs", "hm.b.0.reply", "m.room.message", "{}", ""}, inserted));
+  // Nothing is old enough yet.
+  CAF_CHECK(!store->prune(std::chrono::hours{1}));
+  CAF_CHECK_EQUAL(store->outcome("$done"), std::optional<std::string>{"answered"});
+  // Everything is: the finished entry goes; the pending one, the pending send,
+  // and (while "$open" is pending) the delivered send stay.
+  CAF_CHECK(!store->prune(std::chrono::hours{-1}));
+  CAF_CHECK_EQUAL(store->outcome("$done"), std::nullopt);
+  CAF_CHECK_EQUAL(store->pending_journal().size(), 1u);
+  CAF_CHECK_EQUAL(store->pending_outbox().size(), 1u);
+  CAF_CHECK_EQUAL(store->sent_event_id("hm.a.0.reply"), std::optional<std::string>{"$a"});
+  CAF_CHECK(!store->finish("$open", "answered"));
+  CAF_CHECK(!store->prune(std::chrono::hours{-1}));
+  CAF_CHECK_EQUAL(store->sent_event_id("hm.a.0.reply"), std::nullopt);
+  CAF_CHECK_EQUAL(store->pending_outbox().size(), 1u);
+}
+
 CAF_TEST_FIXTURE_SCOPE_END()
