@@ -91,6 +91,7 @@ std::string message_content(session_pointer self, const agent_turn& t, std::stri
   auto json = t.thread_root.empty()
                 ? matrix::reply_content(m, cfg.own_user_id, t.in_reply_to)
                 : matrix::thread_content(m, cfg.own_user_id, t.thread_root, t.in_reply_to);
+  matrix::fit_content(json);
   return json.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
 }
 
@@ -101,8 +102,15 @@ std::string edit_json(session_pointer self, const agent_turn& t, std::string bod
   std::vector<std::string> original_mentions;
   if (!t.is_dm)
     original_mentions.push_back(t.sender);
-  return matrix::edit_content(m, cfg.own_user_id, "", original_mentions)
-    .dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+  auto json = matrix::edit_content(m, cfg.own_user_id, "", original_mentions);
+  matrix::fit_content(json);
+  return json.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+}
+
+/// MATRIX_MAX_MESSAGE_LENGTH, but never more than one event can carry: Hermes
+/// allows up to 65535, while a homeserver refuses events over 64 KiB whole.
+size_t split_limit(const agent_session_config& cfg) {
+  return std::min(cfg.max_message_length, matrix::max_content_bytes - 1024);
 }
 
 void send_durable(session_pointer self, outgoing_event ev) {
@@ -134,7 +142,7 @@ void publish(session_pointer self) {
   auto text = visible_text(r);
   if (text.empty() || text == r.published)
     return;
-  auto& max_len = self->state.config.max_message_length;
+  auto max_len = split_limit(self->state.config);
   if (text.size() > max_len) // the rest goes out as further messages at the end
     text = matrix::split_message(text, max_len).front();
   if (!r.initial_sent) {
@@ -158,7 +166,7 @@ void finish_turn(session_pointer self, std::string final_text, const std::string
   auto& st = self->state;
   auto& r = *st.current;
   auto& t = r.turn;
-  auto parts = matrix::split_message(final_text, st.config.max_message_length);
+  auto parts = matrix::split_message(final_text, split_limit(st.config));
   if (!r.initial_sent) {
     send_durable(self, {t.room_id, "m.room.message", message_content(self, t, parts.front()),
                         reply_txn(t), ""});

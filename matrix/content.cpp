@@ -87,6 +87,36 @@ json edit_content(const outgoing_message& m, std::string_view own_user_id,
   return c;
 }
 
+namespace {
+
+std::size_t json_size(const json& j) {
+  return j.dump(-1, ' ', false, json::error_handler_t::replace).size();
+}
+
+} // namespace
+
+void fit_content(json& content, std::size_t limit) {
+  if (json_size(content) <= limit)
+    return;
+  bool is_edit = content.contains("m.new_content") && content["m.new_content"].is_object();
+  if (is_edit) {
+    // Clients that understand edits show m.new_content; the top level is only a
+    // fallback for old clients.
+    content.erase("format");
+    content.erase("formatted_body");
+    if (json_size(content) <= limit)
+      return;
+    content["body"] = "* …";
+    if (json_size(content) <= limit)
+      return;
+    content["m.new_content"].erase("format");
+    content["m.new_content"].erase("formatted_body");
+    return;
+  }
+  content.erase("format");
+  content.erase("formatted_body");
+}
+
 json reaction_content(std::string_view event_id, std::string_view key) {
   return {{"m.relates_to",
            {{"rel_type", "m.annotation"}, {"event_id", event_id}, {"key", key}}}};

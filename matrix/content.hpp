@@ -4,6 +4,7 @@
 // reactions. Every message carries m.mentions ({} when nobody is mentioned), and the
 // bot's own user id is never in it, so that a bot never pings itself (or loops on it).
 
+#include <cstddef>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -55,6 +56,16 @@ struct outgoing_message {
                                           std::string_view own_user_id,
                                           std::string_view original_event_id,
                                           const std::vector<std::string>& original_mentions);
+
+/// Homeservers refuse events over 64 KiB (the spec's limit, counted over the whole
+/// event). Content we build leaves room for the envelope (and, encrypted, for base64).
+inline constexpr std::size_t max_content_bytes = 40 * 1024;
+
+/// Makes message or edit content fit `limit` bytes of JSON, dropping what clients can
+/// do without, in this order: the edit's top-level formatted fallback, the edit's
+/// top-level body (shortened to "* …"), formatted_body (plain text stays). A body that
+/// alone is too large is the caller's to split (split.hpp); it is left as it is.
+void fit_content(nlohmann::json& content, std::size_t limit = max_content_bytes);
 
 /// m.reaction content: {m.relates_to {rel_type m.annotation, event_id, key}}.
 [[nodiscard]] nlohmann::json reaction_content(std::string_view event_id, std::string_view key);

@@ -92,3 +92,30 @@ CAF_TEST(reaction) {
             json::parse(R"({"m.relates_to":{"rel_type":"m.annotation","event_id":"$target",
                                             "key":"👀"}})"));
 }
+
+CAF_TEST(content too large for an event sheds its fallbacks first) {
+  using namespace hm::matrix;
+  outgoing_message m;
+  // Each alone fits an event; together (and twice over in an edit) they do not.
+  m.body = std::string(25000, 'a');
+  m.formatted_body = "<p>" + std::string(25000, 'a') + "</p>";
+  auto edit = edit_content(m, "@bot:hs", "$orig", {});
+  fit_content(edit);
+  CAF_CHECK_LESS_OR_EQUAL(edit.dump().size(), max_content_bytes);
+  // The new content keeps its body; the top level is only the old clients' fallback.
+  CAF_CHECK_EQUAL(edit["m.new_content"]["body"], m.body);
+  CAF_CHECK_EQUAL(edit["body"], "* …");
+  CAF_CHECK(!edit.contains("formatted_body"));
+  auto plain = plain_message_content(m, "@bot:hs");
+  fit_content(plain);
+  CAF_CHECK_EQUAL(plain["body"], m.body);
+  CAF_CHECK(!plain.contains("formatted_body"));
+  // Small content is left alone.
+  outgoing_message small;
+  small.body = "hi";
+  small.formatted_body = "<b>hi</b>";
+  auto c = plain_message_content(small, "@bot:hs");
+  auto before = c;
+  fit_content(c);
+  CAF_CHECK_EQUAL(c, before);
+}
