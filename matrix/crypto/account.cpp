@@ -36,20 +36,13 @@ std::map<std::string, std::string> curve_keys_of(const std::string& text) {
 
 } // namespace
 
-account::account()
-    : memory_(new std::uint8_t[olm_account_size()]), ptr_(olm_account(memory_.get())) {}
-
-account::~account() {
-  // A moved-from account has no memory; libolm's clear wipes the private keys.
-  if (memory_ && ptr_ != nullptr)
-    olm_clear_account(ptr_);
-}
+account::account() : holder_(olm_account_size(), olm_account, olm_clear_account) {}
 
 result<empty_response> account::load_identity() {
-  std::string buf(olm_account_identity_keys_length(ptr_), '\0');
-  auto n = olm_account_identity_keys(ptr_, buf.data(), buf.size());
+  std::string buf(olm_account_identity_keys_length(raw()), '\0');
+  auto n = olm_account_identity_keys(raw(), buf.data(), buf.size());
   if (n == olm_error())
-    return olm_failure(ptr_, "reading the identity keys");
+    return olm_failure(raw(), "reading the identity keys");
   buf.resize(n);
   auto j = parse_bounded_json(buf);
   auto curve = j ? string_field(*j, "curve25519") : std::nullopt;
@@ -62,11 +55,11 @@ result<empty_response> account::load_identity() {
 
 result<account> account::create() {
   account a;
-  secret_bytes random{olm_create_account_random_length(a.ptr_)};
+  secret_bytes random{olm_create_account_random_length(a.raw())};
   if (!fill_random(random.data(), random.size()))
     return crypto_error(errcode_no_randomness, "no randomness for a new account");
-  if (olm_create_account(a.ptr_, random.data(), random.size()) == olm_error())
-    return olm_failure(a.ptr_, "creating the account");
+  if (olm_create_account(a.raw(), random.data(), random.size()) == olm_error())
+    return olm_failure(a.raw(), "creating the account");
   if (auto r = a.load_identity(); !r)
     return r.error();
   return a;
@@ -74,12 +67,12 @@ result<account> account::create() {
 
 result<account> account::from_random_for_tests(std::string_view random64) {
   account a;
-  secret_bytes random{olm_create_account_random_length(a.ptr_)};
+  secret_bytes random{olm_create_account_random_length(a.raw())};
   if (random64.size() != random.size())
     return crypto_error(errcode_olm, "wrong amount of random bytes");
   std::memcpy(random.data(), random64.data(), random.size());
-  if (olm_create_account(a.ptr_, random.data(), random.size()) == olm_error())
-    return olm_failure(a.ptr_, "creating the account");
+  if (olm_create_account(a.raw(), random.data(), random.size()) == olm_error())
+    return olm_failure(a.raw(), "creating the account");
   if (auto r = a.load_identity(); !r)
     return r.error();
   return a;
@@ -88,14 +81,14 @@ result<account> account::from_random_for_tests(std::string_view random64) {
 result<account> account::from_pickle(std::string_view pickle, const pickle_key& key) {
   account a;
   std::string buf{pickle}; // libolm decodes in place
-  auto r = olm_unpickle_account(a.ptr_, key.data(), key.size(), buf.data(), buf.size());
+  auto r = olm_unpickle_account(a.raw(), key.data(), key.size(), buf.data(), buf.size());
   wipe_memory(buf.data(), buf.size());
   if (r == olm_error()) {
-    if (olm_account_last_error_code(a.ptr_) == OLM_BAD_ACCOUNT_KEY)
+    if (olm_account_last_error_code(a.raw()) == OLM_BAD_ACCOUNT_KEY)
       return crypto_error(errcode_bad_pickle_key,
                           "the account pickle was made with a different pickle key");
     return crypto_error(errcode_bad_pickle, std::string{"the account pickle is unreadable: "} +
-                                                olm_account_last_error(a.ptr_));
+                                                olm_account_last_error(a.raw()));
   }
   if (auto li = a.load_identity(); !li)
     return li.error();
@@ -103,19 +96,19 @@ result<account> account::from_pickle(std::string_view pickle, const pickle_key& 
 }
 
 result<std::string> account::pickle(const pickle_key& key) const {
-  std::string out(olm_pickle_account_length(ptr_), '\0');
-  auto n = olm_pickle_account(ptr_, key.data(), key.size(), out.data(), out.size());
+  std::string out(olm_pickle_account_length(raw()), '\0');
+  auto n = olm_pickle_account(raw(), key.data(), key.size(), out.data(), out.size());
   if (n == olm_error())
-    return olm_failure(ptr_, "pickling the account");
+    return olm_failure(raw(), "pickling the account");
   out.resize(n);
   return out;
 }
 
 result<std::string> account::sign(std::string_view message) const {
-  std::string sig(olm_account_signature_length(ptr_), '\0');
-  auto n = olm_account_sign(ptr_, message.data(), message.size(), sig.data(), sig.size());
+  std::string sig(olm_account_signature_length(raw()), '\0');
+  auto n = olm_account_sign(raw(), message.data(), message.size(), sig.data(), sig.size());
   if (n == olm_error())
-    return olm_failure(ptr_, "signing");
+    return olm_failure(raw(), "signing");
   sig.resize(n);
   return sig;
 }
@@ -152,23 +145,23 @@ result<nlohmann::json> account::device_keys(std::string_view user_id,
 }
 
 std::size_t account::max_one_time_keys() const noexcept {
-  return olm_account_max_number_of_one_time_keys(ptr_);
+  return olm_account_max_number_of_one_time_keys(raw());
 }
 
 result<empty_response> account::generate_one_time_keys(std::size_t n) {
   if (n == 0)
     return empty_response{};
-  secret_bytes random{olm_account_generate_one_time_keys_random_length(ptr_, n)};
+  secret_bytes random{olm_account_generate_one_time_keys_random_length(raw(), n)};
   if (!fill_random(random.data(), random.size()))
     return crypto_error(errcode_no_randomness, "no randomness for one-time keys");
-  if (olm_account_generate_one_time_keys(ptr_, n, random.data(), random.size()) == olm_error())
-    return olm_failure(ptr_, "generating one-time keys");
+  if (olm_account_generate_one_time_keys(raw(), n, random.data(), random.size()) == olm_error())
+    return olm_failure(raw(), "generating one-time keys");
   return empty_response{};
 }
 
 std::map<std::string, std::string> account::unpublished_one_time_keys() const {
-  std::string buf(olm_account_one_time_keys_length(ptr_), '\0');
-  auto n = olm_account_one_time_keys(ptr_, buf.data(), buf.size());
+  std::string buf(olm_account_one_time_keys_length(raw()), '\0');
+  auto n = olm_account_one_time_keys(raw(), buf.data(), buf.size());
   if (n == olm_error())
     return {};
   buf.resize(n);
@@ -201,17 +194,17 @@ result<nlohmann::json> account::signed_one_time_keys(std::string_view user_id,
 }
 
 result<empty_response> account::generate_fallback_key() {
-  secret_bytes random{olm_account_generate_fallback_key_random_length(ptr_)};
+  secret_bytes random{olm_account_generate_fallback_key_random_length(raw())};
   if (!fill_random(random.data(), random.size()))
     return crypto_error(errcode_no_randomness, "no randomness for a fallback key");
-  if (olm_account_generate_fallback_key(ptr_, random.data(), random.size()) == olm_error())
-    return olm_failure(ptr_, "generating a fallback key");
+  if (olm_account_generate_fallback_key(raw(), random.data(), random.size()) == olm_error())
+    return olm_failure(raw(), "generating a fallback key");
   return empty_response{};
 }
 
 std::map<std::string, std::string> account::unpublished_fallback_key() const {
-  std::string buf(olm_account_unpublished_fallback_key_length(ptr_), '\0');
-  auto n = olm_account_unpublished_fallback_key(ptr_, buf.data(), buf.size());
+  std::string buf(olm_account_unpublished_fallback_key_length(raw()), '\0');
+  auto n = olm_account_unpublished_fallback_key(raw(), buf.data(), buf.size());
   if (n == olm_error())
     return {};
   buf.resize(n);
@@ -224,9 +217,9 @@ result<nlohmann::json> account::signed_fallback_keys(std::string_view user_id,
 }
 
 std::size_t account::mark_keys_as_published() {
-  return olm_account_mark_keys_as_published(ptr_);
+  return olm_account_mark_keys_as_published(raw());
 }
 
-void account::forget_old_fallback_key() { olm_account_forget_old_fallback_key(ptr_); }
+void account::forget_old_fallback_key() { olm_account_forget_old_fallback_key(raw()); }
 
 } // namespace hm::matrix::crypto

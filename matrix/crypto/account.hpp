@@ -14,6 +14,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "matrix/crypto/olm_holder.hpp"
 #include "matrix/crypto/pickle_key.hpp"
 #include "matrix/errors.hpp"
 
@@ -43,9 +44,6 @@ public:
   /// seed, then the curve25519 key). For test vectors only; use create().
   [[nodiscard]] static result<account> from_random_for_tests(std::string_view random64);
 
-  account(account&&) noexcept = default;
-  account& operator=(account&&) noexcept = default;
-  ~account();
 
   /// The pickle (base64 text, encrypted with `key`).
   [[nodiscard]] result<std::string> pickle(const pickle_key& key) const;
@@ -93,14 +91,13 @@ public:
   void forget_old_fallback_key();
 
   /// For the session code in this library; not for callers.
-  [[nodiscard]] OlmAccount* raw() const noexcept { return ptr_; }
+  [[nodiscard]] OlmAccount* raw() const noexcept { return holder_.get(); }
 
 private:
   account();
   result<empty_response> load_identity();
 
-  std::unique_ptr<std::uint8_t[]> memory_;
-  OlmAccount* ptr_ = nullptr;
+  detail::olm_holder<OlmAccount> holder_;
   identity_keys identity_;
 };
 

@@ -105,13 +105,8 @@ result<forwarded_room_key> parse_forwarded_room_key(const nlohmann::json& conten
 // ---- inbound ---------------------------------------------------------------------------
 
 inbound_group_session::inbound_group_session()
-    : memory_(new std::uint8_t[olm_inbound_group_session_size()]),
-      ptr_(olm_inbound_group_session(memory_.get())) {}
-
-inbound_group_session::~inbound_group_session() {
-  if (memory_ && ptr_ != nullptr)
-    olm_clear_inbound_group_session(ptr_);
-}
+    : holder_(olm_inbound_group_session_size(), olm_inbound_group_session,
+              olm_clear_inbound_group_session) {}
 
 result<inbound_group_session> inbound_group_session::from_room_key(const olm_decrypted& ev) {
   if (ev.type != "m.room_key")
@@ -145,42 +140,42 @@ result<inbound_group_session> inbound_group_session::from_pickle(std::string_vie
                                                                  inbound_group_session_info info) {
   inbound_group_session s;
   std::string buf{pickle};
-  auto r = olm_unpickle_inbound_group_session(s.ptr_, key.data(), key.size(), buf.data(),
+  auto r = olm_unpickle_inbound_group_session(s.raw(), key.data(), key.size(), buf.data(),
                                               buf.size());
   wipe_memory(buf.data(), buf.size());
   if (r == olm_error()) {
-    if (olm_inbound_group_session_last_error_code(s.ptr_) == OLM_BAD_ACCOUNT_KEY)
+    if (olm_inbound_group_session_last_error_code(s.raw()) == OLM_BAD_ACCOUNT_KEY)
       return crypto_error(errcode_bad_pickle_key,
                           "the Megolm session pickle was made with a different pickle key");
     return crypto_error(errcode_bad_pickle,
                         std::string{"the Megolm session pickle is unreadable: "} +
-                            olm_inbound_group_session_last_error(s.ptr_));
+                            olm_inbound_group_session_last_error(s.raw()));
   }
   s.info_ = std::move(info);
-  s.info_.session_id = inbound_id(s.ptr_);
+  s.info_.session_id = inbound_id(s.raw());
   return s;
 }
 
 result<std::string> inbound_group_session::pickle(const pickle_key& key) const {
-  std::string out(olm_pickle_inbound_group_session_length(ptr_), '\0');
-  auto n = olm_pickle_inbound_group_session(ptr_, key.data(), key.size(), out.data(),
+  std::string out(olm_pickle_inbound_group_session_length(raw()), '\0');
+  auto n = olm_pickle_inbound_group_session(raw(), key.data(), key.size(), out.data(),
                                             out.size());
   if (n == olm_error())
-    return inbound_failure(ptr_, "pickling the Megolm session");
+    return inbound_failure(raw(), "pickling the Megolm session");
   out.resize(n);
   return out;
 }
 
 std::uint32_t inbound_group_session::first_known_index() const noexcept {
-  return olm_inbound_group_session_first_known_index(ptr_);
+  return olm_inbound_group_session_first_known_index(raw());
 }
 
 result<std::string> inbound_group_session::export_at(std::uint32_t index) const {
-  std::string out(olm_export_inbound_group_session_length(ptr_), '\0');
-  auto n = olm_export_inbound_group_session(ptr_, reinterpret_cast<std::uint8_t*>(out.data()),
+  std::string out(olm_export_inbound_group_session_length(raw()), '\0');
+  auto n = olm_export_inbound_group_session(raw(), reinterpret_cast<std::uint8_t*>(out.data()),
                                             out.size(), index);
   if (n == olm_error())
-    return inbound_failure(ptr_, "exporting the Megolm session");
+    return inbound_failure(raw(), "exporting the Megolm session");
   out.resize(n);
   return out;
 }
@@ -274,22 +269,17 @@ rotation_policy rotation_policy::from(const encryption_content& c) {
 }
 
 outbound_group_session::outbound_group_session()
-    : memory_(new std::uint8_t[olm_outbound_group_session_size()]),
-      ptr_(olm_outbound_group_session(memory_.get())) {}
-
-outbound_group_session::~outbound_group_session() {
-  if (memory_ && ptr_ != nullptr)
-    olm_clear_outbound_group_session(ptr_);
-}
+    : holder_(olm_outbound_group_session_size(), olm_outbound_group_session,
+              olm_clear_outbound_group_session) {}
 
 result<outbound_group_session> outbound_group_session::create(std::string room_id,
                                                               std::int64_t now_ms) {
   outbound_group_session s;
-  secret_bytes random{olm_init_outbound_group_session_random_length(s.ptr_)};
+  secret_bytes random{olm_init_outbound_group_session_random_length(s.raw())};
   if (!fill_random(random.data(), random.size()))
     return crypto_error(errcode_no_randomness, "no randomness for a Megolm session");
-  if (olm_init_outbound_group_session(s.ptr_, random.data(), random.size()) == olm_error())
-    return outbound_failure(s.ptr_, "creating a Megolm session");
+  if (olm_init_outbound_group_session(s.raw(), random.data(), random.size()) == olm_error())
+    return outbound_failure(s.raw(), "creating a Megolm session");
   s.room_id_ = std::move(room_id);
   s.created_at_ms_ = now_ms;
   return s;
@@ -301,16 +291,16 @@ result<outbound_group_session> outbound_group_session::from_pickle(std::string_v
                                                                    std::int64_t created_at_ms) {
   outbound_group_session s;
   std::string buf{pickle};
-  auto r = olm_unpickle_outbound_group_session(s.ptr_, key.data(), key.size(), buf.data(),
+  auto r = olm_unpickle_outbound_group_session(s.raw(), key.data(), key.size(), buf.data(),
                                                buf.size());
   wipe_memory(buf.data(), buf.size());
   if (r == olm_error()) {
-    if (olm_outbound_group_session_last_error_code(s.ptr_) == OLM_BAD_ACCOUNT_KEY)
+    if (olm_outbound_group_session_last_error_code(s.raw()) == OLM_BAD_ACCOUNT_KEY)
       return crypto_error(errcode_bad_pickle_key,
                           "the outbound Megolm pickle was made with a different pickle key");
     return crypto_error(errcode_bad_pickle,
                         std::string{"the outbound Megolm pickle is unreadable: "} +
-                            olm_outbound_group_session_last_error(s.ptr_));
+                            olm_outbound_group_session_last_error(s.raw()));
   }
   s.room_id_ = std::move(room_id);
   s.created_at_ms_ = created_at_ms;
@@ -318,18 +308,18 @@ result<outbound_group_session> outbound_group_session::from_pickle(std::string_v
 }
 
 result<std::string> outbound_group_session::pickle(const pickle_key& key) const {
-  std::string out(olm_pickle_outbound_group_session_length(ptr_), '\0');
-  auto n = olm_pickle_outbound_group_session(ptr_, key.data(), key.size(), out.data(),
+  std::string out(olm_pickle_outbound_group_session_length(raw()), '\0');
+  auto n = olm_pickle_outbound_group_session(raw(), key.data(), key.size(), out.data(),
                                              out.size());
   if (n == olm_error())
-    return outbound_failure(ptr_, "pickling the outbound Megolm session");
+    return outbound_failure(raw(), "pickling the outbound Megolm session");
   out.resize(n);
   return out;
 }
 
 std::string outbound_group_session::id() const {
-  std::string out(olm_outbound_group_session_id_length(ptr_), '\0');
-  auto n = olm_outbound_group_session_id(ptr_, reinterpret_cast<std::uint8_t*>(out.data()),
+  std::string out(olm_outbound_group_session_id_length(raw()), '\0');
+  auto n = olm_outbound_group_session_id(raw(), reinterpret_cast<std::uint8_t*>(out.data()),
                                          out.size());
   if (n == olm_error())
     return {};
@@ -338,15 +328,15 @@ std::string outbound_group_session::id() const {
 }
 
 std::uint32_t outbound_group_session::message_index() const noexcept {
-  return olm_outbound_group_session_message_index(ptr_);
+  return olm_outbound_group_session_message_index(raw());
 }
 
 result<nlohmann::json> outbound_group_session::room_key_content() const {
-  std::string key(olm_outbound_group_session_key_length(ptr_), '\0');
-  auto n = olm_outbound_group_session_key(ptr_, reinterpret_cast<std::uint8_t*>(key.data()),
+  std::string key(olm_outbound_group_session_key_length(raw()), '\0');
+  auto n = olm_outbound_group_session_key(raw(), reinterpret_cast<std::uint8_t*>(key.data()),
                                           key.size());
   if (n == olm_error())
-    return outbound_failure(ptr_, "reading the Megolm session key");
+    return outbound_failure(raw(), "reading the Megolm session key");
   key.resize(n);
   nlohmann::json c = {{"algorithm", std::string{megolm_algorithm}},
                       {"room_id", room_id_},
@@ -373,13 +363,13 @@ result<nlohmann::json> outbound_group_session::encrypt(std::string_view type,
   } catch (const std::exception&) {
     return crypto_error(errcode_olm, "could not serialise the Megolm payload");
   }
-  std::string ct(olm_group_encrypt_message_length(ptr_, plaintext.size()), '\0');
-  auto n = olm_group_encrypt(ptr_, reinterpret_cast<const std::uint8_t*>(plaintext.data()),
+  std::string ct(olm_group_encrypt_message_length(raw(), plaintext.size()), '\0');
+  auto n = olm_group_encrypt(raw(), reinterpret_cast<const std::uint8_t*>(plaintext.data()),
                              plaintext.size(), reinterpret_cast<std::uint8_t*>(ct.data()),
                              ct.size());
   wipe_memory(plaintext.data(), plaintext.size());
   if (n == olm_error())
-    return outbound_failure(ptr_, "Megolm encryption");
+    return outbound_failure(raw(), "Megolm encryption");
   ct.resize(n);
   nlohmann::json out = {
       {"algorithm", std::string{megolm_algorithm}},

@@ -24,6 +24,8 @@
 #include "matrix/errors.hpp"
 #include "matrix/events.hpp"
 
+#include "matrix/crypto/olm_holder.hpp"
+
 struct OlmInboundGroupSession;
 struct OlmOutboundGroupSession;
 
@@ -77,10 +79,6 @@ public:
   [[nodiscard]] static result<inbound_group_session>
   from_pickle(std::string_view pickle, const pickle_key& key, inbound_group_session_info info);
 
-  inbound_group_session(inbound_group_session&&) noexcept = default;
-  inbound_group_session& operator=(inbound_group_session&&) noexcept = default;
-  ~inbound_group_session();
-
   [[nodiscard]] result<std::string> pickle(const pickle_key& key) const;
   [[nodiscard]] const inbound_group_session_info& info() const noexcept { return info_; }
   /// The first message index this session can decrypt (0 for a key from its creator
@@ -89,13 +87,12 @@ public:
   /// The session exported at `index` (for forwarding or backup): a secret.
   [[nodiscard]] result<std::string> export_at(std::uint32_t index) const;
 
-  [[nodiscard]] OlmInboundGroupSession* raw() const noexcept { return ptr_; }
+  [[nodiscard]] OlmInboundGroupSession* raw() const noexcept { return holder_.get(); }
 
 private:
   friend struct group_session_factory;
   inbound_group_session();
-  std::unique_ptr<std::uint8_t[]> memory_;
-  OlmInboundGroupSession* ptr_ = nullptr;
+  detail::olm_holder<OlmInboundGroupSession> holder_;
   inbound_group_session_info info_;
 };
 
@@ -154,10 +151,6 @@ public:
   from_pickle(std::string_view pickle, const pickle_key& key, std::string room_id,
               std::int64_t created_at_ms);
 
-  outbound_group_session(outbound_group_session&&) noexcept = default;
-  outbound_group_session& operator=(outbound_group_session&&) noexcept = default;
-  ~outbound_group_session();
-
   [[nodiscard]] result<std::string> pickle(const pickle_key& key) const;
   [[nodiscard]] const std::string& room_id() const noexcept { return room_id_; }
   [[nodiscard]] std::int64_t created_at_ms() const noexcept { return created_at_ms_; }
@@ -177,12 +170,11 @@ public:
                                                const account& acc,
                                                std::string_view own_device_id);
 
-  [[nodiscard]] OlmOutboundGroupSession* raw() const noexcept { return ptr_; }
+  [[nodiscard]] OlmOutboundGroupSession* raw() const noexcept { return holder_.get(); }
 
 private:
   outbound_group_session();
-  std::unique_ptr<std::uint8_t[]> memory_;
-  OlmOutboundGroupSession* ptr_ = nullptr;
+  detail::olm_holder<OlmOutboundGroupSession> holder_;
   std::string room_id_;
   std::int64_t created_at_ms_ = 0;
 };

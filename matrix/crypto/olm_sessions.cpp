@@ -45,40 +45,35 @@ std::optional<secret_bytes> try_decrypt(OlmSession* s, std::size_t type, std::st
 } // namespace
 
 olm_session::olm_session()
-    : memory_(new std::uint8_t[olm_session_size()]), ptr_(::olm_session(memory_.get())) {}
-
-olm_session::~olm_session() {
-  if (memory_ && ptr_ != nullptr)
-    olm_clear_session(ptr_);
-}
+    : holder_(olm_session_size(), ::olm_session, olm_clear_session) {}
 
 result<olm_session> olm_session::from_pickle(std::string_view pickle, const pickle_key& key) {
   olm_session s;
   std::string buf{pickle};
-  auto r = olm_unpickle_session(s.ptr_, key.data(), key.size(), buf.data(), buf.size());
+  auto r = olm_unpickle_session(s.raw(), key.data(), key.size(), buf.data(), buf.size());
   wipe_memory(buf.data(), buf.size());
   if (r == olm_error()) {
-    if (olm_session_last_error_code(s.ptr_) == OLM_BAD_ACCOUNT_KEY)
+    if (olm_session_last_error_code(s.raw()) == OLM_BAD_ACCOUNT_KEY)
       return crypto_error(errcode_bad_pickle_key,
                           "the Olm session pickle was made with a different pickle key");
     return crypto_error(errcode_bad_pickle, std::string{"the Olm session pickle is unreadable: "} +
-                                                olm_session_last_error(s.ptr_));
+                                                olm_session_last_error(s.raw()));
   }
   return s;
 }
 
 result<std::string> olm_session::pickle(const pickle_key& key) const {
-  std::string out(olm_pickle_session_length(ptr_), '\0');
-  auto n = olm_pickle_session(ptr_, key.data(), key.size(), out.data(), out.size());
+  std::string out(olm_pickle_session_length(raw()), '\0');
+  auto n = olm_pickle_session(raw(), key.data(), key.size(), out.data(), out.size());
   if (n == olm_error())
-    return olm_failure(ptr_, "pickling the Olm session");
+    return olm_failure(raw(), "pickling the Olm session");
   out.resize(n);
   return out;
 }
 
 std::string olm_session::id() const {
-  std::string out(olm_session_id_length(ptr_), '\0');
-  auto n = ::olm_session_id(ptr_, out.data(), out.size());
+  std::string out(olm_session_id_length(raw()), '\0');
+  auto n = ::olm_session_id(raw(), out.data(), out.size());
   if (n == olm_error())
     return {};
   out.resize(n);
@@ -86,7 +81,7 @@ std::string olm_session::id() const {
 }
 
 bool olm_session::has_received_message() const noexcept {
-  return olm_session_has_received_message(ptr_) != 0;
+  return olm_session_has_received_message(raw()) != 0;
 }
 
 result<olm_session> create_outbound_session(const account& acc, const device_identity& device,

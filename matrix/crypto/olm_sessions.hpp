@@ -19,6 +19,8 @@
 #include "matrix/crypto/pickle_key.hpp"
 #include "matrix/errors.hpp"
 
+#include "matrix/crypto/olm_holder.hpp"
+
 struct OlmSession;
 
 namespace hm::matrix::crypto {
@@ -42,10 +44,6 @@ public:
   /// Error HM_BAD_PICKLE_KEY (another key) or HM_BAD_PICKLE.
   [[nodiscard]] static result<olm_session> from_pickle(std::string_view pickle,
                                                        const pickle_key& key);
-  olm_session(olm_session&&) noexcept = default;
-  olm_session& operator=(olm_session&&) noexcept = default;
-  ~olm_session();
-
   [[nodiscard]] result<std::string> pickle(const pickle_key& key) const;
   /// The same on both ends of the session.
   [[nodiscard]] std::string id() const;
@@ -53,13 +51,12 @@ public:
   [[nodiscard]] bool has_received_message() const noexcept;
 
   /// For the code in this library.
-  [[nodiscard]] OlmSession* raw() const noexcept { return ptr_; }
+  [[nodiscard]] OlmSession* raw() const noexcept { return holder_.get(); }
 
 private:
   friend struct olm_session_factory; // olm_sessions.cpp: the only place that makes empty ones
   olm_session();
-  std::unique_ptr<std::uint8_t[]> memory_;
-  OlmSession* ptr_ = nullptr;
+  detail::olm_holder<OlmSession> holder_;
 };
 
 /// A new outbound session to `device` from what /keys/claim returned for it:
