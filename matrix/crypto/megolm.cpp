@@ -350,6 +350,8 @@ result<nlohmann::json> outbound_group_session::encrypt(std::string_view type,
                                                        nlohmann::json content,
                                                        const account& acc,
                                                        std::string_view own_device_id) {
+  if (!content.is_object())
+    return crypto_error(errcode_olm, "only an object can be encrypted as event content");
   std::optional<nlohmann::json> relates_to;
   std::string plaintext;
   try {
