@@ -15,6 +15,7 @@
 #include <caf/actor_system.hpp>
 
 #include <fstream>
+#include <functional>
 #include <sstream>
 
 namespace hm {
@@ -55,7 +56,8 @@ profiles::room_facts facts_of(profile_cell_pointer self, const std::string& room
   room.room_id = room_id;
   auto& info = st.rooms[room_id];
   auto members = info.joined_member_count >= 0 ? static_cast<size_t>(info.joined_member_count)
-                                               : info.members.size();
+                 : info.members_complete       ? info.members.size()
+                                               : 0; // unknown
   room.is_dm = profiles::is_dm(st.direct_rooms.count(room_id) > 0, members);
   room.bot_in_thread = thread_root && info.bot_threads.count(*thread_root) > 0;
   return room;
@@ -173,6 +175,36 @@ void act_on_invite(profile_cell_pointer self, const journal_entry& entry) {
        });
 }
 
+/// Policy needs to know whether a room is a DM (two members). After a restart
+/// the incremental sync does not repeat a room's members, so a room the
+/// profile knows nothing about yet is asked for its members first.
+void with_room_known(profile_cell_pointer self, const std::string& room_id,
+                     std::function<void()> then) {
+  auto& info = self->state.rooms[room_id];
+  if (info.joined_member_count >= 0 || info.members_complete) {
+    then();
+    return;
+  }
+  call(self, matrix::joined_members_request(room_id),
+       [self, room_id, then = std::move(then)](const http_result& res) {
+         auto& room = self->state.rooms[room_id];
+         if (succeeded(res)) {
+           if (auto members = matrix::parse_joined_members(to_matrix_response(res))) {
+             room.members.clear();
+             for (auto& m : members.value())
+               room.members.insert(m.user_id);
+             room.members_complete = true;
+           }
+         } else {
+           // Acting without the member count treats the room as a group room:
+           // the safe side (a mention is needed), never a wrong answer.
+           self->state.log->warn("cannot list the members of {}: {}", room_id,
+                                 matrix::to_string(to_matrix_error(res)));
+         }
+         then();
+       });
+}
+
 void act_on(profile_cell_pointer self, const journal_entry& entry) {
   auto& st = self->state;
   if (!st.in_progress.insert(entry.event_id).second)
@@ -180,7 +212,7 @@ void act_on(profile_cell_pointer self, const journal_entry& entry) {
   if (entry.kind == "invite")
     act_on_invite(self, entry);
   else
-    act_on_message(self, entry);
+    with_room_known(self, entry.room_id, [self, entry] { act_on_message(self, entry); });
 }
 
 // -- sync batches --------------------------------------------------------------

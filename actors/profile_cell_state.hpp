@@ -27,6 +27,9 @@ namespace hm {
 struct room_info {
   std::set<std::string> members;     ///< joined members seen in state and timeline
   int64_t joined_member_count = -1;  ///< from the room summary, when the server sends it
+  /// `members` is the whole list (fetched with /joined_members, then kept up to
+  /// date from sync), not just the members that happened to show up in a sync.
+  bool members_complete = false;
   bool encrypted = false;            ///< an m.room.encryption state event was seen
   std::set<std::string> bot_threads; ///< threads the bot takes part in
 };
