@@ -47,6 +47,7 @@ struct running_turn {
   bool initial_sent = false;   // the first message of the reply is queued
   std::string published;       // the text last handed to the outbox
   std::string raw_head;        // the first bytes as sent: an error body, if the status says so
+  int64_t started_unix_ms = 0; // when this gateway began answering
   caf::actor_clock::time_point last_data;
   caf::actor_clock::time_point last_typing;
   bool interrupted = false;
@@ -206,6 +207,9 @@ void start_turn(session_pointer self, agent_turn turn) {
   auto& r = *st.current;
   r.turn = std::move(turn);
   r.call_id = st.next_call++;
+  r.started_unix_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                        std::chrono::system_clock::now().time_since_epoch())
+                        .count();
   r.last_data = self->clock().now();
   r.last_typing = r.last_data;
   react(self, r.turn, "react-working", "👀");
@@ -273,7 +277,12 @@ session_behavior(session_pointer self, agent_session_config config, http_engine_
         start_turn(self, std::move(turn));
         return;
       }
-      switch (profiles::on_busy(st.config.busy_mode, st.waiting.size())) {
+      // Interrupting means "the user changed their mind while the answer was
+      // being written". A message sent before this turn even started (a backlog
+      // after a restart, several messages in one sync) changes no mind: it waits.
+      auto mode = turn.origin_ts < st.current->started_unix_ms ? profiles::busy_input_mode::queue
+                                                               : st.config.busy_mode;
+      switch (profiles::on_busy(mode, st.waiting.size())) {
         case profiles::busy_action::interrupt:
           st.waiting.push_front(std::move(turn));
           abandon(self, "_(interrupted by a newer message)_", "interrupted");

@@ -132,7 +132,7 @@ void act_on_message(profile_cell_pointer self, const journal_entry& entry) {
   agent_turn turn{entry.event_id,   entry.room_id,
                   msg->sender,      decision.text,
                   target.thread_root.value_or(""), target.in_reply_to,
-                  room.is_dm};
+                  room.is_dm,       ev->origin_server_ts};
   st.last_turns[key] = {turn};
   self->send(session_for(self, key), std::move(turn));
   // Best effort: tells the sender the bot has seen the message.

@@ -9,6 +9,7 @@
 #include <caf/allowed_unsafe_message_type.hpp>
 #include <caf/meta/type_name.hpp>
 
+#include <cstdint>
 #include <memory>
 #include <optional>
 #include <string>
@@ -63,12 +64,13 @@ struct agent_turn {
   std::string thread_root;///< reply in this thread ("" for none)
   std::string in_reply_to;///< the event the reply answers
   bool is_dm = false;
+  int64_t origin_ts = 0;  ///< when the user sent it (homeserver's origin_server_ts, ms)
 };
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, agent_turn& x) {
   return f(caf::meta::type_name("agent_turn"), x.event_id, x.room_id, x.sender, x.text,
-           x.thread_root, x.in_reply_to, x.is_dm);
+           x.thread_root, x.in_reply_to, x.is_dm, x.origin_ts);
 }
 
 /// An agent session finished a turn (answered, failed with a message in the
