@@ -5,6 +5,7 @@ Each test asserts what the human's client sees and, where exactly-once matters, 
 homeserver's list of every event ever sent in the room. Tests that can share one
 gateway do (the `world` fixture); restarts have a gateway of their own."""
 
+import itertools
 import signal
 
 import pytest
@@ -14,6 +15,7 @@ from harness import (AgentDouble, Devhs, Gateway, Human, bot_settings, edits_of,
                      write_profile)
 
 PROXY_KEY = "sk-hm-integration-0f9e8d7c6b5a4f3e"
+RESTARTS = itertools.count(1)
 
 
 class World:
@@ -331,7 +333,11 @@ def test_rate_limit_storm_every_message_answered_exactly_once(world):
     sources = []
     for i in range(4):
         sources.append(world.doru.send(room, f"storm message {i}"))
-        world.doru.sync(800)
+        # One at a time: a message arriving while the previous turn runs would
+        # interrupt it (Hermes' busy_input_mode), which is not what this test is about.
+        wait_until(lambda: any(r["body"]["messages"][-1]["content"] == f"storm message {i}"
+                               for r in world.agent.requests()), 60,
+                   f"the agent to be asked about storm message {i}")
     for i, source in enumerate(sources):
         world.doru.wait_reply(room, source, world.solo, final=f"echo: storm message {i}",
                               timeout=90)
@@ -406,9 +412,12 @@ def test_no_secret_in_stderr_or_gateway_logs(world):
 # -- restarts (a gateway of their own) ----------------------------------------------
 
 
-@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGKILL], ids=["sigterm", "sigkill"])
-def test_messages_sent_while_stopped_are_answered_once_in_order(world, tmp_path, sig):
-    name = "restart" + ("term" if sig == signal.SIGTERM else "kill")
+def restart_with_messages_waiting(world, tmp_path, sig):
+    """A bot of its own: it is in the room before its first sync (a message from then
+    must never be answered), answers one message, is stopped by `sig`, three messages
+    come while it is down, and it starts again. Returns (room, bot, early, warm, sources)
+    once the last of them and a later sentinel have been answered."""
+    name = f"restart{signal.Signals(sig).name[3:].lower()}{next(RESTARTS)}"
     bot = world.hs.register(name, "Restart Bot")
     room = world.doru.create_room(invite=[bot], is_direct=True)
     ok("POST", f"{world.hs.url}/_matrix/client/v3/join/{room}", {}, token=bot.token)
@@ -426,21 +435,38 @@ def test_messages_sent_while_stopped_are_answered_once_in_order(world, tmp_path,
         gw.start()
         for source in sources:
             world.doru.wait_reply(room, source, bot, timeout=90)
-        last = world.doru.wait_reply(room, sources[-1], bot, final="echo: while down 2")
-        assert last
         world.doru.wait_reactions(room, sources[-1], bot, ["✅"])
         # A sentinel: once it is answered, everything before it has been decided.
         sentinel = world.doru.send(room, "after the restart")
         world.doru.wait_reply(room, sentinel, bot, final="echo: after the restart")
-        events = world.hs.events(room)
-        position = {e["event_id"]: i for i, e in enumerate(events)}
-        replies = []
-        for source in sources:
-            found = replies_to(events, source, bot.user_id)
-            assert len(found) == 1, f"{len(found)} replies to one message"
-            replies.append(position[found[0]["event_id"]])
-        assert replies == sorted(replies), "replies out of order"
-        assert not replies_to(events, early, bot.user_id)
-        assert len(replies_to(events, warm, bot.user_id)) == 1
     finally:
         gw.stop()
+    return room, bot, early, warm, sources
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGKILL], ids=["sigterm", "sigkill"])
+def test_messages_sent_while_stopped_are_answered_once_in_order(world, tmp_path, sig):
+    room, bot, early, warm, sources = restart_with_messages_waiting(world, tmp_path, sig)
+    events = world.hs.events(room)
+    position = {e["event_id"]: i for i, e in enumerate(events)}
+    replies = []
+    for source in sources:
+        found = replies_to(events, source, bot.user_id)
+        assert len(found) == 1, f"{len(found)} replies to one message"
+        replies.append(position[found[0]["event_id"]])
+    assert replies == sorted(replies), "replies out of order"
+    assert shown_text(events, events[replies[-1]]) == "echo: while down 2"
+    assert not replies_to(events, early, bot.user_id)
+    assert len(replies_to(events, warm, bot.user_id)) == 1
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "messages that waited while the gateway was down reach the agent session in one "
+    "sync batch; the session's busy rule (interrupt) abandons each turn for the next, so "
+    "all but the last get '_(interrupted by a newer message)_' instead of an answer "
+    "(actors/agent_session.cpp, the agent_turn handler of session_behavior)"))
+def test_messages_sent_while_stopped_each_get_the_agents_answer(world, tmp_path):
+    room, bot, _, _, sources = restart_with_messages_waiting(world, tmp_path, signal.SIGTERM)
+    events = world.hs.events(room)
+    shown = [shown_text(events, replies_to(events, s, bot.user_id)[0]) for s in sources]
+    assert shown == [f"echo: while down {i}" for i in range(3)]
