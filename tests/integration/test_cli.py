@@ -1,7 +1,6 @@
 """The command line on real profile trees: `check` names every problem and never
 prints a secret; `run` serves the usable profiles and stops cleanly on a signal."""
 
-import os
 import re
 import signal
 import stat
@@ -9,6 +8,27 @@ import subprocess
 import time
 
 from conftest import BINARY, env_values
+from harness import Homeserver, ok
+
+
+def serve_from_devhs(home, tmp_path):
+    """Points the two usable profiles of the six-profile tree (default, token;
+    profile-architect, password) at a dev homeserver named chiabur.xyz, with accounts
+    for them; the broken profiles stay as they are. Returns the started server."""
+    hs = Homeserver(str(tmp_path / "devhs"), "--server-name", "chiabur.xyz")
+    register = f"{hs.url}/_matrix/client/v3/register"
+    token = ok("POST", register, {"username": "hermes", "password": "x" * 12,
+                                  "auth": {"type": "m.login.dummy"}})["access_token"]
+    ok("POST", register, {"username": "hermes-architect", "auth": {"type": "m.login.dummy"},
+                          "password": "correct horse battery staple", "inhibit_login": True})
+    for env, values in ((home / ".env", {"MATRIX_HOMESERVER": hs.url,
+                                         "MATRIX_ACCESS_TOKEN": token}),
+                        (home / "profiles" / "profile-architect" / ".env",
+                         {"MATRIX_HOMESERVER": hs.url})):
+        lines = [line for line in env.read_text().splitlines()
+                 if line.split("=", 1)[0] not in values]
+        env.write_text("\n".join(lines + [f"{k}={v}" for k, v in values.items()]) + "\n")
+    return hs
 
 
 def run_cli(*args, **kw):
@@ -70,8 +90,9 @@ def test_check_selected_good_profiles_exits_0(hermes_home):
     assert "nope" in unknown.stdout
 
 
-def test_run_serves_usable_profiles_and_stops_on_sigterm(hermes_home):
+def test_run_serves_usable_profiles_and_stops_on_sigterm(hermes_home, tmp_path):
     home = hermes_home("six-profiles")
+    hs = serve_from_devhs(home, tmp_path)
     proc = subprocess.Popen([BINARY, "run", "--hermes-home", str(home)],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
@@ -94,6 +115,7 @@ def test_run_serves_usable_profiles_and_stops_on_sigterm(hermes_home):
     finally:
         if proc.poll() is None:
             proc.kill()
+        hs.stop()
     assert proc.returncode == 0
     assert time.time() - started < 15
     assert "stopped" in stderr
@@ -122,8 +144,9 @@ def test_run_refuses_when_no_profile_is_usable(tmp_path):
     assert "syt_x_1234567" not in res.stderr
 
 
-def test_second_process_on_the_same_profile_is_refused(hermes_home):
+def test_second_process_on_the_same_profile_is_refused(hermes_home, tmp_path):
     home = hermes_home("six-profiles")
+    hs = serve_from_devhs(home, tmp_path)
     first = subprocess.Popen([BINARY, "run", "--hermes-home", str(home), "--profile", "default"],
                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     try:
@@ -148,3 +171,4 @@ def test_second_process_on_the_same_profile_is_refused(hermes_home):
         for p in (first,):
             p.send_signal(signal.SIGTERM)
             p.communicate(timeout=15)
+        hs.stop()
