@@ -351,6 +351,24 @@ def test_rate_limit_storm_every_message_answered_exactly_once(world):
     assert "retrying in" in world.gateway.stderr()
 
 
+def test_rate_limit_on_every_request_every_message_answered_exactly_once(world):
+    # /sync too: the messages of the storm reach the bot together once it lifts.
+    room = world.dm(world.solo)
+    world.hs.fault(user_id=world.solo.user_id, kind="ratelimit", retry_after_ms=1000,
+                   duration_s=5)
+    sources = [world.doru.send(room, f"sync storm {i}") for i in range(4)]
+    for source in sources:
+        world.doru.wait_reply(room, source, world.solo, timeout=90)
+    world.doru.wait_reply(room, sources[-1], world.solo, final="echo: sync storm 3")
+    sentinel = world.doru.send(room, "after the sync storm")
+    world.doru.wait_reply(room, sentinel, world.solo, final="echo: after the sync storm")
+    events = world.hs.events(room)
+    for source in sources + [sentinel]:
+        assert len(replies_to(events, source, world.solo.user_id)) == 1
+        done = reactions_to(events, source, world.solo.user_id)
+        assert done.count("👀") == 1 and done.count("✅") + done.count("❌") == 1, done
+
+
 def test_agent_401_gives_a_short_error_and_the_profile_keeps_working(world):
     room = world.dm(world.solo)
     world.agent.script({"status": 401}, model="solo", count=1)
