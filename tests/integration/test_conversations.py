@@ -98,10 +98,10 @@ def the_reply(world, room, source, bot, final=None):
     return reply
 
 
-def not_answered(world, room, source, bot, sentinel_text, sentinel_mentions=None):
+def not_answered(world, room, source, bot, sentinel_text):
     """Asserts that `bot` did not answer `source`: a later message that it does answer
     is sent and answered first (the bot acts on a room's events in order)."""
-    sentinel = world.doru.send(room, sentinel_text, mentions=sentinel_mentions)
+    sentinel = world.doru.send(room, sentinel_text)
     world.doru.wait_reply(room, sentinel, bot)
     assert not replies_to(world.hs.events(room), source, bot.user_id)
     assert not replies_to(world.doru.events(room), source, bot.user_id)
