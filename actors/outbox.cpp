@@ -135,6 +135,11 @@ void on_sent(outbox_pointer self, const std::string& room_id, const next_send& s
   auto& st = self->state;
   auto& q = st.rooms[room_id];
   q.in_flight = false;
+  // Edits are spaced from the answer to the last one, not from when it was sent: the
+  // homeserver stamps an event when it arrives, and a request that took a little longer
+  // than the next would otherwise land less than edit_spacing before it.
+  if (s.is_edit)
+    q.last_edit = self->clock().now();
   if (succeeded(res)) {
     auto event_id = matrix::parse_event_id(to_matrix_response(res));
     if (s.durable) {

@@ -39,3 +39,22 @@ def hermes_home(tmp_path):
             env.chmod(0o600)
         return home
     return make
+
+
+def pytest_configure(config):
+    # Debian's nio 0.20 (and python3-future under it) import modules Python 3.11
+    # deprecates; not ours to fix, and they would bury our own warnings.
+    for message in ("the imp module is deprecated", "'cgi' is deprecated"):
+        config.addinivalue_line("filterwarnings", f"ignore:{message}:DeprecationWarning")
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    """A failed test shows the end of every gateway's stderr (harness.Gateway)."""
+    outcome = yield
+    report = outcome.get_result()
+    if report.failed:
+        import harness  # only the conversation tests start gateways
+        for gw in harness.GATEWAYS:
+            tail = "\n".join(gw.stderr().splitlines()[-150:])
+            report.sections.append((f"hermes-matrix stderr ({gw.log_path})", tail))
