@@ -31,6 +31,9 @@ constexpr auto typing_refresh = std::chrono::seconds{20};
 /// The whole turn, however chatty the backend is.
 constexpr auto turn_limit = std::chrono::minutes{30};
 constexpr size_t history_kept = 40;
+/// How often a running turn publishes its growing text (the outbox spaces the
+/// edits a second apart per room anyway): the first text is visible within this.
+constexpr auto tick_interval = std::chrono::milliseconds{500};
 /// A conversation nobody has spoken in for this long ends; its actor and
 /// history go (auto-threading makes a new conversation per thread, so they
 /// must not pile up over months). The next message starts it afresh.
@@ -238,7 +241,7 @@ void start_turn(session_pointer self, agent_turn turn) {
   st.log->info("answering {} in {} ({} waiting)", r.turn.event_id, r.turn.room_id,
                st.waiting.size());
   self->send(st.engine, std::move(call), caf::actor_cast<http_stream_sink_actor>(self));
-  self->delayed_send(self, 1s, atom::tick_v);
+  self->delayed_send(self, tick_interval, atom::tick_v);
 }
 
 void start_next(session_pointer self) {
@@ -280,9 +283,13 @@ session_behavior(session_pointer self, agent_session_config config, http_engine_
       // Interrupting means "the user changed their mind while the answer was
       // being written". A message sent before this turn even started (a backlog
       // after a restart, several messages in one sync) changes no mind: it waits.
-      auto mode = turn.origin_ts < st.current->started_unix_ms ? profiles::busy_input_mode::queue
-                                                               : st.config.busy_mode;
-      switch (profiles::on_busy(mode, st.waiting.size())) {
+      // Nor is it bounded by the live queue's limit: the journal already holds
+      // it, and a backlog is bounded by what a sync gap fill fetches.
+      if (turn.origin_ts < st.current->started_unix_ms) {
+        st.waiting.push_back(std::move(turn));
+        return;
+      }
+      switch (profiles::on_busy(st.config.busy_mode, st.waiting.size())) {
         case profiles::busy_action::interrupt:
           st.waiting.push_front(std::move(turn));
           abandon(self, "_(interrupted by a newer message)_", "interrupted");
@@ -325,9 +332,8 @@ session_behavior(session_pointer self, agent_session_config config, http_engine_
           st.log->warn("the agent backend sent something unreadable: {}", bad->what);
         }
       }
-      // The first text goes out at once; later growth on the next tick.
-      if (!r.initial_sent)
-        publish(self);
+      // Text goes out on the next tick, not per chunk: a short reply that is
+      // complete by then is sent as one message with no edit at all.
     },
     [self](http_result& res) {
       auto& st = self->state;
@@ -401,7 +407,7 @@ session_behavior(session_pointer self, agent_session_config config, http_engine_
         self->send(st.outbox, atom::typing_v, r.turn.room_id, true);
       }
       publish(self);
-      self->delayed_send(self, 1s, atom::tick_v);
+      self->delayed_send(self, tick_interval, atom::tick_v);
     },
   };
 }

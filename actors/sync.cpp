@@ -108,6 +108,75 @@ void create_filter(sync_pointer self) {
     });
 }
 
+/// Most events fetched to fill one room's gap; a longer absence answers the
+/// latest ones and says so in the log.
+constexpr size_t max_gap_events = 1000;
+
+void deliver(sync_pointer self, std::shared_ptr<matrix::sync_response> resp) {
+  auto& st = self->state;
+  std::shared_ptr<const matrix::sync_response> batch = std::move(resp);
+  bool initial = !st.since;
+  // The cell replies once the batch and its cursor are committed; only then
+  // is it safe to ask for what comes after.
+  self->request(st.cell, caf::infinite, sync_batch{batch, initial})
+    .then([self, next_batch = batch->next_batch](atom::ok) {
+      self->state.since = next_batch;
+      self->state.backoff.reset();
+      self->send(self, atom::poll_v);
+    });
+}
+
+/// A `limited` timeline means the server left out events between our cursor
+/// and the ones it sent. They are fetched with /messages (from the timeline's
+/// prev_batch back to our cursor) and put in front, so that nothing sent while
+/// the profile was away or busy goes unanswered. Rooms are filled one after
+/// the other; `found` collects the current room's events, newest first.
+void fill_gaps(sync_pointer self, std::shared_ptr<matrix::sync_response> resp,
+               std::vector<std::string> rooms, std::string from,
+               std::vector<matrix::room_event> found) {
+  auto& st = self->state;
+  if (rooms.empty()) {
+    deliver(self, std::move(resp));
+    return;
+  }
+  auto req = matrix::messages_before_request(rooms.back(), from, *st.since, 100);
+  self->request(st.link.engine, caf::infinite, to_http_call(st.link, req, st.next_call++))
+    .then([self, resp, rooms, found](const http_result& res) mutable {
+      auto& state = self->state;
+      if (!succeeded(res)) {
+        // Nothing is admitted: the next attempt syncs from the same cursor.
+        on_error(self, to_matrix_error(res));
+        return;
+      }
+      auto page = matrix::parse_messages(to_matrix_response(res));
+      if (!page) {
+        on_error(self, page.error());
+        return;
+      }
+      bool more = page->end && !page->chunk.empty();
+      for (auto& ev : page->chunk)
+        found.push_back(std::move(ev));
+      auto& room_id = rooms.back();
+      if (more && found.size() < max_gap_events) {
+        fill_gaps(self, std::move(resp), std::move(rooms), *page->end, std::move(found));
+        return;
+      }
+      if (more)
+        state.log->warn("more than {} events in {} arrived while this profile was away; "
+                        "the older ones are not answered",
+                        max_gap_events, room_id);
+      auto& timeline = resp->join[room_id].timeline.events;
+      timeline.insert(timeline.begin(), std::make_move_iterator(found.rbegin()),
+                      std::make_move_iterator(found.rend()));
+      state.log->info("fetched {} event(s) of {} that the sync left out", found.size(), room_id);
+      rooms.pop_back();
+      std::string next_from;
+      if (!rooms.empty())
+        next_from = *resp->join[rooms.back()].timeline.prev_batch;
+      fill_gaps(self, std::move(resp), std::move(rooms), std::move(next_from), {});
+    });
+}
+
 void poll(sync_pointer self) {
   auto& st = self->state;
   if (st.filter_id.empty()) {
@@ -135,16 +204,19 @@ void poll(sync_pointer self) {
       for (auto& skipped : parsed->skipped)
         state.log->warn("skipped a malformed item of /sync at {}: {}", skipped.where,
                      skipped.reason);
-      auto batch = std::make_shared<const matrix::sync_response>(std::move(parsed).value());
-      bool initial = !state.since;
-      // The cell replies once the batch and its cursor are committed; only then
-      // is it safe to ask for what comes after.
-      self->request(state.cell, caf::infinite, sync_batch{batch, initial})
-        .then([self, next_batch = batch->next_batch](atom::ok) {
-          self->state.since = next_batch;
-          self->state.backoff.reset();
-          self->send(self, atom::poll_v);
-        });
+      auto resp = std::make_shared<matrix::sync_response>(std::move(parsed).value());
+      // The first sync is history: its gaps do not matter.
+      std::vector<std::string> gaps;
+      if (state.since)
+        for (auto& [room_id, joined] : resp->join)
+          if (joined.timeline.limited && joined.timeline.prev_batch)
+            gaps.push_back(room_id);
+      if (gaps.empty()) {
+        deliver(self, std::move(resp));
+        return;
+      }
+      auto from = *resp->join[gaps.back()].timeline.prev_batch;
+      fill_gaps(self, std::move(resp), std::move(gaps), std::move(from), {});
     });
 }
 

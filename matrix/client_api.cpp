@@ -264,6 +264,34 @@ http_request room_state_request(std::string_view room_id) {
   return make(http_method::get, path({"/rooms/", room_id, "/state"}));
 }
 
+http_request messages_before_request(std::string_view room_id, std::string_view from,
+                                     std::string_view to, unsigned limit) {
+  auto target = path({"/rooms/", room_id, "/messages"});
+  target += "?dir=b&from=" + percent_encode(from);
+  if (!to.empty())
+    target += "&to=" + percent_encode(to);
+  target += "&limit=" + std::to_string(limit);
+  return make(http_method::get, std::move(target));
+}
+
+result<messages_page> parse_messages(const http_response& r) {
+  if (!is_success(r.status))
+    return parse_matrix_error(r);
+  std::string why;
+  auto j = parse_bounded_json(r.body, json_limits{64, 64u << 20}, &why);
+  if (!j)
+    return bad_response(r.status, "messages: " + why);
+  if (!j->is_object())
+    return bad_response(r.status, "messages: body is not a JSON object");
+  messages_page page;
+  page.end = string_field(*j, "end");
+  if (auto it = j->find("chunk"); it != j->end() && it->is_array())
+    for (auto& raw : *it)
+      if (auto e = to_room_event(std::move(raw)))
+        page.chunk.push_back(std::move(*e));
+  return page;
+}
+
 result<std::vector<room_event>> parse_room_state(const http_response& r) {
   if (!is_success(r.status))
     return parse_matrix_error(r);

@@ -120,6 +120,20 @@ struct sync_options {
                                                 std::string_view event_id,
                                                 std::optional<std::string_view> thread_id = {});
 
+/// GET /rooms/{roomId}/messages?dir=b&from=&to=&limit=: older events, newest first.
+/// Used to fill the gap a `limited` sync timeline leaves (from = its prev_batch, to =
+/// the sync token before it).
+[[nodiscard]] http_request messages_before_request(std::string_view room_id,
+                                                   std::string_view from, std::string_view to,
+                                                   unsigned limit);
+
+struct messages_page {
+  std::vector<room_event> chunk; // newest first (dir=b)
+  std::optional<std::string> end; // absent: nothing more in this direction
+};
+/// Malformed events in the chunk are dropped.
+[[nodiscard]] result<messages_page> parse_messages(const http_response& r);
+
 /// GET /rooms/{roomId}/joined_members
 [[nodiscard]] http_request joined_members_request(std::string_view room_id);
 struct joined_member {

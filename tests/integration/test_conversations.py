@@ -478,13 +478,37 @@ def test_messages_sent_while_stopped_are_answered_once_in_order(world, tmp_path,
     assert len(replies_to(events, warm, bot.user_id)) == 1
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "messages that waited while the gateway was down reach the agent session in one "
-    "sync batch; the session's busy rule (interrupt) abandons each turn for the next, so "
-    "all but the last get '_(interrupted by a newer message)_' instead of an answer "
-    "(actors/agent_session.cpp, the agent_turn handler of session_behavior)"))
 def test_messages_sent_while_stopped_each_get_the_agents_answer(world, tmp_path):
     room, bot, _, _, sources = restart_with_messages_waiting(world, tmp_path, signal.SIGTERM)
     events = world.hs.events(room)
     shown = [shown_text(events, replies_to(events, s, bot.user_id)[0]) for s in sources]
     assert shown == [f"echo: while down {i}" for i in range(3)]
+
+
+def test_more_messages_than_one_sync_carries_are_all_answered(world, tmp_path):
+    """70 messages while the bot is down: more than the sync filter's timeline limit
+    (50), so the sync comes back `limited` and the gateway must fetch the gap."""
+    name = f"gapbot{next(RESTARTS)}"
+    bot = world.hs.register(name, "Gap Bot")
+    room = world.doru.create_room(invite=[bot], is_direct=True)
+    ok("POST", f"{world.hs.url}/_matrix/client/v3/join/{room}", {}, token=bot.token)
+    home = tmp_path / "home"
+    write_profile(home, name, bot_settings(world.hs, world.agent, bot, [world.doru]))
+    (home / ".env").write_text("")
+    gw = Gateway(home, tmp_path / "gateway.stderr", world.hs, [bot])
+    gw.start()
+    try:
+        warm = world.doru.send(room, "warm up")
+        world.doru.wait_reply(room, warm, bot, final="echo: warm up")
+        gw.stop(signal.SIGTERM)
+        sources = [world.doru.send(room, f"while away {i}") for i in range(70)]
+        gw.start()
+        world.doru.wait_reply(room, sources[-1], bot, timeout=120)
+        sentinel = world.doru.send(room, "after the gap")
+        world.doru.wait_reply(room, sentinel, bot, final="echo: after the gap", timeout=120)
+    finally:
+        gw.stop()
+    events = world.hs.events(room)
+    for i, source in enumerate(sources):
+        found = replies_to(events, source, bot.user_id)
+        assert len(found) == 1, f"message {i}: {len(found)} replies"

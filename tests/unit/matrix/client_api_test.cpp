@@ -282,3 +282,22 @@ CAF_TEST(unusable_success_bodies) {
   CAF_CHECK(!parse_event_id(response(200, "[]")));
   CAF_CHECK(!parse_event_id(response(200, "")));
 }
+
+CAF_TEST(messages before a sync gap) {
+  using namespace hm::matrix;
+  auto req = messages_before_request("!r:hs", "t47-1", "s46_2", 100);
+  CAF_CHECK_EQUAL(req.target,
+                  "/_matrix/client/v3/rooms/%21r%3Ahs/messages?dir=b&from=t47-1&to=s46_2&limit=100");
+  std::string body = R"({"start":"t47-1","end":"t40-1","chunk":[
+    {"type":"m.room.message","event_id":"$2","sender":"@a:hs","origin_server_ts":2,"content":{"msgtype":"m.text","body":"two"}},
+    {"type":"m.room.message","sender":"@a:hs","content":{}},
+    {"type":"m.room.message","event_id":"$1","sender":"@a:hs","origin_server_ts":1,"content":{"msgtype":"m.text","body":"one"}}]})";
+  http_response r;
+  r.status = 200;
+  r.body = body;
+  auto page = parse_messages(r);
+  CAF_REQUIRE(page.ok());
+  CAF_REQUIRE_EQUAL(page->chunk.size(), 2u); // the event without an id is dropped
+  CAF_CHECK_EQUAL(page->chunk[0].event_id, "$2");
+  CAF_CHECK_EQUAL(page->end, std::optional<std::string>{"t40-1"});
+}
