@@ -1,0 +1,170 @@
+#!/usr/bin/python3
+"""Messages per second through ONE profile and through TEN profiles, each profile its
+own bot user in its own DM room with one human, against the dev homeserver and an
+instant agent double (one delta, no pacing). The human side sends N messages per room
+as fast as the homeserver accepts them (one PUT at a time per room, all rooms at once)
+and waits until every message has its final outcome (a ✅ or ❌ reaction from the bot).
+
+    /usr/bin/python3 bench/throughput.py [--messages 200] [--profiles 1,10]
+
+msgs/s = messages answered (✅) / wall time, wall time = first send started to the
+origin_server_ts of the last final reaction. CPU seconds of every process over that
+window come from /proc/<pid>/stat. See bench/README.md.
+"""
+
+import argparse
+import asyncio
+import sys
+import time
+
+import aiohttp
+
+import common
+
+
+async def run_case(n_profiles, n_messages, timeout_s):
+    hs = common.start_homeserver()
+    agent = common.start_agent_double()
+    gw = None
+    try:
+        with common.tmpdir("hm-bench-tp-") as tmp:
+            async with aiohttp.ClientSession(
+                    connector=aiohttp.TCPConnector(limit=0)) as s:
+                anon = common.Client(s, hs.url)
+                human, human_id = await anon.register(common.HUMAN)
+                names = [f"tp{i:02d}" for i in range(n_profiles)]
+                bots = await common.make_bots(s, hs.url, names, human_id)
+                rooms = {}
+                for name in names:
+                    bot, bot_id = bots[name]
+                    rooms[name] = await common.make_dm(human, bot, bot_id)
+                home = common.make_home(tmp, bots, hs.url, agent.url, human_id)
+                gw = common.Gateway(home, names)
+                gw.wait_running(120)
+                await common.wait_past_first_sync(s, hs.url, [bots[n][1] for n in names], 60)
+
+                # Warm-up: one message per room, answered, before anything is measured
+                # (the first /sync of each bot is done, connections are open).
+                warm = {name: await human.send_text(rooms[name], "warm-up") for name in names}
+                deadline = time.monotonic() + 60
+                while True:
+                    pending = [n for n in names if warm[n] not in common.final_reactions(
+                        await common.room_events(s, hs.url, rooms[n]), human_id)]
+                    if not pending:
+                        break
+                    if time.monotonic() > deadline:
+                        raise RuntimeError(f"warm-up message not answered in {pending}; gateway log:\n" + "".join(gw.lines[-30:]))
+                    await asyncio.sleep(0.2)
+
+                pids = {"hermes-matrix": gw.pid, "devhs": hs.pid, "agent double": agent.pid}
+                cpu0 = {k: common.cpu_seconds(p) for k, p in pids.items()}
+                bench0 = time.process_time()
+                t0 = time.time()
+                sent = {}     # event id -> (room name, time the PUT returned)
+                send_done = {}
+
+                async def sender(name):
+                    for i in range(n_messages):
+                        eid = await human.send_text(rooms[name], f"{name} message {i}")
+                        sent[eid] = name
+                    send_done[name] = time.time()
+                await asyncio.gather(*(sender(n) for n in names))
+                t_sent = time.time()
+
+                # Wait for a final reaction on every message (poll the control API;
+                # wall time comes from origin_server_ts, so the poll rate adds nothing).
+                finals, answered_texts = {}, {}
+                deadline = time.monotonic() + timeout_s
+                while True:
+                    finals = {}
+                    for name in names:
+                        finals.update(common.final_reactions(
+                            await common.room_events(s, hs.url, rooms[name]), human_id))
+                    missing = [e for e in sent if e not in finals]
+                    if not missing or time.monotonic() > deadline:
+                        break
+                    await asyncio.sleep(1.0)
+                cpu1 = {k: common.cpu_seconds(p) for k, p in pids.items()}
+                bench_cpu = time.process_time() - bench0
+                events = {}
+                for name in names:
+                    events[name] = await common.room_events(s, hs.url, rooms[name])
+                mem = common.memory_kib(gw.pid)
+    finally:
+        rc = gw.stop() if gw else None
+        agent.stop()
+        hs.stop()
+
+    per_msg = {e: finals.get(e) for e in sent}
+    ok = [e for e, f in per_msg.items() if f and f[0] == "✅"]
+    bad = [e for e, f in per_msg.items() if f and f[0] == "❌"]
+    missing = [e for e, f in per_msg.items() if not f]
+    last_ts = max((f[1] for f in per_msg.values() if f), default=t0 * 1000) / 1000
+    wall = last_ts - t0
+    reply_kinds = {}
+    for name in names:
+        reps = common.replies(events[name], human_id)
+        for e in sent:
+            if sent[e] == name and e in reps:
+                body = reps[e]["content"].get("body", "")
+                kind = ("echo" if body.startswith("echo:") else
+                        "interrupted" if "interrupted" in body else
+                        "queue full" if "Too many messages" in body else "other")
+                reply_kinds[kind] = reply_kinds.get(kind, 0) + 1
+    cpu = {k: round(cpu1[k] - cpu0[k], 2) for k in cpu1}
+    cpu["bench client"] = round(bench_cpu, 2)
+    total = n_profiles * n_messages
+    return {
+        "profiles": n_profiles, "messages_per_profile": n_messages, "sent": total,
+        "answered_ok": len(ok), "answered_failed": len(bad), "never_answered": len(missing),
+        "never_answered_examples": missing[:5],
+        "reply_kinds": reply_kinds,
+        "send_phase_s": round(t_sent - t0, 3),
+        "wall_s": round(wall, 3),
+        "msgs_per_s_answered": round(len(ok) / wall, 1) if wall > 0 else 0,
+        "msgs_per_s_final": round((len(ok) + len(bad)) / wall, 1) if wall > 0 else 0,
+        "cpu_s": cpu,
+        "gateway_cpu_s_per_1000_msgs": round(cpu["hermes-matrix"] / max(1, len(ok) + len(bad))
+                                             * 1000, 2),
+        "gateway_rss_kib_after": mem.get("VmRSS"), "gateway_hwm_kib": mem.get("VmHWM"),
+        "gateway_exit_code": rc,
+        "gateway_error_lines": gw.problems[:20] if gw else [],
+    }
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--messages", type=int, default=200, help="messages per profile (200)")
+    ap.add_argument("--profiles", default="1,10", help="comma-separated cases (1,10)")
+    ap.add_argument("--timeout", type=float, default=180, help="seconds to wait for answers")
+    args = ap.parse_args()
+    common.check_binary()
+    cases = []
+    for n in (int(x) for x in args.profiles.split(",")):
+        print(f"-- {n} profile(s) x {args.messages} messages", flush=True)
+        cases.append(asyncio.run(run_case(n, args.messages, args.timeout)))
+    rows = [(c["profiles"], c["sent"], c["answered_ok"], c["answered_failed"],
+             c["never_answered"], c["wall_s"], c["msgs_per_s_answered"], c["msgs_per_s_final"],
+             c["cpu_s"]["hermes-matrix"], c["cpu_s"]["devhs"], c["cpu_s"]["agent double"],
+             c["cpu_s"]["bench client"], c["gateway_cpu_s_per_1000_msgs"]) for c in cases]
+    print()
+    common.table(rows, ["profiles", "sent", "ok ✅", "failed ❌", "missing", "wall s",
+                        "ok msg/s", "final msg/s", "gw cpu s", "devhs cpu s", "agent cpu s",
+                        "client cpu s", "gw cpu s/1k"])
+    for c in cases:
+        print(f"{c['profiles']} profile(s): replies by kind {c['reply_kinds']}")
+    m = common.machine()
+    print(f"machine: {m['nproc']} cores, {m['cpu_model']}, {m['ram_gib']} GiB; "
+          "devhs and the agent double are single-threaded Python on the same cores: "
+          "the figures are bounded by them")
+    common.write_result("throughput", {"cases": cases})
+    bad = [c for c in cases if c["never_answered"] or c["gateway_exit_code"] not in (0, None)]
+    for c in bad:
+        common.fail(f"{c['profiles']} profile(s): {c['never_answered']} message(s) never got a "
+                    f"final reaction (e.g. {c['never_answered_examples']}); gateway exit "
+                    f"{c['gateway_exit_code']}")
+    return 1 if bad else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
