@@ -66,6 +66,7 @@ def machine():
             else len(os.sched_getaffinity(0)),
             "cpu_model": model, "ram_gib": round(mem_kib / 1024 / 1024, 1),
             "kernel": platform.release(),
+            "loadavg_at_end": open("/proc/loadavg").read().split()[:3],
             "date_utc": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")}
 
 

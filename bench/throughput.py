@@ -14,6 +14,7 @@ window come from /proc/<pid>/stat. See bench/README.md.
 
 import argparse
 import asyncio
+import json
 import sys
 import time
 
@@ -22,7 +23,56 @@ import aiohttp
 import common
 
 
-async def run_case(n_profiles, n_messages, timeout_s):
+class FinalWatcher:
+    """The human's own /sync long-poll, watching for the bots' final reactions (closed
+    loop: the next message goes out when the previous one is final)."""
+
+    def __init__(self, human, human_id, bot_ids):
+        self.human, self.human_id = human, human_id
+        self.filter = json.dumps({"presence": {"types": []}, "account_data": {"types": []},
+                                  "room": {"state": {"types": []}, "ephemeral": {"types": []},
+                                           "timeline": {"types": ["m.reaction"],
+                                                        "senders": bot_ids, "limit": 100}}})
+        self.finals = {}
+        self.waiters = {}
+
+    async def start(self):
+        first = await self.human.call("GET", "/sync", params={"filter": self.filter,
+                                                               "timeout": "0"})
+        self.since = first["next_batch"]
+        self.task = asyncio.create_task(self._loop())
+
+    async def _loop(self):
+        while True:
+            data = await self.human.call("GET", "/sync", params={
+                "filter": self.filter, "since": self.since, "timeout": "10000"})
+            self.since = data["next_batch"]
+            for room in data.get("rooms", {}).get("join", {}).values():
+                tl = room.get("timeline", {}).get("events", [])
+                for eid, v in common.final_reactions(tl, self.human_id).items():
+                    self.finals[eid] = v
+                    w = self.waiters.pop(eid, None)
+                    if w and not w.done():
+                        w.set_result(True)
+
+    async def wait(self, eid, timeout):
+        if eid in self.finals:
+            return True
+        fut = self.waiters.setdefault(eid, asyncio.get_running_loop().create_future())
+        try:
+            return await asyncio.wait_for(fut, timeout)
+        except asyncio.TimeoutError:
+            return False
+
+    async def stop(self):
+        self.task.cancel()
+        try:
+            await self.task
+        except asyncio.CancelledError:
+            pass
+
+
+async def run_case(mode, n_profiles, n_messages, timeout_s):
     hs = common.start_homeserver()
     agent = common.start_agent_double()
     gw = None
@@ -68,7 +118,24 @@ async def run_case(n_profiles, n_messages, timeout_s):
                         eid = await human.send_text(rooms[name], f"{name} message {i}")
                         sent[eid] = name
                     send_done[name] = time.time()
-                await asyncio.gather(*(sender(n) for n in names))
+
+                async def closed_loop_sender(name, watcher):
+                    for i in range(n_messages):
+                        eid = await human.send_text(rooms[name], f"{name} message {i}")
+                        sent[eid] = name
+                        if not await watcher.wait(eid, timeout_s):
+                            break  # counted as never answered below
+                    send_done[name] = time.time()
+
+                if mode == "burst":
+                    await asyncio.gather(*(sender(n) for n in names))
+                else:
+                    watcher = FinalWatcher(human, human_id, [bots[n][1] for n in names])
+                    await watcher.start()
+                    try:
+                        await asyncio.gather(*(closed_loop_sender(n, watcher) for n in names))
+                    finally:
+                        await watcher.stop()
                 t_sent = time.time()
 
                 # Wait for a final reaction on every message (poll the control API;
@@ -115,7 +182,7 @@ async def run_case(n_profiles, n_messages, timeout_s):
     cpu["bench client"] = round(bench_cpu, 2)
     total = n_profiles * n_messages
     return {
-        "profiles": n_profiles, "messages_per_profile": n_messages, "sent": total,
+        "mode": mode, "profiles": n_profiles, "messages_per_profile": n_messages, "sent": total,
         "answered_ok": len(ok), "answered_failed": len(bad), "never_answered": len(missing),
         "never_answered_examples": missing[:5],
         "reply_kinds": reply_kinds,
@@ -137,22 +204,26 @@ def main():
     ap.add_argument("--messages", type=int, default=200, help="messages per profile (200)")
     ap.add_argument("--profiles", default="1,10", help="comma-separated cases (1,10)")
     ap.add_argument("--timeout", type=float, default=180, help="seconds to wait for answers")
+    ap.add_argument("--modes", default="burst,closed",
+                    help="burst: send all at once; closed: one message in flight per room")
     args = ap.parse_args()
     common.check_binary()
     cases = []
-    for n in (int(x) for x in args.profiles.split(",")):
-        print(f"-- {n} profile(s) x {args.messages} messages", flush=True)
-        cases.append(asyncio.run(run_case(n, args.messages, args.timeout)))
-    rows = [(c["profiles"], c["sent"], c["answered_ok"], c["answered_failed"],
+    for mode in args.modes.split(","):
+        for n in (int(x) for x in args.profiles.split(",")):
+            print(f"-- {mode}: {n} profile(s) x {args.messages} messages", flush=True)
+            cases.append(asyncio.run(run_case(mode, n, args.messages, args.timeout)))
+    rows = [(c["mode"], c["profiles"], c["sent"], c["answered_ok"], c["answered_failed"],
              c["never_answered"], c["wall_s"], c["msgs_per_s_answered"], c["msgs_per_s_final"],
              c["cpu_s"]["hermes-matrix"], c["cpu_s"]["devhs"], c["cpu_s"]["agent double"],
              c["cpu_s"]["bench client"], c["gateway_cpu_s_per_1000_msgs"]) for c in cases]
     print()
-    common.table(rows, ["profiles", "sent", "ok ✅", "failed ❌", "missing", "wall s",
+    common.table(rows, ["mode", "profiles", "sent", "ok ✅", "failed ❌", "missing", "wall s",
                         "ok msg/s", "final msg/s", "gw cpu s", "devhs cpu s", "agent cpu s",
                         "client cpu s", "gw cpu s/1k"])
     for c in cases:
-        print(f"{c['profiles']} profile(s): replies by kind {c['reply_kinds']}")
+        print(f"{c['mode']}, {c['profiles']} profile(s): replies by kind {c['reply_kinds']}; "
+              f"send phase {c['send_phase_s']} s")
     m = common.machine()
     print(f"machine: {m['nproc']} cores, {m['cpu_model']}, {m['ram_gib']} GiB; "
           "devhs and the agent double are single-threaded Python on the same cores: "
@@ -160,7 +231,7 @@ def main():
     common.write_result("throughput", {"cases": cases})
     bad = [c for c in cases if c["never_answered"] or c["gateway_exit_code"] not in (0, None)]
     for c in bad:
-        common.fail(f"{c['profiles']} profile(s): {c['never_answered']} message(s) never got a "
+        common.fail(f"{c['mode']}, {c['profiles']} profile(s): {c['never_answered']} message(s) never got a "
                     f"final reaction (e.g. {c['never_answered_examples']}); gateway exit "
                     f"{c['gateway_exit_code']}")
     return 1 if bad else 0
