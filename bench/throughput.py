@@ -108,6 +108,7 @@ async def run_case(mode, n_profiles, n_messages, timeout_s):
 
                 pids = {"hermes-matrix": gw.pid, "devhs": hs.pid, "agent double": agent.pid}
                 cpu0 = {k: common.cpu_seconds(p) for k, p in pids.items()}
+                mem0 = common.memory_kib(gw.pid)
                 bench0 = time.process_time()
                 t0 = time.time()
                 sent = {}     # event id -> (room name, time the PUT returned)
@@ -157,6 +158,8 @@ async def run_case(mode, n_profiles, n_messages, timeout_s):
                 for name in names:
                     events[name] = await common.room_events(s, hs.url, rooms[name])
                 mem = common.memory_kib(gw.pid)
+                async with s.get(agent.url + "/_double/requests") as r:
+                    agent_requests = len((await r.json())["requests"]) - len(names)  # warm-ups
     finally:
         rc = gw.stop() if gw else None
         agent.stop()
@@ -186,6 +189,7 @@ async def run_case(mode, n_profiles, n_messages, timeout_s):
         "answered_ok": len(ok), "answered_failed": len(bad), "never_answered": len(missing),
         "never_answered_examples": missing[:5],
         "reply_kinds": reply_kinds,
+        "agent_requests": agent_requests,
         "send_phase_s": round(t_sent - t0, 3),
         "wall_s": round(wall, 3),
         "msgs_per_s_answered": round(len(ok) / wall, 1) if wall > 0 else 0,
@@ -193,6 +197,7 @@ async def run_case(mode, n_profiles, n_messages, timeout_s):
         "cpu_s": cpu,
         "gateway_cpu_s_per_1000_msgs": round(cpu["hermes-matrix"] / max(1, len(ok) + len(bad))
                                              * 1000, 2),
+        "gateway_rss_kib_before": mem0.get("VmRSS"),
         "gateway_rss_kib_after": mem.get("VmRSS"), "gateway_hwm_kib": mem.get("VmHWM"),
         "gateway_exit_code": rc,
         "gateway_error_lines": gw.problems[:20] if gw else [],
@@ -223,7 +228,8 @@ def main():
                         "client cpu s", "gw cpu s/1k"])
     for c in cases:
         print(f"{c['mode']}, {c['profiles']} profile(s): replies by kind {c['reply_kinds']}; "
-              f"send phase {c['send_phase_s']} s")
+              f"{c['agent_requests']} agent requests; send phase {c['send_phase_s']} s; "
+              f"gateway RSS {c['gateway_rss_kib_before']} -> {c['gateway_rss_kib_after']} KiB")
     m = common.machine()
     print(f"machine: {m['nproc']} cores, {m['cpu_model']}, {m['ram_gib']} GiB; "
           "devhs and the agent double are single-threaded Python on the same cores: "
