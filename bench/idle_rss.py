@@ -75,7 +75,7 @@ async def run_case(n, idle_s, settle_s):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--profiles", default="1,10,100", help="comma-separated cases (1,10,100)")
+    ap.add_argument("--profiles", default="1,10,100,1000", help="comma-separated cases (1,10,100,1000)")
     ap.add_argument("--idle", type=float, default=30, help="seconds of idle measurement (30)")
     ap.add_argument("--settle", type=float, default=5, help="seconds after all synced (5)")
     args = ap.parse_args()

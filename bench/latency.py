@@ -3,7 +3,7 @@
 excluded, from server-side timestamps: one profile, one DM room, N messages sent one
 at a time (the next only after the previous got its ✅), instant agent double.
 
-    /usr/bin/python3 bench/latency.py [--messages 200]
+    /usr/bin/python3 bench/latency.py [--messages 500]
 
 For message m (devhs stamps origin_server_ts in ms; the agent double stamps its
 request record with time.time()):
@@ -147,7 +147,7 @@ async def run(n_messages, timeout_s):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--messages", type=int, default=200)
+    ap.add_argument("--messages", type=int, default=500, help="measured messages (500)")
     ap.add_argument("--timeout", type=float, default=30, help="seconds to wait for each ✅")
     args = ap.parse_args()
     common.check_binary()
