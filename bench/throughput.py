@@ -1,13 +1,19 @@
 #!/usr/bin/python3
 """Messages per second through ONE profile and through TEN profiles, each profile its
 own bot user in its own DM room with one human, against the dev homeserver and an
-instant agent double (one delta, no pacing). The human side sends N messages per room
-as fast as the homeserver accepts them (one PUT at a time per room, all rooms at once)
-and waits until every message has its final outcome (a ✅ or ❌ reaction from the bot).
+instant agent double (one delta, no pacing). Every message is waited for until it has
+its final outcome (a ✅ or ❌ reaction from the bot). Two modes:
 
-    /usr/bin/python3 bench/throughput.py [--messages 200] [--profiles 1,10]
+  burst   the human sends N messages per room as fast as the homeserver accepts them
+          (one PUT at a time per room, all rooms at once). Hermes' default
+          busy_input_mode is `interrupt`, so a message arriving while the previous one
+          of the same DM is being answered interrupts it (❌, "interrupted").
+  closed  one message in flight per room: the next goes out when the human's own
+          /sync shows the previous one's final reaction. Every message is answered.
 
-msgs/s = messages answered (✅) / wall time, wall time = first send started to the
+    /usr/bin/python3 bench/throughput.py [--messages 200] [--profiles 1,10] [--modes burst,closed]
+
+ok msg/s = messages answered (✅) / wall time, wall time = first send started to the
 origin_server_ts of the last final reaction. CPU seconds of every process over that
 window come from /proc/<pid>/stat. See bench/README.md.
 """
