@@ -115,6 +115,8 @@ async def run_case(mode, n_profiles, n_messages, timeout_s):
                 pids = {"hermes-matrix": gw.pid, "devhs": hs.pid, "agent double": agent.pid}
                 cpu0 = {k: common.cpu_seconds(p) for k, p in pids.items()}
                 mem0 = common.memory_kib(gw.pid)
+                bot_ids = [bots[n][1] for n in names]
+                syncs0 = await common.sync_counts(s, hs.url)
                 bench0 = time.process_time()
                 t0 = time.time()
                 sent = {}     # event id -> (room name, time the PUT returned)
@@ -160,12 +162,17 @@ async def run_case(mode, n_profiles, n_messages, timeout_s):
                     await asyncio.sleep(1.0)
                 cpu1 = {k: common.cpu_seconds(p) for k, p in pids.items()}
                 bench_cpu = time.process_time() - bench0
+                syncs1 = await common.sync_counts(s, hs.url)
+                bot_syncs = sum(syncs1.get(u, 0) - syncs0.get(u, 0) for u in bot_ids)
                 events = {}
                 for name in names:
                     events[name] = await common.room_events(s, hs.url, rooms[name])
                 mem = common.memory_kib(gw.pid)
                 async with s.get(agent.url + "/_double/requests") as r:
-                    agent_requests = len((await r.json())["requests"]) - len(names)  # warm-ups
+                    agent_log = (await r.json())["requests"]
+                agent_requests = len(agent_log) - len(names)  # minus the warm-ups
+                agent_texts = "\n".join(json.dumps(q.get("body"), ensure_ascii=False)
+                                        for q in agent_log)
     finally:
         rc = gw.stop() if gw else None
         agent.stop()
@@ -177,6 +184,19 @@ async def run_case(mode, n_profiles, n_messages, timeout_s):
     missing = [e for e, f in per_msg.items() if not f]
     last_ts = max((f[1] for f in per_msg.values() if f), default=t0 * 1000) / 1000
     wall = last_ts - t0
+    # For each message without a final reaction: did the gateway ever act on it?
+    texts = {}
+    for name in names:
+        for ev in events[name]:
+            if ev["event_id"] in sent:
+                texts[ev["event_id"]] = ev["content"].get("body", "")
+    all_replies = {}
+    for name in names:
+        all_replies.update(common.replies(events[name], human_id))
+    missing_detail = [{"event_id": e, "room_profile": sent[e], "text": texts.get(e),
+                       "reply": e in all_replies,
+                       "agent_request": json.dumps(texts.get(e, "?"))[1:-1] + '"' in agent_texts}
+                      for e in missing]
     reply_kinds = {}
     for name in names:
         reps = common.replies(events[name], human_id)
@@ -194,8 +214,10 @@ async def run_case(mode, n_profiles, n_messages, timeout_s):
         "mode": mode, "profiles": n_profiles, "messages_per_profile": n_messages, "sent": total,
         "answered_ok": len(ok), "answered_failed": len(bad), "never_answered": len(missing),
         "never_answered_examples": missing[:5],
+        "never_answered_detail": missing_detail,
         "reply_kinds": reply_kinds,
         "agent_requests": agent_requests,
+        "bot_syncs": bot_syncs,
         "send_phase_s": round(t_sent - t0, 3),
         "wall_s": round(wall, 3),
         "msgs_per_s_answered": round(len(ok) / wall, 1) if wall > 0 else 0,
@@ -234,7 +256,7 @@ def main():
                         "client cpu s", "gw cpu s/1k"])
     for c in cases:
         print(f"{c['mode']}, {c['profiles']} profile(s): replies by kind {c['reply_kinds']}; "
-              f"{c['agent_requests']} agent requests; send phase {c['send_phase_s']} s; "
+              f"{c['agent_requests']} agent requests; {c['bot_syncs']} bot /sync requests; send phase {c['send_phase_s']} s; "
               f"gateway RSS {c['gateway_rss_kib_before']} -> {c['gateway_rss_kib_after']} KiB")
     m = common.machine()
     print(f"machine: {m['nproc']} cores, {m['cpu_model']}, {m['ram_gib']} GiB; "
@@ -243,9 +265,11 @@ def main():
     common.write_result("throughput", {"cases": cases})
     bad = [c for c in cases if c["never_answered"] or c["gateway_exit_code"] not in (0, None)]
     for c in bad:
+        d = c["never_answered_detail"]
         common.fail(f"{c['mode']}, {c['profiles']} profile(s): {c['never_answered']} message(s) never got a "
-                    f"final reaction (e.g. {c['never_answered_examples']}); gateway exit "
-                    f"{c['gateway_exit_code']}")
+                    f"final reaction; of them {sum(x['reply'] for x in d)} got a reply and "
+                    f"{sum(x['agent_request'] for x in d)} reached the agent; texts "
+                    f"{[x['text'] for x in d[:8]]}; gateway exit {c['gateway_exit_code']}")
     return 1 if bad else 0
 
 
