@@ -174,7 +174,7 @@ class Gateway:
                 self.running[m.group(1)] = time.monotonic() - self.started
                 if self.expected <= set(self.running):
                     self.done.set()
-            elif re.search(r"\b(error|critical)\b", line, re.I) and len(self.problems) < 200:
+            elif re.search(r"\b(warn|warning|error|critical)\b", line, re.I) and len(self.problems) < 200:
                 self.problems.append(line.rstrip())
 
     def wait_running(self, timeout):

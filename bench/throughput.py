@@ -220,6 +220,8 @@ async def run_case(mode, n_profiles, n_messages, timeout_s):
         "bot_syncs": bot_syncs,
         "send_phase_s": round(t_sent - t0, 3),
         "wall_s": round(wall, 3),
+        "last_finals_s": [round(f[1] / 1000 - t0, 3) for f in
+                          sorted((f for f in per_msg.values() if f), key=lambda f: f[1])[-5:]],
         "msgs_per_s_answered": round(len(ok) / wall, 1) if wall > 0 else 0,
         "msgs_per_s_final": round((len(ok) + len(bad)) / wall, 1) if wall > 0 else 0,
         "cpu_s": cpu,
