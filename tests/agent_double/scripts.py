@@ -248,7 +248,11 @@ class Stream:
             await self.wait(3600)
 
 
-async def perform(script, request, body, model):
+async def perform(script, request, body, model, stamps=None):
+    """Answers one request as `script` says. `stamps` (a dict, e.g. the request's
+    record) gets `first_byte_sent`, `first_delta_sent` and `last_byte_sent` (time.time()
+    right after that write returned) for streamed answers."""
+    stamps = {} if stamps is None else stamps
     if script["hang"]:
         await asyncio.Event().wait()  # until the client goes away (aiohttp cancels us)
     if script["status"] != 200:
@@ -262,6 +266,7 @@ async def perform(script, request, body, model):
         "Cache-Control": "no-cache",
         "X-Accel-Buffering": "no"})
     await response.prepare(request)
+    stamps["first_byte_sent"] = time.time()
     if script["raw_body"] is not None:
         await response.write(script["raw_body"].encode("utf-8"))
         await response.write_eof()
@@ -293,6 +298,8 @@ async def perform(script, request, body, model):
         if i > 0:
             await s.wait(script["delay"])
         await s.event(completion.chunk({"content": piece}))
+        if i == 0:
+            stamps["first_delta_sent"] = time.time()
         sent += piece
     n = len(completion.pieces)
     if script["hang_after_deltas"] is not None and script["hang_after_deltas"] >= n:
@@ -306,4 +313,5 @@ async def perform(script, request, body, model):
     if script["done"]:
         await s.event("[DONE]")
     await response.write_eof()
+    stamps["last_byte_sent"] = time.time()
     return response

@@ -90,12 +90,14 @@ class Double:
     # -- the OpenAI-compatible endpoint -------------------------------------------
 
     async def chat_completions(self, request):
+        received = time.time()
         profile = request.match_info.get("profile")
         raw = await request.read()
         key_ok = None
         if self.key is not None:
             key_ok = request.headers.get("Authorization", "") == "Bearer " + self.key
         entry = self.record(request, profile, raw, key_ok)
+        entry["received"] = received
         if key_ok is False:
             return openai_error(401, "Invalid API key", "invalid_api_key", "invalid_request_error")
         body = entry["body"]
@@ -105,7 +107,7 @@ class Double:
         model = body.get("model") if isinstance(body.get("model"), str) else ""
         script = self.scripts.take(profile, model)
         entry["script"] = script
-        return await scripts.perform(script, request, body, model or profile or "double")
+        return await scripts.perform(script, request, body, model or profile or "double", entry)
 
     # -- admin ----------------------------------------------------------------------
 
