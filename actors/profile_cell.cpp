@@ -414,6 +414,8 @@ agent_session_actor session_for(profile_cell_pointer self, const std::string& ke
   cfg.own_user_id = st.bot.user_id;
   cfg.max_message_length = static_cast<size_t>(st.config.max_message_length);
   cfg.reactions = st.config.reactions;
+  cfg.busy_mode = st.config.busy_queue ? profiles::busy_input_mode::queue
+                                       : profiles::busy_input_mode::interrupt;
   auto session = spawn_agent_session(self, std::move(cfg), st.link.engine, st.outbox,
                                      caf::actor_cast<profile_cell_actor>(self), st.log);
   st.sessions.emplace(key, session);

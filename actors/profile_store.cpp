@@ -29,6 +29,9 @@ CREATE TABLE IF NOT EXISTS journal (
   finished_at INTEGER
 );
 CREATE INDEX IF NOT EXISTS journal_pending ON journal (admitted_seq) WHERE outcome IS NULL;
+-- MAX(admitted_seq) on every admitted batch must not scan the table.
+CREATE INDEX IF NOT EXISTS journal_seq ON journal (admitted_seq);
+CREATE INDEX IF NOT EXISTS journal_finished ON journal (finished_at) WHERE outcome IS NOT NULL;
 CREATE TABLE IF NOT EXISTS outbox (
   seq INTEGER PRIMARY KEY AUTOINCREMENT,
   room_id TEXT NOT NULL,
@@ -189,9 +192,11 @@ profile_store::open(const std::filesystem::path& path) {
     return "the store " + path.string() + " has schema version " + *version
            + ", this hermes-matrix knows up to " + std::to_string(schema_version)
            + "; use a matching hermes-matrix version";
+  // The schema is idempotent; running it on every open also adds indexes that
+  // later releases of the same version introduced.
+  if (auto err = exec(db, schema_v2))
+    return unusable(*err);
   if (found < schema_version) {
-    if (auto err = exec(db, schema_v2))
-      return unusable(*err);
     if (auto err = store->put("schema_version", std::to_string(schema_version)))
       return "cannot initialise the store " + path.string() + ": " + *err;
   }

@@ -323,6 +323,17 @@ void read_policy(config_reader& r, profile_config& c) {
             "write auto, room or thread");
   }
 
+  if (const auto* e = r.get("HERMES_GATEWAY_BUSY_INPUT_MODE")) {
+    std::string v = lower(trim(e->value));
+    if (v == "queue")
+      c.busy_queue = true;
+    else if (v != "interrupt")
+      r.add(severity::warning, "HERMES_GATEWAY_BUSY_INPUT_MODE",
+            "'" + trim(e->value) + "' is not interrupt or queue; interrupt is used"
+              + (v == "steer" ? " (steering needs the agent in-process)" : ""),
+            "write interrupt or queue");
+  }
+
   c.home_room = r.text("MATRIX_HOME_ROOM");
   if (!c.home_room.empty())
     check_room_ids(r, "MATRIX_HOME_ROOM", {c.home_room});

@@ -64,6 +64,10 @@ struct profile_config {
   /// HERMES_MATRIX_SEND_HISTORY: send SOUL.md and recent history in `messages`
   /// (for plain OpenAI-compatible servers). Unset: decided by the backend kind.
   std::optional<bool> send_history;
+  /// HERMES_GATEWAY_BUSY_INPUT_MODE (Hermes' display.busy_input_mode): a message
+  /// for a conversation that is still being answered interrupts it (false, the
+  /// default) or waits for it (true, "queue").
+  bool busy_queue = false;
 
   // Placement in a cluster.
   std::string node;              // HERMES_MATRIX_NODE (pin to a node)

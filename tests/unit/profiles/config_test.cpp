@@ -346,3 +346,17 @@ CAF_TEST(same user and device in two profiles) {
   CAF_CHECK(shared->level == severity::warning);
   CAF_CHECK_EQUAL(shared->line, 2);
 }
+
+CAF_TEST(busy input mode) {
+  using namespace hm::profiles;
+  auto make = [](const std::string& text) {
+    return make_profile("p", "/p", parse_dotenv(text, "/p/.env"));
+  };
+  CAF_CHECK(!make("MATRIX_ACCESS_TOKEN=syt_abcdef\n").config.busy_queue);
+  CAF_CHECK(make("HERMES_GATEWAY_BUSY_INPUT_MODE=queue\n").config.busy_queue);
+  auto steer = make("HERMES_GATEWAY_BUSY_INPUT_MODE=steer\n");
+  CAF_CHECK(!steer.config.busy_queue);
+  CAF_REQUIRE(!steer.issues.empty());
+  CAF_CHECK_EQUAL(steer.issues.back().key, "HERMES_GATEWAY_BUSY_INPUT_MODE");
+  CAF_CHECK_EQUAL(steer.issues.back().line, 1);
+}
