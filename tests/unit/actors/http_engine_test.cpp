@@ -351,10 +351,16 @@ CAF_TEST(two hundred concurrent long-polls cost one thread) {
   spawn_requesters(200, get(poll_server.url("/poll")));
   CAF_REQUIRE(eventually([&] { return perform(get(poll_server.url("/waiting"))).body == "200"; }));
   CAF_CHECK_EQUAL(in_flight(), 200u);
-  auto threads = thread_count();
+  // Short-lived threads (libcurl's resolver, a server pool growing under load)
+  // may come and go; a thread per call would stay while the 200 calls wait.
+  size_t threads = 0;
+  bool one_thread = eventually([&] {
+    threads = thread_count();
+    return threads <= threads_before_engine + 1;
+  });
   CAF_MESSAGE(threads_before_engine << " threads before the engine, " << threads
                                     << " with 200 calls in flight");
-  CAF_CHECK_LESS_OR_EQUAL(threads, threads_before_engine + 1);
+  CAF_CHECK(one_thread);
   CAF_CHECK_EQUAL(perform(get(poll_server.url("/release"))).status, 200);
   auto results = forwarded_results(200);
   CAF_CHECK(std::all_of(results.begin(), results.end(), [](const http_result& r) {
