@@ -1,5 +1,6 @@
 #include "actors/profile_cell.hpp"
 
+#include "actors/crypto.hpp"
 #include "actors/outbox.hpp"
 #include "actors/profile_cell_state.hpp"
 #include "actors/profile_log.hpp"
@@ -100,6 +101,16 @@ void act_on_message(profile_cell_pointer self, const journal_entry& entry) {
   if (!msg) {
     st.log->warn("skipping {}: not a readable message", entry.event_id);
     finish_entry(self, entry.event_id, "ignored:malformed");
+    return;
+  }
+  // Until replies can be encrypted, a profile with encryption on answers only where
+  // plaintext is allowed: never under `required`, and under `optional` only in rooms
+  // without encryption. (With MATRIX_E2EE_MODE=off nothing changes.)
+  if (st.config.e2ee == profiles::e2ee_mode::required
+      || (st.config.e2ee == profiles::e2ee_mode::optional && st.rooms[entry.room_id].encrypted)) {
+    st.log->info("not answering {} in {}: replies there would have to be encrypted",
+                 entry.event_id, entry.room_id);
+    finish_entry(self, entry.event_id, "ignored:cannot-encrypt");
     return;
   }
   auto room = facts_of(self, entry.room_id, msg->thread_root);
@@ -239,11 +250,32 @@ std::variant<std::vector<journal_entry>, std::string> admit(profile_cell_pointer
   return entries;
 }
 
+/// Admits a sync batch and acts on what it admitted; the error that ended the cell.
+std::optional<caf::error> take_batch(profile_cell_pointer self, const sync_batch& batch) {
+  auto& st = self->state;
+  auto admitted = admit(self, batch);
+  if (auto* err = std::get_if<std::string>(&admitted)) {
+    st.log->error("cannot write the store: {}", *err);
+    self->quit(make_error(errc::store_failed, "cannot write the store: " + *err));
+    return make_error(errc::store_failed, *err);
+  }
+  st.last_sync = caf::make_timestamp();
+  for (auto& entry : std::get<std::vector<journal_entry>>(admitted))
+    if (!st.store->outcome(entry.event_id))
+      act_on(self, entry);
+  return std::nullopt;
+}
+
 // -- start-up ------------------------------------------------------------------
 
 void start_serving(profile_cell_pointer self) {
   auto& st = self->state;
   auto cell = caf::actor_cast<profile_cell_actor>(self);
+  // The crypto actor first: every sync batch goes through it before the profile acts.
+  if (st.config.e2ee != profiles::e2ee_mode::off)
+    st.crypto = spawn_crypto(self, st.link, st.store,
+                             crypto_config{st.bot.user_id, st.device_id, st.config.pickle_key},
+                             st.log);
   st.outbox = spawn_outbox(self, st.link, st.store, st.bot.user_id, st.log);
   st.sync = spawn_sync(self, st.link, cell, st.store, st.bot.user_id, st.log);
   st.serving = true;
@@ -460,17 +492,24 @@ profile_cell_actor::behavior_type profile_cell(profile_cell_pointer self,
     [](atom::ping) { return atom::ping_v; },
     [self](const sync_batch& batch) -> caf::result<atom::ok> {
       auto& st = self->state;
-      auto admitted = admit(self, batch);
-      if (auto* err = std::get_if<std::string>(&admitted)) {
-        st.log->error("cannot write the store: {}", *err);
-        self->quit(make_error(errc::store_failed, "cannot write the store: " + *err));
-        return make_error(errc::store_failed, *err);
+      if (!st.crypto) {
+        if (auto err = take_batch(self, batch))
+          return std::move(*err);
+        return atom::ok_v;
       }
-      st.last_sync = caf::make_timestamp();
-      for (auto& entry : std::get<std::vector<journal_entry>>(admitted))
-        if (!st.store->outcome(entry.event_id))
-          act_on(self, entry);
-      return atom::ok_v;
+      // The crypto actor sees the batch's to-device events (room keys) and key counts
+      // first, so that the room events of the same batch can be decrypted.
+      auto rp = self->make_response_promise<atom::ok>();
+      self->request(st.crypto, caf::infinite, batch)
+        .then(
+          [self, batch, rp](atom::ok) mutable {
+            if (auto err = take_batch(self, batch))
+              rp.deliver(std::move(*err));
+            else
+              rp.deliver(atom::ok_v);
+          },
+              [rp](caf::error& err) mutable { rp.deliver(std::move(err)); });
+      return rp;
     },
     [self](const turn_done& done) { finish_entry(self, done.event_id, done.outcome); },
     [self](atom::start) { start(self); },

@@ -55,6 +55,15 @@ using sync_actor = caf::typed_actor<
   // Internal: start the next long-poll (at once, or after a backoff).
   caf::reacts_to<atom::poll>>;
 
+/// The crypto actor of a profile: one Matrix device's Olm account and sessions.
+using crypto_actor = caf::typed_actor<
+  // A sync batch's to-device events and key counts, applied before its room events are acted on.
+  caf::replies_to<sync_batch>::with<atom::ok>,
+  // Internal: check this device's keys on the server (again, after a failure).
+  caf::reacts_to<atom::start>,
+  // Internal: upload keys when the counts ask for it (again, after a failure).
+  caf::reacts_to<atom::flush>>;
+
 /// The outbox of a profile: ordered, idempotent sends.
 using outbox_actor = caf::typed_actor<
   // Persists an event and replies once it is durably queued; sends it in room order.

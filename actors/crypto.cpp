@@ -1,0 +1,266 @@
+#include "actors/crypto.hpp"
+
+#include "actors/crypto_account.hpp"
+#include "actors/pickle_key_file.hpp"
+#include "actors/profile_store.hpp"
+#include "matrix/crypto/device_tracker.hpp"
+#include "matrix/crypto/keys_upload.hpp"
+#include "messages/errors.hpp"
+
+#include <caf/local_actor.hpp>
+#include <caf/stateful_actor.hpp>
+#include <caf/typed_event_based_actor.hpp>
+
+#include <spdlog/logger.h>
+
+#include <optional>
+
+namespace hm {
+
+namespace {
+
+namespace crypto = matrix::crypto;
+using namespace std::chrono_literals;
+
+/// How long to wait before asking the server again after a failed key request.
+constexpr auto retry_after = 5s;
+
+struct crypto_state {
+  homeserver_link link;
+  std::shared_ptr<profile_store> store;
+  std::shared_ptr<spdlog::logger> log;
+  crypto_config config;
+  std::optional<crypto::pickle_key> key;
+  std::optional<crypto::account> account;
+  /// /keys/query has told us what the server holds for this device.
+  bool identity_checked = false;
+  /// The server holds this device's keys (they are ours: checked, or uploaded by us).
+  bool device_keys_on_server = false;
+  bool upload_in_flight = false;
+  bool retry_scheduled = false;
+  /// signed_curve25519 one-time keys the server holds, as last told (sync or upload).
+  std::optional<int64_t> server_one_time_keys;
+  std::optional<std::vector<std::string>> unused_fallback_key_types;
+  uint64_t next_call = 1;
+  static inline const char* name = "crypto";
+};
+
+using crypto_pointer = crypto_actor::stateful_pointer<crypto_state>;
+
+/// Pickles the account and commits it: after every change of the account, before the
+/// change can be seen outside (keys sent to the server are keys we still hold).
+bool commit_account(crypto_pointer self) {
+  auto& st = self->state;
+  auto pickle = st.account->pickle(*st.key);
+  if (!pickle) {
+    self->quit(make_error(errc::internal, "cannot pickle the Olm account: " + pickle.error().error));
+    return false;
+  }
+  crypto_changes changes;
+  changes.account =
+    crypto_account_row{st.config.user_id, st.config.device_id, st.account->identity().curve25519,
+                       st.account->identity().ed25519, std::move(pickle).value()};
+  if (auto err = st.store->commit_crypto(changes)) {
+    self->quit(make_error(errc::store_failed, "cannot write the store: " + *err));
+    return false;
+  }
+  return true;
+}
+
+/// Schedules atom::flush once (a failed upload is retried after a while).
+void retry_upload_later(crypto_pointer self) {
+  auto& st = self->state;
+  if (st.retry_scheduled)
+    return;
+  st.retry_scheduled = true;
+  self->delayed_send(self, retry_after, atom::flush_v);
+}
+
+/// Uploads device keys, one-time keys and a fallback key when the policy says so.
+/// One upload at a time: the counts it answers with are the freshest there are.
+void maybe_upload(crypto_pointer self) {
+  auto& st = self->state;
+  if (!st.identity_checked || st.upload_in_flight)
+    return;
+  crypto::keys_upload_state ks;
+  ks.upload_device_keys = !st.device_keys_on_server;
+  // A device the server does not know yet holds no one-time keys on the server.
+  ks.server_one_time_keys = st.device_keys_on_server ? st.server_one_time_keys
+                                                     : std::optional<int64_t>{0};
+  ks.unused_fallback_key_types = st.unused_fallback_key_types;
+  auto prepared = crypto::prepare_keys_upload(*st.account, st.config.user_id,
+                                              st.config.device_id, ks);
+  if (!prepared) {
+    self->quit(make_error(errc::internal,
+                          "cannot prepare the key upload: " + prepared.error().error));
+    return;
+  }
+  if (!prepared.value())
+    return;
+  // The new keys are stored before they are sent (keys_upload.hpp: "Order").
+  if (!commit_account(self))
+    return;
+  st.upload_in_flight = true;
+  auto call = to_http_call(st.link, *prepared.value(), st.next_call++);
+  self->request(st.link.engine, caf::infinite, std::move(call))
+    .then([self](const http_result& res) {
+      auto& s = self->state;
+      s.upload_in_flight = false;
+      if (!succeeded(res)) {
+        auto err = to_matrix_error(res);
+        if (matrix::classify(err) == matrix::error_action::stop_profile) {
+          self->quit(make_error(errc::unauthorized,
+                                "the homeserver rejected the access token while uploading "
+                                "keys ("
+                                  + err.errcode + ")"));
+          return;
+        }
+        s.log->warn("cannot upload this device's keys ({}); retrying",
+                    matrix::to_string(err));
+        retry_upload_later(self);
+        return;
+      }
+      auto counts = crypto::parse_keys_upload(to_matrix_response(res));
+      auto published = s.account->mark_keys_as_published();
+      if (!commit_account(self))
+        return;
+      if (!s.device_keys_on_server)
+        s.log->info("uploaded this device's keys ({} one-time keys)", published);
+      else if (published > 0)
+        s.log->debug("uploaded {} one-time keys", published);
+      s.device_keys_on_server = true;
+      if (counts) {
+        auto i = counts->find(std::string{crypto::signed_curve25519});
+        s.server_one_time_keys = i != counts->end() ? i->second : 0;
+      }
+      // The fallback key just uploaded is unused; until the next sync says otherwise.
+      if (s.unused_fallback_key_types)
+        s.unused_fallback_key_types = std::vector<std::string>{
+          std::string{crypto::signed_curve25519}};
+      maybe_upload(self);
+    });
+}
+
+/// Asks the server which keys it holds for this device. Keys other than ours mean the
+/// device id now belongs to another account (or our store is not this device's):
+/// continuing would encrypt as someone we are not, so the profile stops.
+void check_identity(crypto_pointer self) {
+  auto& st = self->state;
+  auto tracker = std::make_shared<crypto::device_tracker>();
+  tracker->track(st.config.user_id);
+  std::vector<std::string> queried;
+  auto req = tracker->next_query(queried);
+  if (!req) {
+    self->quit(make_error(errc::internal, "cannot build the key query for this device"));
+    return;
+  }
+  self->request(st.link.engine, caf::infinite, to_http_call(st.link, *req, st.next_call++))
+    .then([self, tracker, queried](const http_result& res) {
+      auto& s = self->state;
+      auto retry = [&](const std::string& why) {
+        s.log->warn("cannot check this device's keys on the server ({}); retrying", why);
+        self->delayed_send(self, retry_after, atom::start_v);
+      };
+      if (!succeeded(res)) {
+        auto err = to_matrix_error(res);
+        if (matrix::classify(err) == matrix::error_action::stop_profile) {
+          self->quit(make_error(errc::unauthorized,
+                                "the homeserver rejected the access token (" + err.errcode
+                                  + ")"));
+          return;
+        }
+        retry(matrix::to_string(err));
+        return;
+      }
+      auto outcome = tracker->apply_query_response(to_matrix_response(res), queried);
+      if (!outcome) {
+        retry(matrix::to_string(outcome.error()));
+        return;
+      }
+      auto mismatch = [&](const std::string& detail) {
+        auto text = "the homeserver holds other keys for device " + s.config.device_id + " of "
+                    + s.config.user_id + " than this profile's crypto store (" + detail
+                    + "); log in as a new device, or restore the store that belongs to it";
+        s.log->error("{}", text);
+        self->quit(make_error(errc::device_mismatch, std::move(text)));
+      };
+      for (auto& r : outcome->rejected)
+        if (r.user_id == s.config.user_id && r.device_id == s.config.device_id) {
+          mismatch(r.reason);
+          return;
+        }
+      bool found = false;
+      if (auto* devices = tracker->devices(s.config.user_id))
+        if (auto i = devices->find(s.config.device_id); i != devices->end()) {
+          auto& own = s.account->identity();
+          if (i->second.curve25519 != own.curve25519 || i->second.ed25519 != own.ed25519) {
+            mismatch("identity keys differ");
+            return;
+          }
+          found = true;
+        }
+      s.identity_checked = true;
+      s.device_keys_on_server = found;
+      s.log->info("device {} identity {} (ed25519 {})", s.config.device_id,
+                  found ? "confirmed on the server" : "not on the server yet",
+                  s.account->identity().ed25519);
+      maybe_upload(self);
+    });
+}
+
+crypto_actor::behavior_type crypto_behavior(crypto_pointer self, homeserver_link link,
+                                            std::shared_ptr<profile_store> store,
+                                            crypto_config config,
+                                            std::shared_ptr<spdlog::logger> log) {
+  auto& st = self->state;
+  st.link = std::move(link);
+  st.store = std::move(store);
+  st.log = std::move(log);
+  st.config = std::move(config);
+  auto key = load_pickle_key(st.config.pickle_key, st.store->path());
+  if (auto* err = std::get_if<std::string>(&key)) {
+    st.log->error("cannot load the pickle key: {}", *err);
+    self->quit(make_error(errc::bad_config, *err));
+    return crypto_actor::behavior_type::make_empty_behavior();
+  }
+  st.key.emplace(std::move(std::get<crypto::pickle_key>(key)));
+  auto acc = load_or_create_account(*st.store, *st.key, st.config.user_id, st.config.device_id);
+  if (auto* err = std::get_if<caf::error>(&acc)) {
+    st.log->error("cannot load this device's Olm account: {}", error_text(*err));
+    self->quit(std::move(*err));
+    return crypto_actor::behavior_type::make_empty_behavior();
+  }
+  st.account.emplace(std::move(std::get<crypto::account>(acc)));
+  check_identity(self);
+  return {
+    [self](const sync_batch& batch) -> atom::ok {
+      auto& s = self->state;
+      auto& resp = *batch.response;
+      // Only a count the server states: a missing one may mean "zero" or "this server
+      // does not report counts", and guessing zero would upload keys on every sync.
+      auto i = resp.one_time_keys_count.find(std::string{crypto::signed_curve25519});
+      if (i != resp.one_time_keys_count.end() && !s.upload_in_flight)
+        s.server_one_time_keys = i->second;
+      if (resp.unused_fallback_key_types)
+        s.unused_fallback_key_types = resp.unused_fallback_key_types;
+      maybe_upload(self);
+      return atom::ok_v;
+    },
+    [self](atom::start) { check_identity(self); },
+    [self](atom::flush) {
+      self->state.retry_scheduled = false;
+      maybe_upload(self);
+    },
+  };
+}
+
+} // namespace
+
+crypto_actor spawn_crypto(caf::local_actor* cell_self, homeserver_link link,
+                          std::shared_ptr<profile_store> store, crypto_config config,
+                          std::shared_ptr<spdlog::logger> log) {
+  return cell_self->spawn<caf::linked>(crypto_behavior, std::move(link), std::move(store),
+                                       std::move(config), std::move(log));
+}
+
+} // namespace hm
