@@ -1,6 +1,7 @@
 #include "actors/crypto.hpp"
 
 #include "actors/crypto_account.hpp"
+#include "actors/crypto_receive.hpp"
 #include "actors/pickle_key_file.hpp"
 #include "actors/profile_store.hpp"
 #include "matrix/crypto/device_tracker.hpp"
@@ -233,9 +234,24 @@ crypto_actor::behavior_type crypto_behavior(crypto_pointer self, homeserver_link
   st.account.emplace(std::move(std::get<crypto::account>(acc)));
   check_identity(self);
   return {
-    [self](const sync_batch& batch) -> atom::ok {
+    [self](const sync_batch& batch) -> caf::result<atom::ok> {
       auto& s = self->state;
       auto& resp = *batch.response;
+      // Room keys first: the room events of this same batch may need them.
+      if (!resp.to_device.empty()) {
+        auto got = receive_to_device(*s.store, *s.key, *s.account,
+                                     {s.config.user_id, s.config.device_id}, resp.to_device);
+        if (auto* err = std::get_if<std::string>(&got)) {
+          auto e = make_error(errc::store_failed, "cannot write the store: " + *err);
+          self->quit(e);
+          return e;
+        }
+        auto& res = std::get<to_device_result>(got);
+        for (auto& why : res.dropped)
+          s.log->warn("dropped {}", why);
+        for (auto& id : res.new_sessions)
+          s.log->info("received the key of Megolm session {}", id);
+      }
       // Only a count the server states: a missing one may mean "zero" or "this server
       // does not report counts", and guessing zero would upload keys on every sync.
       auto i = resp.one_time_keys_count.find(std::string{crypto::signed_curve25519});

@@ -44,12 +44,13 @@ std::optional<std::string> write_changes(sqlite3* db, const crypto_changes& c) {
     if (auto err =
           statement{db, "INSERT INTO inbound_group_sessions (room_id, session_id, sender_key, "
                         "sender_ed25519, forwarding_chain, pickle, first_known_index, "
-                        "received_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) "
+                        "sender_user, received_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) "
                         "ON CONFLICT (room_id, session_id, sender_key) DO UPDATE SET "
                         "sender_ed25519 = excluded.sender_ed25519, "
                         "forwarding_chain = excluded.forwarding_chain, "
                         "pickle = excluded.pickle, "
                         "first_known_index = excluded.first_known_index, "
+                        "sender_user = excluded.sender_user, "
                         "received_at = excluded.received_at "
                         "WHERE excluded.first_known_index "
                         "< inbound_group_sessions.first_known_index"}
@@ -60,6 +61,7 @@ std::optional<std::string> write_changes(sqlite3* db, const crypto_changes& c) {
             .bind(g.forwarding_chain.empty() ? std::string{"[]"} : g.forwarding_chain)
             .bind(g.pickle)
             .bind(g.first_known_index)
+            .bind(g.sender_user)
             .bind(now)
             .run())
       return err;
@@ -158,12 +160,12 @@ profile_store::inbound_group_sessions(const std::string& room_id, const std::str
   std::lock_guard guard{mutex_};
   std::vector<inbound_group_row> result;
   statement q{db_, "SELECT room_id, session_id, sender_key, sender_ed25519, forwarding_chain, "
-                   "pickle, first_known_index FROM inbound_group_sessions "
+                   "pickle, first_known_index, sender_user FROM inbound_group_sessions "
                    "WHERE room_id = ?1 AND session_id = ?2 ORDER BY received_at"};
   q.bind(room_id).bind(session_id);
   while (q.row())
     result.push_back(
-      {q.text(0), q.text(1), q.text(2), q.text(3), q.text(4), q.text(5), q.integer(6)});
+      {q.text(0), q.text(1), q.text(2), q.text(3), q.text(4), q.text(5), q.integer(6), q.text(7)});
   return result;
 }
 

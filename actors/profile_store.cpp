@@ -73,6 +73,7 @@ CREATE TABLE IF NOT EXISTS inbound_group_sessions (
   forwarding_chain TEXT NOT NULL DEFAULT '[]',
   pickle TEXT NOT NULL,
   first_known_index INTEGER NOT NULL,
+  sender_user TEXT NOT NULL DEFAULT '',
   received_at INTEGER NOT NULL,
   PRIMARY KEY (room_id, session_id, sender_key)
 ) WITHOUT ROWID;

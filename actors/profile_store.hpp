@@ -65,6 +65,7 @@ struct inbound_group_row {
   std::string forwarding_chain; ///< JSON array of curve25519 keys ("[]" from the creator)
   std::string pickle;
   int64_t first_known_index = 0;
+  std::string sender_user; ///< who sent us the key over Olm (owns sender_key)
 };
 
 /// The Megolm session we encrypt a room's events with, and who has its key.

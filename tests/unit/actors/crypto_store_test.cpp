@@ -117,7 +117,7 @@ CAF_TEST(crypto rows survive closing and reopening) {
     crypto_changes c;
     c.account = crypto_account_row{"@bot:hs", "DEV", "curve", "ed", "account-pickle"};
     c.olm_sessions = {{"KA", "s1", "p1"}, {"KA", "s2", "p2"}, {"KB", "s3", "p3"}};
-    c.inbound = {{"!r", "g1", "KA", "EA", "[]", "gp1", 0}};
+    c.inbound = {{"!r", "g1", "KA", "EA", "[]", "gp1", 0, "@u:hs"}};
     c.outbound = {{"!r", "o1", "op1", 1000, 0, R"(["@u:hs|D1"])"}};
     c.devices = R"({"@u:hs":{}})";
     c.park = {{"$p1", "!r", "g2", "KA"}};
@@ -163,14 +163,14 @@ CAF_TEST(an olm session is replaced by its newer pickle) {
 CAF_TEST(an inbound session is only replaced by one that knows an earlier index) {
   auto store = open_ok(path);
   crypto_changes c;
-  c.inbound = {{"!r", "g", "KA", "EA", "[]", "from-5", 5}};
+  c.inbound = {{"!r", "g", "KA", "EA", "[]", "from-5", 5, "@u:hs"}};
   CAF_CHECK(!store->commit_crypto(c));
-  c.inbound = {{"!r", "g", "KA", "EA", "[]", "from-9", 9}};
+  c.inbound = {{"!r", "g", "KA", "EA", "[]", "from-9", 9, "@u:hs"}};
   CAF_CHECK(!store->commit_crypto(c));
   auto kept = store->inbound_group_sessions("!r", "g");
   CAF_REQUIRE_EQUAL(kept.size(), 1u);
   CAF_CHECK_EQUAL(kept[0].pickle, "from-5");
-  c.inbound = {{"!r", "g", "KA", "EA", "[]", "from-0", 0}};
+  c.inbound = {{"!r", "g", "KA", "EA", "[]", "from-0", 0, "@u:hs"}};
   CAF_CHECK(!store->commit_crypto(c));
   auto better = store->inbound_group_sessions("!r", "g");
   CAF_REQUIRE_EQUAL(better.size(), 1u);
@@ -229,7 +229,7 @@ CAF_TEST(a parked event is unparked with the outcome its retry reached) {
   CAF_CHECK(!store->commit_crypto(park));
   CAF_CHECK_EQUAL(store->pending_journal().size(), 1u); // parked events stay pending
   crypto_changes retry;
-  retry.inbound = {{"!r", "g", "KA", "EA", "[]", "gp", 0}};
+  retry.inbound = {{"!r", "g", "KA", "EA", "[]", "gp", 0, "@u:hs"}};
   retry.unpark = {"$e1"};
   retry.replay = {{"g", 0, "$e1", 1}};
   retry.finished = {{"$e1", "answered"}};

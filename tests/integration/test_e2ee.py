@@ -1,0 +1,155 @@
+"""End-to-end encryption with the real binary on the dev homeserver. This first slice
+covers the crypto actor's start: a profile with MATRIX_E2EE_MODE=required creates its
+Olm account, publishes signed device keys and one-time keys, keeps the same identity
+across restarts, and never logs its pickle key."""
+
+import json
+import re
+import signal
+import stat
+import subprocess
+import sys
+import time
+import urllib.request
+
+from conftest import BINARY, SOURCE_DIR, env_values
+
+sys.path.insert(0, str(SOURCE_DIR))
+from tests.devhs.launcher import Homeserver  # noqa: E402
+
+
+def api(base, method, path, token=None, body=None):
+    data = json.dumps(body).encode() if body is not None else None
+    req = urllib.request.Request(base + "/_matrix/client/v3" + path, data=data, method=method,
+                                 headers={"Content-Type": "application/json"})
+    if token:
+        req.add_header("Authorization", "Bearer " + token)
+    with urllib.request.urlopen(req, timeout=10) as resp:
+        return json.loads(resp.read())
+
+
+def register(base, user, password):
+    return api(base, "POST", "/register", body={"username": user, "password": password,
+                                                "auth": {"type": "m.login.dummy"}})
+
+
+def bot_home(tmp_path, base, token, pickle_key=None):
+    home = tmp_path / "home"
+    home.mkdir(exist_ok=True)
+    env = (f"MATRIX_HOMESERVER={base}\nMATRIX_ACCESS_TOKEN={token}\n"
+           "MATRIX_ALLOWED_USERS=@human:localhost\nMATRIX_E2EE_MODE=required\n")
+    if pickle_key:
+        env += f"MATRIX_PICKLE_KEY={pickle_key}\n"
+    (home / ".env").write_text(env)
+    (home / ".env").chmod(0o600)
+    return home
+
+
+class Bot:
+    """hermes-matrix serving `home` until stopped (SIGTERM)."""
+
+    def __init__(self, home):
+        self.proc = subprocess.Popen([BINARY, "run", "--hermes-home", str(home)],
+                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        self.stderr = ""
+
+    def wait_for(self, pattern, timeout=30):
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            line = self.proc.stderr.readline()
+            if not line:
+                break
+            self.stderr += line
+            if re.search(pattern, line):
+                return True
+        return False
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                _, rest = self.proc.communicate(timeout=15)
+                self.stderr += rest
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+        return self.proc.returncode
+
+
+def bot_device_keys(base, token, bot_id, device_id, timeout=20):
+    """The bot's device keys as another user sees them, once published."""
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        got = api(base, "POST", "/keys/query", token, {"device_keys": {bot_id: []}})
+        keys = got["device_keys"].get(bot_id, {}).get(device_id)
+        if keys:
+            return keys
+        time.sleep(0.3)
+    return None
+
+
+def test_required_mode_publishes_device_keys_and_keeps_its_identity(tmp_path):
+    with Homeserver(str(tmp_path / "hs")) as hs:
+        bot = register(hs.url, "hermes", "pw-hermes-1")
+        human = register(hs.url, "human", "pw-human-1")
+        home = bot_home(tmp_path, hs.url, bot["access_token"])
+        bot_id, device_id = bot["user_id"], bot["device_id"]
+        logs = ""
+        first = Bot(home)
+        try:
+            assert first.wait_for(r"running as"), first.stderr
+            keys = bot_device_keys(hs.url, human["access_token"], bot_id, device_id)
+        finally:
+            assert first.stop() == 0, first.stderr
+            logs += first.stderr
+        assert keys is not None, logs
+        assert keys["user_id"] == bot_id and keys["device_id"] == device_id
+        assert "m.megolm.v1.aes-sha2" in keys["algorithms"]
+        ed25519 = keys["keys"][f"ed25519:{device_id}"]
+        assert keys["keys"][f"curve25519:{device_id}"]
+        assert f"ed25519:{device_id}" in keys["signatures"][bot_id]
+        # One-time keys are up: another device can start an Olm session with the bot.
+        claimed = api(hs.url, "POST", "/keys/claim", human["access_token"],
+                      {"one_time_keys": {bot_id: {device_id: "signed_curve25519"}}})
+        assert claimed["one_time_keys"][bot_id][device_id], claimed
+        # The pickle key file is private and beside the store; never in a log.
+        store_dir = home / "platforms" / "matrix"
+        key_file = store_dir / "hermes-matrix.pickle-key"
+        assert stat.S_IMODE(key_file.stat().st_mode) == 0o600
+        pickle_key = key_file.read_text().strip()
+
+        # A restart loads the same account: the server's keys are still ours.
+        second = Bot(home)
+        try:
+            assert second.wait_for(r"running as"), second.stderr
+            assert second.wait_for(r"confirmed on the server", timeout=20), second.stderr
+            again = bot_device_keys(hs.url, human["access_token"], bot_id, device_id)
+        finally:
+            assert second.stop() == 0, second.stderr
+            logs += second.stderr
+        assert again["keys"][f"ed25519:{device_id}"] == ed25519
+        logs += "".join(p.read_text() for p in home.rglob("gateway.log"))
+        assert "device_mismatch" not in logs
+        for value in env_values(home) | {pickle_key}:
+            assert value not in logs
+
+
+def test_a_store_with_another_pickle_key_stops_the_profile(tmp_path):
+    with Homeserver(str(tmp_path / "hs")) as hs:
+        bot = register(hs.url, "hermes", "pw-hermes-1")
+        home = bot_home(tmp_path, hs.url, bot["access_token"],
+                        pickle_key="first-pickle-key-0123456789")
+        first = Bot(home)
+        try:
+            assert first.wait_for(r"running as"), first.stderr
+            assert first.wait_for(r"uploaded this device's keys", timeout=20), first.stderr
+        finally:
+            first.stop()
+        bot_home(tmp_path, hs.url, bot["access_token"], pickle_key="other-pickle-key-0123456789")
+        second = Bot(home)
+        try:
+            assert second.wait_for(r"another pickle key", timeout=30), second.stderr
+        finally:
+            second.stop()
+        logs = second.stderr + "".join(p.read_text() for p in home.rglob("gateway.log"))
+        assert "first-pickle-key-0123456789" not in logs
+        assert "other-pickle-key-0123456789" not in logs
