@@ -4,6 +4,7 @@
 #include "actors/crypto_receive.hpp"
 #include "actors/pickle_key_file.hpp"
 #include "actors/profile_store.hpp"
+#include "matrix/bounded_json.hpp"
 #include "matrix/crypto/device_tracker.hpp"
 #include "matrix/crypto/keys_upload.hpp"
 #include "messages/errors.hpp"
@@ -249,8 +250,11 @@ crypto_actor::behavior_type crypto_behavior(crypto_pointer self, homeserver_link
         auto& res = std::get<to_device_result>(got);
         for (auto& why : res.dropped)
           s.log->warn("dropped {}", why);
-        for (auto& id : res.new_sessions)
+        for (auto& id : res.new_sessions) {
           s.log->info("received the key of Megolm session {}", id);
+          for (auto& parked : s.store->parked(id))
+            self->send(s.config.cell, atom::retry_v, parked.event_id);
+        }
       }
       // Only a count the server states: a missing one may mean "zero" or "this server
       // does not report counts", and guessing zero would upload keys on every sync.
@@ -261,6 +265,50 @@ crypto_actor::behavior_type crypto_behavior(crypto_pointer self, homeserver_link
         s.unused_fallback_key_types = resp.unused_fallback_key_types;
       maybe_upload(self);
       return atom::ok_v;
+    },
+    [self](atom::decrypt, const std::string& room_id,
+           const std::string& payload) -> caf::result<std::string, std::string> {
+      auto& s = self->state;
+      auto raw = matrix::parse_bounded_json(payload);
+      std::optional<matrix::room_event> ev;
+      if (raw)
+        ev = matrix::to_room_event(std::move(*raw));
+      if (!ev)
+        return {std::string{"refused"}, std::string{"not a room event"}};
+      auto dec = decrypt_room_event(*s.store, *s.key, room_id, *ev,
+                                    [](const std::string&) { return std::optional<std::string>{}; });
+      crypto_changes changes;
+      switch (dec.what) {
+        case room_decryption::status::decrypted: {
+          // The replay entry is committed now, before the profile acts: a resumed entry
+          // decrypts again with the same event id and timestamp, which is no replay.
+          if (dec.replay)
+            changes.replay.push_back(*dec.replay);
+          changes.unpark.push_back(ev->event_id);
+          if (auto err = s.store->commit_crypto(changes)) {
+            auto e = make_error(errc::store_failed, "cannot write the store: " + *err);
+            self->quit(e);
+            return e;
+          }
+          return {std::string{"decrypted"},
+                  dec.event.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace)};
+        }
+        case room_decryption::status::missing_key: {
+          changes.park.push_back({ev->event_id, room_id, dec.session_id, dec.sender_key});
+          if (auto err = s.store->commit_crypto(changes)) {
+            auto e = make_error(errc::store_failed, "cannot write the store: " + *err);
+            self->quit(e);
+            return e;
+          }
+          s.log->info("parked {} until the key of Megolm session {} arrives", ev->event_id,
+                      dec.session_id);
+          return {std::string{"missing"}, dec.reason};
+        }
+        case room_decryption::status::refused:
+          break;
+      }
+      s.log->warn("cannot decrypt {} from {}: {}", ev->event_id, ev->sender, dec.reason);
+      return {std::string{"refused"}, dec.reason};
     },
     [self](atom::start) { check_identity(self); },
     [self](atom::flush) {

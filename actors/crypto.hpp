@@ -22,6 +22,7 @@ struct crypto_config {
   std::string user_id;
   std::string device_id;
   secret pickle_key; ///< MATRIX_PICKLE_KEY; empty: the key file beside the store
+  profile_cell_actor cell; ///< told which parked events to retry when their keys arrive
 };
 
 /// Spawns the crypto actor of a profile's device, linked to its cell. At spawn it

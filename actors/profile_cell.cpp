@@ -91,12 +91,50 @@ std::optional<profiles::incoming_message> read_message(const matrix::room_event&
   return msg;
 }
 
+void act_on_plain_message(profile_cell_pointer self, const journal_entry& entry,
+                          std::optional<matrix::room_event> ev);
+
+/// An m.room.encrypted event goes to the crypto actor first; what it decrypts is acted
+/// on like any message (the plaintext stays in memory: the journal keeps the ciphertext).
 void act_on_message(profile_cell_pointer self, const journal_entry& entry) {
   auto& st = self->state;
   auto raw = matrix::parse_bounded_json(entry.payload);
   std::optional<matrix::room_event> ev;
   if (raw)
     ev = matrix::to_room_event(std::move(*raw));
+  if (!ev || ev->type != "m.room.encrypted") {
+    act_on_plain_message(self, entry, std::move(ev));
+    return;
+  }
+  if (!st.crypto) {
+    finish_entry(self, entry.event_id, "ignored:encrypted");
+    return;
+  }
+  self->request(st.crypto, caf::infinite, atom::decrypt_v, entry.room_id, entry.payload)
+    .then([self, entry](const std::string& status, const std::string& decrypted) {
+      auto& s = self->state;
+      if (status == "decrypted") {
+        auto plain = matrix::parse_bounded_json(decrypted);
+        std::optional<matrix::room_event> dev;
+        if (plain)
+          dev = matrix::to_room_event(std::move(*plain));
+        act_on_plain_message(self, entry, std::move(dev));
+      } else if (status == "missing") {
+        // Stays pending in the journal; the crypto actor sends atom::retry with its key.
+        s.in_progress.erase(entry.event_id);
+      } else {
+        finish_entry(self, entry.event_id, "ignored:undecryptable");
+      }
+    });
+}
+
+void act_on_plain_message(profile_cell_pointer self, const journal_entry& entry,
+                          std::optional<matrix::room_event> ev) {
+  auto& st = self->state;
+  if (ev && ev->type != "m.room.message") {
+    finish_entry(self, entry.event_id, "ignored:not-a-message");
+    return;
+  }
   auto msg = ev ? read_message(*ev) : std::nullopt;
   if (!msg) {
     st.log->warn("skipping {}: not a readable message", entry.event_id);
@@ -225,7 +263,11 @@ std::variant<std::vector<journal_entry>, std::string> admit(profile_cell_pointer
       if (ev.state_key)
         learn_room_state(info, ev);
       // The first sync of a profile is history: nothing in it is answered.
-      if (batch.initial || ev.type != "m.room.message" || ev.sender == st.bot.user_id)
+      // Encrypted events only when this profile does encryption (with it off they stay
+      // unanswered, as before).
+      bool wanted = ev.type == "m.room.message"
+                    || (ev.type == "m.room.encrypted" && st.config.e2ee != profiles::e2ee_mode::off);
+      if (batch.initial || !wanted || ev.sender == st.bot.user_id)
         continue;
       entries.push_back({ev.event_id, room_id, "message", ev.raw.dump(-1, ' ', false,
                                                       nlohmann::json::error_handler_t::replace)});
@@ -274,7 +316,8 @@ void start_serving(profile_cell_pointer self) {
   // The crypto actor first: every sync batch goes through it before the profile acts.
   if (st.config.e2ee != profiles::e2ee_mode::off)
     st.crypto = spawn_crypto(self, st.link, st.store,
-                             crypto_config{st.bot.user_id, st.device_id, st.config.pickle_key},
+                             crypto_config{st.bot.user_id, st.device_id, st.config.pickle_key,
+                                           caf::actor_cast<profile_cell_actor>(self)},
                              st.log);
   st.outbox = spawn_outbox(self, st.link, st.store, st.bot.user_id, st.log);
   st.sync = spawn_sync(self, st.link, cell, st.store, st.bot.user_id, st.log);
@@ -513,6 +556,11 @@ profile_cell_actor::behavior_type profile_cell(profile_cell_pointer self,
     },
     [self](const turn_done& done) { finish_entry(self, done.event_id, done.outcome); },
     [self](atom::start) { start(self); },
+    [self](atom::retry, const std::string& event_id) {
+      for (auto& entry : self->state.store->pending_journal())
+        if (entry.event_id == event_id)
+          act_on(self, entry);
+    },
   };
 }
 

@@ -153,3 +153,71 @@ def test_a_store_with_another_pickle_key_stops_the_profile(tmp_path):
         logs = second.stderr + "".join(p.read_text() for p in home.rglob("gateway.log"))
         assert "first-pickle-key-0123456789" not in logs
         assert "other-pickle-key-0123456789" not in logs
+
+
+def test_an_encrypted_message_from_nio_is_decrypted_and_not_answered_in_plaintext(tmp_path):
+    """nio shares its Megolm key with the bot over Olm and sends an encrypted message;
+    the bot decrypts it (the journal records why it did not answer: replies cannot be
+    encrypted yet, and required mode never sends plaintext)."""
+    import asyncio
+    import sqlite3
+
+    from nio import AsyncClient, AsyncClientConfig, LoginResponse, RoomSendResponse
+
+    async def scenario(hs_url, bot_id, bot_proc):
+        reg = AsyncClient(hs_url, "human")
+        await reg.register("human", "pw-human-1")
+        await reg.close()
+        (tmp_path / "nio").mkdir()
+        human = AsyncClient(hs_url, "@human:localhost", store_path=str(tmp_path / "nio"),
+                            config=AsyncClientConfig(encryption_enabled=True,
+                                                     store_sync_tokens=False))
+        assert isinstance(await human.login("pw-human-1", device_name="human"), LoginResponse)
+        await human.keys_upload()
+        await human.sync(timeout=0)
+        created = await human.room_create(
+            invite=[bot_id], is_direct=True,
+            initial_state=[{"type": "m.room.encryption", "state_key": "",
+                            "content": {"algorithm": "m.megolm.v1.aes-sha2"}}])
+        room_id = created.room_id
+        deadline = time.time() + 30
+        while time.time() < deadline:
+            await human.sync(timeout=1000)
+            room = human.rooms.get(room_id)
+            if room and bot_id in room.users:
+                break
+        assert bot_id in human.rooms[room_id].users, "the bot did not join"
+        if human.should_query_keys:
+            await human.keys_query()
+        sent = await human.room_send(room_id, "m.room.message",
+                                     {"msgtype": "m.text", "body": "hello bot, secretly"},
+                                     ignore_unverified_devices=True)
+        assert isinstance(sent, RoomSendResponse), sent
+        await human.close()
+        return room_id, sent.event_id
+
+    with Homeserver(str(tmp_path / "hs")) as hs:
+        bot = register(hs.url, "hermes", "pw-hermes-1")
+        home = bot_home(tmp_path, hs.url, bot["access_token"])
+        proc = Bot(home)
+        try:
+            assert proc.wait_for(r"running as"), proc.stderr
+            room_id, event_id = asyncio.run(
+                asyncio.wait_for(scenario(hs.url, bot["user_id"], proc), 60))
+            db = home / "platforms" / "matrix" / "hermes-matrix.db"
+            outcome = None
+            deadline = time.time() + 20
+            while time.time() < deadline and outcome is None:
+                conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
+                row = conn.execute("SELECT outcome FROM journal WHERE event_id = ?",
+                                   (event_id,)).fetchone()
+                conn.close()
+                outcome = row[0] if row else None
+                time.sleep(0.3)
+        finally:
+            proc.stop()
+        logs = proc.stderr + "".join(p.read_text() for p in home.rglob("gateway.log"))
+        # Decrypted (an undecryptable or parked event has another or no outcome), and
+        # not answered: replies cannot be encrypted yet.
+        assert outcome == "ignored:cannot-encrypt", logs
+        assert "hello bot, secretly" not in logs
