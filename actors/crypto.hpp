@@ -23,6 +23,7 @@ struct crypto_config {
   std::string device_id;
   secret pickle_key; ///< MATRIX_PICKLE_KEY; empty: the key file beside the store
   profile_cell_actor cell; ///< told which parked events to retry when their keys arrive
+  bool required = false;   ///< MATRIX_E2EE_MODE=required: never plaintext into a room
 };
 
 /// Spawns the crypto actor of a profile's device, linked to its cell. At spawn it

@@ -92,7 +92,7 @@ std::optional<profiles::incoming_message> read_message(const matrix::room_event&
 }
 
 void act_on_plain_message(profile_cell_pointer self, const journal_entry& entry,
-                          std::optional<matrix::room_event> ev);
+                          std::optional<matrix::room_event> ev, bool was_encrypted);
 
 /// An m.room.encrypted event goes to the crypto actor first; what it decrypts is acted
 /// on like any message (the plaintext stays in memory: the journal keeps the ciphertext).
@@ -103,7 +103,7 @@ void act_on_message(profile_cell_pointer self, const journal_entry& entry) {
   if (raw)
     ev = matrix::to_room_event(std::move(*raw));
   if (!ev || ev->type != "m.room.encrypted") {
-    act_on_plain_message(self, entry, std::move(ev));
+    act_on_plain_message(self, entry, std::move(ev), false);
     return;
   }
   if (!st.crypto) {
@@ -118,7 +118,7 @@ void act_on_message(profile_cell_pointer self, const journal_entry& entry) {
         std::optional<matrix::room_event> dev;
         if (plain)
           dev = matrix::to_room_event(std::move(*plain));
-        act_on_plain_message(self, entry, std::move(dev));
+        act_on_plain_message(self, entry, std::move(dev), true);
       } else if (status == "missing") {
         // Stays pending in the journal; the crypto actor sends atom::retry with its key.
         s.in_progress.erase(entry.event_id);
@@ -129,7 +129,7 @@ void act_on_message(profile_cell_pointer self, const journal_entry& entry) {
 }
 
 void act_on_plain_message(profile_cell_pointer self, const journal_entry& entry,
-                          std::optional<matrix::room_event> ev) {
+                          std::optional<matrix::room_event> ev, bool was_encrypted) {
   auto& st = self->state;
   if (ev && ev->type != "m.room.message") {
     finish_entry(self, entry.event_id, "ignored:not-a-message");
@@ -141,16 +141,16 @@ void act_on_plain_message(profile_cell_pointer self, const journal_entry& entry,
     finish_entry(self, entry.event_id, "ignored:malformed");
     return;
   }
-  // Until replies can be encrypted, a profile with encryption on answers only where
-  // plaintext is allowed: never under `required`, and under `optional` only in rooms
-  // without encryption. (With MATRIX_E2EE_MODE=off nothing changes.)
-  if (st.config.e2ee == profiles::e2ee_mode::required
-      || (st.config.e2ee == profiles::e2ee_mode::optional && st.rooms[entry.room_id].encrypted)) {
-    st.log->info("not answering {} in {}: replies there would have to be encrypted",
-                 entry.event_id, entry.room_id);
-    finish_entry(self, entry.event_id, "ignored:cannot-encrypt");
+  // Under `required` only what was encrypted is answered (the outbox, through the crypto
+  // actor, never sends plaintext into a room either).
+  if (st.config.e2ee == profiles::e2ee_mode::required && !was_encrypted) {
+    st.log->info("not answering {} in {}: it was not encrypted", entry.event_id,
+                 entry.room_id);
+    finish_entry(self, entry.event_id, "ignored:plaintext");
     return;
   }
+  if (was_encrypted)
+    st.rooms[entry.room_id].encrypted = true;
   auto room = facts_of(self, entry.room_id, msg->thread_root);
   auto decision = profiles::decide(st.config, st.bot, room, *msg);
   switch (decision.what) {
@@ -317,9 +317,10 @@ void start_serving(profile_cell_pointer self) {
   if (st.config.e2ee != profiles::e2ee_mode::off)
     st.crypto = spawn_crypto(self, st.link, st.store,
                              crypto_config{st.bot.user_id, st.device_id, st.config.pickle_key,
-                                           caf::actor_cast<profile_cell_actor>(self)},
+                                           caf::actor_cast<profile_cell_actor>(self),
+                                           st.config.e2ee == profiles::e2ee_mode::required},
                              st.log);
-  st.outbox = spawn_outbox(self, st.link, st.store, st.bot.user_id, st.log);
+  st.outbox = spawn_outbox(self, st.link, st.store, st.bot.user_id, st.log, st.crypto);
   st.sync = spawn_sync(self, st.link, cell, st.store, st.bot.user_id, st.log);
   st.serving = true;
   self->send(st.supervisor, atom::ready_v, st.config.name, st.bot.user_id, st.device_id);

@@ -64,6 +64,9 @@ using crypto_actor = caf::typed_actor<
   // Decrypts an admitted m.room.encrypted event (room id, event JSON): ("decrypted", the
   // event as sent), ("missing", reason) once parked until its key arrives, or ("refused", reason).
   caf::replies_to<atom::decrypt, std::string, std::string>::with<std::string, std::string>,
+  // What to PUT for an event (room id, type, content): m.room.encrypted in an encrypted room
+  // (the key shared with every member's devices first), else as given; refused in required mode.
+  caf::replies_to<atom::encrypt, std::string, std::string, std::string>::with<std::string, std::string>,
   // Internal: check this device's keys on the server (again, after a failure).
   caf::reacts_to<atom::start>,
   // Internal: upload keys when the counts ask for it (again, after a failure).

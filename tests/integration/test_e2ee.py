@@ -155,16 +155,17 @@ def test_a_store_with_another_pickle_key_stops_the_profile(tmp_path):
         assert "other-pickle-key-0123456789" not in logs
 
 
-def test_an_encrypted_message_from_nio_is_decrypted_and_not_answered_in_plaintext(tmp_path):
-    """nio shares its Megolm key with the bot over Olm and sends an encrypted message;
-    the bot decrypts it (the journal records why it did not answer: replies cannot be
-    encrypted yet, and required mode never sends plaintext)."""
+def test_an_encrypted_dm_with_nio_is_answered_encrypted(tmp_path):
+    """nio shares its Megolm key with the bot over Olm and sends an encrypted command in
+    an encrypted DM; the required-mode bot decrypts it, shares its own Megolm key with
+    nio's device and answers encrypted; nio decrypts the answer, and the server holds no
+    plaintext message from the bot."""
     import asyncio
-    import sqlite3
 
-    from nio import AsyncClient, AsyncClientConfig, LoginResponse, RoomSendResponse
+    from nio import (AsyncClient, AsyncClientConfig, LoginResponse, MegolmEvent,
+                     RoomMessageText, RoomSendResponse)
 
-    async def scenario(hs_url, bot_id, bot_proc):
+    async def scenario(hs_url, bot_id):
         reg = AsyncClient(hs_url, "human")
         await reg.register("human", "pw-human-1")
         await reg.close()
@@ -190,11 +191,23 @@ def test_an_encrypted_message_from_nio_is_decrypted_and_not_answered_in_plaintex
         if human.should_query_keys:
             await human.keys_query()
         sent = await human.room_send(room_id, "m.room.message",
-                                     {"msgtype": "m.text", "body": "hello bot, secretly"},
+                                     {"msgtype": "m.text", "body": "/help"},
                                      ignore_unverified_devices=True)
         assert isinstance(sent, RoomSendResponse), sent
+        answer, undecrypted = None, []
+        deadline = time.time() + 30
+        while time.time() < deadline and answer is None:
+            resp = await human.sync(timeout=1000)
+            room = resp.rooms.join.get(room_id) if hasattr(resp, "rooms") else None
+            for ev in (room.timeline.events if room else []):
+                if ev.sender != bot_id:
+                    continue
+                if isinstance(ev, RoomMessageText):
+                    answer = ev.body
+                elif isinstance(ev, MegolmEvent):
+                    undecrypted.append(ev.event_id)
         await human.close()
-        return room_id, sent.event_id
+        return room_id, answer, undecrypted
 
     with Homeserver(str(tmp_path / "hs")) as hs:
         bot = register(hs.url, "hermes", "pw-hermes-1")
@@ -202,22 +215,17 @@ def test_an_encrypted_message_from_nio_is_decrypted_and_not_answered_in_plaintex
         proc = Bot(home)
         try:
             assert proc.wait_for(r"running as"), proc.stderr
-            room_id, event_id = asyncio.run(
-                asyncio.wait_for(scenario(hs.url, bot["user_id"], proc), 60))
-            db = home / "platforms" / "matrix" / "hermes-matrix.db"
-            outcome = None
-            deadline = time.time() + 20
-            while time.time() < deadline and outcome is None:
-                conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
-                row = conn.execute("SELECT outcome FROM journal WHERE event_id = ?",
-                                   (event_id,)).fetchone()
-                conn.close()
-                outcome = row[0] if row else None
-                time.sleep(0.3)
+            room_id, answer, undecrypted = asyncio.run(
+                asyncio.wait_for(scenario(hs.url, bot["user_id"]), 90))
+            with urllib.request.urlopen(f"{hs.url}/_devhs/rooms/{room_id}/events",
+                                        timeout=10) as resp:
+                events = json.loads(resp.read())["events"]
         finally:
             proc.stop()
         logs = proc.stderr + "".join(p.read_text() for p in home.rglob("gateway.log"))
-        # Decrypted (an undecryptable or parked event has another or no outcome), and
-        # not answered: replies cannot be encrypted yet.
-        assert outcome == "ignored:cannot-encrypt", logs
-        assert "hello bot, secretly" not in logs
+        assert answer, (undecrypted, logs)
+        from_bot = [e for e in events if e.get("sender") == bot["user_id"]
+                    and e.get("type") in ("m.room.message", "m.room.encrypted")]
+        assert from_bot, events
+        assert all(e["type"] == "m.room.encrypted" for e in from_bot), from_bot
+        assert answer not in json.dumps(events)
