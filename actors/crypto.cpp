@@ -49,6 +49,47 @@ bool commit_account(crypto_pointer self) {
   return true;
 }
 
+std::string tracker_json(const std::map<std::string, crypto::tracked_user>& users) {
+  auto out = nlohmann::json::object();
+  for (auto& [user, t] : users) {
+    auto devices = nlohmann::json::object();
+    for (auto& [id, d] : t.devices)
+      devices[id] = {{"curve25519", d.curve25519}, {"ed25519", d.ed25519}};
+    out[user] = {{"outdated", t.outdated}, {"devices", std::move(devices)}};
+  }
+  return out.dump();
+}
+
+std::map<std::string, crypto::tracked_user> tracker_from_json(const std::string& text) {
+  std::map<std::string, crypto::tracked_user> users;
+  auto json = nlohmann::json::parse(text, nullptr, false);
+  if (!json.is_object())
+    return users;
+  for (auto& [user, t] : json.items()) {
+    if (!t.is_object())
+      continue;
+    crypto::tracked_user tu;
+    tu.outdated = t.value("outdated", true);
+    if (auto d = t.find("devices"); d != t.end() && d->is_object())
+      for (auto& [id, dev] : d->items())
+        if (dev.is_object() && dev.value("curve25519", "") != "" && dev.value("ed25519", "") != "")
+          tu.devices[id] = {user, id, dev.value("curve25519", ""), dev.value("ed25519", "")};
+    users[user] = std::move(tu);
+  }
+  return users;
+}
+
+bool save_tracker(crypto_pointer self) {
+  auto& st = self->state;
+  crypto_changes changes;
+  changes.devices = tracker_json(st.tracker.users());
+  if (auto err = st.store->commit_crypto(changes)) {
+    self->quit(make_error(errc::store_failed, "cannot write the store: " + *err));
+    return false;
+  }
+  return true;
+}
+
 } // namespace crypto_detail
 
 namespace {
@@ -218,6 +259,8 @@ crypto_actor::behavior_type crypto_behavior(crypto_pointer self, homeserver_link
     return crypto_actor::behavior_type::make_empty_behavior();
   }
   st.account.emplace(std::move(std::get<crypto::account>(acc)));
+  if (auto devices = st.store->tracked_devices())
+    st.tracker = crypto::device_tracker{tracker_from_json(*devices)};
   check_identity(self);
   return {
     [self](const sync_batch& batch) -> caf::result<atom::ok> {
@@ -231,7 +274,11 @@ crypto_actor::behavior_type crypto_behavior(crypto_pointer self, homeserver_link
           if (ev.type == "m.room.encryption" && ev.state_key)
             s.encrypted_rooms[room_id] = true;
       }
-      s.tracker.apply(resp.device_lists);
+      if (!resp.device_lists.changed.empty() || !resp.device_lists.left.empty()) {
+        s.tracker.apply(resp.device_lists);
+        if (!save_tracker(self))
+          return make_error(errc::store_failed, "cannot write the store");
+      }
       // Room keys first: the room events of this same batch may need them.
       if (!resp.to_device.empty()) {
         auto got = receive_to_device(*s.store, *s.key, *s.account,

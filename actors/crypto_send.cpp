@@ -252,6 +252,8 @@ void share_and_encrypt(crypto_pointer self, std::shared_ptr<room_session> rs,
         }
         for (auto& r : outcome->rejected)
           s.log->warn("ignoring {} device {}: {}", r.user_id, r.device_id, r.reason);
+        if (!save_tracker(self))
+          return;
         share_and_encrypt(self, rs, members, rounds + 1);
       });
     return;

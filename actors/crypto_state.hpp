@@ -78,6 +78,15 @@ using crypto_pointer = crypto_actor::stateful_pointer<crypto_state>;
 /// Pickles the account and commits it; false (and the actor quits) when that fails.
 bool commit_account(crypto_pointer self);
 
+/// Commits the device tracker's users (so that a restart still knows every device's
+/// keys, and refuses a device whose ed25519 key changed); false (and the actor quits)
+/// when that fails.
+bool save_tracker(crypto_pointer self);
+
+/// The tracker's users as stored, and back (unreadable text: nothing tracked).
+[[nodiscard]] std::string tracker_json(const std::map<std::string, crypto::tracked_user>& users);
+[[nodiscard]] std::map<std::string, crypto::tracked_user> tracker_from_json(const std::string& text);
+
 /// Starts the next queued encryption job, if any (crypto_send.cpp).
 void next_job(crypto_pointer self);
 
