@@ -8,7 +8,9 @@
 #include "matrix/bounded_json.hpp"
 #include "matrix/client_api.hpp"
 #include "matrix/crypto/device_tracker.hpp"
+#include "matrix/crypto/key_requests.hpp"
 #include "matrix/crypto/keys_upload.hpp"
+#include "matrix/txn_id.hpp"
 #include "messages/errors.hpp"
 
 #include <caf/local_actor.hpp>
@@ -95,6 +97,34 @@ bool save_tracker(crypto_pointer self) {
 namespace {
 
 using namespace crypto_detail;
+
+/// Asks our other devices and the sending device for a missing Megolm session (once per
+/// session in this life; best effort: the event stays parked either way, and the
+/// request id is stable, so a restart does not multiply requests).
+void request_room_key(crypto_pointer self, const std::string& room_id,
+                      const matrix::room_event& ev, const room_decryption& dec) {
+  auto& st = self->state;
+  if (dec.session_id.empty() || !st.requested_sessions.insert(dec.session_id).second)
+    return;
+  auto request_id = matrix::derive_txn_id(dec.session_id, 0, "keyreq");
+  auto content = crypto::room_key_request_content({room_id, dec.session_id, dec.sender_key},
+                                                  request_id, st.config.device_id);
+  std::optional<std::string> sender_device;
+  if (auto d = ev.content().find("device_id"); d != ev.content().end() && d->is_string())
+    sender_device = d->get<std::string>();
+  std::optional<std::string_view> device_view;
+  if (sender_device)
+    device_view = *sender_device;
+  auto messages = crypto::room_key_request_messages(content, st.config.user_id, ev.sender,
+                                                    device_view);
+  auto req = matrix::send_to_device_request("m.room_key_request", request_id, messages);
+  self->request(st.link.engine, caf::infinite, to_http_call(st.link, req, st.next_call++))
+    .then([self, session = dec.session_id](const http_result& res) {
+      if (!succeeded(res))
+        self->state.log->warn("cannot ask for the key of Megolm session {} ({})", session,
+                              matrix::to_string(to_matrix_error(res)));
+    });
+}
 
 /// Schedules atom::flush once (a failed upload is retried after a while).
 void retry_upload_later(crypto_pointer self) {
@@ -343,6 +373,7 @@ crypto_actor::behavior_type crypto_behavior(crypto_pointer self, homeserver_link
           }
           s.log->info("parked {} until the key of Megolm session {} arrives", ev->event_id,
                       dec.session_id);
+          request_room_key(self, room_id, *ev, dec);
           return {std::string{"missing"}, dec.reason};
         }
         case room_decryption::status::refused:

@@ -6,6 +6,7 @@
 #include "matrix/client_api.hpp"
 #include "matrix/crypto/megolm.hpp"
 #include "matrix/crypto/room_key_sharing.hpp"
+#include "matrix/txn_id.hpp"
 #include "messages/errors.hpp"
 
 #include <spdlog/logger.h>
@@ -186,8 +187,11 @@ void deliver_keys(crypto_pointer self, std::shared_ptr<room_session> rs,
   for (auto& [curve, session] : *olm)
     if (auto pickle = session.pickle(*st.key))
       changes.olm_sessions.push_back({curve, session.id(), std::move(pickle).value()});
+  // Who has the key is recorded once the to-device messages are out (a send that fails
+  // is retried with the same devices; a key received twice does no harm).
+  auto shared_after = rs->shared;
   for (auto& d : delivery->delivered)
-    rs->shared.insert(crypto::shared_device_of(d));
+    shared_after.insert(crypto::shared_device_of(d));
   auto pickle = rs->session->pickle(*st.key);
   if (!pickle) {
     finish_job(self, make_error(errc::internal, "cannot pickle the Megolm session"));
@@ -205,16 +209,19 @@ void deliver_keys(crypto_pointer self, std::shared_ptr<room_session> rs,
     encrypt_now(self, rs);
     return;
   }
-  auto txn = "hm.keys." + rs->session->id().substr(0, 16) + "." + std::to_string(st.next_call);
+  // Session ids are base64 ('/' and '+'): derive a URL-safe txn id from one.
+  auto txn = matrix::derive_txn_id(rs->session->id() + "|" + std::to_string(st.next_call), 0,
+                                   "keys");
   auto req = matrix::send_to_device_request("m.room.encrypted", txn, delivery->messages);
   st.log->info("sharing the key of Megolm session {} of {} with {} device(s)",
                rs->session->id(), job.room_id, delivery->delivered.size());
   self->request(st.link.engine, caf::infinite, to_http_call(st.link, req, st.next_call++))
-    .then([self, rs](const http_result& res) {
+    .then([self, rs, shared_after](const http_result& res) {
       if (!succeeded(res)) {
         job_failed(self, "cannot send room keys", to_matrix_error(res));
         return;
       }
+      rs->shared = shared_after;
       encrypt_now(self, rs);
     });
 }

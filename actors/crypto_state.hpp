@@ -20,6 +20,7 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -66,6 +67,8 @@ struct crypto_state {
   /// Room → encrypted, as learnt from the room state and from sync.
   std::map<std::string, bool> encrypted_rooms;
   std::deque<encrypt_job> jobs;
+  /// Megolm sessions we asked other devices for in this life.
+  std::set<std::string> requested_sessions;
   static inline const char* name = "crypto";
 };
 
