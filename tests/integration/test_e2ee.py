@@ -33,11 +33,11 @@ def register(base, user, password):
                                                 "auth": {"type": "m.login.dummy"}})
 
 
-def bot_home(tmp_path, base, token, pickle_key=None):
+def bot_home(tmp_path, base, token, pickle_key=None, mode="required"):
     home = tmp_path / "home"
     home.mkdir(exist_ok=True)
     env = (f"MATRIX_HOMESERVER={base}\nMATRIX_ACCESS_TOKEN={token}\n"
-           "MATRIX_ALLOWED_USERS=@human:localhost\nMATRIX_E2EE_MODE=required\n")
+           f"MATRIX_ALLOWED_USERS=@human:localhost\nMATRIX_E2EE_MODE={mode}\n")
     if pickle_key:
         env += f"MATRIX_PICKLE_KEY={pickle_key}\n"
     (home / ".env").write_text(env)
@@ -229,3 +229,62 @@ def test_an_encrypted_dm_with_nio_is_answered_encrypted(tmp_path):
         assert from_bot, events
         assert all(e["type"] == "m.room.encrypted" for e in from_bot), from_bot
         assert answer not in json.dumps(events)
+
+
+def bot_messages(base, room_id, bot_id):
+    with urllib.request.urlopen(f"{base}/_devhs/rooms/{room_id}/events", timeout=10) as resp:
+        events = json.loads(resp.read())["events"]
+    return [e for e in events if e.get("sender") == bot_id
+            and e.get("type") in ("m.room.message", "m.room.encrypted")]
+
+
+def plaintext_dm_with_help(base, human_token, bot_id):
+    """A DM without encryption in which the human sends /help; its room id."""
+    room_id = api(base, "POST", "/createRoom", human_token,
+                  {"invite": [bot_id], "is_direct": True})["room_id"]
+    deadline = time.time() + 20
+    while time.time() < deadline:
+        members = api(base, "GET", f"/rooms/{room_id}/joined_members", human_token)["joined"]
+        if bot_id in members:
+            break
+        time.sleep(0.3)
+    assert bot_id in members, "the bot did not join"
+    api(base, "PUT", f"/rooms/{room_id}/send/m.room.message/t1", human_token,
+        {"msgtype": "m.text", "body": "/help"})
+    return room_id
+
+
+def test_optional_mode_answers_a_plaintext_room_in_plaintext(tmp_path):
+    with Homeserver(str(tmp_path / "hs")) as hs:
+        bot = register(hs.url, "hermes", "pw-hermes-1")
+        human = register(hs.url, "human", "pw-human-1")
+        home = bot_home(tmp_path, hs.url, bot["access_token"], mode="optional")
+        proc = Bot(home)
+        try:
+            assert proc.wait_for(r"running as"), proc.stderr
+            room_id = plaintext_dm_with_help(hs.url, human["access_token"], bot["user_id"])
+            answers = []
+            deadline = time.time() + 20
+            while time.time() < deadline and not answers:
+                answers = bot_messages(hs.url, room_id, bot["user_id"])
+                time.sleep(0.3)
+        finally:
+            proc.stop()
+        assert answers, proc.stderr
+        assert answers[0]["type"] == "m.room.message"
+
+
+def test_required_mode_never_answers_a_plaintext_room(tmp_path):
+    with Homeserver(str(tmp_path / "hs")) as hs:
+        bot = register(hs.url, "hermes", "pw-hermes-1")
+        human = register(hs.url, "human", "pw-human-1")
+        home = bot_home(tmp_path, hs.url, bot["access_token"])
+        proc = Bot(home)
+        try:
+            assert proc.wait_for(r"running as"), proc.stderr
+            room_id = plaintext_dm_with_help(hs.url, human["access_token"], bot["user_id"])
+            time.sleep(3)  # time enough for an answer, were one to be sent
+            answers = bot_messages(hs.url, room_id, bot["user_id"])
+        finally:
+            proc.stop()
+        assert answers == [], answers
