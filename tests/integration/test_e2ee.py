@@ -4,11 +4,13 @@ Olm account, publishes signed device keys and one-time keys, keeps the same iden
 across restarts, and never logs its pickle key."""
 
 import json
+import queue
 import re
 import signal
 import stat
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
 
@@ -46,18 +48,31 @@ def bot_home(tmp_path, base, token, pickle_key=None, mode="required"):
 
 
 class Bot:
-    """hermes-matrix serving `home` until stopped (SIGTERM)."""
+    """hermes-matrix serving `home` until stopped (SIGTERM). Its stderr is read by a
+    thread, so that waiting for a line never blocks past its timeout."""
 
     def __init__(self, home):
         self.proc = subprocess.Popen([BINARY, "run", "--hermes-home", str(home)],
-                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                                     text=True)
         self.stderr = ""
+        self.lines = queue.Queue()
+        self.reader = threading.Thread(target=self._read, daemon=True)
+        self.reader.start()
+
+    def _read(self):
+        for line in self.proc.stderr:
+            self.lines.put(line)
+        self.lines.put(None)
 
     def wait_for(self, pattern, timeout=30):
         deadline = time.time() + timeout
         while time.time() < deadline:
-            line = self.proc.stderr.readline()
-            if not line:
+            try:
+                line = self.lines.get(timeout=max(0.0, deadline - time.time()))
+            except queue.Empty:
+                break
+            if line is None:
                 break
             self.stderr += line
             if re.search(pattern, line):
@@ -68,10 +83,15 @@ class Bot:
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
             try:
-                _, rest = self.proc.communicate(timeout=15)
-                self.stderr += rest
+                self.proc.wait(timeout=15)
             except subprocess.TimeoutExpired:
                 self.proc.kill()
+                self.proc.wait()
+        self.reader.join(timeout=5)
+        while not self.lines.empty():
+            line = self.lines.get()
+            if line is not None:
+                self.stderr += line
         return self.proc.returncode
 
 
