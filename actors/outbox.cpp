@@ -46,6 +46,7 @@ struct outbox_state {
   std::shared_ptr<profile_store> store;
   std::shared_ptr<spdlog::logger> log;
   std::string user_id;
+  crypto_actor crypto; ///< invalid when the profile does no encryption
   std::map<std::string, room_queue> rooms;
   /// Originals whose final (durable) edit is queued or sent: later streaming
   /// edits for them are stale and must never overwrite the final text.
@@ -187,6 +188,11 @@ void on_sent(outbox_pointer self, const std::string& room_id, const next_send& s
   pump(self, room_id);
 }
 
+void put(outbox_pointer self, const std::string& room_id, next_send next,
+         const std::string& type, const std::string& content_text);
+void encryption_failed(outbox_pointer self, const std::string& room_id, const next_send& s,
+                       const caf::error& err);
+
 void pump(outbox_pointer self, const std::string& room_id) {
   auto& st = self->state;
   auto& q = st.rooms[room_id];
@@ -202,24 +208,72 @@ void pump(outbox_pointer self, const std::string& room_id) {
   q.in_flight = true;
   if (next->is_edit)
     q.last_edit = self->clock().now();
-  auto content = matrix::parse_bounded_json(next->content);
-  auto req = matrix::send_request(room_id, next->event_type, next->txn_id,
+  if (!st.crypto) {
+    auto type = next->event_type;
+    auto content = next->content;
+    put(self, room_id, std::move(*next), type, content);
+    return;
+  }
+  // Encrypted (or refused) per send: a retry after a crash encrypts again under the same
+  // txn id, which the homeserver deduplicates.
+  auto type = next->event_type;
+  auto content = next->content;
+  self->request(st.crypto, caf::infinite, atom::encrypt_v, room_id, type, content)
+    .then(
+      [self, room_id, s = *next](const std::string& t, const std::string& c) mutable {
+        put(self, room_id, std::move(s), t, c);
+      },
+      [self, room_id, s = *next](const caf::error& err) {
+        encryption_failed(self, room_id, s, err);
+      });
+}
+
+void put(outbox_pointer self, const std::string& room_id, next_send next,
+         const std::string& type, const std::string& content_text) {
+  auto& st = self->state;
+  auto content = matrix::parse_bounded_json(content_text);
+  auto req = matrix::send_request(room_id, type, next.txn_id,
                                   content ? *content : nlohmann::json::object());
   self->request(st.link.engine, caf::infinite, to_http_call(st.link, req, st.next_call++))
-    .then([self, room_id, s = std::move(*next)](const http_result& res) {
+    .then([self, room_id, s = std::move(next)](const http_result& res) {
       on_sent(self, room_id, s, res);
     });
+}
+
+void encryption_failed(outbox_pointer self, const std::string& room_id, const next_send& s,
+                       const caf::error& err) {
+  auto& st = self->state;
+  auto& q = st.rooms[room_id];
+  q.in_flight = false;
+  if (err.category() == error_category && err.code() == static_cast<uint8_t>(errc::bad_config)) {
+    st.log->error("not sending into {}: {}", room_id, error_text(err));
+    if (s.durable) {
+      (void) st.store->mark_failed(s.txn_id, "not encrypted");
+      q.durable.pop_front();
+    }
+    pump(self, room_id);
+    return;
+  }
+  st.log->warn("cannot encrypt for {} ({}); retrying", room_id, error_text(err));
+  if (!s.durable) {
+    pump(self, room_id);
+    return;
+  }
+  q.not_before = self->clock().now() + q.backoff.next_with(st.random);
+  wake_at(self, room_id, q, q.not_before);
 }
 
 outbox_actor::behavior_type outbox_behavior(outbox_pointer self, homeserver_link link,
                                             std::shared_ptr<profile_store> store,
                                             std::string user_id,
-                                            std::shared_ptr<spdlog::logger> log) {
+                                            std::shared_ptr<spdlog::logger> log,
+                                            crypto_actor crypto) {
   auto& init = self->state;
   init.link = std::move(link);
   init.store = std::move(store);
   init.user_id = std::move(user_id);
   init.log = std::move(log);
+  init.crypto = std::move(crypto);
   // Resume what a previous life of this profile left unsent.
   for (auto& e : init.store->pending_outbox()) {
     if (!e.relates_txn.empty())
@@ -281,9 +335,9 @@ outbox_actor::behavior_type outbox_behavior(outbox_pointer self, homeserver_link
 
 outbox_actor spawn_outbox(caf::local_actor* cell_self, homeserver_link link,
                           std::shared_ptr<profile_store> store, std::string user_id,
-                          std::shared_ptr<spdlog::logger> log) {
+                          std::shared_ptr<spdlog::logger> log, crypto_actor crypto) {
   return cell_self->spawn<caf::linked>(outbox_behavior, std::move(link), std::move(store),
-                                       std::move(user_id), std::move(log));
+                                       std::move(user_id), std::move(log), std::move(crypto));
 }
 
 } // namespace hm

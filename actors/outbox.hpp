@@ -23,10 +23,13 @@ class profile_store;
 /// server refuses for good is dropped and logged; a rejected token ends the
 /// cell with errc::unauthorized. Edits (durable or streaming) are spaced at
 /// least a second apart per room; a streaming edit is dropped when a newer one
-/// or the final one for the same message is queued.
+/// or the final one for the same message is queued. With a crypto actor, every event
+/// goes through it before the PUT (encrypted in encrypted rooms; refused in required
+/// mode where the room is not encrypted: dropped and logged).
 [[nodiscard]] outbox_actor spawn_outbox(caf::local_actor* cell_self, homeserver_link link,
                                         std::shared_ptr<profile_store> store,
                                         std::string user_id,
-                                        std::shared_ptr<spdlog::logger> log);
+                                        std::shared_ptr<spdlog::logger> log,
+                                        crypto_actor crypto = {});
 
 } // namespace hm

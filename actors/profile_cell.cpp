@@ -1,5 +1,6 @@
 #include "actors/profile_cell.hpp"
 
+#include "actors/crypto.hpp"
 #include "actors/outbox.hpp"
 #include "actors/profile_cell_state.hpp"
 #include "actors/profile_log.hpp"
@@ -92,18 +93,66 @@ std::optional<profiles::incoming_message> read_message(const matrix::room_event&
   return msg;
 }
 
+void act_on_plain_message(profile_cell_pointer self, const journal_entry& entry,
+                          std::optional<matrix::room_event> ev, bool was_encrypted);
+
+/// An m.room.encrypted event goes to the crypto actor first; what it decrypts is acted
+/// on like any message (the plaintext stays in memory: the journal keeps the ciphertext).
 void act_on_message(profile_cell_pointer self, const journal_entry& entry) {
   auto& st = self->state;
   auto raw = matrix::parse_bounded_json(entry.payload);
   std::optional<matrix::room_event> ev;
   if (raw)
     ev = matrix::to_room_event(std::move(*raw));
+  if (!ev || ev->type != "m.room.encrypted") {
+    act_on_plain_message(self, entry, std::move(ev), false);
+    return;
+  }
+  if (!st.crypto) {
+    finish_entry(self, entry.event_id, "ignored:encrypted");
+    return;
+  }
+  self->request(st.crypto, caf::infinite, atom::decrypt_v, entry.room_id, entry.payload)
+    .then([self, entry](const std::string& status, const std::string& decrypted) {
+      auto& s = self->state;
+      if (status == "decrypted") {
+        auto plain = matrix::parse_bounded_json(decrypted);
+        std::optional<matrix::room_event> dev;
+        if (plain)
+          dev = matrix::to_room_event(std::move(*plain));
+        act_on_plain_message(self, entry, std::move(dev), true);
+      } else if (status == "missing") {
+        // Stays pending in the journal; the crypto actor sends atom::retry with its key.
+        s.in_progress.erase(entry.event_id);
+      } else {
+        finish_entry(self, entry.event_id, "ignored:undecryptable");
+      }
+    });
+}
+
+void act_on_plain_message(profile_cell_pointer self, const journal_entry& entry,
+                          std::optional<matrix::room_event> ev, bool was_encrypted) {
+  auto& st = self->state;
+  if (ev && ev->type != "m.room.message") {
+    finish_entry(self, entry.event_id, "ignored:not-a-message");
+    return;
+  }
   auto msg = ev ? read_message(*ev) : std::nullopt;
   if (!msg) {
     st.log->warn("skipping {}: not a readable message", entry.event_id);
     finish_entry(self, entry.event_id, "ignored:malformed");
     return;
   }
+  // Under `required` only what was encrypted is answered (the outbox, through the crypto
+  // actor, never sends plaintext into a room either).
+  if (st.config.e2ee == profiles::e2ee_mode::required && !was_encrypted) {
+    st.log->info("not answering {} in {}: it was not encrypted", entry.event_id,
+                 entry.room_id);
+    finish_entry(self, entry.event_id, "ignored:plaintext");
+    return;
+  }
+  if (was_encrypted)
+    st.rooms[entry.room_id].encrypted = true;
   auto room = facts_of(self, entry.room_id, msg->thread_root);
   auto decision = profiles::decide(st.config, st.bot, room, *msg);
   switch (decision.what) {
@@ -246,7 +295,11 @@ std::variant<std::vector<journal_entry>, std::string> admit(profile_cell_pointer
       if (ev.state_key)
         learn_room_state(info, ev);
       // The first sync of a profile is history: nothing in it is answered.
-      if (batch.initial || ev.type != "m.room.message" || ev.sender == st.bot.user_id)
+      // Encrypted events only when this profile does encryption (with it off they stay
+      // unanswered, as before).
+      bool wanted = ev.type == "m.room.message"
+                    || (ev.type == "m.room.encrypted" && st.config.e2ee != profiles::e2ee_mode::off);
+      if (batch.initial || !wanted || ev.sender == st.bot.user_id)
         continue;
       entries.push_back({ev.event_id, room_id, "message", ev.raw.dump(-1, ' ', false,
                                                       nlohmann::json::error_handler_t::replace)});
@@ -271,12 +324,35 @@ std::variant<std::vector<journal_entry>, std::string> admit(profile_cell_pointer
   return entries;
 }
 
+/// Admits a sync batch and acts on what it admitted; the error that ended the cell.
+std::optional<caf::error> take_batch(profile_cell_pointer self, const sync_batch& batch) {
+  auto& st = self->state;
+  auto admitted = admit(self, batch);
+  if (auto* err = std::get_if<std::string>(&admitted)) {
+    st.log->error("cannot write the store: {}", *err);
+    self->quit(make_error(errc::store_failed, "cannot write the store: " + *err));
+    return make_error(errc::store_failed, *err);
+  }
+  st.last_sync = caf::make_timestamp();
+  for (auto& entry : std::get<std::vector<journal_entry>>(admitted))
+    if (!st.store->outcome(entry.event_id))
+      act_on(self, entry);
+  return std::nullopt;
+}
+
 // -- start-up ------------------------------------------------------------------
 
 void start_serving(profile_cell_pointer self) {
   auto& st = self->state;
   auto cell = caf::actor_cast<profile_cell_actor>(self);
-  st.outbox = spawn_outbox(self, st.link, st.store, st.bot.user_id, st.log);
+  // The crypto actor first: every sync batch goes through it before the profile acts.
+  if (st.config.e2ee != profiles::e2ee_mode::off)
+    st.crypto = spawn_crypto(self, st.link, st.store,
+                             crypto_config{st.bot.user_id, st.device_id, st.config.pickle_key,
+                                           caf::actor_cast<profile_cell_actor>(self),
+                                           st.config.e2ee == profiles::e2ee_mode::required},
+                             st.log);
+  st.outbox = spawn_outbox(self, st.link, st.store, st.bot.user_id, st.log, st.crypto);
   st.sync = spawn_sync(self, st.link, cell, st.store, st.bot.user_id, st.log);
   st.serving = true;
   self->send(st.supervisor, atom::ready_v, st.config.name, st.bot.user_id, st.device_id);
@@ -494,20 +570,32 @@ profile_cell_actor::behavior_type profile_cell(profile_cell_pointer self,
     [](atom::ping) { return atom::ping_v; },
     [self](const sync_batch& batch) -> caf::result<atom::ok> {
       auto& st = self->state;
-      auto admitted = admit(self, batch);
-      if (auto* err = std::get_if<std::string>(&admitted)) {
-        st.log->error("cannot write the store: {}", *err);
-        self->quit(make_error(errc::store_failed, "cannot write the store: " + *err));
-        return make_error(errc::store_failed, *err);
+      if (!st.crypto) {
+        if (auto err = take_batch(self, batch))
+          return std::move(*err);
+        return atom::ok_v;
       }
-      st.last_sync = caf::make_timestamp();
-      for (auto& entry : std::get<std::vector<journal_entry>>(admitted))
-        if (!st.store->outcome(entry.event_id))
-          act_on(self, entry);
-      return atom::ok_v;
+      // The crypto actor sees the batch's to-device events (room keys) and key counts
+      // first, so that the room events of the same batch can be decrypted.
+      auto rp = self->make_response_promise<atom::ok>();
+      self->request(st.crypto, caf::infinite, batch)
+        .then(
+          [self, batch, rp](atom::ok) mutable {
+            if (auto err = take_batch(self, batch))
+              rp.deliver(std::move(*err));
+            else
+              rp.deliver(atom::ok_v);
+          },
+              [rp](caf::error& err) mutable { rp.deliver(std::move(err)); });
+      return rp;
     },
     [self](const turn_done& done) { finish_entry(self, done.event_id, done.outcome); },
     [self](atom::start) { start(self); },
+    [self](atom::retry, const std::string& event_id) {
+      for (auto& entry : self->state.store->pending_journal())
+        if (entry.event_id == event_id)
+          act_on(self, entry);
+    },
   };
 }
 

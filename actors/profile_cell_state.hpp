@@ -49,6 +49,7 @@ struct profile_cell_state {
   std::string device_id;
   sync_actor sync;
   outbox_actor outbox;
+  crypto_actor crypto; ///< only when MATRIX_E2EE_MODE is optional or required
   std::map<std::string, agent_session_actor> sessions; ///< by session key
   std::map<std::string, last_turn> last_turns;         ///< by session key
   std::map<std::string, room_info> rooms;

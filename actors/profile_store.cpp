@@ -1,4 +1,5 @@
 #include "actors/profile_store.hpp"
+#include "actors/store_sql.hpp"
 
 #include <sqlite3.h>
 
@@ -12,9 +13,11 @@
 
 namespace hm {
 
+using namespace store_sql;
+
 namespace {
 
-constexpr int schema_version = 2;
+constexpr int schema_version = 3;
 
 /// Version 1: the key-value table. Version 2: the journal and the outbox.
 constexpr const char* schema_v2 = R"sql(
@@ -47,84 +50,64 @@ CREATE TABLE IF NOT EXISTS outbox (
 CREATE INDEX IF NOT EXISTS outbox_pending ON outbox (seq) WHERE state = 'pending';
 )sql";
 
-int64_t unix_ms() {
-  using namespace std::chrono;
-  return duration_cast<milliseconds>(system_clock::now().time_since_epoch()).count();
-}
-
-std::string sqlite_text(sqlite3* db) {
-  return db != nullptr ? sqlite3_errmsg(db) : "out of memory";
-}
-
-/// Runs `sql` (no parameters); returns an error text on failure.
-std::optional<std::string> exec(sqlite3* db, const char* sql) {
-  char* err = nullptr;
-  if (sqlite3_exec(db, sql, nullptr, nullptr, &err) != SQLITE_OK) {
-    std::string text = err != nullptr ? err : sqlite_text(db);
-    sqlite3_free(err);
-    return text;
-  }
-  return std::nullopt;
-}
-
-/// A prepared statement: bind in order, step, read columns, finalize on scope exit.
-class statement {
-public:
-  statement(sqlite3* db, const char* sql) : db_(db) {
-    if (sqlite3_prepare_v2(db, sql, -1, &stmt_, nullptr) != SQLITE_OK)
-      error_ = sqlite_text(db);
-  }
-  statement(const statement&) = delete;
-  statement& operator=(const statement&) = delete;
-  ~statement() { sqlite3_finalize(stmt_); }
-
-  statement& bind(const std::string& text) {
-    if (stmt_ != nullptr)
-      sqlite3_bind_text(stmt_, ++bound_, text.data(), static_cast<int>(text.size()),
-                        SQLITE_TRANSIENT);
-    return *this;
-  }
-  statement& bind(int64_t value) {
-    if (stmt_ != nullptr)
-      sqlite3_bind_int64(stmt_, ++bound_, value);
-    return *this;
-  }
-
-  /// Steps once: true while a row is available.
-  bool row() {
-    if (stmt_ == nullptr)
-      return false;
-    auto rc = sqlite3_step(stmt_);
-    if (rc == SQLITE_ROW)
-      return true;
-    if (rc != SQLITE_DONE)
-      error_ = sqlite_text(db_);
-    return false;
-  }
-
-  /// Steps to the end (for statements without results); the error, if any.
-  std::optional<std::string> run() {
-    while (row()) {
-    }
-    return error_;
-  }
-
-  std::string text(int col) const {
-    auto* p = reinterpret_cast<const char*>(sqlite3_column_text(stmt_, col));
-    return p != nullptr ? std::string{p, static_cast<size_t>(sqlite3_column_bytes(stmt_, col))}
-                        : std::string{};
-  }
-  int64_t integer(int col) const { return sqlite3_column_int64(stmt_, col); }
-  bool is_null(int col) const { return sqlite3_column_type(stmt_, col) == SQLITE_NULL; }
-
-  const std::optional<std::string>& error() const { return error_; }
-
-private:
-  sqlite3* db_;
-  sqlite3_stmt* stmt_ = nullptr;
-  int bound_ = 0;
-  std::optional<std::string> error_;
-};
+/// Version 3: the crypto state (rows described in profile_store.hpp). Pickles are
+/// encrypted by libolm with the pickle key, which is never stored here.
+constexpr const char* schema_v3 = R"sql(
+CREATE TABLE IF NOT EXISTS crypto_account (
+  id INTEGER PRIMARY KEY CHECK (id = 1), -- one account per store (one device)
+  user_id TEXT NOT NULL,
+  device_id TEXT NOT NULL,
+  curve25519 TEXT NOT NULL,
+  ed25519 TEXT NOT NULL,
+  pickle TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS olm_sessions (
+  sender_key TEXT NOT NULL,
+  session_id TEXT NOT NULL,
+  pickle TEXT NOT NULL,
+  last_used_at INTEGER NOT NULL,
+  PRIMARY KEY (sender_key, session_id)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS inbound_group_sessions (
+  room_id TEXT NOT NULL,
+  session_id TEXT NOT NULL,
+  sender_key TEXT NOT NULL,
+  sender_ed25519 TEXT NOT NULL,
+  forwarding_chain TEXT NOT NULL DEFAULT '[]',
+  pickle TEXT NOT NULL,
+  first_known_index INTEGER NOT NULL,
+  sender_user TEXT NOT NULL DEFAULT '',
+  received_at INTEGER NOT NULL,
+  PRIMARY KEY (room_id, session_id, sender_key)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS outbound_group_sessions (
+  room_id TEXT PRIMARY KEY,
+  session_id TEXT NOT NULL,
+  pickle TEXT NOT NULL,
+  created_at INTEGER NOT NULL,
+  message_count INTEGER NOT NULL,
+  shared_with TEXT NOT NULL DEFAULT '[]'
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS crypto_devices (
+  id INTEGER PRIMARY KEY CHECK (id = 1),
+  state TEXT NOT NULL -- the device tracker's JSON
+);
+CREATE TABLE IF NOT EXISTS megolm_replay (
+  session_id TEXT NOT NULL,
+  message_index INTEGER NOT NULL,
+  event_id TEXT NOT NULL,
+  origin_server_ts INTEGER NOT NULL,
+  PRIMARY KEY (session_id, message_index)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS parked_events (
+  event_id TEXT PRIMARY KEY,
+  room_id TEXT NOT NULL,
+  session_id TEXT NOT NULL,
+  sender_key TEXT NOT NULL,
+  parked_at INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS parked_by_session ON parked_events (session_id, parked_at);
+)sql";
 
 } // namespace
 
@@ -197,8 +180,24 @@ profile_store::open(const std::filesystem::path& path) {
   if (auto err = exec(db, schema_v2))
     return unusable(*err);
   if (found < schema_version) {
-    if (auto err = store->put("schema_version", std::to_string(schema_version)))
-      return "cannot initialise the store " + path.string() + ": " + *err;
+    // Each version's script only adds tables (IF NOT EXISTS), so a fresh store runs
+    // them all and an older one the ones it lacks; in one transaction with the new
+    // version number, so that a crash mid-migration leaves the old version intact.
+    auto err = in_transaction(db, [&]() -> std::optional<std::string> {
+      if (found < 2)
+        if (auto e = exec(db, schema_v2))
+          return e;
+      if (found < 3)
+        if (auto e = exec(db, schema_v3))
+          return e;
+      return statement{db, "INSERT INTO meta (key, value) VALUES ('schema_version', ?1) "
+                           "ON CONFLICT (key) DO UPDATE SET value = excluded.value"}
+        .bind(std::to_string(schema_version))
+        .run();
+    });
+    if (err)
+      return "cannot initialise the store " + path.string() + " (schema version "
+             + std::to_string(found) + " to " + std::to_string(schema_version) + "): " + *err;
   }
   return store;
 }
@@ -216,17 +215,7 @@ profile_store::~profile_store() {
 
 template <class F>
 std::optional<std::string> profile_store::transaction(F fn) {
-  if (auto err = exec(db_, "BEGIN IMMEDIATE"))
-    return err;
-  if (auto err = fn()) {
-    exec(db_, "ROLLBACK");
-    return err;
-  }
-  if (auto err = exec(db_, "COMMIT")) {
-    exec(db_, "ROLLBACK");
-    return err;
-  }
-  return std::nullopt;
+  return in_transaction(db_, std::move(fn));
 }
 
 std::optional<std::string> profile_store::get(const std::string& key) {

@@ -9,6 +9,7 @@ bool restartable(errc code) {
     case errc::bad_config:
     case errc::unauthorized:
     case errc::device_mismatch:
+    case errc::bad_pickle_key:
       return false;
     default:
       return true;
@@ -25,6 +26,7 @@ const char* to_string(errc code) {
     case errc::device_mismatch: return "device_mismatch";
     case errc::transient: return "transient";
     case errc::injected_fault: return "injected_fault";
+    case errc::bad_pickle_key: return "bad_pickle_key";
   }
   return "unknown";
 }

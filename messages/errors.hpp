@@ -33,6 +33,9 @@ enum class errc : uint8_t {
   transient,
   /// Fault injected by a test build's fault switch.
   injected_fault,
+  /// The crypto store's pickles were made with another pickle key (MATRIX_PICKLE_KEY
+  /// or the key file changed). Not restarted: only the original key helps.
+  bad_pickle_key,
 };
 
 /// The CAF error category of hermes-matrix errors.

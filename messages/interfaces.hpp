@@ -47,13 +47,30 @@ using profile_cell_actor = caf::typed_actor<
   // An agent session finished a turn; the journal entry is marked done.
   caf::reacts_to<turn_done>,
   // Internal: (re)start talking to the homeserver (after a failed attempt).
-  caf::reacts_to<atom::start>>;
+  caf::reacts_to<atom::start>,
+  // The crypto actor got the key of a parked event: act on that journal entry again.
+  caf::reacts_to<atom::retry, std::string>>;
 
 /// The sync actor of a profile: long-polls /sync and hands each batch to the
 /// profile actor, moving on only when the batch is committed.
 using sync_actor = caf::typed_actor<
   // Internal: start the next long-poll (at once, or after a backoff).
   caf::reacts_to<atom::poll>>;
+
+/// The crypto actor of a profile: one Matrix device's Olm account and sessions.
+using crypto_actor = caf::typed_actor<
+  // A sync batch's to-device events and key counts, applied before its room events are acted on.
+  caf::replies_to<sync_batch>::with<atom::ok>,
+  // Decrypts an admitted m.room.encrypted event (room id, event JSON): ("decrypted", the
+  // event as sent), ("missing", reason) once parked until its key arrives, or ("refused", reason).
+  caf::replies_to<atom::decrypt, std::string, std::string>::with<std::string, std::string>,
+  // What to PUT for an event (room id, type, content): m.room.encrypted in an encrypted room
+  // (the key shared with every member's devices first), else as given; refused in required mode.
+  caf::replies_to<atom::encrypt, std::string, std::string, std::string>::with<std::string, std::string>,
+  // Internal: check this device's keys on the server (again, after a failure).
+  caf::reacts_to<atom::start>,
+  // Internal: upload keys when the counts ask for it (again, after a failure).
+  caf::reacts_to<atom::flush>>;
 
 /// The outbox of a profile: ordered, idempotent sends.
 using outbox_actor = caf::typed_actor<

@@ -68,7 +68,7 @@ CAF_TEST(values survive closing and reopening) {
   auto store = open_ok(path);
   CAF_CHECK_EQUAL(store->get("next_batch"), std::optional<std::string>{"s2"});
   CAF_CHECK_EQUAL(store->get("missing"), std::nullopt);
-  CAF_CHECK_EQUAL(store->get("schema_version"), std::optional<std::string>{"2"});
+  CAF_CHECK_EQUAL(store->get("schema_version"), std::optional<std::string>{"3"});
 }
 
 CAF_TEST(a second opener is refused while the first holds the lock) {

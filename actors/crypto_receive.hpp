@@ -1,0 +1,66 @@
+#pragma once
+
+// Receiving encrypted traffic, over the profile store: to-device Olm messages carrying
+// room keys, and Megolm room events. Kept apart from the crypto actor so that it can be
+// tested with two libolm accounts and no actors. Every function commits what it changed
+// in one transaction per event; none logs a key or a plaintext.
+
+#include "actors/profile_store.hpp"
+#include "matrix/crypto/account.hpp"
+#include "matrix/crypto/olm_sessions.hpp"
+#include "matrix/events.hpp"
+
+#include <nlohmann/json.hpp>
+
+#include <functional>
+#include <optional>
+#include <string>
+#include <variant>
+#include <vector>
+
+namespace hm {
+
+/// What one batch's to-device events brought.
+struct to_device_result {
+  /// Megolm sessions whose keys arrived (parked events waiting for them can be retried).
+  std::vector<std::string> new_sessions;
+  /// Events dropped, each with a reason without secrets (for the log).
+  std::vector<std::string> dropped;
+};
+
+/// Decrypts the Olm to-device events in `events` (others are ignored) and stores the
+/// m.room_key they carry as inbound group sessions, together with the Olm session and
+/// the account they changed. An undecryptable or malformed event is dropped (it is
+/// listed); only a store failure is an error (its text).
+[[nodiscard]] std::variant<to_device_result, std::string>
+receive_to_device(profile_store& store, const matrix::crypto::pickle_key& key,
+                  matrix::crypto::account& account, const matrix::crypto::own_device& self,
+                  const std::vector<matrix::basic_event>& events);
+
+/// The outcome of decrypting one m.room.encrypted room event.
+struct room_decryption {
+  enum class status {
+    decrypted,   ///< `event` holds the event as it was before encryption
+    missing_key, ///< no session (or no early enough index) yet: park it and ask for the key
+    refused,     ///< replay, wrong room, bad MAC, sender does not own the key: drop it
+  };
+  status what = status::refused;
+  /// The decrypted event: the original with type and content replaced.
+  nlohmann::json event;
+  std::string session_id;
+  std::string sender_key;
+  std::string reason; ///< for missing_key and refused; never a plaintext
+  /// The replay log entry to commit together with the event's journal outcome.
+  std::optional<replay_row> replay;
+};
+
+/// Decrypts `ev` (an m.room.encrypted room event of `room_id`) with the stored inbound
+/// sessions. `device_owner` says which user a curve25519 key belongs to, as far as we
+/// know (nullopt: unknown device; a key known to belong to another user than the sender
+/// is refused). The replay log is consulted, not written: the caller commits `replay`.
+[[nodiscard]] room_decryption decrypt_room_event(
+    profile_store& store, const matrix::crypto::pickle_key& key, const std::string& room_id,
+    const matrix::room_event& ev,
+    const std::function<std::optional<std::string>(const std::string&)>& device_owner);
+
+} // namespace hm

@@ -1,0 +1,96 @@
+#pragma once
+
+// The crypto actor's state and what its parts share (crypto.cpp: start-up, keys,
+// receiving; crypto_send.cpp: sharing room keys and encrypting). Internal to the actors
+// library.
+
+#include "actors/crypto.hpp"
+#include "actors/profile_store.hpp"
+#include "matrix/crypto/account.hpp"
+#include "matrix/crypto/device_tracker.hpp"
+#include "matrix/crypto/pickle_key.hpp"
+
+#include <caf/stateful_actor.hpp>
+#include <caf/typed_event_based_actor.hpp>
+#include <caf/typed_response_promise.hpp>
+
+#include <chrono>
+#include <cstdint>
+#include <deque>
+#include <map>
+#include <memory>
+#include <optional>
+#include <set>
+#include <string>
+#include <vector>
+
+namespace spdlog {
+class logger;
+}
+
+namespace hm::crypto_detail {
+
+namespace crypto = matrix::crypto;
+
+/// How long to wait before asking the server again after a failed key request.
+constexpr auto retry_after = std::chrono::seconds{5};
+
+/// One encryption the outbox asked for; they run one at a time, in order, so that the
+/// device tracker and a room's outbound session never see two of them interleaved.
+struct encrypt_job {
+  std::string room_id;
+  std::string event_type;
+  std::string content;
+  caf::typed_response_promise<std::string, std::string> promise;
+};
+
+struct crypto_state {
+  homeserver_link link;
+  std::shared_ptr<profile_store> store;
+  std::shared_ptr<spdlog::logger> log;
+  crypto_config config;
+  std::optional<crypto::pickle_key> key;
+  std::optional<crypto::account> account;
+  /// /keys/query has told us what the server holds for this device.
+  bool identity_checked = false;
+  /// The server holds this device's keys (they are ours: checked, or uploaded by us).
+  bool device_keys_on_server = false;
+  bool upload_in_flight = false;
+  bool retry_scheduled = false;
+  /// signed_curve25519 one-time keys the server holds, as last told (sync or upload).
+  std::optional<int64_t> server_one_time_keys;
+  std::optional<std::vector<std::string>> unused_fallback_key_types;
+  uint64_t next_call = 1;
+  /// Users we share encrypted rooms with and their verified devices (in memory: after a
+  /// restart every list is outdated and queried again before it is used).
+  crypto::device_tracker tracker;
+  /// Room → encrypted, as learnt from the room state and from sync.
+  std::map<std::string, bool> encrypted_rooms;
+  std::deque<encrypt_job> jobs;
+  /// Megolm sessions we asked other devices for in this life.
+  std::set<std::string> requested_sessions;
+  static inline const char* name = "crypto";
+};
+
+using crypto_pointer = crypto_actor::stateful_pointer<crypto_state>;
+
+
+/// Unix time in milliseconds (Megolm session ages).
+[[nodiscard]] int64_t unix_now_ms();
+
+/// Pickles the account and commits it; false (and the actor quits) when that fails.
+bool commit_account(crypto_pointer self);
+
+/// Commits the device tracker's users (so that a restart still knows every device's
+/// keys, and refuses a device whose ed25519 key changed); false (and the actor quits)
+/// when that fails.
+bool save_tracker(crypto_pointer self);
+
+/// The tracker's users as stored, and back (unreadable text: nothing tracked).
+[[nodiscard]] std::string tracker_json(const std::map<std::string, crypto::tracked_user>& users);
+[[nodiscard]] std::map<std::string, crypto::tracked_user> tracker_from_json(const std::string& text);
+
+/// Starts the next queued encryption job, if any (crypto_send.cpp).
+void next_job(crypto_pointer self);
+
+} // namespace hm::crypto_detail

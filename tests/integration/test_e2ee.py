@@ -1,0 +1,310 @@
+"""End-to-end encryption with the real binary on the dev homeserver. This first slice
+covers the crypto actor's start: a profile with MATRIX_E2EE_MODE=required creates its
+Olm account, publishes signed device keys and one-time keys, keeps the same identity
+across restarts, and never logs its pickle key."""
+
+import json
+import queue
+import re
+import signal
+import stat
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+
+from conftest import BINARY, SOURCE_DIR, env_values
+
+sys.path.insert(0, str(SOURCE_DIR))
+from tests.devhs.launcher import Homeserver  # noqa: E402
+
+
+def api(base, method, path, token=None, body=None):
+    data = json.dumps(body).encode() if body is not None else None
+    req = urllib.request.Request(base + "/_matrix/client/v3" + path, data=data, method=method,
+                                 headers={"Content-Type": "application/json"})
+    if token:
+        req.add_header("Authorization", "Bearer " + token)
+    with urllib.request.urlopen(req, timeout=10) as resp:
+        return json.loads(resp.read())
+
+
+def register(base, user, password):
+    return api(base, "POST", "/register", body={"username": user, "password": password,
+                                                "auth": {"type": "m.login.dummy"}})
+
+
+def bot_home(tmp_path, base, token, pickle_key=None, mode="required"):
+    home = tmp_path / "home"
+    home.mkdir(exist_ok=True)
+    env = (f"MATRIX_HOMESERVER={base}\nMATRIX_ACCESS_TOKEN={token}\n"
+           f"MATRIX_ALLOWED_USERS=@human:localhost\nMATRIX_E2EE_MODE={mode}\n")
+    if pickle_key:
+        env += f"MATRIX_PICKLE_KEY={pickle_key}\n"
+    (home / ".env").write_text(env)
+    (home / ".env").chmod(0o600)
+    return home
+
+
+class Bot:
+    """hermes-matrix serving `home` until stopped (SIGTERM). Its stderr is read by a
+    thread, so that waiting for a line never blocks past its timeout."""
+
+    def __init__(self, home):
+        self.proc = subprocess.Popen([BINARY, "run", "--hermes-home", str(home)],
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                                     text=True)
+        self.stderr = ""
+        self.lines = queue.Queue()
+        self.reader = threading.Thread(target=self._read, daemon=True)
+        self.reader.start()
+
+    def _read(self):
+        for line in self.proc.stderr:
+            self.lines.put(line)
+        self.lines.put(None)
+
+    def wait_for(self, pattern, timeout=30):
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            try:
+                line = self.lines.get(timeout=max(0.0, deadline - time.time()))
+            except queue.Empty:
+                break
+            if line is None:
+                break
+            self.stderr += line
+            if re.search(pattern, line):
+                return True
+        return False
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.reader.join(timeout=5)
+        while not self.lines.empty():
+            line = self.lines.get()
+            if line is not None:
+                self.stderr += line
+        return self.proc.returncode
+
+
+def bot_device_keys(base, token, bot_id, device_id, timeout=20):
+    """The bot's device keys as another user sees them, once published."""
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        got = api(base, "POST", "/keys/query", token, {"device_keys": {bot_id: []}})
+        keys = got["device_keys"].get(bot_id, {}).get(device_id)
+        if keys:
+            return keys
+        time.sleep(0.3)
+    return None
+
+
+def test_required_mode_publishes_device_keys_and_keeps_its_identity(tmp_path):
+    with Homeserver(str(tmp_path / "hs")) as hs:
+        bot = register(hs.url, "hermes", "pw-hermes-1")
+        human = register(hs.url, "human", "pw-human-1")
+        home = bot_home(tmp_path, hs.url, bot["access_token"])
+        bot_id, device_id = bot["user_id"], bot["device_id"]
+        logs = ""
+        first = Bot(home)
+        try:
+            assert first.wait_for(r"running as"), first.stderr
+            keys = bot_device_keys(hs.url, human["access_token"], bot_id, device_id)
+        finally:
+            assert first.stop() == 0, first.stderr
+            logs += first.stderr
+        assert keys is not None, logs
+        assert keys["user_id"] == bot_id and keys["device_id"] == device_id
+        assert "m.megolm.v1.aes-sha2" in keys["algorithms"]
+        ed25519 = keys["keys"][f"ed25519:{device_id}"]
+        assert keys["keys"][f"curve25519:{device_id}"]
+        assert f"ed25519:{device_id}" in keys["signatures"][bot_id]
+        # One-time keys are up: another device can start an Olm session with the bot.
+        claimed = api(hs.url, "POST", "/keys/claim", human["access_token"],
+                      {"one_time_keys": {bot_id: {device_id: "signed_curve25519"}}})
+        assert claimed["one_time_keys"][bot_id][device_id], claimed
+        # The pickle key file is private and beside the store; never in a log.
+        store_dir = home / "platforms" / "matrix"
+        key_file = store_dir / "hermes-matrix.pickle-key"
+        assert stat.S_IMODE(key_file.stat().st_mode) == 0o600
+        pickle_key = key_file.read_text().strip()
+
+        # A restart loads the same account: the server's keys are still ours.
+        second = Bot(home)
+        try:
+            assert second.wait_for(r"running as"), second.stderr
+            assert second.wait_for(r"confirmed on the server", timeout=20), second.stderr
+            again = bot_device_keys(hs.url, human["access_token"], bot_id, device_id)
+        finally:
+            assert second.stop() == 0, second.stderr
+            logs += second.stderr
+        assert again["keys"][f"ed25519:{device_id}"] == ed25519
+        logs += "".join(p.read_text() for p in home.rglob("gateway.log"))
+        assert "device_mismatch" not in logs
+        for value in env_values(home) | {pickle_key}:
+            assert value not in logs
+
+
+def test_a_store_with_another_pickle_key_stops_the_profile(tmp_path):
+    with Homeserver(str(tmp_path / "hs")) as hs:
+        bot = register(hs.url, "hermes", "pw-hermes-1")
+        home = bot_home(tmp_path, hs.url, bot["access_token"],
+                        pickle_key="first-pickle-key-0123456789")
+        first = Bot(home)
+        try:
+            assert first.wait_for(r"running as"), first.stderr
+            assert first.wait_for(r"uploaded this device's keys", timeout=20), first.stderr
+        finally:
+            first.stop()
+        bot_home(tmp_path, hs.url, bot["access_token"], pickle_key="other-pickle-key-0123456789")
+        second = Bot(home)
+        try:
+            assert second.wait_for(r"another pickle key", timeout=30), second.stderr
+        finally:
+            second.stop()
+        logs = second.stderr + "".join(p.read_text() for p in home.rglob("gateway.log"))
+        assert "first-pickle-key-0123456789" not in logs
+        assert "other-pickle-key-0123456789" not in logs
+
+
+def test_an_encrypted_dm_with_nio_is_answered_encrypted(tmp_path):
+    """nio shares its Megolm key with the bot over Olm and sends an encrypted command in
+    an encrypted DM; the required-mode bot decrypts it, shares its own Megolm key with
+    nio's device and answers encrypted; nio decrypts the answer, and the server holds no
+    plaintext message from the bot."""
+    import asyncio
+
+    from nio import (AsyncClient, AsyncClientConfig, LoginResponse, MegolmEvent,
+                     RoomMessageText, RoomSendResponse)
+
+    async def scenario(hs_url, bot_id):
+        reg = AsyncClient(hs_url, "human")
+        await reg.register("human", "pw-human-1")
+        await reg.close()
+        (tmp_path / "nio").mkdir()
+        human = AsyncClient(hs_url, "@human:localhost", store_path=str(tmp_path / "nio"),
+                            config=AsyncClientConfig(encryption_enabled=True,
+                                                     store_sync_tokens=False))
+        assert isinstance(await human.login("pw-human-1", device_name="human"), LoginResponse)
+        await human.keys_upload()
+        await human.sync(timeout=0)
+        created = await human.room_create(
+            invite=[bot_id], is_direct=True,
+            initial_state=[{"type": "m.room.encryption", "state_key": "",
+                            "content": {"algorithm": "m.megolm.v1.aes-sha2"}}])
+        room_id = created.room_id
+        deadline = time.time() + 30
+        while time.time() < deadline:
+            await human.sync(timeout=1000)
+            room = human.rooms.get(room_id)
+            if room and bot_id in room.users:
+                break
+        assert bot_id in human.rooms[room_id].users, "the bot did not join"
+        if human.should_query_keys:
+            await human.keys_query()
+        sent = await human.room_send(room_id, "m.room.message",
+                                     {"msgtype": "m.text", "body": "/help"},
+                                     ignore_unverified_devices=True)
+        assert isinstance(sent, RoomSendResponse), sent
+        answer, undecrypted = None, []
+        deadline = time.time() + 30
+        while time.time() < deadline and answer is None:
+            resp = await human.sync(timeout=1000)
+            room = resp.rooms.join.get(room_id) if hasattr(resp, "rooms") else None
+            for ev in (room.timeline.events if room else []):
+                if ev.sender != bot_id:
+                    continue
+                if isinstance(ev, RoomMessageText):
+                    answer = ev.body
+                elif isinstance(ev, MegolmEvent):
+                    undecrypted.append(ev.event_id)
+        await human.close()
+        return room_id, answer, undecrypted
+
+    with Homeserver(str(tmp_path / "hs")) as hs:
+        bot = register(hs.url, "hermes", "pw-hermes-1")
+        home = bot_home(tmp_path, hs.url, bot["access_token"])
+        proc = Bot(home)
+        try:
+            assert proc.wait_for(r"running as"), proc.stderr
+            room_id, answer, undecrypted = asyncio.run(
+                asyncio.wait_for(scenario(hs.url, bot["user_id"]), 90))
+            with urllib.request.urlopen(f"{hs.url}/_devhs/rooms/{room_id}/events",
+                                        timeout=10) as resp:
+                events = json.loads(resp.read())["events"]
+        finally:
+            proc.stop()
+        logs = proc.stderr + "".join(p.read_text() for p in home.rglob("gateway.log"))
+        assert answer, (undecrypted, logs)
+        from_bot = [e for e in events if e.get("sender") == bot["user_id"]
+                    and e.get("type") in ("m.room.message", "m.room.encrypted")]
+        assert from_bot, events
+        assert all(e["type"] == "m.room.encrypted" for e in from_bot), from_bot
+        assert answer not in json.dumps(events)
+
+
+def bot_messages(base, room_id, bot_id):
+    with urllib.request.urlopen(f"{base}/_devhs/rooms/{room_id}/events", timeout=10) as resp:
+        events = json.loads(resp.read())["events"]
+    return [e for e in events if e.get("sender") == bot_id
+            and e.get("type") in ("m.room.message", "m.room.encrypted")]
+
+
+def plaintext_dm_with_help(base, human_token, bot_id):
+    """A DM without encryption in which the human sends /help; its room id."""
+    room_id = api(base, "POST", "/createRoom", human_token,
+                  {"invite": [bot_id], "is_direct": True})["room_id"]
+    deadline = time.time() + 20
+    while time.time() < deadline:
+        members = api(base, "GET", f"/rooms/{room_id}/joined_members", human_token)["joined"]
+        if bot_id in members:
+            break
+        time.sleep(0.3)
+    assert bot_id in members, "the bot did not join"
+    api(base, "PUT", f"/rooms/{room_id}/send/m.room.message/t1", human_token,
+        {"msgtype": "m.text", "body": "/help"})
+    return room_id
+
+
+def test_optional_mode_answers_a_plaintext_room_in_plaintext(tmp_path):
+    with Homeserver(str(tmp_path / "hs")) as hs:
+        bot = register(hs.url, "hermes", "pw-hermes-1")
+        human = register(hs.url, "human", "pw-human-1")
+        home = bot_home(tmp_path, hs.url, bot["access_token"], mode="optional")
+        proc = Bot(home)
+        try:
+            assert proc.wait_for(r"running as"), proc.stderr
+            room_id = plaintext_dm_with_help(hs.url, human["access_token"], bot["user_id"])
+            answers = []
+            deadline = time.time() + 20
+            while time.time() < deadline and not answers:
+                answers = bot_messages(hs.url, room_id, bot["user_id"])
+                time.sleep(0.3)
+        finally:
+            proc.stop()
+        assert answers, proc.stderr
+        assert answers[0]["type"] == "m.room.message"
+
+
+def test_required_mode_never_answers_a_plaintext_room(tmp_path):
+    with Homeserver(str(tmp_path / "hs")) as hs:
+        bot = register(hs.url, "hermes", "pw-hermes-1")
+        human = register(hs.url, "human", "pw-human-1")
+        home = bot_home(tmp_path, hs.url, bot["access_token"])
+        proc = Bot(home)
+        try:
+            assert proc.wait_for(r"running as"), proc.stderr
+            room_id = plaintext_dm_with_help(hs.url, human["access_token"], bot["user_id"])
+            time.sleep(3)  # time enough for an answer, were one to be sent
+            answers = bot_messages(hs.url, room_id, bot["user_id"])
+        finally:
+            proc.stop()
+        assert answers == [], answers

@@ -1,0 +1,213 @@
+#define CAF_SUITE crypto_receive
+
+#include "actors/crypto_account.hpp"
+#include "actors/crypto_receive.hpp"
+#include "actors/profile_store.hpp"
+#include "matrix/crypto/megolm.hpp"
+
+#include "caf/test/unit_test.hpp"
+
+#include <filesystem>
+#include <unistd.h>
+
+using namespace hm;
+namespace crypto = hm::matrix::crypto;
+
+namespace {
+
+crypto::pickle_key test_key() {
+  auto key = crypto::pickle_key::from_bytes("a-pickle-key-for-the-receive-tests");
+  if (!key)
+    CAF_FAIL("bad test key");
+  return std::move(key).value();
+}
+
+/// The bot ("A", with a store) and a human's device ("B", in memory) that shares a
+/// Megolm session of one room with it over Olm, as a client such as nio does.
+struct fixture {
+  std::filesystem::path dir = std::filesystem::temp_directory_path()
+                              / ("hm-crypto-receive-test-" + std::to_string(::getpid()));
+  std::unique_ptr<profile_store> store;
+  crypto::pickle_key key = test_key();
+  std::optional<crypto::account> bot;
+  crypto::own_device bot_device{"@bot:hs", "BOTDEV"};
+  std::optional<crypto::account> human;
+  crypto::own_device human_device{"@human:hs", "HUMANDEV"};
+  std::optional<crypto::outbound_group_session> group;
+  std::string room = "!room:hs";
+
+  fixture() {
+    std::filesystem::remove_all(dir);
+    auto res = profile_store::open(profile_store::path_for(dir));
+    if (auto* err = std::get_if<std::string>(&res))
+      CAF_FAIL("cannot open store: " << *err);
+    store = std::move(std::get<std::unique_ptr<profile_store>>(res));
+    auto acc = load_or_create_account(*store, key, bot_device.user_id, bot_device.device_id);
+    CAF_REQUIRE(std::holds_alternative<crypto::account>(acc));
+    bot.emplace(std::move(std::get<crypto::account>(acc)));
+    auto h = crypto::account::create();
+    CAF_REQUIRE(h.ok());
+    human.emplace(std::move(h).value());
+    auto g = crypto::outbound_group_session::create(room, 1000);
+    CAF_REQUIRE(g.ok());
+    group.emplace(std::move(g).value());
+  }
+  ~fixture() {
+    store.reset();
+    std::filesystem::remove_all(dir);
+  }
+
+  crypto::device_identity bot_identity() const {
+    return {bot_device.user_id, bot_device.device_id, bot->identity().curve25519,
+            bot->identity().ed25519};
+  }
+
+  /// The to-device event carrying the room key from the human to the bot, over a new
+  /// Olm session started from a one-time key the bot published.
+  matrix::basic_event room_key_event() {
+    CAF_REQUIRE(bot->generate_one_time_keys(1).ok());
+    auto otks = bot->signed_one_time_keys(bot_device.user_id, bot_device.device_id);
+    CAF_REQUIRE(otks.ok());
+    bot->mark_keys_as_published();
+    auto session = crypto::create_outbound_session(*human, bot_identity(), otks.value());
+    CAF_REQUIRE(session.ok());
+    auto rk = group->room_key_content();
+    CAF_REQUIRE(rk.ok());
+    auto content = crypto::encrypt_olm(session.value(), *human, human_device, bot_identity(),
+                                       "m.room_key", rk.value());
+    CAF_REQUIRE(content.ok());
+    auto ev = matrix::to_basic_event(nlohmann::json{{"type", "m.room.encrypted"},
+                                                    {"sender", human_device.user_id},
+                                                    {"content", content.value()}},
+                                     true);
+    CAF_REQUIRE(ev);
+    return *ev;
+  }
+
+  /// A room event the human encrypted with the group session.
+  matrix::room_event message(const std::string& event_id, const std::string& body,
+                             int64_t ts = 5000) {
+    auto content = group->encrypt("m.room.message", {{"msgtype", "m.text"}, {"body", body}},
+                                  *human, human_device.device_id);
+    CAF_REQUIRE(content.ok());
+    return raw_event(event_id, content.value(), ts);
+  }
+
+  matrix::room_event raw_event(const std::string& event_id, const nlohmann::json& content,
+                               int64_t ts) {
+    auto ev = matrix::to_room_event(nlohmann::json{{"type", "m.room.encrypted"},
+                                                   {"sender", human_device.user_id},
+                                                   {"event_id", event_id},
+                                                   {"room_id", room},
+                                                   {"origin_server_ts", ts},
+                                                   {"content", content}});
+    CAF_REQUIRE(ev);
+    return *ev;
+  }
+};
+
+std::optional<std::string> unknown_owner(const std::string&) {
+  return std::nullopt;
+}
+
+} // namespace
+
+CAF_TEST_FIXTURE_SCOPE(crypto_receive_tests, fixture)
+
+CAF_TEST(a room key over Olm becomes a stored inbound session) {
+  auto res = receive_to_device(*store, key, *bot, bot_device, {room_key_event()});
+  CAF_REQUIRE(std::holds_alternative<to_device_result>(res));
+  auto& got = std::get<to_device_result>(res);
+  CAF_REQUIRE_EQUAL(got.new_sessions.size(), 1u);
+  CAF_CHECK_EQUAL(got.new_sessions[0], group->id());
+  CAF_CHECK(got.dropped.empty());
+  auto rows = store->inbound_group_sessions(room, group->id());
+  CAF_REQUIRE_EQUAL(rows.size(), 1u);
+  CAF_CHECK_EQUAL(rows[0].sender_key, human->identity().curve25519);
+  CAF_CHECK_EQUAL(store->olm_sessions(human->identity().curve25519).size(), 1u);
+  // The account without the used one-time key is what the store holds now.
+  auto row = store->crypto_account();
+  CAF_REQUIRE(row);
+  auto reloaded = crypto::account::from_pickle(row->pickle, key);
+  CAF_REQUIRE(reloaded.ok());
+  CAF_CHECK(reloaded->unpublished_one_time_keys().empty());
+}
+
+CAF_TEST(the same pre-key message is not accepted twice) {
+  auto ev = room_key_event();
+  auto first = receive_to_device(*store, key, *bot, bot_device, {ev});
+  CAF_REQUIRE(std::holds_alternative<to_device_result>(first));
+  // A restart reloads the account from the store: its one-time key is gone.
+  auto row = store->crypto_account();
+  auto reloaded = crypto::account::from_pickle(row->pickle, key);
+  CAF_REQUIRE(reloaded.ok());
+  crypto::account again = std::move(reloaded).value();
+  auto second = receive_to_device(*store, key, again, bot_device, {ev});
+  CAF_REQUIRE(std::holds_alternative<to_device_result>(second));
+  // Either refused or matched to the stored session; never a second inbound session.
+  CAF_CHECK_EQUAL(store->inbound_group_sessions(room, group->id()).size(), 1u);
+}
+
+CAF_TEST(a megolm message decrypts once the key is there and not before) {
+  // The key is exported before the message is sent (from index 0), and delivered after.
+  auto key_event = room_key_event();
+  auto ev = message("$m1", "hello bot");
+  auto early = decrypt_room_event(*store, key, room, ev, unknown_owner);
+  CAF_CHECK(early.what == room_decryption::status::missing_key);
+  CAF_CHECK_EQUAL(early.session_id, group->id());
+  auto res = receive_to_device(*store, key, *bot, bot_device, {key_event});
+  CAF_REQUIRE(std::holds_alternative<to_device_result>(res));
+  auto dec = decrypt_room_event(*store, key, room, ev, unknown_owner);
+  CAF_REQUIRE(dec.what == room_decryption::status::decrypted);
+  CAF_CHECK_EQUAL(dec.event["type"], "m.room.message");
+  CAF_CHECK_EQUAL(dec.event["content"]["body"], "hello bot");
+  CAF_CHECK_EQUAL(dec.event["event_id"], "$m1");
+  CAF_REQUIRE(dec.replay);
+  CAF_CHECK_EQUAL(dec.replay->message_index, 0);
+  crypto_changes c;
+  c.replay = {*dec.replay};
+  CAF_CHECK(!store->commit_crypto(c));
+  // The same event again (a resumed journal entry) decrypts, with nothing new to log.
+  auto again = decrypt_room_event(*store, key, room, ev, unknown_owner);
+  CAF_CHECK(again.what == room_decryption::status::decrypted);
+  CAF_CHECK(!again.replay);
+  // Its ciphertext under another event id is a replay.
+  auto replayed = raw_event("$m2", ev.content(), 6000);
+  auto refused = decrypt_room_event(*store, key, room, replayed, unknown_owner);
+  CAF_CHECK(refused.what == room_decryption::status::refused);
+}
+
+CAF_TEST(a key for another room or of another users device is refused) {
+  auto res = receive_to_device(*store, key, *bot, bot_device, {room_key_event()});
+  CAF_REQUIRE(std::holds_alternative<to_device_result>(res));
+  auto ev = message("$m1", "hello");
+  // Stored under its own room only: the same session id in another room is unknown.
+  auto elsewhere = decrypt_room_event(*store, key, "!other:hs", ev, unknown_owner);
+  CAF_CHECK(elsewhere.what != room_decryption::status::decrypted);
+  auto mallory = decrypt_room_event(*store, key, room, ev, [](const std::string&) {
+    return std::optional<std::string>{"@mallory:hs"};
+  });
+  CAF_CHECK(mallory.what == room_decryption::status::refused);
+  CAF_CHECK_NOT_EQUAL(mallory.reason.find("@mallory:hs"), std::string::npos);
+  // The session's key came over Olm from the human: the same ciphertext presented as
+  // sent by someone else is refused even while the device list knows nothing.
+  auto forged = matrix::to_room_event(nlohmann::json{{"type", "m.room.encrypted"},
+                                                     {"sender", "@mallory:hs"},
+                                                     {"event_id", "$forged"},
+                                                     {"room_id", room},
+                                                     {"origin_server_ts", 7000},
+                                                     {"content", ev.content()}});
+  CAF_REQUIRE(forged);
+  auto refused = decrypt_room_event(*store, key, room, *forged, unknown_owner);
+  CAF_CHECK(refused.what == room_decryption::status::refused);
+}
+
+CAF_TEST(a key shared after a message cannot decrypt it: the event waits for a better key) {
+  auto ev = message("$m1", "sent before the key");
+  auto res = receive_to_device(*store, key, *bot, bot_device, {room_key_event()});
+  CAF_REQUIRE(std::holds_alternative<to_device_result>(res));
+  auto dec = decrypt_room_event(*store, key, room, ev, unknown_owner);
+  CAF_CHECK(dec.what == room_decryption::status::missing_key);
+}
+
+CAF_TEST_FIXTURE_SCOPE_END()
