@@ -341,6 +341,8 @@ def test_rate_limit_storm_every_message_answered_exactly_once(world):
     for i, source in enumerate(sources):
         world.doru.wait_reply(room, source, world.solo, final=f"echo: storm message {i}",
                               timeout=90)
+    # The ✅ follows the final text in the room's ordered outbox.
+    world.doru.wait_reactions(room, sources[-1], world.solo, ["✅"], timeout=90)
     counts = world.hs.requests(world.solo.user_id)
     assert counts.get("PUT /rooms/{roomId}/send/{type}/{txnId}", 0) > 0
     events = world.hs.events(room)
@@ -362,6 +364,9 @@ def test_rate_limit_on_every_request_every_message_answered_exactly_once(world):
     world.doru.wait_reply(room, sources[-1], world.solo, final="echo: sync storm 3")
     sentinel = world.doru.send(room, "after the sync storm")
     world.doru.wait_reply(room, sentinel, world.solo, final="echo: after the sync storm")
+    # The ✅ follows the final text; once the sentinel's is there, everything
+    # before it in the room's ordered outbox is out too.
+    world.doru.wait_reactions(room, sentinel, world.solo, ["✅"])
     events = world.hs.events(room)
     for source in sources + [sentinel]:
         assert len(replies_to(events, source, world.solo.user_id)) == 1
