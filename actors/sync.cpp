@@ -84,22 +84,35 @@ void on_error(sync_pointer self, const matrix::matrix_error& err) {
   }
 }
 
-void create_filter(sync_pointer self) {
+/// Performs `req`; a 2xx answer goes through `parse` (http_result ->
+/// matrix::result<T>) to `on_value`, every failure to on_error (retry, start
+/// over, or end the cell).
+template <class Parse, class OnValue>
+void call(sync_pointer self, const matrix::http_request& req, Parse parse, OnValue on_value) {
   auto& st = self->state;
-  auto req = matrix::create_filter_request(st.user_id, matrix::bot_sync_filter());
   self->request(st.link.engine, caf::infinite, to_http_call(st.link, req, st.next_call++))
-    .then([self](const http_result& res) {
-      auto& state = self->state;
+    .then([self, parse, on_value](const http_result& res) mutable {
       if (!succeeded(res)) {
         on_error(self, to_matrix_error(res));
         return;
       }
-      auto id = matrix::parse_create_filter(to_matrix_response(res));
-      if (!id) {
-        on_error(self, id.error());
+      auto parsed = parse(res);
+      if (!parsed) {
+        on_error(self, parsed.error());
         return;
       }
-      state.filter_id = id.value();
+      on_value(std::move(parsed).value());
+    });
+}
+
+void create_filter(sync_pointer self) {
+  auto& st = self->state;
+  call(
+    self, matrix::create_filter_request(st.user_id, matrix::bot_sync_filter()),
+    [](const http_result& res) { return matrix::parse_create_filter(to_matrix_response(res)); },
+    [self](std::string id) {
+      auto& state = self->state;
+      state.filter_id = std::move(id);
       if (auto err = state.store->put("filter_id", state.filter_id)) {
         self->quit(make_error(errc::store_failed, "cannot write the store: " + *err));
         return;
@@ -139,26 +152,18 @@ void fill_gaps(sync_pointer self, std::shared_ptr<matrix::sync_response> resp,
     deliver(self, std::move(resp));
     return;
   }
-  auto req = matrix::messages_before_request(rooms.back(), from, *st.since, 100);
-  self->request(st.link.engine, caf::infinite, to_http_call(st.link, req, st.next_call++))
-    .then([self, resp, rooms, found](const http_result& res) mutable {
+  // A failure admits nothing: the next attempt syncs from the same cursor.
+  call(
+    self, matrix::messages_before_request(rooms.back(), from, *st.since, 100),
+    [](const http_result& res) { return matrix::parse_messages(to_matrix_response(res)); },
+    [self, resp, rooms, found](matrix::messages_page page) mutable {
       auto& state = self->state;
-      if (!succeeded(res)) {
-        // Nothing is admitted: the next attempt syncs from the same cursor.
-        on_error(self, to_matrix_error(res));
-        return;
-      }
-      auto page = matrix::parse_messages(to_matrix_response(res));
-      if (!page) {
-        on_error(self, page.error());
-        return;
-      }
-      bool more = page->end && !page->chunk.empty();
-      for (auto& ev : page->chunk)
+      bool more = page.end && !page.chunk.empty();
+      for (auto& ev : page.chunk)
         found.push_back(std::move(ev));
       auto& room_id = rooms.back();
       if (more && found.size() < max_gap_events) {
-        fill_gaps(self, std::move(resp), std::move(rooms), *page->end, std::move(found));
+        fill_gaps(self, std::move(resp), std::move(rooms), *page.end, std::move(found));
         return;
       }
       if (more)
@@ -188,23 +193,15 @@ void poll(sync_pointer self) {
   opts.filter = st.filter_id;
   // The first sync returns at once: there is nothing to wait for.
   opts.timeout = st.since ? poll_timeout : std::chrono::milliseconds{0};
-  auto req = matrix::sync_request(opts);
-  self->request(st.link.engine, caf::infinite, to_http_call(st.link, req, st.next_call++))
-    .then([self](const http_result& res) {
+  call(
+    self, matrix::sync_request(opts),
+    [](const http_result& res) { return matrix::parse_sync(std::string_view{res.body}); },
+    [self](matrix::sync_response parsed) {
       auto& state = self->state;
-      if (!succeeded(res)) {
-        on_error(self, to_matrix_error(res));
-        return;
-      }
-      auto parsed = matrix::parse_sync(std::string_view{res.body});
-      if (!parsed) {
-        on_error(self, parsed.error());
-        return;
-      }
-      for (auto& skipped : parsed->skipped)
+      for (auto& skipped : parsed.skipped)
         state.log->warn("skipped a malformed item of /sync at {}: {}", skipped.where,
-                     skipped.reason);
-      auto resp = std::make_shared<matrix::sync_response>(std::move(parsed).value());
+                        skipped.reason);
+      auto resp = std::make_shared<matrix::sync_response>(std::move(parsed));
       // The first sync is history: its gaps do not matter.
       std::vector<std::string> gaps;
       if (state.since)
