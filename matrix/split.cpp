@@ -78,8 +78,11 @@ std::vector<fence> find_fences(std::string_view text, std::size_t max_len) {
   }
   if (open)
     found.push_back(std::move(*open));
+  // The source's opening line counts too: no part may end inside it, so a window must
+  // reach past it.
   std::erase_if(found, [max_len](const fence& f) {
-    return 2 * (f.reopen.size() + f.close.size()) > max_len;
+    auto opening = std::max(f.reopen.size(), f.open_nl + 1 - f.open_begin);
+    return 2 * (opening + f.close.size()) > max_len;
   });
   return found;
 }
@@ -116,8 +119,8 @@ public:
         parts.push_back(std::string{prefix} + std::string{text_.substr(pos)});
         break;
       }
-      auto [end, next] = choose(pos, prefix.size());
-      auto closing = next < text_.size() ? inside_[next] : -1;
+      auto [end, next, no_fences] = choose(pos, prefix.size());
+      auto closing = next < text_.size() && !no_fences ? inside_[next] : -1;
       std::string part{prefix};
       part += text_.substr(pos, end - pos);
       if (closing >= 0)
@@ -132,6 +135,7 @@ private:
   struct cut {
     std::size_t end;  // the part ends here (exclusive)
     std::size_t next; // the next part starts here; [end, next) is whitespace
+    bool no_fences = false; // the last resort: no closing fence line is added
   };
 
   bool only_space(std::size_t pos) const {
@@ -228,7 +232,7 @@ private:
     while (p > pos + 1 && !boundary(p))
       --p;
     p = std::max(p, pos + 1);
-    return {p, p};
+    return {p, p, true};
   }
 
   std::string_view text_;
