@@ -51,6 +51,7 @@ struct running_turn {
   std::string published;       // the text last handed to the outbox
   std::string raw_head;        // the first bytes as sent: an error body, if the status says so
   int64_t started_unix_ms = 0; // when this gateway began answering
+  std::chrono::steady_clock::time_point requested; // when the backend was asked (metrics)
   caf::actor_clock::time_point last_data;
   caf::actor_clock::time_point last_typing;
   bool interrupted = false;
@@ -62,6 +63,7 @@ struct session_state {
   outbox_actor outbox;
   profile_cell_actor cell;
   std::shared_ptr<spdlog::logger> log;
+  std::shared_ptr<metrics::profile_metrics> metrics;
   std::vector<agent::chat_message> history;
   std::deque<agent_turn> waiting;
   std::optional<running_turn> current;
@@ -240,6 +242,7 @@ void start_turn(session_pointer self, agent_turn turn) {
   call.stream = true;
   st.log->info("answering {} in {} ({} waiting)", r.turn.event_id, r.turn.room_id,
                st.waiting.size());
+  r.requested = std::chrono::steady_clock::now();
   self->send(st.engine, std::move(call), caf::actor_cast<http_stream_sink_actor>(self));
   self->delayed_send(self, tick_interval, atom::tick_v);
 }
@@ -266,8 +269,10 @@ void abandon(session_pointer self, const std::string& note, const std::string& o
 agent_session_actor::behavior_type
 session_behavior(session_pointer self, agent_session_config config, http_engine_actor engine,
                  outbox_actor outbox, profile_cell_actor cell,
-                 std::shared_ptr<spdlog::logger> log) {
+                 std::shared_ptr<spdlog::logger> log,
+                 std::shared_ptr<metrics::profile_metrics> metrics) {
   auto& init = self->state;
+  init.metrics = std::move(metrics);
   init.config = std::move(config);
   init.engine = std::move(engine);
   init.outbox = std::move(outbox);
@@ -300,6 +305,7 @@ session_behavior(session_pointer self, agent_session_config config, http_engine_
         case profiles::busy_action::reject_full:
           st.log->warn("dropping {}: {} messages already wait for this conversation",
                        turn.event_id, st.waiting.size());
+          st.metrics->agent_error("queue_full");
           send_durable(self, {turn.room_id, "m.room.message",
                               message_content(self, turn,
                                               "Too many messages are waiting for an answer; "
@@ -320,6 +326,8 @@ session_behavior(session_pointer self, agent_session_config config, http_engine_
         r.raw_head.append(chunk.data, 0, kept - r.raw_head.size());
       for (auto& item : r.decoder.feed(chunk.data)) {
         if (auto* delta = std::get_if<agent::text_delta>(&item)) {
+          if (r.text.empty() && !delta->text.empty())
+            st.metrics->agent_first_token(std::chrono::steady_clock::now() - r.requested);
           r.text += delta->text;
         } else if (auto* tool = std::get_if<agent::tool_progress>(&item)) {
           r.tool_line = (tool->emoji.empty() ? std::string{"🔧"} : tool->emoji) + " "
@@ -340,7 +348,9 @@ session_behavior(session_pointer self, agent_session_config config, http_engine_
       if (!st.current || res.id != st.current->call_id)
         return;
       auto& r = *st.current;
+      st.metrics->agent_request(std::chrono::steady_clock::now() - r.requested);
       if (res.status == 0) {
+        st.metrics->agent_error("unreachable");
         st.log->error("the agent backend is unreachable: {}", res.error);
         finish_turn(self, (r.text.empty() ? "" : r.text + "\n\n")
                             + "⚠️ The agent backend is unreachable (" + res.error + ").",
@@ -352,6 +362,9 @@ session_behavior(session_pointer self, agent_session_config config, http_engine_
         auto err = agent::describe_backend_error(res.status, r.raw_head,
                                                  st.config.agent_key.reveal());
         st.log->error("the agent backend answered HTTP {}: {}", res.status, err.message);
+        st.metrics->agent_error(res.status >= 500 ? "http_5xx"
+                                : res.status >= 400 ? "http_4xx"
+                                                    : "other");
         finish_turn(self, "⚠️ " + err.message, "failed:http_" + std::to_string(res.status),
                     false);
         return;
@@ -362,11 +375,13 @@ session_behavior(session_pointer self, agent_session_config config, http_engine_
         auto why = r.finished->error.value_or(
           r.finished->hermes ? r.finished->hermes->error : std::string{"unknown error"});
         st.log->error("the agent failed: {}", why);
+        st.metrics->agent_error("agent_failed");
         finish_turn(self, (r.text.empty() ? "" : r.text + "\n\n") + "⚠️ The agent failed: " + why,
                     "failed:agent", false);
         return;
       }
       if (r.text.empty()) {
+        st.metrics->agent_error("empty_reply");
         finish_turn(self, "⚠️ The agent sent an empty reply.", "failed:empty", false);
         return;
       }
@@ -399,6 +414,7 @@ session_behavior(session_pointer self, agent_session_config config, http_engine_
       if (now - r.last_data > silence_limit) {
         st.log->error("the agent backend sent nothing for {} s; giving up on this turn",
                       silence_limit.count());
+        st.metrics->agent_error("silent");
         abandon(self, "⚠️ The agent backend stopped answering.", "failed:silent");
         return;
       }
@@ -418,9 +434,11 @@ agent_session_actor spawn_agent_session(caf::local_actor* cell_self,
                                         agent_session_config config,
                                         http_engine_actor engine, outbox_actor outbox,
                                         profile_cell_actor cell,
-                                        std::shared_ptr<spdlog::logger> log) {
+                                        std::shared_ptr<spdlog::logger> log,
+                                        std::shared_ptr<metrics::profile_metrics> metrics) {
   return cell_self->spawn<caf::linked>(session_behavior, std::move(config), std::move(engine),
-                                       std::move(outbox), std::move(cell), std::move(log));
+                                       std::move(outbox), std::move(cell), std::move(log),
+                                       std::move(metrics));
 }
 
 } // namespace hm

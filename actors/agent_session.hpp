@@ -1,6 +1,7 @@
 #pragma once
 
 #include "messages/interfaces.hpp"
+#include "metrics/profile_metrics.hpp"
 #include "profiles/policy.hpp"
 #include "profiles/secret.hpp"
 
@@ -41,9 +42,11 @@ struct agent_session_config {
 /// engine and streams the reply into the room: posted as soon as text arrives,
 /// grown by edits, and the final text always lands. Turns that arrive while
 /// one runs interrupt it or wait (at most 32), as `busy_mode` says. Errors become a short message in the room.
+/// Request durations, time to first token and errors by kind are counted in `metrics`.
 [[nodiscard]] agent_session_actor
 spawn_agent_session(caf::local_actor* cell_self, agent_session_config config,
                     http_engine_actor engine, outbox_actor outbox, profile_cell_actor cell,
-                    std::shared_ptr<spdlog::logger> log);
+                    std::shared_ptr<spdlog::logger> log,
+                    std::shared_ptr<metrics::profile_metrics> metrics);
 
 } // namespace hm

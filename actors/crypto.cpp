@@ -81,6 +81,18 @@ std::map<std::string, crypto::tracked_user> tracker_from_json(const std::string&
   return users;
 }
 
+void publish_store_counts(crypto_pointer self) {
+  auto& st = self->state;
+  st.metrics->set_parked_events(st.store->parked_count());
+  st.metrics->set_megolm_sessions(st.store->inbound_group_session_count(),
+                                  st.store->outbound_group_session_count());
+}
+
+void set_server_one_time_keys(crypto_pointer self, int64_t count) {
+  self->state.server_one_time_keys = count;
+  self->state.metrics->set_one_time_keys(count);
+}
+
 bool save_tracker(crypto_pointer self) {
   auto& st = self->state;
   crypto_changes changes;
@@ -190,7 +202,7 @@ void maybe_upload(crypto_pointer self) {
       s.device_keys_on_server = true;
       if (counts) {
         auto i = counts->find(std::string{crypto::signed_curve25519});
-        s.server_one_time_keys = i != counts->end() ? i->second : 0;
+        set_server_one_time_keys(self, i != counts->end() ? i->second : 0);
       }
       // The fallback key just uploaded is unused; until the next sync says otherwise.
       if (s.unused_fallback_key_types)
@@ -269,8 +281,10 @@ void check_identity(crypto_pointer self) {
 crypto_actor::behavior_type crypto_behavior(crypto_pointer self, homeserver_link link,
                                             std::shared_ptr<profile_store> store,
                                             crypto_config config,
-                                            std::shared_ptr<spdlog::logger> log) {
+                                            std::shared_ptr<spdlog::logger> log,
+                                            std::shared_ptr<metrics::profile_metrics> metrics) {
   auto& st = self->state;
+  st.metrics = std::move(metrics);
   st.link = std::move(link);
   st.store = std::move(store);
   st.log = std::move(log);
@@ -291,6 +305,7 @@ crypto_actor::behavior_type crypto_behavior(crypto_pointer self, homeserver_link
   st.account.emplace(std::move(std::get<crypto::account>(acc)));
   if (auto devices = st.store->tracked_devices())
     st.tracker = crypto::device_tracker{tracker_from_json(*devices)};
+  publish_store_counts(self);
   check_identity(self);
   return {
     [self](const sync_batch& batch) -> caf::result<atom::ok> {
@@ -321,6 +336,12 @@ crypto_actor::behavior_type crypto_behavior(crypto_pointer self, homeserver_link
         auto& res = std::get<to_device_result>(got);
         for (auto& why : res.dropped)
           s.log->warn("dropped {}", why);
+        for (size_t n = 0; n < res.undecryptable; ++n)
+          s.metrics->decryption_failed("olm");
+        if (!res.new_sessions.empty()) {
+          s.metrics->room_keys_received(res.new_sessions.size());
+          publish_store_counts(self);
+        }
         for (auto& id : res.new_sessions) {
           s.log->info("received the key of Megolm session {}", id);
           for (auto& parked : s.store->parked(id))
@@ -331,7 +352,7 @@ crypto_actor::behavior_type crypto_behavior(crypto_pointer self, homeserver_link
       // does not report counts", and guessing zero would upload keys on every sync.
       auto i = resp.one_time_keys_count.find(std::string{crypto::signed_curve25519});
       if (i != resp.one_time_keys_count.end() && !s.upload_in_flight)
-        s.server_one_time_keys = i->second;
+        set_server_one_time_keys(self, i->second);
       if (resp.unused_fallback_key_types)
         s.unused_fallback_key_types = resp.unused_fallback_key_types;
       maybe_upload(self);
@@ -361,6 +382,7 @@ crypto_actor::behavior_type crypto_behavior(crypto_pointer self, homeserver_link
             self->quit(e);
             return e;
           }
+          publish_store_counts(self);
           return {std::string{"decrypted"},
                   dec.event.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace)};
         }
@@ -373,6 +395,8 @@ crypto_actor::behavior_type crypto_behavior(crypto_pointer self, homeserver_link
           }
           s.log->info("parked {} until the key of Megolm session {} arrives", ev->event_id,
                       dec.session_id);
+          s.metrics->decryption_failed(dec.failure);
+          publish_store_counts(self);
           request_room_key(self, room_id, *ev, dec);
           return {std::string{"missing"}, dec.reason};
         }
@@ -380,6 +404,7 @@ crypto_actor::behavior_type crypto_behavior(crypto_pointer self, homeserver_link
           break;
       }
       s.log->warn("cannot decrypt {} from {}: {}", ev->event_id, ev->sender, dec.reason);
+      s.metrics->decryption_failed(dec.failure);
       return {std::string{"refused"}, dec.reason};
     },
     [self](atom::encrypt, std::string& room_id, std::string& type,
@@ -403,9 +428,10 @@ crypto_actor::behavior_type crypto_behavior(crypto_pointer self, homeserver_link
 
 crypto_actor spawn_crypto(caf::local_actor* cell_self, homeserver_link link,
                           std::shared_ptr<profile_store> store, crypto_config config,
-                          std::shared_ptr<spdlog::logger> log) {
+                          std::shared_ptr<spdlog::logger> log,
+                          std::shared_ptr<metrics::profile_metrics> metrics) {
   return cell_self->spawn<caf::linked>(crypto_behavior, std::move(link), std::move(store),
-                                       std::move(config), std::move(log));
+                                       std::move(config), std::move(log), std::move(metrics));
 }
 
 } // namespace hm

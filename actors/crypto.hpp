@@ -2,6 +2,7 @@
 
 #include "actors/homeserver.hpp"
 #include "messages/interfaces.hpp"
+#include "metrics/profile_metrics.hpp"
 #include "profiles/secret.hpp"
 
 #include <caf/fwd.hpp>
@@ -33,10 +34,13 @@ struct crypto_config {
 /// keys mean they are uploaded (signed), together with one-time keys and a fallback
 /// key, kept topped up from the counts every sync batch brings. A pickle made with
 /// another key ends the cell with errc::bad_pickle_key; an unusable key or key file
-/// with errc::bad_config; a store that fails with errc::store_failed.
+/// with errc::bad_config; a store that fails with errc::store_failed. Decryption
+/// failures, parked events, one-time keys, Megolm sessions and key shares are counted
+/// in `metrics`.
 [[nodiscard]] crypto_actor spawn_crypto(caf::local_actor* cell_self, homeserver_link link,
                                         std::shared_ptr<profile_store> store,
                                         crypto_config config,
-                                        std::shared_ptr<spdlog::logger> log);
+                                        std::shared_ptr<spdlog::logger> log,
+                                        std::shared_ptr<metrics::profile_metrics> metrics);
 
 } // namespace hm

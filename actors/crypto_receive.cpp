@@ -36,12 +36,14 @@ receive_to_device(profile_store& store, const crypto::pickle_key& key, crypto::a
     if (!sender_key) {
       result.dropped.push_back("an encrypted to-device event from " + ev.sender
                                + " that is not Olm");
+      ++result.undecryptable;
       continue;
     }
     auto sessions = load_olm_sessions(store, key, *sender_key);
     auto olm = crypto::decrypt_olm(account, sessions, self, ev.sender, ev.content());
     if (!olm) {
       result.dropped.push_back("an Olm message from " + ev.sender + ": " + olm.error().errcode);
+      ++result.undecryptable;
       continue;
     }
     crypto_changes changes;
@@ -99,6 +101,7 @@ room_decryption decrypt_room_event(
   auto session_id = crypto::megolm_session_id(content);
   if (!session_id) {
     out.reason = "not a Megolm event";
+    out.failure = "not_megolm";
     return out;
   }
   out.session_id = *session_id;
@@ -108,6 +111,7 @@ room_decryption decrypt_room_event(
   if (rows.empty()) {
     out.what = room_decryption::status::missing_key;
     out.reason = "no key for this session yet";
+    out.failure = "missing_key";
     return out;
   }
   auto seen = [&](std::uint32_t index) -> std::optional<crypto::seen_message> {
@@ -116,6 +120,7 @@ room_decryption decrypt_room_event(
     return std::nullopt;
   };
   std::string last_error;
+  std::string last_failure = "other";
   for (auto& row : rows) {
     // The sender must own the device that created the session: a key of another
     // user's device would let that user put words into this sender's mouth. The user
@@ -123,10 +128,12 @@ room_decryption decrypt_room_event(
     // when it knows the key, must agree.
     if (!row.sender_user.empty() && row.sender_user != ev.sender) {
       last_error = "the session's key came from " + row.sender_user + ", not from " + ev.sender;
+      last_failure = "wrong_sender";
       continue;
     }
     if (auto owner = device_owner(row.sender_key); owner && *owner != ev.sender) {
       last_error = "the session's device belongs to " + *owner + ", not to " + ev.sender;
+      last_failure = "wrong_sender";
       continue;
     }
     crypto::inbound_group_session_info info{row.room_id, row.session_id, row.sender_key,
@@ -134,6 +141,7 @@ room_decryption decrypt_room_event(
     auto session = crypto::inbound_group_session::from_pickle(row.pickle, key, info);
     if (!session) {
       last_error = "unreadable session: " + session.error().errcode;
+      last_failure = "unreadable_session";
       continue;
     }
     auto dec = crypto::decrypt_megolm(session.value(), room_id, ev.event_id, ev.origin_server_ts,
@@ -142,9 +150,14 @@ room_decryption decrypt_room_event(
       if (dec.error().errcode == crypto::errcode_unknown_index) {
         out.what = room_decryption::status::missing_key;
         out.reason = "the key we have starts after this message";
+        out.failure = "missing_key";
         return out;
       }
       last_error = dec.error().errcode;
+      last_failure = last_error == crypto::errcode_replay          ? "replay"
+                     : last_error == crypto::errcode_undecryptable ? "undecryptable"
+                     : last_error == crypto::errcode_bad_payload   ? "bad_payload"
+                                                                   : "other";
       continue;
     }
     out.what = room_decryption::status::decrypted;
@@ -159,6 +172,7 @@ room_decryption decrypt_room_event(
   }
   out.what = room_decryption::status::refused;
   out.reason = last_error;
+  out.failure = last_failure;
   return out;
 }
 

@@ -26,6 +26,8 @@ struct to_device_result {
   std::vector<std::string> new_sessions;
   /// Events dropped, each with a reason without secrets (for the log).
   std::vector<std::string> dropped;
+  /// How many of them were encrypted to us and could not be decrypted (for metrics).
+  size_t undecryptable = 0;
 };
 
 /// Decrypts the Olm to-device events in `events` (others are ignored) and stores the
@@ -50,6 +52,9 @@ struct room_decryption {
   std::string session_id;
   std::string sender_key;
   std::string reason; ///< for missing_key and refused; never a plaintext
+  /// The reason in one word, for metrics: missing_key, not_megolm, wrong_sender,
+  /// unreadable_session, replay, undecryptable, bad_payload or other.
+  std::string failure;
   /// The replay log entry to commit together with the event's journal outcome.
   std::optional<replay_row> replay;
 };

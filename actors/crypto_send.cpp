@@ -99,6 +99,7 @@ void encrypt_now(crypto_pointer self, const std::shared_ptr<room_session>& rs) {
     self->quit(e);
     return;
   }
+  publish_store_counts(self);
   finish_job(self, "m.room.encrypted",
              enc.value().dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
 }
@@ -216,11 +217,12 @@ void deliver_keys(crypto_pointer self, std::shared_ptr<room_session> rs,
   st.log->info("sharing the key of Megolm session {} of {} with {} device(s)",
                rs->session->id(), job.room_id, delivery->delivered.size());
   self->request(st.link.engine, caf::infinite, to_http_call(st.link, req, st.next_call++))
-    .then([self, rs, shared_after](const http_result& res) {
+    .then([self, rs, shared_after, devices = delivery->delivered.size()](const http_result& res) {
       if (!succeeded(res)) {
         job_failed(self, "cannot send room keys", to_matrix_error(res));
         return;
       }
+      self->state.metrics->room_keys_sent(devices);
       rs->shared = shared_after;
       encrypt_now(self, rs);
     });

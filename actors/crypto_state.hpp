@@ -48,6 +48,7 @@ struct crypto_state {
   homeserver_link link;
   std::shared_ptr<profile_store> store;
   std::shared_ptr<spdlog::logger> log;
+  std::shared_ptr<metrics::profile_metrics> metrics;
   crypto_config config;
   std::optional<crypto::pickle_key> key;
   std::optional<crypto::account> account;
@@ -89,6 +90,12 @@ bool save_tracker(crypto_pointer self);
 /// The tracker's users as stored, and back (unreadable text: nothing tracked).
 [[nodiscard]] std::string tracker_json(const std::map<std::string, crypto::tracked_user>& users);
 [[nodiscard]] std::map<std::string, crypto::tracked_user> tracker_from_json(const std::string& text);
+
+/// Publishes what the store holds (parked events, Megolm sessions) to the metrics.
+void publish_store_counts(crypto_pointer self);
+
+/// Records the one-time key count the server stated (state and metrics).
+void set_server_one_time_keys(crypto_pointer self, int64_t count);
 
 /// Starts the next queued encryption job, if any (crypto_send.cpp).
 void next_job(crypto_pointer self);

@@ -211,4 +211,19 @@ std::vector<parked_row> profile_store::parked(const std::string& session_id) {
   return result;
 }
 
+int64_t profile_store::parked_count() {
+  std::lock_guard guard{mutex_};
+  return count(db_, "SELECT COUNT(*) FROM parked_events");
+}
+
+int64_t profile_store::inbound_group_session_count() {
+  std::lock_guard guard{mutex_};
+  return count(db_, "SELECT COUNT(*) FROM inbound_group_sessions");
+}
+
+int64_t profile_store::outbound_group_session_count() {
+  std::lock_guard guard{mutex_};
+  return count(db_, "SELECT COUNT(*) FROM outbound_group_sessions");
+}
+
 } // namespace hm

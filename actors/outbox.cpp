@@ -45,6 +45,7 @@ struct outbox_state {
   homeserver_link link;
   std::shared_ptr<profile_store> store;
   std::shared_ptr<spdlog::logger> log;
+  std::shared_ptr<metrics::profile_metrics> metrics;
   std::string user_id;
   crypto_actor crypto; ///< invalid when the profile does no encryption
   std::map<std::string, room_queue> rooms;
@@ -60,6 +61,14 @@ struct outbox_state {
 using outbox_pointer = outbox_actor::stateful_pointer<outbox_state>;
 
 void pump(outbox_pointer self, const std::string& room_id);
+
+/// Publishes how many durable sends wait (after every change of a room's queue).
+void queue_changed(outbox_pointer self) {
+  int64_t depth = 0;
+  for (auto& [_, q] : self->state.rooms)
+    depth += static_cast<int64_t>(q.durable.size());
+  self->state.metrics->set_outbox_depth(depth);
+}
 
 /// Wakes the room up at `when` (once; a pending wake-up covers later ones).
 void wake_at(outbox_pointer self, const std::string& room_id, room_queue& q, time_point when) {
@@ -104,6 +113,7 @@ std::optional<next_send> pick(outbox_pointer self, const std::string& room_id, r
       st.log->warn("dropping an edit in {}: its original message was never sent", room_id);
       (void) st.store->mark_failed(e.txn_id, "original not sent");
       q.durable.pop_front();
+      queue_changed(self);
       continue;
     }
     if (now < q.last_edit + edit_spacing) {
@@ -142,6 +152,7 @@ void on_sent(outbox_pointer self, const std::string& room_id, const next_send& s
   if (s.is_edit)
     q.last_edit = self->clock().now();
   if (succeeded(res)) {
+    st.metrics->outbox_send("ok");
     auto event_id = matrix::parse_event_id(to_matrix_response(res));
     if (s.durable) {
       if (auto err = st.store->mark_sent(s.txn_id, event_id ? event_id.value() : std::string{})) {
@@ -153,6 +164,7 @@ void on_sent(outbox_pointer self, const std::string& room_id, const next_send& s
       if (!q.durable.front().relates_txn.empty())
         st.finalized.erase(q.durable.front().relates_txn);
       q.durable.pop_front();
+      queue_changed(self);
     }
     q.backoff.reset();
     pump(self, room_id);
@@ -161,6 +173,7 @@ void on_sent(outbox_pointer self, const std::string& room_id, const next_send& s
   auto err = to_matrix_error(res);
   switch (matrix::classify(err)) {
     case matrix::error_action::stop_profile:
+      st.metrics->outbox_send("refused");
       self->quit(make_error(errc::unauthorized,
                             "the homeserver rejected MATRIX_ACCESS_TOKEN (" + err.errcode
                               + "); log in again and put the new token in .env"));
@@ -170,6 +183,11 @@ void on_sent(outbox_pointer self, const std::string& room_id, const next_send& s
       auto wait = err.retry_after ? *err.retry_after : q.backoff.next_with(st.random);
       st.log->warn("send to {} failed ({}); retrying in {} ms", room_id, matrix::to_string(err),
                    wait.count());
+      // Only durable sends wait; a dropped streaming edit costs no time.
+      if (err.http_status == 429)
+        st.metrics->outbox_rate_limited(s.durable ? wait : decltype(wait){0});
+      else
+        st.metrics->outbox_send("retry");
       if (!s.durable) // a streaming edit is not worth a retry: a newer one follows
         break;
       q.not_before = self->clock().now() + wait;
@@ -179,9 +197,11 @@ void on_sent(outbox_pointer self, const std::string& room_id, const next_send& s
     case matrix::error_action::fail_request:
       st.log->error("the homeserver refused a send to {} ({}); dropped", room_id,
                     matrix::to_string(err));
+      st.metrics->outbox_send("refused");
       if (s.durable) {
         (void) st.store->mark_failed(s.txn_id, err.errcode);
         q.durable.pop_front();
+        queue_changed(self);
       }
       break;
   }
@@ -250,6 +270,7 @@ void encryption_failed(outbox_pointer self, const std::string& room_id, const ne
     if (s.durable) {
       (void) st.store->mark_failed(s.txn_id, "not encrypted");
       q.durable.pop_front();
+      queue_changed(self);
     }
     pump(self, room_id);
     return;
@@ -267,8 +288,10 @@ outbox_actor::behavior_type outbox_behavior(outbox_pointer self, homeserver_link
                                             std::shared_ptr<profile_store> store,
                                             std::string user_id,
                                             std::shared_ptr<spdlog::logger> log,
+                                            std::shared_ptr<metrics::profile_metrics> metrics,
                                             crypto_actor crypto) {
   auto& init = self->state;
+  init.metrics = std::move(metrics);
   init.link = std::move(link);
   init.store = std::move(store);
   init.user_id = std::move(user_id);
@@ -287,6 +310,7 @@ outbox_actor::behavior_type outbox_behavior(outbox_pointer self, homeserver_link
         n += q.durable.size();
       return n;
     }());
+  queue_changed(self);
   for (auto& [room_id, _] : init.rooms)
     self->send(self, atom::flush_v, room_id);
   return {
@@ -304,6 +328,7 @@ outbox_actor::behavior_type outbox_behavior(outbox_pointer self, homeserver_link
           st.rooms[ev.room_id].progress.erase(ev.relates_txn);
         }
         st.rooms[ev.room_id].durable.push_back(std::move(e));
+        queue_changed(self);
         pump(self, ev.room_id);
       }
       return atom::ok_v;
@@ -335,9 +360,11 @@ outbox_actor::behavior_type outbox_behavior(outbox_pointer self, homeserver_link
 
 outbox_actor spawn_outbox(caf::local_actor* cell_self, homeserver_link link,
                           std::shared_ptr<profile_store> store, std::string user_id,
-                          std::shared_ptr<spdlog::logger> log, crypto_actor crypto) {
+                          std::shared_ptr<spdlog::logger> log,
+                          std::shared_ptr<metrics::profile_metrics> metrics, crypto_actor crypto) {
   return cell_self->spawn<caf::linked>(outbox_behavior, std::move(link), std::move(store),
-                                       std::move(user_id), std::move(log), std::move(crypto));
+                                       std::move(user_id), std::move(log), std::move(metrics),
+                                       std::move(crypto));
 }
 
 } // namespace hm

@@ -2,6 +2,7 @@
 
 #include "actors/homeserver.hpp"
 #include "messages/interfaces.hpp"
+#include "metrics/profile_metrics.hpp"
 
 #include <caf/fwd.hpp>
 
@@ -25,11 +26,13 @@ class profile_store;
 /// least a second apart per room; a streaming edit is dropped when a newer one
 /// or the final one for the same message is queued. With a crypto actor, every event
 /// goes through it before the PUT (encrypted in encrypted rooms; refused in required
-/// mode where the room is not encrypted: dropped and logged).
+/// mode where the room is not encrypted: dropped and logged). Its queue depth, every
+/// send's result and the waits 429s impose are counted in `metrics`.
 [[nodiscard]] outbox_actor spawn_outbox(caf::local_actor* cell_self, homeserver_link link,
                                         std::shared_ptr<profile_store> store,
                                         std::string user_id,
                                         std::shared_ptr<spdlog::logger> log,
+                                        std::shared_ptr<metrics::profile_metrics> metrics,
                                         crypto_actor crypto = {});
 
 } // namespace hm

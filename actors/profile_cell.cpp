@@ -15,6 +15,7 @@
 
 #include <caf/actor_system.hpp>
 
+#include <algorithm>
 #include <fstream>
 #include <functional>
 #include <sstream>
@@ -40,12 +41,35 @@ void call(profile_cell_pointer self, const matrix::http_request& req, F then) {
     .then(std::move(then));
 }
 
+/// Counts a finished message by its journal outcome: "answered", "ignored:<reason>",
+/// "failed:<kind>". Invites ("joined", "declined", "failed:join", "failed:decline"),
+/// commands ("command:<name>") and turns cut short ("stopped", "interrupted") are no
+/// answered, ignored or failed message.
+void count_outcome(metrics::profile_metrics& m, std::string_view outcome) {
+  constexpr std::string_view ignored = "ignored:";
+  constexpr std::string_view failed = "failed:";
+  if (outcome == "answered") {
+    m.message_answered();
+  } else if (outcome.substr(0, ignored.size()) == ignored) {
+    auto reason = std::string{outcome.substr(ignored.size())};
+    std::replace(reason.begin(), reason.end(), '-', '_'); // "not-a-message"
+    m.message_ignored(reason);
+  } else if (outcome.substr(0, failed.size()) == failed && outcome != "failed:join"
+             && outcome != "failed:decline") {
+    m.message_failed();
+  }
+}
+
 void finish_entry(profile_cell_pointer self, const std::string& event_id,
                   const std::string& outcome) {
   auto& st = self->state;
   st.in_progress.erase(event_id);
-  if (auto err = st.store->finish(event_id, outcome))
+  if (auto err = st.store->finish(event_id, outcome)) {
     self->quit(make_error(errc::store_failed, "cannot write the store: " + *err));
+    return;
+  }
+  count_outcome(*st.metrics, outcome);
+  st.metrics->set_journal_backlog(st.store->pending_journal_count());
 }
 
 // -- acting on journal entries -------------------------------------------------
@@ -321,6 +345,7 @@ std::variant<std::vector<journal_entry>, std::string> admit(profile_cell_pointer
   }
   if (auto err = st.store->admit(entries, resp.next_batch))
     return *err;
+  st.metrics->set_journal_backlog(st.store->pending_journal_count());
   return entries;
 }
 
@@ -351,12 +376,14 @@ void start_serving(profile_cell_pointer self) {
                              crypto_config{st.bot.user_id, st.device_id, st.config.pickle_key,
                                            caf::actor_cast<profile_cell_actor>(self),
                                            st.config.e2ee == profiles::e2ee_mode::required},
-                             st.log);
-  st.outbox = spawn_outbox(self, st.link, st.store, st.bot.user_id, st.log, st.crypto);
-  st.sync = spawn_sync(self, st.link, cell, st.store, st.bot.user_id, st.log);
+                             st.log, st.metrics);
+  st.outbox = spawn_outbox(self, st.link, st.store, st.bot.user_id, st.log, st.metrics,
+                           st.crypto);
+  st.sync = spawn_sync(self, st.link, cell, st.store, st.bot.user_id, st.log, st.metrics);
   st.serving = true;
   self->send(st.supervisor, atom::ready_v, st.config.name, st.bot.user_id, st.device_id);
   auto pending = st.store->pending_journal();
+  st.metrics->set_journal_backlog(static_cast<int64_t>(pending.size()));
   if (!pending.empty())
     st.log->info("resuming {} message(s) admitted before the last stop", pending.size());
   for (auto& entry : pending)
@@ -493,7 +520,8 @@ agent_session_actor session_for(profile_cell_pointer self, const std::string& ke
   cfg.busy_mode = st.config.busy_queue ? profiles::busy_input_mode::queue
                                        : profiles::busy_input_mode::interrupt;
   auto session = spawn_agent_session(self, std::move(cfg), st.link.engine, st.outbox,
-                                     caf::actor_cast<profile_cell_actor>(self), st.log);
+                                     caf::actor_cast<profile_cell_actor>(self), st.log,
+                                     st.metrics);
   st.sessions.emplace(key, session);
   return session;
 }
@@ -519,9 +547,11 @@ namespace {
 profile_cell_actor::behavior_type profile_cell(profile_cell_pointer self,
                                                supervisor_actor supervisor,
                                                profiles::profile_config config,
-                                               http_engine_actor engine) {
+                                               http_engine_actor engine,
+                                               std::shared_ptr<metrics::profile_metrics> metrics) {
   auto& init = self->state;
   init.log = profile_logger(config.name, config.dir);
+  init.metrics = std::move(metrics);
   init.config = std::move(config);
   init.supervisor = std::move(supervisor);
   init.started = caf::make_timestamp();
@@ -603,8 +633,10 @@ profile_cell_actor::behavior_type profile_cell(profile_cell_pointer self,
 
 profile_cell_actor spawn_profile_cell(caf::actor_system& sys, supervisor_actor supervisor,
                                       const profiles::profile_config& config,
-                                      http_engine_actor engine) {
-  return sys.spawn(profile_cell, std::move(supervisor), config, std::move(engine));
+                                      http_engine_actor engine,
+                                      std::shared_ptr<metrics::profile_metrics> metrics) {
+  return sys.spawn(profile_cell, std::move(supervisor), config, std::move(engine),
+                   std::move(metrics));
 }
 
 } // namespace hm

@@ -1,9 +1,12 @@
 #pragma once
 
 #include "messages/interfaces.hpp"
+#include "metrics/profile_metrics.hpp"
 #include "profiles/config.hpp"
 
 #include <caf/fwd.hpp>
+
+#include <memory>
 
 namespace hm {
 
@@ -16,10 +19,10 @@ namespace hm {
 /// it, so the cell lives and dies as a whole. A store that cannot be opened
 /// ends the cell with errc::store_failed; a rejected token with
 /// errc::unauthorized; a token of another user than MATRIX_USER_ID with
-/// errc::bad_config.
-[[nodiscard]] profile_cell_actor spawn_profile_cell(caf::actor_system& sys,
-                                                    supervisor_actor supervisor,
-                                                    const profiles::profile_config& config,
-                                                    http_engine_actor engine);
+/// errc::bad_config. The cell and its children count what they do in `metrics`.
+[[nodiscard]] profile_cell_actor
+spawn_profile_cell(caf::actor_system& sys, supervisor_actor supervisor,
+                   const profiles::profile_config& config, http_engine_actor engine,
+                   std::shared_ptr<metrics::profile_metrics> metrics);
 
 } // namespace hm

@@ -8,6 +8,7 @@
 #include "actors/homeserver.hpp"
 #include "actors/profile_store.hpp"
 #include "messages/interfaces.hpp"
+#include "metrics/profile_metrics.hpp"
 #include "profiles/config.hpp"
 #include "profiles/policy.hpp"
 
@@ -42,6 +43,7 @@ struct last_turn {
 struct profile_cell_state {
   profiles::profile_config config;
   std::shared_ptr<spdlog::logger> log;
+  std::shared_ptr<metrics::profile_metrics> metrics; ///< shared with the cell's children
   std::shared_ptr<profile_store> store;
   supervisor_actor supervisor;
   homeserver_link link;

@@ -289,6 +289,11 @@ std::optional<std::string> profile_store::finish(const std::string& event_id,
     .run();
 }
 
+int64_t profile_store::pending_journal_count() {
+  std::lock_guard guard{mutex_};
+  return count(db_, "SELECT COUNT(*) FROM journal WHERE outcome IS NULL");
+}
+
 std::optional<std::string> profile_store::outcome(const std::string& event_id) {
   std::lock_guard guard{mutex_};
   statement q{db_, "SELECT outcome FROM journal WHERE event_id = ?1"};

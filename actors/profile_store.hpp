@@ -158,6 +158,9 @@ public:
   [[nodiscard]] std::optional<std::string> finish(const std::string& event_id,
                                                   const std::string& outcome);
 
+  /// How many entries are admitted but not finished (the journal backlog, for metrics).
+  [[nodiscard]] int64_t pending_journal_count();
+
   /// The outcome of a finished entry, nullopt while pending or unknown.
   [[nodiscard]] std::optional<std::string> outcome(const std::string& event_id);
 
@@ -205,6 +208,10 @@ public:
                                                    int64_t message_index);
   /// Parked events waiting for `session_id`'s key (all parked ones when empty), oldest first.
   [[nodiscard]] std::vector<parked_row> parked(const std::string& session_id = {});
+  /// How many events are parked, and how many Megolm sessions are stored (for metrics).
+  [[nodiscard]] int64_t parked_count();
+  [[nodiscard]] int64_t inbound_group_session_count();
+  [[nodiscard]] int64_t outbound_group_session_count();
 
   [[nodiscard]] const std::filesystem::path& path() const { return path_; }
 

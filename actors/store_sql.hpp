@@ -91,6 +91,12 @@ private:
   std::optional<std::string> error_;
 };
 
+/// The single integer a query like `SELECT COUNT(*) ...` returns (0 when it fails).
+inline int64_t count(sqlite3* db, const char* sql) {
+  statement q{db, sql};
+  return q.row() ? q.integer(0) : 0;
+}
+
 /// Runs `fn` between BEGIN IMMEDIATE and COMMIT (ROLLBACK when it fails).
 template <class F>
 std::optional<std::string> in_transaction(sqlite3* db, F fn) {

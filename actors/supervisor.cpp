@@ -28,6 +28,7 @@ namespace {
 struct supervised_profile {
   profiles::profile_config config;
   profile_status status;
+  std::shared_ptr<metrics::profile_metrics> metrics;
   profile_cell_actor cell;                 // invalid while not running
   caf::actor_clock::time_point spawned_at; // for "immediate" and "healthy"
   uint32_t crash_streak = 0;     // crashes since the last healthy period
@@ -53,6 +54,7 @@ spdlog::logger& log_of(const supervised_profile& p) {
 void set_state(supervised_profile& p, profile_state s) {
   p.status.state = s;
   p.status.since = caf::make_timestamp();
+  p.metrics->set_state(to_string(s));
 }
 
 supervised_profile* find(supervisor_pointer self, const std::string& name) {
@@ -111,6 +113,7 @@ void on_cell_down(supervisor_pointer self, supervised_profile& p, const caf::err
   }
   auto wait = restart_backoff(policy, p.crash_streak);
   ++p.status.restarts;
+  p.metrics->restarted();
   p.status.next_restart_in = wait;
   set_state(p, profile_state::backoff);
   log_of(p).warn("profile cell stopped ({}); restarting in {} ms", text,
@@ -120,11 +123,13 @@ void on_cell_down(supervisor_pointer self, supervised_profile& p, const caf::err
 
 supervisor_actor::behavior_type
 supervisor(supervisor_pointer self, std::vector<profiles::loaded_profile> loaded,
-           supervision_policy policy, cell_factory factory) {
+           supervision_policy policy, cell_factory factory,
+           std::shared_ptr<metrics::node_metrics> metrics) {
   self->state.policy = policy;
   self->state.factory = std::move(factory);
   for (auto& lp : loaded) {
     supervised_profile p;
+    p.metrics = metrics->profile(lp.config.name);
     p.status.profile = lp.config.name;
     p.status.user_id = lp.config.user_id;
     p.status.device_id = lp.config.device_id;
@@ -218,8 +223,12 @@ supervisor(supervisor_pointer self, std::vector<profiles::loaded_profile> loaded
 
 supervisor_actor spawn_supervisor(caf::actor_system& sys,
                                   std::vector<profiles::loaded_profile> profiles,
-                                  supervision_policy policy, cell_factory factory) {
-  return sys.spawn(supervisor, std::move(profiles), policy, std::move(factory));
+                                  supervision_policy policy, cell_factory factory,
+                                  std::shared_ptr<metrics::node_metrics> metrics) {
+  if (!metrics)
+    metrics = std::make_shared<metrics::node_metrics>();
+  return sys.spawn(supervisor, std::move(profiles), policy, std::move(factory),
+                   std::move(metrics));
 }
 
 } // namespace hm

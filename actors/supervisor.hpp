@@ -1,6 +1,7 @@
 #pragma once
 
 #include "messages/interfaces.hpp"
+#include "metrics/node_metrics.hpp"
 #include "profiles/config.hpp"
 
 #include <caf/fwd.hpp>
@@ -8,6 +9,7 @@
 
 #include <chrono>
 #include <functional>
+#include <memory>
 #include <vector>
 
 namespace hm {
@@ -41,10 +43,11 @@ using cell_factory = std::function<profile_cell_actor(
 /// Spawns the supervisor of this node. Usable profiles get a cell each; the
 /// others are reported `invalid` with their first error and never started.
 /// The supervisor stops every cell (and waits up to `shutdown_grace`) when it
-/// receives an exit message, then terminates with the same reason.
-[[nodiscard]] supervisor_actor spawn_supervisor(caf::actor_system& sys,
-                                                std::vector<profiles::loaded_profile> profiles,
-                                                supervision_policy policy,
-                                                cell_factory factory);
+/// receives an exit message, then terminates with the same reason. Every profile's
+/// state and restarts go to `metrics` (a private registry when none is given).
+[[nodiscard]] supervisor_actor
+spawn_supervisor(caf::actor_system& sys, std::vector<profiles::loaded_profile> profiles,
+                 supervision_policy policy, cell_factory factory,
+                 std::shared_ptr<metrics::node_metrics> metrics = nullptr);
 
 } // namespace hm

@@ -29,6 +29,7 @@ struct sync_state {
   profile_cell_actor cell;
   std::shared_ptr<profile_store> store;
   std::shared_ptr<spdlog::logger> log;
+  std::shared_ptr<metrics::profile_metrics> metrics;
   std::string user_id;
   std::string filter_id;
   std::optional<std::string> since;
@@ -84,25 +85,58 @@ void on_error(sync_pointer self, const matrix::matrix_error& err) {
   }
 }
 
+/// The result label of a /sync request that failed (metrics/families.hpp).
+std::string_view failure_result(const http_result& res) {
+  if (res.status == 0)
+    return "network_error";
+  if (res.status == 429)
+    return "rate_limited";
+  return res.status >= 500 ? "server_error" : "client_error";
+}
+
+/// Which requests `call` counts as /sync requests in the metrics.
+enum class counted { no, as_sync };
+
 /// Performs `req`; a 2xx answer goes through `parse` (http_result ->
 /// matrix::result<T>) to `on_value`, every failure to on_error (retry, start
 /// over, or end the cell).
 template <class Parse, class OnValue>
-void call(sync_pointer self, const matrix::http_request& req, Parse parse, OnValue on_value) {
+void call(sync_pointer self, const matrix::http_request& req, Parse parse, OnValue on_value,
+          counted count = counted::no) {
   auto& st = self->state;
+  auto sent = std::chrono::steady_clock::now();
   self->request(st.link.engine, caf::infinite, to_http_call(st.link, req, st.next_call++))
-    .then([self, parse, on_value](const http_result& res) mutable {
+    .then([self, parse, on_value, count, sent](const http_result& res) mutable {
+      auto measure = [&](std::string_view result) {
+        if (count == counted::as_sync)
+          self->state.metrics->sync_request(result, std::chrono::steady_clock::now() - sent);
+      };
       if (!succeeded(res)) {
+        measure(failure_result(res));
         on_error(self, to_matrix_error(res));
         return;
       }
       auto parsed = parse(res);
       if (!parsed) {
+        measure("bad_response");
         on_error(self, parsed.error());
         return;
       }
+      measure("ok");
       on_value(std::move(parsed).value());
     });
+}
+
+/// Counts the events a batch brings, by type (after gaps are filled: what the profile
+/// actor gets).
+void count_events(metrics::profile_metrics& m, const matrix::sync_response& resp) {
+  for (auto& [room_id, joined] : resp.join)
+    for (auto& ev : joined.timeline.events)
+      m.event_received(ev.type);
+  if (!resp.to_device.empty())
+    m.event_received("to_device", resp.to_device.size());
+  if (!resp.invite.empty())
+    m.event_received("invite", resp.invite.size());
 }
 
 void create_filter(sync_pointer self) {
@@ -129,6 +163,7 @@ void deliver(sync_pointer self, std::shared_ptr<matrix::sync_response> resp) {
   auto& st = self->state;
   std::shared_ptr<const matrix::sync_response> batch = std::move(resp);
   bool initial = !st.since;
+  count_events(*st.metrics, *batch);
   // The cell replies once the batch and its cursor are committed; only then
   // is it safe to ask for what comes after.
   self->request(st.cell, caf::infinite, sync_batch{batch, initial})
@@ -214,15 +249,18 @@ void poll(sync_pointer self) {
       }
       auto from = *resp->join[gaps.back()].timeline.prev_batch;
       fill_gaps(self, std::move(resp), std::move(gaps), std::move(from), {});
-    });
+    },
+    counted::as_sync);
 }
 
 sync_actor::behavior_type sync_behavior(sync_pointer self, homeserver_link link,
                                         profile_cell_actor cell,
                                         std::shared_ptr<profile_store> store,
                                         std::string user_id,
-                                        std::shared_ptr<spdlog::logger> log) {
+                                        std::shared_ptr<spdlog::logger> log,
+                                        std::shared_ptr<metrics::profile_metrics> metrics) {
   auto& st = self->state;
+  st.metrics = std::move(metrics);
   st.link = std::move(link);
   st.cell = std::move(cell);
   st.store = std::move(store);
@@ -240,9 +278,11 @@ sync_actor::behavior_type sync_behavior(sync_pointer self, homeserver_link link,
 
 sync_actor spawn_sync(caf::local_actor* cell_self, homeserver_link link, profile_cell_actor cell,
                       std::shared_ptr<profile_store> store, std::string user_id,
-                      std::shared_ptr<spdlog::logger> log) {
+                      std::shared_ptr<spdlog::logger> log,
+                      std::shared_ptr<metrics::profile_metrics> metrics) {
   return cell_self->spawn<caf::linked>(sync_behavior, std::move(link), std::move(cell),
-                                       std::move(store), std::move(user_id), std::move(log));
+                                       std::move(store), std::move(user_id), std::move(log),
+                                       std::move(metrics));
 }
 
 } // namespace hm

@@ -26,6 +26,7 @@ int check_command(const profile_selection& selection);
 struct run_options {
   profile_selection selection;
   std::string log_level = "info";
+  std::string metrics_listen = "127.0.0.1:9464"; ///< HOST:PORT, or "off"
 };
 
 /// `hermes-matrix run`: serves the selected profiles until SIGINT or SIGTERM.

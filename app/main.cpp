@@ -39,6 +39,10 @@ int main(int argc, char** argv) {
   run->add_option("--log-level", run_opts.log_level, "trace, debug, info, warn, error")
     ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error"}))
     ->capture_default_str();
+  run->add_option("--metrics-listen", run_opts.metrics_listen,
+                  "Where Prometheus scrapes /metrics: HOST:PORT (IP address; port 0 picks a "
+                  "free one), or off")
+    ->capture_default_str();
 
   auto* version = app.add_subcommand("version", "Print the version");
 

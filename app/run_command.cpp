@@ -6,6 +6,8 @@
 #include "actors/supervisor.hpp"
 #include "messages/errors.hpp"
 #include "messages/type_ids.hpp"
+#include "metrics/exposer.hpp"
+#include "metrics/node_metrics.hpp"
 #include "profiles/discovery.hpp"
 
 #include "hm/version.hpp"
@@ -50,12 +52,39 @@ int wait_for_stop_signal(const sigset_t& set) {
   }
 }
 
+/// Serves the metrics where `listen` says. A port that cannot be bound is logged and the
+/// profiles are served all the same: metrics are for watching, not for answering.
+std::unique_ptr<metrics::exposer>
+start_metrics_endpoint(const std::optional<metrics::listen_address>& listen,
+                       const metrics::node_metrics& node) {
+  if (!listen) {
+    spdlog::info("metrics endpoint off (--metrics-listen off)");
+    return nullptr;
+  }
+  auto started = metrics::exposer::start(*listen, node.registry());
+  if (auto* err = std::get_if<std::string>(&started)) {
+    spdlog::error("metrics: {}; serving the profiles without a metrics endpoint "
+                  "(choose another with --metrics-listen)",
+                  *err);
+    return nullptr;
+  }
+  auto endpoint = std::move(std::get<std::unique_ptr<metrics::exposer>>(started));
+  spdlog::info("metrics on http://{}:{}{}", listen->host, endpoint->port(),
+               metrics::metrics_path);
+  return endpoint;
+}
+
 } // namespace
 
 int run_command(const run_options& options) {
   // Everything this service creates (stores, logs, key files) is private.
   ::umask(077);
   init_logging(options.log_level);
+  auto listen = metrics::parse_listen(options.metrics_listen);
+  if (auto* err = std::get_if<std::string>(&listen)) {
+    spdlog::error("{}", *err);
+    return exit_usage;
+  }
   auto home = options.selection.hermes_home.empty() ? profiles::default_hermes_home()
                                                     : options.selection.hermes_home;
   auto set = profiles::load_profiles(home, options.selection.names);
@@ -90,6 +119,12 @@ int run_command(const run_options& options) {
   auto signals = node_signals();
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
 
+  // The metrics outlive the actors that update them; the endpoint's threads are
+  // started after the signal mask, so that they never take SIGTERM either.
+  auto node_metrics = std::make_shared<metrics::node_metrics>();
+  auto endpoint = start_metrics_endpoint(
+    std::get<std::optional<metrics::listen_address>>(listen), *node_metrics);
+
   caf::actor_system_config cfg;
   cfg.add_message_types<caf::id_block::hermes_matrix>();
   cfg.add_error_category(error_category, render_error);
@@ -106,10 +141,12 @@ int run_command(const run_options& options) {
   auto engine = spawn_http_engine(sys);
   auto supervisor = spawn_supervisor(
     sys, std::move(serving), policy,
-    [engine](caf::actor_system& system, supervisor_actor parent,
-             const profiles::profile_config& config) {
-      return spawn_profile_cell(system, std::move(parent), config, engine);
-    });
+    [engine, node_metrics](caf::actor_system& system, supervisor_actor parent,
+                           const profiles::profile_config& config) {
+      return spawn_profile_cell(system, std::move(parent), config, engine,
+                                node_metrics->profile(config.name));
+    },
+    node_metrics);
 
   auto sig = wait_for_stop_signal(signals);
   spdlog::info("{}: stopping", sig == SIGINT ? "SIGINT" : "SIGTERM");

@@ -10,6 +10,7 @@ import asyncio
 import json
 import os
 import pathlib
+import re
 import signal
 import subprocess
 import sys
@@ -199,10 +200,13 @@ GATEWAYS = []  # every gateway started, for the failure report (conftest.py)
 
 
 class Gateway:
-    """`hermes-matrix run --hermes-home HOME` as a subprocess; stderr goes to a file."""
+    """`hermes-matrix run --hermes-home HOME` as a subprocess; stderr goes to a file.
+    Its metrics endpoint listens on a free port (tests run side by side), which
+    metrics_port() reads from the log."""
 
-    def __init__(self, home, log_path, hs, bots):
+    def __init__(self, home, log_path, hs, bots, metrics_listen="127.0.0.1:0"):
         self.home = pathlib.Path(home)
+        self.metrics_listen = metrics_listen
         self.log_path = pathlib.Path(log_path)
         self.hs = hs
         self.bots = list(bots)  # Accounts served (to wait for their first sync)
@@ -218,7 +222,8 @@ class Gateway:
         with open(self.log_path, "a") as log:
             log.write(f"\n===== start {self.starts} =====\n")
         self._log = open(self.log_path, "a")
-        self.proc = subprocess.Popen([BINARY, "run", "--hermes-home", str(self.home)],
+        self.proc = subprocess.Popen([BINARY, "run", "--hermes-home", str(self.home),
+                                      "--metrics-listen", self.metrics_listen],
                                      stdin=subprocess.DEVNULL, stdout=self._log,
                                      stderr=self._log)
 
@@ -246,6 +251,12 @@ class Gateway:
         if sig == signal.SIGTERM:
             assert rc == 0, f"hermes-matrix exited with {rc} on SIGTERM:\n" + self.stderr()
         return rc
+
+    def metrics_port(self):
+        """The port the metrics endpoint of the latest start listens on."""
+        ports = re.findall(r"metrics on http://[^ ]*:(\d+)/metrics", self.stderr())
+        assert ports, "the gateway logged no metrics endpoint:\n" + self.stderr()
+        return int(ports[-1])
 
     def running(self):
         return self.proc is not None and self.proc.poll() is None

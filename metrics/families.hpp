@@ -1,0 +1,158 @@
+#pragma once
+
+// Every metric family hermes-matrix exports, with its help text and labels, in one
+// place. Names follow Prometheus' conventions: a `hermes_matrix_` prefix, base units
+// (seconds), `_total` for counters, `_seconds` for durations.
+//
+// Label values are bounded: `profile` is a profile name (as many as there are
+// profiles); every other label takes one of the values listed below, anything else
+// becomes "other". No label ever holds a room id, a user id, message text or a secret.
+
+#include <array>
+#include <string_view>
+
+namespace hm::metrics {
+
+enum class family_type { counter, gauge, histogram };
+
+struct family_info {
+  std::string_view name;
+  family_type type;
+  std::string_view help;
+  std::string_view label; ///< the label besides `profile` ("" for none)
+};
+
+// -- the families ---------------------------------------------------------------
+
+// supervisor
+inline constexpr family_info profile_up{
+  "hermes_matrix_profile_up", family_type::gauge,
+  "1 while the profile's cell runs and serves Matrix, else 0", ""};
+inline constexpr family_info profile_state{
+  "hermes_matrix_profile_state", family_type::gauge,
+  "1 for the state the profile is in (starting, running, backoff, stopped, failed, "
+  "invalid), 0 for the others",
+  "state"};
+inline constexpr family_info profile_restarts{
+  "hermes_matrix_profile_restarts_total", family_type::counter,
+  "Restarts of the profile's cell after it crashed", ""};
+
+// sync actor
+inline constexpr family_info sync_requests{
+  "hermes_matrix_sync_requests_total", family_type::counter,
+  "/sync requests by result (ok, rate_limited, client_error, server_error, "
+  "network_error, bad_response)",
+  "result"};
+inline constexpr family_info sync_duration{
+  "hermes_matrix_sync_duration_seconds", family_type::histogram,
+  "Duration of /sync requests, long-poll wait included", ""};
+inline constexpr family_info events_received{
+  "hermes_matrix_events_received_total", family_type::counter,
+  "Events received through /sync, by event type (timeline events; to-device events as "
+  "\"to_device\"; invites as \"invite\")",
+  "type"};
+
+// profile actor (policy)
+inline constexpr family_info messages_answered{
+  "hermes_matrix_messages_answered_total", family_type::counter,
+  "Messages the agent answered", ""};
+inline constexpr family_info messages_ignored{
+  "hermes_matrix_messages_ignored_total", family_type::counter,
+  "Messages not answered, by reason", "reason"};
+inline constexpr family_info messages_failed{
+  "hermes_matrix_messages_failed_total", family_type::counter,
+  "Messages whose answer failed (an error message went to the room instead)", ""};
+inline constexpr family_info journal_backlog{
+  "hermes_matrix_journal_backlog", family_type::gauge,
+  "Admitted journal entries not finished yet", ""};
+
+// agent sessions
+inline constexpr family_info agent_request_duration{
+  "hermes_matrix_agent_request_duration_seconds", family_type::histogram,
+  "Duration of agent backend requests, from the request to the end of the stream", ""};
+inline constexpr family_info agent_first_token{
+  "hermes_matrix_agent_time_to_first_token_seconds", family_type::histogram,
+  "Time from an agent backend request to the first text of its reply", ""};
+inline constexpr family_info agent_errors{
+  "hermes_matrix_agent_errors_total", family_type::counter,
+  "Agent turns that failed, by kind", "kind"};
+
+// outbox
+inline constexpr family_info outbox_queue_depth{
+  "hermes_matrix_outbox_queue_depth", family_type::gauge,
+  "Durable sends (replies, final edits, reactions) waiting in the outbox", ""};
+inline constexpr family_info outbox_sends{
+  "hermes_matrix_outbox_sends_total", family_type::counter,
+  "Sends to the homeserver by result (ok; rate_limited: HTTP 429; retry: another "
+  "transient failure; refused: dropped for good)",
+  "result"};
+inline constexpr family_info outbox_rate_limit_wait{
+  "hermes_matrix_outbox_rate_limit_wait_seconds_total", family_type::counter,
+  "Time the outbox was told to wait by 429 responses (Retry-After, else its backoff)", ""};
+
+// crypto actor
+inline constexpr family_info decryption_failures{
+  "hermes_matrix_decryption_failures_total", family_type::counter,
+  "Encrypted events (room or to-device) that could not be decrypted, by reason", "reason"};
+inline constexpr family_info parked_events{
+  "hermes_matrix_crypto_parked_events", family_type::gauge,
+  "Encrypted events waiting for their room key", ""};
+inline constexpr family_info one_time_keys{
+  "hermes_matrix_crypto_one_time_keys", family_type::gauge,
+  "signed_curve25519 one-time keys the homeserver holds for this device", ""};
+inline constexpr family_info megolm_sessions{
+  "hermes_matrix_crypto_megolm_sessions", family_type::gauge,
+  "Megolm sessions in the store (inbound: to decrypt, outbound: to encrypt)", "direction"};
+inline constexpr family_info room_key_shares{
+  "hermes_matrix_crypto_room_key_shares_total", family_type::counter,
+  "Room keys shared: sent to a device (sent) or received from one (received)", "direction"};
+
+/// Every family, for the exporter and the tests.
+inline constexpr std::array all_families{
+  profile_up,       profile_state,      profile_restarts,    sync_requests,
+  sync_duration,    events_received,    messages_answered,   messages_ignored,
+  messages_failed,  journal_backlog,    agent_request_duration, agent_first_token,
+  agent_errors,     outbox_queue_depth, outbox_sends,        outbox_rate_limit_wait,
+  decryption_failures, parked_events,   one_time_keys,       megolm_sessions,
+  room_key_shares};
+
+// -- the label values -------------------------------------------------------------
+// A list that ends in "other" takes values from elsewhere (policy, events, errors):
+// anything unlisted is counted as "other". The direction lists are closed: only the
+// handle's own methods pick them.
+
+inline constexpr std::array<std::string_view, 7> state_values{
+  "starting", "running", "backoff", "stopped", "failed", "invalid", "other"};
+
+inline constexpr std::array<std::string_view, 7> sync_result_values{
+  "ok", "rate_limited", "client_error", "server_error", "network_error", "bad_response",
+  "other"};
+
+inline constexpr std::array<std::string_view, 11> event_type_values{
+  "m.room.message", "m.room.encrypted", "m.room.member", "m.reaction",
+  "m.room.redaction", "m.room.encryption", "m.room.create", "m.room.power_levels",
+  "to_device", "invite", "other"};
+
+/// The policy's reasons (profiles::ignore_reason) and the profile actor's own.
+inline constexpr std::array<std::string_view, 18> ignore_reason_values{
+  "own_event", "bridge_sender", "ignored_pattern", "sender_not_allowed", "redacted",
+  "room_not_allowed", "edit", "notice", "unsupported_msgtype", "not_mentioned",
+  "other_bot_command", "empty",
+  // the profile actor's
+  "encrypted", "undecryptable", "not_a_message", "malformed", "plaintext", "other"};
+
+inline constexpr std::array<std::string_view, 8> agent_error_values{
+  "unreachable", "http_4xx", "http_5xx", "agent_failed", "empty_reply", "silent",
+  "queue_full", "other"};
+
+inline constexpr std::array<std::string_view, 5> send_result_values{
+  "ok", "rate_limited", "retry", "refused", "other"};
+
+inline constexpr std::array<std::string_view, 9> decryption_reason_values{
+  "missing_key", "not_megolm", "wrong_sender", "unreadable_session", "replay",
+  "undecryptable", "bad_payload", "olm", "other"};
+
+inline constexpr std::array<std::string_view, 2> megolm_direction_values{"inbound", "outbound"};
+inline constexpr std::array<std::string_view, 2> key_share_direction_values{"sent", "received"};
+
+} // namespace hm::metrics
