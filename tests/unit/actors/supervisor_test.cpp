@@ -2,6 +2,8 @@
 
 #include "actors/supervisor.hpp"
 #include "messages/errors.hpp"
+#include "metrics/node_metrics.hpp"
+#include "tests/unit/metrics/scrape.hpp"
 
 #include "caf/test/dsl.hpp"
 
@@ -55,6 +57,7 @@ struct fixture : test_coordinator_fixture<> {
   std::map<std::string, int> spawns;
   supervision_policy policy;
   supervisor_actor sup;
+  std::shared_ptr<metrics::node_metrics> node_metrics = std::make_shared<metrics::node_metrics>();
 
   fixture() {
     dir = std::filesystem::temp_directory_path()
@@ -97,7 +100,7 @@ struct fixture : test_coordinator_fixture<> {
       all.push_back(profile(n, dir));
     for (auto& lp : extra)
       all.push_back(std::move(lp));
-    sup = spawn_supervisor(sys, std::move(all), policy, factory());
+    sup = spawn_supervisor(sys, std::move(all), policy, factory(), node_metrics);
     sched.run();
   }
 
@@ -118,6 +121,13 @@ struct fixture : test_coordinator_fixture<> {
   /// not point into a map that is already gone.
   profile_status status_of(const std::string& name) {
     return statuses()[name];
+  }
+
+  /// A series of a profile in the supervisor's metrics.
+  double metric(const std::string& family, const std::string& profile,
+                metrics::test::label_set labels = {}) {
+    labels["profile"] = profile;
+    return metrics::test::value(*node_metrics->registry(), family, labels);
   }
 
   bool answers(const std::string& name) {
@@ -246,6 +256,36 @@ CAF_TEST(profiles with configuration errors are reported invalid and never start
   CAF_CHECK_NOT_EQUAL(st["broken"].last_error.find("MATRIX_HOMESERVER"), std::string::npos);
   CAF_CHECK_EQUAL(spawns.count("broken"), 0u);
   CAF_CHECK_EQUAL(st["alpha"].state, profile_state::running);
+}
+
+CAF_TEST(the metrics show each profile up or down with its state and restarts) {
+  scripts["victim"] = {cell_script::crash_after, 20s};
+  scripts["revoked"] = {cell_script::fatal, {}};
+  auto broken = profile("broken", dir);
+  broken.issues.push_back({profiles::problem::severity::error, dir / "broken/.env", 3,
+                           "MATRIX_HOMESERVER", "not a URL", "write https://host"});
+  start({"alpha", "victim", "revoked"}, {broken});
+  auto state = [&](const std::string& p, const std::string& s) {
+    return metric("hermes_matrix_profile_state", p, {{"state", s}});
+  };
+  CAF_CHECK_EQUAL(metric("hermes_matrix_profile_up", "alpha"), 1);
+  CAF_CHECK_EQUAL(state("alpha", "running"), 1);
+  CAF_CHECK_EQUAL(metric("hermes_matrix_profile_up", "victim"), 1);
+  CAF_CHECK_EQUAL(metric("hermes_matrix_profile_up", "revoked"), 0);
+  CAF_CHECK_EQUAL(state("revoked", "stopped"), 1);
+  CAF_CHECK_EQUAL(state("revoked", "running"), 0);
+  CAF_CHECK_EQUAL(metric("hermes_matrix_profile_up", "broken"), 0);
+  CAF_CHECK_EQUAL(state("broken", "invalid"), 1);
+  // The victim crashes: down, in backoff, one restart counted; then up again.
+  elapse(20s);
+  CAF_CHECK_EQUAL(metric("hermes_matrix_profile_up", "victim"), 0);
+  CAF_CHECK_EQUAL(state("victim", "backoff"), 1);
+  CAF_CHECK_EQUAL(metric("hermes_matrix_profile_restarts_total", "victim"), 1);
+  elapse(1s);
+  CAF_CHECK_EQUAL(metric("hermes_matrix_profile_up", "victim"), 1);
+  CAF_CHECK_EQUAL(state("victim", "backoff"), 0);
+  CAF_CHECK_EQUAL(metric("hermes_matrix_profile_restarts_total", "alpha"), 0);
+  CAF_CHECK_EQUAL(metric("hermes_matrix_profile_restarts_total", "revoked"), 0);
 }
 
 CAF_TEST(shutdown stops every cell and then the supervisor) {
