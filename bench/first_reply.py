@@ -7,9 +7,9 @@ device, opens an Olm session to each and sends its Megolm room key to every one.
     /usr/bin/python3 bench/first_reply.py [--devices 1,10,50] [--repeats 3]
 
 One gateway, one profile (MATRIX_E2EE_MODE=required, MATRIX_REQUIRE_MENTION=false).
-Per repeat and device count: new member devices (matrix-nio clients that log in and
-upload their keys; users of up to 5 devices each; the human's nio device is one of
-the N), a new encrypted room the human creates and everyone joins, the bot's /sync
+Per repeat and device count: new member devices (password logins with python3-olm
+accounts whose signed device and one-time keys are uploaded; users of up to 5 devices
+each; the human's nio device is one of the N), a new encrypted room the human creates and everyone joins, the bot's /sync
 seen past the joins, then the human sends one message through nio. From devhs'
 origin_server_ts: message -> the bot's first event (👀, the first thing it encrypts),
 -> its reply, -> its ✅; the agent double's own time (received -> last byte) is shown
@@ -19,6 +19,7 @@ requests in the window come from devhs' request counts. See bench/README.md.
 
 import argparse
 import asyncio
+import json
 import sys
 import time
 import uuid
@@ -31,27 +32,45 @@ from e2ee import E2EE_ENV, nio_human, nio_send
 DEVICES_PER_USER = 5
 
 
-async def member_devices(hs_url, tmp, tag, n, anon):
-    """n new devices (nio logins with uploaded keys) over ceil(n/5) new users;
-    returns [(user id, access token)] one per user."""
-    from nio import AsyncClient, AsyncClientConfig, LoginResponse
+def canonical(obj):
+    return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+async def upload_device(s, hs_url, uid, password, name):
+    """One new device of `uid`: a password login and an Olm account (python3-olm) whose
+    signed device keys and signed one-time keys are uploaded, as any client does.
+    (nio would do the same, but its store setup costs ~0.5 s per device.)"""
+    import olm
+    login = await common.Client(s, hs_url).call("POST", "/login", {
+        "type": "m.login.password", "identifier": {"type": "m.id.user", "user": uid},
+        "password": password, "initial_device_display_name": name})
+    dev = login["device_id"]
+    acct = olm.Account()
+    ident = acct.identity_keys
+    keys = {"user_id": uid, "device_id": dev,
+            "algorithms": ["m.olm.v1.curve25519-aes-sha2", "m.megolm.v1.aes-sha2"],
+            "keys": {f"curve25519:{dev}": ident["curve25519"], f"ed25519:{dev}": ident["ed25519"]}}
+    keys["signatures"] = {uid: {f"ed25519:{dev}": acct.sign(canonical(keys))}}
+    acct.generate_one_time_keys(5)
+    otks = {}
+    for kid, key in acct.one_time_keys["curve25519"].items():
+        signed = {"key": key}
+        signed["signatures"] = {uid: {f"ed25519:{dev}": acct.sign(canonical(signed))}}
+        otks[f"signed_curve25519:{kid}"] = signed
+    await common.Client(s, hs_url, login["access_token"]).call(
+        "POST", "/keys/upload", {"device_keys": keys, "one_time_keys": otks})
+
+
+async def member_devices(s, hs_url, tag, n):
+    """n new devices with uploaded keys over ceil(n/5) new users; returns
+    [(user id, access token)], one per user."""
+    anon = common.Client(s, hs_url)
     users = []
     for u in range(0, n, DEVICES_PER_USER):
-        local = f"m{tag}u{u // DEVICES_PER_USER}"
-        client, uid = await anon.register(local, password="bench-pw-1")
+        client, uid = await anon.register(f"m{tag}u{u // DEVICES_PER_USER}", password="bench-pw-1")
         users.append((uid, client.token))
-        async def device(d):
-            store = tmp / f"{local}-{d}"
-            store.mkdir()
-            c = AsyncClient(hs_url, uid, store_path=str(store),
-                            config=AsyncClientConfig(encryption_enabled=True,
-                                                     store_sync_tokens=False))
-            resp = await c.login("bench-pw-1", device_name=f"d{d}")
-            if not isinstance(resp, LoginResponse):
-                raise RuntimeError(f"login {uid}: {resp}")
-            await c.keys_upload()
-            await c.close()
-        await asyncio.gather(*(device(d) for d in range(min(DEVICES_PER_USER, n - u))))
+        await asyncio.gather(*(upload_device(s, hs_url, uid, "bench-pw-1", f"d{d}")
+                               for d in range(min(DEVICES_PER_USER, n - u))))
     return users
 
 
@@ -63,25 +82,26 @@ def bot_counts(counts, bot_id):
 
 
 async def one(s, hs, agent, nio, human, human_id, bot_id, tmp, tag, n_devices, timeout):
-    members = await member_devices(hs.url, tmp, tag, n_devices - 1, common.Client(s, hs.url))
+    members = await member_devices(s, hs.url, tag, n_devices - 1)
+    # The bot joins first, by itself (an invite from an allowed user); then the members.
     room = (await human.call("POST", "/createRoom", {
-        "invite": [bot_id] + [u for u, _ in members],
+        "invite": [bot_id],
         "initial_state": [{"type": "m.room.encryption", "state_key": "",
                            "content": {"algorithm": "m.megolm.v1.aes-sha2"}}]}))["room_id"]
-    for uid, token in members:
-        await common.Client(s, hs.url, token).call("POST", f"/join/{room}", {})
-    # The bot joins by itself (an invite from an allowed user); wait until it has
-    # joined and its /sync has gone past every join.
     deadline = time.monotonic() + timeout
-    while True:
-        joined = (await human.call("GET", f"/rooms/{room}/joined_members"))["joined"]
-        if bot_id in joined and len(joined) == 2 + len(members):
-            break
+    while bot_id not in (await human.call("GET", f"/rooms/{room}/joined_members"))["joined"]:
         if time.monotonic() > deadline:
-            raise RuntimeError(f"room {room}: joined {sorted(joined)}")
-        await asyncio.sleep(0.1)
+            raise RuntimeError(f"the bot did not join {room}")
+        await asyncio.sleep(0.05)
+    for uid, token in members:
+        await human.call("POST", f"/rooms/{room}/invite", {"user_id": uid})
+        await common.Client(s, hs.url, token).call("POST", f"/join/{room}", {})
+    # The bot's long-poll wakes on the joins and starts the next one within
+    # milliseconds; a second is ample on an idle gateway.
     base = (await common.sync_counts(s, hs.url)).get(bot_id, 0)
-    while (await common.sync_counts(s, hs.url)).get(bot_id, 0) < base + 2:
+    deadline = time.monotonic() + 1.0
+    while (await common.sync_counts(s, hs.url)).get(bot_id, 0) <= base \
+            and time.monotonic() < deadline:
         await asyncio.sleep(0.05)
     await nio.sync(timeout=0)
     if nio.should_query_keys:
