@@ -152,6 +152,8 @@ async def run_case(mode, n_profiles, n_messages, timeout_s):
                 async with s.get(agent.url + "/_double/requests") as r:
                     requests = (await r.json())["requests"]
                 mem = common.memory_kib(gw.pid)
+                bot_requests = {u: v for u, v in (await common.control(s, hs.url, "/requests")).items()
+                                if u in bot_ids[:1]}
     finally:
         if nio is not None:
             await nio.close()
@@ -179,7 +181,7 @@ async def run_case(mode, n_profiles, n_messages, timeout_s):
                                          / final_n * 1000, 2) if final_n else None,
            "gateway_rss_kib_after": mem.get("VmRSS"), "gateway_exit_code": rc,
            "plaintext_events_from_bots": plaintext_from_bots[:10],
-           "gateway_error_lines": gw.problems[:10]}
+           "gateway_error_lines": gw.problems[:10], "first_bot_requests": bot_requests}
     if mode == "closed" and n_profiles == 1:
         samples, problems = common.gateway_latency(
             [(e, t) for e, t, _ in sent], by_id, common.replies(events, human_id), finals,
@@ -188,6 +190,7 @@ async def run_case(mode, n_profiles, n_messages, timeout_s):
                              for k in ("gateway_ms", "inbound_ms", "outbound_ms",
                                        "message_to_final_ms")}
         res["latency_problems"] = problems[:10]
+        res["outbound_ms_in_order"] = [round(x["outbound_ms"], 1) for x in samples]
     return res
 
 
