@@ -5,7 +5,7 @@ encryption off and on (MATRIX_E2EE_MODE=required: each profile creates its Olm
 account and uploads its keys at start); and the time from start to all profiles
 running and synced.
 
-    /usr/bin/python3 bench/idle_rss.py [--profiles 1,10,100,1000] [--e2ee off,on] [--idle 30]
+    /usr/bin/python3 bench/idle_rss.py [--profiles 1,10,100,1000] [--e2ee off,on] [--idle 20]
 
 Per case: a fresh hermes-matrix process on a fresh HERMES_HOME. "running" = the
 profile's `running as` log line; "first sync" = the homeserver has seen the bot's
@@ -83,7 +83,7 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--profiles", default="1,10,100,1000", help="comma-separated cases (1,10,100,1000)")
     ap.add_argument("--e2ee", default="off,on", help="encryption off, on or both (off,on)")
-    ap.add_argument("--idle", type=float, default=30, help="seconds of idle measurement (30)")
+    ap.add_argument("--idle", type=float, default=20, help="seconds of idle measurement (20)")
     ap.add_argument("--settle", type=float, default=5, help="seconds after all synced (5)")
     args = ap.parse_args()
     common.check_binary()
