@@ -262,9 +262,10 @@ async def make_dm(human, bot, bot_id):
     return room["room_id"]
 
 
-def make_home(root, bots, hs_url, agent_url, human_id):
+def make_home(root, bots, hs_url, agent_url, human_id, extra_env=""):
     """A HERMES_HOME with one named profile per bot (the default profile stays off
-    Matrix: no .env in the home itself)."""
+    Matrix: no .env in the home itself). `extra_env`: more .env lines for every
+    profile (e.g. "MATRIX_E2EE_MODE=required\n")."""
     home = pathlib.Path(root) / "hermes-home"
     for name, (client, _uid) in bots.items():
         d = home / "profiles" / name
@@ -272,16 +273,17 @@ def make_home(root, bots, hs_url, agent_url, human_id):
         env = d / ".env"
         env.write_text(f"MATRIX_HOMESERVER={hs_url}\nMATRIX_ACCESS_TOKEN={client.token}\n"
                        f"MATRIX_ALLOWED_USERS={human_id}\n"
-                       f"GATEWAY_PROXY_URL={agent_url}/p/{name}\n")
+                       f"GATEWAY_PROXY_URL={agent_url}/p/{name}\n" + extra_env)
         env.chmod(0o600)
     return home
 
 
 def final_reactions(events, human_id):
-    """{human event id: (key, origin_server_ts)} of each ✅/❌ reaction the bots sent."""
+    """{human event id: (key, origin_server_ts)} of each ✅/❌ reaction the bots sent.
+    Encrypted reactions count too: their m.relates_to (with the key) stays in clear."""
     out = {}
     for ev in events:
-        if ev["type"] != "m.reaction" or ev["sender"] == human_id:
+        if ev["type"] not in ("m.reaction", "m.room.encrypted") or ev["sender"] == human_id:
             continue
         rel = ev.get("content", {}).get("m.relates_to", {})
         if rel.get("key") in ("✅", "❌"):
@@ -290,10 +292,11 @@ def final_reactions(events, human_id):
 
 
 def replies(events, human_id):
-    """{human event id: first reply event} (bot messages with m.in_reply_to)."""
+    """{human event id: first reply event} (bot messages with m.in_reply_to; encrypted
+    ones too, whose m.relates_to is in clear)."""
     out = {}
     for ev in events:
-        if ev["type"] != "m.room.message" or ev["sender"] == human_id:
+        if ev["type"] not in ("m.room.message", "m.room.encrypted") or ev["sender"] == human_id:
             continue
         rel = ev.get("content", {}).get("m.relates_to", {})
         target = rel.get("m.in_reply_to", {}).get("event_id")
@@ -331,3 +334,51 @@ async def wait_past_first_sync(session, base, user_ids, timeout):
         if time.monotonic() - t0 > timeout:
             raise RuntimeError(f"{len(slow)} bot(s) never started a second /sync: {slow[:5]}")
         await asyncio.sleep(0.1)
+
+
+async def wait_device_keys(client, user_ids, timeout):
+    """Until every user has published device keys (an encrypting bot is up)."""
+    deadline = time.monotonic() + timeout
+    pending = list(user_ids)
+    while pending:
+        got = await client.call("POST", "/keys/query",
+                                {"device_keys": {u: [] for u in pending[:100]}})
+        done = {u for u, devs in got.get("device_keys", {}).items() if devs}
+        pending = [u for u in pending if u not in done]
+        if pending and time.monotonic() > deadline:
+            raise RuntimeError(f"{len(pending)} bot(s) published no device keys: {pending[:5]}")
+        if pending:
+            await asyncio.sleep(0.2)
+
+
+def gateway_latency(sent, events_by_id, reps, fin, requests):
+    """Per message (event id, unique token in its text): the gateway's added latency
+    from server-side and agent-side timestamps, as bench/latency.py defines it."""
+    by_token = {}
+    for r in requests:
+        text = json.dumps(r.get("body"), ensure_ascii=False)
+        for m in re.findall(r"tok([0-9a-f]{12})", text):
+            by_token.setdefault(m, r)
+    samples, problems = [], []
+    for eid, token in sent:
+        req, rep = by_token.get(token), reps.get(eid)
+        if req is None or rep is None or "first_delta_sent" not in req or eid not in events_by_id:
+            problems.append(eid)
+            continue
+        m_ts = events_by_id[eid]["origin_server_ts"] / 1000
+        inbound = req["received"] - m_ts
+        outbound = rep["origin_server_ts"] / 1000 - req["first_delta_sent"]
+        samples.append({"inbound_ms": inbound * 1000, "outbound_ms": outbound * 1000,
+                        "gateway_ms": (inbound + outbound) * 1000,
+                        "message_to_final_ms": (fin[eid][1] - events_by_id[eid]["origin_server_ts"])
+                        if eid in fin else None})
+    return samples, problems
+
+
+def stats(values):
+    values = [v for v in values if v is not None]
+    if not values:
+        return None
+    return {"n": len(values), "median": round(percentile(values, 50), 1),
+            "p99": round(percentile(values, 99), 1), "min": round(min(values), 1),
+            "max": round(max(values), 1)}

@@ -1,9 +1,11 @@
 #!/usr/bin/python3
-"""Memory and idle CPU of hermes-matrix with 1, 10 and 100 (optionally 1000) idle
-profiles, each its own bot user connected and long-polling /sync against the dev
-homeserver; and the time from start to all profiles running.
+"""Memory and idle CPU of hermes-matrix with 1, 10, 100 and 1000 idle profiles, each
+its own bot user connected and long-polling /sync against the dev homeserver, with
+encryption off and on (MATRIX_E2EE_MODE=required: each profile creates its Olm
+account and uploads its keys at start); and the time from start to all profiles
+running and synced.
 
-    /usr/bin/python3 bench/idle_rss.py [--profiles 1,10,100,1000] [--idle 30]
+    /usr/bin/python3 bench/idle_rss.py [--profiles 1,10,100,1000] [--e2ee off,on] [--idle 20]
 
 Per case: a fresh hermes-matrix process on a fresh HERMES_HOME. "running" = the
 profile's `running as` log line; "first sync" = the homeserver has seen the bot's
@@ -22,7 +24,7 @@ import aiohttp
 import common
 
 
-async def run_case(n, idle_s, settle_s):
+async def run_case(n, idle_s, settle_s, e2ee):
     hs = common.start_homeserver()
     agent = common.start_agent_double()
     gw = None
@@ -30,16 +32,20 @@ async def run_case(n, idle_s, settle_s):
         with common.tmpdir("hm-bench-idle-") as tmp:
             async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=50)) as s:
                 anon = common.Client(s, hs.url)
-                _human, human_id = await anon.register(common.HUMAN)
+                human, human_id = await anon.register(common.HUMAN)
                 names = [f"idle{i:04d}" for i in range(n)]
                 t_reg = time.monotonic()
                 bots = await common.make_bots(s, hs.url, names, human_id, concurrency=50)
                 reg_s = time.monotonic() - t_reg
-                home = common.make_home(tmp, bots, hs.url, agent.url, human_id)
+                home = common.make_home(tmp, bots, hs.url, agent.url, human_id,
+                                        "MATRIX_E2EE_MODE=required\n" if e2ee else "")
                 gw = common.Gateway(home, names)
                 t0 = time.monotonic()
                 all_running = gw.wait_running(max(60, n * 0.5))
                 await common.wait_past_first_sync(s, hs.url, [bots[x][1] for x in names],
+                                                  max(60, n * 0.5))
+                if e2ee:  # every device's keys are on the server
+                    await common.wait_device_keys(human, [bots[x][1] for x in names],
                                                   max(60, n * 0.5))
                 all_synced = time.monotonic() - t0
                 await asyncio.sleep(settle_s)
@@ -58,7 +64,7 @@ async def run_case(n, idle_s, settle_s):
         agent.stop()
         hs.stop()
     return {
-        "profiles": n, "register_s": round(reg_s, 2),
+        "profiles": n, "e2ee": e2ee, "register_s": round(reg_s, 2),
         "start_to_all_running_s": round(all_running, 2),
         "start_to_all_past_first_sync_s": round(all_synced, 2),
         "idle_window_s": round(w, 1),
@@ -76,20 +82,22 @@ async def run_case(n, idle_s, settle_s):
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--profiles", default="1,10,100,1000", help="comma-separated cases (1,10,100,1000)")
-    ap.add_argument("--idle", type=float, default=30, help="seconds of idle measurement (30)")
+    ap.add_argument("--e2ee", default="off,on", help="encryption off, on or both (off,on)")
+    ap.add_argument("--idle", type=float, default=20, help="seconds of idle measurement (20)")
     ap.add_argument("--settle", type=float, default=5, help="seconds after all synced (5)")
     args = ap.parse_args()
     common.check_binary()
     cases = []
-    for n in (int(x) for x in args.profiles.split(",")):
-        print(f"-- {n} idle profile(s)", flush=True)
-        cases.append(asyncio.run(run_case(n, args.idle, args.settle)))
-    rows = [(c["profiles"], c["start_to_all_running_s"], c["start_to_all_past_first_sync_s"],
+    for e2ee in args.e2ee.split(","):
+        for n in (int(x) for x in args.profiles.split(",")):
+            print(f"-- {n} idle profile(s), encryption {e2ee}", flush=True)
+            cases.append(asyncio.run(run_case(n, args.idle, args.settle, e2ee == "on")))
+    rows = [("on" if c["e2ee"] else "off", c["profiles"], c["start_to_all_running_s"], c["start_to_all_past_first_sync_s"],
              round(c["vmrss_kib"] / 1024, 1), round(c["vmhwm_kib"] / 1024, 1),
              c["rss_kib_per_profile"], c["threads"], c["idle_cpu_percent"],
              c["devhs_cpu_percent"], c["syncs_per_s_in_window"]) for c in cases]
     print()
-    common.table(rows, ["profiles", "all running s", "all synced s", "VmRSS MiB", "VmHWM MiB",
+    common.table(rows, ["e2ee", "profiles", "all running s", "all synced s", "VmRSS MiB", "VmHWM MiB",
                         "RSS KiB/profile", "threads", f"idle CPU % ({args.idle:g} s)",
                         "devhs CPU %", "/sync per s"])
     common.write_result("idle_rss", {"idle_s": args.idle, "cases": cases})

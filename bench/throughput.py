@@ -33,11 +33,11 @@ class FinalWatcher:
     """The human's own /sync long-poll, watching for the bots' final reactions (closed
     loop: the next message goes out when the previous one is final)."""
 
-    def __init__(self, human, human_id, bot_ids):
+    def __init__(self, human, human_id, bot_ids, types=("m.reaction",)):
         self.human, self.human_id = human, human_id
         self.filter = json.dumps({"presence": {"types": []}, "account_data": {"types": []},
                                   "room": {"state": {"types": []}, "ephemeral": {"types": []},
-                                           "timeline": {"types": ["m.reaction"],
+                                           "timeline": {"types": list(types),
                                                         "senders": bot_ids, "limit": 100}}})
         self.finals = {}
         self.waiters = {}
