@@ -565,6 +565,10 @@ profile_cell_actor::behavior_type profile_cell(profile_cell_pointer self,
       s.user_id = st.bot.user_id;
       s.device_id = st.device_id;
       s.since = st.started;
+      s.last_sync = st.last_sync;
+      s.synced = st.last_sync != caf::timestamp{};
+      if (st.store)
+        s.outbox_queue = st.store->pending_outbox_count();
       return s;
     },
     [](atom::ping) { return atom::ping_v; },
@@ -595,6 +599,9 @@ profile_cell_actor::behavior_type profile_cell(profile_cell_pointer self,
       for (auto& entry : self->state.store->pending_journal())
         if (entry.event_id == event_id)
           act_on(self, entry);
+    },
+    [self](atom::notify, const std::string& body, const std::string& format) {
+      return notify_home_room(self, body, format);
     },
   };
 }

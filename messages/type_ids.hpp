@@ -44,4 +44,7 @@ CAF_BEGIN_TYPE_ID_BLOCK(hermes_matrix, caf::first_custom_type_id)
   CAF_ADD_ATOM(hermes_matrix, hm::atom, retry, "retry")
   CAF_ADD_ATOM(hermes_matrix, hm::atom, encrypt, "encrypt")
 
+  // Admin HTTP API: a notification into a profile's home room.
+  CAF_ADD_ATOM(hermes_matrix, hm::atom, notify, "notify")
+
 CAF_END_TYPE_ID_BLOCK(hermes_matrix)
