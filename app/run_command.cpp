@@ -1,5 +1,8 @@
 #include "app/commands.hpp"
 
+#include "app/admin_server.hpp"
+#include "app/admin_token.hpp"
+
 #include "actors/http_engine.hpp"
 #include "actors/profile_cell.hpp"
 #include "actors/profile_log.hpp"
@@ -58,6 +61,25 @@ int run_command(const run_options& options) {
   init_logging(options.log_level);
   auto home = options.selection.hermes_home.empty() ? profiles::default_hermes_home()
                                                     : options.selection.hermes_home;
+  auto listen = parse_admin_listen(options.admin_listen);
+  if (auto* err = std::get_if<std::string>(&listen)) {
+    spdlog::error("{}", *err);
+    return exit_usage;
+  }
+  auto admin_where = std::get<0>(listen);
+  std::string admin_token;
+  std::filesystem::path admin_token_path;
+  if (admin_where) {
+    admin_token_path = options.admin_token_file.empty() ? default_admin_token_path(home)
+                                                        : options.admin_token_file;
+    auto token = options.admin_token_file.empty() ? read_or_create_admin_token(admin_token_path)
+                                                  : read_admin_token(admin_token_path);
+    if (!token.error.empty()) {
+      spdlog::error("admin API: {}", token.error);
+      return exit_failure;
+    }
+    admin_token = std::move(token.value);
+  }
   auto set = profiles::load_profiles(home, options.selection.names);
   for (auto& p : set.issues)
     (p.level == profiles::problem::severity::error ? spdlog::error("{}", p.to_string())
@@ -111,8 +133,26 @@ int run_command(const run_options& options) {
       return spawn_profile_cell(system, std::move(parent), config, engine);
     });
 
+  // The admin API is a window onto the node, not part of serving Matrix: when its
+  // address is taken the profiles are served all the same.
+  std::optional<admin_server> admin;
+  if (admin_where) {
+    admin.emplace(sys, supervisor, std::move(admin_token));
+    if (auto err = admin->start(*admin_where)) {
+      spdlog::error("admin API: {}; serving without it (see --admin-listen)", *err);
+      admin.reset();
+    } else {
+      spdlog::info("admin API listening on http://{}:{} (token in {})",
+                   admin_where->host.find(':') != std::string::npos
+                     ? "[" + admin_where->host + "]" : admin_where->host,
+                   admin->port(), admin_token_path.string());
+    }
+  }
+
   auto sig = wait_for_stop_signal(signals);
   spdlog::info("{}: stopping", sig == SIGINT ? "SIGINT" : "SIGTERM");
+  // No admin request may reach actors that are going away.
+  admin.reset();
   caf::scoped_actor self{sys};
   self->monitor(supervisor);
   self->send_exit(supervisor, caf::exit_reason::user_shutdown);

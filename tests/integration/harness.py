@@ -10,6 +10,7 @@ import asyncio
 import json
 import os
 import pathlib
+import re
 import signal
 import subprocess
 import sys
@@ -201,11 +202,14 @@ GATEWAYS = []  # every gateway started, for the failure report (conftest.py)
 class Gateway:
     """`hermes-matrix run --hermes-home HOME` as a subprocess; stderr goes to a file."""
 
-    def __init__(self, home, log_path, hs, bots):
+    def __init__(self, home, log_path, hs, bots, extra_args=("--admin-listen", "127.0.0.1:0")):
         self.home = pathlib.Path(home)
         self.log_path = pathlib.Path(log_path)
         self.hs = hs
         self.bots = list(bots)  # Accounts served (to wait for their first sync)
+        # A free port for the admin API by default: gateways of parallel tests never
+        # contend for the fixed default port.
+        self.extra_args = list(extra_args)
         self.proc = None
         self.starts = 0
         GATEWAYS.append(self)
@@ -218,7 +222,8 @@ class Gateway:
         with open(self.log_path, "a") as log:
             log.write(f"\n===== start {self.starts} =====\n")
         self._log = open(self.log_path, "a")
-        self.proc = subprocess.Popen([BINARY, "run", "--hermes-home", str(self.home)],
+        self.proc = subprocess.Popen([BINARY, "run", "--hermes-home", str(self.home),
+                                      *self.extra_args],
                                      stdin=subprocess.DEVNULL, stdout=self._log,
                                      stderr=self._log)
 
@@ -246,6 +251,18 @@ class Gateway:
         if sig == signal.SIGTERM:
             assert rc == 0, f"hermes-matrix exited with {rc} on SIGTERM:\n" + self.stderr()
         return rc
+
+    def admin_url(self, timeout=30):
+        """The admin API's URL this start logged ("admin API listening on URL ...")."""
+        def logged():
+            this_start = self.stderr().rsplit(f"===== start {self.starts} =====", 1)[-1]
+            found = re.findall(r"admin API listening on (http://\S+)", this_start)
+            return found[-1] if found else None
+        return wait_until(logged, timeout, lambda: "the admin API's address\n" + self.stderr())
+
+    def admin_token(self):
+        """The token the gateway generated under its home (never printed by tests)."""
+        return (self.home / "hermes-matrix" / "admin-token").read_text().strip()
 
     def running(self):
         return self.proc is not None and self.proc.poll() is None
