@@ -215,8 +215,14 @@ admin_server::admin_server(caf::actor_system& sys, supervisor_actor supervisor, 
   : impl_(std::make_unique<impl>(sys, std::move(supervisor), std::move(token))) {
   auto* d = impl_.get();
   auto& srv = d->server;
-  // Two threads: the API is for operators and cron jobs, not for traffic.
-  srv.new_task_queue = [] { return new httplib::ThreadPool(2); };
+  // A few threads: the API is for operators and cron jobs, not for traffic, but a
+  // notification waiting on a slow homeserver must not hold up the probes.
+  srv.new_task_queue = [] { return new httplib::ThreadPool(4); };
+  // One request per connection: a thread idling on a kept-alive connection would
+  // otherwise make every other client wait for it (5 s each under a burst).
+  srv.set_keep_alive_max_count(1);
+  // Without it, small responses wait for the client's delayed ACK (~40 ms each).
+  srv.set_tcp_nodelay(true);
   srv.set_payload_max_length(4 * max_notify_body);
   srv.Get("/healthz", [d](const httplib::Request&, httplib::Response& res) { d->healthz(res); });
   srv.Get("/readyz", [d](const httplib::Request&, httplib::Response& res) { d->readyz(res); });
