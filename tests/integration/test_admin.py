@@ -7,6 +7,7 @@ One gateway serves three profiles for most tests (the `world` fixture):
   plain     @hm-plain:localhost     home room unencrypted, MATRIX_E2EE_MODE off
   crypt     @hm-crypt:localhost     home room encrypted,   MATRIX_E2EE_MODE required
   homeless  @hm-homeless:localhost  no MATRIX_HOME_ROOM
+  offcrypt  @hm-offcrypt:localhost  home room encrypted,   MATRIX_E2EE_MODE off
 """
 
 import asyncio
@@ -85,15 +86,18 @@ class World:
         self.plain = self.hs.register("hm-plain")
         self.crypt = self.hs.register("hm-crypt")
         self.homeless = self.hs.register("hm-homeless")
+        self.offcrypt = self.hs.register("hm-offcrypt")
         # Home rooms exist (and invite their bot) before the gateway starts: the bots
         # join them on their first sync.
         self.plain_room = self.doru.create_room(invite=[self.plain], name="plain home")
         self.crypt_room = self.nio.create_encrypted_room(self.crypt.user_id)
+        self.offcrypt_room = self.nio.create_encrypted_room(self.offcrypt.user_id)
         self.home = tmp / "hermes-home"
         allowed = f"{self.doru.user_id},{self.nio.user_id}"
         for name, bot, room, mode in (("plain", self.plain, self.plain_room, "off"),
                                       ("crypt", self.crypt, self.crypt_room, "required"),
-                                      ("homeless", self.homeless, None, "off")):
+                                      ("homeless", self.homeless, None, "off"),
+                                      ("offcrypt", self.offcrypt, self.offcrypt_room, "off")):
             write_profile(self.home, name, {
                 "MATRIX_HOMESERVER": self.hs.url, "MATRIX_ACCESS_TOKEN": bot.token,
                 "MATRIX_USER_ID": bot.user_id, "MATRIX_ALLOWED_USERS": allowed,
@@ -101,13 +105,15 @@ class World:
                 "MATRIX_HOME_ROOM": room})
         (self.home / ".env").write_text("# the default profile is not on Matrix here\n")
         self.gateway = Gateway(self.home, tmp / "gateway.stderr", self.hs,
-                               [self.plain, self.crypt, self.homeless])
+                               [self.plain, self.crypt, self.homeless, self.offcrypt])
         self.gateway.start()
         self.url = self.gateway.admin_url()
         self.token = self.gateway.admin_token()
         self.doru.wait_joined(self.plain_room, self.plain)
         self.nio.sync_until(lambda: self.crypt.user_id in self.nio.client.rooms[
             self.crypt_room].users, 60, "the crypt bot to join the encrypted room")
+        self.nio.sync_until(lambda: self.offcrypt.user_id in self.nio.client.rooms[
+            self.offcrypt_room].users, 60, "the offcrypt bot to join its encrypted room")
 
     def secrets(self):
         return env_values(self.home) | {self.token}
@@ -151,7 +157,7 @@ def test_status_needs_the_token_and_shows_every_profile(world):
     status, body = http("GET", f"{world.url}/v1/status", token=world.token)
     assert status == 200, body
     by_name = {p["profile"]: p for p in body["profiles"]}
-    assert set(by_name) == {"plain", "crypt", "homeless"}
+    assert set(by_name) == {"plain", "crypt", "homeless", "offcrypt"}
     for name, bot in (("plain", world.plain), ("crypt", world.crypt),
                       ("homeless", world.homeless)):
         p = by_name[name]
@@ -205,6 +211,13 @@ def test_notify_into_an_encrypted_home_room_is_ciphertext_that_nio_decrypts(worl
     assert text not in json.dumps(events)
 
 
+def test_a_profile_without_encryption_never_notifies_an_encrypted_home_room(world):
+    status, body = notify(world, "offcrypt", {"body": "must not leak"})
+    assert status == 409 and "encrypted" in body["error"], body
+    assert "MATRIX_E2EE_MODE" in body["error"]
+    assert "must not leak" not in json.dumps(world.hs.events(world.offcrypt_room))
+
+
 def test_notify_errors_name_what_is_wrong(world):
     url = f"{world.url}/v1/profiles/plain/notify"
     assert http("POST", url, {"body": "x"})[0] == 401
@@ -228,7 +241,7 @@ def test_status_cli_prints_every_profile_and_no_secret(world):
                           "--hermes-home", str(world.home)],
                          capture_output=True, text=True, timeout=30)
     assert res.returncode == 0, res.stdout + res.stderr
-    for name in ("plain", "crypt", "homeless"):
+    for name in ("plain", "crypt", "homeless", "offcrypt"):
         assert re.search(rf"^{name}\s+running\s+@hm-{name}:localhost", res.stdout, re.M), \
             res.stdout
     assert "LAST SYNC" in res.stdout and "QUEUE" in res.stdout
@@ -239,7 +252,7 @@ def test_status_cli_prints_every_profile_and_no_secret(world):
                          capture_output=True, text=True, timeout=30)
     assert res.returncode == 0
     assert {p["profile"] for p in json.loads(res.stdout)["profiles"]} == {
-        "plain", "crypt", "homeless"}
+        "plain", "crypt", "homeless", "offcrypt"}
 
 
 def test_status_cli_fails_clearly_when_the_service_is_unreachable(world, tmp_path):
