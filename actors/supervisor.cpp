@@ -158,11 +158,13 @@ caf::result<std::vector<profile_status>> gather_status(supervisor_pointer self) 
         [self, g, i = i, finish_one](const profile_status& own) {
           auto& out = g->result[i];
           out.synced = own.synced;
-          out.last_sync = own.last_sync;
           out.outbox_queue = own.outbox_queue;
-          // Kept for the next query: a profile in backoff still shows its last sync.
+          // A cell that has not synced yet in this life keeps showing the last sync
+          // of an earlier one; kept for later queries (a profile in backoff shows it).
+          if (own.synced)
+            out.last_sync = own.last_sync;
           if (auto* p = find(self, out.profile)) {
-            p->status.last_sync = own.last_sync;
+            p->status.last_sync = out.last_sync;
             p->status.outbox_queue = own.outbox_queue;
           }
           finish_one();

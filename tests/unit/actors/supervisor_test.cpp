@@ -317,6 +317,17 @@ CAF_TEST(the status merges what each running cell reports of itself) {
   CAF_CHECK_EQUAL(st["down"].outbox_queue, 0u);
 }
 
+CAF_TEST(a profile in backoff still shows the last sync of its cell) {
+  scripts["victim"] = {cell_script::crash_after, 20s};
+  start({"victim"});
+  CAF_CHECK(status_of("victim").synced);
+  elapse(20s);
+  auto down = status_of("victim");
+  CAF_CHECK_EQUAL(down.state, profile_state::backoff);
+  CAF_CHECK(!down.synced);
+  CAF_CHECK(down.last_sync == caf::timestamp{std::chrono::hours{1}});
+}
+
 CAF_TEST(a notification goes to the running cell of its profile and nowhere else) {
   scripts["down"] = {cell_script::fatal, {}};
   start({"alpha", "beta", "down"});
