@@ -600,9 +600,7 @@ profile_cell_actor::behavior_type profile_cell(profile_cell_pointer self,
         if (entry.event_id == event_id)
           act_on(self, entry);
     },
-    [self](atom::notify, const std::string& body, const std::string& format) {
-      return notify_home_room(self, body, format);
-    },
+    [self](atom::notify, const notification& n) { return notify_home_room(self, n); },
   };
 }
 

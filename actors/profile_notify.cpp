@@ -17,10 +17,13 @@ namespace hm {
 
 namespace {
 
-/// A notification has no Matrix event to derive its txn id from: a random source
-/// makes each one its own send (the outbox persists it, so a resend after a crash
-/// still carries the same id).
-std::string notification_txn_id() {
+/// A notification has no Matrix event to derive its txn id from: the caller's key
+/// when it gave one (a retried request is then the same send), else a random source
+/// that makes each one its own send. The outbox persists it either way, so a resend
+/// after a crash carries the same id.
+std::string notification_txn_id(const std::string& key) {
+  if (!key.empty())
+    return matrix::derive_txn_id("notify-key|" + key, 0, "notify");
   std::random_device rd;
   std::string source = "notify|";
   for (int i = 0; i < 4; ++i)
@@ -43,7 +46,8 @@ std::string notification_content(profile_cell_pointer self, const std::string& b
 
 /// Queues the notification once the room's encryption is known to fit the profile's mode.
 void enqueue(profile_cell_pointer self, caf::typed_response_promise<std::string> rp,
-             const std::string& room_id, bool encrypted, std::string content) {
+             const std::string& room_id, bool encrypted, std::string content,
+             const std::string& key) {
   auto& st = self->state;
   if (encrypted && !st.crypto) {
     rp.deliver(make_error(errc::bad_config,
@@ -59,7 +63,7 @@ void enqueue(profile_cell_pointer self, caf::typed_response_promise<std::string>
                             + " is not encrypted and MATRIX_E2EE_MODE=required"));
     return;
   }
-  auto txn = notification_txn_id();
+  auto txn = notification_txn_id(key);
   st.log->info("notification for {} queued ({})", room_id, txn);
   self->request(st.outbox, caf::infinite,
                 outgoing_event{room_id, "m.room.message", std::move(content), txn, ""})
@@ -69,9 +73,10 @@ void enqueue(profile_cell_pointer self, caf::typed_response_promise<std::string>
 
 } // namespace
 
-caf::result<std::string> notify_home_room(profile_cell_pointer self, const std::string& body,
-                                          const std::string& format) {
+caf::result<std::string> notify_home_room(profile_cell_pointer self, const notification& n) {
   auto& st = self->state;
+  auto& body = n.body;
+  auto& format = n.format;
   if (!st.serving)
     return make_error(errc::unavailable, "profile " + st.config.name + " is still starting");
   if (body.empty())
@@ -87,23 +92,23 @@ caf::result<std::string> notify_home_room(profile_cell_pointer self, const std::
   auto room_id = st.config.home_room;
   auto content = notification_content(self, body, format);
   if (st.rooms.count(room_id) > 0 && st.rooms[room_id].encrypted) {
-    enqueue(self, rp, room_id, true, std::move(content));
+    enqueue(self, rp, room_id, true, std::move(content), n.key);
     return rp;
   }
   // Asked every time it is not known to be encrypted: a room can turn encryption on
   // at any moment (and never off again).
   auto req = matrix::state_event_request(room_id, "m.room.encryption");
   self->request(st.link.engine, caf::infinite, to_http_call(st.link, req, st.next_call++))
-    .then([self, rp, room_id, content](const http_result& res) mutable {
+    .then([self, rp, room_id, content, key = n.key](const http_result& res) mutable {
       auto& s = self->state;
       if (succeeded(res)) {
         s.rooms[room_id].encrypted = true;
-        enqueue(self, rp, room_id, true, std::move(content));
+        enqueue(self, rp, room_id, true, std::move(content), key);
         return;
       }
       auto err = to_matrix_error(res);
       if (err.errcode == "M_NOT_FOUND") {
-        enqueue(self, rp, room_id, false, std::move(content));
+        enqueue(self, rp, room_id, false, std::move(content), key);
         return;
       }
       if (err.errcode == "M_FORBIDDEN") {

@@ -232,15 +232,15 @@ supervisor(supervisor_pointer self, std::vector<profiles::loaded_profile> loaded
   });
   return {
     [self](atom::status) { return gather_status(self); },
-    [self](atom::notify, const std::string& name, const std::string& body,
-           const std::string& format) -> caf::result<std::string> {
+    [self](atom::notify, const std::string& name,
+           const notification& n) -> caf::result<std::string> {
       auto* p = find(self, name);
       if (p == nullptr)
         return make_error(errc::unknown_profile, "no profile named " + name + " on this node");
       if (!p->cell || p->status.state != profile_state::running)
         return make_error(errc::unavailable, "profile " + name + " is "
                                                + to_string(p->status.state) + ", not running");
-      return self->delegate(p->cell, atom::notify_v, body, format);
+      return self->delegate(p->cell, atom::notify_v, n);
     },
     [self](atom::ready, const std::string& name, const std::string& user_id,
            const std::string& device_id) {

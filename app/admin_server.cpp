@@ -65,28 +65,34 @@ std::string errcode_of(const caf::error& err) {
   return "internal";
 }
 
-/// Reads {"body": "...", "format": "markdown"} (format optional); an error text otherwise.
-std::variant<std::pair<std::string, std::string>, std::string>
-read_notification(const std::string& text) {
+/// Reads {"body": "...", "format": "markdown", "idempotency_key": "..."} (the last two
+/// optional); an error text otherwise.
+std::variant<notification, std::string> read_notification(const std::string& text) {
   auto json = nlohmann::json::parse(text, nullptr, false);
   if (json.is_discarded() || !json.is_object())
     return std::string{"the request body must be a JSON object like {\"body\": \"text\"}"};
   for (auto& [key, _] : json.items())
-    if (key != "body" && key != "format")
-      return "unknown field '" + key + "': only body and format are read";
+    if (key != "body" && key != "format" && key != "idempotency_key")
+      return "unknown field '" + key + "': only body, format and idempotency_key are read";
   auto body = json.find("body");
   if (body == json.end() || !body->is_string() || body->get<std::string>().empty())
     return std::string{"body must be a non-empty string"};
   if (body->get<std::string>().size() > max_notify_body)
     return "body is longer than " + std::to_string(max_notify_body) + " bytes; send it in parts";
-  std::string format;
+  notification n;
+  n.body = body->get<std::string>();
   if (auto f = json.find("format"); f != json.end()) {
     if (!f->is_string() || (*f != "markdown" && *f != "plain"))
       return std::string{"format must be \"markdown\" or \"plain\" (the default)"};
     if (*f == "markdown")
-      format = "markdown";
+      n.format = "markdown";
   }
-  return std::pair{body->get<std::string>(), format};
+  if (auto k = json.find("idempotency_key"); k != json.end()) {
+    if (!k->is_string() || k->get<std::string>().empty() || k->get<std::string>().size() > 200)
+      return std::string{"idempotency_key must be a string of 1 to 200 bytes"};
+    n.key = k->get<std::string>();
+  }
+  return n;
 }
 
 } // namespace
@@ -195,9 +201,9 @@ struct admin_server::impl {
       reply_error(res, 400, "bad_request", *err);
       return;
     }
-    auto& [body, format] = std::get<0>(parsed);
     caf::scoped_actor self{sys};
-    self->request(supervisor, notify_timeout, atom::notify_v, name, body, format)
+    self->request(supervisor, notify_timeout, atom::notify_v, name,
+                  std::move(std::get<notification>(parsed)))
       .receive(
         [&](std::string& txn_id) {
           spdlog::info("admin API: notification for profile {} queued ({})", name, txn_id);

@@ -190,6 +190,22 @@ def test_notify_reaches_a_plaintext_home_room(world):
     assert "formatted_body" not in msg["content"]
 
 
+def test_a_retried_notification_with_the_same_key_shows_once(world):
+    payload = {"body": "disk 91% full", "idempotency_key": "cron-disk-2026-11-25T01"}
+    first = notify(world, "plain", payload)
+    again = notify(world, "plain", payload)
+    assert first[0] == again[0] == 202, (first, again)
+    assert first[1]["txn_id"] == again[1]["txn_id"]
+    other = notify(world, "plain", {"body": "disk 91% full"})  # no key: its own message
+    assert other[0] == 202 and other[1]["txn_id"] != first[1]["txn_id"]
+    world.doru.wait_for(world.plain_room, lambda evs: len(
+        [e for e in evs if e.get("content", {}).get("body") == "disk 91% full"]) >= 2,
+        30, "both notifications")
+    shown = [e for e in world.hs.events(world.plain_room)
+             if e.get("content", {}).get("body") == "disk 91% full"]
+    assert len(shown) == 2, shown
+
+
 def test_notify_into_an_encrypted_home_room_is_ciphertext_that_nio_decrypts(world):
     text = "Nightly report: 3 papers summarised"
     status, body = notify(world, "crypt", {"body": text})
@@ -226,7 +242,8 @@ def test_notify_errors_name_what_is_wrong(world):
     assert status == 404 and "nosuchprofile" in body["error"], body
     for payload, word in (([1, 2], "object"), ({}, "body"), ({"body": ""}, "body"),
                           ({"body": "x", "format": "html"}, "format"),
-                          ({"body": "x", "room": "!r:localhost"}, "room")):
+                          ({"body": "x", "room": "!r:localhost"}, "room"),
+                          ({"body": "x", "idempotency_key": ""}, "idempotency_key")):
         status, body = notify(world, "plain", payload)
         assert status == 400 and word in body["error"], (payload, body)
     status, body = notify(world, "homeless", {"body": "x"})

@@ -55,8 +55,8 @@ caf::behavior test_cell(caf::event_based_actor* self, cell_script script,
       own.outbox_queue = 3;
       return own;
     },
-    [name](atom::notify, const std::string& body, const std::string& format) {
-      return "txn:" + name + ":" + body + ":" + format;
+    [name](atom::notify, const notification& n) {
+      return "txn:" + name + ":" + n.body + ":" + n.format;
     },
   };
 }
@@ -136,8 +136,8 @@ struct fixture : test_coordinator_fixture<> {
   /// The supervisor's answer to a notification: the txn id, or the error's code.
   std::variant<std::string, errc> notify(const std::string& name, const std::string& body) {
     std::variant<std::string, errc> result = errc::none;
-    auto response = self->request(sup, caf::infinite, atom::notify_v, name, body,
-                                  std::string{"markdown"});
+    auto response = self->request(sup, caf::infinite, atom::notify_v, name,
+                                  notification{body, "markdown", ""});
     sched.run();
     response.receive([&](const std::string& txn) { result = txn; },
                      [&](const caf::error& err) { result = static_cast<errc>(err.code()); });
