@@ -67,19 +67,6 @@ int run_command(const run_options& options) {
     return exit_usage;
   }
   auto admin_where = std::get<0>(listen);
-  std::string admin_token;
-  std::filesystem::path admin_token_path;
-  if (admin_where) {
-    admin_token_path = options.admin_token_file.empty() ? default_admin_token_path(home)
-                                                        : options.admin_token_file;
-    auto token = options.admin_token_file.empty() ? read_or_create_admin_token(admin_token_path)
-                                                  : read_admin_token(admin_token_path);
-    if (!token.error.empty()) {
-      spdlog::error("admin API: {}", token.error);
-      return exit_failure;
-    }
-    admin_token = std::move(token.value);
-  }
   auto set = profiles::load_profiles(home, options.selection.names);
   for (auto& p : set.issues)
     (p.level == profiles::problem::severity::error ? spdlog::error("{}", p.to_string())
@@ -108,6 +95,20 @@ int run_command(const run_options& options) {
     spdlog::error("no usable profile on Matrix under {}; run `hermes-matrix check` to see why",
                   set.hermes_home.string());
     return exit_failure;
+  }
+  // Only now, with profiles to serve: a mistyped --hermes-home gets no token file.
+  std::string admin_token;
+  std::filesystem::path admin_token_path;
+  if (admin_where) {
+    admin_token_path = options.admin_token_file.empty() ? default_admin_token_path(set.hermes_home)
+                                                        : options.admin_token_file;
+    auto token = options.admin_token_file.empty() ? read_or_create_admin_token(admin_token_path)
+                                                  : read_admin_token(admin_token_path);
+    if (!token.error.empty()) {
+      spdlog::error("admin API: {}", token.error);
+      return exit_failure;
+    }
+    admin_token = std::move(token.value);
   }
   auto signals = node_signals();
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
