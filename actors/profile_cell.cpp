@@ -595,6 +595,10 @@ profile_cell_actor::behavior_type profile_cell(profile_cell_pointer self,
       s.user_id = st.bot.user_id;
       s.device_id = st.device_id;
       s.since = st.started;
+      s.last_sync = st.last_sync;
+      s.synced = st.last_sync != caf::timestamp{};
+      if (st.store)
+        s.outbox_queue = st.store->pending_outbox_count();
       return s;
     },
     [](atom::ping) { return atom::ping_v; },
@@ -626,6 +630,7 @@ profile_cell_actor::behavior_type profile_cell(profile_cell_pointer self,
         if (entry.event_id == event_id)
           act_on(self, entry);
     },
+    [self](atom::notify, const notification& n) { return notify_home_room(self, n); },
   };
 }
 

@@ -81,4 +81,7 @@ void reply_in_room(profile_cell_pointer self, const std::string& room_id,
 std::string run_command(profile_cell_pointer self, const profiles::command& cmd,
                         const profiles::room_facts& room, const profiles::incoming_message& msg);
 
+/// Queues a notification for the home room (profile_notify.cpp); replies with its txn id.
+caf::result<std::string> notify_home_room(profile_cell_pointer self, const notification& n);
+
 } // namespace hm

@@ -328,6 +328,12 @@ std::vector<outbox_entry> profile_store::pending_outbox() {
   return result;
 }
 
+uint64_t profile_store::pending_outbox_count() {
+  std::lock_guard guard{mutex_};
+  statement q{db_, "SELECT COUNT(*) FROM outbox WHERE state = 'pending'"};
+  return q.row() ? static_cast<uint64_t>(q.integer(0)) : 0;
+}
+
 std::optional<std::string> profile_store::mark_sent(const std::string& txn_id,
                                                     const std::string& event_id) {
   std::lock_guard guard{mutex_};

@@ -173,6 +173,9 @@ public:
   /// Sends not yet acknowledged, in enqueue order.
   [[nodiscard]] std::vector<outbox_entry> pending_outbox();
 
+  /// How many sends are not yet acknowledged (the outbox queue depth).
+  [[nodiscard]] uint64_t pending_outbox_count();
+
   /// The homeserver acknowledged `txn_id` with `event_id`.
   [[nodiscard]] std::optional<std::string> mark_sent(const std::string& txn_id,
                                                      const std::string& event_id);

@@ -121,6 +121,61 @@ void on_cell_down(supervisor_pointer self, supervised_profile& p, const caf::err
   self->delayed_send(self, wait, atom::restart_v, p.config.name, p.generation);
 }
 
+/// How long a status query waits for a cell; one that does not answer in time is
+/// shown as the supervisor sees it (a busy cell must not stall the whole status).
+constexpr caf::timespan cell_status_timeout = std::chrono::seconds{2};
+
+/// The status of every profile: the supervisor's view, with what each running cell
+/// reports of itself (last sync, outbox queue) merged in.
+caf::result<std::vector<profile_status>> gather_status(supervisor_pointer self) {
+  struct gathering {
+    std::vector<profile_status> result;
+    size_t pending = 0;
+    caf::typed_response_promise<std::vector<profile_status>> rp;
+  };
+  auto g = std::make_shared<gathering>();
+  for (auto& p : self->state.profiles) {
+    g->result.push_back(p.status);
+    // Only a running cell has synced in this life; the others show their last sync.
+    g->result.back().synced = false;
+  }
+  g->rp = self->make_response_promise<std::vector<profile_status>>();
+  auto finish_one = [g] {
+    if (--g->pending == 0)
+      g->rp.deliver(std::move(g->result));
+  };
+  std::vector<std::pair<size_t, profile_cell_actor>> asks;
+  for (size_t i = 0; i < self->state.profiles.size(); ++i) {
+    auto& p = self->state.profiles[i];
+    if (p.cell && p.status.state == profile_state::running)
+      asks.emplace_back(i, p.cell);
+  }
+  if (asks.empty()) {
+    g->rp.deliver(std::move(g->result));
+    return g->rp;
+  }
+  g->pending = asks.size();
+  for (auto& [i, cell] : asks)
+    self->request(cell, cell_status_timeout, atom::status_v)
+      .then(
+        [self, g, i = i, finish_one](const profile_status& own) {
+          auto& out = g->result[i];
+          out.synced = own.synced;
+          out.outbox_queue = own.outbox_queue;
+          // A cell that has not synced yet in this life keeps showing the last sync
+          // of an earlier one; kept for later queries (a profile in backoff shows it).
+          if (own.synced)
+            out.last_sync = own.last_sync;
+          if (auto* p = find(self, out.profile)) {
+            p->status.last_sync = out.last_sync;
+            p->status.outbox_queue = own.outbox_queue;
+          }
+          finish_one();
+        },
+        [finish_one](const caf::error&) { finish_one(); });
+  return g->rp;
+}
+
 supervisor_actor::behavior_type
 supervisor(supervisor_pointer self, std::vector<profiles::loaded_profile> loaded,
            supervision_policy policy, cell_factory factory,
@@ -181,12 +236,16 @@ supervisor(supervisor_pointer self, std::vector<profiles::loaded_profile> loaded
     self->delayed_send(self, self->state.policy.shutdown_grace, atom::deadline_v);
   });
   return {
-    [self](atom::status) {
-      std::vector<profile_status> result;
-      result.reserve(self->state.profiles.size());
-      for (auto& p : self->state.profiles)
-        result.push_back(p.status);
-      return result;
+    [self](atom::status) { return gather_status(self); },
+    [self](atom::notify, const std::string& name,
+           const notification& n) -> caf::result<std::string> {
+      auto* p = find(self, name);
+      if (p == nullptr)
+        return make_error(errc::unknown_profile, "no profile named " + name + " on this node");
+      if (!p->cell || p->status.state != profile_state::running)
+        return make_error(errc::unavailable, "profile " + name + " is "
+                                               + to_string(p->status.state) + ", not running");
+      return self->delegate(p->cell, atom::notify_v, n);
     },
     [self](atom::ready, const std::string& name, const std::string& user_id,
            const std::string& device_id) {

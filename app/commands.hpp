@@ -27,9 +27,22 @@ struct run_options {
   profile_selection selection;
   std::string log_level = "info";
   std::string metrics_listen = "127.0.0.1:9464"; ///< HOST:PORT, or "off"
+  std::string admin_listen = "127.0.0.1:9465";    // "off": no admin API
+  std::filesystem::path admin_token_file;          // empty: generated under the home
 };
 
 /// `hermes-matrix run`: serves the selected profiles until SIGINT or SIGTERM.
 int run_command(const run_options& options);
+
+struct status_options {
+  std::filesystem::path hermes_home;               // for the default token file
+  std::string admin_url = "http://127.0.0.1:9465";
+  std::filesystem::path admin_token_file;          // empty: <home>/hermes-matrix/admin-token
+  bool json = false;
+};
+
+/// `hermes-matrix status`: prints the status table of a running service (from its
+/// admin API); exit_failure when the service cannot be reached or refuses the token.
+int status_command(const status_options& options);
 
 } // namespace hm

@@ -44,6 +44,24 @@ int main(int argc, char** argv) {
                   "free one), or off")
     ->capture_default_str();
 
+  run->add_option("--admin-listen", run_opts.admin_listen,
+                  "Admin HTTP API address (HOST:PORT, [::1]:PORT) or 'off'")
+    ->capture_default_str();
+  run->add_option("--admin-token-file", run_opts.admin_token_file,
+                  "File with the admin API's bearer token (default: generated into "
+                  "<hermes home>/hermes-matrix/admin-token)");
+
+  hm::status_options status_opts;
+  auto* status = app.add_subcommand("status", "Print the status of every profile of a "
+                                              "running service (from its admin API)");
+  status->add_option("--hermes-home", status_opts.hermes_home,
+                     "Hermes home, for the default token file");
+  status->add_option("--admin-url", status_opts.admin_url, "The service's admin API")
+    ->capture_default_str();
+  status->add_option("--admin-token-file", status_opts.admin_token_file,
+                     "File with the admin token (default: <hermes home>/hermes-matrix/admin-token)");
+  status->add_flag("--json", status_opts.json, "Print the JSON of GET /v1/status");
+
   auto* version = app.add_subcommand("version", "Print the version");
 
   try {
@@ -60,5 +78,7 @@ int main(int argc, char** argv) {
     return hm::check_command(check_sel);
   if (*run)
     return hm::run_command(run_opts);
+  if (*status)
+    return hm::status_command(status_opts);
   return hm::exit_usage;
 }

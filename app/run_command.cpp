@@ -1,5 +1,8 @@
 #include "app/commands.hpp"
 
+#include "app/admin_server.hpp"
+#include "app/admin_token.hpp"
+
 #include "actors/http_engine.hpp"
 #include "actors/profile_cell.hpp"
 #include "actors/profile_log.hpp"
@@ -80,13 +83,19 @@ int run_command(const run_options& options) {
   // Everything this service creates (stores, logs, key files) is private.
   ::umask(077);
   init_logging(options.log_level);
-  auto listen = metrics::parse_listen(options.metrics_listen);
-  if (auto* err = std::get_if<std::string>(&listen)) {
+  auto metrics_listen = metrics::parse_listen(options.metrics_listen);
+  if (auto* err = std::get_if<std::string>(&metrics_listen)) {
     spdlog::error("{}", *err);
     return exit_usage;
   }
   auto home = options.selection.hermes_home.empty() ? profiles::default_hermes_home()
                                                     : options.selection.hermes_home;
+  auto admin_listen = parse_admin_listen(options.admin_listen);
+  if (auto* err = std::get_if<std::string>(&admin_listen)) {
+    spdlog::error("{}", *err);
+    return exit_usage;
+  }
+  auto admin_where = std::get<0>(admin_listen);
   auto set = profiles::load_profiles(home, options.selection.names);
   for (auto& p : set.issues)
     (p.level == profiles::problem::severity::error ? spdlog::error("{}", p.to_string())
@@ -116,6 +125,20 @@ int run_command(const run_options& options) {
                   set.hermes_home.string());
     return exit_failure;
   }
+  // Only now, with profiles to serve: a mistyped --hermes-home gets no token file.
+  std::string admin_token;
+  std::filesystem::path admin_token_path;
+  if (admin_where) {
+    admin_token_path = options.admin_token_file.empty() ? default_admin_token_path(set.hermes_home)
+                                                        : options.admin_token_file;
+    auto token = options.admin_token_file.empty() ? read_or_create_admin_token(admin_token_path)
+                                                  : read_admin_token(admin_token_path);
+    if (!token.error.empty()) {
+      spdlog::error("admin API: {}", token.error);
+      return exit_failure;
+    }
+    admin_token = std::move(token.value);
+  }
   auto signals = node_signals();
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
 
@@ -123,7 +146,7 @@ int run_command(const run_options& options) {
   // started after the signal mask, so that they never take SIGTERM either.
   auto node_metrics = std::make_shared<metrics::node_metrics>();
   auto endpoint = start_metrics_endpoint(
-    std::get<std::optional<metrics::listen_address>>(listen), *node_metrics);
+    std::get<std::optional<metrics::listen_address>>(metrics_listen), *node_metrics);
 
   caf::actor_system_config cfg;
   cfg.add_message_types<caf::id_block::hermes_matrix>();
@@ -148,8 +171,26 @@ int run_command(const run_options& options) {
     },
     node_metrics);
 
+  // The admin API is a window onto the node, not part of serving Matrix: when its
+  // address is taken the profiles are served all the same.
+  std::optional<admin_server> admin;
+  if (admin_where) {
+    admin.emplace(sys, supervisor, std::move(admin_token));
+    if (auto err = admin->start(*admin_where)) {
+      spdlog::error("admin API: {}; serving without it (see --admin-listen)", *err);
+      admin.reset();
+    } else {
+      spdlog::info("admin API listening on http://{}:{} (token in {})",
+                   admin_where->host.find(':') != std::string::npos
+                     ? "[" + admin_where->host + "]" : admin_where->host,
+                   admin->port(), admin_token_path.string());
+    }
+  }
+
   auto sig = wait_for_stop_signal(signals);
   spdlog::info("{}: stopping", sig == SIGINT ? "SIGINT" : "SIGTERM");
+  // No admin request may reach actors that are going away.
+  admin.reset();
   caf::scoped_actor self{sys};
   self->monitor(supervisor);
   self->send_exit(supervisor, caf::exit_reason::user_shutdown);

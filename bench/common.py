@@ -150,14 +150,15 @@ class Gateway:
     """hermes-matrix run on a HERMES_HOME; stderr read by a thread that notes when
     each profile logged `running as`."""
 
-    def __init__(self, home, expected):
+    def __init__(self, home, expected, extra_args=()):
         self.expected = set(expected)
         self.running = {}  # profile -> seconds after start
         self.lines = []
         self.problems = []
         self.done = threading.Event()
         self.started = time.monotonic()
-        self.proc = subprocess.Popen([str(BINARY), "run", "--hermes-home", str(home)],
+        self.proc = subprocess.Popen([str(BINARY), "run", "--hermes-home", str(home),
+                                      *extra_args],
                                      stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                                      stderr=subprocess.PIPE, text=True)
         self.pid = self.proc.pid

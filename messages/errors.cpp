@@ -27,6 +27,9 @@ const char* to_string(errc code) {
     case errc::transient: return "transient";
     case errc::injected_fault: return "injected_fault";
     case errc::bad_pickle_key: return "bad_pickle_key";
+    case errc::unknown_profile: return "unknown_profile";
+    case errc::unavailable: return "unavailable";
+    case errc::bad_request: return "bad_request";
   }
   return "unknown";
 }

@@ -36,6 +36,13 @@ enum class errc : uint8_t {
   /// The crypto store's pickles were made with another pickle key (MATRIX_PICKLE_KEY
   /// or the key file changed). Not restarted: only the original key helps.
   bad_pickle_key,
+  // Answers to admin API requests (never a reason a cell stops):
+  /// No profile of that name on this node.
+  unknown_profile,
+  /// The profile exists but is not running (starting, backing off, stopped).
+  unavailable,
+  /// The request itself is malformed (e.g. an empty notification).
+  bad_request,
 };
 
 /// The CAF error category of hermes-matrix errors.

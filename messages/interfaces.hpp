@@ -49,7 +49,10 @@ using profile_cell_actor = caf::typed_actor<
   // Internal: (re)start talking to the homeserver (after a failed attempt).
   caf::reacts_to<atom::start>,
   // The crypto actor got the key of a parked event: act on that journal entry again.
-  caf::reacts_to<atom::retry, std::string>>;
+  caf::reacts_to<atom::retry, std::string>,
+  // Queues a notification for the home room in the outbox (encrypted there when the
+  // room is); replies with its txn id once persisted.
+  caf::replies_to<atom::notify, notification>::with<std::string>>;
 
 /// The sync actor of a profile: long-polls /sync and hands each batch to the
 /// profile actor, moving on only when the batch is committed.
@@ -98,8 +101,11 @@ using agent_session_actor = http_stream_sink_actor::extend<
 /// The supervisor of a node: spawns a cell per profile, restarts failed cells
 /// with backoff, and knows the state of every profile.
 using supervisor_actor = caf::typed_actor<
-  // Returns the status of every profile on this node, in profile order.
+  // Returns the status of every profile on this node, in profile order, with what
+  // each running cell reports of itself (last sync, outbox queue).
   caf::replies_to<atom::status>::with<std::vector<profile_status>>,
+  // Hands a notification for a profile (by name) to that profile's running cell.
+  caf::replies_to<atom::notify, std::string, notification>::with<std::string>,
   // A cell reports it has started and serves its profile (user id, device id).
   caf::reacts_to<atom::ready, std::string, std::string, std::string>,
   // Internal: the backoff of a crashed profile has passed; start it again.

@@ -31,12 +31,17 @@ struct profile_status {
   caf::timespan next_restart_in{0}; ///< in backoff: time until the next attempt
   std::string last_error; ///< the last reason the cell stopped, user-facing
   caf::timestamp since;   ///< when `state` last changed
+  // What the cell itself knows, gathered by the supervisor's status query:
+  bool synced = false;         ///< the running cell has committed a /sync batch in this life
+  caf::timestamp last_sync{};  ///< when a /sync batch was last committed (epoch: never)
+  uint64_t outbox_queue = 0;   ///< sends persisted but not yet acknowledged by the homeserver
 };
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, profile_status& x) {
   return f(caf::meta::type_name("profile_status"), x.profile, x.state, x.user_id,
-           x.device_id, x.restarts, x.next_restart_in, x.last_error, x.since);
+           x.device_id, x.restarts, x.next_restart_in, x.last_error, x.since, x.synced,
+           x.last_sync, x.outbox_queue);
 }
 
 } // namespace hm

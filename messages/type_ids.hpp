@@ -7,6 +7,7 @@
 
 #include "messages/cell.hpp"
 #include "messages/http.hpp"
+#include "messages/notification.hpp"
 #include "messages/profile_status.hpp"
 
 #include <caf/type_id.hpp>
@@ -43,5 +44,9 @@ CAF_BEGIN_TYPE_ID_BLOCK(hermes_matrix, caf::first_custom_type_id)
   CAF_ADD_ATOM(hermes_matrix, hm::atom, decrypt, "decrypt")
   CAF_ADD_ATOM(hermes_matrix, hm::atom, retry, "retry")
   CAF_ADD_ATOM(hermes_matrix, hm::atom, encrypt, "encrypt")
+
+  // Admin HTTP API: a notification into a profile's home room.
+  CAF_ADD_TYPE_ID(hermes_matrix, (hm::notification))
+  CAF_ADD_ATOM(hermes_matrix, hm::atom, notify, "notify")
 
 CAF_END_TYPE_ID_BLOCK(hermes_matrix)

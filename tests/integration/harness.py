@@ -204,12 +204,16 @@ class Gateway:
     Its metrics endpoint listens on a free port (tests run side by side), which
     metrics_port() reads from the log."""
 
-    def __init__(self, home, log_path, hs, bots, metrics_listen="127.0.0.1:0"):
+    def __init__(self, home, log_path, hs, bots, metrics_listen="127.0.0.1:0",
+                 extra_args=("--admin-listen", "127.0.0.1:0")):
         self.home = pathlib.Path(home)
         self.metrics_listen = metrics_listen
         self.log_path = pathlib.Path(log_path)
         self.hs = hs
         self.bots = list(bots)  # Accounts served (to wait for their first sync)
+        # A free port for the admin API by default: gateways of parallel tests never
+        # contend for the fixed default port.
+        self.extra_args = list(extra_args)
         self.proc = None
         self.starts = 0
         GATEWAYS.append(self)
@@ -223,7 +227,8 @@ class Gateway:
             log.write(f"\n===== start {self.starts} =====\n")
         self._log = open(self.log_path, "a")
         self.proc = subprocess.Popen([BINARY, "run", "--hermes-home", str(self.home),
-                                      "--metrics-listen", self.metrics_listen],
+                                      "--metrics-listen", self.metrics_listen,
+                                      *self.extra_args],
                                      stdin=subprocess.DEVNULL, stdout=self._log,
                                      stderr=self._log)
 
@@ -257,6 +262,18 @@ class Gateway:
         ports = re.findall(r"metrics on http://[^ ]*:(\d+)/metrics", self.stderr())
         assert ports, "the gateway logged no metrics endpoint:\n" + self.stderr()
         return int(ports[-1])
+
+    def admin_url(self, timeout=30):
+        """The admin API's URL this start logged ("admin API listening on URL ...")."""
+        def logged():
+            this_start = self.stderr().rsplit(f"===== start {self.starts} =====", 1)[-1]
+            found = re.findall(r"admin API listening on (http://\S+)", this_start)
+            return found[-1] if found else None
+        return wait_until(logged, timeout, lambda: "the admin API's address\n" + self.stderr())
+
+    def admin_token(self):
+        """The token the gateway generated under its home (never printed by tests)."""
+        return (self.home / "hermes-matrix" / "admin-token").read_text().strip()
 
     def running(self):
         return self.proc is not None and self.proc.poll() is None

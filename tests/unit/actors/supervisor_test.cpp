@@ -12,6 +12,7 @@
 #include <filesystem>
 #include <map>
 #include <memory>
+#include <variant>
 
 using namespace std::chrono_literals;
 using namespace hm;
@@ -47,6 +48,18 @@ caf::behavior test_cell(caf::event_based_actor* self, cell_script script,
   return {
     [](atom::ping) { return atom::ping_v; },
     [self](test_atom::crash) { self->quit(make_error(errc::internal, "crashed while running")); },
+    // What a real cell knows of itself: it has synced, and three sends wait.
+    [name](atom::status) {
+      profile_status own;
+      own.profile = name;
+      own.synced = true;
+      own.last_sync = caf::timestamp{std::chrono::hours{1}};
+      own.outbox_queue = 3;
+      return own;
+    },
+    [name](atom::notify, const notification& n) {
+      return "txn:" + name + ":" + n.body + ":" + n.format;
+    },
   };
 }
 
@@ -128,6 +141,17 @@ struct fixture : test_coordinator_fixture<> {
                 metrics::test::label_set labels = {}) {
     labels["profile"] = profile;
     return metrics::test::value(*node_metrics->registry(), family, labels);
+  }
+
+  /// The supervisor's answer to a notification: the txn id, or the error's code.
+  std::variant<std::string, errc> notify(const std::string& name, const std::string& body) {
+    std::variant<std::string, errc> result = errc::none;
+    auto response = self->request(sup, caf::infinite, atom::notify_v, name,
+                                  notification{body, "markdown", ""});
+    sched.run();
+    response.receive([&](const std::string& txn) { result = txn; },
+                     [&](const caf::error& err) { result = static_cast<errc>(err.code()); });
+    return result;
   }
 
   bool answers(const std::string& name) {
@@ -318,6 +342,44 @@ CAF_TEST(a cell that ignores shutdown is killed after the grace period) {
   CAF_CHECK(down);
   CAF_CHECK(!answers("stuck"));
   sup = nullptr;
+}
+
+CAF_TEST(the status merges what each running cell reports of itself) {
+  scripts["down"] = {cell_script::fatal, {}};
+  start({"alpha", "down"});
+  auto st = statuses();
+  CAF_CHECK(st["alpha"].synced);
+  CAF_CHECK_EQUAL(st["alpha"].outbox_queue, 3u);
+  CAF_CHECK(st["alpha"].last_sync == caf::timestamp{std::chrono::hours{1}});
+  // A stopped profile has no cell to ask: it shows the supervisor's view only.
+  CAF_CHECK_EQUAL(st["down"].state, profile_state::stopped);
+  CAF_CHECK(!st["down"].synced);
+  CAF_CHECK_EQUAL(st["down"].outbox_queue, 0u);
+}
+
+CAF_TEST(a profile in backoff still shows the last sync of its cell) {
+  scripts["victim"] = {cell_script::crash_after, 20s};
+  start({"victim"});
+  CAF_CHECK(status_of("victim").synced);
+  elapse(20s);
+  auto down = status_of("victim");
+  CAF_CHECK_EQUAL(down.state, profile_state::backoff);
+  CAF_CHECK(!down.synced);
+  CAF_CHECK(down.last_sync == caf::timestamp{std::chrono::hours{1}});
+}
+
+CAF_TEST(a notification goes to the running cell of its profile and nowhere else) {
+  scripts["down"] = {cell_script::fatal, {}};
+  start({"alpha", "beta", "down"});
+  auto sent = notify("beta", "backup done");
+  CAF_REQUIRE(std::holds_alternative<std::string>(sent));
+  CAF_CHECK_EQUAL(std::get<std::string>(sent), "txn:beta:backup done:markdown");
+  auto unknown = notify("nosuch", "x");
+  CAF_REQUIRE(std::holds_alternative<errc>(unknown));
+  CAF_CHECK_EQUAL(to_string(std::get<errc>(unknown)), std::string{"unknown_profile"});
+  auto stopped = notify("down", "x");
+  CAF_REQUIRE(std::holds_alternative<errc>(stopped));
+  CAF_CHECK_EQUAL(to_string(std::get<errc>(stopped)), std::string{"unavailable"});
 }
 
 CAF_TEST_FIXTURE_SCOPE_END()

@@ -1,0 +1,66 @@
+#include "app/status_json.hpp"
+
+#include "hm/version.hpp"
+
+#include <chrono>
+#include <ctime>
+
+namespace hm {
+
+namespace {
+
+bool never(caf::timestamp t) {
+  return t == caf::timestamp{};
+}
+
+double seconds(caf::timespan d) {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(d).count() / 1000.0;
+}
+
+} // namespace
+
+std::string rfc3339(caf::timestamp t) {
+  auto secs = std::chrono::duration_cast<std::chrono::seconds>(t.time_since_epoch()).count();
+  auto tt = static_cast<std::time_t>(secs);
+  std::tm tm{};
+  gmtime_r(&tt, &tm);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
+  return buf;
+}
+
+nlohmann::json status_json(const std::vector<profile_status>& profiles, caf::timestamp now) {
+  auto list = nlohmann::json::array();
+  for (auto& p : profiles) {
+    nlohmann::json j{
+      {"profile", p.profile},
+      {"state", to_string(p.state)},
+      {"user_id", p.user_id},
+      {"device_id", p.device_id},
+      {"synced", p.synced},
+      {"last_sync", nullptr},
+      {"last_sync_age_seconds", nullptr},
+      {"outbox_queue", p.outbox_queue},
+      {"restarts", p.restarts},
+      {"next_restart_in_seconds", seconds(p.next_restart_in)},
+      {"last_error", p.last_error},
+      {"state_since", never(p.since) ? nlohmann::json(nullptr) : nlohmann::json(rfc3339(p.since))},
+    };
+    if (!never(p.last_sync)) {
+      j["last_sync"] = rfc3339(p.last_sync);
+      j["last_sync_age_seconds"] = seconds(now - p.last_sync);
+    }
+    list.push_back(std::move(j));
+  }
+  return {{"version", std::string{hm::version}}, {"profiles", std::move(list)}};
+}
+
+std::vector<const profile_status*> not_ready(const std::vector<profile_status>& profiles) {
+  std::vector<const profile_status*> result;
+  for (auto& p : profiles)
+    if (p.state != profile_state::invalid && !(p.state == profile_state::running && p.synced))
+      result.push_back(&p);
+  return result;
+}
+
+} // namespace hm

@@ -1,0 +1,32 @@
+#pragma once
+
+// The JSON of the admin API's status (GET /v1/status, GET /readyz), shared by the
+// server that writes it and `hermes-matrix status` that reads it. It holds names,
+// ids, states, counts, times and user-facing error text: never a secret.
+
+#include "messages/profile_status.hpp"
+
+#include <nlohmann/json.hpp>
+
+#include <string>
+#include <vector>
+
+namespace hm {
+
+/// {"version", "profiles": [{"profile", "state", "user_id", "device_id", "synced",
+/// "last_sync" (RFC 3339 UTC or null), "last_sync_age_seconds" (or null),
+/// "outbox_queue", "restarts", "next_restart_in_seconds", "last_error",
+/// "state_since"}]}. Ages are computed against `now`, the server's clock.
+[[nodiscard]] nlohmann::json status_json(const std::vector<profile_status>& profiles,
+                                         caf::timestamp now);
+
+/// The profiles that keep the node from being ready: every profile that is not
+/// `invalid` (never started for configuration errors) must be running and have
+/// committed a /sync. Empty when ready.
+[[nodiscard]] std::vector<const profile_status*>
+not_ready(const std::vector<profile_status>& profiles);
+
+/// "2026-11-25T00:12:08Z".
+[[nodiscard]] std::string rfc3339(caf::timestamp t);
+
+} // namespace hm

@@ -1,0 +1,129 @@
+#define CAF_SUITE admin
+#include "caf/test/unit_test_impl.hpp"
+
+#include "app/admin_server.hpp"
+#include "app/admin_token.hpp"
+#include "app/status_json.hpp"
+
+#include <filesystem>
+#include <fstream>
+
+#include <sys/stat.h>
+#include <unistd.h>
+
+using namespace hm;
+
+namespace {
+
+struct temp_dir {
+  std::filesystem::path path = std::filesystem::temp_directory_path()
+                               / ("hm-admin-test-" + std::to_string(::getpid()));
+  temp_dir() { std::filesystem::create_directories(path); }
+  ~temp_dir() { std::filesystem::remove_all(path); }
+};
+
+unsigned mode_of(const std::filesystem::path& p) {
+  struct stat st{};
+  ::stat(p.c_str(), &st);
+  return st.st_mode & 0777;
+}
+
+} // namespace
+
+CAF_TEST(tokens match only when equal) {
+  CAF_CHECK(same_token("s3cret-token", "s3cret-token"));
+  CAF_CHECK(!same_token("s3cret-tokeN", "s3cret-token"));
+  CAF_CHECK(!same_token("s3cret", "s3cret-token"));
+  CAF_CHECK(!same_token("s3cret-token-and-more", "s3cret-token"));
+  CAF_CHECK(!same_token("", "s3cret-token"));
+  // An empty expected token (a broken file) never lets anyone in.
+  CAF_CHECK(!same_token("", ""));
+}
+
+CAF_TEST(the bearer token is read from the authorization header) {
+  CAF_CHECK(bearer_token("Bearer abc123") == "abc123");
+  CAF_CHECK(bearer_token("bearer  abc123 ") == "abc123");
+  CAF_CHECK(bearer_token("Basic abc123").empty());
+  CAF_CHECK(bearer_token("Bearer ").empty());
+  CAF_CHECK(bearer_token("").empty());
+}
+
+CAF_TEST(a missing token file is generated private and then reused) {
+  temp_dir tmp;
+  auto path = default_admin_token_path(tmp.path);
+  CAF_CHECK(path == tmp.path / "hermes-matrix" / "admin-token");
+  auto first = read_or_create_admin_token(path);
+  CAF_REQUIRE(first.error.empty());
+  CAF_CHECK_EQUAL(first.value.size(), 64u);
+  CAF_CHECK_EQUAL(mode_of(path), 0600u);
+  CAF_CHECK_EQUAL(mode_of(path.parent_path()), 0700u);
+  auto again = read_or_create_admin_token(path);
+  CAF_CHECK_EQUAL(again.value, first.value);
+  auto other = read_or_create_admin_token(tmp.path / "elsewhere" / "admin-token");
+  CAF_CHECK_NOT_EQUAL(other.value, first.value);
+}
+
+CAF_TEST(a given token file must exist and hold one token) {
+  temp_dir tmp;
+  auto missing = read_admin_token(tmp.path / "nope");
+  CAF_CHECK(missing.value.empty());
+  CAF_CHECK(missing.error.find("nope") != std::string::npos);
+  std::ofstream{tmp.path / "empty"} << "\n  \n";
+  auto empty = read_admin_token(tmp.path / "empty");
+  CAF_CHECK(empty.error.find("is empty") != std::string::npos);
+  std::ofstream{tmp.path / "two"} << "one\ntwo\n";
+  CAF_CHECK(!read_admin_token(tmp.path / "two").error.empty());
+  std::ofstream{tmp.path / "good"} << "  tok-en_1\n";
+  auto good = read_admin_token(tmp.path / "good");
+  CAF_CHECK(good.error.empty());
+  CAF_CHECK_EQUAL(good.value, "tok-en_1");
+}
+
+CAF_TEST(listen addresses) {
+  auto at = [](std::string_view text) {
+    return std::get<std::optional<admin_listen>>(parse_admin_listen(text));
+  };
+  CAF_CHECK(!at("off"));
+  auto v4 = at("127.0.0.1:9465");
+  CAF_CHECK(v4 && v4->host == "127.0.0.1" && v4->port == 9465);
+  auto v6 = at("[::1]:0");
+  CAF_CHECK(v6 && v6->host == "::1" && v6->port == 0);
+  auto bare = at(":9000");
+  CAF_CHECK(bare && bare->host == "127.0.0.1" && bare->port == 9000);
+  for (auto bad : {"9465", "localhost:", "localhost:http", "localhost:70000", "host:-1"})
+    CAF_CHECK(std::holds_alternative<std::string>(parse_admin_listen(bad)));
+}
+
+CAF_TEST(status json and readiness) {
+  using namespace std::chrono_literals;
+  caf::timestamp now{std::chrono::hours{1000}};
+  std::vector<profile_status> all(4);
+  all[0].profile = "ready";
+  all[0].state = profile_state::running;
+  all[0].synced = true;
+  all[0].last_sync = now - 5s;
+  all[0].outbox_queue = 2;
+  all[1].profile = "starting";
+  all[1].state = profile_state::running; // running, but no sync committed yet
+  all[2].profile = "broken";
+  all[2].state = profile_state::invalid; // never started: does not hold readiness back
+  all[3].profile = "backoff";
+  all[3].state = profile_state::backoff;
+  all[3].last_sync = now - 90s;          // synced in an earlier life
+  all[3].last_error = "the profile cell exited";
+  auto j = status_json(all, now);
+  auto& p = j["profiles"];
+  CAF_REQUIRE_EQUAL(p.size(), 4u);
+  CAF_CHECK(p[0]["state"] == "running");
+  CAF_CHECK(p[0]["last_sync_age_seconds"] == 5.0);
+  CAF_CHECK(p[0]["last_sync"] == rfc3339(now - 5s));
+  CAF_CHECK(p[0]["outbox_queue"] == 2);
+  CAF_CHECK(p[1]["last_sync"].is_null());
+  CAF_CHECK(p[3]["last_error"] == "the profile cell exited");
+  std::vector<std::string> waiting;
+  for (auto* s : not_ready(all))
+    waiting.push_back(s->profile);
+  CAF_CHECK_EQUAL(waiting, (std::vector<std::string>{"starting", "backoff"}));
+  CAF_CHECK(rfc3339(caf::timestamp{std::chrono::seconds{86400 + 61}})
+            == "1970-01-02T00:01:01Z");
+}
