@@ -81,6 +81,13 @@ std::map<std::string, crypto::tracked_user> tracker_from_json(const std::string&
   return users;
 }
 
+void note_room_encryption(crypto_state& st, const std::string& room_id,
+                          const nlohmann::json& content) {
+  st.encrypted_rooms[room_id] = true;
+  if (auto c = matrix::parse_encryption_content(content))
+    st.rotation[room_id] = crypto::rotation_policy::from(*c);
+}
+
 bool save_tracker(crypto_pointer self) {
   auto& st = self->state;
   crypto_changes changes;
@@ -299,10 +306,10 @@ crypto_actor::behavior_type crypto_behavior(crypto_pointer self, homeserver_link
       for (auto& [room_id, joined] : resp.join) {
         for (auto& ev : joined.state)
           if (ev.type == "m.room.encryption" && ev.state_key)
-            s.encrypted_rooms[room_id] = true;
+            note_room_encryption(s, room_id, ev.content());
         for (auto& ev : joined.timeline.events)
           if (ev.type == "m.room.encryption" && ev.state_key)
-            s.encrypted_rooms[room_id] = true;
+            note_room_encryption(s, room_id, ev.content());
       }
       if (!resp.device_lists.changed.empty() || !resp.device_lists.left.empty()) {
         s.tracker.apply(resp.device_lists);

@@ -266,8 +266,13 @@ void share_and_encrypt(crypto_pointer self, std::shared_ptr<room_session> rs,
     return;
   }
   auto now = unix_now_ms();
-  if (!rs->session || plan.rotate
-      || crypto::needs_rotation(*rs->session, crypto::rotation_policy{}, now)) {
+  crypto::rotation_policy policy;
+  if (auto i = st.rotation.find(job.room_id); i != st.rotation.end())
+    policy = i->second;
+  if (!rs->session || plan.rotate || crypto::needs_rotation(*rs->session, policy, now)) {
+    if (rs->session)
+      st.log->info("replacing the Megolm session of {} ({})", job.room_id,
+                   plan.rotate ? "a member or device left" : "its rotation period is over");
     auto fresh = crypto::outbound_group_session::create(job.room_id, now);
     if (!fresh) {
       finish_job(self, make_error(errc::internal, "cannot create a Megolm session"));
@@ -339,7 +344,8 @@ void with_room_encryption(crypto_pointer self) {
       auto& s = self->state;
       auto& j = s.jobs.front();
       if (succeeded(res)) {
-        s.encrypted_rooms[j.room_id] = true;
+        auto content = matrix::parse_bounded_json(to_matrix_response(res).body);
+        note_room_encryption(s, j.room_id, content ? *content : nlohmann::json::object());
         go(true);
         return;
       }

@@ -8,6 +8,7 @@
 #include "actors/profile_store.hpp"
 #include "matrix/crypto/account.hpp"
 #include "matrix/crypto/device_tracker.hpp"
+#include "matrix/crypto/megolm.hpp"
 #include "matrix/crypto/pickle_key.hpp"
 
 #include <caf/stateful_actor.hpp>
@@ -66,6 +67,9 @@ struct crypto_state {
   crypto::device_tracker tracker;
   /// Room → encrypted, as learnt from the room state and from sync.
   std::map<std::string, bool> encrypted_rooms;
+  /// Room → when its outbound session is replaced (m.room.encryption's rotation_period_*;
+  /// a room missing here has the spec's defaults).
+  std::map<std::string, crypto::rotation_policy> rotation;
   std::deque<encrypt_job> jobs;
   /// Megolm sessions we asked other devices for in this life.
   std::set<std::string> requested_sessions;
@@ -89,6 +93,11 @@ bool save_tracker(crypto_pointer self);
 /// The tracker's users as stored, and back (unreadable text: nothing tracked).
 [[nodiscard]] std::string tracker_json(const std::map<std::string, crypto::tracked_user>& users);
 [[nodiscard]] std::map<std::string, crypto::tracked_user> tracker_from_json(const std::string& text);
+
+/// Remembers that `room_id` is encrypted, with the rotation periods its m.room.encryption
+/// content gives.
+void note_room_encryption(crypto_state& st, const std::string& room_id,
+                          const nlohmann::json& content);
 
 /// Starts the next queued encryption job, if any (crypto_send.cpp).
 void next_job(crypto_pointer self);

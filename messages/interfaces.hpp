@@ -49,7 +49,9 @@ using profile_cell_actor = caf::typed_actor<
   // Internal: (re)start talking to the homeserver (after a failed attempt).
   caf::reacts_to<atom::start>,
   // The crypto actor got the key of a parked event: act on that journal entry again.
-  caf::reacts_to<atom::retry, std::string>>;
+  caf::reacts_to<atom::retry, std::string>,
+  // Internal: a parked message's key wait is over; tell the room if it is still unread.
+  caf::reacts_to<atom::unreadable, std::string>>;
 
 /// The sync actor of a profile: long-polls /sync and hands each batch to the
 /// profile actor, moving on only when the batch is committed.

@@ -1,0 +1,162 @@
+"""Room keys with the real binary, matrix-nio (python3-olm) as the humans' clients and
+the dev homeserver: keys that arrive late, a member who leaves, a device that joins
+later."""
+
+import sys
+import time
+
+from conftest import SOURCE_DIR
+from e2ee_support import (Bot, Human, bot_home, bot_messages, control, megolm_session_ids,
+                          register, run)
+
+sys.path.insert(0, str(SOURCE_DIR))
+from tests.devhs.launcher import Homeserver  # noqa: E402
+
+HELP = "/help"  # answered without an agent backend: the reply lists the commands
+
+
+def test_a_message_whose_key_is_late_is_parked_asked_for_noticed_and_answered(tmp_path):
+    """The homeserver holds the bot's to-device messages, so the human's room key does
+    not arrive: the bot parks the message, asks the human's devices for the key
+    (m.room_key_request), tells the room after HERMES_MATRIX_UNDECRYPTABLE_NOTICE_SECONDS
+    that it could not read it, and answers it once the key is released."""
+    with Homeserver(str(tmp_path / "hs")) as hs:
+        bot = register(hs.url, "hermes", "pw-hermes-1")
+        bot_id = bot["user_id"]
+        register(hs.url, "human", "pw-human-1")
+        home = bot_home(tmp_path / "home", hs.url, bot["access_token"],
+                        extra="HERMES_MATRIX_UNDECRYPTABLE_NOTICE_SECONDS=1\n")
+        proc = Bot(home)
+
+        async def scenario():
+            from nio import RoomKeyRequest
+            human = await Human(hs.url, tmp_path / "nio").login()
+            try:
+                room_id = await human.encrypted_room([bot_id])
+                control(hs.url, "POST", "/to_device/hold",
+                        {"user_id": bot_id, "type": "m.room.encrypted"})
+                await human.send(room_id, HELP)
+                session_id = megolm_session_ids(hs.url, room_id, human.user_id)[-1]
+                deadline = time.time() + 20
+                asked = []
+                while time.time() < deadline and not asked:
+                    await human.sync()
+                    asked = [e for e in human.to_device if isinstance(e, RoomKeyRequest)
+                             and e.sender == bot_id and e.session_id == session_id]
+                assert asked, "the bot did not ask for the missing key"
+                assert asked[0].room_id == room_id
+                notice, _ = await human.read(room_id, bot_id, 1, contains="could not read")
+                assert notice, "the room was not told about the unreadable message"
+                # Nothing but the notice yet: the message itself is not answered.
+                assert len(bot_messages(hs.url, room_id, bot_id)) == 1
+                released = control(hs.url, "POST", "/to_device/release",
+                                   {"user_id": bot_id, "type": "m.room.encrypted"})
+                assert released["released"] >= 1
+                answer, undecrypted = await human.read(room_id, bot_id, 1, contains=HELP)
+                return room_id, answer, undecrypted
+            finally:
+                await human.close()
+
+        try:
+            assert proc.wait_for(r"running as"), proc.stderr
+            room_id, answer, undecrypted = run(scenario())
+        finally:
+            proc.stop()
+        assert answer, (undecrypted, proc.stderr)
+        assert undecrypted == []
+        assert "parked" in proc.stderr
+        sent = bot_messages(hs.url, room_id, bot_id)
+        assert all(e["type"] == "m.room.encrypted" for e in sent), sent
+
+
+def test_a_member_who_leaves_does_not_get_the_next_room_key(tmp_path):
+    """Human and friend share an encrypted room with the bot. After friend leaves, the
+    bot's next answer uses a new Megolm session, whose key friend's device never gets."""
+    with Homeserver(str(tmp_path / "hs")) as hs:
+        bot = register(hs.url, "hermes", "pw-hermes-1")
+        bot_id = bot["user_id"]
+        register(hs.url, "human", "pw-human-1")
+        register(hs.url, "friend", "pw-friend-1")
+        home = bot_home(tmp_path / "home", hs.url, bot["access_token"])
+        proc = Bot(home)
+
+        async def scenario():
+            human = await Human(hs.url, tmp_path / "nio-human").login()
+            friend = await Human(hs.url, tmp_path / "nio-friend", "friend",
+                                 "pw-friend-1").login()
+            try:
+                created = await human.client.room_create(
+                    invite=[bot_id, friend.user_id],
+                    initial_state=[{"type": "m.room.encryption", "state_key": "",
+                                    "content": {"algorithm": "m.megolm.v1.aes-sha2"}}])
+                room_id = created.room_id
+                await friend.client.join(room_id)
+                await human.wait_members(room_id, [bot_id, friend.user_id])
+                await human.send(room_id, HELP)
+                seen, _ = await friend.read(room_id, bot_id, 1, contains=HELP)
+                assert seen, "friend could not read the bot while a member"
+                before = set(megolm_session_ids(hs.url, room_id, bot_id))
+                await friend.client.room_leave(room_id)
+                await friend.sync(0)
+                await human.sync(0)
+                await human.send(room_id, HELP + " again")
+                answer, undecrypted = await human.read(room_id, bot_id, 1, contains=HELP)
+                assert answer and not undecrypted, undecrypted
+                after = [s for s in megolm_session_ids(hs.url, room_id, bot_id)
+                         if s not in before]
+                assert after, "the bot did not rotate its Megolm session"
+                for _ in range(3):
+                    await friend.sync(0)
+                store = friend.client.olm.inbound_group_store
+                bot_keys = [k for k in store if k.room_id == room_id]
+                known = {k.id for k in bot_keys}
+                assert before & known, "friend never had the first session"
+                assert not (set(after) & known), "friend got the key sent after it left"
+            finally:
+                await human.close()
+                await friend.close()
+
+        try:
+            assert proc.wait_for(r"running as"), proc.stderr
+            run(scenario())
+        finally:
+            proc.stop()
+        assert "replacing the Megolm session" in proc.stderr
+
+
+def test_a_second_device_of_the_human_can_read_the_bot(tmp_path):
+    """The human talks to the bot on one device, then logs in on a second one: the bot
+    shares its room key with the new device, which reads the bot's next answer."""
+    with Homeserver(str(tmp_path / "hs")) as hs:
+        bot = register(hs.url, "hermes", "pw-hermes-1")
+        bot_id = bot["user_id"]
+        register(hs.url, "human", "pw-human-1")
+        home = bot_home(tmp_path / "home", hs.url, bot["access_token"])
+        proc = Bot(home)
+
+        async def scenario():
+            first = await Human(hs.url, tmp_path / "nio-1").login("first")
+            second = None
+            try:
+                room_id = await first.encrypted_room([bot_id])
+                await first.send(room_id, HELP)
+                answer, _ = await first.read(room_id, bot_id, 1, contains=HELP)
+                assert answer
+                second = await Human(hs.url, tmp_path / "nio-2").login("second")
+                await second.sync(0)
+                await first.sync(0)
+                await second.send(room_id, HELP)
+                answer, undecrypted = await second.read(room_id, bot_id, 1, contains=HELP)
+                return answer, undecrypted
+            finally:
+                await first.close()
+                if second:
+                    await second.close()
+
+        try:
+            assert proc.wait_for(r"running as"), proc.stderr
+            answer, undecrypted = run(scenario())
+        finally:
+            proc.stop()
+        assert answer, (undecrypted, proc.stderr)
+        assert undecrypted == [], proc.stderr
