@@ -105,6 +105,24 @@ namespace {
 
 using namespace crypto_detail;
 
+/// Whose device `curve25519` is, as far as the device lists know (nullopt: unknown).
+std::optional<std::string> device_owner(const crypto_state& st, const std::string& curve25519) {
+  for (auto& [user, t] : st.tracker.users())
+    for (auto& [id, d] : t.devices)
+      if (d.curve25519 == curve25519)
+        return user;
+  return std::nullopt;
+}
+
+/// Whether `curve25519` is another device of our own user whose keys we checked.
+bool own_verified_device(const crypto_state& st, const std::string& curve25519) {
+  if (auto* devices = st.tracker.devices(st.config.user_id))
+    for (auto& [id, d] : *devices)
+      if (id != st.config.device_id && d.curve25519 == curve25519)
+        return true;
+  return false;
+}
+
 /// Asks our other devices and the sending device for a missing Megolm session (once per
 /// session in this life; best effort: the event stays parked either way, and the
 /// request id is stable, so a restart does not multiply requests).
@@ -319,7 +337,10 @@ crypto_actor::behavior_type crypto_behavior(crypto_pointer self, homeserver_link
       // Room keys first: the room events of this same batch may need them.
       if (!resp.to_device.empty()) {
         auto got = receive_to_device(*s.store, *s.key, *s.account,
-                                     {s.config.user_id, s.config.device_id}, resp.to_device);
+                                     {s.config.user_id, s.config.device_id}, resp.to_device,
+                                     [&s](const std::string& curve) {
+                                       return own_verified_device(s, curve);
+                                     });
         if (auto* err = std::get_if<std::string>(&got)) {
           auto e = make_error(errc::store_failed, "cannot write the store: " + *err);
           self->quit(e);
@@ -354,7 +375,9 @@ crypto_actor::behavior_type crypto_behavior(crypto_pointer self, homeserver_link
       if (!ev)
         return {std::string{"refused"}, std::string{"not a room event"}};
       auto dec = decrypt_room_event(*s.store, *s.key, room_id, *ev,
-                                    [](const std::string&) { return std::optional<std::string>{}; });
+                                    [&s](const std::string& curve) {
+                                      return device_owner(s, curve);
+                                    });
       crypto_changes changes;
       switch (dec.what) {
         case room_decryption::status::decrypted: {
