@@ -1,4 +1,4 @@
-"""End-to-end encryption with the real binary on the dev homeserver. This first slice
+"""End-to-end encryption with the real binary on the dev homeserver. These tests
 covers the crypto actor's start: a profile with MATRIX_E2EE_MODE=required creates its
 Olm account, publishes signed device keys and one-time keys, keeps the same identity
 across restarts, and never logs its pickle key."""
@@ -215,3 +215,58 @@ def test_required_mode_never_answers_a_plaintext_room(tmp_path):
         finally:
             proc.stop()
         assert answers == [], answers
+
+
+def test_required_mode_encrypts_streamed_edits_and_reactions_too(tmp_path):
+    """An agent answer streamed in parts: the first message, its edits and the 👀/✅
+    reactions all reach the homeserver as m.room.encrypted (relations in clear, as the
+    spec says), and no word of the reply is readable there."""
+    from harness import AgentDouble
+    from e2ee_support import Human, room_events, run
+    reply = "Encrypted streaming works: " + " ".join(f"part{i}" for i in range(40))
+    agent = AgentDouble("--deltas", "4", "--delay", "1.2")
+    try:
+        agent.script({"reply": reply})
+        with Homeserver(str(tmp_path / "hs")) as hs:
+            bot = register(hs.url, "hermes", "pw-hermes-1")
+            bot_id = bot["user_id"]
+            register(hs.url, "human", "pw-human-1")
+            home = support_home(tmp_path / "home", hs.url, bot["access_token"],
+                                extra=f"GATEWAY_PROXY_URL={agent.url}\n")
+            proc = Bot(home)
+
+            def relations(events):
+                return [e["content"].get("m.relates_to", {}) for e in events
+                        if e.get("sender") == bot_id]
+
+            async def scenario():
+                human = await Human(hs.url, tmp_path / "nio").login()
+                try:
+                    room_id = await human.encrypted_room([bot_id])
+                    await human.send(room_id, "tell me something")
+                    deadline = time.time() + 40
+                    while time.time() < deadline:
+                        await human.sync()
+                        if any(r.get("key") == "✅" for r in relations(room_events(hs.url, room_id))):
+                            break
+                    return room_id
+                finally:
+                    await human.close()
+
+            try:
+                assert proc.wait_for(r"running as"), proc.stderr
+                room_id = run(scenario())
+            finally:
+                proc.stop()
+            events = room_events(hs.url, room_id)
+            rels = relations(events)
+            assert any(r.get("key") == "✅" for r in rels), proc.stderr
+            assert any(r.get("key") == "👀" for r in rels)
+            assert any(r.get("rel_type") == "m.replace" for r in rels), "no streamed edit"
+            from_bot = [e for e in events if e.get("sender") == bot_id and "state_key" not in e]
+            assert from_bot and all(e["type"] == "m.room.encrypted" for e in from_bot), \
+                sorted({e["type"] for e in from_bot})
+            wire = json.dumps(events)
+            assert "part7" not in wire and "Encrypted streaming" not in wire
+    finally:
+        agent.stop()
