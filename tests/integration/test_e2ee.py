@@ -1,7 +1,7 @@
-"""End-to-end encryption with the real binary on the dev homeserver. These tests
-covers the crypto actor's start: a profile with MATRIX_E2EE_MODE=required creates its
-Olm account, publishes signed device keys and one-time keys, keeps the same identity
-across restarts, and never logs its pickle key."""
+"""End-to-end encryption with the real binary on the dev homeserver: the crypto
+actor's start (account, signed device keys, one-time keys, the same identity across
+restarts, a wrong pickle key), an encrypted DM answered encrypted, the modes' plaintext
+rules, and everything the bot sends under required (edits, reactions) encrypted."""
 
 import json
 import stat
