@@ -349,6 +349,8 @@ crypto_actor::behavior_type crypto_behavior(crypto_pointer self, homeserver_link
         auto& res = std::get<to_device_result>(got);
         for (auto& why : res.dropped)
           s.log->warn("dropped {}", why);
+        for (auto& [user, curve] : res.broken_sessions)
+          replace_broken_session(self, user, curve);
         for (auto& id : res.new_sessions) {
           s.log->info("received the key of Megolm session {}", id);
           for (auto& parked : s.store->parked(id))

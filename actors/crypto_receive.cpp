@@ -43,6 +43,8 @@ receive_to_device(profile_store& store, const crypto::pickle_key& key, crypto::a
     auto olm = crypto::decrypt_olm(account, sessions, self, ev.sender, ev.content());
     if (!olm) {
       result.dropped.push_back("an Olm message from " + ev.sender + ": " + olm.error().errcode);
+      if (olm.error().errcode == crypto::errcode_undecryptable)
+        result.broken_sessions.emplace_back(ev.sender, *sender_key);
       continue;
     }
     crypto_changes changes;

@@ -26,6 +26,9 @@ struct to_device_result {
   std::vector<std::string> new_sessions;
   /// Events dropped, each with a reason without secrets (for the log).
   std::vector<std::string> dropped;
+  /// Devices (sender user, curve25519) whose Olm message no session of ours could
+  /// decrypt: the session is broken and a new one should be started (with an m.dummy).
+  std::vector<std::pair<std::string, std::string>> broken_sessions;
 };
 
 /// Decrypts the Olm to-device events in `events` (others are ignored) and stores the

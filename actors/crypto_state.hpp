@@ -73,6 +73,9 @@ struct crypto_state {
   std::deque<encrypt_job> jobs;
   /// Megolm sessions we asked other devices for in this life.
   std::set<std::string> requested_sessions;
+  /// Device (curve25519) → when we last replaced a broken Olm session with it (Unix ms;
+  /// in memory: a restart may replace one once more within the hour).
+  std::map<std::string, int64_t> unwedged_at;
   static inline const char* name = "crypto";
 };
 
@@ -98,6 +101,12 @@ bool save_tracker(crypto_pointer self);
 /// content gives.
 void note_room_encryption(crypto_state& st, const std::string& room_id,
                           const nlohmann::json& content);
+
+/// Replaces the broken Olm session with `curve25519`'s device (of `user_id`): a new
+/// session from a claimed one-time key, announced with an encrypted m.dummy so that the
+/// other side starts using it; at most once an hour per device (crypto_unwedge.cpp).
+void replace_broken_session(crypto_pointer self, const std::string& user_id,
+                            const std::string& curve25519);
 
 /// Starts the next queued encryption job, if any (crypto_send.cpp).
 void next_job(crypto_pointer self);

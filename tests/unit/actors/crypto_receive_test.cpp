@@ -290,4 +290,42 @@ CAF_TEST(a forwarded key is taken from our own known device only) {
   CAF_CHECK(other_sender.what == room_decryption::status::refused);
 }
 
+CAF_TEST(an Olm message that no session of ours fits marks the session as broken) {
+  // The bot started a session with the human (never stored: as if the bot lost it), the
+  // human answered on it with a normal (type 1) message.
+  CAF_REQUIRE(human->generate_one_time_keys(1).ok());
+  auto otks = human->signed_one_time_keys(human_device.user_id, human_device.device_id);
+  CAF_REQUIRE(otks.ok());
+  crypto::device_identity human_identity{human_device.user_id, human_device.device_id,
+                                         human->identity().curve25519, human->identity().ed25519};
+  auto lost = crypto::create_outbound_session(*bot, human_identity, otks.value());
+  CAF_REQUIRE(lost.ok());
+  auto hello = crypto::encrypt_olm(lost.value(), *bot, bot_device, human_identity, "m.dummy",
+                                   nlohmann::json::object());
+  CAF_REQUIRE(hello.ok());
+  std::vector<crypto::olm_session> human_sessions;
+  auto got = crypto::decrypt_olm(*human, human_sessions, human_device, bot_device.user_id,
+                                 hello.value());
+  CAF_REQUIRE(got.ok());
+  auto answer = crypto::encrypt_olm(human_sessions.at(got->session_index), *human, human_device,
+                                    bot_identity(), "m.dummy", nlohmann::json::object());
+  CAF_REQUIRE(answer.ok());
+  CAF_CHECK_EQUAL(answer.value()["ciphertext"][bot->identity().curve25519]["type"], 1);
+  auto ev = matrix::to_basic_event(nlohmann::json{{"type", "m.room.encrypted"},
+                                                  {"sender", human_device.user_id},
+                                                  {"content", answer.value()}},
+                                   true);
+  CAF_REQUIRE(ev);
+  auto res = receive_to_device(*store, key, *bot, bot_device, {*ev});
+  CAF_REQUIRE(std::holds_alternative<to_device_result>(res));
+  auto& out = std::get<to_device_result>(res);
+  CAF_REQUIRE_EQUAL(out.broken_sessions.size(), 1u);
+  CAF_CHECK_EQUAL(out.broken_sessions[0].first, human_device.user_id);
+  CAF_CHECK_EQUAL(out.broken_sessions[0].second, human->identity().curve25519);
+  // A message that decrypts marks nothing.
+  auto fine = receive_to_device(*store, key, *bot, bot_device, {room_key_event()});
+  CAF_REQUIRE(std::holds_alternative<to_device_result>(fine));
+  CAF_CHECK(std::get<to_device_result>(fine).broken_sessions.empty());
+}
+
 CAF_TEST_FIXTURE_SCOPE_END()
