@@ -160,3 +160,56 @@ def test_a_second_device_of_the_human_can_read_the_bot(tmp_path):
             proc.stop()
         assert answer, (undecrypted, proc.stderr)
         assert undecrypted == [], proc.stderr
+
+
+def test_a_broken_olm_session_is_replaced_with_an_m_dummy(tmp_path):
+    """The bot loses its Olm sessions (deleted from its store while it is down): the
+    human's next room key fits none, so the bot claims a one-time key of the human's
+    device, starts a new session and sends an m.dummy over it; the human's client moves
+    to that session, and its next message is read and answered."""
+    import sqlite3
+    with Homeserver(str(tmp_path / "hs")) as hs:
+        bot = register(hs.url, "hermes", "pw-hermes-1")
+        bot_id = bot["user_id"]
+        register(hs.url, "human", "pw-human-1")
+        home = bot_home(tmp_path / "home", hs.url, bot["access_token"])
+        logs = []
+
+        async def scenario():
+            from nio import DummyEvent
+            human = await Human(hs.url, tmp_path / "nio").login()
+            proc = Bot(home)
+            try:
+                assert proc.wait_for(r"uploaded this device's keys"), proc.stderr
+                room_id = await human.encrypted_room([bot_id])
+                await human.send(room_id, HELP)
+                answer, _ = await human.read(room_id, bot_id, 1, contains=HELP)
+                assert answer, proc.stderr
+                assert proc.stop() == 0
+                logs.append(proc.stderr)
+                db = sqlite3.connect(home / "platforms" / "matrix" / "hermes-matrix.db")
+                with db:
+                    assert db.execute("DELETE FROM olm_sessions").rowcount > 0
+                db.close()
+                proc = Bot(home)
+                assert proc.wait_for(r"running as"), proc.stderr
+                human.client.invalidate_outbound_session(room_id)
+                await human.send(room_id, HELP)  # its key fits no Olm session of the bot
+                deadline = time.time() + 30
+                dummies = []
+                while time.time() < deadline and not dummies:
+                    await human.sync()
+                    dummies = [e for e in human.to_device
+                               if isinstance(e, DummyEvent) and e.sender == bot_id]
+                assert dummies, "no m.dummy from the bot"
+                human.client.invalidate_outbound_session(room_id)
+                await human.send(room_id, HELP)  # over the new session: readable
+                answer, undecrypted = await human.read(room_id, bot_id, 1, contains=HELP)
+                assert answer and not undecrypted, proc.stderr
+            finally:
+                proc.stop()
+                logs.append(proc.stderr)
+                await human.close()
+
+        run(scenario())
+        assert "replacing the broken Olm session" in "".join(logs)
