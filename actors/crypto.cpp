@@ -334,6 +334,20 @@ crypto_actor::behavior_type crypto_behavior(crypto_pointer self, homeserver_link
         if (!save_tracker(self))
           return make_error(errc::store_failed, "cannot write the store");
       }
+      // Downtime is caught up by the incremental sync from the stored cursor: its
+      // device_lists cover the whole gap. A fresh start (a lost cursor) reports no
+      // changes, and the gap has no token /keys/changes could start from: every list
+      // we track may be stale, so each is queried again before it is used.
+      if (batch.initial && !s.tracker.users().empty()) {
+        matrix::device_list_changes all;
+        for (auto& [user, t] : s.tracker.users())
+          all.changed.push_back(user);
+        s.tracker.apply(all);
+        if (!save_tracker(self))
+          return make_error(errc::store_failed, "cannot write the store");
+        s.log->info("a fresh sync: the device lists of {} user(s) will be queried again",
+                    all.changed.size());
+      }
       // Room keys first: the room events of this same batch may need them.
       if (!resp.to_device.empty()) {
         auto got = receive_to_device(*s.store, *s.key, *s.account,

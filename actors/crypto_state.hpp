@@ -62,8 +62,9 @@ struct crypto_state {
   std::optional<int64_t> server_one_time_keys;
   std::optional<std::vector<std::string>> unused_fallback_key_types;
   uint64_t next_call = 1;
-  /// Users we share encrypted rooms with and their verified devices (in memory: after a
-  /// restart every list is outdated and queried again before it is used).
+  /// Users we share encrypted rooms with and their verified devices (stored with every
+  /// change; the sync after a restart brings what changed meanwhile, and a fresh sync
+  /// marks every list outdated).
   crypto::device_tracker tracker;
   /// Room → encrypted, as learnt from the room state and from sync.
   std::map<std::string, bool> encrypted_rooms;
