@@ -213,6 +213,7 @@ void maybe_upload(crypto_pointer self) {
       else if (published > 0)
         s.log->debug("uploaded {} one-time keys", published);
       s.device_keys_on_server = true;
+      cross_sign_device(self);
       if (counts) {
         auto i = counts->find(std::string{crypto::signed_curve25519});
         s.server_one_time_keys = i != counts->end() ? i->second : 0;
@@ -285,6 +286,8 @@ void check_identity(crypto_pointer self) {
         }
       s.identity_checked = true;
       s.device_keys_on_server = found;
+      if (found)
+        cross_sign_device(self);
       s.log->info("device {} identity {} (ed25519 {})", s.config.device_id,
                   found ? "confirmed on the server" : "not on the server yet",
                   s.account->identity().ed25519);

@@ -72,6 +72,8 @@ struct crypto_state {
   /// a room missing here has the spec's defaults).
   std::map<std::string, crypto::rotation_policy> rotation;
   std::deque<encrypt_job> jobs;
+  /// Cross-signing of this device was tried in this life (once: its outcome is logged).
+  bool cross_signing_tried = false;
   /// Megolm sessions we asked other devices for in this life.
   std::set<std::string> requested_sessions;
   /// Device (curve25519) → when we last replaced a broken Olm session with it (Unix ms;
@@ -108,6 +110,11 @@ void note_room_encryption(crypto_state& st, const std::string& room_id,
 /// other side starts using it; at most once an hour per device (crypto_unwedge.cpp).
 void replace_broken_session(crypto_pointer self, const std::string& user_id,
                             const std::string& curve25519);
+
+/// With MATRIX_RECOVERY_KEY: reads the self-signing key from secret storage and signs
+/// this device with it, unless the server already holds that signature; once per life,
+/// after the device keys are on the server (crypto_cross_signing.cpp).
+void cross_sign_device(crypto_pointer self);
 
 /// Starts the next queued encryption job, if any (crypto_send.cpp).
 void next_job(crypto_pointer self);

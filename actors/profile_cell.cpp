@@ -355,7 +355,8 @@ void start_serving(profile_cell_pointer self) {
     st.crypto = spawn_crypto(self, st.link, st.store,
                              crypto_config{st.bot.user_id, st.device_id, st.config.pickle_key,
                                            caf::actor_cast<profile_cell_actor>(self),
-                                           st.config.e2ee == profiles::e2ee_mode::required},
+                                           st.config.e2ee == profiles::e2ee_mode::required,
+                                           st.config.recovery_key},
                              st.log);
   st.outbox = spawn_outbox(self, st.link, st.store, st.bot.user_id, st.log, st.crypto);
   st.sync = spawn_sync(self, st.link, cell, st.store, st.bot.user_id, st.log);
