@@ -147,6 +147,10 @@ class Human:
     async def sync(self, timeout=1000):
         resp = await self.client.sync(timeout=timeout)
         self.to_device += list(getattr(resp, "to_device_events", []) or [])
+        # As a real client does after each sync (nio's sync_forever): keep the device
+        # lists current, so that keys from a device it has not met yet are accepted.
+        if self.client.should_query_keys:
+            await self.client.keys_query()
         return resp
 
     async def encrypted_room(self, invite, is_direct=True):

@@ -213,3 +213,42 @@ def test_a_broken_olm_session_is_replaced_with_an_m_dummy(tmp_path):
 
         run(scenario())
         assert "replacing the broken Olm session" in "".join(logs)
+
+
+def test_the_rooms_rotation_period_replaces_the_session(tmp_path):
+    """m.room.encryption says rotation_period_msgs=2: the bot's third encrypted event
+    in the room uses a new Megolm session, and the human reads every answer."""
+    with Homeserver(str(tmp_path / "hs")) as hs:
+        bot = register(hs.url, "hermes", "pw-hermes-1")
+        bot_id = bot["user_id"]
+        register(hs.url, "human", "pw-human-1")
+        home = bot_home(tmp_path / "home", hs.url, bot["access_token"])
+        proc = Bot(home)
+
+        async def scenario():
+            human = await Human(hs.url, tmp_path / "nio").login()
+            try:
+                created = await human.client.room_create(
+                    invite=[bot_id], is_direct=True,
+                    initial_state=[{"type": "m.room.encryption", "state_key": "",
+                                    "content": {"algorithm": "m.megolm.v1.aes-sha2",
+                                                "rotation_period_msgs": 2}}])
+                room_id = created.room_id
+                await human.wait_members(room_id, [bot_id])
+                for _ in range(3):
+                    await human.send(room_id, HELP)
+                    answer, undecrypted = await human.read(room_id, bot_id, 1, contains=HELP)
+                    assert answer and not undecrypted, undecrypted
+                return room_id
+            finally:
+                await human.close()
+
+        try:
+            assert proc.wait_for(r"running as"), proc.stderr
+            room_id = run(scenario())
+        finally:
+            proc.stop()
+        sessions = megolm_session_ids(hs.url, room_id, bot_id)
+        assert len(sessions) == 3, sessions
+        assert sessions[0] == sessions[1] != sessions[2], sessions
+        assert "its rotation period is over" in proc.stderr

@@ -139,3 +139,38 @@ def test_a_store_that_is_not_the_devices_stops_the_profile(tmp_path):
                     {"device_keys": {bot["user_id"]: []}})
         assert json.dumps(after["device_keys"], sort_keys=True) == \
             json.dumps(before["device_keys"], sort_keys=True), "the server's keys changed"
+
+
+def test_a_device_added_while_the_bot_was_down_can_read_it(tmp_path):
+    """The human logs in on a second device while the bot is stopped: the sync after the
+    restart brings the device list change, and the new device reads the next answer."""
+    with Homeserver(str(tmp_path / "hs")) as hs:
+        bot = register(hs.url, "hermes", "pw-hermes-1")
+        bot_id = bot["user_id"]
+        register(hs.url, "human", "pw-human-1")
+        home = bot_home(tmp_path / "home", hs.url, bot["access_token"])
+
+        async def scenario():
+            first = await Human(hs.url, tmp_path / "nio-1").login("first")
+            second = None
+            proc = Bot(home)
+            try:
+                assert proc.wait_for(r"uploaded this device's keys"), proc.stderr
+                room_id = await first.encrypted_room([bot_id])
+                await first.send(room_id, HELP)
+                answer, _ = await first.read(room_id, bot_id, 1, contains=HELP)
+                assert answer
+                assert proc.stop() == 0
+                second = await Human(hs.url, tmp_path / "nio-2").login("second")
+                proc = Bot(home)
+                assert proc.wait_for(r"running as"), proc.stderr
+                await first.send(room_id, HELP)
+                answer, undecrypted = await second.read(room_id, bot_id, 1, contains=HELP)
+                assert answer and not undecrypted, (undecrypted, proc.stderr)
+            finally:
+                proc.stop()
+                await first.close()
+                if second:
+                    await second.close()
+
+        run(scenario())
