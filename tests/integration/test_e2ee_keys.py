@@ -252,3 +252,38 @@ def test_the_rooms_rotation_period_replaces_the_session(tmp_path):
         assert len(sessions) == 3, sessions
         assert sessions[0] == sessions[1] != sessions[2], sessions
         assert "its rotation period is over" in proc.stderr
+
+
+def test_a_parked_message_survives_a_restart_and_is_answered_when_its_key_comes(tmp_path):
+    """The message waits for its key across a restart of the bot: the key released while
+    the bot is down arrives with the next sync and the parked message is answered once."""
+    with Homeserver(str(tmp_path / "hs")) as hs:
+        bot = register(hs.url, "hermes", "pw-hermes-1")
+        bot_id = bot["user_id"]
+        register(hs.url, "human", "pw-human-1")
+        home = bot_home(tmp_path / "home", hs.url, bot["access_token"],
+                        extra="HERMES_MATRIX_UNDECRYPTABLE_NOTICE_SECONDS=0\n")
+
+        async def scenario():
+            human = await Human(hs.url, tmp_path / "nio").login()
+            proc = Bot(home)
+            try:
+                assert proc.wait_for(r"uploaded this device's keys"), proc.stderr
+                room_id = await human.encrypted_room([bot_id])
+                control(hs.url, "POST", "/to_device/hold",
+                        {"user_id": bot_id, "type": "m.room.encrypted"})
+                await human.send(room_id, HELP)
+                assert proc.wait_for(r"parked"), proc.stderr
+                assert proc.stop() == 0
+                control(hs.url, "POST", "/to_device/release",
+                        {"user_id": bot_id, "type": "m.room.encrypted"})
+                proc = Bot(home)
+                answer, undecrypted = await human.read(room_id, bot_id, 1, contains=HELP)
+                assert answer and not undecrypted, (undecrypted, proc.stderr)
+                return room_id
+            finally:
+                proc.stop()
+                await human.close()
+
+        room_id = run(scenario())
+        assert len(bot_messages(hs.url, room_id, bot_id)) == 1, "answered exactly once"
