@@ -129,7 +129,7 @@ bool own_verified_device(const crypto_state& st, const std::string& curve25519) 
 void request_room_key(crypto_pointer self, const std::string& room_id,
                       const matrix::room_event& ev, const room_decryption& dec) {
   auto& st = self->state;
-  if (dec.session_id.empty() || !st.requested_sessions.insert(dec.session_id).second)
+  if (dec.session_id.empty() || st.requested_sessions.count(dec.session_id) > 0)
     return;
   auto request_id = matrix::derive_txn_id(dec.session_id, 0, "keyreq");
   auto content = crypto::room_key_request_content({room_id, dec.session_id, dec.sender_key},
@@ -137,6 +137,7 @@ void request_room_key(crypto_pointer self, const std::string& room_id,
   std::optional<std::string> sender_device;
   if (auto d = ev.content().find("device_id"); d != ev.content().end() && d->is_string())
     sender_device = d->get<std::string>();
+  st.requested_sessions.emplace(dec.session_id, std::make_pair(ev.sender, sender_device));
   std::optional<std::string_view> device_view;
   if (sender_device)
     device_view = *sender_device;
@@ -148,6 +149,32 @@ void request_room_key(crypto_pointer self, const std::string& room_id,
       if (!succeeded(res))
         self->state.log->warn("cannot ask for the key of Megolm session {} ({})", session,
                               matrix::to_string(to_matrix_error(res)));
+    });
+}
+
+/// Tells the devices we asked for `session_id`'s key that it is here (a cancellation),
+/// so that none of them still forwards it or asks its user to.
+void cancel_key_request(crypto_pointer self, const std::string& session_id) {
+  auto& st = self->state;
+  auto asked = st.requested_sessions.find(session_id);
+  if (asked == st.requested_sessions.end())
+    return;
+  auto [sender, device] = asked->second;
+  st.requested_sessions.erase(asked);
+  auto request_id = matrix::derive_txn_id(session_id, 0, "keyreq");
+  auto content = crypto::room_key_request_cancellation(request_id, st.config.device_id);
+  std::optional<std::string_view> device_view;
+  if (device)
+    device_view = *device;
+  auto messages = crypto::room_key_request_messages(content, st.config.user_id, sender,
+                                                    device_view);
+  auto txn = matrix::derive_txn_id(session_id, 0, "keycancel");
+  auto req = matrix::send_to_device_request("m.room_key_request", txn, messages);
+  self->request(st.link.engine, caf::infinite, to_http_call(st.link, req, st.next_call++))
+    .then([self, session_id](const http_result& res) {
+      if (!succeeded(res))
+        self->state.log->debug("cannot cancel the key request of Megolm session {} ({})",
+                               session_id, matrix::to_string(to_matrix_error(res)));
     });
 }
 
@@ -370,6 +397,7 @@ crypto_actor::behavior_type crypto_behavior(crypto_pointer self, homeserver_link
           replace_broken_session(self, user, curve);
         for (auto& id : res.new_sessions) {
           s.log->info("received the key of Megolm session {}", id);
+          cancel_key_request(self, id);
           for (auto& parked : s.store->parked(id))
             self->send(s.config.cell, atom::retry_v, parked.event_id);
         }

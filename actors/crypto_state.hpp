@@ -74,8 +74,9 @@ struct crypto_state {
   std::deque<encrypt_job> jobs;
   /// Cross-signing of this device was tried in this life (once: its outcome is logged).
   bool cross_signing_tried = false;
-  /// Megolm sessions we asked other devices for in this life.
-  std::set<std::string> requested_sessions;
+  /// Megolm sessions we asked other devices for in this life → who was asked (the
+  /// sender, and its device when known), to cancel the request once the key is here.
+  std::map<std::string, std::pair<std::string, std::optional<std::string>>> requested_sessions;
   /// Device (curve25519) → when we last replaced a broken Olm session with it (Unix ms;
   /// in memory: a restart may replace one once more within the hour).
   std::map<std::string, int64_t> unwedged_at;

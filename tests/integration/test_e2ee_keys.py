@@ -19,7 +19,8 @@ def test_a_message_whose_key_is_late_is_parked_asked_for_noticed_and_answered(tm
     """The homeserver holds the bot's to-device messages, so the human's room key does
     not arrive: the bot parks the message, asks the human's devices for the key
     (m.room_key_request), tells the room after HERMES_MATRIX_UNDECRYPTABLE_NOTICE_SECONDS
-    that it could not read it, and answers it once the key is released."""
+    that it could not read it, answers it once the key is released and cancels its
+    request."""
     with Homeserver(str(tmp_path / "hs")) as hs:
         bot = register(hs.url, "hermes", "pw-hermes-1")
         bot_id = bot["user_id"]
@@ -29,7 +30,7 @@ def test_a_message_whose_key_is_late_is_parked_asked_for_noticed_and_answered(tm
         proc = Bot(home)
 
         async def scenario():
-            from nio import RoomKeyRequest
+            from nio import RoomKeyRequest, RoomKeyRequestCancellation
             human = await Human(hs.url, tmp_path / "nio").login()
             try:
                 room_id = await human.encrypted_room([bot_id])
@@ -53,6 +54,15 @@ def test_a_message_whose_key_is_late_is_parked_asked_for_noticed_and_answered(tm
                                    {"user_id": bot_id, "type": "m.room.encrypted"})
                 assert released["released"] >= 1
                 answer, undecrypted = await human.read(room_id, bot_id, 1, contains=HELP)
+                # The request is cancelled once the key is here.
+                deadline = time.time() + 20
+                cancelled = []
+                while time.time() < deadline and not cancelled:
+                    await human.sync()
+                    cancelled = [e for e in human.to_device
+                                 if isinstance(e, RoomKeyRequestCancellation)
+                                 and e.sender == bot_id and e.request_id == asked[0].request_id]
+                assert cancelled, "the key request was not cancelled"
                 return room_id, answer, undecrypted
             finally:
                 await human.close()
