@@ -78,8 +78,8 @@ struct crypto_state {
   /// sender, and its device when known), to cancel the request once the key is here.
   std::map<std::string, std::pair<std::string, std::optional<std::string>>> requested_sessions;
   /// Device (curve25519) → when we last replaced a broken Olm session with it (Unix ms;
-  /// in memory: a restart may replace one once more within the hour).
-  std::map<std::string, int64_t> unwedged_at;
+  /// kept in the store's meta table, so that a restart does not start another one).
+  std::optional<std::map<std::string, int64_t>> unwedged_at;
   static inline const char* name = "crypto";
 };
 

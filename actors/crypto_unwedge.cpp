@@ -16,6 +16,38 @@ namespace hm::crypto_detail {
 namespace {
 
 constexpr int64_t unwedge_interval_ms = 60LL * 60 * 1000;
+constexpr const char* unwedged_meta_key = "crypto.unwedged_at";
+
+/// The replacement times, loaded from the store on first use (unreadable: none).
+std::map<std::string, int64_t>& unwedged_times(crypto_state& st) {
+  if (!st.unwedged_at) {
+    st.unwedged_at.emplace();
+    auto json = nlohmann::json::parse(st.store->get(unwedged_meta_key).value_or("{}"), nullptr,
+                                      false);
+    if (json.is_object())
+      for (auto& [curve, at] : json.items())
+        if (at.is_number_integer())
+          (*st.unwedged_at)[curve] = at.get<int64_t>();
+  }
+  return *st.unwedged_at;
+}
+
+/// Records a replacement now, dropping those older than the interval.
+void note_unwedged(crypto_state& st, const std::string& curve25519, int64_t now) {
+  auto& times = unwedged_times(st);
+  times[curve25519] = now;
+  auto json = nlohmann::json::object();
+  for (auto i = times.begin(); i != times.end();) {
+    if (now - i->second >= unwedge_interval_ms) {
+      i = times.erase(i);
+      continue;
+    }
+    json[i->first] = i->second;
+    ++i;
+  }
+  if (auto err = st.store->put(unwedged_meta_key, json.dump()))
+    st.log->warn("cannot store when Olm sessions were replaced: {}", *err);
+}
 
 std::optional<crypto::device_identity> device_with_key(const crypto_state& st,
                                                        const std::string& user_id,
@@ -73,9 +105,14 @@ void replace_broken_session(crypto_pointer self, const std::string& user_id,
                             const std::string& curve25519) {
   auto& st = self->state;
   auto now = unix_now_ms();
-  auto last = st.unwedged_at.find(curve25519);
-  if (last != st.unwedged_at.end() && now - last->second < unwedge_interval_ms)
+  auto& times = unwedged_times(st);
+  auto last = times.find(curve25519);
+  if (last != times.end() && now - last->second < unwedge_interval_ms) {
+    st.log->info("an Olm session with a device of {} broke again within the hour; not "
+                 "replacing it yet",
+                 user_id);
     return;
+  }
   auto device = device_with_key(st, user_id, curve25519);
   if (!device) {
     // A device we hold no checked keys for: its identity is unknown, so no session is
@@ -85,7 +122,7 @@ void replace_broken_session(crypto_pointer self, const std::string& user_id,
     st.tracker.track(user_id);
     return;
   }
-  st.unwedged_at[curve25519] = now;
+  note_unwedged(st, curve25519, now);
   st.log->info("replacing the broken Olm session with {} device {}", user_id, device->device_id);
   auto req = crypto::keys_claim_request({*device});
   self->request(st.link.engine, caf::infinite, to_http_call(st.link, req, st.next_call++))

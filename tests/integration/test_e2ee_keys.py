@@ -176,7 +176,8 @@ def test_a_broken_olm_session_is_replaced_with_an_m_dummy(tmp_path):
     """The bot loses its Olm sessions (deleted from its store while it is down): the
     human's next room key fits none, so the bot claims a one-time key of the human's
     device, starts a new session and sends an m.dummy over it; the human's client moves
-    to that session, and its next message is read and answered."""
+    to that session, and its next message is read and answered. Broken again within the
+    hour, even after a restart, the session is not replaced again."""
     import sqlite3
     with Homeserver(str(tmp_path / "hs")) as hs:
         bot = register(hs.url, "hermes", "pw-hermes-1")
@@ -184,6 +185,12 @@ def test_a_broken_olm_session_is_replaced_with_an_m_dummy(tmp_path):
         register(hs.url, "human", "pw-human-1")
         home = bot_home(tmp_path / "home", hs.url, bot["access_token"])
         logs = []
+
+        def forget_olm_sessions():
+            db = sqlite3.connect(home / "platforms" / "matrix" / "hermes-matrix.db")
+            with db:
+                assert db.execute("DELETE FROM olm_sessions").rowcount > 0
+            db.close()
 
         async def scenario():
             from nio import DummyEvent
@@ -197,10 +204,7 @@ def test_a_broken_olm_session_is_replaced_with_an_m_dummy(tmp_path):
                 assert answer, proc.stderr
                 assert proc.stop() == 0
                 logs.append(proc.stderr)
-                db = sqlite3.connect(home / "platforms" / "matrix" / "hermes-matrix.db")
-                with db:
-                    assert db.execute("DELETE FROM olm_sessions").rowcount > 0
-                db.close()
+                forget_olm_sessions()
                 proc = Bot(home)
                 assert proc.wait_for(r"running as"), proc.stderr
                 human.client.invalidate_outbound_session(room_id)
@@ -216,13 +220,22 @@ def test_a_broken_olm_session_is_replaced_with_an_m_dummy(tmp_path):
                 await human.send(room_id, HELP)  # over the new session: readable
                 answer, undecrypted = await human.read(room_id, bot_id, 1, contains=HELP)
                 assert answer and not undecrypted, proc.stderr
+                # Broken again after a restart, within the hour: not replaced again.
+                assert proc.stop() == 0
+                logs.append(proc.stderr)
+                forget_olm_sessions()
+                proc = Bot(home)
+                assert proc.wait_for(r"running as"), proc.stderr
+                human.client.invalidate_outbound_session(room_id)
+                await human.send(room_id, HELP)
+                assert proc.wait_for(r"broke again within the hour"), proc.stderr
             finally:
                 proc.stop()
                 logs.append(proc.stderr)
                 await human.close()
 
         run(scenario())
-        assert "replacing the broken Olm session" in "".join(logs)
+        assert "".join(logs).count("replacing the broken Olm session") == 1
 
 
 def test_the_rooms_rotation_period_replaces_the_session(tmp_path):
