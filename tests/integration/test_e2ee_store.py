@@ -174,3 +174,41 @@ def test_a_device_added_while_the_bot_was_down_can_read_it(tmp_path):
                     await second.close()
 
         run(scenario())
+
+
+def test_a_lost_sync_cursor_queries_every_device_list_again(tmp_path):
+    """After M_UNKNOWN_POS the bot starts a fresh sync, which reports no device list
+    changes: every list it tracks is queried again, and a device the human added
+    meanwhile reads the next answer."""
+    from e2ee_support import control
+    with Homeserver(str(tmp_path / "hs")) as hs:
+        bot = register(hs.url, "hermes", "pw-hermes-1")
+        bot_id = bot["user_id"]
+        register(hs.url, "human", "pw-human-1")
+        home = bot_home(tmp_path / "home", hs.url, bot["access_token"])
+        proc = Bot(home)
+
+        async def scenario():
+            first = await Human(hs.url, tmp_path / "nio-1").login("first")
+            second = None
+            try:
+                room_id = await first.encrypted_room([bot_id])
+                await first.send(room_id, HELP)
+                answer, _ = await first.read(room_id, bot_id, 1, contains=HELP)
+                assert answer
+                control(hs.url, "POST", "/unknown_pos", {"user_id": bot_id})
+                second = await Human(hs.url, tmp_path / "nio-2").login("second")
+                assert proc.wait_for(r"a fresh sync: the device lists of \d+ user"), proc.stderr
+                await first.send(room_id, HELP)
+                answer, undecrypted = await second.read(room_id, bot_id, 1, contains=HELP)
+                assert answer and not undecrypted, (undecrypted, proc.stderr)
+            finally:
+                await first.close()
+                if second:
+                    await second.close()
+
+        try:
+            assert proc.wait_for(r"uploaded this device's keys"), proc.stderr
+            run(scenario())
+        finally:
+            proc.stop()
