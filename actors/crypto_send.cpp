@@ -209,9 +209,15 @@ void deliver_keys(crypto_pointer self, std::shared_ptr<room_session> rs,
     encrypt_now(self, rs);
     return;
   }
-  // Session ids are base64 ('/' and '+'): derive a URL-safe txn id from one.
-  auto txn = matrix::derive_txn_id(rs->session->id() + "|" + std::to_string(st.next_call), 0,
-                                   "keys");
+  // The txn id names this delivery: the session at this index to these devices. A retry
+  // of the same delivery is recognised by the server; any other delivery (a device that
+  // joined later, also after a restart) gets a txn id of its own, or the server would
+  // take it for a retry and drop it. Session ids are base64 ('/' and '+'): the derived
+  // id is URL-safe.
+  auto source = rs->session->id() + "|" + std::to_string(rs->session->message_index());
+  for (auto& d : delivery->delivered)
+    source += "|" + d.user_id + "/" + d.device_id + "/" + d.curve25519;
+  auto txn = matrix::derive_txn_id(source, 0, "keys");
   auto req = matrix::send_to_device_request("m.room.encrypted", txn, delivery->messages);
   st.log->info("sharing the key of Megolm session {} of {} with {} device(s)",
                rs->session->id(), job.room_id, delivery->delivered.size());
