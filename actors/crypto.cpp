@@ -93,6 +93,13 @@ void set_server_one_time_keys(crypto_pointer self, int64_t count) {
   self->state.metrics->set_one_time_keys(count);
 }
 
+void note_room_encryption(crypto_state& st, const std::string& room_id,
+                          const nlohmann::json& content) {
+  st.encrypted_rooms[room_id] = true;
+  if (auto c = matrix::parse_encryption_content(content))
+    st.rotation[room_id] = crypto::rotation_policy::from(*c);
+}
+
 bool save_tracker(crypto_pointer self) {
   auto& st = self->state;
   crypto_changes changes;
@@ -110,13 +117,31 @@ namespace {
 
 using namespace crypto_detail;
 
+/// Whose device `curve25519` is, as far as the device lists know (nullopt: unknown).
+std::optional<std::string> device_owner(const crypto_state& st, const std::string& curve25519) {
+  for (auto& [user, t] : st.tracker.users())
+    for (auto& [id, d] : t.devices)
+      if (d.curve25519 == curve25519)
+        return user;
+  return std::nullopt;
+}
+
+/// Whether `curve25519` is another device of our own user whose keys we checked.
+bool own_verified_device(const crypto_state& st, const std::string& curve25519) {
+  if (auto* devices = st.tracker.devices(st.config.user_id))
+    for (auto& [id, d] : *devices)
+      if (id != st.config.device_id && d.curve25519 == curve25519)
+        return true;
+  return false;
+}
+
 /// Asks our other devices and the sending device for a missing Megolm session (once per
 /// session in this life; best effort: the event stays parked either way, and the
 /// request id is stable, so a restart does not multiply requests).
 void request_room_key(crypto_pointer self, const std::string& room_id,
                       const matrix::room_event& ev, const room_decryption& dec) {
   auto& st = self->state;
-  if (dec.session_id.empty() || !st.requested_sessions.insert(dec.session_id).second)
+  if (dec.session_id.empty() || st.requested_sessions.count(dec.session_id) > 0)
     return;
   auto request_id = matrix::derive_txn_id(dec.session_id, 0, "keyreq");
   auto content = crypto::room_key_request_content({room_id, dec.session_id, dec.sender_key},
@@ -124,6 +149,7 @@ void request_room_key(crypto_pointer self, const std::string& room_id,
   std::optional<std::string> sender_device;
   if (auto d = ev.content().find("device_id"); d != ev.content().end() && d->is_string())
     sender_device = d->get<std::string>();
+  st.requested_sessions.emplace(dec.session_id, std::make_pair(ev.sender, sender_device));
   std::optional<std::string_view> device_view;
   if (sender_device)
     device_view = *sender_device;
@@ -135,6 +161,32 @@ void request_room_key(crypto_pointer self, const std::string& room_id,
       if (!succeeded(res))
         self->state.log->warn("cannot ask for the key of Megolm session {} ({})", session,
                               matrix::to_string(to_matrix_error(res)));
+    });
+}
+
+/// Tells the devices we asked for `session_id`'s key that it is here (a cancellation),
+/// so that none of them still forwards it or asks its user to.
+void cancel_key_request(crypto_pointer self, const std::string& session_id) {
+  auto& st = self->state;
+  auto asked = st.requested_sessions.find(session_id);
+  if (asked == st.requested_sessions.end())
+    return;
+  auto [sender, device] = asked->second;
+  st.requested_sessions.erase(asked);
+  auto request_id = matrix::derive_txn_id(session_id, 0, "keyreq");
+  auto content = crypto::room_key_request_cancellation(request_id, st.config.device_id);
+  std::optional<std::string_view> device_view;
+  if (device)
+    device_view = *device;
+  auto messages = crypto::room_key_request_messages(content, st.config.user_id, sender,
+                                                    device_view);
+  auto txn = matrix::derive_txn_id(session_id, 0, "keycancel");
+  auto req = matrix::send_to_device_request("m.room_key_request", txn, messages);
+  self->request(st.link.engine, caf::infinite, to_http_call(st.link, req, st.next_call++))
+    .then([self, session_id](const http_result& res) {
+      if (!succeeded(res))
+        self->state.log->debug("cannot cancel the key request of Megolm session {} ({})",
+                               session_id, matrix::to_string(to_matrix_error(res)));
     });
 }
 
@@ -200,6 +252,7 @@ void maybe_upload(crypto_pointer self) {
       else if (published > 0)
         s.log->debug("uploaded {} one-time keys", published);
       s.device_keys_on_server = true;
+      cross_sign_device(self);
       if (counts) {
         auto i = counts->find(std::string{crypto::signed_curve25519});
         set_server_one_time_keys(self, i != counts->end() ? i->second : 0);
@@ -272,6 +325,8 @@ void check_identity(crypto_pointer self) {
         }
       s.identity_checked = true;
       s.device_keys_on_server = found;
+      if (found)
+        cross_sign_device(self);
       s.log->info("device {} identity {} (ed25519 {})", s.config.device_id,
                   found ? "confirmed on the server" : "not on the server yet",
                   s.account->identity().ed25519);
@@ -314,20 +369,37 @@ crypto_actor::behavior_type crypto_behavior(crypto_pointer self, homeserver_link
       for (auto& [room_id, joined] : resp.join) {
         for (auto& ev : joined.state)
           if (ev.type == "m.room.encryption" && ev.state_key)
-            s.encrypted_rooms[room_id] = true;
+            note_room_encryption(s, room_id, ev.content());
         for (auto& ev : joined.timeline.events)
           if (ev.type == "m.room.encryption" && ev.state_key)
-            s.encrypted_rooms[room_id] = true;
+            note_room_encryption(s, room_id, ev.content());
       }
       if (!resp.device_lists.changed.empty() || !resp.device_lists.left.empty()) {
         s.tracker.apply(resp.device_lists);
         if (!save_tracker(self))
           return make_error(errc::store_failed, "cannot write the store");
       }
+      // Downtime is caught up by the incremental sync from the stored cursor: its
+      // device_lists cover the whole gap. A fresh start (a lost cursor) reports no
+      // changes, and the gap has no token /keys/changes could start from: every list
+      // we track may be stale, so each is queried again before it is used.
+      if (batch.initial && !s.tracker.users().empty()) {
+        matrix::device_list_changes all;
+        for (auto& [user, t] : s.tracker.users())
+          all.changed.push_back(user);
+        s.tracker.apply(all);
+        if (!save_tracker(self))
+          return make_error(errc::store_failed, "cannot write the store");
+        s.log->info("a fresh sync: the device lists of {} user(s) will be queried again",
+                    all.changed.size());
+      }
       // Room keys first: the room events of this same batch may need them.
       if (!resp.to_device.empty()) {
         auto got = receive_to_device(*s.store, *s.key, *s.account,
-                                     {s.config.user_id, s.config.device_id}, resp.to_device);
+                                     {s.config.user_id, s.config.device_id}, resp.to_device,
+                                     [&s](const std::string& curve) {
+                                       return own_verified_device(s, curve);
+                                     });
         if (auto* err = std::get_if<std::string>(&got)) {
           auto e = make_error(errc::store_failed, "cannot write the store: " + *err);
           self->quit(e);
@@ -342,8 +414,11 @@ crypto_actor::behavior_type crypto_behavior(crypto_pointer self, homeserver_link
           s.metrics->room_keys_received(res.new_sessions.size());
           publish_store_counts(self);
         }
+        for (auto& [user, curve] : res.broken_sessions)
+          replace_broken_session(self, user, curve);
         for (auto& id : res.new_sessions) {
           s.log->info("received the key of Megolm session {}", id);
+          cancel_key_request(self, id);
           for (auto& parked : s.store->parked(id))
             self->send(s.config.cell, atom::retry_v, parked.event_id);
         }
@@ -368,7 +443,9 @@ crypto_actor::behavior_type crypto_behavior(crypto_pointer self, homeserver_link
       if (!ev)
         return {std::string{"refused"}, std::string{"not a room event"}};
       auto dec = decrypt_room_event(*s.store, *s.key, room_id, *ev,
-                                    [](const std::string&) { return std::optional<std::string>{}; });
+                                    [&s](const std::string& curve) {
+                                      return device_owner(s, curve);
+                                    });
       crypto_changes changes;
       switch (dec.what) {
         case room_decryption::status::decrypted: {

@@ -27,7 +27,8 @@ std::vector<crypto::olm_session> load_olm_sessions(profile_store& store,
 
 std::variant<to_device_result, std::string>
 receive_to_device(profile_store& store, const crypto::pickle_key& key, crypto::account& account,
-                  const crypto::own_device& self, const std::vector<matrix::basic_event>& events) {
+                  const crypto::own_device& self, const std::vector<matrix::basic_event>& events,
+                  const std::function<bool(const std::string&)>& own_verified_device) {
   to_device_result result;
   for (auto& ev : events) {
     if (ev.type != "m.room.encrypted")
@@ -44,6 +45,8 @@ receive_to_device(profile_store& store, const crypto::pickle_key& key, crypto::a
     if (!olm) {
       result.dropped.push_back("an Olm message from " + ev.sender + ": " + olm.error().errcode);
       ++result.undecryptable;
+      if (olm.error().errcode == crypto::errcode_undecryptable)
+        result.broken_sessions.emplace_back(ev.sender, *sender_key);
       continue;
     }
     crypto_changes changes;
@@ -79,9 +82,35 @@ receive_to_device(profile_store& store, const crypto::pickle_key& key, crypto::a
                                    ev.sender});
         result.new_sessions.push_back(info.session_id);
       }
+    } else if (olm->type == "m.forwarded_room_key") {
+      bool trusted = ev.sender == self.user_id && olm->sender_key != account.identity().curve25519
+                     && own_verified_device && own_verified_device(olm->sender_key);
+      if (!trusted) {
+        result.dropped.push_back("a forwarded room key from " + ev.sender
+                                 + " (only our own known devices may forward keys)");
+        if (auto err = store.commit_crypto(changes))
+          return *err;
+        continue;
+      }
+      auto inbound = crypto::inbound_group_session::from_forwarded_room_key(olm.value());
+      if (!inbound) {
+        result.dropped.push_back("a forwarded room key from " + ev.sender + ": "
+                                 + inbound.error().errcode);
+      } else {
+        auto pickle = inbound->pickle(key);
+        if (!pickle)
+          return "cannot pickle a Megolm session: " + pickle.error().error;
+        auto& info = inbound->info();
+        // No sender user: Olm authenticated the forwarding device, not the creator; the
+        // room event's sender is checked against the device list instead.
+        changes.inbound.push_back({info.room_id, info.session_id, info.sender_key,
+                                   info.sender_ed25519, nlohmann::json(info.forwarding_chain).dump(),
+                                   std::move(pickle).value(),
+                                   static_cast<int64_t>(inbound->first_known_index()), ""});
+        result.new_sessions.push_back(info.session_id);
+      }
     } else {
-      // m.forwarded_room_key is only taken when we asked for it (not yet); dummies and
-      // others only keep the Olm session alive, which is stored below.
+      // Dummies and others only keep the Olm session alive, which is stored below.
       if (olm->type != "m.dummy")
         result.dropped.push_back("a to-device " + olm->type + " from " + ev.sender
                                  + " (not handled)");

@@ -28,16 +28,23 @@ struct to_device_result {
   std::vector<std::string> dropped;
   /// How many of them were encrypted to us and could not be decrypted (for metrics).
   size_t undecryptable = 0;
+  /// Devices (sender user, curve25519) whose Olm message no session of ours could
+  /// decrypt: the session is broken and a new one should be started (with an m.dummy).
+  std::vector<std::pair<std::string, std::string>> broken_sessions;
 };
 
 /// Decrypts the Olm to-device events in `events` (others are ignored) and stores the
 /// m.room_key they carry as inbound group sessions, together with the Olm session and
-/// the account they changed. An undecryptable or malformed event is dropped (it is
-/// listed); only a store failure is an error (its text).
+/// the account they changed. An m.forwarded_room_key is taken only from another device
+/// of our own user that `own_verified_device` (its curve25519 key) says is one we know
+/// and checked: the key's creator is then only as trusted as that device, and anyone
+/// else could hand us a key claiming to be from whoever they like. An undecryptable or
+/// malformed event is dropped (it is listed); only a store failure is an error (its text).
 [[nodiscard]] std::variant<to_device_result, std::string>
 receive_to_device(profile_store& store, const matrix::crypto::pickle_key& key,
                   matrix::crypto::account& account, const matrix::crypto::own_device& self,
-                  const std::vector<matrix::basic_event>& events);
+                  const std::vector<matrix::basic_event>& events,
+                  const std::function<bool(const std::string&)>& own_verified_device = {});
 
 /// The outcome of decrypting one m.room.encrypted room event.
 struct room_decryption {

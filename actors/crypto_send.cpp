@@ -210,9 +210,15 @@ void deliver_keys(crypto_pointer self, std::shared_ptr<room_session> rs,
     encrypt_now(self, rs);
     return;
   }
-  // Session ids are base64 ('/' and '+'): derive a URL-safe txn id from one.
-  auto txn = matrix::derive_txn_id(rs->session->id() + "|" + std::to_string(st.next_call), 0,
-                                   "keys");
+  // The txn id names this delivery: the session at this index to these devices. A retry
+  // of the same delivery is recognised by the server; any other delivery (a device that
+  // joined later, also after a restart) gets a txn id of its own, or the server would
+  // take it for a retry and drop it. Session ids are base64 ('/' and '+'): the derived
+  // id is URL-safe.
+  auto source = rs->session->id() + "|" + std::to_string(rs->session->message_index());
+  for (auto& d : delivery->delivered)
+    source += "|" + d.user_id + "/" + d.device_id + "/" + d.curve25519;
+  auto txn = matrix::derive_txn_id(source, 0, "keys");
   auto req = matrix::send_to_device_request("m.room.encrypted", txn, delivery->messages);
   st.log->info("sharing the key of Megolm session {} of {} with {} device(s)",
                rs->session->id(), job.room_id, delivery->delivered.size());
@@ -268,8 +274,13 @@ void share_and_encrypt(crypto_pointer self, std::shared_ptr<room_session> rs,
     return;
   }
   auto now = unix_now_ms();
-  if (!rs->session || plan.rotate
-      || crypto::needs_rotation(*rs->session, crypto::rotation_policy{}, now)) {
+  crypto::rotation_policy policy;
+  if (auto i = st.rotation.find(job.room_id); i != st.rotation.end())
+    policy = i->second;
+  if (!rs->session || plan.rotate || crypto::needs_rotation(*rs->session, policy, now)) {
+    if (rs->session)
+      st.log->info("replacing the Megolm session of {} ({})", job.room_id,
+                   plan.rotate ? "a member or device left" : "its rotation period is over");
     auto fresh = crypto::outbound_group_session::create(job.room_id, now);
     if (!fresh) {
       finish_job(self, make_error(errc::internal, "cannot create a Megolm session"));
@@ -341,7 +352,8 @@ void with_room_encryption(crypto_pointer self) {
       auto& s = self->state;
       auto& j = s.jobs.front();
       if (succeeded(res)) {
-        s.encrypted_rooms[j.room_id] = true;
+        auto content = matrix::parse_bounded_json(to_matrix_response(res).body);
+        note_room_encryption(s, j.room_id, content ? *content : nlohmann::json::object());
         go(true);
         return;
       }

@@ -8,6 +8,7 @@
 #include "actors/profile_store.hpp"
 #include "matrix/crypto/account.hpp"
 #include "matrix/crypto/device_tracker.hpp"
+#include "matrix/crypto/megolm.hpp"
 #include "matrix/crypto/pickle_key.hpp"
 
 #include <caf/stateful_actor.hpp>
@@ -62,14 +63,24 @@ struct crypto_state {
   std::optional<int64_t> server_one_time_keys;
   std::optional<std::vector<std::string>> unused_fallback_key_types;
   uint64_t next_call = 1;
-  /// Users we share encrypted rooms with and their verified devices (in memory: after a
-  /// restart every list is outdated and queried again before it is used).
+  /// Users we share encrypted rooms with and their verified devices (stored with every
+  /// change; the sync after a restart brings what changed meanwhile, and a fresh sync
+  /// marks every list outdated).
   crypto::device_tracker tracker;
   /// Room → encrypted, as learnt from the room state and from sync.
   std::map<std::string, bool> encrypted_rooms;
+  /// Room → when its outbound session is replaced (m.room.encryption's rotation_period_*;
+  /// a room missing here has the spec's defaults).
+  std::map<std::string, crypto::rotation_policy> rotation;
   std::deque<encrypt_job> jobs;
-  /// Megolm sessions we asked other devices for in this life.
-  std::set<std::string> requested_sessions;
+  /// Cross-signing of this device was tried in this life (once: its outcome is logged).
+  bool cross_signing_tried = false;
+  /// Megolm sessions we asked other devices for in this life → who was asked (the
+  /// sender, and its device when known), to cancel the request once the key is here.
+  std::map<std::string, std::pair<std::string, std::optional<std::string>>> requested_sessions;
+  /// Device (curve25519) → when we last replaced a broken Olm session with it (Unix ms;
+  /// kept in the store's meta table, so that a restart does not start another one).
+  std::optional<std::map<std::string, int64_t>> unwedged_at;
   static inline const char* name = "crypto";
 };
 
@@ -96,6 +107,21 @@ void publish_store_counts(crypto_pointer self);
 
 /// Records the one-time key count the server stated (state and metrics).
 void set_server_one_time_keys(crypto_pointer self, int64_t count);
+/// Remembers that `room_id` is encrypted, with the rotation periods its m.room.encryption
+/// content gives.
+void note_room_encryption(crypto_state& st, const std::string& room_id,
+                          const nlohmann::json& content);
+
+/// Replaces the broken Olm session with `curve25519`'s device (of `user_id`): a new
+/// session from a claimed one-time key, announced with an encrypted m.dummy so that the
+/// other side starts using it; at most once an hour per device (crypto_unwedge.cpp).
+void replace_broken_session(crypto_pointer self, const std::string& user_id,
+                            const std::string& curve25519);
+
+/// With MATRIX_RECOVERY_KEY: reads the self-signing key from secret storage and signs
+/// this device with it, unless the server already holds that signature; once per life,
+/// after the device keys are on the server (crypto_cross_signing.cpp).
+void cross_sign_device(crypto_pointer self);
 
 /// Starts the next queued encryption job, if any (crypto_send.cpp).
 void next_job(crypto_pointer self);

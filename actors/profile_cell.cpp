@@ -16,6 +16,7 @@
 #include <caf/actor_system.hpp>
 
 #include <algorithm>
+#include <chrono>
 #include <fstream>
 #include <functional>
 #include <sstream>
@@ -147,7 +148,11 @@ void act_on_message(profile_cell_pointer self, const journal_entry& entry) {
         act_on_plain_message(self, entry, std::move(dev), true);
       } else if (status == "missing") {
         // Stays pending in the journal; the crypto actor sends atom::retry with its key.
+        // If that takes too long the room hears that a message could not be read.
         s.in_progress.erase(entry.event_id);
+        if (s.config.undecryptable_notice_seconds > 0)
+          self->delayed_send(self, std::chrono::seconds{s.config.undecryptable_notice_seconds},
+                             atom::unreadable_v, entry.event_id);
       } else {
         finish_entry(self, entry.event_id, "ignored:undecryptable");
       }
@@ -375,7 +380,8 @@ void start_serving(profile_cell_pointer self) {
     st.crypto = spawn_crypto(self, st.link, st.store,
                              crypto_config{st.bot.user_id, st.device_id, st.config.pickle_key,
                                            caf::actor_cast<profile_cell_actor>(self),
-                                           st.config.e2ee == profiles::e2ee_mode::required},
+                                           st.config.e2ee == profiles::e2ee_mode::required,
+                                           st.config.recovery_key},
                              st.log, st.metrics);
   st.outbox = spawn_outbox(self, st.link, st.store, st.bot.user_id, st.log, st.metrics,
                            st.crypto);
@@ -631,6 +637,30 @@ profile_cell_actor::behavior_type profile_cell(profile_cell_pointer self,
           act_on(self, entry);
     },
     [self](atom::notify, const notification& n) { return notify_home_room(self, n); },
+    [self](atom::unreadable, const std::string& event_id) {
+      auto& st = self->state;
+      // Still pending and not being acted on: its key has not come. One notice per
+      // message: the txn id is derived from it, so a restart's second timer is the
+      // same send, which the outbox and the homeserver recognise.
+      if (st.in_progress.count(event_id) > 0)
+        return;
+      for (auto& entry : st.store->pending_journal())
+        if (entry.event_id == event_id) {
+          st.log->warn("{} in {} is still unreadable (its key has not arrived); telling the room",
+                       event_id, entry.room_id);
+          auto m = matrix::formatted_message(
+            "I could not read a message: its encryption key has not reached me yet. "
+            "I will answer it if the key arrives.",
+            matrix::message_kind::notice);
+          auto content = matrix::reply_content(m, st.bot.user_id, event_id);
+          self->request(st.outbox, caf::infinite,
+                        outgoing_event{entry.room_id, "m.room.message",
+                                       content.dump(-1, ' ', false,
+                                                    nlohmann::json::error_handler_t::replace),
+                                       matrix::derive_txn_id(event_id, 0, "unreadable"), ""})
+            .then([](atom::ok) {});
+        }
+    },
   };
 }
 

@@ -52,7 +52,9 @@ using profile_cell_actor = caf::typed_actor<
   caf::reacts_to<atom::retry, std::string>,
   // Queues a notification for the home room in the outbox (encrypted there when the
   // room is); replies with its txn id once persisted.
-  caf::replies_to<atom::notify, notification>::with<std::string>>;
+  caf::replies_to<atom::notify, notification>::with<std::string>,
+  // Internal: a parked message's key wait is over; tell the room if it is still unread.
+  caf::reacts_to<atom::unreadable, std::string>>;
 
 /// The sync actor of a profile: long-polls /sync and hands each batch to the
 /// profile actor, moving on only when the batch is committed.

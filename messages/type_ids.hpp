@@ -44,6 +44,8 @@ CAF_BEGIN_TYPE_ID_BLOCK(hermes_matrix, caf::first_custom_type_id)
   CAF_ADD_ATOM(hermes_matrix, hm::atom, decrypt, "decrypt")
   CAF_ADD_ATOM(hermes_matrix, hm::atom, retry, "retry")
   CAF_ADD_ATOM(hermes_matrix, hm::atom, encrypt, "encrypt")
+  // e2ee (second slice): a parked message waited too long for its key.
+  CAF_ADD_ATOM(hermes_matrix, hm::atom, unreadable, "unreadable")
 
   // Admin HTTP API: a notification into a profile's home room.
   CAF_ADD_TYPE_ID(hermes_matrix, (hm::notification))

@@ -263,6 +263,21 @@ void read_encryption(config_reader& r, profile_config& c) {
   } else if (r.flag_default_false("MATRIX_ENCRYPTION")) {
     c.e2ee = e2ee_mode::required;
   }
+  if (const auto* e = r.get("HERMES_MATRIX_UNDECRYPTABLE_NOTICE_SECONDS")) {
+    std::string v = trim(e->value);
+    std::size_t used = 0;
+    long n = -1;
+    try {
+      n = std::stol(v, &used, 10);
+    } catch (const std::exception&) {
+    }
+    if (used != v.size() || v.empty() || n < 0 || n > 86400)
+      r.add(severity::error, "HERMES_MATRIX_UNDECRYPTABLE_NOTICE_SECONDS",
+            "'" + v + "' is not a number of seconds from 0 to 86400",
+            "write how many seconds a message may wait for its key (0: never tell the room)");
+    else
+      c.undecryptable_notice_seconds = static_cast<int>(n);
+  }
 }
 
 void read_policy(config_reader& r, profile_config& c) {

@@ -42,6 +42,9 @@ struct profile_config {
   e2ee_mode e2ee = e2ee_mode::off;
   secret recovery_key;           // MATRIX_RECOVERY_KEY
   secret pickle_key;             // MATRIX_PICKLE_KEY (else a key file beside the store)
+  /// HERMES_MATRIX_UNDECRYPTABLE_NOTICE_SECONDS: how long an encrypted message may wait
+  /// for its key before the room is told it could not be read (0: never told).
+  int undecryptable_notice_seconds = 60;
 
   // Who and where.
   std::vector<std::string> allowed_users;       // MATRIX_ALLOWED_USERS + MXIDs of GATEWAY_ALLOWED_USERS

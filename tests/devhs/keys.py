@@ -37,11 +37,14 @@ async def upload(ctx):
         if device_keys.get("user_id") != ctx.user_id or device_keys.get("device_id") != ctx.device_id:
             raise MatrixError(400, "M_UNKNOWN", "device_keys user_id/device_id do not match the access token")
         if device["device_keys"] != device_keys:
-            # Keep signatures others uploaded for this device (cross-signing).
+            # Keep signatures uploaded for this device by other keys (cross-signing: the
+            # user's own self-signing key too); the device's own signature is the new one.
+            own_key = f"ed25519:{ctx.device_id}"
             old_sigs = (device["device_keys"] or {}).get("signatures", {})
             for signer, sigs in old_sigs.items():
-                if signer != ctx.user_id:
-                    device_keys.setdefault("signatures", {}).setdefault(signer, {}).update(sigs)
+                kept = {k: v for k, v in sigs.items() if not (signer == ctx.user_id and k == own_key)}
+                if kept:
+                    device_keys.setdefault("signatures", {}).setdefault(signer, {}).update(kept)
             device["device_keys"] = device_keys
             store.device_list_changed(ctx.user_id)
     for key_id, key in (body.get("one_time_keys") or {}).items():

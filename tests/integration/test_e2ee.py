@@ -1,110 +1,24 @@
-"""End-to-end encryption with the real binary on the dev homeserver. This first slice
-covers the crypto actor's start: a profile with MATRIX_E2EE_MODE=required creates its
-Olm account, publishes signed device keys and one-time keys, keeps the same identity
-across restarts, and never logs its pickle key."""
+"""End-to-end encryption with the real binary on the dev homeserver: the crypto
+actor's start (account, signed device keys, one-time keys, the same identity across
+restarts, a wrong pickle key), an encrypted DM answered encrypted, the modes' plaintext
+rules, and everything the bot sends under required (edits, reactions) encrypted."""
 
 import json
-import queue
-import re
-import signal
 import stat
-import subprocess
 import sys
-import threading
 import time
 import urllib.request
 
-from conftest import BINARY, SOURCE_DIR, env_values
+from conftest import SOURCE_DIR, env_values
+from e2ee_support import Bot, api, bot_device_keys, bot_messages, register
+from e2ee_support import bot_home as support_home
 
 sys.path.insert(0, str(SOURCE_DIR))
 from tests.devhs.launcher import Homeserver  # noqa: E402
 
 
-def api(base, method, path, token=None, body=None):
-    data = json.dumps(body).encode() if body is not None else None
-    req = urllib.request.Request(base + "/_matrix/client/v3" + path, data=data, method=method,
-                                 headers={"Content-Type": "application/json"})
-    if token:
-        req.add_header("Authorization", "Bearer " + token)
-    with urllib.request.urlopen(req, timeout=10) as resp:
-        return json.loads(resp.read())
-
-
-def register(base, user, password):
-    return api(base, "POST", "/register", body={"username": user, "password": password,
-                                                "auth": {"type": "m.login.dummy"}})
-
-
 def bot_home(tmp_path, base, token, pickle_key=None, mode="required"):
-    home = tmp_path / "home"
-    home.mkdir(exist_ok=True)
-    env = (f"MATRIX_HOMESERVER={base}\nMATRIX_ACCESS_TOKEN={token}\n"
-           f"MATRIX_ALLOWED_USERS=@human:localhost\nMATRIX_E2EE_MODE={mode}\n")
-    if pickle_key:
-        env += f"MATRIX_PICKLE_KEY={pickle_key}\n"
-    (home / ".env").write_text(env)
-    (home / ".env").chmod(0o600)
-    return home
-
-
-class Bot:
-    """hermes-matrix serving `home` until stopped (SIGTERM). Its stderr is read by a
-    thread, so that waiting for a line never blocks past its timeout."""
-
-    def __init__(self, home):
-        self.proc = subprocess.Popen([BINARY, "run", "--hermes-home", str(home)],
-                                     stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                                     text=True)
-        self.stderr = ""
-        self.lines = queue.Queue()
-        self.reader = threading.Thread(target=self._read, daemon=True)
-        self.reader.start()
-
-    def _read(self):
-        for line in self.proc.stderr:
-            self.lines.put(line)
-        self.lines.put(None)
-
-    def wait_for(self, pattern, timeout=30):
-        deadline = time.time() + timeout
-        while time.time() < deadline:
-            try:
-                line = self.lines.get(timeout=max(0.0, deadline - time.time()))
-            except queue.Empty:
-                break
-            if line is None:
-                break
-            self.stderr += line
-            if re.search(pattern, line):
-                return True
-        return False
-
-    def stop(self):
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        self.reader.join(timeout=5)
-        while not self.lines.empty():
-            line = self.lines.get()
-            if line is not None:
-                self.stderr += line
-        return self.proc.returncode
-
-
-def bot_device_keys(base, token, bot_id, device_id, timeout=20):
-    """The bot's device keys as another user sees them, once published."""
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        got = api(base, "POST", "/keys/query", token, {"device_keys": {bot_id: []}})
-        keys = got["device_keys"].get(bot_id, {}).get(device_id)
-        if keys:
-            return keys
-        time.sleep(0.3)
-    return None
+    return support_home(tmp_path / "home", base, token, pickle_key=pickle_key, mode=mode)
 
 
 def test_required_mode_publishes_device_keys_and_keeps_its_identity(tmp_path):
@@ -251,13 +165,6 @@ def test_an_encrypted_dm_with_nio_is_answered_encrypted(tmp_path):
         assert answer not in json.dumps(events)
 
 
-def bot_messages(base, room_id, bot_id):
-    with urllib.request.urlopen(f"{base}/_devhs/rooms/{room_id}/events", timeout=10) as resp:
-        events = json.loads(resp.read())["events"]
-    return [e for e in events if e.get("sender") == bot_id
-            and e.get("type") in ("m.room.message", "m.room.encrypted")]
-
-
 def plaintext_dm_with_help(base, human_token, bot_id):
     """A DM without encryption in which the human sends /help; its room id."""
     room_id = api(base, "POST", "/createRoom", human_token,
@@ -308,3 +215,58 @@ def test_required_mode_never_answers_a_plaintext_room(tmp_path):
         finally:
             proc.stop()
         assert answers == [], answers
+
+
+def test_required_mode_encrypts_streamed_edits_and_reactions_too(tmp_path):
+    """An agent answer streamed in parts: the first message, its edits and the 👀/✅
+    reactions all reach the homeserver as m.room.encrypted (relations in clear, as the
+    spec says), and no word of the reply is readable there."""
+    from harness import AgentDouble
+    from e2ee_support import Human, room_events, run
+    reply = "Encrypted streaming works: " + " ".join(f"part{i}" for i in range(40))
+    agent = AgentDouble("--deltas", "4", "--delay", "1.2")
+    try:
+        agent.script({"reply": reply})
+        with Homeserver(str(tmp_path / "hs")) as hs:
+            bot = register(hs.url, "hermes", "pw-hermes-1")
+            bot_id = bot["user_id"]
+            register(hs.url, "human", "pw-human-1")
+            home = support_home(tmp_path / "home", hs.url, bot["access_token"],
+                                extra=f"GATEWAY_PROXY_URL={agent.url}\n")
+            proc = Bot(home)
+
+            def relations(events):
+                return [e["content"].get("m.relates_to", {}) for e in events
+                        if e.get("sender") == bot_id]
+
+            async def scenario():
+                human = await Human(hs.url, tmp_path / "nio").login()
+                try:
+                    room_id = await human.encrypted_room([bot_id])
+                    await human.send(room_id, "tell me something")
+                    deadline = time.time() + 40
+                    while time.time() < deadline:
+                        await human.sync()
+                        if any(r.get("key") == "✅" for r in relations(room_events(hs.url, room_id))):
+                            break
+                    return room_id
+                finally:
+                    await human.close()
+
+            try:
+                assert proc.wait_for(r"running as"), proc.stderr
+                room_id = run(scenario())
+            finally:
+                proc.stop()
+            events = room_events(hs.url, room_id)
+            rels = relations(events)
+            assert any(r.get("key") == "✅" for r in rels), proc.stderr
+            assert any(r.get("key") == "👀" for r in rels)
+            assert any(r.get("rel_type") == "m.replace" for r in rels), "no streamed edit"
+            from_bot = [e for e in events if e.get("sender") == bot_id and "state_key" not in e]
+            assert from_bot and all(e["type"] == "m.room.encrypted" for e in from_bot), \
+                sorted({e["type"] for e in from_bot})
+            wire = json.dumps(events)
+            assert "part7" not in wire and "Encrypted streaming" not in wire
+    finally:
+        agent.stop()

@@ -84,6 +84,42 @@ struct fixture {
     return *ev;
   }
 
+  /// The human's room key as `from` (another device, `from_device`) forwards it to the
+  /// bot: exported from an inbound session at index 0, over a new Olm session.
+  matrix::basic_event forwarded_key_event(crypto::account& from,
+                                          const crypto::own_device& from_device) {
+    auto rk = group->room_key_content();
+    CAF_REQUIRE(rk.ok());
+    crypto::olm_decrypted as_received{"m.room_key", rk.value(), human->identity().curve25519,
+                                      human->identity().ed25519, std::nullopt, 0, false};
+    auto inbound = crypto::inbound_group_session::from_room_key(as_received);
+    CAF_REQUIRE(inbound.ok());
+    auto exported = inbound->export_at(0);
+    CAF_REQUIRE(exported.ok());
+    nlohmann::json content{{"algorithm", "m.megolm.v1.aes-sha2"},
+                           {"room_id", room},
+                           {"sender_key", human->identity().curve25519},
+                           {"session_id", group->id()},
+                           {"session_key", exported.value()},
+                           {"sender_claimed_ed25519_key", human->identity().ed25519},
+                           {"forwarding_curve25519_key_chain", nlohmann::json::array()}};
+    CAF_REQUIRE(bot->generate_one_time_keys(1).ok());
+    auto otks = bot->signed_one_time_keys(bot_device.user_id, bot_device.device_id);
+    CAF_REQUIRE(otks.ok());
+    bot->mark_keys_as_published();
+    auto session = crypto::create_outbound_session(from, bot_identity(), otks.value());
+    CAF_REQUIRE(session.ok());
+    auto olm = crypto::encrypt_olm(session.value(), from, from_device, bot_identity(),
+                                   "m.forwarded_room_key", content);
+    CAF_REQUIRE(olm.ok());
+    auto ev = matrix::to_basic_event(nlohmann::json{{"type", "m.room.encrypted"},
+                                                    {"sender", from_device.user_id},
+                                                    {"content", olm.value()}},
+                                     true);
+    CAF_REQUIRE(ev);
+    return *ev;
+  }
+
   /// A room event the human encrypted with the group session.
   matrix::room_event message(const std::string& event_id, const std::string& body,
                              int64_t ts = 5000) {
@@ -208,6 +244,88 @@ CAF_TEST(a key shared after a message cannot decrypt it: the event waits for a b
   CAF_REQUIRE(std::holds_alternative<to_device_result>(res));
   auto dec = decrypt_room_event(*store, key, room, ev, unknown_owner);
   CAF_CHECK(dec.what == room_decryption::status::missing_key);
+}
+
+CAF_TEST(a forwarded key is taken from our own known device only) {
+  auto other = crypto::account::create();
+  CAF_REQUIRE(other.ok());
+  crypto::own_device other_device{bot_device.user_id, "OTHERDEV"};
+  auto other_curve = other->identity().curve25519;
+  auto known = [&](const std::string& curve) { return curve == other_curve; };
+  auto nobody = [](const std::string&) { return false; };
+  // Forwarded at index 0, so exported before the human's first message.
+  auto from_unknown = forwarded_key_event(other.value(), other_device);
+  crypto::own_device stranger{"@stranger:hs", "STRANGER"};
+  auto from_stranger = forwarded_key_event(other.value(), stranger);
+  auto from_known = forwarded_key_event(other.value(), other_device);
+  auto ev = message("$m1", "hello");
+  // Our own device, but not one we know: dropped.
+  auto res = receive_to_device(*store, key, *bot, bot_device, {from_unknown}, nobody);
+  CAF_REQUIRE(std::holds_alternative<to_device_result>(res));
+  CAF_CHECK(std::get<to_device_result>(res).new_sessions.empty());
+  CAF_CHECK_EQUAL(std::get<to_device_result>(res).dropped.size(), 1u);
+  // Another user's device forwarding the key, even one we know: dropped.
+  res = receive_to_device(*store, key, *bot, bot_device, {from_stranger},
+                          [](const std::string&) { return true; });
+  CAF_REQUIRE(std::holds_alternative<to_device_result>(res));
+  CAF_CHECK(std::get<to_device_result>(res).new_sessions.empty());
+  CAF_CHECK(decrypt_room_event(*store, key, room, ev, unknown_owner).what
+            == room_decryption::status::missing_key);
+  // Our own known device: taken, and the human's message decrypts.
+  res = receive_to_device(*store, key, *bot, bot_device, {from_known}, known);
+  CAF_REQUIRE(std::holds_alternative<to_device_result>(res));
+  auto& got = std::get<to_device_result>(res);
+  CAF_REQUIRE_EQUAL(got.new_sessions.size(), 1u);
+  CAF_CHECK_EQUAL(got.new_sessions[0], group->id());
+  auto dec = decrypt_room_event(*store, key, room, ev, unknown_owner);
+  CAF_REQUIRE(dec.what == room_decryption::status::decrypted);
+  CAF_CHECK_EQUAL(dec.event["content"]["body"], "hello");
+  auto rows = store->inbound_group_sessions(room, group->id());
+  CAF_REQUIRE_EQUAL(rows.size(), 1u);
+  CAF_CHECK_EQUAL(rows[0].forwarding_chain, nlohmann::json::array({other_curve}).dump());
+  // Whose device created the session is checked against the device list.
+  auto other_sender = decrypt_room_event(*store, key, room, ev, [](const std::string&) {
+    return std::optional<std::string>{"@mallory:hs"};
+  });
+  CAF_CHECK(other_sender.what == room_decryption::status::refused);
+}
+
+CAF_TEST(an Olm message that no session of ours fits marks the session as broken) {
+  // The bot started a session with the human (never stored: as if the bot lost it), the
+  // human answered on it with a normal (type 1) message.
+  CAF_REQUIRE(human->generate_one_time_keys(1).ok());
+  auto otks = human->signed_one_time_keys(human_device.user_id, human_device.device_id);
+  CAF_REQUIRE(otks.ok());
+  crypto::device_identity human_identity{human_device.user_id, human_device.device_id,
+                                         human->identity().curve25519, human->identity().ed25519};
+  auto lost = crypto::create_outbound_session(*bot, human_identity, otks.value());
+  CAF_REQUIRE(lost.ok());
+  auto hello = crypto::encrypt_olm(lost.value(), *bot, bot_device, human_identity, "m.dummy",
+                                   nlohmann::json::object());
+  CAF_REQUIRE(hello.ok());
+  std::vector<crypto::olm_session> human_sessions;
+  auto got = crypto::decrypt_olm(*human, human_sessions, human_device, bot_device.user_id,
+                                 hello.value());
+  CAF_REQUIRE(got.ok());
+  auto answer = crypto::encrypt_olm(human_sessions.at(got->session_index), *human, human_device,
+                                    bot_identity(), "m.dummy", nlohmann::json::object());
+  CAF_REQUIRE(answer.ok());
+  CAF_CHECK_EQUAL(answer.value()["ciphertext"][bot->identity().curve25519]["type"], 1);
+  auto ev = matrix::to_basic_event(nlohmann::json{{"type", "m.room.encrypted"},
+                                                  {"sender", human_device.user_id},
+                                                  {"content", answer.value()}},
+                                   true);
+  CAF_REQUIRE(ev);
+  auto res = receive_to_device(*store, key, *bot, bot_device, {*ev});
+  CAF_REQUIRE(std::holds_alternative<to_device_result>(res));
+  auto& out = std::get<to_device_result>(res);
+  CAF_REQUIRE_EQUAL(out.broken_sessions.size(), 1u);
+  CAF_CHECK_EQUAL(out.broken_sessions[0].first, human_device.user_id);
+  CAF_CHECK_EQUAL(out.broken_sessions[0].second, human->identity().curve25519);
+  // A message that decrypts marks nothing.
+  auto fine = receive_to_device(*store, key, *bot, bot_device, {room_key_event()});
+  CAF_REQUIRE(std::holds_alternative<to_device_result>(fine));
+  CAF_CHECK(std::get<to_device_result>(fine).broken_sessions.empty());
 }
 
 CAF_TEST_FIXTURE_SCOPE_END()

@@ -146,6 +146,23 @@ CAF_TEST(e2ee typo is an error and means off) {
   CAF_CHECK(!p.usable());
 }
 
+CAF_TEST(undecryptable notice wait) {
+  CAF_CHECK_EQUAL(load(base).config.undecryptable_notice_seconds, 60);
+  CAF_CHECK_EQUAL(load(base + "HERMES_MATRIX_UNDECRYPTABLE_NOTICE_SECONDS=5\n")
+                    .config.undecryptable_notice_seconds,
+                  5);
+  CAF_CHECK_EQUAL(load(base + "HERMES_MATRIX_UNDECRYPTABLE_NOTICE_SECONDS=0\n")
+                    .config.undecryptable_notice_seconds,
+                  0);
+  for (const char* bad : {"soon", "-1", "5s", "86401"}) {
+    auto p = load(base + "HERMES_MATRIX_UNDECRYPTABLE_NOTICE_SECONDS=" + bad + "\n");
+    CAF_CHECK_EQUAL(p.config.undecryptable_notice_seconds, 60);
+    auto* i = about(p, "HERMES_MATRIX_UNDECRYPTABLE_NOTICE_SECONDS");
+    CAF_REQUIRE(i != nullptr);
+    CAF_CHECK(i->level == severity::error);
+  }
+}
+
 CAF_TEST(legacy matrix encryption) {
   CAF_CHECK(load(base + "MATRIX_ENCRYPTION=true\n").config.e2ee == e2ee_mode::required);
   CAF_CHECK(load(base + "MATRIX_ENCRYPTION=false\n").config.e2ee == e2ee_mode::off);
