@@ -42,6 +42,10 @@ using cell_factory = std::function<profile_cell_actor(
 /// others are reported `invalid` with their first error and never started.
 /// The supervisor stops every cell (and waits up to `shutdown_grace`) when it
 /// receives an exit message, then terminates with the same reason.
+/// On `reload` (SIGHUP) it compares the profiles read again with its own: added
+/// ones start, removed ones stop, changed ones (config not equal) restart once
+/// their old cell is down, stopped or failed ones get a fresh start, and the
+/// unchanged ones keep their cell.
 [[nodiscard]] supervisor_actor spawn_supervisor(caf::actor_system& sys,
                                                 std::vector<profiles::loaded_profile> profiles,
                                                 supervision_policy policy,

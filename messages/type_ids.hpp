@@ -8,6 +8,7 @@
 #include "messages/cell.hpp"
 #include "messages/http.hpp"
 #include "messages/profile_status.hpp"
+#include "messages/reload.hpp"
 
 #include <caf/type_id.hpp>
 
@@ -43,5 +44,9 @@ CAF_BEGIN_TYPE_ID_BLOCK(hermes_matrix, caf::first_custom_type_id)
   CAF_ADD_ATOM(hermes_matrix, hm::atom, decrypt, "decrypt")
   CAF_ADD_ATOM(hermes_matrix, hm::atom, retry, "retry")
   CAF_ADD_ATOM(hermes_matrix, hm::atom, encrypt, "encrypt")
+
+  // Reloading profiles on SIGHUP (ops).
+  CAF_ADD_TYPE_ID(hermes_matrix, (hm::reload_summary))
+  CAF_ADD_ATOM(hermes_matrix, hm::atom, reload, "reload")
 
 CAF_END_TYPE_ID_BLOCK(hermes_matrix)
