@@ -26,6 +26,7 @@ int check_command(const profile_selection& selection);
 struct run_options {
   profile_selection selection;
   std::string log_level = "info";
+  std::string log_format = "text"; // or "json": one object per line
 };
 
 /// `hermes-matrix run`: serves the selected profiles until SIGINT or SIGTERM.

@@ -39,6 +39,10 @@ int main(int argc, char** argv) {
   run->add_option("--log-level", run_opts.log_level, "trace, debug, info, warn, error")
     ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error"}))
     ->capture_default_str();
+  run->add_option("--log-format", run_opts.log_format,
+                  "text, or json: one object per line (time, level, profile, message)")
+    ->check(CLI::IsMember({"text", "json"}))
+    ->capture_default_str();
 
   auto* version = app.add_subcommand("version", "Print the version");
 
