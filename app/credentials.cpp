@@ -37,7 +37,8 @@ std::optional<secret> ask_on_terminal(const std::string& prompt) {
                  "pipe it in with --password-stdin\n";
     return std::nullopt;
   }
-  (void)!::write(tty, prompt.data(), prompt.size());
+  // Echo goes off before the prompt shows: what is typed after it is never echoed
+  // (or flushed away by TCSAFLUSH).
   termios old{};
   bool restore = ::tcgetattr(tty, &old) == 0;
   if (restore) {
@@ -46,6 +47,7 @@ std::optional<secret> ask_on_terminal(const std::string& prompt) {
     quiet.c_lflag |= ECHONL;
     ::tcsetattr(tty, TCSAFLUSH, &quiet);
   }
+  (void)!::write(tty, prompt.data(), prompt.size());
   std::string line;
   char c = 0;
   while (::read(tty, &c, 1) == 1 && c != '\n')

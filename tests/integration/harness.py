@@ -201,7 +201,8 @@ GATEWAYS = []  # every gateway started, for the failure report (conftest.py)
 class Gateway:
     """`hermes-matrix run --hermes-home HOME` as a subprocess; stderr goes to a file."""
 
-    def __init__(self, home, log_path, hs, bots):
+    def __init__(self, home, log_path, hs, bots, args=()):
+        self.args = list(args)  # more `run` options, e.g. ["--log-format", "json"]
         self.home = pathlib.Path(home)
         self.log_path = pathlib.Path(log_path)
         self.hs = hs
@@ -218,7 +219,7 @@ class Gateway:
         with open(self.log_path, "a") as log:
             log.write(f"\n===== start {self.starts} =====\n")
         self._log = open(self.log_path, "a")
-        self.proc = subprocess.Popen([BINARY, "run", "--hermes-home", str(self.home)],
+        self.proc = subprocess.Popen([BINARY, "run", "--hermes-home", str(self.home), *self.args],
                                      stdin=subprocess.DEVNULL, stdout=self._log,
                                      stderr=self._log)
 
