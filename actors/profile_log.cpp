@@ -1,4 +1,5 @@
 #include "actors/profile_log.hpp"
+#include "actors/json_log_format.hpp"
 
 #include <spdlog/sinks/rotating_file_sink.h>
 #include <spdlog/sinks/stdout_sinks.h>
@@ -33,11 +34,27 @@ profile_loggers& loggers() {
   return instance;
 }
 
+/// Set once by init_logging, before any profile logger exists.
+log_format chosen_format = log_format::text;
+
+/// Every logger gets the same format: they share the stderr sink, and a
+/// logger's formatter is set on each of its sinks.
+void apply_format(spdlog::logger& logger) {
+  if (chosen_format == log_format::json)
+    logger.set_formatter(std::make_unique<json_log_format>());
+  else
+    logger.set_pattern(pattern);
+}
+
 } // namespace
 
-void init_logging(const std::string& level) {
-  auto logger = std::make_shared<spdlog::logger>("hermes-matrix", stderr_sink());
-  logger->set_pattern(pattern);
+void init_logging(const std::string& level, log_format format) {
+  chosen_format = format;
+  // In JSON the node's own lines have "profile": null, told apart by an empty
+  // name (no profile can have one).
+  auto logger = std::make_shared<spdlog::logger>(
+    format == log_format::json ? "" : "hermes-matrix", stderr_sink());
+  apply_format(*logger);
   spdlog::set_default_logger(logger);
   spdlog::set_level(spdlog::level::from_str(level));
   spdlog::flush_on(spdlog::level::warn);
@@ -59,7 +76,7 @@ profile_logger(const std::string& profile, const std::filesystem::path& profile_
                  file.string(), ex.what());
   }
   auto logger = std::make_shared<spdlog::logger>(profile, sinks.begin(), sinks.end());
-  logger->set_pattern(pattern);
+  apply_format(*logger);
   logger->set_level(spdlog::get_level());
   logger->flush_on(spdlog::level::info);
   all.by_profile.emplace(profile, logger);

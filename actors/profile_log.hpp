@@ -8,9 +8,13 @@
 
 namespace hm {
 
+/// How log lines look: text (the default) or one JSON object per line.
+enum class log_format { text, json };
+
 /// Sets up the node's own logger: lines to stderr at `level` ("info", "debug",
-/// ...). Called once by main before any actor starts.
-void init_logging(const std::string& level);
+/// ...) in `format`, which every profile logger then uses too. Called once by
+/// main before any actor starts.
+void init_logging(const std::string& level, log_format format = log_format::text);
 
 /// The logger of one profile: every line goes to stderr (tagged with the
 /// profile) and to `<profile_dir>/logs/gateway.log`, rotated at 10 MiB with

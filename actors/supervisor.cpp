@@ -34,14 +34,20 @@ struct supervised_profile {
   uint32_t crash_streak = 0;     // crashes since the last healthy period
   uint32_t immediate_streak = 0; // immediate crashes in a row
   uint64_t generation = 0;       // tells a stale restart timer from the current one
+  /// What a reload asked of a running cell: once it is down, start it with
+  /// `replacement` (changed config) or forget the profile (removed from disk).
+  enum class pending_change { none, replace, remove } pending = pending_change::none;
+  profiles::loaded_profile replacement;
 };
 
 struct supervisor_state {
   std::vector<supervised_profile> profiles;
   supervision_policy policy;
   cell_factory factory;
+  std::shared_ptr<metrics::node_metrics> node_metrics; // a handle per profile, kept across reloads
   bool stopping = false;
   caf::error stop_reason;
+  uint64_t generations = 0; // supervisor-wide, so a stale timer never matches a new entry
   static inline const char* name = "supervisor";
 };
 
@@ -89,7 +95,7 @@ bool all_cells_gone(supervisor_pointer self) {
 /// A cell ended while the node is running: decide between restart, stop and fail.
 void on_cell_down(supervisor_pointer self, supervised_profile& p, const caf::error& reason) {
   p.cell = nullptr;
-  ++p.generation;
+  p.generation = ++self->state.generations;
   auto& policy = self->state.policy;
   auto text = reason ? error_text(reason) : std::string{"the profile cell exited"};
   p.status.last_error = text;
@@ -176,33 +182,153 @@ caf::result<std::vector<profile_status>> gather_status(supervisor_pointer self) 
   return g->rp;
 }
 
+/// Takes `lp` as the profile's config: a fresh start (streaks, status) that
+/// keeps only the restart count. An unusable profile becomes `invalid`.
+void adopt(supervised_profile& p, profiles::loaded_profile lp) {
+  auto restarts = p.status.restarts;
+  p.status = profile_status{};
+  p.status.profile = lp.config.name;
+  p.status.user_id = lp.config.user_id;
+  p.status.device_id = lp.config.device_id;
+  p.status.restarts = restarts;
+  p.crash_streak = 0;
+  p.immediate_streak = 0;
+  p.pending = supervised_profile::pending_change::none;
+  p.replacement = {};
+  bool usable = lp.usable();
+  p.config = std::move(lp.config);
+  set_state(p, usable ? profile_state::starting : profile_state::invalid);
+  if (!usable)
+    for (auto& pr : lp.issues)
+      if (pr.level == profiles::problem::severity::error) {
+        p.status.last_error = pr.to_string();
+        break;
+      }
+}
+
+void start_if_valid(supervisor_pointer self, supervised_profile& p) {
+  if (p.status.state != profile_state::invalid)
+    start_cell(self, p);
+}
+
+/// Asks a running cell to stop for a reload; it is killed if it has not
+/// stopped after the shutdown grace period.
+void stop_for_reload(supervisor_pointer self, supervised_profile& p) {
+  self->send_exit(p.cell, caf::exit_reason::user_shutdown);
+  self->delayed_send(self, self->state.policy.shutdown_grace, atom::deadline_v,
+                     p.config.name, p.generation);
+}
+
+/// A cell stopped because a reload asked it to: forget the profile or start
+/// it with its new config.
+void on_reload_down(supervisor_pointer self, supervised_profile& p) {
+  p.cell = nullptr;
+  p.generation = ++self->state.generations;
+  if (p.pending == supervised_profile::pending_change::remove) {
+    log_of(p).info("profile removed; its cell stopped");
+    auto name = p.config.name;
+    auto& all = self->state.profiles;
+    all.erase(std::remove_if(all.begin(), all.end(),
+                             [&](const supervised_profile& x) { return x.config.name == name; }),
+              all.end());
+    return;
+  }
+  adopt(p, std::move(p.replacement));
+  log_of(p).info("profile changed; starting it with the new config");
+  start_if_valid(self, p);
+}
+
+bool stopped_for_good(const supervised_profile& p) {
+  return !p.cell
+         && (p.status.state == profile_state::stopped || p.status.state == profile_state::failed);
+}
+
+/// Applies a reload: `fresh` is every profile as read from disk now.
+reload_summary reload(supervisor_pointer self, const std::vector<profiles::loaded_profile>& fresh) {
+  using pending = supervised_profile::pending_change;
+  reload_summary summary;
+  std::vector<supervised_profile> next; // in the new profile order
+  auto& old = self->state.profiles;
+  for (auto& lp : fresh) {
+    auto i = std::find_if(old.begin(), old.end(), [&](const supervised_profile& p) {
+      return p.config.name == lp.config.name;
+    });
+    if (i == old.end()) {
+      supervised_profile p;
+      p.metrics = self->state.node_metrics->profile(lp.config.name);
+      adopt(p, lp);
+      log_of(p).info("profile added");
+      start_if_valid(self, p);
+      summary.added.push_back(lp.config.name);
+      next.push_back(std::move(p));
+      continue;
+    }
+    auto p = std::move(*i);
+    old.erase(i);
+    bool same = p.pending != pending::remove && p.config == lp.config
+                && (p.status.state == profile_state::invalid) == !lp.usable();
+    if (p.pending == pending::replace)
+      same = p.replacement.config == lp.config && p.replacement.usable() == lp.usable();
+    if (same && p.pending == pending::none && stopped_for_good(p)) {
+      // Nothing changed on disk, but the cause may have been fixed elsewhere
+      // (a token reinstated, a homeserver back): give it a fresh start.
+      log_of(p).info("profile unchanged but {}; starting it again on reload",
+                     to_string(p.status.state));
+      adopt(p, lp);
+      start_if_valid(self, p);
+      summary.retried.push_back(lp.config.name);
+    } else if (same) {
+      summary.unchanged.push_back(lp.config.name);
+    } else if (p.cell) {
+      // The old cell must be gone (its store closed and unlocked) before the
+      // new one opens the same store.
+      log_of(p).info("profile changed; stopping its cell to restart it");
+      if (p.pending == pending::none)
+        stop_for_reload(self, p);
+      p.pending = pending::replace;
+      p.replacement = lp;
+      summary.changed.push_back(lp.config.name);
+    } else {
+      p.generation = ++self->state.generations; // cancels a pending backoff restart
+      adopt(p, lp);
+      log_of(p).info("profile changed; starting it with the new config");
+      start_if_valid(self, p);
+      summary.changed.push_back(lp.config.name);
+    }
+    next.push_back(std::move(p));
+  }
+  for (auto& p : old) { // gone from disk
+    if (p.cell) {
+      if (p.pending == pending::none)
+        stop_for_reload(self, p);
+      p.pending = pending::remove;
+      log_of(p).info("profile removed; stopping its cell");
+      summary.removed.push_back(p.config.name);
+      next.push_back(std::move(p)); // kept until its cell is down
+    } else if (p.pending != pending::remove) {
+      log_of(p).info("profile removed");
+      summary.removed.push_back(p.config.name);
+    }
+  }
+  old = std::move(next);
+  return summary;
+}
+
 supervisor_actor::behavior_type
 supervisor(supervisor_pointer self, std::vector<profiles::loaded_profile> loaded,
            supervision_policy policy, cell_factory factory,
            std::shared_ptr<metrics::node_metrics> metrics) {
   self->state.policy = policy;
   self->state.factory = std::move(factory);
+  self->state.node_metrics = metrics;
   for (auto& lp : loaded) {
     supervised_profile p;
     p.metrics = metrics->profile(lp.config.name);
-    p.status.profile = lp.config.name;
-    p.status.user_id = lp.config.user_id;
-    p.status.device_id = lp.config.device_id;
-    bool usable = lp.usable();
-    p.config = std::move(lp.config);
-    if (!usable) {
-      set_state(p, profile_state::invalid);
-      for (auto& pr : lp.issues)
-        if (pr.level == profiles::problem::severity::error) {
-          p.status.last_error = pr.to_string();
-          break;
-        }
-    }
+    adopt(p, std::move(lp));
     self->state.profiles.push_back(std::move(p));
   }
   for (auto& p : self->state.profiles)
-    if (p.status.state != profile_state::invalid)
-      start_cell(self, p);
+    start_if_valid(self, p);
   self->set_down_handler([self](caf::down_msg& msg) {
     auto* p = find(self, msg.source);
     if (p == nullptr)
@@ -212,6 +338,10 @@ supervisor(supervisor_pointer self, std::vector<profiles::loaded_profile> loaded
       set_state(*p, profile_state::stopped);
       if (all_cells_gone(self))
         self->quit(self->state.stop_reason);
+      return;
+    }
+    if (p->pending != supervised_profile::pending_change::none) {
+      on_reload_down(self, *p);
       return;
     }
     on_cell_down(self, *p, msg.reason);
@@ -263,7 +393,8 @@ supervisor(supervisor_pointer self, std::vector<profiles::loaded_profile> loaded
       if (self->state.stopping)
         return;
       auto* p = find(self, name);
-      if (p == nullptr || p->generation != generation || p->cell)
+      if (p == nullptr || p->generation != generation || p->cell
+          || p->status.state == profile_state::invalid)
         return;
       start_cell(self, *p);
     },
@@ -274,6 +405,19 @@ supervisor(supervisor_pointer self, std::vector<profiles::loaded_profile> loaded
           self->send_exit(p.cell, caf::exit_reason::kill);
         }
       self->quit(self->state.stop_reason);
+    },
+    [self](atom::reload, const profile_reload& msg) {
+      if (self->state.stopping || !msg.profiles)
+        return reload_summary{};
+      return reload(self, *msg.profiles);
+    },
+    [self](atom::deadline, const std::string& name, uint64_t generation) {
+      auto* p = find(self, name);
+      if (p == nullptr || !p->cell || p->generation != generation
+          || p->pending == supervised_profile::pending_change::none)
+        return;
+      log_of(*p).warn("profile cell did not stop in time for the reload; killing it");
+      self->send_exit(p->cell, caf::exit_reason::kill);
     },
   };
 }

@@ -45,6 +45,10 @@ using cell_factory = std::function<profile_cell_actor(
 /// The supervisor stops every cell (and waits up to `shutdown_grace`) when it
 /// receives an exit message, then terminates with the same reason. Every profile's
 /// state and restarts go to `metrics` (a private registry when none is given).
+/// On `reload` (SIGHUP) it compares the profiles read again with its own: added
+/// ones start, removed ones stop, changed ones (config not equal) restart once
+/// their old cell is down, stopped or failed ones get a fresh start, and the
+/// unchanged ones keep their cell.
 [[nodiscard]] supervisor_actor
 spawn_supervisor(caf::actor_system& sys, std::vector<profiles::loaded_profile> profiles,
                  supervision_policy policy, cell_factory factory,

@@ -29,9 +29,11 @@ struct run_options {
   std::string metrics_listen = "127.0.0.1:9464"; ///< HOST:PORT, or "off"
   std::string admin_listen = "127.0.0.1:9465";    // "off": no admin API
   std::filesystem::path admin_token_file;          // empty: generated under the home
+  std::string log_format = "text"; // or "json": one object per line
 };
 
-/// `hermes-matrix run`: serves the selected profiles until SIGINT or SIGTERM.
+/// `hermes-matrix run`: serves the selected profiles until SIGINT or SIGTERM
+/// (SIGHUP reloads them).
 int run_command(const run_options& options);
 
 struct status_options {
@@ -44,5 +46,30 @@ struct status_options {
 /// `hermes-matrix status`: prints the status table of a running service (from its
 /// admin API); exit_failure when the service cannot be reached or refuses the token.
 int status_command(const status_options& options);
+struct login_options {
+  std::filesystem::path hermes_home; // empty: $HERMES_HOME or ~/.hermes
+  std::string profile;
+  std::string user;                  // empty: the profile's MATRIX_USER_ID
+  bool password_stdin = false;
+  bool force = false;
+};
+
+/// `hermes-matrix login`: password login for a profile's bot; writes
+/// MATRIX_ACCESS_TOKEN, MATRIX_USER_ID and MATRIX_DEVICE_ID into its .env.
+int login_command(const login_options& options);
+
+struct provision_options {
+  std::filesystem::path hermes_home;
+  std::string profile;
+  std::string homeserver;
+  std::filesystem::path admin_token_file;
+  std::string user;        // localpart or MXID; empty: hermes / hermes-<profile>
+  std::string displayname; // empty: Hermes / Hermes <profile>
+  bool force = false;
+};
+
+/// `hermes-matrix provision`: creates the bot's account through Synapse's
+/// admin API, logs it in and writes the profile's Matrix settings.
+int provision_command(const provision_options& options);
 
 } // namespace hm

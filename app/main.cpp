@@ -61,6 +61,43 @@ int main(int argc, char** argv) {
   status->add_option("--admin-token-file", status_opts.admin_token_file,
                      "File with the admin token (default: <hermes home>/hermes-matrix/admin-token)");
   status->add_flag("--json", status_opts.json, "Print the JSON of GET /v1/status");
+  run->add_option("--log-format", run_opts.log_format,
+                  "text, or json: one object per line (time, level, profile, message)")
+    ->check(CLI::IsMember({"text", "json"}))
+    ->capture_default_str();
+
+  hm::login_options login_opts;
+  auto* login = app.add_subcommand("login", "Log a profile's bot in with its password and "
+                                            "write its token, user and device to the .env");
+  login->add_option("--hermes-home", login_opts.hermes_home,
+                    "Hermes home (default: $HERMES_HOME, else ~/.hermes)");
+  login->add_option("--profile", login_opts.profile, "The profile ('default' is the home)")
+    ->required();
+  login->add_option("--user", login_opts.user, "The bot's MXID (default: MATRIX_USER_ID)");
+  login->add_flag("--password-stdin", login_opts.password_stdin,
+                  "Read the password from stdin instead of asking on the terminal");
+  login->add_flag("--force", login_opts.force, "Replace an existing MATRIX_ACCESS_TOKEN");
+
+  hm::provision_options prov_opts;
+  auto* provision = app.add_subcommand(
+    "provision", "Create a profile's bot account through the Synapse admin API, log it in "
+                 "and write the profile's Matrix settings");
+  provision->add_option("--hermes-home", prov_opts.hermes_home,
+                        "Hermes home (default: $HERMES_HOME, else ~/.hermes)");
+  provision->add_option("--profile", prov_opts.profile, "The profile ('default' is the home)")
+    ->required();
+  provision->add_option("--homeserver", prov_opts.homeserver,
+                        "The homeserver's URL, e.g. https://matrix.example.org")
+    ->required();
+  provision->add_option("--admin-token-file", prov_opts.admin_token_file,
+                        "A file holding a Synapse admin's access token")
+    ->required();
+  provision->add_option("--user", prov_opts.user,
+                        "The bot's localpart or MXID (default: hermes, or hermes-<profile>)");
+  provision->add_option("--displayname", prov_opts.displayname,
+                        "The bot's display name (default: Hermes, or Hermes <profile>)");
+  provision->add_flag("--force", prov_opts.force,
+                      "Replace existing credentials, and reset an existing account's password");
 
   auto* version = app.add_subcommand("version", "Print the version");
 
@@ -80,5 +117,9 @@ int main(int argc, char** argv) {
     return hm::run_command(run_opts);
   if (*status)
     return hm::status_command(status_opts);
+  if (*login)
+    return hm::login_command(login_opts);
+  if (*provision)
+    return hm::provision_command(prov_opts);
   return hm::exit_usage;
 }

@@ -41,18 +41,70 @@ sigset_t node_signals() {
   return set;
 }
 
-int wait_for_stop_signal(const sigset_t& set) {
-  for (;;) {
-    int sig = 0;
-    if (sigwait(&set, &sig) != 0)
-      return SIGTERM;
-    if (sig == SIGHUP) {
-      spdlog::warn("SIGHUP: reloading profiles is not supported by this version; "
-                   "restart hermes-matrix to pick up changed profiles");
+/// Blocks until SIGINT or SIGTERM (returned) or SIGHUP (returns SIGHUP).
+int wait_for_signal(const sigset_t& set) {
+  int sig = 0;
+  if (sigwait(&set, &sig) != 0)
+    return SIGTERM;
+  return sig;
+}
+
+/// The profiles of `set` that are on Matrix, each one's problems logged to its
+/// own log (where its owner looks) and the node's problems to stderr.
+std::vector<profiles::loaded_profile> profiles_on_matrix(profiles::profile_set& set,
+                                                         size_t& usable) {
+  for (auto& p : set.issues)
+    (p.level == profiles::problem::severity::error ? spdlog::error("{}", p.to_string())
+                                                   : spdlog::warn("{}", p.to_string()));
+  std::vector<profiles::loaded_profile> serving;
+  usable = 0;
+  for (auto& lp : set.profiles) {
+    if (!lp.config.on_matrix()) {
+      spdlog::info("profile {} is not on Matrix; skipped", lp.config.name);
       continue;
     }
-    return sig;
+    auto log = profile_logger(lp.config.name, lp.config.dir);
+    for (auto& p : lp.issues)
+      log->log(p.level == profiles::problem::severity::error ? spdlog::level::err
+                                                             : spdlog::level::warn,
+               "{}", p.to_string());
+    if (lp.usable())
+      ++usable;
+    else
+      log->error("profile {} has errors and is not started (see `hermes-matrix check`)",
+                 lp.config.name);
+    serving.push_back(std::move(lp));
   }
+  return serving;
+}
+
+std::string joined(const std::vector<std::string>& names) {
+  std::string out;
+  for (auto& n : names)
+    out += (out.empty() ? "" : ", ") + n;
+  return out.empty() ? "-" : out;
+}
+
+/// SIGHUP: reads the profiles again (on this thread, not an actor's) and hands
+/// them to the supervisor, which starts, stops and restarts cells as needed.
+void reload_profiles(caf::actor_system& sys, const supervisor_actor& supervisor,
+                     const std::filesystem::path& home, const std::vector<std::string>& names) {
+  spdlog::info("SIGHUP: reading the profiles under {} again", home.string());
+  auto set = profiles::load_profiles(home, names);
+  size_t usable = 0;
+  auto fresh = std::make_shared<const std::vector<profiles::loaded_profile>>(
+    profiles_on_matrix(set, usable));
+  if (usable == 0)
+    spdlog::warn("no usable profile on Matrix after the reload; the node keeps running");
+  caf::scoped_actor self{sys};
+  self->request(supervisor, std::chrono::seconds{30}, atom::reload_v, profile_reload{fresh})
+    .receive(
+      [](const reload_summary& r) {
+        spdlog::info("reload done: added {}; removed {}; changed {}; retried {}; unchanged {}",
+                     joined(r.added), joined(r.removed), joined(r.changed), joined(r.retried),
+                     joined(r.unchanged));
+      },
+      [](const caf::error& err) { spdlog::error("reload failed: {}", caf::to_string(err)); });
 }
 
 /// Serves the metrics where `listen` says. A port that cannot be bound is logged and the
@@ -82,7 +134,8 @@ start_metrics_endpoint(const std::optional<metrics::listen_address>& listen,
 int run_command(const run_options& options) {
   // Everything this service creates (stores, logs, key files) is private.
   ::umask(077);
-  init_logging(options.log_level);
+  init_logging(options.log_level,
+               options.log_format == "json" ? log_format::json : log_format::text);
   auto metrics_listen = metrics::parse_listen(options.metrics_listen);
   if (auto* err = std::get_if<std::string>(&metrics_listen)) {
     spdlog::error("{}", *err);
@@ -97,29 +150,8 @@ int run_command(const run_options& options) {
   }
   auto admin_where = std::get<0>(admin_listen);
   auto set = profiles::load_profiles(home, options.selection.names);
-  for (auto& p : set.issues)
-    (p.level == profiles::problem::severity::error ? spdlog::error("{}", p.to_string())
-                                                   : spdlog::warn("{}", p.to_string()));
-  std::vector<profiles::loaded_profile> serving;
   size_t usable = 0;
-  for (auto& lp : set.profiles) {
-    if (!lp.config.on_matrix()) {
-      spdlog::info("profile {} is not on Matrix; skipped", lp.config.name);
-      continue;
-    }
-    // A profile's own problems go to its own log too, where its owner looks.
-    auto log = profile_logger(lp.config.name, lp.config.dir);
-    for (auto& p : lp.issues)
-      log->log(p.level == profiles::problem::severity::error ? spdlog::level::err
-                                                             : spdlog::level::warn,
-               "{}", p.to_string());
-    if (lp.usable())
-      ++usable;
-    else
-      log->error("profile {} has errors and is not started (see `hermes-matrix check`)",
-                 lp.config.name);
-    serving.push_back(std::move(lp));
-  }
+  auto serving = profiles_on_matrix(set, usable);
   if (usable == 0) {
     spdlog::error("no usable profile on Matrix under {}; run `hermes-matrix check` to see why",
                   set.hermes_home.string());
@@ -187,7 +219,11 @@ int run_command(const run_options& options) {
     }
   }
 
-  auto sig = wait_for_stop_signal(signals);
+  auto sig = wait_for_signal(signals);
+  while (sig == SIGHUP) {
+    reload_profiles(sys, supervisor, set.hermes_home, options.selection.names);
+    sig = wait_for_signal(signals);
+  }
   spdlog::info("{}: stopping", sig == SIGINT ? "SIGINT" : "SIGTERM");
   // No admin request may reach actors that are going away.
   admin.reset();

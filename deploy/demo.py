@@ -120,7 +120,9 @@ def main():
         if check.returncode != 0:
             raise RuntimeError(f"hermes-matrix check exited {check.returncode}: {check.stderr}")
 
-        gateway = Gateway(home, work / "gateway.stderr", hs, list(bots.values()))
+        # deploy/examples holds all six of the seed's profiles; the demo serves three.
+        gateway = Gateway(home, work / "gateway.stderr", hs, list(bots.values()),
+                          args=["--profile", ",".join(name for name, *_ in PROFILES)])
         gateway.start()
         print(f"==> hermes-matrix run: {len(bots)} profiles on Matrix, first sync done\n")
 

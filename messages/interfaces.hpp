@@ -113,6 +113,10 @@ using supervisor_actor = caf::typed_actor<
   // Internal: the backoff of a crashed profile has passed; start it again.
   caf::reacts_to<atom::restart, std::string, uint64_t>,
   // Internal: the shutdown grace period is over; kill cells that still run.
-  caf::reacts_to<atom::deadline>>;
+  caf::reacts_to<atom::deadline>,
+  // SIGHUP: the profiles read again; starts added, stops removed, restarts changed ones.
+  caf::replies_to<atom::reload, profile_reload>::with<reload_summary>,
+  // Internal: a profile's cell stopping for a reload is past its grace period (name, generation).
+  caf::reacts_to<atom::deadline, std::string, uint64_t>>;
 
 } // namespace hm

@@ -9,6 +9,7 @@
 #include "messages/http.hpp"
 #include "messages/notification.hpp"
 #include "messages/profile_status.hpp"
+#include "messages/reload.hpp"
 
 #include <caf/type_id.hpp>
 
@@ -50,5 +51,9 @@ CAF_BEGIN_TYPE_ID_BLOCK(hermes_matrix, caf::first_custom_type_id)
   // Admin HTTP API: a notification into a profile's home room.
   CAF_ADD_TYPE_ID(hermes_matrix, (hm::notification))
   CAF_ADD_ATOM(hermes_matrix, hm::atom, notify, "notify")
+
+  // Reloading profiles on SIGHUP (ops).
+  CAF_ADD_TYPE_ID(hermes_matrix, (hm::reload_summary))
+  CAF_ADD_ATOM(hermes_matrix, hm::atom, reload, "reload")
 
 CAF_END_TYPE_ID_BLOCK(hermes_matrix)

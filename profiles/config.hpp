@@ -79,6 +79,10 @@ struct profile_config {
   [[nodiscard]] bool on_matrix() const {
     return !access_token.empty() || !password.empty();
   }
+
+  /// Field by field (secrets compared by value, never printed): a reload restarts a
+  /// profile exactly when its effective config is not equal to the running one.
+  friend bool operator==(const profile_config&, const profile_config&) = default;
 };
 
 /// A profile as loaded from disk: its config and every problem found in it.

@@ -7,6 +7,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 namespace hm::profiles {
@@ -69,5 +70,12 @@ void interpolate_dotenv(dotenv_file& file,
 [[nodiscard]] std::optional<std::string>
 write_dotenv_key(const std::filesystem::path& path, std::string_view key,
                  std::string_view value);
+
+/// Sets several keys in one atomic write (as write_dotenv_key does for one), so that
+/// credentials that belong together (token, user, device) are never half written.
+/// Nothing is written when any key or value is not writable.
+[[nodiscard]] std::optional<std::string>
+write_dotenv_keys(const std::filesystem::path& path,
+                  const std::vector<std::pair<std::string_view, std::string_view>>& keys);
 
 } // namespace hm::profiles

@@ -123,13 +123,21 @@ bool write_all(int fd, std::string_view data) {
 
 std::optional<std::string> write_dotenv_key(const std::filesystem::path& path,
                                             std::string_view key, std::string_view value) {
+  return write_dotenv_keys(path, {{key, value}});
+}
+
+std::optional<std::string>
+write_dotenv_keys(const std::filesystem::path& path,
+                  const std::vector<std::pair<std::string_view, std::string_view>>& keys) {
   namespace fs = std::filesystem;
-  if (!detail::portable_key(key))
-    return "cannot write a key that is not of the form [A-Za-z_][A-Za-z0-9_.]*";
-  if (!quote_dotenv_value(value))
-    return "cannot write the value of " + std::string(key) +
-           ": it contains a NUL byte, invalid UTF-8 or ${...}, or it needs double quotes and "
-           "ends in a backslash";
+  for (auto& [key, value] : keys) {
+    if (!detail::portable_key(key))
+      return "cannot write a key that is not of the form [A-Za-z_][A-Za-z0-9_.]*";
+    if (!quote_dotenv_value(value))
+      return "cannot write the value of " + std::string(key) +
+             ": it contains a NUL byte, invalid UTF-8 or ${...}, or it needs double quotes "
+             "and ends in a backslash";
+  }
 
   // Write next to the real file when .env is a symlink, so the link stays a link.
   std::error_code ec;
@@ -159,7 +167,9 @@ std::optional<std::string> write_dotenv_key(const std::filesystem::path& path,
     return errno_text(("cannot stat " + target.string()).c_str(), errno);
   }
 
-  std::string next = with_dotenv_key(text, key, value);
+  std::string next = std::move(text);
+  for (auto& [key, value] : keys)
+    next = with_dotenv_key(next, key, value);
 
   fs::path dir = target.parent_path().empty() ? fs::path(".") : target.parent_path();
   std::string tmpl = (dir / ("." + target.filename().string() + ".tmp.XXXXXX")).string();

@@ -205,7 +205,9 @@ class Gateway:
     metrics_port() reads from the log."""
 
     def __init__(self, home, log_path, hs, bots, metrics_listen="127.0.0.1:0",
-                 extra_args=("--admin-listen", "127.0.0.1:0")):
+                 admin_listen="127.0.0.1:0", args=()):
+        self.admin_listen = admin_listen
+        self.args = list(args)  # more `run` options, e.g. ["--log-format", "json"]
         self.home = pathlib.Path(home)
         self.metrics_listen = metrics_listen
         self.log_path = pathlib.Path(log_path)
@@ -213,7 +215,6 @@ class Gateway:
         self.bots = list(bots)  # Accounts served (to wait for their first sync)
         # A free port for the admin API by default: gateways of parallel tests never
         # contend for the fixed default port.
-        self.extra_args = list(extra_args)
         self.proc = None
         self.starts = 0
         GATEWAYS.append(self)
@@ -228,7 +229,7 @@ class Gateway:
         self._log = open(self.log_path, "a")
         self.proc = subprocess.Popen([BINARY, "run", "--hermes-home", str(self.home),
                                       "--metrics-listen", self.metrics_listen,
-                                      *self.extra_args],
+                                      "--admin-listen", self.admin_listen, *self.args],
                                      stdin=subprocess.DEVNULL, stdout=self._log,
                                      stderr=self._log)
 

@@ -301,8 +301,7 @@ def test_a_stopped_profile_is_not_ready_and_takes_no_notification(world, tmp_pat
     token_file = tmp_path / "given-token"
     token_file.write_text("a-token-the-operator-chose-1234\n")
     gateway = Gateway(home, tmp_path / "gateway.stderr", world.hs, [],
-                      extra_args=["--admin-listen", "127.0.0.1:0",
-                                  "--admin-token-file", str(token_file)])
+                      args=["--admin-token-file", str(token_file)])
     gateway.start()
     try:
         url = gateway.admin_url()

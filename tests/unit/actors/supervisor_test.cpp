@@ -163,6 +163,49 @@ struct fixture : test_coordinator_fixture<> {
     return answered;
   }
 
+  /// Sends `fresh` as a reload and returns the supervisor's summary.
+  reload_summary reload(std::vector<profiles::loaded_profile> fresh) {
+    reload_summary result;
+    auto shared = std::make_shared<const std::vector<profiles::loaded_profile>>(std::move(fresh));
+    auto response = self->request(sup, caf::infinite, atom::reload_v, profile_reload{shared});
+    sched.run();
+    response.receive([&](reload_summary& summary) { result = std::move(summary); },
+                     [&](const caf::error& err) { CAF_FAIL("reload failed: " << sys.render(err)); });
+    sched.run();
+    return result;
+  }
+
+  std::vector<profiles::loaded_profile> profiles_named(const std::vector<std::string>& names) {
+    std::vector<profiles::loaded_profile> all;
+    for (auto& n : names)
+      all.push_back(profile(n, dir));
+    return all;
+  }
+
+  /// Profile names in the order the supervisor reports them.
+  std::vector<std::string> order() {
+    std::vector<std::string> names;
+    auto response = self->request(sup, caf::infinite, atom::status_v);
+    sched.run();
+    response.receive(
+      [&](const std::vector<profile_status>& all) {
+        for (auto& s : all)
+          names.push_back(s.profile);
+      },
+      [&](const caf::error& err) { CAF_FAIL("status request failed: " << sys.render(err)); });
+    return names;
+  }
+
+  /// Whether this particular cell (not the profile's latest one) still answers.
+  bool cell_answers(const profile_cell_actor& cell) {
+    bool answered = false;
+    auto response = self->request(cell, caf::infinite, atom::ping_v);
+    sched.run();
+    response.receive([&](atom::ping) { answered = true; },
+                     [&](const caf::error&) { answered = false; });
+    return answered;
+  }
+
   /// Advances virtual time in small steps, delivering all messages after each.
   void elapse(caf::timespan total, caf::timespan step = 500ms) {
     for (caf::timespan t{0}; t < total; t += step) {
@@ -380,6 +423,132 @@ CAF_TEST(a notification goes to the running cell of its profile and nowhere else
   auto stopped = notify("down", "x");
   CAF_REQUIRE(std::holds_alternative<errc>(stopped));
   CAF_CHECK_EQUAL(to_string(std::get<errc>(stopped)), std::string{"unavailable"});
+}
+
+CAF_TEST(a reload starts added profiles and stops removed ones and restarts changed ones) {
+  start({"alpha", "beta", "gamma"});
+  auto alpha = cells["alpha"];
+  auto beta = cells["beta"];
+  auto gamma = cells["gamma"];
+  auto fresh = profiles_named({"alpha", "beta", "delta"});
+  fresh[1].config.home_room = "!moved:example.org"; // beta changed
+  auto summary = reload(std::move(fresh));
+  using names = std::vector<std::string>;
+  CAF_CHECK_EQUAL(summary.added, names{"delta"});
+  CAF_CHECK_EQUAL(summary.removed, names{"gamma"});
+  CAF_CHECK_EQUAL(summary.changed, names{"beta"});
+  CAF_CHECK_EQUAL(summary.unchanged, names{"alpha"});
+  CAF_CHECK(summary.retried.empty());
+  // alpha: the same cell, never restarted, still answering.
+  CAF_CHECK_EQUAL(spawns["alpha"], 1);
+  CAF_CHECK(cells["alpha"] == alpha);
+  CAF_CHECK(cell_answers(alpha));
+  // beta: the old cell is gone, a new one serves the new config.
+  CAF_CHECK_EQUAL(spawns["beta"], 2);
+  CAF_CHECK(!cell_answers(beta));
+  CAF_CHECK(answers("beta"));
+  // gamma: stopped and forgotten; delta: started.
+  CAF_CHECK(!cell_answers(gamma));
+  CAF_CHECK_EQUAL(spawns["delta"], 1);
+  CAF_CHECK(answers("delta"));
+  CAF_CHECK_EQUAL(order(), (names{"alpha", "beta", "delta"}));
+  auto st = statuses();
+  CAF_CHECK_EQUAL(st["alpha"].state, profile_state::running);
+  CAF_CHECK_EQUAL(st["alpha"].restarts, 0u);
+  CAF_CHECK_EQUAL(st["beta"].state, profile_state::running);
+  CAF_CHECK_EQUAL(st["delta"].state, profile_state::running);
+}
+
+CAF_TEST(a reload with nothing changed touches no cell) {
+  start({"alpha", "beta"});
+  auto alpha = cells["alpha"];
+  auto beta = cells["beta"];
+  auto summary = reload(profiles_named({"alpha", "beta"}));
+  CAF_CHECK_EQUAL(summary.unchanged, (std::vector<std::string>{"alpha", "beta"}));
+  CAF_CHECK(summary.added.empty() && summary.removed.empty() && summary.changed.empty());
+  elapse(30s);
+  CAF_CHECK_EQUAL(spawns["alpha"], 1);
+  CAF_CHECK_EQUAL(spawns["beta"], 1);
+  CAF_CHECK(cell_answers(alpha));
+  CAF_CHECK(cell_answers(beta));
+}
+
+CAF_TEST(a changed profile starts again only after its old cell has stopped) {
+  // The old cell holds the profile's store; a second cell on it would fight
+  // for the lock. A cell that ignores the stop is killed after the grace period.
+  scripts["stuck"] = {cell_script::stubborn, {}};
+  start({"alpha", "stuck"});
+  auto old_cell = cells["stuck"];
+  auto fresh = profiles_named({"alpha", "stuck"});
+  fresh[1].config.require_mention = false;
+  scripts["stuck"] = {cell_script::ok, {}};
+  auto summary = reload(std::move(fresh));
+  CAF_CHECK_EQUAL(summary.changed, std::vector<std::string>{"stuck"});
+  CAF_CHECK_EQUAL(spawns["stuck"], 1);
+  CAF_CHECK(cell_answers(old_cell));
+  elapse(policy.shutdown_grace + 1s);
+  CAF_CHECK(!cell_answers(old_cell));
+  CAF_CHECK_EQUAL(spawns["stuck"], 2);
+  CAF_CHECK(answers("stuck"));
+  CAF_CHECK_EQUAL(status_of("stuck").state, profile_state::running);
+  CAF_CHECK_EQUAL(spawns["alpha"], 1);
+}
+
+CAF_TEST(a reload gives failed and stopped profiles a fresh start) {
+  scripts["flaky"] = {cell_script::crash_after, caf::timespan{0}};
+  scripts["revoked"] = {cell_script::fatal, {}};
+  start({"alpha", "flaky", "revoked"});
+  elapse(10min);
+  CAF_REQUIRE_EQUAL(status_of("flaky").state, profile_state::failed);
+  CAF_REQUIRE_EQUAL(status_of("revoked").state, profile_state::stopped);
+  scripts["flaky"] = {cell_script::ok, {}};
+  scripts["revoked"] = {cell_script::ok, {}};
+  auto summary = reload(profiles_named({"alpha", "flaky", "revoked"}));
+  CAF_CHECK_EQUAL(summary.retried, (std::vector<std::string>{"flaky", "revoked"}));
+  CAF_CHECK_EQUAL(summary.unchanged, std::vector<std::string>{"alpha"});
+  auto st = statuses();
+  CAF_CHECK_EQUAL(st["flaky"].state, profile_state::running);
+  CAF_CHECK_EQUAL(st["revoked"].state, profile_state::running);
+  CAF_CHECK(st["flaky"].last_error.empty());
+  CAF_CHECK_EQUAL(spawns["alpha"], 1);
+}
+
+CAF_TEST(a reload starts a profile that became valid and stops one that became invalid) {
+  auto broken = profile("broken", dir);
+  broken.issues.push_back({profiles::problem::severity::error, dir / "broken/.env", 3,
+                           "MATRIX_HOMESERVER", "not a URL", "write https://host"});
+  start({"alpha"}, {broken});
+  CAF_REQUIRE_EQUAL(status_of("broken").state, profile_state::invalid);
+  auto fresh = profiles_named({"alpha", "broken"});
+  fresh[0].issues.push_back({profiles::problem::severity::error, dir / "alpha/.env", 1,
+                             "MATRIX_HOMESERVER", "not a URL", "write https://host"});
+  fresh[0].config.homeserver = "matrix.example.org";
+  auto alpha = cells["alpha"];
+  auto summary = reload(std::move(fresh));
+  CAF_CHECK_EQUAL(summary.changed, (std::vector<std::string>{"alpha", "broken"}));
+  auto st = statuses();
+  CAF_CHECK_EQUAL(st["broken"].state, profile_state::running);
+  CAF_CHECK_EQUAL(spawns["broken"], 1);
+  CAF_CHECK_EQUAL(st["alpha"].state, profile_state::invalid);
+  CAF_CHECK_NOT_EQUAL(st["alpha"].last_error.find("MATRIX_HOMESERVER"), std::string::npos);
+  CAF_CHECK(!cell_answers(alpha));
+  CAF_CHECK_EQUAL(spawns["alpha"], 1);
+}
+
+CAF_TEST(a profile changed while in backoff starts at once and only once) {
+  scripts["victim"] = {cell_script::crash_after, 20s};
+  start({"victim"});
+  elapse(20s);
+  CAF_REQUIRE_EQUAL(status_of("victim").state, profile_state::backoff);
+  scripts["victim"] = {cell_script::ok, {}};
+  auto fresh = profiles_named({"victim"});
+  fresh[0].config.device_id = "NEWDEVICE";
+  auto summary = reload(std::move(fresh));
+  CAF_CHECK_EQUAL(summary.changed, std::vector<std::string>{"victim"});
+  CAF_CHECK_EQUAL(spawns["victim"], 2);
+  CAF_CHECK_EQUAL(status_of("victim").state, profile_state::running);
+  elapse(10s); // the old backoff timer fires and must not start a second cell
+  CAF_CHECK_EQUAL(spawns["victim"], 2);
 }
 
 CAF_TEST_FIXTURE_SCOPE_END()

@@ -158,3 +158,25 @@ CAF_TEST(write into a missing directory fails cleanly) {
   auto err = write_dotenv_key("/nonexistent/hm-test/.env", "A", "1");
   CAF_CHECK(err.has_value());
 }
+
+CAF_TEST(several keys are written in one go or not at all) {
+  temp_dir tmp;
+  auto path = tmp.path / ".env";
+  write_file(path, seed_env, 0600);
+  auto err = write_dotenv_keys(path, {{"MATRIX_ACCESS_TOKEN", "syt_new_token_1"},
+                                      {"MATRIX_USER_ID", "@hermes-coder:chiabur.xyz"},
+                                      {"MATRIX_DEVICE_ID", "HERMES_CODER"}});
+  CAF_REQUIRE(!err.has_value());
+  auto env = read_dotenv(path);
+  CAF_CHECK_EQUAL(value(env, "MATRIX_ACCESS_TOKEN"), "syt_new_token_1");
+  CAF_CHECK_EQUAL(value(env, "MATRIX_USER_ID"), "@hermes-coder:chiabur.xyz");
+  CAF_CHECK_EQUAL(value(env, "MATRIX_DEVICE_ID"), "HERMES_CODER");
+  CAF_CHECK_EQUAL(value(env, "MATRIX_E2EE_MODE"), "required");
+  CAF_CHECK_EQUAL(file_mode(path), 0600u);
+  // One unwritable value: the file is left exactly as it was.
+  auto before = read_file(path);
+  err = write_dotenv_keys(path, {{"MATRIX_USER_ID", "@other:chiabur.xyz"},
+                                 {"MATRIX_DEVICE_ID", "${NOPE}"}});
+  CAF_CHECK(err.has_value());
+  CAF_CHECK_EQUAL(read_file(path), before);
+}

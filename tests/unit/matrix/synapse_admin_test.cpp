@@ -1,0 +1,56 @@
+#define CAF_SUITE synapse_admin
+#include "caf/test/unit_test.hpp"
+
+#include "matrix/synapse_admin.hpp"
+
+#include "fixture.hpp"
+
+using namespace hm::matrix;
+using hm::matrix::test::response;
+
+CAF_TEST(the user request names the user percent-encoded and carries a secret body) {
+  auto get = admin_get_user_request("@hermes-coder:example.org");
+  CAF_CHECK(get.method == http_method::get);
+  CAF_CHECK_EQUAL(get.target, "/_synapse/admin/v2/users/%40hermes-coder%3Aexample.org");
+  CAF_CHECK(get.needs_access_token);
+  CAF_CHECK(!get.body);
+  auto put = admin_put_user_request("@hermes-coder:example.org", "s3cret", "Hermes Coder");
+  CAF_CHECK(put.method == http_method::put);
+  CAF_CHECK_EQUAL(put.target, get.target);
+  CAF_CHECK(put.body_is_secret);
+  CAF_REQUIRE(put.body.has_value());
+  CAF_CHECK_EQUAL((*put.body)["password"], "s3cret");
+  CAF_CHECK_EQUAL((*put.body)["displayname"], "Hermes Coder");
+  CAF_CHECK_EQUAL((*put.body)["admin"], false);
+  auto bare = admin_put_user_request("@x:example.org", "p", std::nullopt);
+  CAF_CHECK(!bare.body->contains("displayname"));
+}
+
+CAF_TEST(a missing user is nullopt and other errors stay errors) {
+  auto none = parse_admin_get_user(response(404, R"({"errcode":"M_NOT_FOUND","error":"User not found"})"));
+  CAF_REQUIRE(none.ok());
+  CAF_CHECK(!none.value().has_value());
+  auto found = parse_admin_get_user(response(
+    200, R"({"name":"@a:example.org","displayname":"A","admin":false,"deactivated":true})"));
+  CAF_REQUIRE(found.ok() && found.value().has_value());
+  CAF_CHECK_EQUAL(found.value()->name, "@a:example.org");
+  CAF_CHECK(found.value()->deactivated);
+  auto forbidden = parse_admin_get_user(
+    response(403, R"({"errcode":"M_FORBIDDEN","error":"You are not a server admin"})"));
+  CAF_REQUIRE(!forbidden.ok());
+  CAF_CHECK_EQUAL(forbidden.error().errcode, "M_FORBIDDEN");
+  // A 404 from something that is not Synapse (a proxy's page) is not "no such user".
+  auto proxy = parse_admin_get_user(response(404, "<html>Not Found</html>"));
+  CAF_CHECK(!proxy.ok());
+}
+
+CAF_TEST(put tells a created account from a modified one) {
+  auto created = parse_admin_put_user(response(201, R"({"name":"@a:example.org","admin":false})"));
+  CAF_REQUIRE(created.ok());
+  CAF_CHECK(created->created);
+  auto modified = parse_admin_put_user(response(200, R"({"name":"@a:example.org"})"));
+  CAF_REQUIRE(modified.ok());
+  CAF_CHECK(!modified->created);
+  auto broken = parse_admin_put_user(response(201, R"({"displayname":"no name"})"));
+  CAF_CHECK(!broken.ok());
+}
