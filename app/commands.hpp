@@ -23,9 +23,23 @@ struct profile_selection {
 /// and every problem; exit_ok when every selected profile on Matrix is usable.
 int check_command(const profile_selection& selection);
 
+/// How `run` takes part in a cluster (all empty: a single node, no cluster).
+struct cluster_options {
+  std::string listen;    // HOST:PORT: be the coordinator, listening there
+  std::string join;      // HOST:PORT: be a worker of the coordinator there
+  std::string node_name; // this node's name (required with join)
+  std::filesystem::path secret_file;      // the shared secret (required)
+  std::filesystem::path cert, key, ca;    // TLS when given
+  double lease_seconds = 15;
+  bool shared_storage = false; // every node sees the same HERMES_HOME
+  unsigned workers = 0;        // coordinator: spawn this many local worker processes
+  [[nodiscard]] bool enabled() const { return !listen.empty() || !join.empty(); }
+};
+
 struct run_options {
   profile_selection selection;
   std::string log_level = "info";
+  cluster_options cluster;
 };
 
 /// `hermes-matrix run`: serves the selected profiles until SIGINT or SIGTERM.

@@ -40,6 +40,31 @@ int main(int argc, char** argv) {
     ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error"}))
     ->capture_default_str();
 
+  auto& cl = run_opts.cluster;
+  auto* listen = run->add_option("--cluster-listen", cl.listen,
+                                 "Be the cluster's coordinator, listening on HOST:PORT");
+  auto* join = run->add_option("--cluster-join", cl.join,
+                               "Be a worker node of the coordinator at HOST:PORT");
+  listen->excludes(join);
+  run->add_option("--node-name", cl.node_name,
+                  "This node's name (required with --cluster-join; the coordinator's own "
+                  "node is 'coordinator' unless named)");
+  run->add_option("--cluster-secret-file", cl.secret_file,
+                  "File holding the shared cluster secret (mode 0600; required in a cluster)");
+  run->add_option("--cluster-cert", cl.cert, "TLS certificate (PEM) of this node");
+  run->add_option("--cluster-key", cl.key, "TLS private key (PEM) of this node");
+  run->add_option("--cluster-ca", cl.ca, "CA certificate (PEM) that signed the nodes' certificates");
+  run->add_option("--lease-seconds", cl.lease_seconds,
+                  "How long a node may serve a profile without renewing its lease")
+    ->check(CLI::Range(1.0, 3600.0))
+    ->capture_default_str();
+  run->add_flag("--shared-storage", cl.shared_storage,
+                "Every node sees the same HERMES_HOME: a lost node's profiles start elsewhere");
+  run->add_option("--workers", cl.workers,
+                  "Coordinator: run the profiles in this many local worker processes")
+    ->check(CLI::Range(0u, 64u))
+    ->needs(listen);
+
   auto* version = app.add_subcommand("version", "Print the version");
 
   try {

@@ -1,5 +1,8 @@
 #include "app/commands.hpp"
 
+#include "actors/cluster_auth.hpp"
+#include "app/cluster_setup.hpp"
+
 #include "actors/http_engine.hpp"
 #include "actors/profile_cell.hpp"
 #include "actors/profile_log.hpp"
@@ -36,11 +39,18 @@ sigset_t node_signals() {
   return set;
 }
 
-int wait_for_stop_signal(const sigset_t& set) {
+/// Waits for a stop signal (returned), or for `refused` (returns 0).
+int wait_for_stop_signal(const sigset_t& set, const std::atomic<bool>& refused) {
   for (;;) {
-    int sig = 0;
-    if (sigwait(&set, &sig) != 0)
+    if (refused)
+      return 0;
+    timespec poll{0, 200'000'000};
+    int sig = sigtimedwait(&set, nullptr, &poll);
+    if (sig < 0) {
+      if (errno == EAGAIN || errno == EINTR)
+        continue;
       return SIGTERM;
+    }
     if (sig == SIGHUP) {
       spdlog::warn("SIGHUP: reloading profiles is not supported by this version; "
                    "restart hermes-matrix to pick up changed profiles");
@@ -56,6 +66,20 @@ int run_command(const run_options& options) {
   // Everything this service creates (stores, logs, key files) is private.
   ::umask(077);
   init_logging(options.log_level);
+  auto& cluster = options.cluster;
+  std::string secret;
+  if (cluster.enabled()) {
+    if (auto err = check_cluster_options(cluster)) {
+      spdlog::error("{}", error_text(err));
+      return exit_usage;
+    }
+    auto read = read_cluster_secret(cluster.secret_file);
+    if (!read) {
+      spdlog::error("{}", error_text(read.error()));
+      return exit_failure;
+    }
+    secret = std::move(*read);
+  }
   auto home = options.selection.hermes_home.empty() ? profiles::default_hermes_home()
                                                     : options.selection.hermes_home;
   auto set = profiles::load_profiles(home, options.selection.names);
@@ -82,7 +106,9 @@ int run_command(const run_options& options) {
                  lp.config.name);
     serving.push_back(std::move(lp));
   }
-  if (usable == 0) {
+  // A cluster node may have nothing to serve yet (the coordinator of worker
+  // processes, a worker whose profiles are pinned elsewhere).
+  if (usable == 0 && !cluster.enabled()) {
     spdlog::error("no usable profile on Matrix under {}; run `hermes-matrix check` to see why",
                   set.hermes_home.string());
     return exit_failure;
@@ -99,32 +125,62 @@ int run_command(const run_options& options) {
   cfg.set("logger.verbosity", caf::atom("quiet"));
   cfg.set("logger.file-verbosity", caf::atom("quiet"));
   cfg.set("logger.console-verbosity", caf::atom("quiet"));
+  if (cluster.enabled())
+    configure_middleman(cfg, cluster);
   caf::actor_system sys{cfg};
   supervision_policy policy;
-  spdlog::info("hermes-matrix {} serving {} profile(s) from {}", hm::version,
-               usable, set.hermes_home.string());
+  spdlog::info("hermes-matrix {} {} {} profile(s) from {}", hm::version,
+               cluster.enabled() ? "offering" : "serving", usable, set.hermes_home.string());
   auto engine = spawn_http_engine(sys);
-  auto supervisor = spawn_supervisor(
-    sys, std::move(serving), policy,
-    [engine](caf::actor_system& system, supervisor_actor parent,
-             const profiles::profile_config& config) {
-      return spawn_profile_cell(system, std::move(parent), config, engine);
-    });
+  cell_factory factory = [engine](caf::actor_system& system, supervisor_actor parent,
+                                  const profiles::profile_config& config) {
+    return spawn_profile_cell(system, std::move(parent), config, engine);
+  };
+  std::atomic<bool> refused{false};
+  caf::actor serving_root; // the supervisor, or this process's cluster node
+  cluster_runtime runtime;
+  if (cluster.enabled()) {
+    cluster_node_settings node;
+    node.policy = policy;
+    node.factory = factory;
+    node.profiles = std::move(serving);
+    auto started = start_cluster(sys, options, secret, std::move(node), refused);
+    if (!started) {
+      spdlog::error("{}", error_text(started.error()));
+      caf::anon_send_exit(engine, caf::exit_reason::user_shutdown);
+      return exit_failure;
+    }
+    runtime = std::move(*started);
+    serving_root = caf::actor_cast<caf::actor>(runtime.node);
+  } else {
+    serving_root = caf::actor_cast<caf::actor>(
+      spawn_supervisor(sys, std::move(serving), policy, std::move(factory)));
+  }
 
-  auto sig = wait_for_stop_signal(signals);
-  spdlog::info("{}: stopping", sig == SIGINT ? "SIGINT" : "SIGTERM");
+  auto sig = wait_for_stop_signal(signals, refused);
+  if (sig == 0)
+    spdlog::error("stopping: this node was refused by the cluster");
+  else
+    spdlog::info("{}: stopping", sig == SIGINT ? "SIGINT" : "SIGTERM");
+  if (runtime.workers)
+    runtime.workers->stop(static_cast<int>(
+      std::chrono::duration_cast<std::chrono::seconds>(policy.shutdown_grace).count() + 2));
   caf::scoped_actor self{sys};
-  self->monitor(supervisor);
-  self->send_exit(supervisor, caf::exit_reason::user_shutdown);
-  bool stopped = false;
-  self->receive([&](caf::down_msg&) { stopped = true; },
-                caf::after(policy.shutdown_grace + std::chrono::seconds{2}) >> [] {});
-  if (!stopped)
-    spdlog::error("the supervisor did not stop in time");
+  if (serving_root) {
+    self->monitor(serving_root);
+    self->send_exit(serving_root, caf::exit_reason::user_shutdown);
+    bool stopped = false;
+    self->receive([&](caf::down_msg&) { stopped = true; },
+                  caf::after(policy.shutdown_grace + std::chrono::seconds{2}) >> [] {});
+    if (!stopped)
+      spdlog::error("the profiles did not stop in time");
+  }
+  if (runtime.coordinator)
+    self->send_exit(runtime.coordinator, caf::exit_reason::user_shutdown);
   self->send_exit(engine, caf::exit_reason::user_shutdown);
   spdlog::info("stopped");
   spdlog::default_logger()->flush();
-  return exit_ok;
+  return sig == 0 ? exit_failure : exit_ok;
 }
 
 } // namespace hm

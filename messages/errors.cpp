@@ -27,6 +27,7 @@ const char* to_string(errc code) {
     case errc::transient: return "transient";
     case errc::injected_fault: return "injected_fault";
     case errc::bad_pickle_key: return "bad_pickle_key";
+    case errc::refused: return "refused";
   }
   return "unknown";
 }

@@ -36,6 +36,8 @@ enum class errc : uint8_t {
   /// The crypto store's pickles were made with another pickle key (MATRIX_PICKLE_KEY
   /// or the key file changed). Not restarted: only the original key helps.
   bad_pickle_key,
+  /// Cluster: the peer did not prove the cluster secret, or has not joined.
+  refused,
 };
 
 /// The CAF error category of hermes-matrix errors.

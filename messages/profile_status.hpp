@@ -16,6 +16,7 @@ enum class profile_state : uint8_t {
   stopped,  ///< stopped for a reason a restart cannot fix (e.g. revoked token)
   failed,   ///< crashed immediately too many times in a row; given up
   invalid,  ///< the profile's configuration has errors; never started
+  waiting,  ///< cluster: no node may serve it now (its node is lost, or not joined yet)
 };
 
 [[nodiscard]] const char* to_string(profile_state s);
@@ -31,12 +32,13 @@ struct profile_status {
   caf::timespan next_restart_in{0}; ///< in backoff: time until the next attempt
   std::string last_error; ///< the last reason the cell stopped, user-facing
   caf::timestamp since;   ///< when `state` last changed
+  std::string node;       ///< cluster: the node serving it (or last serving it)
 };
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, profile_status& x) {
   return f(caf::meta::type_name("profile_status"), x.profile, x.state, x.user_id,
-           x.device_id, x.restarts, x.next_restart_in, x.last_error, x.since);
+           x.device_id, x.restarts, x.next_restart_in, x.last_error, x.since, x.node);
 }
 
 } // namespace hm
