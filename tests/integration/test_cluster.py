@@ -128,7 +128,7 @@ def test_worker_killed_mid_conversation_resumes_elsewhere_once(world, cluster):
     first = c.placed("alpha")
     asked = [w.ask("alpha", "before the crash")]
     # A slow reply: the worker dies while it streams.
-    w.agent.script({"reply": "slow " * 30, "deltas": 30, "delay": 0.3}, profile="alpha",
+    w.agent.script({"reply": "slow " * 30, "deltas": 30, "delay": 0.3}, model="alpha",
                    count=1)
     room = w.dm("alpha")
     mark = log_size(c.nodes["coordinator"])
