@@ -119,6 +119,20 @@ coordinator_actor::behavior_type coordinator(coordinator_pointer self,
         return make_error(errc::refused, "not joined: join the cluster first");
       return self->state.table->status(self->clock().now());
     },
+    [self](atom::status, const std::string& client,
+           const std::string& proof) -> caf::result<std::vector<profile_status>> {
+      auto& st = self->state;
+      auto i = st.nonces.find(client);
+      bool proven = i != st.nonces.end() && proof_matches(st.settings.secret, client, i->second, proof);
+      if (i != st.nonces.end())
+        st.nonces.erase(i);
+      if (!proven) {
+        spdlog::warn("cluster: refused a status request of '{}' from {}: wrong cluster secret",
+                     client, peer_of(self));
+        return make_error(errc::refused, "wrong cluster secret");
+      }
+      return st.table->status(self->clock().now());
+    },
     [self](atom::tick) {
       place(self);
       self->delayed_send(self, tick_interval(self->state.settings.rules), atom::tick_v);

@@ -46,3 +46,11 @@ struct run_options {
 int run_command(const run_options& options);
 
 } // namespace hm
+
+namespace hm {
+
+/// `hermes-matrix status --cluster-join HOST:PORT --cluster-secret-file F`: asks
+/// the coordinator for the status of every profile of the cluster and prints it.
+int status_command(const cluster_options& options);
+
+} // namespace hm

@@ -65,6 +65,19 @@ int main(int argc, char** argv) {
     ->check(CLI::Range(0u, 64u))
     ->needs(listen);
 
+  hm::cluster_options status_opts;
+  auto* status = app.add_subcommand("status", "Print the status of every profile of a cluster, "
+                                              "asking its coordinator");
+  status->add_option("--cluster-join", status_opts.join, "The coordinator's HOST:PORT")
+    ->required();
+  status->add_option("--cluster-secret-file", status_opts.secret_file,
+                     "File holding the shared cluster secret")
+    ->required();
+  status->add_option("--cluster-cert", status_opts.cert, "TLS certificate (PEM)");
+  status->add_option("--cluster-key", status_opts.key, "TLS private key (PEM)");
+  status->add_option("--cluster-ca", status_opts.ca, "CA certificate (PEM)");
+  status_opts.node_name = "status";
+
   auto* version = app.add_subcommand("version", "Print the version");
 
   try {
@@ -81,5 +94,7 @@ int main(int argc, char** argv) {
     return hm::check_command(check_sel);
   if (*run)
     return hm::run_command(run_opts);
+  if (*status)
+    return hm::status_command(status_opts);
   return hm::exit_usage;
 }

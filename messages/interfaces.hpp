@@ -124,8 +124,10 @@ using coordinator_actor = caf::typed_actor<
   caf::replies_to<atom::nodejoin, std::string, std::string, std::vector<profile_offer>>::with<atom::ok>,
   // A joined node renews its leases, reporting the status of what it runs: the leases it holds now.
   caf::replies_to<atom::renew, std::string, std::vector<profile_status>>::with<lease_set>,
-  // The status of every profile of the cluster, each with its node.
+  // The status of every profile of the cluster, each with its node (this process and joined nodes).
   caf::replies_to<atom::status>::with<std::vector<profile_status>>,
+  // The same for `hermes-matrix status` (client name, HMAC of the nonce hello gave it).
+  caf::replies_to<atom::status, std::string, std::string>::with<std::vector<profile_status>>,
   // Internal: expire leases, place free profiles, rebalance.
   caf::reacts_to<atom::tick>>;
 

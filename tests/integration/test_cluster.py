@@ -12,7 +12,8 @@ import socket
 import pytest
 
 from cluster_nodes import Cluster, log_size, write_secret
-from harness import AgentDouble, Devhs, Human, bot_settings, replies_to, write_profile
+from harness import (AgentDouble, Devhs, Human, bot_settings, replies_to, wait_until,
+                     write_profile)
 
 PROFILES = ("alpha", "beta", "gamma")
 
@@ -33,7 +34,7 @@ class World:
         (self.home / "profiles").mkdir(parents=True)
         (self.home / ".env").write_text("# the default profile is not on Matrix here\n")
         for p, bot in self.bots.items():
-            extra = {"MATRIX_DEVICE_ID": f"BOT_{p.upper()}"}
+            extra = {"MATRIX_DEVICE_ID": f"BOT_BOT-{p.upper()}"}
             if p in pins:
                 extra["HERMES_MATRIX_NODE"] = pins[p]
             write_profile(self.home, p, bot_settings(self.hs, self.agent, bot,
@@ -227,3 +228,81 @@ def test_local_workers_respawn(world, cluster):
     coord.wait_log(rf"node {victim} joined", start=mark)
     w.ask("beta", "after the worker crash", timeout=90)
     w.ask("alpha", "still here")
+
+
+def status_table(c, secret_file):
+    """`hermes-matrix status` against the cluster: (exit code, rows by profile, output)."""
+    import subprocess
+    from harness import BINARY
+    out = subprocess.run([BINARY, "status", "--cluster-join", f"127.0.0.1:{c.port}",
+                          "--cluster-secret-file", str(secret_file)],
+                         capture_output=True, text=True, timeout=60)
+    rows = {}
+    for line in out.stdout.splitlines()[1:]:
+        cols = line.split()
+        if cols:
+            rows[cols[0]] = cols
+    return out.returncode, rows, out.stdout + out.stderr
+
+
+def test_status_of_the_whole_cluster_names_each_node(world, cluster):
+    w = world(pins={"gamma": "elsewhere"})
+    c = cluster(w)
+    c.start_coordinator(w.empty_home)
+    c.start_worker("w1", w.home)
+    c.start_worker("w2", w.home)
+    for p in ("alpha", "beta"):
+        c.placed(p)
+        w.ask(p, f"hello {p}")
+    # Nodes report their profiles' state with each renewal: it shows up shortly.
+    seen = {}
+
+    def all_running():
+        seen["last"] = status_table(c, w.secret)
+        rc, rows, _ = seen["last"]
+        return rc == 0 and all(p in rows and rows[p][2] == "running" for p in ("alpha", "beta"))
+    wait_until(all_running, 30, lambda: "alpha and beta running in:\n" + seen["last"][2])
+    rc, rows, text = seen["last"]
+    for p in ("alpha", "beta"):
+        assert rows[p][1] == c.holder(p), text
+        assert rows[p][2] == "running", text
+        assert rows[p][3] == w.bots[p].user_id, text
+    # gamma is pinned to a node that never joined: it waits, and says for what.
+    assert rows["gamma"][2] == "waiting", text
+    assert "waiting for node elsewhere" in text
+    # The status needs the secret too.
+    wrong = write_secret(w.tmp / "wrong.secret", "not-the-cluster-secret-at-all")
+    rc, rows, text = status_table(c, wrong)
+    assert rc == 1 and "wrong cluster secret" in text and not rows, text
+
+
+def make_certificates(d):
+    """A CA and one certificate for every node (CN 127.0.0.1), with the openssl CLI."""
+    import subprocess
+
+    def ssl(*args):
+        subprocess.run(["openssl", *args], check=True, capture_output=True, timeout=60)
+    ssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=hm test CA",
+        "-keyout", str(d / "ca.key"), "-out", str(d / "ca.pem"))
+    ssl("req", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=127.0.0.1",
+        "-keyout", str(d / "node.key"), "-out", str(d / "node.csr"))
+    ssl("x509", "-req", "-in", str(d / "node.csr"), "-CA", str(d / "ca.pem"), "-CAkey",
+        str(d / "ca.key"), "-CAcreateserial", "-days", "2", "-out", str(d / "node.pem"))
+    (d / "node.key").chmod(0o600)
+    return ["--cluster-cert", str(d / "node.pem"), "--cluster-key", str(d / "node.key"),
+            "--cluster-ca", str(d / "ca.pem")]
+
+
+def test_tls_cluster_serves_and_refuses_plaintext(world, cluster):
+    w = world()
+    tls = make_certificates(w.tmp)
+    c = cluster(w)
+    coord = c.start_coordinator(w.empty_home, *tls)
+    assert "(TLS)" in coord.stderr()
+    c.start_worker("w1", w.home, None, *tls)
+    assert c.placed("alpha") == "w1"
+    w.ask("alpha", "over TLS")
+    # A node without TLS cannot join a TLS cluster.
+    plain = c.start_worker("plain", w.empty_home)
+    plain.wait_log(r"node plain: (cannot reach|joining failed)", timeout=30)
+    assert "node plain joined" not in coord.stderr()
