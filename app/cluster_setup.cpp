@@ -74,9 +74,12 @@ void configure_middleman(caf::actor_system_config& cfg, const cluster_options& o
     cfg.set("openssl.key", o.key.string());
     cfg.set("openssl.cafile", o.ca.string());
   }
-  // CAF 0.17 leaves heartbeats off: a silent peer would never be noticed.
-  cfg.set("middleman.heartbeat-interval", seconds(o.lease_seconds / 5));
-  cfg.set("middleman.connection-timeout", seconds(o.lease_seconds));
+  // CAF 0.17 leaves heartbeats off: a silent peer would never be noticed. The
+  // timeout is half a lease because it also bounds how long a peer that sends a
+  // BASP header announcing a huge payload (garbage) holds up CAF's multiplexer:
+  // every renewal that waits behind it must still land within the lease.
+  cfg.set("middleman.heartbeat-interval", seconds(o.lease_seconds / 10));
+  cfg.set("middleman.connection-timeout", seconds(o.lease_seconds / 2));
   cfg.set("middleman.app-identifiers", std::vector<std::string>{cluster_app_id});
   // Nodes talk to the coordinator only; no hidden links between workers.
   cfg.set("middleman.enable-automatic-connections", false);
