@@ -3,6 +3,7 @@
 #include <caf/timestamp.hpp>
 
 #include <algorithm>
+#include <utility>
 
 namespace hm {
 
@@ -68,6 +69,11 @@ size_t cluster_table::load(const std::string& node) const {
 
 std::string cluster_table::choose_node(const std::string& profile, profile_entry& p,
                                        clock::time_point now) {
+  if (!p.move_to.empty()) {
+    auto target = std::exchange(p.move_to, std::string{});
+    if (alive(target, now))
+      return target;
+  }
   if (!p.pin.empty()) {
     if (alive(p.pin, now) && (rules_.shared_storage || offers(p.pin, profile)))
       return p.pin;
@@ -177,6 +183,29 @@ void cluster_table::rebalance(clock::time_point now, std::vector<std::string>& e
       revoke(name, p, "node " + least + " has less load");
       return;
     }
+}
+
+std::string cluster_table::move(const std::string& profile, const std::string& node,
+                                clock::time_point now) {
+  auto i = profiles_.find(profile);
+  if (i == profiles_.end())
+    return "no node offers a profile named " + profile;
+  auto& p = i->second;
+  if (!rules_.shared_storage)
+    return "moving needs --shared-storage (carrying the store over is not supported yet)";
+  if (!alive(node, now) || !offers(node, profile))
+    return "node " + node + " is not in the cluster or cannot serve " + profile;
+  if (!p.pin.empty() && p.pin != node)
+    return profile + " is pinned to node " + p.pin + " (HERMES_MATRIX_NODE)";
+  if (p.holder == node && !p.revoking)
+    return profile + " already runs on node " + node;
+  if (std::any_of(profiles_.begin(), profiles_.end(),
+                  [](auto& kv) { return kv.second.revoking; }))
+    return "another move is under way; try again in a moment";
+  p.move_to = node;
+  if (!p.holder.empty())
+    p.revoking = true; // released on the holder's next renewal without it
+  return {};
 }
 
 std::vector<profile_status> cluster_table::status(clock::time_point now) const {

@@ -50,6 +50,12 @@ public:
   /// Returns what happened, one sentence each, for the log.
   std::vector<std::string> place(clock::time_point now);
 
+  /// `hermes-matrix move`: withdraws the profile from its node and places it on
+  /// `node` once released. Needs shared storage (the store is not carried over),
+  /// a live target that offers the profile, and no pin to another node. The
+  /// error text says why not; empty means the move started.
+  std::string move(const std::string& profile, const std::string& node, clock::time_point now);
+
   /// Every profile of the cluster, each with the node serving it.
   [[nodiscard]] std::vector<profile_status> status(clock::time_point now) const;
 
@@ -67,6 +73,7 @@ private:
     uint64_t epoch = 0;
     bool revoking = false;   // holder must stop it; placed again once it did
     std::string waiting_for; // why it is not placed (status text)
+    std::string move_to;     // `move`: the node to place it on next
   };
 
   bool offers(const std::string& node, const std::string& profile) const;

@@ -60,6 +60,20 @@ bool sender_is_trusted(coordinator_pointer self) {
                      [&](auto& kv) { return kv.second == addr; });
 }
 
+/// Whether a command-line client proved the secret for the nonce hello gave it.
+bool client_proven(coordinator_pointer self, const std::string& client, const std::string& proof,
+                   const char* what) {
+  auto& st = self->state;
+  auto i = st.nonces.find(client);
+  bool proven = i != st.nonces.end() && proof_matches(st.settings.secret, client, i->second, proof);
+  if (i != st.nonces.end())
+    st.nonces.erase(i); // a challenge is good for one answer
+  if (!proven)
+    spdlog::warn("cluster: refused a {} request of '{}' from {}: wrong cluster secret", what,
+                 client, peer_of(self));
+  return proven;
+}
+
 void place(coordinator_pointer self) {
   for (auto& event : self->state.table->place(self->clock().now()))
     spdlog::info("cluster: {}", event);
@@ -121,17 +135,21 @@ coordinator_actor::behavior_type coordinator(coordinator_pointer self,
     },
     [self](atom::status, const std::string& client,
            const std::string& proof) -> caf::result<std::vector<profile_status>> {
-      auto& st = self->state;
-      auto i = st.nonces.find(client);
-      bool proven = i != st.nonces.end() && proof_matches(st.settings.secret, client, i->second, proof);
-      if (i != st.nonces.end())
-        st.nonces.erase(i);
-      if (!proven) {
-        spdlog::warn("cluster: refused a status request of '{}' from {}: wrong cluster secret",
-                     client, peer_of(self));
+      if (!client_proven(self, client, proof, "status"))
         return make_error(errc::refused, "wrong cluster secret");
-      }
-      return st.table->status(self->clock().now());
+      return self->state.table->status(self->clock().now());
+    },
+    [self](atom::move, const std::string& profile, const std::string& node,
+           const std::string& client, const std::string& proof) -> caf::result<std::string> {
+      if (!client_proven(self, client, proof, "move"))
+        return make_error(errc::refused, "wrong cluster secret");
+      auto why_not = self->state.table->move(profile, node, self->clock().now());
+      if (!why_not.empty())
+        return make_error(errc::bad_config, "cannot move " + profile + ": " + why_not);
+      spdlog::info("cluster: moving profile {} to node {} (asked by hermes-matrix move)", profile,
+                   node);
+      place(self);
+      return "moving " + profile + " to node " + node;
     },
     [self](atom::tick) {
       place(self);

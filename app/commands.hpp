@@ -53,4 +53,10 @@ namespace hm {
 /// the coordinator for the status of every profile of the cluster and prints it.
 int status_command(const cluster_options& options);
 
+/// `hermes-matrix move PROFILE NODE --cluster-join HOST:PORT --cluster-secret-file F`:
+/// the coordinator withdraws the profile from its node and starts it on NODE
+/// (shared storage only); exit_failure with the reason when it cannot.
+int move_command(const cluster_options& options, const std::string& profile,
+                 const std::string& node);
+
 } // namespace hm

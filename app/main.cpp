@@ -78,6 +78,21 @@ int main(int argc, char** argv) {
   status->add_option("--cluster-ca", status_opts.ca, "CA certificate (PEM)");
   status_opts.node_name = "status";
 
+  hm::cluster_options move_opts;
+  std::string move_profile, move_node;
+  auto* move = app.add_subcommand("move", "Move a profile to another node of a cluster "
+                                          "(with --shared-storage)");
+  move->add_option("PROFILE", move_profile, "The profile to move")->required();
+  move->add_option("NODE", move_node, "The node to serve it")->required();
+  move->add_option("--cluster-join", move_opts.join, "The coordinator's HOST:PORT")->required();
+  move->add_option("--cluster-secret-file", move_opts.secret_file,
+                   "File holding the shared cluster secret")
+    ->required();
+  move->add_option("--cluster-cert", move_opts.cert, "TLS certificate (PEM)");
+  move->add_option("--cluster-key", move_opts.key, "TLS private key (PEM)");
+  move->add_option("--cluster-ca", move_opts.ca, "CA certificate (PEM)");
+  move_opts.node_name = "move";
+
   auto* version = app.add_subcommand("version", "Print the version");
 
   try {
@@ -96,5 +111,7 @@ int main(int argc, char** argv) {
     return hm::run_command(run_opts);
   if (*status)
     return hm::status_command(status_opts);
+  if (*move)
+    return hm::move_command(move_opts, move_profile, move_node);
   return hm::exit_usage;
 }

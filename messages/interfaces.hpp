@@ -128,6 +128,8 @@ using coordinator_actor = caf::typed_actor<
   caf::replies_to<atom::status>::with<std::vector<profile_status>>,
   // The same for `hermes-matrix status` (client name, HMAC of the nonce hello gave it).
   caf::replies_to<atom::status, std::string, std::string>::with<std::vector<profile_status>>,
+  // `hermes-matrix move` (profile, target node, client name, HMAC of its nonce): what happens, in words.
+  caf::replies_to<atom::move, std::string, std::string, std::string, std::string>::with<std::string>,
   // Internal: expire leases, place free profiles, rebalance.
   caf::reacts_to<atom::tick>>;
 

@@ -54,5 +54,6 @@ CAF_BEGIN_TYPE_ID_BLOCK(hermes_matrix, caf::first_custom_type_id)
   CAF_ADD_ATOM(hermes_matrix, hm::atom, hello, "hello")
   CAF_ADD_ATOM(hermes_matrix, hm::atom, nodejoin, "nodejoin")
   CAF_ADD_ATOM(hermes_matrix, hm::atom, renew, "renew")
+  CAF_ADD_ATOM(hermes_matrix, hm::atom, move, "move")
 
 CAF_END_TYPE_ID_BLOCK(hermes_matrix)

@@ -322,3 +322,33 @@ def test_tls_cluster_serves_and_refuses_plaintext(world, cluster):
     plain = c.start_worker("plain", w.empty_home)
     plain.wait_log(r"node plain: (cannot reach|joining failed)", timeout=30)
     assert "node plain joined" not in coord.stderr()
+
+
+def test_move_a_profile_to_another_node(world, cluster):
+    import subprocess
+    from harness import BINARY
+    w = world()
+    c = cluster(w)
+    coord = c.start_coordinator(w.empty_home)
+    c.start_worker("w1", w.home)
+    c.start_worker("w2", w.home)
+    first = c.placed("alpha")
+    target = "w2" if first == "w1" else "w1"
+    asked = [w.ask("alpha", "before the move")]
+    mark = log_size(coord)
+
+    def move(profile, node):
+        return subprocess.run([BINARY, "move", profile, node, "--cluster-join",
+                               f"127.0.0.1:{c.port}", "--cluster-secret-file", str(w.secret)],
+                              capture_output=True, text=True, timeout=60)
+    out = move("alpha", target)
+    assert out.returncode == 0 and f"moving alpha to node {target}" in out.stdout, out
+    assert c.placed("alpha", start=mark, not_on=first) == target
+    c.nodes[first].wait_log(rf"node {first} stops profile alpha: its lease was withdrawn")
+    asked.append(w.ask("alpha", "after the move"))
+    c.nodes[target].wait_log(rf"node {target} serves profile alpha ")
+    w.answered_once("alpha", asked)
+    # A node that is not there: refused with the reason, nothing moves.
+    out = move("alpha", "nowhere")
+    assert out.returncode == 1 and "node nowhere is not in the cluster" in out.stderr, out
+    assert c.holder("alpha") == target

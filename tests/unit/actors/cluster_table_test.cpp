@@ -97,8 +97,9 @@ CAF_TEST(the profiles of a lost node move with shared storage after the lease) {
   t.place(t0 + 12s);
   CAF_CHECK_EQUAL(holder(t, "p", t0 + 12s), "a"); // a's lease runs to t0 + 13 s
   t.place(t0 + 13s);
-  CAF_REQUIRE_EQUAL(t.grants_of("b").size(), 1u);
-  CAF_CHECK_GREATER(t.grants_of("b").at(0).epoch, epoch);
+  auto grants = t.grants_of("b");
+  CAF_REQUIRE_EQUAL(grants.size(), 1u);
+  CAF_CHECK_GREATER(grants.at(0).epoch, epoch);
   CAF_CHECK(t.grants_of("a").empty());
 }
 
@@ -155,6 +156,38 @@ CAF_TEST(a node coming back gets load once the move is released) {
   t.place(t0 + 5s);
   CAF_CHECK_EQUAL(t.grants_of("b").size(), 1u);
   CAF_CHECK_EQUAL(t.grants_of("a").size(), 2u);
+}
+
+CAF_TEST(move withdraws a profile and places it on the named node) {
+  cluster_table t{rules, t0};
+  t.node_joined("a", offers({"p", "q"}), t0);
+  t.place(t0 + 2s);
+  CAF_CHECK_EQUAL(t.grants_of("a").size(), 2u);
+  t.node_joined("b", offers({"p", "q"}), t0 + 3s);
+  CAF_CHECK_EQUAL(t.move("p", "nowhere", t0 + 3s), "node nowhere is not in the cluster or cannot serve p");
+  CAF_CHECK_EQUAL(t.move("p", "b", t0 + 3s), "");
+  CAF_CHECK_EQUAL(t.move("q", "b", t0 + 3s), "another move is under way; try again in a moment");
+  t.node_renewed("a", {running("p"), running("q")}, t0 + 3s);
+  t.place(t0 + 3s);
+  CAF_CHECK(t.grants_of("b").empty()); // a still runs p
+  t.node_renewed("a", {running("q")}, t0 + 4s);
+  t.node_renewed("b", {}, t0 + 4s);
+  t.place(t0 + 4s);
+  auto grants = t.grants_of("b");
+  CAF_REQUIRE_EQUAL(grants.size(), 1u);
+  CAF_CHECK_EQUAL(grants.at(0).profile, "p");
+}
+
+CAF_TEST(move refuses a pinned profile and storage that is not shared) {
+  cluster_table t{rules, t0};
+  t.node_joined("a", offers({"p"}, "a"), t0);
+  t.node_joined("b", offers({"p"}, "a"), t0);
+  t.place(t0 + 2s);
+  CAF_CHECK_EQUAL(t.move("p", "b", t0 + 2s), "p is pinned to node a (HERMES_MATRIX_NODE)");
+  rules.shared_storage = false;
+  cluster_table u{rules, t0};
+  u.node_joined("a", offers({"p"}), t0);
+  CAF_CHECK(u.move("p", "a", t0).find("--shared-storage") != std::string::npos);
 }
 
 CAF_TEST_FIXTURE_SCOPE_END()
