@@ -98,6 +98,9 @@ coordinator_actor::behavior_type coordinator(coordinator_pointer self,
                                          "and '.', at most 64");
       }
       auto nonce = make_nonce();
+      // Challenges nobody answers must not pile up: a real node answers at once.
+      if (self->state.nonces.size() >= 1024)
+        self->state.nonces.clear();
       self->state.nonces[node] = nonce;
       return nonce;
     },

@@ -96,8 +96,8 @@ def cluster(tmp_path):
 
 
 def test_placement_by_pin_and_by_balance(world, cluster):
-    """alpha is pinned to w2; beta and gamma go where the load is least: with the
-    coordinator serving nothing, one on w1 and one on... the least loaded."""
+    """alpha is pinned to w2; beta and gamma go where the load is least (the
+    coordinator serves nothing itself): w1 gets at least one of them."""
     w = world(pins={"alpha": "w2"})
     c = cluster(w)
     c.start_coordinator(w.empty_home)
