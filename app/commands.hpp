@@ -23,6 +23,19 @@ struct profile_selection {
 /// and every problem; exit_ok when every selected profile on Matrix is usable.
 int check_command(const profile_selection& selection);
 
+/// How `run` takes part in a cluster (all empty: a single node, no cluster).
+struct cluster_options {
+  std::string listen;    // HOST:PORT: be the coordinator, listening there
+  std::string join;      // HOST:PORT: be a worker of the coordinator there
+  std::string node_name; // this node's name (required with join)
+  std::filesystem::path secret_file;      // the shared secret (required)
+  std::filesystem::path cert, key, ca;    // TLS when given
+  double lease_seconds = 15;
+  bool shared_storage = false; // every node sees the same HERMES_HOME
+  unsigned workers = 0;        // coordinator: spawn this many local worker processes
+  [[nodiscard]] bool enabled() const { return !listen.empty() || !join.empty(); }
+};
+
 struct run_options {
   profile_selection selection;
   std::string log_level = "info";
@@ -30,6 +43,7 @@ struct run_options {
   std::string admin_listen = "127.0.0.1:9465";    // "off": no admin API
   std::filesystem::path admin_token_file;          // empty: generated under the home
   std::string log_format = "text"; // or "json": one object per line
+  cluster_options cluster;
 };
 
 /// `hermes-matrix run`: serves the selected profiles until SIGINT or SIGTERM
@@ -41,6 +55,7 @@ struct status_options {
   std::string admin_url = "http://127.0.0.1:9465";
   std::filesystem::path admin_token_file;          // empty: <home>/hermes-matrix/admin-token
   bool json = false;
+  cluster_options cluster; // with cluster.join: ask a cluster's coordinator instead
 };
 
 /// `hermes-matrix status`: prints the status table of a running service (from its
@@ -71,5 +86,19 @@ struct provision_options {
 /// `hermes-matrix provision`: creates the bot's account through Synapse's
 /// admin API, logs it in and writes the profile's Matrix settings.
 int provision_command(const provision_options& options);
+
+} // namespace hm
+
+namespace hm {
+
+/// `hermes-matrix status --cluster-join HOST:PORT --cluster-secret-file F`: asks
+/// the coordinator for the status of every profile of the cluster and prints it.
+int cluster_status_command(const cluster_options& options);
+
+/// `hermes-matrix move PROFILE NODE --cluster-join HOST:PORT --cluster-secret-file F`:
+/// the coordinator withdraws the profile from its node and starts it on NODE
+/// (shared storage only); exit_failure with the reason when it cannot.
+int move_command(const cluster_options& options, const std::string& profile,
+                 const std::string& node);
 
 } // namespace hm

@@ -99,6 +99,57 @@ int main(int argc, char** argv) {
   provision->add_flag("--force", prov_opts.force,
                       "Replace existing credentials, and reset an existing account's password");
 
+  auto& cl = run_opts.cluster;
+  auto* listen = run->add_option("--cluster-listen", cl.listen,
+                                 "Be the cluster's coordinator, listening on HOST:PORT");
+  auto* join = run->add_option("--cluster-join", cl.join,
+                               "Be a worker node of the coordinator at HOST:PORT");
+  listen->excludes(join);
+  run->add_option("--node-name", cl.node_name,
+                  "This node's name (required with --cluster-join; the coordinator's own "
+                  "node is 'coordinator' unless named)");
+  run->add_option("--cluster-secret-file", cl.secret_file,
+                  "File holding the shared cluster secret (mode 0600; required in a cluster)");
+  run->add_option("--cluster-cert", cl.cert, "TLS certificate (PEM) of this node");
+  run->add_option("--cluster-key", cl.key, "TLS private key (PEM) of this node");
+  run->add_option("--cluster-ca", cl.ca, "CA certificate (PEM) that signed the nodes' certificates");
+  run->add_option("--lease-seconds", cl.lease_seconds,
+                  "How long a node may serve a profile without renewing its lease")
+    ->check(CLI::Range(1.0, 3600.0))
+    ->capture_default_str();
+  run->add_flag("--shared-storage", cl.shared_storage,
+                "Every node sees the same HERMES_HOME: a lost node's profiles start elsewhere");
+  run->add_option("--workers", cl.workers,
+                  "Coordinator: run the profiles in this many local worker processes")
+    ->check(CLI::Range(0u, 64u))
+    ->needs(listen);
+
+  // In a cluster, `status` asks the coordinator over the cluster link instead.
+  status->add_option("--cluster-join", status_opts.cluster.join,
+                     "Ask the cluster's coordinator at HOST:PORT (instead of the admin API)");
+  auto* status_secret = status->add_option("--cluster-secret-file", status_opts.cluster.secret_file,
+                                           "File holding the shared cluster secret");
+  status->add_option("--cluster-cert", status_opts.cluster.cert, "TLS certificate (PEM)");
+  status->add_option("--cluster-key", status_opts.cluster.key, "TLS private key (PEM)");
+  status->add_option("--cluster-ca", status_opts.cluster.ca, "CA certificate (PEM)");
+  status_secret->needs(status->get_option("--cluster-join"));
+  status_opts.cluster.node_name = "status";
+
+  hm::cluster_options move_opts;
+  std::string move_profile, move_node;
+  auto* move = app.add_subcommand("move", "Move a profile to another node of a cluster "
+                                          "(with --shared-storage)");
+  move->add_option("PROFILE", move_profile, "The profile to move")->required();
+  move->add_option("NODE", move_node, "The node to serve it")->required();
+  move->add_option("--cluster-join", move_opts.join, "The coordinator's HOST:PORT")->required();
+  move->add_option("--cluster-secret-file", move_opts.secret_file,
+                   "File holding the shared cluster secret")
+    ->required();
+  move->add_option("--cluster-cert", move_opts.cert, "TLS certificate (PEM)");
+  move->add_option("--cluster-key", move_opts.key, "TLS private key (PEM)");
+  move->add_option("--cluster-ca", move_opts.ca, "CA certificate (PEM)");
+  move_opts.node_name = "move";
+
   auto* version = app.add_subcommand("version", "Print the version");
 
   try {
@@ -116,10 +167,13 @@ int main(int argc, char** argv) {
   if (*run)
     return hm::run_command(run_opts);
   if (*status)
-    return hm::status_command(status_opts);
+    return status_opts.cluster.join.empty() ? hm::status_command(status_opts)
+                                            : hm::cluster_status_command(status_opts.cluster);
   if (*login)
     return hm::login_command(login_opts);
   if (*provision)
     return hm::provision_command(prov_opts);
+  if (*move)
+    return hm::move_command(move_opts, move_profile, move_node);
   return hm::exit_usage;
 }

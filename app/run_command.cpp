@@ -1,5 +1,8 @@
 #include "app/commands.hpp"
 
+#include "actors/cluster_auth.hpp"
+#include "app/cluster_setup.hpp"
+
 #include "app/admin_server.hpp"
 #include "app/admin_token.hpp"
 
@@ -41,12 +44,19 @@ sigset_t node_signals() {
   return set;
 }
 
-/// Blocks until SIGINT or SIGTERM (returned) or SIGHUP (returns SIGHUP).
-int wait_for_signal(const sigset_t& set) {
-  int sig = 0;
-  if (sigwait(&set, &sig) != 0)
-    return SIGTERM;
-  return sig;
+/// Blocks until SIGINT or SIGTERM (returned), SIGHUP (returns SIGHUP), or until
+/// `refused` is set because the cluster refused this node (returns 0).
+int wait_for_signal(const sigset_t& set, const std::atomic<bool>& refused) {
+  for (;;) {
+    if (refused)
+      return 0;
+    timespec poll{0, 200'000'000};
+    int sig = sigtimedwait(&set, nullptr, &poll);
+    if (sig >= 0)
+      return sig;
+    if (errno != EAGAIN && errno != EINTR)
+      return SIGTERM;
+  }
 }
 
 /// The profiles of `set` that are on Matrix, each one's problems logged to its
@@ -149,10 +159,31 @@ int run_command(const run_options& options) {
     return exit_usage;
   }
   auto admin_where = std::get<0>(admin_listen);
+  auto& cluster = options.cluster;
+  std::string secret;
+  if (cluster.enabled()) {
+    if (auto err = check_cluster_options(cluster)) {
+      spdlog::error("{}", error_text(err));
+      return exit_usage;
+    }
+    auto read = read_cluster_secret(cluster.secret_file);
+    if (!read) {
+      spdlog::error("{}", error_text(read.error()));
+      return exit_failure;
+    }
+    secret = std::move(*read);
+    // The admin API and SIGHUP reload talk to one supervisor; a cluster node has
+    // one per leased profile, so the cluster's own `status` serves instead.
+    if (admin_where)
+      spdlog::info("admin API off in a cluster; use `hermes-matrix status --cluster-join`");
+    admin_where.reset();
+  }
   auto set = profiles::load_profiles(home, options.selection.names);
   size_t usable = 0;
   auto serving = profiles_on_matrix(set, usable);
-  if (usable == 0) {
+  // A cluster node may have nothing to serve yet (the coordinator of worker
+  // processes, a worker whose profiles are pinned elsewhere).
+  if (usable == 0 && !cluster.enabled()) {
     spdlog::error("no usable profile on Matrix under {}; run `hermes-matrix check` to see why",
                   set.hermes_home.string());
     return exit_failure;
@@ -189,19 +220,42 @@ int run_command(const run_options& options) {
   cfg.set("logger.verbosity", caf::atom("quiet"));
   cfg.set("logger.file-verbosity", caf::atom("quiet"));
   cfg.set("logger.console-verbosity", caf::atom("quiet"));
+  if (cluster.enabled())
+    configure_middleman(cfg, cluster);
   caf::actor_system sys{cfg};
   supervision_policy policy;
-  spdlog::info("hermes-matrix {} serving {} profile(s) from {}", hm::version,
-               usable, set.hermes_home.string());
+  spdlog::info("hermes-matrix {} {} {} profile(s) from {}", hm::version,
+               cluster.enabled() ? "offering" : "serving", usable, set.hermes_home.string());
   auto engine = spawn_http_engine(sys);
-  auto supervisor = spawn_supervisor(
-    sys, std::move(serving), policy,
-    [engine, node_metrics](caf::actor_system& system, supervisor_actor parent,
-                           const profiles::profile_config& config) {
-      return spawn_profile_cell(system, std::move(parent), config, engine,
-                                node_metrics->profile(config.name));
-    },
-    node_metrics);
+  cell_factory factory = [engine, node_metrics](caf::actor_system& system,
+                                                supervisor_actor parent,
+                                                const profiles::profile_config& config) {
+    return spawn_profile_cell(system, std::move(parent), config, engine,
+                              node_metrics->profile(config.name));
+  };
+  std::atomic<bool> refused{false};
+  supervisor_actor supervisor; // without a cluster: the one supervisor of this node
+  caf::actor serving_root;     // the supervisor, or this process's cluster node
+  cluster_runtime runtime;
+  if (cluster.enabled()) {
+    cluster_node_settings node;
+    node.policy = policy;
+    node.factory = factory;
+    node.metrics = node_metrics;
+    node.profiles = std::move(serving);
+    auto started = start_cluster(sys, options, secret, std::move(node), refused);
+    if (!started) {
+      spdlog::error("{}", error_text(started.error()));
+      caf::anon_send_exit(engine, caf::exit_reason::user_shutdown);
+      return exit_failure;
+    }
+    runtime = std::move(*started);
+    serving_root = caf::actor_cast<caf::actor>(runtime.node);
+  } else {
+    supervisor = spawn_supervisor(sys, std::move(serving), policy, std::move(factory),
+                                  node_metrics);
+    serving_root = caf::actor_cast<caf::actor>(supervisor);
+  }
 
   // The admin API is a window onto the node, not part of serving Matrix: when its
   // address is taken the profiles are served all the same.
@@ -219,26 +273,39 @@ int run_command(const run_options& options) {
     }
   }
 
-  auto sig = wait_for_signal(signals);
+  auto sig = wait_for_signal(signals, refused);
   while (sig == SIGHUP) {
-    reload_profiles(sys, supervisor, set.hermes_home, options.selection.names);
-    sig = wait_for_signal(signals);
+    if (supervisor)
+      reload_profiles(sys, supervisor, set.hermes_home, options.selection.names);
+    else
+      spdlog::warn("SIGHUP: a cluster node does not reload its profiles; restart it instead");
+    sig = wait_for_signal(signals, refused);
   }
-  spdlog::info("{}: stopping", sig == SIGINT ? "SIGINT" : "SIGTERM");
+  if (sig == 0)
+    spdlog::error("stopping: this node was refused by the cluster");
+  else
+    spdlog::info("{}: stopping", sig == SIGINT ? "SIGINT" : "SIGTERM");
   // No admin request may reach actors that are going away.
   admin.reset();
+  if (runtime.workers)
+    runtime.workers->stop(static_cast<int>(
+      std::chrono::duration_cast<std::chrono::seconds>(policy.shutdown_grace).count() + 2));
   caf::scoped_actor self{sys};
-  self->monitor(supervisor);
-  self->send_exit(supervisor, caf::exit_reason::user_shutdown);
-  bool stopped = false;
-  self->receive([&](caf::down_msg&) { stopped = true; },
-                caf::after(policy.shutdown_grace + std::chrono::seconds{2}) >> [] {});
-  if (!stopped)
-    spdlog::error("the supervisor did not stop in time");
+  if (serving_root) {
+    self->monitor(serving_root);
+    self->send_exit(serving_root, caf::exit_reason::user_shutdown);
+    bool stopped = false;
+    self->receive([&](caf::down_msg&) { stopped = true; },
+                  caf::after(policy.shutdown_grace + std::chrono::seconds{2}) >> [] {});
+    if (!stopped)
+      spdlog::error("the profiles did not stop in time");
+  }
+  if (runtime.coordinator)
+    self->send_exit(runtime.coordinator, caf::exit_reason::user_shutdown);
   self->send_exit(engine, caf::exit_reason::user_shutdown);
   spdlog::info("stopped");
   spdlog::default_logger()->flush();
-  return exit_ok;
+  return sig == 0 ? exit_failure : exit_ok;
 }
 
 } // namespace hm

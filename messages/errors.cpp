@@ -30,6 +30,7 @@ const char* to_string(errc code) {
     case errc::unknown_profile: return "unknown_profile";
     case errc::unavailable: return "unavailable";
     case errc::bad_request: return "bad_request";
+    case errc::refused: return "refused";
   }
   return "unknown";
 }

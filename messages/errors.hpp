@@ -43,6 +43,8 @@ enum class errc : uint8_t {
   unavailable,
   /// The request itself is malformed (e.g. an empty notification).
   bad_request,
+  /// Cluster: the peer did not prove the cluster secret, or has not joined.
+  refused,
 };
 
 /// The CAF error category of hermes-matrix errors.

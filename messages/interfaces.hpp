@@ -4,6 +4,7 @@
 // one-line comment. An actor is reached only through these typed handles.
 
 #include "messages/type_ids.hpp"
+#include "messages/cluster.hpp"
 
 #include <caf/replies_to.hpp>
 #include <caf/typed_actor.hpp>
@@ -118,5 +119,40 @@ using supervisor_actor = caf::typed_actor<
   caf::replies_to<atom::reload, profile_reload>::with<reload_summary>,
   // Internal: a profile's cell stopping for a reload is past its grace period (name, generation).
   caf::reacts_to<atom::deadline, std::string, uint64_t>>;
+
+} // namespace hm
+
+namespace hm {
+
+/// The coordinator of a cluster: authenticates nodes, places every profile on
+/// one node under a lease, and sees the status of the whole cluster. Published
+/// on the cluster port; every handler but hello and nodejoin refuses a sender
+/// that has not joined.
+using coordinator_actor = caf::typed_actor<
+  // A node asks for a challenge before joining (node name): a fresh nonce.
+  caf::replies_to<atom::hello, std::string>::with<std::string>,
+  // A node proves it knows the secret (node name, HMAC of the nonce) and offers the
+  // profiles it can serve; refused (and logged) with a wrong proof.
+  caf::replies_to<atom::nodejoin, std::string, std::string, std::vector<profile_offer>>::with<atom::ok>,
+  // A joined node renews its leases, reporting the status of what it runs: the leases it holds now.
+  caf::replies_to<atom::renew, std::string, std::vector<profile_status>>::with<lease_set>,
+  // The status of every profile of the cluster, each with its node (this process and joined nodes).
+  caf::replies_to<atom::status>::with<std::vector<profile_status>>,
+  // The same for `hermes-matrix status` (client name, HMAC of the nonce hello gave it).
+  caf::replies_to<atom::status, std::string, std::string>::with<std::vector<profile_status>>,
+  // `hermes-matrix move` (profile, target node, client name, HMAC of its nonce): what happens, in words.
+  caf::replies_to<atom::move, std::string, std::string, std::string, std::string>::with<std::string>,
+  // Internal: expire leases, place free profiles, rebalance.
+  caf::reacts_to<atom::tick>>;
+
+/// One node of a cluster: joins the coordinator, renews its leases and runs a
+/// supervisor for each profile it holds a lease for, only while it holds it.
+using cluster_node_actor = caf::typed_actor<
+  // Returns the status of the profiles this node runs.
+  caf::replies_to<atom::status>::with<std::vector<profile_status>>,
+  // Internal: connect, join or renew, and stop everything when the lease ran out.
+  caf::reacts_to<atom::tick>,
+  // Internal: the leases may have ended now: stop every profile unless renewed.
+  caf::reacts_to<atom::deadline>>;
 
 } // namespace hm

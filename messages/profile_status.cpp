@@ -10,6 +10,7 @@ const char* to_string(profile_state s) {
     case profile_state::stopped: return "stopped";
     case profile_state::failed: return "failed";
     case profile_state::invalid: return "invalid";
+    case profile_state::waiting: return "waiting";
   }
   return "unknown";
 }

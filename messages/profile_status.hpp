@@ -16,6 +16,7 @@ enum class profile_state : uint8_t {
   stopped,  ///< stopped for a reason a restart cannot fix (e.g. revoked token)
   failed,   ///< crashed immediately too many times in a row; given up
   invalid,  ///< the profile's configuration has errors; never started
+  waiting,  ///< cluster: no node may serve it now (its node is lost, or not joined yet)
 };
 
 [[nodiscard]] const char* to_string(profile_state s);
@@ -35,13 +36,14 @@ struct profile_status {
   bool synced = false;         ///< the running cell has committed a /sync batch in this life
   caf::timestamp last_sync{};  ///< when a /sync batch was last committed (epoch: never)
   uint64_t outbox_queue = 0;   ///< sends persisted but not yet acknowledged by the homeserver
+  std::string node;       ///< cluster: the node serving it (or last serving it)
 };
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, profile_status& x) {
   return f(caf::meta::type_name("profile_status"), x.profile, x.state, x.user_id,
            x.device_id, x.restarts, x.next_restart_in, x.last_error, x.since, x.synced,
-           x.last_sync, x.outbox_queue);
+           x.last_sync, x.outbox_queue, x.node);
 }
 
 } // namespace hm

@@ -6,6 +6,7 @@
 // `cfg.add_message_types<caf::id_block::hermes_matrix>()`.
 
 #include "messages/cell.hpp"
+#include "messages/cluster.hpp"
 #include "messages/http.hpp"
 #include "messages/notification.hpp"
 #include "messages/profile_status.hpp"
@@ -55,5 +56,16 @@ CAF_BEGIN_TYPE_ID_BLOCK(hermes_matrix, caf::first_custom_type_id)
   // Reloading profiles on SIGHUP (ops).
   CAF_ADD_TYPE_ID(hermes_matrix, (hm::reload_summary))
   CAF_ADD_ATOM(hermes_matrix, hm::atom, reload, "reload")
+
+  // Cluster: nodes, leases and placement.
+  CAF_ADD_TYPE_ID(hermes_matrix, (hm::profile_offer))
+  CAF_ADD_TYPE_ID(hermes_matrix, (std::vector<hm::profile_offer>))
+  CAF_ADD_TYPE_ID(hermes_matrix, (hm::lease_grant))
+  CAF_ADD_TYPE_ID(hermes_matrix, (std::vector<hm::lease_grant>))
+  CAF_ADD_TYPE_ID(hermes_matrix, (hm::lease_set))
+  CAF_ADD_ATOM(hermes_matrix, hm::atom, hello, "hello")
+  CAF_ADD_ATOM(hermes_matrix, hm::atom, nodejoin, "nodejoin")
+  CAF_ADD_ATOM(hermes_matrix, hm::atom, renew, "renew")
+  CAF_ADD_ATOM(hermes_matrix, hm::atom, move, "move")
 
 CAF_END_TYPE_ID_BLOCK(hermes_matrix)

@@ -1,0 +1,89 @@
+#include "actors/cluster_auth.hpp"
+
+#include "messages/errors.hpp"
+
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+#include <openssl/rand.h>
+
+#include <sys/stat.h>
+
+#include <array>
+#include <fstream>
+#include <sstream>
+
+namespace hm {
+
+namespace {
+
+std::string to_hex(const unsigned char* data, size_t size) {
+  static constexpr char digits[] = "0123456789abcdef";
+  std::string out;
+  out.reserve(size * 2);
+  for (size_t i = 0; i < size; ++i) {
+    out += digits[data[i] >> 4];
+    out += digits[data[i] & 0x0f];
+  }
+  return out;
+}
+
+// Binds the proof to this protocol, so it cannot be replayed in another one.
+constexpr const char* proof_context = "hermes-matrix cluster join v1";
+
+} // namespace
+
+caf::expected<std::string> read_cluster_secret(const std::filesystem::path& file) {
+  auto where = "cluster secret file " + file.string();
+  struct stat st {};
+  if (::stat(file.c_str(), &st) != 0)
+    return make_error(errc::bad_config, where + ": cannot read it (does it exist?)");
+  if ((st.st_mode & 077) != 0)
+    return make_error(errc::bad_config,
+                      where + ": readable by others; make it private (chmod 600)");
+  std::ifstream in{file};
+  std::stringstream buf;
+  buf << in.rdbuf();
+  if (!in && !in.eof())
+    return make_error(errc::bad_config, where + ": cannot read it");
+  auto text = buf.str();
+  auto first = text.find_first_not_of(" \t\r\n");
+  auto last = text.find_last_not_of(" \t\r\n");
+  if (first == std::string::npos)
+    return make_error(errc::bad_config, where + ": empty; put a long random secret in it");
+  text = text.substr(first, last - first + 1);
+  if (text.size() < 16)
+    return make_error(errc::bad_config,
+                      where + ": too short; use at least 16 random characters");
+  return text;
+}
+
+std::string make_nonce() {
+  std::array<unsigned char, 32> bytes{};
+  if (RAND_bytes(bytes.data(), static_cast<int>(bytes.size())) != 1)
+    throw std::runtime_error{"no randomness for a cluster nonce"};
+  return to_hex(bytes.data(), bytes.size());
+}
+
+std::string cluster_proof(const std::string& secret, const std::string& node,
+                          const std::string& nonce) {
+  std::string input = proof_context;
+  input += '\n';
+  input += node;
+  input += '\n';
+  input += nonce;
+  std::array<unsigned char, EVP_MAX_MD_SIZE> mac{};
+  unsigned int size = 0;
+  HMAC(EVP_sha256(), secret.data(), static_cast<int>(secret.size()),
+       reinterpret_cast<const unsigned char*>(input.data()), input.size(), mac.data(), &size);
+  return to_hex(mac.data(), size);
+}
+
+bool proof_matches(const std::string& secret, const std::string& node,
+                   const std::string& nonce, const std::string& proof) {
+  auto expected = cluster_proof(secret, node, nonce);
+  return proof.size() == expected.size()
+         && CRYPTO_memcmp(proof.data(), expected.data(), expected.size()) == 0;
+}
+
+} // namespace hm

@@ -1,0 +1,233 @@
+#include "actors/cluster_table.hpp"
+
+#include <caf/timestamp.hpp>
+
+#include <algorithm>
+#include <utility>
+
+namespace hm {
+
+cluster_table::cluster_table(cluster_rules rules, clock::time_point started)
+  : rules_(rules), started_(started) {
+}
+
+void cluster_table::node_joined(const std::string& node, std::vector<profile_offer> offers,
+                                clock::time_point now) {
+  auto& n = nodes_[node];
+  n.offers = std::move(offers);
+  n.renewed = now;
+  n.lost = false;
+  for (auto& o : n.offers)
+    profiles_[o.profile].pin = o.pinned_node;
+}
+
+void cluster_table::node_renewed(const std::string& node, std::vector<profile_status> running,
+                                 clock::time_point now) {
+  auto i = nodes_.find(node);
+  if (i == nodes_.end())
+    return;
+  i->second.renewed = now;
+  i->second.lost = false;
+  i->second.running.clear();
+  for (auto& st : running)
+    i->second.running[st.profile] = std::move(st);
+}
+
+bool cluster_table::alive(const std::string& node, clock::time_point now) const {
+  auto i = nodes_.find(node);
+  return i != nodes_.end() && now < i->second.renewed + rules_.lease;
+}
+
+std::vector<lease_grant> cluster_table::grants_of(const std::string& node) const {
+  std::vector<lease_grant> out;
+  for (auto& [name, p] : profiles_)
+    if (p.holder == node && !p.revoking)
+      out.push_back({name, p.epoch});
+  return out;
+}
+
+bool cluster_table::offers(const std::string& node, const std::string& profile) const {
+  auto i = nodes_.find(node);
+  if (i == nodes_.end())
+    return false;
+  return std::any_of(i->second.offers.begin(), i->second.offers.end(),
+                     [&](const profile_offer& o) { return o.profile == profile; });
+}
+
+bool cluster_table::runs_elsewhere(const std::string& profile, const std::string& except,
+                                   clock::time_point now) const {
+  for (auto& [name, n] : nodes_)
+    if (name != except && alive(name, now) && n.running.count(profile) > 0)
+      return true;
+  return false;
+}
+
+size_t cluster_table::load(const std::string& node) const {
+  return static_cast<size_t>(std::count_if(profiles_.begin(), profiles_.end(),
+                                           [&](auto& kv) { return kv.second.holder == node; }));
+}
+
+std::string cluster_table::choose_node(const std::string& profile, profile_entry& p,
+                                       clock::time_point now) {
+  if (!p.move_to.empty()) {
+    auto target = std::exchange(p.move_to, std::string{});
+    if (alive(target, now))
+      return target;
+  }
+  if (!p.pin.empty()) {
+    if (alive(p.pin, now) && (rules_.shared_storage || offers(p.pin, profile)))
+      return p.pin;
+    p.waiting_for = "waiting for node " + p.pin + " (HERMES_MATRIX_NODE)";
+    return {};
+  }
+  // Without shared storage the store lives where the profile last ran.
+  if (!rules_.shared_storage && !p.last_holder.empty()) {
+    if (alive(p.last_holder, now))
+      return p.last_holder;
+    p.waiting_for = "waiting for node " + p.last_holder + " (its store is there)";
+    return {};
+  }
+  std::string best;
+  for (auto& [name, n] : nodes_) {
+    if (!alive(name, now) || !offers(name, profile))
+      continue;
+    if (best.empty() || load(name) < load(best))
+      best = name;
+  }
+  if (best.empty())
+    p.waiting_for = "waiting for a node that can serve it";
+  return best;
+}
+
+std::vector<std::string> cluster_table::place(clock::time_point now) {
+  std::vector<std::string> events;
+  for (auto& [name, n] : nodes_) {
+    bool is_alive = alive(name, now);
+    if (!is_alive && !n.lost)
+      events.push_back("node " + name + " lost: no renewal within the lease");
+    n.lost = !is_alive;
+  }
+  for (auto& [name, p] : profiles_) {
+    if (!p.holder.empty()) {
+      if (!alive(p.holder, now)) {
+        if (!rules_.shared_storage) {
+          p.waiting_for = "waiting for node " + p.holder;
+          continue;
+        }
+        events.push_back("profile " + name + ": lease of lost node " + p.holder
+                         + " expired; placing it again");
+        p.holder.clear();
+        p.revoking = false;
+      } else if (p.revoking && nodes_[p.holder].running.count(name) == 0) {
+        events.push_back("profile " + name + " released by node " + p.holder);
+        p.holder.clear();
+        p.revoking = false;
+      } else {
+        continue;
+      }
+    }
+    if (now < started_ + rules_.settle) {
+      p.waiting_for = "waiting for nodes to join";
+      continue;
+    }
+    auto target = choose_node(name, p, now);
+    if (target.empty())
+      continue;
+    if (runs_elsewhere(name, target, now)) {
+      p.waiting_for = "waiting for another node to stop it";
+      continue;
+    }
+    p.holder = target;
+    p.last_holder = target;
+    p.epoch = next_epoch_++;
+    p.waiting_for.clear();
+    events.push_back("profile " + name + " placed on node " + target + " (lease epoch "
+                     + std::to_string(p.epoch) + ")");
+  }
+  rebalance(now, events);
+  return events;
+}
+
+void cluster_table::rebalance(clock::time_point now, std::vector<std::string>& events) {
+  // One move at a time: a profile is interrupted once, and the next move is
+  // decided on the load that results.
+  if (std::any_of(profiles_.begin(), profiles_.end(),
+                  [](auto& kv) { return kv.second.revoking; }))
+    return;
+  auto revoke = [&](const std::string& name, profile_entry& p, const std::string& why) {
+    p.revoking = true;
+    events.push_back("profile " + name + ": moving off node " + p.holder + " (" + why + ")");
+  };
+  for (auto& [name, p] : profiles_)
+    if (!p.holder.empty() && !p.pin.empty() && p.pin != p.holder && alive(p.pin, now)
+        && (rules_.shared_storage || offers(p.pin, name))) {
+      revoke(name, p, "pinned to node " + p.pin + ", which is back");
+      return;
+    }
+  // Without shared storage a move would need the store carried over.
+  if (!rules_.shared_storage)
+    return;
+  std::string most, least;
+  for (auto& [name, n] : nodes_) {
+    if (!alive(name, now))
+      continue;
+    if (most.empty() || load(name) > load(most))
+      most = name;
+    if (least.empty() || load(name) < load(least))
+      least = name;
+  }
+  if (most.empty() || load(most) < load(least) + 2)
+    return;
+  for (auto& [name, p] : profiles_)
+    if (p.holder == most && p.pin.empty() && offers(least, name)) {
+      revoke(name, p, "node " + least + " has less load");
+      return;
+    }
+}
+
+std::string cluster_table::move(const std::string& profile, const std::string& node,
+                                clock::time_point now) {
+  auto i = profiles_.find(profile);
+  if (i == profiles_.end())
+    return "no node offers a profile named " + profile;
+  auto& p = i->second;
+  if (!rules_.shared_storage)
+    return "moving needs --shared-storage (carrying the store over is not supported yet)";
+  if (!alive(node, now) || !offers(node, profile))
+    return "node " + node + " is not in the cluster or cannot serve " + profile;
+  if (!p.pin.empty() && p.pin != node)
+    return profile + " is pinned to node " + p.pin + " (HERMES_MATRIX_NODE)";
+  if (p.holder == node && !p.revoking)
+    return profile + " already runs on node " + node;
+  if (std::any_of(profiles_.begin(), profiles_.end(),
+                  [](auto& kv) { return kv.second.revoking; }))
+    return "another move is under way; try again in a moment";
+  p.move_to = node;
+  if (!p.holder.empty())
+    p.revoking = true; // released on the holder's next renewal without it
+  return {};
+}
+
+std::vector<profile_status> cluster_table::status(clock::time_point now) const {
+  std::vector<profile_status> out;
+  for (auto& [name, p] : profiles_) {
+    profile_status st;
+    st.profile = name;
+    if (!p.holder.empty() && alive(p.holder, now)) {
+      auto& running = nodes_.at(p.holder).running;
+      if (auto i = running.find(name); i != running.end())
+        st = i->second;
+      else
+        st.state = profile_state::starting;
+      st.node = p.holder;
+    } else {
+      st.state = profile_state::waiting;
+      st.last_error = p.waiting_for;
+      st.node = p.holder.empty() ? p.last_holder : p.holder;
+    }
+    out.push_back(std::move(st));
+  }
+  return out;
+}
+
+} // namespace hm

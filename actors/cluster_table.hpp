@@ -1,0 +1,93 @@
+#pragma once
+
+// The coordinator's book of the cluster: which nodes are alive, which node
+// holds the lease of which profile, and the placement rules. Plain data and
+// decisions, no actors and no I/O, so that the rules are unit-tested alone.
+
+#include "messages/cluster.hpp"
+#include "messages/profile_status.hpp"
+
+#include <chrono>
+#include <map>
+#include <string>
+#include <vector>
+
+namespace hm {
+
+struct cluster_rules {
+  /// How long a lease (and a node's liveness) lasts after its last renewal.
+  std::chrono::steady_clock::duration lease = std::chrono::seconds{15};
+  /// All nodes see the same HERMES_HOME: a lost node's profiles may start elsewhere.
+  bool shared_storage = false;
+  /// No profile is placed this soon after the coordinator started, so that
+  /// the nodes started with it can join first and load is balanced at once.
+  std::chrono::steady_clock::duration settle = std::chrono::seconds{2};
+};
+
+class cluster_table {
+public:
+  using clock = std::chrono::steady_clock;
+
+  cluster_table(cluster_rules rules, clock::time_point started);
+
+  /// A node joined (again): what it can serve. A rejoining node keeps its leases.
+  void node_joined(const std::string& node, std::vector<profile_offer> offers,
+                   clock::time_point now);
+
+  /// A node renewed: it is alive until now + lease, and runs these profiles.
+  void node_renewed(const std::string& node, std::vector<profile_status> running,
+                    clock::time_point now);
+
+  /// Whether the node has joined and its lease has not run out.
+  [[nodiscard]] bool alive(const std::string& node, clock::time_point now) const;
+
+  /// The leases a node holds (including one being revoked: it must stop it).
+  [[nodiscard]] std::vector<lease_grant> grants_of(const std::string& node) const;
+
+  /// Applies the rules: drops leases of lost nodes (shared storage) or marks
+  /// their profiles waiting, finishes revocations, places free profiles
+  /// (pin first, else least loaded), and starts at most one rebalancing move.
+  /// Returns what happened, one sentence each, for the log.
+  std::vector<std::string> place(clock::time_point now);
+
+  /// `hermes-matrix move`: withdraws the profile from its node and places it on
+  /// `node` once released. Needs shared storage (the store is not carried over),
+  /// a live target that offers the profile, and no pin to another node. The
+  /// error text says why not; empty means the move started.
+  std::string move(const std::string& profile, const std::string& node, clock::time_point now);
+
+  /// Every profile of the cluster, each with the node serving it.
+  [[nodiscard]] std::vector<profile_status> status(clock::time_point now) const;
+
+private:
+  struct node_entry {
+    std::vector<profile_offer> offers;
+    std::map<std::string, profile_status> running; // by profile
+    clock::time_point renewed;
+    bool lost = false; // reported once
+  };
+  struct profile_entry {
+    std::string pin;
+    std::string holder;      // node holding the lease, empty: free
+    std::string last_holder; // where its store is when storage is not shared
+    uint64_t epoch = 0;
+    bool revoking = false;   // holder must stop it; placed again once it did
+    std::string waiting_for; // why it is not placed (status text)
+    std::string move_to;     // `move`: the node to place it on next
+  };
+
+  bool offers(const std::string& node, const std::string& profile) const;
+  bool runs_elsewhere(const std::string& profile, const std::string& except,
+                      clock::time_point now) const;
+  size_t load(const std::string& node) const;
+  std::string choose_node(const std::string& profile, profile_entry& p, clock::time_point now);
+  void rebalance(clock::time_point now, std::vector<std::string>& events);
+
+  cluster_rules rules_;
+  clock::time_point started_;
+  uint64_t next_epoch_ = 1;
+  std::map<std::string, node_entry> nodes_;
+  std::map<std::string, profile_entry> profiles_;
+};
+
+} // namespace hm

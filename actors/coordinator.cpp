@@ -1,0 +1,170 @@
+#include "actors/coordinator.hpp"
+
+#include "actors/cluster_auth.hpp"
+#include "messages/errors.hpp"
+
+#include <caf/actor_system.hpp>
+#include <caf/stateful_actor.hpp>
+#include <caf/typed_event_based_actor.hpp>
+
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <map>
+#include <optional>
+
+namespace hm {
+
+namespace {
+
+struct coordinator_state {
+  std::optional<cluster_table> table;
+  coordinator_settings settings;
+  std::map<std::string, std::string> nonces;      // node name -> challenge handed out
+  std::map<std::string, caf::actor_addr> joined;  // node name -> its node actor
+  static inline const char* name = "coordinator";
+};
+
+using coordinator_pointer = coordinator_actor::stateful_pointer<coordinator_state>;
+
+/// Node names appear in logs and status: one short word.
+bool valid_node_name(const std::string& name) {
+  return !name.empty() && name.size() <= 64
+         && std::all_of(name.begin(), name.end(), [](unsigned char c) {
+              return std::isalnum(c) || c == '-' || c == '_' || c == '.';
+            });
+}
+
+std::string peer_of(coordinator_pointer self) {
+  auto& sender = self->current_sender();
+  return sender ? to_string(sender->node()) : std::string{"(anonymous)"};
+}
+
+/// Whether the current message comes from this process or from the joined node `name`.
+bool sender_is(coordinator_pointer self, const std::string& name) {
+  auto& sender = self->current_sender();
+  if (!sender)
+    return false;
+  auto i = self->state.joined.find(name);
+  return i != self->state.joined.end() && i->second == sender->address();
+}
+
+bool sender_is_trusted(coordinator_pointer self) {
+  auto& sender = self->current_sender();
+  if (!sender)
+    return false;
+  if (sender->node() == self->node())
+    return true;
+  auto addr = sender->address();
+  return std::any_of(self->state.joined.begin(), self->state.joined.end(),
+                     [&](auto& kv) { return kv.second == addr; });
+}
+
+/// Whether a command-line client proved the secret for the nonce hello gave it.
+bool client_proven(coordinator_pointer self, const std::string& client, const std::string& proof,
+                   const char* what) {
+  auto& st = self->state;
+  auto i = st.nonces.find(client);
+  bool proven = i != st.nonces.end() && proof_matches(st.settings.secret, client, i->second, proof);
+  if (i != st.nonces.end())
+    st.nonces.erase(i); // a challenge is good for one answer
+  if (!proven)
+    spdlog::warn("cluster: refused a {} request of '{}' from {}: wrong cluster secret", what,
+                 client, peer_of(self));
+  return proven;
+}
+
+void place(coordinator_pointer self) {
+  for (auto& event : self->state.table->place(self->clock().now()))
+    spdlog::info("cluster: {}", event);
+}
+
+caf::timespan tick_interval(const cluster_rules& rules) {
+  auto t = std::chrono::duration_cast<caf::timespan>(rules.lease / 5);
+  return std::clamp(t, caf::timespan{std::chrono::milliseconds{100}},
+                    caf::timespan{std::chrono::seconds{1}});
+}
+
+coordinator_actor::behavior_type coordinator(coordinator_pointer self,
+                                             coordinator_settings settings) {
+  self->state.table.emplace(settings.rules, self->clock().now());
+  self->state.settings = std::move(settings);
+  self->send(self, atom::tick_v);
+  return {
+    [self](atom::hello, const std::string& node) -> caf::result<std::string> {
+      if (!valid_node_name(node)) {
+        spdlog::warn("cluster: refused a node from {}: invalid node name", peer_of(self));
+        return make_error(errc::refused, "invalid node name: use letters, digits, '-', '_' "
+                                         "and '.', at most 64");
+      }
+      auto nonce = make_nonce();
+      // Challenges nobody answers must not pile up: a real node answers at once.
+      if (self->state.nonces.size() >= 1024)
+        self->state.nonces.clear();
+      self->state.nonces[node] = nonce;
+      return nonce;
+    },
+    [self](atom::nodejoin, const std::string& node, const std::string& proof,
+           std::vector<profile_offer> offers) -> caf::result<atom::ok> {
+      auto& st = self->state;
+      auto i = st.nonces.find(node);
+      bool proven = i != st.nonces.end() && proof_matches(st.settings.secret, node, i->second, proof);
+      if (i != st.nonces.end())
+        st.nonces.erase(i); // a challenge is good for one answer
+      if (!proven) {
+        spdlog::warn("cluster: refused node '{}' from {}: wrong cluster secret", node,
+                     peer_of(self));
+        return make_error(errc::refused, "wrong cluster secret");
+      }
+      st.joined[node] = self->current_sender()->address();
+      spdlog::info("cluster: node {} joined, offering {} profile(s)", node, offers.size());
+      st.table->node_joined(node, std::move(offers), self->clock().now());
+      return atom::ok_v;
+    },
+    [self](atom::renew, const std::string& node,
+           std::vector<profile_status> running) -> caf::result<lease_set> {
+      if (!sender_is(self, node))
+        return make_error(errc::refused, "not joined: join the cluster first");
+      auto& table = *self->state.table;
+      table.node_renewed(node, std::move(running), self->clock().now());
+      place(self);
+      return lease_set{table.grants_of(node),
+                       std::chrono::duration_cast<caf::timespan>(self->state.settings.rules.lease)};
+    },
+    [self](atom::status) -> caf::result<std::vector<profile_status>> {
+      if (!sender_is_trusted(self))
+        return make_error(errc::refused, "not joined: join the cluster first");
+      return self->state.table->status(self->clock().now());
+    },
+    [self](atom::status, const std::string& client,
+           const std::string& proof) -> caf::result<std::vector<profile_status>> {
+      if (!client_proven(self, client, proof, "status"))
+        return make_error(errc::refused, "wrong cluster secret");
+      return self->state.table->status(self->clock().now());
+    },
+    [self](atom::move, const std::string& profile, const std::string& node,
+           const std::string& client, const std::string& proof) -> caf::result<std::string> {
+      if (!client_proven(self, client, proof, "move"))
+        return make_error(errc::refused, "wrong cluster secret");
+      auto why_not = self->state.table->move(profile, node, self->clock().now());
+      if (!why_not.empty())
+        return make_error(errc::bad_config, "cannot move " + profile + ": " + why_not);
+      spdlog::info("cluster: moving profile {} to node {} (asked by hermes-matrix move)", profile,
+                   node);
+      place(self);
+      return "moving " + profile + " to node " + node;
+    },
+    [self](atom::tick) {
+      place(self);
+      self->delayed_send(self, tick_interval(self->state.settings.rules), atom::tick_v);
+    },
+  };
+}
+
+} // namespace
+
+coordinator_actor spawn_coordinator(caf::actor_system& sys, coordinator_settings settings) {
+  return sys.spawn(coordinator, std::move(settings));
+}
+
+} // namespace hm

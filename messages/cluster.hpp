@@ -1,0 +1,52 @@
+#pragma once
+
+// Messages between the nodes of a cluster. They cross the network (CAF's
+// middleman), so every field is a plain serializable value with `inspect`.
+
+#include <caf/meta/type_name.hpp>
+#include <caf/timespan.hpp>
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace hm {
+
+/// A profile a node can serve (it sees the profile's directory), and the node
+/// the profile is pinned to by HERMES_MATRIX_NODE (empty: anywhere).
+struct profile_offer {
+  std::string profile;
+  std::string pinned_node;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, profile_offer& x) {
+  return f(caf::meta::type_name("profile_offer"), x.profile, x.pinned_node);
+}
+
+/// The right to serve one profile. A new epoch is issued every time the
+/// profile is granted anew, so a stale holder can be told from the current one.
+struct lease_grant {
+  std::string profile;
+  uint64_t epoch = 0;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, lease_grant& x) {
+  return f(caf::meta::type_name("lease_grant"), x.profile, x.epoch);
+}
+
+/// The coordinator's answer to a renewal: every lease the node holds now. They
+/// are valid for `valid_for`, counted by the node from when it sent the
+/// renewal (so the node's view always ends before the coordinator's).
+struct lease_set {
+  std::vector<lease_grant> grants;
+  caf::timespan valid_for{0};
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, lease_set& x) {
+  return f(caf::meta::type_name("lease_set"), x.grants, x.valid_for);
+}
+
+} // namespace hm

@@ -1,0 +1,135 @@
+"""Cluster nodes for the cluster tests and bench/failover.py: a coordinator and
+workers, each `hermes-matrix run` as a separate process on loopback, stderr to a
+file per node. Logs are how a test sees which node serves which profile."""
+
+import os
+import pathlib
+import re
+import signal
+import subprocess
+import time
+
+from harness import BINARY, GATEWAYS, wait_until
+
+SECRET = "cluster-secret-for-tests-0123456789"
+
+
+def write_secret(path, text=SECRET):
+    path = pathlib.Path(path)
+    path.write_text(text + "\n")
+    path.chmod(0o600)
+    return path
+
+
+class Node:
+    """One `hermes-matrix run` process of a cluster."""
+
+    def __init__(self, name, home, log_path, args):
+        self.name = name
+        self.log_path = pathlib.Path(log_path)
+        self._log = open(self.log_path, "a")
+        self.proc = subprocess.Popen([BINARY, "run", "--hermes-home", str(home), *args],
+                                     stdin=subprocess.DEVNULL, stdout=self._log,
+                                     stderr=self._log)
+        GATEWAYS.append(self)  # its log in the failure report
+
+    def stderr(self):
+        try:
+            return self.log_path.read_text(errors="replace")
+        except OSError:
+            return ""
+
+    def wait_log(self, pattern, timeout=30, start=0):
+        """The first match of the regex in the log after offset `start`."""
+        rx = re.compile(pattern)
+
+        def found():
+            return rx.search(self.stderr(), start)
+        return wait_until(found, timeout, lambda: f"{pattern!r} in the log of {self.name}:\n"
+                          + self.stderr()[-4000:])
+
+    def signal(self, sig):
+        if self.proc.poll() is None:
+            self.proc.send_signal(sig)
+
+    def stop(self, timeout=15):
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGCONT)
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self._log.close()
+        return self.proc.returncode
+
+
+class Cluster:
+    """A coordinator and workers. `coordinator_home` may be an empty directory so
+    that the coordinator itself serves nothing."""
+
+    def __init__(self, tmp, secret_file, lease=3, shared=True):
+        self.tmp = pathlib.Path(tmp)
+        self.secret_file = secret_file
+        self.lease = lease
+        self.shared = shared
+        self.nodes = {}
+        self.port = None
+
+    def common(self):
+        args = ["--cluster-secret-file", str(self.secret_file), "--lease-seconds", str(self.lease)]
+        if self.shared:
+            args.append("--shared-storage")
+        return args
+
+    def start_coordinator(self, home, *extra):
+        node = Node("coordinator", home, self.tmp / "coordinator.log",
+                    ["--cluster-listen", "127.0.0.1:0", *self.common(), *extra])
+        m = node.wait_log(r"coordinator listening on 127\.0\.0\.1:(\d+)")
+        self.port = int(m.group(1))
+        self.nodes["coordinator"] = node
+        return node
+
+    def start_worker(self, name, home, secret_file=None, *extra):
+        args = ["--cluster-join", f"127.0.0.1:{self.port}", "--node-name", name,
+                "--cluster-secret-file", str(secret_file or self.secret_file),
+                "--lease-seconds", str(self.lease)]
+        if self.shared:
+            args.append("--shared-storage")
+        node = Node(name, home, self.tmp / f"{name}.log", [*args, *extra])
+        self.nodes[name] = node
+        return node
+
+    def placed(self, profile, timeout=30, start=0, not_on=None):
+        """The node the coordinator placed `profile` on (after log offset `start`)."""
+        coord = self.nodes["coordinator"]
+        rx = re.compile(rf"profile {re.escape(profile)} placed on node (\S+) ")
+
+        def found():
+            hits = [m.group(1) for m in rx.finditer(coord.stderr(), start)]
+            hits = [h for h in hits if h != not_on]
+            return hits[-1] if hits else None
+        return wait_until(found, timeout, lambda: f"{profile} placed (not on {not_on}):\n"
+                          + coord.stderr()[-4000:])
+
+    def holder(self, profile):
+        """Where the coordinator last placed `profile`, or None."""
+        rx = re.compile(rf"profile {re.escape(profile)} placed on node (\S+) ")
+        hits = rx.findall(self.nodes["coordinator"].stderr())
+        return hits[-1] if hits else None
+
+    def stop(self):
+        for name, node in reversed(list(self.nodes.items())):
+            node.stop()
+
+
+def log_size(node):
+    return len(node.stderr())
+
+
+def now():
+    return time.monotonic()
+
+
+__all__ = ["Cluster", "Node", "write_secret", "log_size", "now", "os"]

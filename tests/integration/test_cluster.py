@@ -1,0 +1,354 @@
+"""The cluster on loopback: a coordinator and workers as separate processes,
+the dev homeserver, the agent double and a human on matrix-nio. Which node
+serves a profile is read from the coordinator's and the workers' logs; exactly
+once is read from the homeserver's list of every event of the room.
+
+Leases are short (3 s) so that the tests take seconds; nothing asserts a timing
+(bench/failover.py measures the failover time)."""
+
+import signal
+import socket
+
+import pytest
+
+from cluster_nodes import Cluster, log_size, write_secret
+from harness import (AgentDouble, Devhs, Human, bot_settings, replies_to, wait_until,
+                     write_profile)
+
+PROFILES = ("alpha", "beta", "gamma")
+
+
+class World:
+    """One homeserver, one agent double, doru, three bot profiles in one shared
+    HERMES_HOME (pins per test), and an empty home for a coordinator that serves
+    nothing itself."""
+
+    def __init__(self, tmp, pins=None):
+        pins = pins or {}
+        self.tmp = tmp
+        self.hs = Devhs(tmp / "devhs")
+        self.agent = AgentDouble()
+        self.doru = Human(self.hs, "doru", "Doru")
+        self.bots = {p: self.hs.register(f"bot-{p}", f"Bot {p}") for p in PROFILES}
+        self.home = tmp / "shared-home"
+        (self.home / "profiles").mkdir(parents=True)
+        (self.home / ".env").write_text("# the default profile is not on Matrix here\n")
+        for p, bot in self.bots.items():
+            extra = {"MATRIX_DEVICE_ID": f"BOT_BOT-{p.upper()}"}
+            if p in pins:
+                extra["HERMES_MATRIX_NODE"] = pins[p]
+            write_profile(self.home, p, bot_settings(self.hs, self.agent, bot,
+                                                     [self.doru.user_id], **extra))
+        self.empty_home = tmp / "empty-home"
+        self.empty_home.mkdir()
+        self.secret = write_secret(tmp / "cluster.secret")
+        self.rooms = {}
+
+    def dm(self, profile):
+        if profile not in self.rooms:
+            room = self.doru.create_room(invite=[self.bots[profile]], is_direct=True)
+            self.doru.wait_joined(room, self.bots[profile])
+            self.rooms[profile] = room
+        return self.rooms[profile]
+
+    def ask(self, profile, text, timeout=60):
+        """Sends a DM and waits for the bot's answer; returns the message's event id."""
+        room = self.dm(profile)
+        event_id = self.doru.send(room, text)
+        self.doru.wait_reply(room, event_id, self.bots[profile], timeout=timeout)
+        return event_id
+
+    def answered_once(self, profile, event_ids):
+        events = self.hs.events(self.rooms[profile])
+        counts = {e: len(replies_to(events, e, self.bots[profile].user_id)) for e in event_ids}
+        assert all(c == 1 for c in counts.values()), counts
+
+    def close(self):
+        self.doru.close()
+        self.agent.stop()
+        self.hs.stop()
+
+
+@pytest.fixture
+def world(tmp_path):
+    worlds = []
+
+    def make(**kw):
+        w = World(tmp_path, **kw)
+        worlds.append(w)
+        return w
+    yield make
+    for w in worlds:
+        w.close()
+
+
+@pytest.fixture
+def cluster(tmp_path):
+    made = []
+
+    def make(world, **kw):
+        c = Cluster(tmp_path, world.secret, **kw)
+        made.append(c)
+        return c
+    yield make
+    for c in made:
+        c.stop()
+
+
+def test_placement_by_pin_and_by_balance(world, cluster):
+    """alpha is pinned to w2; beta and gamma go where the load is least (the
+    coordinator serves nothing itself): w1 gets at least one of them."""
+    w = world(pins={"alpha": "w2"})
+    c = cluster(w)
+    c.start_coordinator(w.empty_home)
+    w1 = c.start_worker("w1", w.home)
+    w2 = c.start_worker("w2", w.home)
+    assert c.placed("alpha") == "w2"
+    w2.wait_log(r"node w2 serves profile alpha \(lease epoch \d+\)")
+    # Balance: w2 holds alpha, so the first free profile goes to w1, and the
+    # third to whichever has less (w1 and w2 then hold two and one, or it moves).
+    holders = {p: c.placed(p) for p in ("beta", "gamma")}
+    assert set(holders.values()) <= {"w1", "w2"}
+    assert "w1" in holders.values(), holders
+    for p in PROFILES:
+        w.ask(p, f"hello {p}")
+        node = c.holder(p)
+        c.nodes[node].wait_log(rf"node {node} serves profile {p} ")
+    assert "serves profile alpha" not in w1.stderr()
+    # The status of the whole cluster names each profile's node (the coordinator logs it).
+    for p in PROFILES:
+        assert c.holder(p) in ("w1", "w2")
+
+
+def test_worker_killed_mid_conversation_resumes_elsewhere_once(world, cluster):
+    w = world()
+    c = cluster(w)
+    c.start_coordinator(w.empty_home)
+    c.start_worker("w1", w.home)
+    c.start_worker("w2", w.home)
+    first = c.placed("alpha")
+    asked = [w.ask("alpha", "before the crash")]
+    # A slow reply: the worker dies while it streams.
+    w.agent.script({"reply": "slow " * 30, "deltas": 30, "delay": 0.3}, model="alpha",
+                   count=1)
+    room = w.dm("alpha")
+    mark = log_size(c.nodes["coordinator"])
+    mid = w.doru.send(room, "answer slowly")
+    w.doru.wait_reply(room, mid, w.bots["alpha"], timeout=30)  # the reply has begun
+    c.nodes[first].signal(signal.SIGKILL)
+    second = c.placed("alpha", start=mark, not_on=first)
+    assert second != first
+    # The interrupted turn is finished by the new node, once.
+    w.doru.wait_reactions(room, mid, w.bots["alpha"], ["✅"], timeout=90)
+    asked.append(mid)
+    asked.append(w.ask("alpha", "after the crash"))
+    c.nodes[second].wait_log(r"node \S+ serves profile alpha ")
+    w.answered_once("alpha", asked)
+
+
+GARBAGE = b"\x00\xffGET / HTTP/1.1\r\n\r\n" + bytes(range(256)) * 8
+
+
+def send_garbage(port):
+    """Garbage on the cluster port, read until the node drops the connection. Its
+    first bytes read as a BASP header announcing a ~0.5 GB payload: the worst
+    kind, which CAF 0.17 keeps until the connection timeout."""
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as s:
+        s.sendall(GARBAGE)
+        s.settimeout(10)
+        try:
+            while s.recv(4096):
+                pass
+        except (socket.timeout, ConnectionResetError):
+            pass
+
+
+def test_wrong_secret_and_garbage_are_refused(world, cluster):
+    w = world()
+    # Garbage holds CAF's multiplexer up to half a lease (the connection
+    # timeout): a lease long enough for that to be the only thing measured here.
+    c = cluster(w, lease=6)
+    coord = c.start_coordinator(w.empty_home)
+    good = c.start_worker("w1", w.home)
+    assert c.placed("alpha") == "w1"
+    w.ask("alpha", "before the bad peers")
+
+    bad_secret = write_secret(w.tmp / "wrong.secret", "not-the-cluster-secret-at-all")
+    bad = c.start_worker("intruder", w.home, bad_secret)
+    assert bad.proc.wait(timeout=30) != 0
+    assert "refused" in bad.stderr()
+    coord.wait_log(r"refused node 'intruder' .*wrong cluster secret")
+    # The secret never crosses the wire, nor reaches a log.
+    for node in (coord, good, bad):
+        assert "cluster-secret-for-tests" not in node.stderr()
+        assert "not-the-cluster-secret" not in node.stderr()
+
+    # Garbage on the cluster port: the middleman drops the connection.
+    send_garbage(c.port)
+
+    # Nothing else is affected: w1 keeps its lease and alpha answers.
+    assert coord.proc.poll() is None and good.proc.poll() is None
+    w.ask("alpha", "after the bad peers")
+    assert c.holder("alpha") == "w1"
+    assert "lease ran out" not in good.stderr()
+
+
+def test_partitioned_worker_stops_and_never_answers_after_takeover(world, cluster):
+    w = world()
+    c = cluster(w)
+    c.start_coordinator(w.empty_home)
+    c.start_worker("w1", w.home)
+    c.start_worker("w2", w.home)
+    first = c.placed("alpha")
+    asked = [w.ask("alpha", "before the partition")]
+    frozen = c.nodes[first]
+    mark = log_size(c.nodes["coordinator"])
+    frozen.signal(signal.SIGSTOP)  # a partition: it neither renews nor answers
+    second = c.placed("alpha", start=mark, not_on=first, timeout=60)
+    room = w.dm("alpha")
+    during = w.doru.send(room, "while the old node is frozen")
+    frozen.signal(signal.SIGCONT)
+    # Back, it finds its lease gone and stops the profile (before anything else).
+    frozen.wait_log(rf"node {first} stops profile alpha: its lease ran out", timeout=30)
+    w.doru.wait_reply(room, during, w.bots["alpha"], timeout=90)
+    asked.append(during)
+    asked.append(w.ask("alpha", "after the partition"))
+    c.nodes[second].wait_log(rf"node {second} serves profile alpha ")
+    w.answered_once("alpha", asked)
+    # It never got alpha back.
+    assert c.holder("alpha") == second
+
+
+def test_local_workers_respawn(world, cluster):
+    w = world()
+    c = cluster(w, shared=False)
+    coord = c.start_coordinator(w.home, "--workers", "3")
+    for i in (1, 2, 3):
+        coord.wait_log(rf"started worker process {i} \(pid \d+\)")
+    holders = {p: c.placed(p) for p in PROFILES}
+    assert sorted(holders.values()) == ["worker-1", "worker-2", "worker-3"], holders
+    for p in PROFILES:
+        w.ask(p, f"hello {p}")
+    victim = holders["beta"]
+    index = victim.split("-")[1]
+    pid = int(coord.wait_log(rf"started worker process {index} \(pid (\d+)\)").group(1))
+    mark = log_size(coord)
+    import os
+    os.kill(pid, signal.SIGKILL)
+    coord.wait_log(rf"worker process {index} \(pid {pid}\) killed by .*starting it again",
+                   start=mark)
+    coord.wait_log(rf"node {victim} joined", start=mark)
+    w.ask("beta", "after the worker crash", timeout=90)
+    w.ask("alpha", "still here")
+
+
+def status_table(c, secret_file):
+    """`hermes-matrix status` against the cluster: (exit code, rows by profile, output)."""
+    import subprocess
+    from harness import BINARY
+    out = subprocess.run([BINARY, "status", "--cluster-join", f"127.0.0.1:{c.port}",
+                          "--cluster-secret-file", str(secret_file)],
+                         capture_output=True, text=True, timeout=60)
+    rows = {}
+    for line in out.stdout.splitlines()[1:]:
+        cols = line.split()
+        if cols:
+            rows[cols[0]] = cols
+    return out.returncode, rows, out.stdout + out.stderr
+
+
+def test_status_of_the_whole_cluster_names_each_node(world, cluster):
+    w = world(pins={"gamma": "elsewhere"})
+    c = cluster(w)
+    c.start_coordinator(w.empty_home)
+    c.start_worker("w1", w.home)
+    c.start_worker("w2", w.home)
+    for p in ("alpha", "beta"):
+        c.placed(p)
+        w.ask(p, f"hello {p}")
+    # Nodes report their profiles' state with each renewal: it shows up shortly.
+    seen = {}
+
+    def all_running():
+        seen["last"] = status_table(c, w.secret)
+        rc, rows, _ = seen["last"]
+        return rc == 0 and all(p in rows and rows[p][2] == "running" for p in ("alpha", "beta"))
+    wait_until(all_running, 30, lambda: "alpha and beta running in:\n" + seen["last"][2])
+    rc, rows, text = seen["last"]
+    for p in ("alpha", "beta"):
+        assert rows[p][1] == c.holder(p), text
+        assert rows[p][2] == "running", text
+        assert rows[p][3] == w.bots[p].user_id, text
+    # gamma is pinned to a node that never joined: it waits, and says for what.
+    assert rows["gamma"][2] == "waiting", text
+    assert "waiting for node elsewhere" in text
+    # The status needs the secret too.
+    wrong = write_secret(w.tmp / "wrong.secret", "not-the-cluster-secret-at-all")
+    rc, rows, text = status_table(c, wrong)
+    assert rc == 1 and "wrong cluster secret" in text and not rows, text
+
+
+def make_certificates(d):
+    """A CA and one certificate for every node (CN 127.0.0.1), with the openssl CLI."""
+    import subprocess
+
+    def ssl(*args):
+        subprocess.run(["openssl", *args], check=True, capture_output=True, timeout=60)
+    ssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=hm test CA",
+        "-keyout", str(d / "ca.key"), "-out", str(d / "ca.pem"))
+    ssl("req", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=127.0.0.1",
+        "-keyout", str(d / "node.key"), "-out", str(d / "node.csr"))
+    ssl("x509", "-req", "-in", str(d / "node.csr"), "-CA", str(d / "ca.pem"), "-CAkey",
+        str(d / "ca.key"), "-CAcreateserial", "-days", "2", "-out", str(d / "node.pem"))
+    (d / "node.key").chmod(0o600)
+    return ["--cluster-cert", str(d / "node.pem"), "--cluster-key", str(d / "node.key"),
+            "--cluster-ca", str(d / "ca.pem")]
+
+
+def test_tls_cluster_serves_and_refuses_plaintext(world, cluster):
+    w = world()
+    tls = make_certificates(w.tmp)
+    c = cluster(w)
+    coord = c.start_coordinator(w.empty_home, *tls)
+    assert "(TLS)" in coord.stderr()
+    c.start_worker("w1", w.home, None, *tls)
+    assert c.placed("alpha") == "w1"
+    w.ask("alpha", "over TLS")
+    # Garbage fails the TLS handshake at once.
+    send_garbage(c.port)
+    w.ask("alpha", "after garbage over TLS")
+    assert "lease ran out" not in c.nodes["w1"].stderr()
+    # A node without TLS cannot join a TLS cluster.
+    plain = c.start_worker("plain", w.empty_home)
+    plain.wait_log(r"node plain: (cannot reach|joining failed)", timeout=30)
+    assert "node plain joined" not in coord.stderr()
+
+
+def test_move_a_profile_to_another_node(world, cluster):
+    import subprocess
+    from harness import BINARY
+    w = world()
+    c = cluster(w)
+    coord = c.start_coordinator(w.empty_home)
+    c.start_worker("w1", w.home)
+    c.start_worker("w2", w.home)
+    first = c.placed("alpha")
+    target = "w2" if first == "w1" else "w1"
+    asked = [w.ask("alpha", "before the move")]
+    mark = log_size(coord)
+
+    def move(profile, node):
+        return subprocess.run([BINARY, "move", profile, node, "--cluster-join",
+                               f"127.0.0.1:{c.port}", "--cluster-secret-file", str(w.secret)],
+                              capture_output=True, text=True, timeout=60)
+    out = move("alpha", target)
+    assert out.returncode == 0 and f"moving alpha to node {target}" in out.stdout, out
+    assert c.placed("alpha", start=mark, not_on=first) == target
+    c.nodes[first].wait_log(rf"node {first} stops profile alpha: its lease was withdrawn")
+    asked.append(w.ask("alpha", "after the move"))
+    c.nodes[target].wait_log(rf"node {target} serves profile alpha ")
+    w.answered_once("alpha", asked)
+    # A node that is not there: refused with the reason, nothing moves.
+    out = move("alpha", "nowhere")
+    assert out.returncode == 1 and "node nowhere is not in the cluster" in out.stderr, out
+    assert c.holder("alpha") == target
