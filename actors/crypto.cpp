@@ -366,13 +366,24 @@ crypto_actor::behavior_type crypto_behavior(crypto_pointer self, homeserver_link
     [self](const sync_batch& batch) -> caf::result<atom::ok> {
       auto& s = self->state;
       auto& resp = *batch.response;
+      if (batch.initial)
+        s.room_members.clear();
+      for (auto& [room_id, left] : resp.leave)
+        s.room_members.erase(room_id);
       for (auto& [room_id, joined] : resp.join) {
-        for (auto& ev : joined.state)
+        bool members_changed = joined.timeline.limited;
+        for (auto& ev : joined.state) {
           if (ev.type == "m.room.encryption" && ev.state_key)
             note_room_encryption(s, room_id, ev.content());
-        for (auto& ev : joined.timeline.events)
+          members_changed |= ev.type == "m.room.member";
+        }
+        for (auto& ev : joined.timeline.events) {
           if (ev.type == "m.room.encryption" && ev.state_key)
             note_room_encryption(s, room_id, ev.content());
+          members_changed |= ev.type == "m.room.member";
+        }
+        if (members_changed)
+          s.room_members.erase(room_id);
       }
       if (!resp.device_lists.changed.empty() || !resp.device_lists.left.empty()) {
         s.tracker.apply(resp.device_lists);

@@ -313,9 +313,28 @@ void with_room_encryption(crypto_pointer self) {
       finish_job(self, j.event_type, j.content);
       return;
     }
+    // Shares the room's session (stored, or a new one) with the members' devices.
+    auto share_with = [self](std::vector<std::string> members) {
+      auto& s2 = self->state;
+      auto rs = std::make_shared<room_session>();
+      auto& j2 = s2.jobs.front();
+      if (auto row = s2.store->outbound_group_session(j2.room_id)) {
+        auto loaded = crypto::outbound_group_session::from_pickle(row->pickle, *s2.key,
+                                                                  j2.room_id, row->created_at);
+        if (loaded) {
+          rs->session.emplace(std::move(loaded).value());
+          rs->shared = shared_from_json(row->shared_with);
+        }
+      }
+      share_and_encrypt(self, rs, std::move(members), 0);
+    };
+    if (auto known = s.room_members.find(j.room_id); known != s.room_members.end()) {
+      share_with(known->second);
+      return;
+    }
     auto req = matrix::joined_members_request(j.room_id);
     self->request(s.link.engine, caf::infinite, to_http_call(s.link, req, s.next_call++))
-      .then([self](const http_result& res) {
+      .then([self, share_with](const http_result& res) {
         auto& s2 = self->state;
         if (!succeeded(res)) {
           job_failed(self, "cannot list the room's members", to_matrix_error(res));
@@ -329,17 +348,8 @@ void with_room_encryption(crypto_pointer self) {
         std::vector<std::string> members;
         for (auto& m : joined.value())
           members.push_back(m.user_id);
-        auto rs = std::make_shared<room_session>();
-        auto& j2 = s2.jobs.front();
-        if (auto row = s2.store->outbound_group_session(j2.room_id)) {
-          auto loaded = crypto::outbound_group_session::from_pickle(row->pickle, *s2.key,
-                                                                    j2.room_id, row->created_at);
-          if (loaded) {
-            rs->session.emplace(std::move(loaded).value());
-            rs->shared = shared_from_json(row->shared_with);
-          }
-        }
-        share_and_encrypt(self, rs, std::move(members), 0);
+        s2.room_members[s2.jobs.front().room_id] = members;
+        share_with(std::move(members));
       });
   };
   if (auto i = st.encrypted_rooms.find(job.room_id); i != st.encrypted_rooms.end()) {

@@ -69,6 +69,10 @@ struct crypto_state {
   crypto::device_tracker tracker;
   /// Room → encrypted, as learnt from the room state and from sync.
   std::map<std::string, bool> encrypted_rooms;
+  /// The joined members of encrypted rooms we sent into, as last listed by the
+  /// homeserver; dropped when a sync shows a membership change in the room or a
+  /// gap (lazy-loaded members hide changes in a gap), so each send does not ask again.
+  std::map<std::string, std::vector<std::string>> room_members;
   /// Room → when its outbound session is replaced (m.room.encryption's rotation_period_*;
   /// a room missing here has the spec's defaults).
   std::map<std::string, crypto::rotation_policy> rotation;
