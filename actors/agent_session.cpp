@@ -23,9 +23,6 @@ namespace {
 
 using namespace std::chrono_literals;
 
-/// A backend that sends nothing (not even a keepalive, which Hermes sends
-/// every 30 s) for this long is considered gone.
-constexpr auto silence_limit = std::chrono::seconds{120};
 /// Typing notices expire; refresh before they do.
 constexpr auto typing_refresh = std::chrono::seconds{20};
 /// The whole turn, however chatty the backend is.
@@ -411,9 +408,9 @@ session_behavior(session_pointer self, agent_session_config config, http_engine_
       }
       auto& r = *st.current;
       auto now = self->clock().now();
-      if (now - r.last_data > silence_limit) {
+      if (now - r.last_data > st.config.silence_limit) {
         st.log->error("the agent backend sent nothing for {} s; giving up on this turn",
-                      silence_limit.count());
+                      st.config.silence_limit.count());
         st.metrics->agent_error("silent");
         abandon(self, "⚠️ The agent backend stopped answering.", "failed:silent");
         return;

@@ -10,6 +10,7 @@
 #include <cstddef>
 #include <memory>
 #include <optional>
+#include <chrono>
 #include <string>
 
 namespace spdlog {
@@ -35,6 +36,9 @@ struct agent_session_config {
   /// A message for a busy session interrupts the running turn (Hermes' default)
   /// or waits for it.
   profiles::busy_input_mode busy_mode = profiles::busy_input_mode::interrupt;
+  /// A backend that sends nothing (not even a keepalive, which Hermes sends every
+  /// 30 s) for this long is considered gone (HERMES_MATRIX_AGENT_SILENCE).
+  std::chrono::seconds silence_limit{120};
 };
 
 /// Spawns the session of one conversation, linked to its cell. Each turn calls

@@ -151,11 +151,23 @@ void on_sent(outbox_pointer self, const std::string& room_id, const next_send& s
   // than the next would otherwise land less than edit_spacing before it.
   if (s.is_edit)
     q.last_edit = self->clock().now();
+  // A 2xx whose body does not name the event (garbled, truncated or swapped by a
+  // proxy) does not prove the homeserver has it: it is retried like a failure, with the
+  // same txn id, which the homeserver deduplicates if it did take it. Marking it sent
+  // would lose the reply for good.
+  std::optional<matrix::matrix_error> unconfirmed;
+  std::string event_id;
   if (succeeded(res)) {
+    auto parsed = matrix::parse_event_id(to_matrix_response(res));
+    if (parsed)
+      event_id = parsed.value();
+    else
+      unconfirmed = parsed.error();
+  }
+  if (succeeded(res) && !unconfirmed) {
     st.metrics->outbox_send("ok");
-    auto event_id = matrix::parse_event_id(to_matrix_response(res));
     if (s.durable) {
-      if (auto err = st.store->mark_sent(s.txn_id, event_id ? event_id.value() : std::string{})) {
+      if (auto err = st.store->mark_sent(s.txn_id, event_id)) {
         self->quit(make_error(errc::store_failed, "cannot write the store: " + *err));
         return;
       }
@@ -170,8 +182,9 @@ void on_sent(outbox_pointer self, const std::string& room_id, const next_send& s
     pump(self, room_id);
     return;
   }
-  auto err = to_matrix_error(res);
-  switch (matrix::classify(err)) {
+  auto err = unconfirmed ? *unconfirmed : to_matrix_error(res);
+  auto action = unconfirmed ? matrix::error_action::retry : matrix::classify(err);
+  switch (action) {
     case matrix::error_action::stop_profile:
       st.metrics->outbox_send("refused");
       self->quit(make_error(errc::unauthorized,

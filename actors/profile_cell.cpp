@@ -1,6 +1,7 @@
 #include "actors/profile_cell.hpp"
 
 #include "actors/crypto.hpp"
+#include "actors/fault_switch.hpp"
 #include "actors/outbox.hpp"
 #include "actors/profile_cell_state.hpp"
 #include "actors/profile_log.hpp"
@@ -162,6 +163,11 @@ void act_on_message(profile_cell_pointer self, const journal_entry& entry) {
 void act_on_plain_message(profile_cell_pointer self, const journal_entry& entry,
                           std::optional<matrix::room_event> ev, bool was_encrypted) {
   auto& st = self->state;
+  // Test builds only (hermes-matrix-faulty): a fault the test armed for this profile.
+  if (auto fault = fault_point(st.config.dir)) {
+    self->quit(std::move(*fault));
+    return;
+  }
   if (ev && ev->type != "m.room.message") {
     finish_entry(self, entry.event_id, "ignored:not-a-message");
     return;
@@ -525,6 +531,7 @@ agent_session_actor session_for(profile_cell_pointer self, const std::string& ke
   cfg.reactions = st.config.reactions;
   cfg.busy_mode = st.config.busy_queue ? profiles::busy_input_mode::queue
                                        : profiles::busy_input_mode::interrupt;
+  cfg.silence_limit = std::chrono::seconds{st.config.agent_silence_s};
   auto session = spawn_agent_session(self, std::move(cfg), st.link.engine, st.outbox,
                                      caf::actor_cast<profile_cell_actor>(self), st.log,
                                      st.metrics);

@@ -156,6 +156,11 @@ profile_store::open(const std::filesystem::path& path) {
     return "cannot open the store " + path.string() + ": " + text;
   }
   std::unique_ptr<profile_store> store{new profile_store(path, db, fd)};
+  struct stat opened{};
+  if (::stat(path.c_str(), &opened) == 0) {
+    store->file_dev_ = static_cast<uint64_t>(opened.st_dev);
+    store->file_ino_ = static_cast<uint64_t>(opened.st_ino);
+  }
   sqlite3_busy_timeout(db, 2000);
   auto unusable = [&](const std::string& err) {
     return "the store " + path.string() + " is corrupt or not a database (" + err
@@ -236,9 +241,23 @@ std::optional<std::string> profile_store::put(const std::string& key, const std:
     .run();
 }
 
+std::optional<std::string> profile_store::file_replaced() const {
+  struct stat now{};
+  if (::stat(path_.c_str(), &now) != 0)
+    return "the store " + path_.string() + " was deleted while this profile ran; "
+           "restore it from a backup, or let the profile start afresh";
+  if (static_cast<uint64_t>(now.st_dev) != file_dev_
+      || static_cast<uint64_t>(now.st_ino) != file_ino_)
+    return "the store " + path_.string() + " was replaced by another file while this "
+           "profile ran";
+  return std::nullopt;
+}
+
 std::optional<std::string> profile_store::admit(const std::vector<journal_entry>& entries,
                                                 const std::string& next_batch) {
   std::lock_guard guard{mutex_};
+  if (auto err = file_replaced())
+    return err;
   return transaction([&]() -> std::optional<std::string> {
     int64_t seq = 0;
     {

@@ -147,7 +147,9 @@ public:
   // -- journal -------------------------------------------------------------
 
   /// In one transaction: admits the entries (ignoring ids already admitted) and
-  /// sets the sync cursor, so either both happen or neither does.
+  /// sets the sync cursor, so either both happen or neither does. Refused when the
+  /// database file was deleted or replaced since it was opened (SQLite would go on
+  /// writing to the unlinked file and lose everything at the next start).
   [[nodiscard]] std::optional<std::string> admit(const std::vector<journal_entry>& entries,
                                                  const std::string& next_batch);
 
@@ -219,6 +221,10 @@ public:
   [[nodiscard]] const std::filesystem::path& path() const { return path_; }
 
 private:
+  /// The error when the file at path_ is no longer the one opened (deleted, replaced).
+  [[nodiscard]] std::optional<std::string> file_replaced() const;
+  uint64_t file_dev_ = 0; ///< device and inode of the database file at open
+  uint64_t file_ino_ = 0;
   profile_store(std::filesystem::path path, sqlite3* db, int lock_fd);
 
   /// Runs `fn` between BEGIN IMMEDIATE and COMMIT (ROLLBACK when it fails).

@@ -9,6 +9,13 @@
 
 #include <iostream>
 
+#ifdef HM_FAULT_SWITCH
+namespace hm {
+// hermes-matrix-faulty only (actors/fault_switch_hook.cpp): tests arm faults per profile.
+void install_test_fault_switch();
+} // namespace hm
+#endif
+
 namespace {
 
 void add_selection(CLI::App& cmd, hm::profile_selection& sel) {
@@ -23,6 +30,9 @@ void add_selection(CLI::App& cmd, hm::profile_selection& sel) {
 } // namespace
 
 int main(int argc, char** argv) {
+#ifdef HM_FAULT_SWITCH
+  hm::install_test_fault_switch();
+#endif
   CLI::App app{"hermes-matrix: every Hermes Agent profile on Matrix as its own bot, "
                "in one service"};
   app.require_subcommand(1);

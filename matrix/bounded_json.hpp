@@ -19,7 +19,20 @@ namespace hm::matrix {
 struct json_limits {
   std::size_t max_depth = 64;
   std::size_t max_bytes = 256u * 1024u * 1024u; // a very large initial sync still fits
+  /// Drop values nested deeper than max_depth (their member or array slot goes) instead
+  /// of refusing the whole text. For bodies that carry other people's events (a sync, a
+  /// page of /messages): one sender's deeply nested content must not make every later
+  /// sync fail, which would stop the profile for good.
+  bool prune_too_deep = false;
+  /// Replace `\uD800`-style escapes of lone UTF-16 surrogates (which JSON's grammar
+  /// allows, Python's json emits, and nlohmann refuses) with U+FFFD before parsing, for
+  /// the same reason: one sender's message must not make the whole body unreadable.
+  bool repair_lone_surrogates = false;
 };
+
+/// `text` with every escaped lone surrogate inside a JSON string replaced by `\uFFFD`;
+/// escaped pairs and everything else unchanged.
+[[nodiscard]] std::string repair_lone_surrogates(std::string_view text);
 
 /// Parses `text` as JSON, or nullopt when it is not JSON, nests deeper than the limit, or
 /// is larger than allowed. `why` (when given) receives a short reason without content.

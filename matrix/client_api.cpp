@@ -278,7 +278,7 @@ result<messages_page> parse_messages(const http_response& r) {
   if (!is_success(r.status))
     return parse_matrix_error(r);
   std::string why;
-  auto j = parse_bounded_json(r.body, json_limits{64, 64u << 20}, &why);
+  auto j = parse_bounded_json(r.body, json_limits{64, 64u << 20, true, true}, &why);
   if (!j)
     return bad_response(r.status, "messages: " + why);
   if (!j->is_object())

@@ -275,7 +275,10 @@ result<sync_response> parse_sync(nlohmann::json body) {
 
 result<sync_response> parse_sync(std::string_view body) {
   std::string why;
-  auto j = parse_bounded_json(body, json_limits{}, &why);
+  json_limits limits;
+  limits.prune_too_deep = true; // one sender's content must not block every sync
+  limits.repair_lone_surrogates = true;
+  auto j = parse_bounded_json(body, limits, &why);
   if (!j)
     return bad_response(200, "sync response: " + why);
   return parse_sync(std::move(*j));

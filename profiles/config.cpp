@@ -407,6 +407,17 @@ void read_backend(config_reader& r, profile_config& c) {
       r.add(severity::error, "HERMES_MATRIX_SEND_HISTORY", "is not true or false",
             "write true, false, or delete the line to decide by the backend");
   }
+  if (const auto* e = r.get("HERMES_MATRIX_AGENT_SILENCE")) {
+    std::string v = trim(e->value);
+    bool number = !v.empty() && v.size() <= 4 && v.find_first_not_of("0123456789") == std::string::npos;
+    int n = number ? std::stoi(v) : 0;
+    if (number && n >= 5 && n <= 3600)
+      c.agent_silence_s = n;
+    else
+      r.add(severity::warning, "HERMES_MATRIX_AGENT_SILENCE",
+            "'" + v + "' is not a number of seconds from 5 to 3600; 120 is used",
+            "write a number of seconds from 5 to 3600, or delete the line");
+  }
   c.node = r.text("HERMES_MATRIX_NODE");
   if (has_space_or_control(c.node))
     r.add(severity::error, "HERMES_MATRIX_NODE", "contains a space or control character",

@@ -71,6 +71,9 @@ struct profile_config {
   /// for a conversation that is still being answered interrupts it (false, the
   /// default) or waits for it (true, "queue").
   bool busy_queue = false;
+  /// HERMES_MATRIX_AGENT_SILENCE: seconds without a byte from the agent backend (Hermes
+  /// sends a keepalive every 30 s) after which a turn is given up (5..3600).
+  int agent_silence_s = 120;
 
   // Placement in a cluster.
   std::string node;              // HERMES_MATRIX_NODE (pin to a node)

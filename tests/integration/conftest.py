@@ -58,3 +58,19 @@ def pytest_runtest_makereport(item, call):
         for gw in harness.GATEWAYS:
             tail = "\n".join(gw.stderr().splitlines()[-150:])
             report.sections.append((f"hermes-matrix stderr ({gw.log_path})", tail))
+
+
+def pytest_sessionfinish(session, exitstatus):
+    """Hands what every gateway of this session wrote, and the secrets in its profiles'
+    .env files, to the suite's secrets audit (harness.AUDIT_DIR; CTest only)."""
+    import sys
+    harness = sys.modules.get("harness")
+    if harness is None or not harness.AUDIT_DIR:
+        return
+    for gw in harness.GATEWAYS:
+        harness.record_secrets(sorted(env_values(gw.home)))
+        for key_file in gw.home.rglob("hermes-matrix.pickle-key"):
+            harness.record_secrets([key_file.read_text(errors="replace").strip()])
+        harness.record_outputs(gw.home)
+        if gw.log_path.exists():
+            harness.record_text(gw.log_path.name, gw.stderr())

@@ -7,10 +7,12 @@ Nothing here asserts timings; every wait has a generous deadline and fails with 
 it saw."""
 
 import asyncio
+import itertools
 import json
 import os
 import pathlib
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -32,6 +34,53 @@ from nio import AsyncClient, AsyncClientConfig, LoginResponse, RoomCreateRespons
 from nio import RoomSendResponse, SyncResponse  # noqa: E402
 
 PASSWORD = "correct-horse-battery"
+
+# -- the secrets audit ------------------------------------------------------------------
+# Under CTest, HM_AUDIT_DIR names a directory shared by the whole suite: every test
+# session writes the secrets it used (secrets/) and copies what the gateway printed or
+# logged (outputs/) there, and the last test (tests/fault/secrets_audit.py) greps every
+# output for every secret. Outside CTest nothing is recorded.
+AUDIT_DIR = os.environ.get("HM_AUDIT_DIR")
+_AUDIT_COPIES = itertools.count(1)
+
+
+def record_secrets(values):
+    """Adds tokens, passwords and keys this session used to the audit's list."""
+    if not AUDIT_DIR:
+        return
+    folder = pathlib.Path(AUDIT_DIR) / "secrets"
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{os.getpid()}.txt"
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    with os.fdopen(fd, "a") as f:
+        for v in values:
+            if v and len(v) >= 6 and "\n" not in v:
+                f.write(v + "\n")
+
+
+def record_text(name, text):
+    """Adds an output (a status table, a metrics scrape, ...) for the audit to grep."""
+    if not AUDIT_DIR:
+        return
+    folder = pathlib.Path(AUDIT_DIR) / "outputs" / f"{os.getpid()}-{next(_AUDIT_COPIES)}"
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / name).write_text(text, errors="replace")
+
+
+def record_outputs(root):
+    """Copies every gateway stderr capture and profile log under `root` for the audit."""
+    if not AUDIT_DIR:
+        return
+    root = pathlib.Path(root)
+    folder = pathlib.Path(AUDIT_DIR) / "outputs" / f"{os.getpid()}-{next(_AUDIT_COPIES)}"
+    for path in list(root.rglob("*.stderr")) + list(root.rglob("gateway.log*")):
+        if path.is_file():
+            target = folder / path.relative_to(root)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(path, target)
+
+
+record_secrets([PASSWORD])
 
 
 def http(method, url, body=None, token=None, timeout=30):
@@ -106,6 +155,7 @@ class Devhs:
                    "auth": {"type": "m.login.dummy"},
                    "device_id": device_id or "BOT_" + localpart.upper()})
         account = Account(data["user_id"], data["access_token"], localpart)
+        record_secrets([account.token])
         if displayname is not None:
             ok("PUT", f"{self.url}/_matrix/client/v3/profile/{account.user_id}/displayname",
                {"displayname": displayname}, token=account.token)
@@ -345,6 +395,7 @@ class Human:
         self.client = AsyncClient(hs.url, self.user_id, config=config)
         resp = self._run(self.client.login(PASSWORD, device_name="integration test"))
         assert isinstance(resp, LoginResponse), resp
+        record_secrets([self.client.access_token])
         self.timeline = {}  # room_id -> [event dicts]
         self.invites = set()
         self.sync(0)

@@ -40,3 +40,34 @@ CAF_TEST(typed_fields) {
   CAF_CHECK(array_field(j, "a") != nullptr);
   CAF_CHECK(!string_field(nlohmann::json::array(), "s"));
 }
+
+// A sync body carries everyone's events: one sender's deep content is cut off there,
+// the rest of the body stays readable.
+CAF_TEST(prune_too_deep) {
+  json_limits limits;
+  limits.prune_too_deep = true;
+  std::string deep = std::string(500, '[') + std::string(500, ']');
+  auto j = parse_bounded_json(R"({"ok":"yes","deep":)" + deep + R"(,"after":1})", limits);
+  CAF_REQUIRE(j);
+  CAF_CHECK_EQUAL(string_field(*j, "ok").value_or(""), "yes");
+  CAF_CHECK_EQUAL(int_field(*j, "after").value_or(0), 1);
+  CAF_CHECK(json_nesting_depth(j->dump(), 1000) <= limits.max_depth);
+  // Nothing deeper than the limit: the text is kept as it is.
+  auto shallow = parse_bounded_json(std::string(64, '[') + std::string(64, ']'), limits);
+  CAF_REQUIRE(shallow);
+  CAF_CHECK_EQUAL(json_nesting_depth(shallow->dump(), 100), 64u);
+}
+
+CAF_TEST(repair_lone_surrogates) {
+  CAF_CHECK_EQUAL(repair_lone_surrogates(R"({"b":"x\ud800y"})"), R"({"b":"x\uFFFDy"})");
+  CAF_CHECK_EQUAL(repair_lone_surrogates(R"({"b":"\udfff"})"), R"({"b":"\uFFFD"})");
+  // A proper pair, an escaped backslash before "ud800", and keys stay as they are.
+  CAF_CHECK_EQUAL(repair_lone_surrogates(R"({"b":"\ud83d\udc4d"})"), R"({"b":"\ud83d\udc4d"})");
+  CAF_CHECK_EQUAL(repair_lone_surrogates(R"({"b":"\\ud800"})"), R"({"b":"\\ud800"})");
+  json_limits limits;
+  limits.repair_lone_surrogates = true;
+  auto j = parse_bounded_json(R"({"body":"bad \ud800 end"})", limits);
+  CAF_REQUIRE(j);
+  CAF_CHECK_EQUAL(string_field(*j, "body").value_or(""), "bad \xEF\xBF\xBD end");
+  CAF_CHECK(!parse_bounded_json(R"({"body":"bad \ud800 end"})"));
+}

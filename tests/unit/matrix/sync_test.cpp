@@ -151,10 +151,30 @@ CAF_TEST(malformed_top_level_is_an_error) {
 }
 
 CAF_TEST(hostile_depth_is_rejected) {
+  // Unterminated: not JSON at all, however deep.
   std::string deep = R"({"next_batch":"s","account_data":{"events":[{"type":"x","content":)";
   for (int i = 0; i < 100000; ++i)
     deep += "[";
   auto r = parse_sync(std::string_view{deep});
   CAF_REQUIRE(!r);
-  CAF_CHECK(r.error().error.find("deep") != std::string::npos);
+  CAF_CHECK(r.error().error.find("not valid JSON") != std::string::npos);
+}
+
+// One sender's deeply nested content must not make the whole sync unreadable (the
+// profile would fail every later sync and never answer again): the deep part is cut off.
+CAF_TEST(hostile_depth_in_one_event_is_pruned_and_the_rest_kept) {
+  std::string nested = std::string(5000, '[') + std::string(5000, ']');
+  std::string body = R"({"next_batch":"s9","rooms":{"join":{"!r:x":{"timeline":{"events":[)"
+                     R"({"type":"m.room.message","event_id":"$deep","sender":"@a:x",)"
+                     R"("origin_server_ts":1,"content":{"msgtype":"m.text","body":"deep","x":)"
+                     + nested
+                     + R"(}},{"type":"m.room.message","event_id":"$next","sender":"@a:x",)"
+                       R"("origin_server_ts":2,"content":{"msgtype":"m.text","body":"hi"}}]}}}}})";
+  auto r = parse_sync(std::string_view{body});
+  CAF_REQUIRE(r);
+  CAF_CHECK_EQUAL(r->next_batch, "s9");
+  auto& events = r->join["!r:x"].timeline.events;
+  CAF_REQUIRE_EQUAL(events.size(), 2u);
+  CAF_CHECK_EQUAL(events[0].event_id, "$deep");
+  CAF_CHECK_EQUAL(events[1].event_id, "$next");
 }
