@@ -1,9 +1,12 @@
 #!/usr/bin/python3
-"""Exactly-once soak, long version: messages stream to several profiles while the
+"""Exactly-once soak, long version: messages stream to several profiles (plaintext DMs,
+and encrypted DMs with a matrix-nio person for the first --encrypted profiles) while the
 gateway is SIGKILLed at random moments; prints kills survived, messages sent, lost,
-duplicated and rooms out of order (checked on the dev homeserver's event lists).
+duplicated and rooms out of order (checked on the dev homeserver's event lists, the
+encrypted rooms' replies decrypted by the person's device).
 
-  /usr/bin/python3 bench/soak.py [--kills 50] [--profiles 4] [--binary build/app/hermes-matrix]
+  /usr/bin/python3 bench/soak.py [--kills 50] [--profiles 4] [--encrypted 2]
+                                 [--binary build/app/hermes-matrix]
 """
 
 import argparse
@@ -20,6 +23,8 @@ def main():
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--kills", type=int, default=50)
     p.add_argument("--profiles", type=int, default=4)
+    p.add_argument("--encrypted", type=int, default=2,
+                   help="profiles that also get an encrypted DM (0: plaintext only)")
     p.add_argument("--seed", type=int, default=None)
     p.add_argument("--binary", default=str(ROOT / "build" / "app" / "hermes-matrix"))
     args = p.parse_args()
@@ -30,7 +35,8 @@ def main():
 
     with tempfile.TemporaryDirectory(prefix="hm-soak-") as tmp:
         started = time.monotonic()
-        soak = Soak(pathlib.Path(tmp), profiles=args.profiles, seed=args.seed)
+        soak = Soak(pathlib.Path(tmp), profiles=args.profiles,
+                    encrypted=args.encrypted, seed=args.seed)
         try:
             survived = soak.run(args.kills, report=lambda s: print(s, flush=True))
             soak.settle(timeout=300)
@@ -38,13 +44,20 @@ def main():
         finally:
             soak.close()
     print(f"kills survived: {survived}/{args.kills}")
-    print(f"messages sent: {tally['sent']}")
+    print(f"rooms: {len(soak.rooms)}, of them encrypted: {tally['encrypted_rooms']}")
+    print(f"messages sent: {tally['sent']} (encrypted: {tally['sent_encrypted']})")
     print(f"lost: {tally['lost']}")
     print(f"duplicated: {tally['duplicated']}")
     print(f"rooms out of order: {tally['out_of_order_rooms']}")
+    print(f"replies whose final text is not their message's echo: {tally['wrong_text']}")
+    print(f"bot events in encrypted rooms: {tally['bot_encrypted_events']} encrypted, "
+          f"{tally['plaintext_in_encrypted']} in clear, {tally['undecryptable']} undecryptable, "
+          f"{tally['relation_mismatch']} with a clear relation that disagrees")
     print(f"send errors (homeserver): {tally['send_errors']}")
     print(f"wall time: {time.monotonic() - started:.0f} s")
-    bad = tally["lost"] or tally["duplicated"] or tally["out_of_order_rooms"] or survived != args.kills
+    bad = (tally["lost"] or tally["duplicated"] or tally["out_of_order_rooms"]
+           or tally["wrong_text"] or tally["plaintext_in_encrypted"] or tally["undecryptable"]
+           or tally["relation_mismatch"] or survived != args.kills)
     return 1 if bad else 0
 
 
