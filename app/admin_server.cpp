@@ -13,6 +13,7 @@
 #include <spdlog/spdlog.h>
 
 #include <charconv>
+#include <chrono>
 #include <thread>
 
 namespace hm {
@@ -260,6 +261,11 @@ std::optional<std::string> admin_server::start(const admin_listen& where) {
     return "cannot listen on " + where.host + ":" + std::to_string(where.port)
            + " (in use, or not an address of this host)";
   d.thread = std::thread{[&d] { d.server.listen_after_bind(); }};
+  // cpp-httplib 0.11's stop() does nothing until the listening thread has marked the
+  // server running; a stop that came earlier (a SIGTERM right after start) left that
+  // thread accepting forever and the join hanging. Return only once it runs.
+  for (int i = 0; i < 5000 && !d.server.is_running(); ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds{1});
   return std::nullopt;
 }
 
