@@ -224,6 +224,30 @@ void act_on_plain_message(profile_cell_pointer self, const journal_entry& entry,
        [](const http_result&) {});
 }
 
+/// A join that failed for a passing reason is tried again after a growing delay
+/// (1 s .. 5 min) for as long as the invite stands; one refused for good
+/// (M_FORBIDDEN: the invite was withdrawn, M_NOT_FOUND, ...) is given up.
+void retry_join_later(profile_cell_pointer self, const std::string& event_id,
+                      const std::string& room_id, const matrix::matrix_error& err) {
+  auto& st = self->state;
+  auto action = matrix::classify(err);
+  if (action != matrix::error_action::retry) {
+    st.log->error("cannot join {}: {}", room_id, matrix::to_string(err));
+    st.join_retries.erase(event_id);
+    finish_entry(self, event_id, "failed:join");
+    return;
+  }
+  auto& backoff = st.join_retries
+                    .try_emplace(event_id, std::chrono::seconds{1}, std::chrono::minutes{5})
+                    .first->second;
+  auto wait = err.retry_after ? *err.retry_after : backoff.next_with(st.random);
+  st.log->warn("cannot join {} yet ({}); trying again in {} ms", room_id,
+               matrix::to_string(err), wait.count());
+  // Not finished: the journal keeps the invite, so a restart tries again too.
+  st.in_progress.erase(event_id);
+  self->delayed_send(self, wait, atom::retry_v, event_id);
+}
+
 void act_on_invite(profile_cell_pointer self, const journal_entry& entry) {
   auto& st = self->state;
   auto payload = matrix::parse_bounded_json(entry.payload);
@@ -248,11 +272,10 @@ void act_on_invite(profile_cell_pointer self, const journal_entry& entry) {
        [self, event_id, room_id, is_direct](const http_result& res) {
          auto& state = self->state;
          if (!succeeded(res)) {
-           auto err = to_matrix_error(res);
-           state.log->error("cannot join {}: {}", room_id, matrix::to_string(err));
-           finish_entry(self, event_id, "failed:join");
+           retry_join_later(self, event_id, room_id, to_matrix_error(res));
            return;
          }
+         state.join_retries.erase(event_id);
          if (is_direct)
            state.direct_rooms.insert(room_id);
          finish_entry(self, event_id, "joined");

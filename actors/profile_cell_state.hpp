@@ -10,6 +10,7 @@
 #include "messages/interfaces.hpp"
 #include "metrics/profile_metrics.hpp"
 #include "profiles/config.hpp"
+#include "matrix/backoff.hpp"
 #include "profiles/policy.hpp"
 
 #include <caf/stateful_actor.hpp>
@@ -19,6 +20,7 @@
 
 #include <map>
 #include <memory>
+#include <random>
 #include <set>
 #include <string>
 
@@ -59,6 +61,10 @@ struct profile_cell_state {
   std::string soul;                                    ///< SOUL.md
   /// Journal entries being worked on in this life (a turn or a join running).
   std::set<std::string> in_progress;
+  /// Invites whose join failed for a passing reason (homeserver down, 5xx, 429):
+  /// each is tried again after its own growing delay, by invite event id.
+  std::map<std::string, matrix::backoff> join_retries;
+  std::minstd_rand random{std::random_device{}()};
   caf::timestamp started;
   caf::timestamp last_sync{};
   uint64_t next_call = 1;

@@ -49,7 +49,8 @@ using profile_cell_actor = caf::typed_actor<
   caf::reacts_to<turn_done>,
   // Internal: (re)start talking to the homeserver (after a failed attempt).
   caf::reacts_to<atom::start>,
-  // The crypto actor got the key of a parked event: act on that journal entry again.
+  // Act on a pending journal entry again: the crypto actor got the key of a parked
+  // event, or a join that failed for a passing reason is due.
   caf::reacts_to<atom::retry, std::string>,
   // Queues a notification for the home room in the outbox (encrypted there when the
   // room is); replies with its txn id once persisted.

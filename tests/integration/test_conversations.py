@@ -134,6 +134,17 @@ def test_invite_from_an_allowed_user_is_joined(world):
     world.doru.wait_joined(room, world.solo)
 
 
+def test_invite_whose_join_fails_for_a_while_is_joined_later(world):
+    """The homeserver fails the bot's first two joins (500): the invite is not
+    given up, the join is tried again after a delay and succeeds."""
+    world.hs.fault(user_id=world.solo.user_id, kind="fail", mode="500", count=2,
+                   path_contains="/join/")
+    room = world.doru.create_room(invite=[world.solo], name="joined on the third try")
+    world.doru.wait_joined(room, world.solo, timeout=60)
+    assert world.hs.requests(world.solo.user_id).get("POST /join/{roomIdOrAlias}", 0) >= 3
+    assert f"cannot join {room} yet (M_UNKNOWN" in world.gateway.stderr()
+
+
 def membership_of(hs, room, user_id):
     states = [e["content"].get("membership") for e in hs.events(room)
               if e["type"] == "m.room.member" and e.get("state_key") == user_id]
