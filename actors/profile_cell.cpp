@@ -211,8 +211,11 @@ void act_on_plain_message(profile_cell_pointer self, const journal_entry& entry,
   auto thread = profiles::conversation_thread(st.config, room, *msg);
   auto key = profiles::session_key(st.config.name, room, *msg, thread);
   auto target = profiles::reply_to(*msg, thread);
-  if (thread)
+  if (thread) {
     st.rooms[entry.room_id].bot_threads.insert(*thread);
+    if (auto err = st.store->remember_thread(entry.room_id, *thread))
+      st.log->warn("cannot note the thread in the store: {}", *err);
+  }
   agent_turn turn{entry.event_id,   entry.room_id,
                   msg->sender,      decision.text,
                   target.thread_root.value_or(""), target.in_reply_to,
@@ -619,6 +622,8 @@ profile_cell_actor::behavior_type profile_cell(profile_cell_pointer self,
     init.log->info("profile cell started (store {})", init.store->path().string());
     if (auto pruned = init.store->prune(std::chrono::hours{24 * 7}))
       init.log->warn("cannot prune the store: {}", *pruned);
+    for (auto& [room_id, thread_root] : init.store->bot_threads())
+      init.rooms[room_id].bot_threads.insert(thread_root);
     self->attach_functor([log = init.log] { log->info("profile cell stopped; store closed"); });
     start(self);
   }

@@ -220,6 +220,12 @@ def test_auto_thread_reply_is_in_a_thread_and_followups_need_no_mention(world, g
                        final="echo: and a follow-up without a name")
     rel = second["content"]["m.relates_to"]
     assert rel["rel_type"] == "m.thread" and rel["event_id"] == source
+    # The bot remembers the thread across a restart: still no mention needed.
+    world.gateway.stop()
+    world.gateway.start()
+    after = world.doru.send(group, "a follow-up after a restart", thread_root=source)
+    third = the_reply(world, group, after, world.solo, final="echo: a follow-up after a restart")
+    assert third["content"]["m.relates_to"]["event_id"] == source
 
 
 # -- streaming ----------------------------------------------------------------------
