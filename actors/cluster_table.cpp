@@ -27,6 +27,7 @@ void cluster_table::node_renewed(const std::string& node, std::vector<profile_st
   if (i == nodes_.end())
     return;
   i->second.renewed = now;
+  ++i->second.renewals;
   i->second.lost = false;
   i->second.running.clear();
   for (auto& st : running)
@@ -130,7 +131,8 @@ std::vector<std::string> cluster_table::place(clock::time_point now) {
                          + " expired; placing it again");
         p.holder.clear();
         p.revoking = false;
-      } else if (p.revoking && nodes_[p.holder].running.count(name) == 0) {
+      } else if (p.revoking && nodes_[p.holder].running.count(name) == 0
+                 && nodes_[p.holder].renewals >= p.granted_at_renewal + 2) {
         events.push_back("profile " + name + " released by node " + p.holder);
         p.holder.clear();
         p.revoking = false;
@@ -153,6 +155,7 @@ std::vector<std::string> cluster_table::place(clock::time_point now) {
       continue;
     p.holder = target;
     p.last_holder = target;
+    p.granted_at_renewal = nodes_[target].renewals;
     p.epoch = next_epoch_++;
     p.waiting_for.clear();
     events.push_back("profile " + name + " placed on node " + target + " (lease epoch "
@@ -299,6 +302,7 @@ bool cluster_table::carried(const std::string& profile, uint64_t epoch, clock::t
   auto& p = i->second;
   p.holder = p.carry_to;
   p.last_holder = p.carry_to;
+  p.granted_at_renewal = nodes_[p.carry_to].renewals;
   p.epoch = p.carry_epoch;
   p.carry_to.clear();
   p.waiting_for.clear();

@@ -89,6 +89,7 @@ private:
     std::vector<profile_offer> offers;
     std::map<std::string, profile_status> running; // by profile
     clock::time_point renewed;
+    uint64_t renewals = 0; // counts renewals, to tell which ones know of a grant
     bool lost = false; // reported once
   };
   struct profile_entry {
@@ -96,6 +97,9 @@ private:
     std::string holder;      // node holding the lease, empty: free
     std::string last_holder; // where its store is when storage is not shared
     uint64_t epoch = 0;
+    /// The holder's renewal count when the lease was granted: only a renewal sent
+    /// after the node learnt of the grant (two later) can report it stopped.
+    uint64_t granted_at_renewal = 0;
     bool revoking = false;   // holder must stop it; placed again once it did
     std::string waiting_for; // why it is not placed (status text)
     std::string move_to;     // `move`: the node to place it on next

@@ -139,10 +139,11 @@ caf::result<atom::ok> pass_manifest(coordinator_pointer self, store_manifest m) 
   auto route = carry_route(self, m.profile, m.epoch);
   if (auto* err = std::get_if<caf::error>(&route))
     return std::move(*err);
+  // Before the promise: making it takes the sender from the current message.
+  auto to = self->state.table->carry_target(m.profile, m.epoch, sending_node(self));
   auto rp = self->make_response_promise<atom::ok>();
   auto profile = m.profile;
   auto epoch = m.epoch;
-  auto to = self->state.table->carry_target(profile, epoch, sending_node(self));
   self->request(std::get<cluster_node_actor>(route), std::chrono::seconds{60}, std::move(m))
     .then(
       [self, rp, profile, epoch, to](atom::ok) mutable {

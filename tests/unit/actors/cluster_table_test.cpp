@@ -185,6 +185,22 @@ CAF_TEST(move withdraws a profile and places it on the named node) {
   CAF_CHECK_EQUAL(grants.at(0).profile, "p");
 }
 
+CAF_TEST(a renewal sent before the node knew of its grant does not release the profile) {
+  cluster_table t{rules, t0};
+  t.node_joined("a", offers({"p"}), t0);
+  t.place(t0 + 2s); // granted; a learns it with the reply to its next renewal
+  t.node_joined("b", offers({"p"}), t0 + 2s);
+  CAF_CHECK_EQUAL(t.move("p", "b", t0 + 2s), "");
+  t.node_renewed("a", {}, t0 + 3s); // sent before a knew of p
+  t.node_renewed("b", {}, t0 + 3s);
+  t.place(t0 + 3s);
+  CAF_CHECK(t.grants_of("b").empty());
+  CAF_CHECK_EQUAL(t.drains_of("a").size(), 1u);
+  t.node_renewed("a", {}, t0 + 4s); // a drained and stopped it
+  t.place(t0 + 4s);
+  CAF_CHECK_EQUAL(t.grants_of("b").size(), 1u);
+}
+
 CAF_TEST(move refuses a pinned profile) {
   cluster_table t{rules, t0};
   t.node_joined("a", offers({"p"}, "a"), t0);
@@ -219,6 +235,7 @@ store_order start_carry(cluster_table& t, clock_type::time_point t0) {
   t.node_joined("a", fixture::offers({"p", "q"}), t0);
   t.place(t0 + 2s);
   t.node_joined("b", fixture::offers({"p", "q"}), t0 + 2s);
+  t.node_renewed("a", {fixture::running("p"), fixture::running("q")}, t0 + 2s);
   CAF_REQUIRE_EQUAL(t.move("p", "b", t0 + 2s), "");
   t.node_renewed("a", {fixture::running("q")}, t0 + 3s); // a drained and stopped p
   t.node_renewed("b", {}, t0 + 3s);
