@@ -297,10 +297,17 @@ struct carry_progress {
   uint64_t bytes = 0;
 };
 
+/// Forgets a carry, unless a newer one of the same profile has begun meanwhile.
+void done_carrying(node_pointer self, const store_order& order) {
+  auto& carrying = self->state.carrying;
+  if (auto i = carrying.find(order.profile); i != carrying.end() && i->second == order.epoch)
+    carrying.erase(i);
+}
+
 void carry_failed(node_pointer self, const carry_progress& c, const std::string& why) {
   spdlog::error("cluster: node {} could not carry the store of profile {} to node {}: {}; it "
                 "keeps its copy", self->state.settings.name, c.order.profile, c.order.to, why);
-  self->state.carrying.erase(c.order.profile);
+  done_carrying(self, c.order);
 }
 
 /// The coordinator has the whole store: send the manifest; once the target
@@ -311,7 +318,7 @@ void finish_carry(node_pointer self, std::shared_ptr<carry_progress> c) {
     .then(
       [self, c](atom::ok) {
         auto& st = self->state;
-        st.carrying.erase(c->order.profile);
+        done_carrying(self, c->order);
         auto moved = moved_dir_for(c->dir, c->order.to, c->order.epoch);
         if (auto err = set_store_aside(c->dir, c->order.to, c->order.epoch)) {
           spdlog::error("cluster: node {} carried the store of profile {} to node {} but "
@@ -329,6 +336,11 @@ void finish_carry(node_pointer self, std::shared_ptr<carry_progress> c) {
 /// Sends the next piece of the store, one at a time: the next leaves when the
 /// target has written this one.
 void send_piece(node_pointer self, std::shared_ptr<carry_progress> c) {
+  if (self->state.served.count(c->order.profile) > 0) {
+    // The coordinator gave the carry up and the profile runs here again.
+    carry_failed(self, *c, "the profile runs on this node again");
+    return;
+  }
   if (c->file == c->files.size()) {
     finish_carry(self, std::move(c));
     return;

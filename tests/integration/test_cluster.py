@@ -475,3 +475,36 @@ def test_move_without_shared_storage_carries_the_store(world, cluster):
     # A node that is not there is refused, and nothing moves.
     out = run_move(c, w, "alpha", "nowhere")
     assert out.returncode == 1 and "node nowhere is not in the cluster" in out.stderr, out
+
+
+def test_move_to_a_node_that_stops_answering_leaves_the_profile_on_its_source(world, cluster):
+    """The target freezes as the move starts: the carry cannot finish, the
+    coordinator gives it up once the target's lease is gone, and the profile
+    runs again on its source, from its own store (never nowhere, never twice)."""
+    w = world()
+    homes = {n: separate_home(w, n, "alpha") for n in ("w1", "w2")}
+    c = cluster(w, shared=False)
+    coord = c.start_coordinator(w.empty_home)
+    for n in ("w1", "w2"):
+        c.start_worker(n, homes[n])
+    first = c.placed("alpha")
+    target = "w2" if first == "w1" else "w1"
+    c.nodes[first].wait_log(rf"node {first} serves profile alpha ")
+    asked = [w.ask("alpha", "before the move")]
+    mark = log_size(coord)
+    c.nodes[target].signal(signal.SIGSTOP)
+    out = run_move(c, w, "alpha", target)
+    assert out.returncode == 0, out
+    coord.wait_log(rf"profile alpha: carrying its store to node {target} failed \(node {target} "
+                   rf"is gone\); it stays with node {first}", start=mark, timeout=60)
+    assert c.placed("alpha", start=mark) == first
+    asked.append(w.ask("alpha", "after the failed move", timeout=60))
+    w.answered_once("alpha", asked)
+    assert store_dir(homes[first], "alpha").exists()
+    assert not list((homes[first] / "profiles" / "alpha" / "platforms").glob("matrix.moved-to-*"))
+    # Back, the target never runs alpha: its store stayed on the source.
+    c.nodes[target].signal(signal.SIGCONT)
+    asked.append(w.ask("alpha", "with the target back"))
+    w.answered_once("alpha", asked)
+    assert f"node {target} serves profile alpha" not in c.nodes[target].stderr()
+    assert c.holder("alpha") == first
