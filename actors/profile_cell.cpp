@@ -649,7 +649,10 @@ profile_cell_actor::behavior_type profile_cell(profile_cell_pointer self,
     },
     [self](atom::notify, const notification& n) { return notify_home_room(self, n); },
     [self](atom::drain) { return start_drain(self); },
-    [self](atom::tick) { check_drained(self); },
+    [self](atom::tick) {
+      self->state.drain_polling = false;
+      check_drained(self);
+    },
     [self](atom::unreadable, const std::string& event_id) {
       auto& st = self->state;
       // Still pending and not being acted on: its key has not come. One notice per

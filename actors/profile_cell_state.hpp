@@ -66,6 +66,7 @@ struct profile_cell_state {
   /// Draining for a move: no new turn starts (new events stay pending in the
   /// journal for the next holder); `drained` answers once the cell is idle.
   bool draining = false;
+  bool drain_polling = false; ///< a look at the outbox is scheduled
   std::vector<caf::typed_response_promise<atom::ok>> drained;
   static inline const char* name = "profile";
 };

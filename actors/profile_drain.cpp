@@ -40,8 +40,10 @@ void check_drained(profile_cell_pointer self) {
     return;
   if (!idle(st)) {
     // Turns end with turn_done (which calls this); the outbox is polled.
-    if (st.in_progress.empty())
+    if (st.in_progress.empty() && !st.drain_polling) {
+      st.drain_polling = true;
       self->delayed_send(self, drain_poll, atom::tick_v);
+    }
     return;
   }
   st.log->info("drained: nothing in flight, outbox empty");
