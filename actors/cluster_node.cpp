@@ -391,6 +391,10 @@ void carry_store(node_pointer self, const store_order& order) {
     return;
   }
   c->files = std::get<std::vector<store_file>>(std::move(described));
+  if (auto err = mark_carry_source(c->dir, order.epoch)) {
+    problem(self, "cannot carry the store of profile " + order.profile + ": " + *err);
+    return;
+  }
   st.carrying[order.profile] = order.epoch;
   uint64_t total = 0;
   for (auto& f : c->files)
@@ -408,8 +412,8 @@ bool from_coordinator(node_pointer self) {
 }
 
 /// The directory a carried store of `profile` goes to, or the reason it cannot.
-std::variant<std::filesystem::path, caf::error> carry_destination(node_pointer self,
-                                                                  const std::string& profile) {
+std::variant<std::filesystem::path, caf::error>
+carry_destination(node_pointer self, const std::string& profile, uint64_t epoch) {
   if (!from_coordinator(self))
     return make_error(errc::refused, "store pieces come only from the coordinator");
   auto* lp = loaded(self, profile);
@@ -419,11 +423,16 @@ std::variant<std::filesystem::path, caf::error> carry_destination(node_pointer s
   if (self->state.served.count(profile) > 0)
     return make_error(errc::unavailable, "node " + self->state.settings.name
                                            + " still runs profile " + profile);
-  return store_dir_for(lp->config.dir);
+  auto dir = store_dir_for(lp->config.dir);
+  if (is_carry_source(dir, epoch))
+    return make_error(errc::bad_config, "node " + self->state.settings.name
+                                          + " sees the sender's store itself (one HERMES_HOME): "
+                                            "run the cluster with --shared-storage");
+  return dir;
 }
 
 caf::result<atom::ok> receive_piece(node_pointer self, const store_piece& piece) {
-  auto dest = carry_destination(self, piece.profile);
+  auto dest = carry_destination(self, piece.profile, piece.epoch);
   if (auto* err = std::get_if<caf::error>(&dest))
     return std::move(*err);
   if (auto err = write_store_piece(std::get<std::filesystem::path>(dest), piece))
@@ -432,7 +441,7 @@ caf::result<atom::ok> receive_piece(node_pointer self, const store_piece& piece)
 }
 
 caf::result<atom::ok> receive_manifest(node_pointer self, const store_manifest& m) {
-  auto dest = carry_destination(self, m.profile);
+  auto dest = carry_destination(self, m.profile, m.epoch);
   if (auto* err = std::get_if<caf::error>(&dest))
     return std::move(*err);
   auto& dir = std::get<std::filesystem::path>(dest);

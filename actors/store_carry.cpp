@@ -209,6 +209,30 @@ std::optional<std::string> commit_store(const fs::path& dir, const store_manifes
   return sync_dir(dir.parent_path());
 }
 
+namespace {
+
+fs::path source_mark(const fs::path& dir, uint64_t epoch) {
+  return dir / (".carry-source-" + std::to_string(epoch));
+}
+
+} // namespace
+
+std::optional<std::string> mark_carry_source(const fs::path& dir, uint64_t epoch) {
+  std::error_code ec;
+  if (!fs::exists(dir, ec))
+    return std::nullopt;
+  auto mark = source_mark(dir, epoch);
+  fd_guard f{::open(mark.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0600)};
+  if (f.fd < 0)
+    return errno_text("create", mark);
+  return std::nullopt;
+}
+
+bool is_carry_source(const fs::path& dir, uint64_t epoch) {
+  std::error_code ec;
+  return fs::exists(source_mark(dir, epoch), ec);
+}
+
 fs::path moved_dir_for(const fs::path& dir, const std::string& node, uint64_t epoch) {
   auto out = dir;
   out += ".moved-to-" + node + "-" + std::to_string(epoch);

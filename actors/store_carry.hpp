@@ -56,6 +56,15 @@ read_store_piece(const std::filesystem::path& dir, const std::string& name, uint
 [[nodiscard]] std::optional<std::string> set_store_aside(const std::filesystem::path& dir,
                                                          const std::string& node, uint64_t epoch);
 
+/// Marks the store directory as the source of carry `epoch` (a dot file, never
+/// carried), so that a target that sees the very same directory (one HERMES_HOME
+/// shared without --shared-storage) can tell and refuse.
+[[nodiscard]] std::optional<std::string> mark_carry_source(const std::filesystem::path& dir,
+                                                           uint64_t epoch);
+
+/// Whether `dir` carries the source mark of carry `epoch`.
+[[nodiscard]] bool is_carry_source(const std::filesystem::path& dir, uint64_t epoch);
+
 /// Whether `name` is a plain file name a carry may write (no path, no dot names).
 [[nodiscard]] bool valid_store_file_name(const std::string& name);
 

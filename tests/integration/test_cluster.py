@@ -508,3 +508,29 @@ def test_move_to_a_node_that_stops_answering_leaves_the_profile_on_its_source(wo
     w.answered_once("alpha", asked)
     assert f"node {target} serves profile alpha" not in c.nodes[target].stderr()
     assert c.holder("alpha") == first
+
+
+def test_carry_refused_when_the_nodes_share_a_home_without_shared_storage(world, cluster):
+    """Two nodes on one HERMES_HOME, run without --shared-storage: the target sees
+    the sender's own store, refuses the carry, and the profile stays on its
+    source with its store where it was."""
+    w = world()
+    c = cluster(w, shared=False)
+    coord = c.start_coordinator(w.empty_home)
+    c.start_worker("w1", w.home)
+    c.start_worker("w2", w.home)
+    first = c.placed("alpha")
+    target = "w2" if first == "w1" else "w1"
+    c.nodes[first].wait_log(rf"node {first} serves profile alpha ")
+    asked = [w.ask("alpha", "before the move")]
+    mark = log_size(coord)
+    out = run_move(c, w, "alpha", target)
+    assert out.returncode == 0, out
+    coord.wait_log(rf"profile alpha: carrying its store to node {target} failed \(.*sees the "
+                   r"sender's store itself .*--shared-storage\); it stays with node " + first,
+                   start=mark)
+    assert c.placed("alpha", start=mark) == first
+    asked.append(w.ask("alpha", "after the refused move"))
+    w.answered_once("alpha", asked)
+    assert store_dir(w.home, "alpha").exists()
+    assert not list((w.home / "profiles" / "alpha" / "platforms").glob("matrix.*"))

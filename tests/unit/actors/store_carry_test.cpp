@@ -110,6 +110,17 @@ CAF_TEST(a store already on the target is set aside and not overwritten) {
   CAF_CHECK_EQUAL(read(old / "hermes-matrix.db"), "old");
 }
 
+CAF_TEST(the source mark is seen in the same directory and never carried) {
+  write(source / "hermes-matrix.db", "db");
+  CAF_CHECK(!mark_carry_source(source, 9));
+  CAF_CHECK(is_carry_source(source, 9));
+  CAF_CHECK(!is_carry_source(source, 10));
+  CAF_CHECK(!is_carry_source(target, 9));
+  auto described = describe_store(source);
+  CAF_REQUIRE(described.index() == 0);
+  CAF_CHECK_EQUAL(std::get<0>(described).size(), 1u);
+}
+
 CAF_TEST(file names that leave the store directory are refused) {
   CAF_CHECK(write_store_piece(target, {"p", 1, "../.env", 0, "x"}));
   CAF_CHECK(write_store_piece(target, {"p", 1, "a/b", 0, "x"}));
