@@ -445,6 +445,23 @@ def test_move_without_shared_storage_carries_the_store(world, cluster):
     target = "w2" if first == "w1" else "w1"
     c.nodes[first].wait_log(rf"node {first} serves profile alpha ")
     asked = [w.ask("alpha", "before the move")]
+    # doru on a second device, with encryption: Olm and Megolm sessions with the bot.
+    import asyncio
+    from e2ee_support import Human as CryptoHuman, megolm_session_ids
+    from harness import PASSWORD
+    loop = asyncio.new_event_loop()
+
+    def run(coro):
+        return loop.run_until_complete(asyncio.wait_for(coro, 90))
+    bot_id = w.bots["alpha"].user_id
+    me = CryptoHuman(w.hs.url, w.tmp / "nio", user=w.doru.user_id[1:].split(":")[0],
+                     password=PASSWORD)
+    run(me.login("doru-e2ee"))
+    secret_room = run(me.encrypted_room([bot_id]))
+    run(me.send(secret_room, "a secret before the move"))
+    bodies, undecrypted = run(me.read(secret_room, bot_id, 1))
+    assert bodies and not undecrypted, (bodies, undecrypted)
+    sessions_before = set(megolm_session_ids(w.hs.url, secret_room, bot_id))
     source_db = store_dir(homes[first], "alpha") / "hermes-matrix.db"
     wait_until(lambda: crypto_identity(source_db), 30, "the bot's device keys in its store")
     before = crypto_identity(source_db)
@@ -460,6 +477,14 @@ def test_move_without_shared_storage_carries_the_store(world, cluster):
     c.nodes[target].wait_log(rf"node {target} serves profile alpha ")
     asked.append(w.ask("alpha", "after the move"))
     w.answered_once("alpha", asked)
+    # The encrypted room goes on: the target decrypts with the carried Megolm
+    # session and answers with the carried outbound one, which doru can read.
+    run(me.send(secret_room, "a secret after the move"))
+    bodies, undecrypted = run(me.read(secret_room, bot_id, 1))
+    assert bodies and not undecrypted, (bodies, undecrypted)
+    assert megolm_session_ids(w.hs.url, secret_room, bot_id)[-1] in sessions_before
+    run(me.close())
+    loop.close()
     # The same device with the same keys: the target runs the carried store
     # (a fresh one would have made a new account and keys).
     target_store = store_dir(homes[target], "alpha")
