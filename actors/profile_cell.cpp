@@ -72,6 +72,7 @@ void finish_entry(profile_cell_pointer self, const std::string& event_id,
   }
   count_outcome(*st.metrics, outcome);
   st.metrics->set_journal_backlog(st.store->pending_journal_count());
+  check_drained(self);
 }
 
 // -- acting on journal entries -------------------------------------------------
@@ -151,6 +152,7 @@ void act_on_message(profile_cell_pointer self, const journal_entry& entry) {
         // Stays pending in the journal; the crypto actor sends atom::retry with its key.
         // If that takes too long the room hears that a message could not be read.
         s.in_progress.erase(entry.event_id);
+        check_drained(self);
         if (s.config.undecryptable_notice_seconds > 0)
           self->delayed_send(self, std::chrono::seconds{s.config.undecryptable_notice_seconds},
                              atom::unreadable_v, entry.event_id);
@@ -317,6 +319,8 @@ void with_room_known(profile_cell_pointer self, const std::string& room_id,
 
 void act_on(profile_cell_pointer self, const journal_entry& entry) {
   auto& st = self->state;
+  if (st.draining)
+    return; // stays pending: the profile's next holder acts on it, once
   if (!st.in_progress.insert(entry.event_id).second)
     return;
   if (entry.kind == "invite")
@@ -672,6 +676,11 @@ profile_cell_actor::behavior_type profile_cell(profile_cell_pointer self,
           act_on(self, entry);
     },
     [self](atom::notify, const notification& n) { return notify_home_room(self, n); },
+    [self](atom::drain) { return start_drain(self); },
+    [self](atom::tick) {
+      self->state.drain_polling = false;
+      check_drained(self);
+    },
     [self](atom::unreadable, const std::string& event_id) {
       auto& st = self->state;
       // Still pending and not being acted on: its key has not come. One notice per

@@ -69,6 +69,11 @@ struct profile_cell_state {
   caf::timestamp last_sync{};
   uint64_t next_call = 1;
   bool serving = false;
+  /// Draining for a move: no new turn starts (new events stay pending in the
+  /// journal for the next holder); `drained` answers once the cell is idle.
+  bool draining = false;
+  bool drain_polling = false; ///< a look at the outbox is scheduled
+  std::vector<caf::typed_response_promise<atom::ok>> drained;
   static inline const char* name = "profile";
 };
 
@@ -86,6 +91,12 @@ void reply_in_room(profile_cell_pointer self, const std::string& room_id,
 /// started still runs: the turn finishes the entry).
 std::string run_command(profile_cell_pointer self, const profiles::command& cmd,
                         const profiles::room_facts& room, const profiles::incoming_message& msg);
+
+/// Starts draining (profile_drain.cpp); the promise is kept until the cell is idle.
+caf::result<atom::ok> start_drain(profile_cell_pointer self);
+
+/// Answers the drain once nothing is in flight any more (called when work ends).
+void check_drained(profile_cell_pointer self);
 
 /// Queues a notification for the home room (profile_notify.cpp); replies with its txn id.
 caf::result<std::string> notify_home_room(profile_cell_pointer self, const notification& n);

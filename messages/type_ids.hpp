@@ -68,4 +68,14 @@ CAF_BEGIN_TYPE_ID_BLOCK(hermes_matrix, caf::first_custom_type_id)
   CAF_ADD_ATOM(hermes_matrix, hm::atom, renew, "renew")
   CAF_ADD_ATOM(hermes_matrix, hm::atom, move, "move")
 
+
+  // Cluster move: draining a profile, carrying its store to another node.
+  CAF_ADD_TYPE_ID(hermes_matrix, (hm::store_order))
+  CAF_ADD_TYPE_ID(hermes_matrix, (std::vector<hm::store_order>))
+  CAF_ADD_TYPE_ID(hermes_matrix, (hm::store_piece))
+  CAF_ADD_TYPE_ID(hermes_matrix, (hm::store_file))
+  CAF_ADD_TYPE_ID(hermes_matrix, (std::vector<hm::store_file>))
+  CAF_ADD_TYPE_ID(hermes_matrix, (hm::store_manifest))
+  CAF_ADD_ATOM(hermes_matrix, hm::atom, drain, "drain")
+
 CAF_END_TYPE_ID_BLOCK(hermes_matrix)
