@@ -250,6 +250,7 @@ void retry_join_later(profile_cell_pointer self, const std::string& event_id,
                matrix::to_string(err), wait.count());
   // Not finished: the journal keeps the invite, so a restart tries again too.
   st.in_progress.erase(event_id);
+  check_drained(self);
   self->delayed_send(self, wait, atom::retry_v, event_id);
 }
 
