@@ -104,13 +104,15 @@ public:
     scribe_impl::configure_read(config);
   }
 
-  /// The broker closes the connection: after a handshake CAF refused.
+  /// The broker closes the connection: it refused the handshake's payload, or
+  /// its connection timeout struck first.
   void graceful_shutdown() override {
     if (!handshaken_ && !refused_ && !shutting_down()) {
       refused_ = true;
       door_->forget(this);
-      door_->refused(peer_, "CAF refused its handshake (malformed node id, or a node of another "
-                            "cluster protocol version)");
+      door_->refused(peer_, chunks_ >= 2 ? "CAF refused its handshake (a malformed node id)"
+                                         : "did not complete its handshake before the "
+                                           "connection timeout");
     }
     scribe_impl::graceful_shutdown();
   }

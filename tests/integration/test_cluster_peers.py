@@ -58,10 +58,19 @@ def rss_kib(pid):
     return 0
 
 
-def basp_header(operation, payload_len, flags=0):
+def recv_exactly(s, n):
+    data = b""
+    while len(data) < n:
+        chunk = s.recv(n - len(data))
+        assert chunk, f"closed after {len(data)} of {n} bytes"
+        data += chunk
+    return data
+
+
+def basp_header(operation, payload_len, flags=0, dest_actor=0):
     """A CAF 0.17 BASP header: operation, 2 padding bytes, flags, payload length,
     operation data, source and destination actor (network byte order)."""
-    return struct.pack(">BBBBIQQQ", operation, 0, 0, flags, payload_len, 0, 0, 0)
+    return struct.pack(">BBBBIQQQ", operation, 0, 0, flags, payload_len, 0, 0, dest_actor)
 
 
 def test_wrong_secret_garbage_huge_and_silent_peers_are_refused_and_logged(world, cluster):
@@ -91,6 +100,25 @@ def test_wrong_secret_garbage_huge_and_silent_peers_are_refused_and_logged(world
     coord.wait_log(REFUSED + r"announced a handshake of 4026531840 bytes \(at most 4096\)",
                    start=mark)
     assert rss_kib(coord.proc.pid) < 512 * 1024, "the coordinator allocated the announced payload"
+
+    # A peer that completes the handshake (a made-up node id, faithful to CAF
+    # 0.17.6's format) and then announces a 256 MiB message: refused too.
+    with socket.create_connection(("127.0.0.1", c.port), timeout=30) as s:
+        s.settimeout(30)
+        server = recv_exactly(s, 32)
+        (payload_len,) = struct.unpack(">I", server[4:8])
+        their_node = recv_exactly(s, payload_len)[:32]
+        # node id: implementation atom (8 bytes), process id (4), host id (20)
+        node_id = their_node[:8] + struct.pack(">I", 4242) + os.urandom(20)
+        s.sendall(basp_header(0x01, len(node_id)) + node_id)
+        s.sendall(basp_header(0x02, 256 * 1024 * 1024, dest_actor=1))  # a direct message
+        try:
+            while s.recv(4096):
+                pass
+        except (socket.timeout, ConnectionResetError):
+            pass
+    coord.wait_log(REFUSED + r"announced a message of 268435456 bytes \(at most 67108864\)",
+                   start=mark)
 
     # A connection that never says anything is closed after half a lease.
     with socket.create_connection(("127.0.0.1", c.port), timeout=30) as s:
