@@ -24,8 +24,19 @@ import pytest
 from cluster_nodes import Cluster, log_size, write_secret
 from harness import AgentDouble, Devhs, Human, bot_settings, replies_to, write_profile
 
+def in_private_netns():
+    """Set by netns_run.sh, and really a fresh network namespace (loopback is
+    its only interface): the nft rules below must never reach a host's network."""
+    try:
+        with open("/proc/self/net/dev") as f:
+            interfaces = {line.split(":")[0].strip() for line in f.readlines()[2:]}
+    except OSError:
+        return False
+    return os.environ.get("HM_NETNS") == "1" and interfaces == {"lo"}
+
+
 pytestmark = [
-    pytest.mark.skipif(os.environ.get("HM_NETNS") != "1",
+    pytest.mark.skipif(not in_private_netns(),
                        reason="needs a private network namespace (run through netns_run.sh "
                               "as root: unshare -n)"),
     pytest.mark.skipif(shutil.which("nft") is None,
