@@ -3,11 +3,15 @@
 // What the coordinator's cluster port lets through before CAF sees it, sans I/O.
 //
 // CAF 0.17's BASP broker trusts the first header a peer sends: it sizes its
-// read buffer to whatever payload length that header announces. Garbage whose
-// bytes read as "4 GB follow" makes the multiplexer thread allocate and zero
-// that much memory, which stalls every connection of the process (the nodes'
-// lease renewals included) and can exhaust the host's memory. CAF also drops
-// bad connections silently: Debian's build has its logger compiled out.
+// read buffer to whatever payload length that header announces (the stream
+// resizes a std::vector, zero-filling it). Garbage whose bytes read as "1.4 GB
+// follow" makes the one multiplexer thread of the process allocate and zero
+// that much: every connection (the nodes' lease renewals included) waits
+// meanwhile, about a second per GB measured here (bench/bad_peers.py), and the
+// memory stays taken until the connection timeout closes the connection; a few
+// such connections exhaust the host's memory. Reads themselves never block, so
+// the rest of the wait is that connection's alone. CAF also drops bad
+// connections silently: Debian's build has its logger compiled out.
 //
 // So the cluster port screens each connection (actors/cluster_door.cpp): the
 // first header must be the client handshake a CAF 0.17 node sends, with a small
