@@ -232,9 +232,21 @@ void connect(node_pointer self) {
         join(self);
       },
       [self](const caf::error& err) {
-        self->state.connecting = false;
-        problem(self, "cannot reach the coordinator at " + self->state.settings.host + ":"
-                        + std::to_string(self->state.settings.port) + ": " + error_text(err));
+        auto& ns = self->state;
+        ns.connecting = false;
+        auto where = ns.settings.host + ":" + std::to_string(ns.settings.port);
+        // The middleman refused the handshake: waiting will not change the
+        // coordinator's version, so this node stops as a refused one does.
+        if (err == caf::sec::incompatible_application_ids
+            || err == caf::sec::incompatible_versions) {
+          auto why = "the coordinator at " + where + " speaks another cluster protocol version; "
+                     "run the same hermes-matrix version on every node";
+          spdlog::error("cluster: node {}: {}", ns.settings.name, why);
+          if (ns.settings.refused)
+            ns.settings.refused(why);
+          return;
+        }
+        problem(self, "cannot reach the coordinator at " + where + ": " + error_text(err));
       });
 }
 

@@ -10,6 +10,7 @@
 
 #include <filesystem>
 #include <optional>
+#include <string>
 
 namespace hm {
 
@@ -23,5 +24,13 @@ void install_fault_hook(fault_hook hook);
 
 /// What the installed hook decides; nullopt when none is installed (release builds).
 std::optional<caf::error> fault_point(const std::filesystem::path& profile_dir);
+
+/// Test builds: the cluster app identifier this node announces instead of its
+/// own, to play a node of another cluster protocol version. Installed once,
+/// before the actor system starts.
+void install_cluster_app_id_override(std::string app_id);
+
+/// The installed override; empty when none is installed (release builds).
+const std::string& cluster_app_id_override();
 
 } // namespace hm

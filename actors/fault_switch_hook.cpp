@@ -4,11 +4,14 @@
 // file (so the restarted cell recovers by itself) and:
 //   throw   an exception escapes the profile actor;
 //   assert  an internal check fails: the actor quits with errc::injected_fault.
+// HM_FAULT_CLUSTER_APP_ID=ID in the environment makes the node announce another
+// cluster app identifier: a node of another cluster protocol version.
 
 #include "actors/fault_switch.hpp"
 
 #include "messages/errors.hpp"
 
+#include <cstdlib>
 #include <fstream>
 #include <stdexcept>
 #include <string>
@@ -38,6 +41,8 @@ std::optional<caf::error> file_armed_fault(const std::filesystem::path& profile_
 
 void install_test_fault_switch() {
   install_fault_hook(file_armed_fault);
+  if (const char* app_id = std::getenv("HM_FAULT_CLUSTER_APP_ID"))
+    install_cluster_app_id_override(app_id);
 }
 
 } // namespace hm

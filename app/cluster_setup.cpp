@@ -1,5 +1,7 @@
 #include "app/cluster_setup.hpp"
 
+#include "actors/cluster_door.hpp"
+#include "actors/fault_switch.hpp"
 #include "messages/errors.hpp"
 
 #include <caf/actor_system.hpp>
@@ -17,7 +19,7 @@ namespace {
 
 /// Bumped whenever the cluster messages change: a node of another version is
 /// refused by the middleman's handshake instead of misreading messages.
-constexpr const char* cluster_app_id = "hermes-matrix-cluster-1";
+constexpr const char* cluster_app_id = "hermes-matrix-cluster-2";
 
 caf::timespan seconds(double s) {
   return std::chrono::duration_cast<caf::timespan>(std::chrono::duration<double>{s});
@@ -74,13 +76,17 @@ void configure_middleman(caf::actor_system_config& cfg, const cluster_options& o
     cfg.set("openssl.key", o.key.string());
     cfg.set("openssl.cafile", o.ca.string());
   }
-  // CAF 0.17 leaves heartbeats off: a silent peer would never be noticed. The
-  // timeout is half a lease because it also bounds how long a peer that sends a
-  // BASP header announcing a huge payload (garbage) holds up CAF's multiplexer:
-  // every renewal that waits behind it must still land within the lease.
+  // CAF 0.17 leaves heartbeats off: a silent peer would never be noticed. Half
+  // a lease without a byte drops a connection, so a renewal lost with it is
+  // retried on a new one before the lease ends. (A garbage header announcing a
+  // huge payload no longer reaches CAF's broker on the plain TCP port: see
+  // actors/peer_screen.hpp.)
   cfg.set("middleman.heartbeat-interval", seconds(o.lease_seconds / 10));
   cfg.set("middleman.connection-timeout", seconds(o.lease_seconds / 2));
-  cfg.set("middleman.app-identifiers", std::vector<std::string>{cluster_app_id});
+  // The middleman of a node whose app identifier differs refuses the handshake.
+  auto app_id = cluster_app_id_override().empty() ? std::string{cluster_app_id}
+                                                  : cluster_app_id_override();
+  cfg.set("middleman.app-identifiers", std::vector<std::string>{app_id});
   // Nodes talk to the coordinator only; no hidden links between workers.
   cfg.set("middleman.enable-automatic-connections", false);
 }
@@ -104,9 +110,11 @@ caf::expected<cluster_runtime> start_cluster(caf::actor_system& sys, const run_o
     cs.rules.shared_storage = o.shared_storage || o.workers > 0;
     cs.secret = secret;
     rt.coordinator = spawn_coordinator(sys, std::move(cs));
+    // Plain TCP goes through the door that screens and logs bad connections;
+    // with TLS, a peer must present a certificate of the cluster's CA first.
     auto port = tls(o) ? caf::openssl::publish(rt.coordinator, where.port, where.host.c_str(), true)
-                       : sys.middleman().publish(rt.coordinator, where.port, where.host.c_str(),
-                                                 true);
+                       : publish_behind_door(sys, rt.coordinator, where.port, where.host,
+                                             seconds(o.lease_seconds / 2));
     if (!port) {
       caf::anon_send_exit(rt.coordinator, caf::exit_reason::user_shutdown);
       return make_error(errc::bad_config, "--cluster-listen " + o.listen + ": cannot listen: "

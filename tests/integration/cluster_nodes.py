@@ -6,6 +6,7 @@ import os
 import pathlib
 import re
 import signal
+import socket
 import subprocess
 import time
 
@@ -25,14 +26,15 @@ def write_secret(path, text=SECRET):
 class Node:
     """One `hermes-matrix run` process of a cluster."""
 
-    def __init__(self, name, home, log_path, args):
+    def __init__(self, name, home, log_path, args, binary=None, env=None):
         self.name = name
         self.home = pathlib.Path(home)  # the secrets audit reads its .env files
         self.log_path = pathlib.Path(log_path)
         self._log = open(self.log_path, "a")
-        self.proc = subprocess.Popen([BINARY, "run", "--hermes-home", str(home), *args],
+        self.proc = subprocess.Popen([binary or BINARY, "run", "--hermes-home", str(home), *args],
                                      stdin=subprocess.DEVNULL, stdout=self._log,
-                                     stderr=self._log)
+                                     stderr=self._log,
+                                     env=None if env is None else {**os.environ, **env})
         GATEWAYS.append(self)  # its log in the failure report
 
     def stderr(self):
@@ -85,21 +87,22 @@ class Cluster:
             args.append("--shared-storage")
         return args
 
-    def start_coordinator(self, home, *extra):
+    def start_coordinator(self, home, *extra, listen="127.0.0.1", binary=None, env=None):
         node = Node("coordinator", home, self.tmp / "coordinator.log",
-                    ["--cluster-listen", "127.0.0.1:0", *self.common(), *extra])
-        m = node.wait_log(r"coordinator listening on 127\.0\.0\.1:(\d+)")
+                    ["--cluster-listen", f"{listen}:0", *self.common(), *extra], binary, env)
+        m = node.wait_log(rf"coordinator listening on {re.escape(listen)}:(\d+)")
         self.port = int(m.group(1))
         self.nodes["coordinator"] = node
         return node
 
-    def start_worker(self, name, home, secret_file=None, *extra):
-        args = ["--cluster-join", f"127.0.0.1:{self.port}", "--node-name", name,
+    def start_worker(self, name, home, secret_file=None, *extra, join_host="127.0.0.1",
+                     binary=None, env=None):
+        args = ["--cluster-join", f"{join_host}:{self.port}", "--node-name", name,
                 "--cluster-secret-file", str(secret_file or self.secret_file),
                 "--lease-seconds", str(self.lease)]
         if self.shared:
             args.append("--shared-storage")
-        node = Node(name, home, self.tmp / f"{name}.log", [*args, *extra])
+        node = Node(name, home, self.tmp / f"{name}.log", [*args, *extra], binary, env)
         self.nodes[name] = node
         return node
 
@@ -126,6 +129,24 @@ class Cluster:
             node.stop()
 
 
+GARBAGE = b"\x00\xffGET / HTTP/1.1\r\n\r\n" + bytes(range(256)) * 8
+
+
+def send_garbage(port, data=GARBAGE):
+    """Bytes on the cluster port, read until the node drops the connection. The
+    default's first 32 bytes read as a BASP header announcing a ~1.4 GB payload:
+    the kind that made CAF 0.17 allocate it before the cluster port screened
+    its connections."""
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as s:
+        s.sendall(data)
+        s.settimeout(10)
+        try:
+            while s.recv(4096):
+                pass
+        except (socket.timeout, ConnectionResetError):
+            pass
+
+
 def log_size(node):
     return len(node.stderr())
 
@@ -134,4 +155,4 @@ def now():
     return time.monotonic()
 
 
-__all__ = ["Cluster", "Node", "write_secret", "log_size", "now", "os"]
+__all__ = ["Cluster", "Node", "write_secret", "log_size", "now", "os", "GARBAGE", "send_garbage"]

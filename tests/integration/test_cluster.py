@@ -7,11 +7,10 @@ Leases are short (3 s) so that the tests take seconds; nothing asserts a timing
 (bench/failover.py measures the failover time)."""
 
 import signal
-import socket
 
 import pytest
 
-from cluster_nodes import Cluster, log_size, write_secret
+from cluster_nodes import Cluster, log_size, send_garbage, write_secret
 from harness import (AgentDouble, Devhs, Human, bot_settings, replies_to, wait_until,
                      write_profile)
 
@@ -146,54 +145,9 @@ def test_worker_killed_mid_conversation_resumes_elsewhere_once(world, cluster):
     w.answered_once("alpha", asked)
 
 
-GARBAGE = b"\x00\xffGET / HTTP/1.1\r\n\r\n" + bytes(range(256)) * 8
-
-
-def send_garbage(port):
-    """Garbage on the cluster port, read until the node drops the connection. Its
-    first bytes read as a BASP header announcing a ~0.5 GB payload: the worst
-    kind, which CAF 0.17 keeps until the connection timeout."""
-    with socket.create_connection(("127.0.0.1", port), timeout=5) as s:
-        s.sendall(GARBAGE)
-        s.settimeout(10)
-        try:
-            while s.recv(4096):
-                pass
-        except (socket.timeout, ConnectionResetError):
-            pass
-
-
-def test_wrong_secret_and_garbage_are_refused(world, cluster):
-    w = world()
-    # Garbage holds CAF's multiplexer up to half a lease (the connection
-    # timeout): a lease long enough for that to be the only thing measured here.
-    c = cluster(w, lease=6)
-    coord = c.start_coordinator(w.empty_home)
-    good = c.start_worker("w1", w.home)
-    assert c.placed("alpha") == "w1"
-    w.ask("alpha", "before the bad peers")
-
-    bad_secret = write_secret(w.tmp / "wrong.secret", "not-the-cluster-secret-at-all")
-    bad = c.start_worker("intruder", w.home, bad_secret)
-    assert bad.proc.wait(timeout=30) != 0
-    assert "refused" in bad.stderr()
-    coord.wait_log(r"refused node 'intruder' .*wrong cluster secret")
-    # The secret never crosses the wire, nor reaches a log.
-    for node in (coord, good, bad):
-        assert "cluster-secret-for-tests" not in node.stderr()
-        assert "not-the-cluster-secret" not in node.stderr()
-
-    # Garbage on the cluster port: the middleman drops the connection.
-    send_garbage(c.port)
-
-    # Nothing else is affected: w1 keeps its lease and alpha answers.
-    assert coord.proc.poll() is None and good.proc.poll() is None
-    w.ask("alpha", "after the bad peers")
-    assert c.holder("alpha") == "w1"
-    assert "lease ran out" not in good.stderr()
-
-
 def test_partitioned_worker_stops_and_never_answers_after_takeover(world, cluster):
+    """The frozen worker (SIGSTOP): it neither renews nor answers. The real network
+    partition, where the worker keeps running, is test_cluster_partition.py."""
     w = world()
     c = cluster(w)
     c.start_coordinator(w.empty_home)
