@@ -5,6 +5,7 @@
 
 #include "messages/type_ids.hpp"
 #include "messages/cluster.hpp"
+#include "messages/cluster_observe.hpp"
 
 #include <caf/replies_to.hpp>
 #include <caf/typed_actor.hpp>
@@ -143,7 +144,13 @@ using coordinator_actor = caf::typed_actor<
   // `hermes-matrix move` (profile, target node, client name, HMAC of its nonce): what happens, in words.
   caf::replies_to<atom::move, std::string, std::string, std::string, std::string>::with<std::string>,
   // Internal: expire leases, place free profiles, rebalance.
-  caf::reacts_to<atom::tick>>;
+  caf::reacts_to<atom::tick>,
+  // Admin API (this process only): every node that joined, as the lease table sees it.
+  caf::replies_to<atom::nodes>::with<std::vector<node_view>>,
+  // Admin API (this process only): a notification forwarded to the node holding the profile's lease.
+  caf::replies_to<atom::notify, std::string, notification>::with<std::string>,
+  // /metrics (this process only): every live node's snapshot and the coordinator's cluster families.
+  caf::replies_to<atom::metrics>::with<std::vector<metrics_snapshot>>>;
 
 /// One node of a cluster: joins the coordinator, renews its leases and runs a
 /// supervisor for each profile it holds a lease for, only while it holds it.
@@ -153,6 +160,10 @@ using cluster_node_actor = caf::typed_actor<
   // Internal: connect, join or renew, and stop everything when the lease ran out.
   caf::reacts_to<atom::tick>,
   // Internal: the leases may have ended now: stop every profile unless renewed.
-  caf::reacts_to<atom::deadline>>;
+  caf::reacts_to<atom::deadline>,
+  // From the coordinator: hands a notification to the supervisor of a profile this node serves.
+  caf::replies_to<atom::notify, std::string, notification>::with<std::string>,
+  // From the coordinator: every series of this node's metrics, now.
+  caf::replies_to<atom::metrics>::with<metrics_snapshot>>;
 
 } // namespace hm
