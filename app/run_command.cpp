@@ -321,6 +321,10 @@ int run_command(const run_options& options) {
   if (runtime.coordinator)
     self->send_exit(runtime.coordinator, caf::exit_reason::user_shutdown);
   self->send_exit(engine, caf::exit_reason::user_shutdown);
+  // A scrape's scoped actor leaves CAF's logger in the exposer thread's thread-local
+  // storage, and the actor system's destructor waits for the last reference to it:
+  // the exposer's threads must end first.
+  endpoint.reset();
   spdlog::info("stopped");
   spdlog::default_logger()->flush();
   return sig == 0 ? exit_failure : exit_ok;

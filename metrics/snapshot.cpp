@@ -4,6 +4,8 @@
 
 #include <prometheus/client_metric.h>
 
+#include <cmath>
+#include <limits>
 #include <map>
 
 namespace hm::metrics {
@@ -32,6 +34,19 @@ bool prometheus_type(uint8_t t, prometheus::MetricType& out) {
   }
 }
 
+/// CAF 0.17 packs a double by halving it until it is below 2: an infinity never is,
+/// and the node's thread serializing it spins forever. So no infinite or NaN value
+/// crosses the wire: the +Inf bucket's bound is implied, a series with such a value
+/// is left out (hermes-matrix never makes one).
+bool finite_series(const metric_series& s) {
+  if (!std::isfinite(s.value) || !std::isfinite(s.sum))
+    return false;
+  for (auto b : s.bounds)
+    if (!std::isfinite(b))
+      return false;
+  return true;
+}
+
 metric_series series_of(const prometheus::ClientMetric& m, uint8_t type) {
   metric_series s;
   for (auto& l : m.label)
@@ -45,7 +60,8 @@ metric_series series_of(const prometheus::ClientMetric& m, uint8_t type) {
     s.sum = m.histogram.sample_sum;
     for (auto& b : m.histogram.bucket) {
       s.buckets.push_back(b.cumulative_count);
-      s.bounds.push_back(b.upper_bound);
+      if (!std::isinf(b.upper_bound) || b.upper_bound < 0)
+        s.bounds.push_back(b.upper_bound); // the last bucket's +Inf is implied
     }
   }
   return s;
@@ -72,8 +88,9 @@ prometheus::ClientMetric client_metric_of(const metric_series& s, uint8_t type,
   else {
     m.histogram.sample_count = s.count;
     m.histogram.sample_sum = s.sum;
-    for (size_t i = 0; i < s.buckets.size() && i < s.bounds.size(); ++i)
-      m.histogram.bucket.push_back({s.buckets[i], s.bounds[i]});
+    for (size_t i = 0; i < s.buckets.size(); ++i)
+      m.histogram.bucket.push_back(
+        {s.buckets[i], i < s.bounds.size() ? s.bounds[i] : std::numeric_limits<double>::infinity()});
   }
   return m;
 }
@@ -90,7 +107,8 @@ metrics_snapshot snapshot_of(const prometheus::Collectable& source, const std::s
     data.name = f.name;
     data.help = f.help;
     for (auto& m : f.metric)
-      data.series.push_back(series_of(m, data.type));
+      if (auto s = series_of(m, data.type); finite_series(s))
+        data.series.push_back(std::move(s));
     out.families.push_back(std::move(data));
   }
   return out;

@@ -87,7 +87,8 @@ def test_the_coordinator_shows_and_reaches_the_whole_cluster(observed):
     assert "waiting for node elsewhere" in profiles["gamma"]["last_error"]
     assert nodes["w1"]["alive"] and nodes["w2"]["alive"], nodes
     assert nodes["w1"]["profiles"] == 1 and nodes["w2"]["profiles"] == 1, nodes
-    assert "coordinator" not in nodes  # it serves nothing itself (--workers 0, empty home)
+    # The coordinator is a node too (its home is empty: it holds nothing).
+    assert nodes["coordinator"]["alive"] and nodes["coordinator"]["profiles"] == 0, nodes
     # Ready means every profile served: gamma waits, and readyz names it.
     status, body = http("GET", f"{admin}/readyz")
     assert status == 503 and [p["profile"] for p in body["not_ready"]] == ["gamma"], body
@@ -125,7 +126,7 @@ def test_the_coordinator_shows_and_reaches_the_whole_cluster(observed):
                                                   'cluster_.*)"}'))[:3000])
     scraped('hermes_matrix_profile_up{profile="alpha",node="w1"}', 1)
     scraped('hermes_matrix_profile_up{profile="beta",node="w2"}', 1)
-    scraped("hermes_matrix_cluster_nodes_alive", 2)
+    scraped("hermes_matrix_cluster_nodes_alive", 3)  # the coordinator's own node, w1, w2
     assert prom.value('hermes_matrix_messages_answered_total{profile="alpha",node="w1"}') >= 1
     assert prom.value('hermes_matrix_cluster_leases{node="w1"}') == 1
     assert prom.value('hermes_matrix_cluster_node_scrape_ok{node="w2"}') == 1
@@ -141,7 +142,7 @@ def test_the_coordinator_shows_and_reaches_the_whole_cluster(observed):
 
     # -- A worker killed: the coordinator's metrics and status say so.
     c.nodes["w2"].signal(signal.SIGKILL)
-    scraped("hermes_matrix_cluster_nodes_alive", 1)
+    scraped("hermes_matrix_cluster_nodes_alive", 2)
     scraped('hermes_matrix_cluster_node_up{node="w2"}', 0)
     assert prom.value("hermes_matrix_cluster_nodes_lost_total") >= 1
     scraped("hermes_matrix_cluster_failovers_total", 1)  # beta's lease taken back
