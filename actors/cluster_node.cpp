@@ -15,6 +15,7 @@
 #include <spdlog/spdlog.h>
 
 #include <map>
+#include <set>
 
 namespace hm {
 
@@ -270,7 +271,10 @@ caf::result<metrics_snapshot> take_snapshot(node_pointer self) {
   auto& st = self->state;
   if (!st.settings.metrics)
     return metrics_snapshot{st.settings.name, {}};
-  return metrics::snapshot_of(*st.settings.metrics->registry(), st.settings.name);
+  std::set<std::string> serving;
+  for (auto& [name, sp] : st.served)
+    serving.insert(name);
+  return metrics::snapshot_of(*st.settings.metrics->registry(), st.settings.name, &serving);
 }
 
 cluster_node_actor::behavior_type cluster_node(node_pointer self, cluster_node_settings settings,

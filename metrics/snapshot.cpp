@@ -95,9 +95,19 @@ prometheus::ClientMetric client_metric_of(const metric_series& s, uint8_t type,
   return m;
 }
 
+bool kept(const metric_series& s, const std::set<std::string>* profiles) {
+  if (profiles == nullptr)
+    return true;
+  for (auto& l : s.labels)
+    if (l.name == "profile")
+      return profiles->count(l.value) > 0;
+  return true;
+}
+
 } // namespace
 
-metrics_snapshot snapshot_of(const prometheus::Collectable& source, const std::string& node) {
+metrics_snapshot snapshot_of(const prometheus::Collectable& source, const std::string& node,
+                             const std::set<std::string>* profiles) {
   metrics_snapshot out;
   out.node = node;
   for (auto& f : source.Collect()) {
@@ -107,7 +117,7 @@ metrics_snapshot snapshot_of(const prometheus::Collectable& source, const std::s
     data.name = f.name;
     data.help = f.help;
     for (auto& m : f.metric)
-      if (auto s = series_of(m, data.type); finite_series(s))
+      if (auto s = series_of(m, data.type); finite_series(s) && kept(s, profiles))
         data.series.push_back(std::move(s));
     out.families.push_back(std::move(data));
   }

@@ -139,3 +139,24 @@ CAF_TEST(merging names every series by the node asked and keeps one family per n
   CAF_CHECK(alive->metric[0].label.empty());
   CAF_CHECK_EQUAL(alive->metric[0].gauge.value, 2.0);
 }
+
+CAF_TEST(a node shows the profiles it serves now and its own series) {
+  node_metrics node{"w1"};
+  (void) node.profile("alpha");
+  (void) node.profile("beta"); // its lease went to another node
+  std::set<std::string> serving{"alpha"};
+  auto snap = snapshot_of(*node.registry(), "w1", &serving);
+  bool alpha = false;
+  bool own = false;
+  for (auto& f : snap.families)
+    for (auto& s : f.series) {
+      std::map<std::string, std::string> labels;
+      for (auto& l : s.labels)
+        labels[l.name] = l.value;
+      CAF_CHECK_NOT_EQUAL(labels["profile"], "beta");
+      alpha = alpha || labels["profile"] == "alpha";
+      own = own || f.name == "hermes_matrix_node_lease_renewals_failed_total";
+    }
+  CAF_CHECK(alpha);
+  CAF_CHECK(own);
+}
