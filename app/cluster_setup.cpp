@@ -17,7 +17,7 @@ namespace {
 
 /// Bumped whenever the cluster messages change: a node of another version is
 /// refused by the middleman's handshake instead of misreading messages.
-constexpr const char* cluster_app_id = "hermes-matrix-cluster-1";
+constexpr const char* cluster_app_id = "hermes-matrix-cluster-2"; // 2: notify and metrics to nodes (observe)
 
 caf::timespan seconds(double s) {
   return std::chrono::duration_cast<caf::timespan>(std::chrono::duration<double>{s});
