@@ -155,3 +155,6 @@ def test_the_coordinator_shows_and_reaches_the_whole_cluster(observed):
     # alpha still answers, its series still come from w1.
     w.ask("alpha", "after w2 is gone")
     scraped('hermes_matrix_profile_up{profile="alpha",node="w1"}', 1)
+    # The coordinator stops cleanly after serving scrapes (the exposer's threads end
+    # before its actor system, which waits for them).
+    assert c.nodes["coordinator"].stop() == 0, c.nodes["coordinator"].stderr()[-3000:]
