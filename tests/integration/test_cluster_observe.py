@@ -111,6 +111,8 @@ def test_the_coordinator_shows_and_reaches_the_whole_cluster(observed):
         e.get("sender") == w.bots["alpha"].user_id
         and e.get("content", {}).get("body") == "cluster notice" for e in evs), 30,
         "the notification in alpha's home room")
+    # Queued by the cell on w1, the node holding alpha's lease.
+    c.nodes["w1"].wait_log(r"\[alpha\] notification for \S+ queued \(" + re.escape(body["txn_id"]))
     assert "serves profile alpha" not in c.nodes["w2"].stderr()
     status, body = http("POST", f"{admin}/v1/profiles/gamma/notify", {"body": "x"}, token=token)
     assert status == 503 and "not running on any node" in body["error"], body
