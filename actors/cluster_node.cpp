@@ -1,6 +1,7 @@
 #include "actors/cluster_node.hpp"
 
 #include "actors/cluster_auth.hpp"
+#include "actors/store_carry.hpp"
 #include "messages/errors.hpp"
 #include "metrics/node_metrics.hpp"
 #include "metrics/snapshot.hpp"
@@ -14,8 +15,11 @@
 
 #include <spdlog/spdlog.h>
 
+#include <filesystem>
 #include <map>
+#include <memory>
 #include <set>
+#include <variant>
 
 namespace hm {
 
@@ -26,6 +30,7 @@ struct served_profile {
   supervisor_actor supervisor; // one supervisor per profile: started and stopped alone
   uint64_t epoch = 0;
   bool stopping = false;
+  bool draining = false;       // withdrawn for a move: stopped once drained
   profile_status status;       // as its supervisor last reported it
 };
 
@@ -40,6 +45,7 @@ struct cluster_node_state {
   caf::actor_clock::time_point lease_end{}; // every lease of this node ends here
   std::map<std::string, served_profile> served;
   std::string last_problem; // the last connection problem logged (not repeated)
+  std::map<std::string, uint64_t> carrying; // stores being sent: profile -> carry epoch
   static inline const char* name = "cluster_node";
 };
 
@@ -92,13 +98,24 @@ void stop_profile(node_pointer self, const std::string& name, served_profile& sp
   self->send_exit(sp.supervisor, caf::exit_reason::user_shutdown);
 }
 
-/// Makes what runs match the leases held: start the granted, stop the rest.
-void apply(node_pointer self, const std::vector<lease_grant>& grants) {
+void drain_profile(node_pointer self, const std::string& name, served_profile& sp);
+void carry_store(node_pointer self, const store_order& order);
+
+/// Makes what runs match the leases held: start the granted, drain those
+/// withdrawn for a move, stop the rest, and send the stores ordered elsewhere.
+void apply(node_pointer self, const lease_set& leases) {
+  auto& grants = leases.grants;
   auto& served = self->state.served;
   for (auto& [name, sp] : served)
     if (std::none_of(grants.begin(), grants.end(),
-                     [&](const lease_grant& g) { return g.profile == name; }))
-      stop_profile(self, name, sp, "its lease was withdrawn");
+                     [&](const lease_grant& g) { return g.profile == name; })) {
+      if (std::find(leases.drain.begin(), leases.drain.end(), name) != leases.drain.end())
+        drain_profile(self, name, sp);
+      else
+        stop_profile(self, name, sp, "its lease was withdrawn");
+    }
+  for (auto& order : leases.carry)
+    carry_store(self, order);
   for (auto& g : grants) {
     auto i = served.find(g.profile);
     if (i == served.end())
@@ -142,7 +159,7 @@ void renew(node_pointer self) {
         ns.lease_end = sent + leases.valid_for;
         self->delayed_send(self, ns.lease_end - self->clock().now(), atom::deadline_v);
         if (!ns.stopping)
-          apply(self, leases.grants);
+          apply(self, leases);
       },
       [self](const caf::error& err) {
         self->state.renewing = false;
@@ -277,6 +294,213 @@ caf::result<metrics_snapshot> take_snapshot(node_pointer self) {
   return metrics::snapshot_of(*st.settings.metrics->registry(), st.settings.name, &serving);
 }
 
+// -- moving a profile: drain, carry the store --------------------------------
+
+/// A lease withdrawn for a move: the profile's in-flight replies finish first
+/// (bounded by drain_limit), then it stops. Losing the lease altogether
+/// (enforce_lease) still stops it at once.
+void drain_profile(node_pointer self, const std::string& name, served_profile& sp) {
+  if (sp.draining || sp.stopping)
+    return;
+  sp.draining = true;
+  auto& st = self->state;
+  spdlog::info("cluster: node {} drains profile {}: its lease is withdrawn for a move",
+               st.settings.name, name);
+  auto limit = st.settings.drain_limit;
+  self->request(sp.supervisor, limit, atom::drain_v)
+    .then(
+      [self, name](atom::ok) {
+        auto i = self->state.served.find(name);
+        if (i == self->state.served.end())
+          return;
+        spdlog::info("cluster: node {} drained profile {}: in-flight replies finished",
+                     self->state.settings.name, name);
+        stop_profile(self, name, i->second, "drained for a move");
+      },
+      [self, name, limit](const caf::error&) {
+        auto i = self->state.served.find(name);
+        if (i == self->state.served.end())
+          return;
+        spdlog::warn("cluster: node {} could not drain profile {} within {} s; stopping it "
+                     "anyway (the next node resumes its turns from the journal)",
+                     self->state.settings.name, name,
+                     std::chrono::duration_cast<std::chrono::seconds>(limit).count());
+        stop_profile(self, name, i->second, "drain limit reached");
+      });
+}
+
+/// What a carry is sending: the files of the store and where it has got to.
+struct carry_progress {
+  store_order order;
+  std::filesystem::path dir;
+  std::vector<store_file> files;
+  size_t file = 0;
+  uint64_t offset = 0;
+  uint64_t bytes = 0;
+};
+
+/// Forgets a carry, unless a newer one of the same profile has begun meanwhile.
+void done_carrying(node_pointer self, const store_order& order) {
+  auto& carrying = self->state.carrying;
+  if (auto i = carrying.find(order.profile); i != carrying.end() && i->second == order.epoch)
+    carrying.erase(i);
+}
+
+void carry_failed(node_pointer self, const carry_progress& c, const std::string& why) {
+  spdlog::error("cluster: node {} could not carry the store of profile {} to node {}: {}; it "
+                "keeps its copy", self->state.settings.name, c.order.profile, c.order.to, why);
+  done_carrying(self, c.order);
+}
+
+/// The coordinator has the whole store: send the manifest; once the target
+/// verified it, set this node's copy aside.
+void finish_carry(node_pointer self, std::shared_ptr<carry_progress> c) {
+  store_manifest m{c->order.profile, c->order.epoch, c->files};
+  self->request(self->state.coordinator, std::chrono::seconds{60}, m)
+    .then(
+      [self, c](atom::ok) {
+        auto& st = self->state;
+        done_carrying(self, c->order);
+        auto moved = moved_dir_for(c->dir, c->order.to, c->order.epoch);
+        if (auto err = set_store_aside(c->dir, c->order.to, c->order.epoch)) {
+          spdlog::error("cluster: node {} carried the store of profile {} to node {} but "
+                        "cannot set its own copy aside: {}; do not run it here",
+                        st.settings.name, c->order.profile, c->order.to, *err);
+          return;
+        }
+        spdlog::info("cluster: node {} carried the store of profile {} to node {} ({} file(s), "
+                     "{} bytes); its own copy is set aside as {}", st.settings.name,
+                     c->order.profile, c->order.to, c->files.size(), c->bytes, moved.string());
+      },
+      [self, c](const caf::error& err) { carry_failed(self, *c, error_text(err)); });
+}
+
+/// Sends the next piece of the store, one at a time: the next leaves when the
+/// target has written this one.
+void send_piece(node_pointer self, std::shared_ptr<carry_progress> c) {
+  if (self->state.served.count(c->order.profile) > 0) {
+    // The coordinator gave the carry up and the profile runs here again.
+    carry_failed(self, *c, "the profile runs on this node again");
+    return;
+  }
+  if (c->file == c->files.size()) {
+    finish_carry(self, std::move(c));
+    return;
+  }
+  auto& f = c->files[c->file];
+  auto read = read_store_piece(c->dir, f.name, c->offset);
+  if (read.index() == 1) {
+    carry_failed(self, *c, std::get<1>(read));
+    return;
+  }
+  store_piece piece{c->order.profile, c->order.epoch, f.name, c->offset,
+                    std::get<0>(std::move(read))};
+  auto size = piece.bytes.size();
+  self->request(self->state.coordinator, std::chrono::seconds{30}, std::move(piece))
+    .then(
+      [self, c, size](atom::ok) {
+        c->offset += size;
+        c->bytes += size;
+        if (c->offset >= c->files[c->file].size) {
+          ++c->file;
+          c->offset = 0;
+        }
+        send_piece(self, c);
+      },
+      [self, c](const caf::error& err) { carry_failed(self, *c, error_text(err)); });
+}
+
+/// The coordinator orders this node to send a profile's store to another node.
+/// The profile must be stopped here (its store closed, its lock released).
+void carry_store(node_pointer self, const store_order& order) {
+  auto& st = self->state;
+  if (st.served.count(order.profile) > 0)
+    return; // still stopping: the order comes again with the next renewal
+  if (auto i = st.carrying.find(order.profile); i != st.carrying.end() && i->second == order.epoch)
+    return;
+  auto* lp = loaded(self, order.profile);
+  if (lp == nullptr) {
+    problem(self, "ordered to carry the store of profile " + order.profile
+                    + ", which this node does not have");
+    return;
+  }
+  auto c = std::make_shared<carry_progress>();
+  c->order = order;
+  c->dir = store_dir_for(lp->config.dir);
+  auto described = describe_store(c->dir);
+  if (auto* err = std::get_if<std::string>(&described)) {
+    problem(self, "cannot read the store of profile " + order.profile + ": " + *err);
+    return;
+  }
+  c->files = std::get<std::vector<store_file>>(std::move(described));
+  if (auto err = mark_carry_source(c->dir, order.epoch)) {
+    problem(self, "cannot carry the store of profile " + order.profile + ": " + *err);
+    return;
+  }
+  st.carrying[order.profile] = order.epoch;
+  uint64_t total = 0;
+  for (auto& f : c->files)
+    total += f.size;
+  spdlog::info("cluster: node {} carries the store of profile {} to node {} ({} file(s), {} "
+               "bytes)", st.settings.name, order.profile, order.to, c->files.size(), total);
+  send_piece(self, std::move(c));
+}
+
+/// Whether the current message comes from the coordinator this node joined.
+bool from_coordinator(node_pointer self) {
+  auto& sender = self->current_sender();
+  return sender && self->state.coordinator && self->state.joined
+         && sender->address() == self->state.coordinator.address();
+}
+
+/// The directory a carried store of `profile` goes to, or the reason it cannot.
+std::variant<std::filesystem::path, caf::error>
+carry_destination(node_pointer self, const std::string& profile, uint64_t epoch) {
+  if (!from_coordinator(self))
+    return make_error(errc::refused, "store pieces come only from the coordinator");
+  auto* lp = loaded(self, profile);
+  if (lp == nullptr || !lp->usable())
+    return make_error(errc::unknown_profile, "node " + self->state.settings.name
+                                               + " cannot serve profile " + profile);
+  if (self->state.served.count(profile) > 0)
+    return make_error(errc::unavailable, "node " + self->state.settings.name
+                                           + " still runs profile " + profile);
+  auto dir = store_dir_for(lp->config.dir);
+  if (is_carry_source(dir, epoch))
+    return make_error(errc::bad_config, "node " + self->state.settings.name
+                                          + " sees the sender's store itself (one HERMES_HOME): "
+                                            "run the cluster with --shared-storage");
+  return dir;
+}
+
+caf::result<atom::ok> receive_piece(node_pointer self, const store_piece& piece) {
+  auto dest = carry_destination(self, piece.profile, piece.epoch);
+  if (auto* err = std::get_if<caf::error>(&dest))
+    return std::move(*err);
+  if (auto err = write_store_piece(std::get<std::filesystem::path>(dest), piece))
+    return make_error(errc::store_failed, *err);
+  return atom::ok_v;
+}
+
+caf::result<atom::ok> receive_manifest(node_pointer self, const store_manifest& m) {
+  auto dest = carry_destination(self, m.profile, m.epoch);
+  if (auto* err = std::get_if<caf::error>(&dest))
+    return std::move(*err);
+  auto& dir = std::get<std::filesystem::path>(dest);
+  if (auto err = commit_store(dir, m)) {
+    spdlog::error("cluster: node {} refused the store of profile {}: {}",
+                  self->state.settings.name, m.profile, *err);
+    return make_error(errc::store_failed, *err);
+  }
+  uint64_t total = 0;
+  for (auto& f : m.files)
+    total += f.size;
+  spdlog::info("cluster: node {} received the store of profile {} ({} file(s), {} bytes, "
+               "verified) into {}", self->state.settings.name, m.profile, m.files.size(), total,
+               dir.string());
+  return atom::ok_v;
+}
+
 cluster_node_actor::behavior_type cluster_node(node_pointer self, cluster_node_settings settings,
                                                coordinator_actor local) {
   self->state.settings = std::move(settings);
@@ -333,6 +557,8 @@ cluster_node_actor::behavior_type cluster_node(node_pointer self, cluster_node_s
       if (!self->state.stopping)
         enforce_lease(self);
     },
+    [self](const store_piece& piece) { return receive_piece(self, piece); },
+    [self](const store_manifest& m) { return receive_manifest(self, m); },
     [self](atom::notify, const std::string& profile, notification& n) {
       return hand_notification(self, profile, n);
     },

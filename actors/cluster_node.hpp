@@ -25,6 +25,10 @@ struct cluster_node_settings {
   bool tls = false;
   /// How often the node renews its leases (well inside the lease).
   caf::timespan renew_every = std::chrono::seconds{3};
+  /// A profile withdrawn for a move is drained (in-flight replies finish) for
+  /// at most this long, then stopped anyway (the next holder resumes its turns
+  /// from the journal, exactly once).
+  caf::timespan drain_limit = std::chrono::seconds{60};
   supervision_policy policy;
   cell_factory factory;
   /// Where each profile's supervisor reports state and restarts (shared by the node).
@@ -39,7 +43,10 @@ struct cluster_node_settings {
 /// Spawns a node: it joins the coordinator (`local`, or the one at host:port
 /// over the middleman) with the secret's proof, renews its leases every
 /// `renew_every`, and runs a supervisor for each profile it holds a lease for.
-/// A profile whose lease is withdrawn is stopped; when the lease cannot be
+/// A profile whose lease is withdrawn is stopped (drained first when withdrawn
+/// for a move); a store the coordinator orders it to carry is sent piece by
+/// piece through the coordinator, and set aside once the target has it; a
+/// store carried to it is verified and put in place. When the lease cannot be
 /// renewed before it runs out (coordinator gone, network cut), every profile
 /// of the node is stopped. On an exit message it stops its profiles and quits.
 [[nodiscard]] cluster_node_actor spawn_cluster_node(caf::actor_system& sys,

@@ -27,6 +27,7 @@ void cluster_table::node_renewed(const std::string& node, std::vector<profile_st
   if (i == nodes_.end())
     return;
   i->second.renewed = now;
+  ++i->second.renewals;
   i->second.lost = false;
   i->second.running.clear();
   for (auto& st : running)
@@ -75,8 +76,15 @@ std::string cluster_table::choose_node(const std::string& profile, profile_entry
       return target;
   }
   if (!p.pin.empty()) {
-    if (alive(p.pin, now) && (rules_.shared_storage || offers(p.pin, profile)))
+    bool store_elsewhere = !rules_.shared_storage && !p.last_holder.empty()
+                           && p.last_holder != p.pin;
+    if (alive(p.pin, now) && (rules_.shared_storage || offers(p.pin, profile))
+        && !(store_elsewhere && carry_failed_lately(p, now)))
       return p.pin;
+    // Until its node is back (or a failed carry may be tried again), it stays
+    // with its store rather than nowhere.
+    if (store_elsewhere && alive(p.last_holder, now) && offers(p.last_holder, profile))
+      return p.last_holder;
     p.waiting_for = "waiting for node " + p.pin + " (HERMES_MATRIX_NODE)";
     return {};
   }
@@ -110,6 +118,11 @@ std::vector<std::string> cluster_table::place(clock::time_point now) {
     n.lost = !is_alive;
   }
   for (auto& [name, p] : profiles_) {
+    if (!p.carry_to.empty()) {
+      check_carry(name, p, now, events);
+      if (!p.carry_to.empty())
+        continue;
+    }
     if (!p.holder.empty()) {
       if (!alive(p.holder, now)) {
         if (!rules_.shared_storage) {
@@ -121,7 +134,8 @@ std::vector<std::string> cluster_table::place(clock::time_point now) {
         ++counts_.failovers;
         p.holder.clear();
         p.revoking = false;
-      } else if (p.revoking && nodes_[p.holder].running.count(name) == 0) {
+      } else if (p.revoking && nodes_[p.holder].running.count(name) == 0
+                 && nodes_[p.holder].renewals >= p.granted_at_renewal + 2) {
         events.push_back("profile " + name + " released by node " + p.holder);
         p.holder.clear();
         p.revoking = false;
@@ -140,8 +154,11 @@ std::vector<std::string> cluster_table::place(clock::time_point now) {
       p.waiting_for = "waiting for another node to stop it";
       continue;
     }
+    if (start_carry(name, p, target, now, events))
+      continue;
     p.holder = target;
     p.last_holder = target;
+    p.granted_at_renewal = nodes_[target].renewals;
     p.epoch = next_epoch_++;
     ++counts_.grants;
     p.waiting_for.clear();
@@ -155,23 +172,24 @@ std::vector<std::string> cluster_table::place(clock::time_point now) {
 void cluster_table::rebalance(clock::time_point now, std::vector<std::string>& events) {
   // One move at a time: a profile is interrupted once, and the next move is
   // decided on the load that results.
-  if (std::any_of(profiles_.begin(), profiles_.end(),
-                  [](auto& kv) { return kv.second.revoking; }))
+  if (move_under_way())
     return;
-  auto revoke = [&](const std::string& name, profile_entry& p, const std::string& why) {
+  // The target is named so that, without shared storage, the store is carried
+  // there (else the profile would go back to where its store is).
+  auto revoke = [&](const std::string& name, profile_entry& p, const std::string& target,
+                    const std::string& why) {
     p.revoking = true;
+    p.move_to = target;
     ++counts_.moves;
     events.push_back("profile " + name + ": moving off node " + p.holder + " (" + why + ")");
   };
   for (auto& [name, p] : profiles_)
     if (!p.holder.empty() && !p.pin.empty() && p.pin != p.holder && alive(p.pin, now)
-        && (rules_.shared_storage || offers(p.pin, name))) {
-      revoke(name, p, "pinned to node " + p.pin + ", which is back");
+        && (rules_.shared_storage || offers(p.pin, name)) && !carry_failed_lately(p, now)) {
+      revoke(name, p, p.pin, "pinned to node " + p.pin + ", which is back");
       return;
     }
-  // Without shared storage a move would need the store carried over.
-  if (!rules_.shared_storage)
-    return;
+  // Without shared storage the move carries the store over.
   std::string most, least;
   for (auto& [name, n] : nodes_) {
     if (!alive(name, now))
@@ -184,8 +202,8 @@ void cluster_table::rebalance(clock::time_point now, std::vector<std::string>& e
   if (most.empty() || load(most) < load(least) + 2)
     return;
   for (auto& [name, p] : profiles_)
-    if (p.holder == most && p.pin.empty() && offers(least, name)) {
-      revoke(name, p, "node " + least + " has less load");
+    if (p.holder == most && p.pin.empty() && offers(least, name) && !carry_failed_lately(p, now)) {
+      revoke(name, p, least, "node " + least + " has less load");
       return;
     }
 }
@@ -196,23 +214,120 @@ std::string cluster_table::move(const std::string& profile, const std::string& n
   if (i == profiles_.end())
     return "no node offers a profile named " + profile;
   auto& p = i->second;
-  if (!rules_.shared_storage)
-    return "moving needs --shared-storage (carrying the store over is not supported yet)";
   if (!alive(node, now) || !offers(node, profile))
     return "node " + node + " is not in the cluster or cannot serve " + profile;
   if (!p.pin.empty() && p.pin != node)
     return profile + " is pinned to node " + p.pin + " (HERMES_MATRIX_NODE)";
   if (p.holder == node && !p.revoking)
     return profile + " already runs on node " + node;
-  if (std::any_of(profiles_.begin(), profiles_.end(),
-                  [](auto& kv) { return kv.second.revoking; }))
+  if (move_under_way())
     return "another move is under way; try again in a moment";
+  const auto& store_node = p.holder.empty() ? p.last_holder : p.holder;
+  if (!rules_.shared_storage && !store_node.empty() && store_node != node
+      && !alive(store_node, now))
+    return "its store is on node " + store_node + ", which is not in the cluster";
   p.move_to = node;
   if (!p.holder.empty()) {
     p.revoking = true; // released on the holder's next renewal without it
     ++counts_.moves;
   }
   return {};
+}
+
+bool cluster_table::move_under_way() const {
+  return std::any_of(profiles_.begin(), profiles_.end(), [](auto& kv) {
+    return kv.second.revoking || !kv.second.carry_to.empty();
+  });
+}
+
+bool cluster_table::carry_failed_lately(const profile_entry& p, clock::time_point now) const {
+  return p.carry_failed_at && now < *p.carry_failed_at + rules_.carry_limit;
+}
+
+bool cluster_table::start_carry(const std::string& name, profile_entry& p,
+                                const std::string& target, clock::time_point now,
+                                std::vector<std::string>& events) {
+  if (rules_.shared_storage || p.last_holder.empty() || p.last_holder == target)
+    return false;
+  if (!alive(p.last_holder, now)) {
+    p.waiting_for = "waiting for node " + p.last_holder + " (its store is there)";
+    return true;
+  }
+  p.carry_to = target;
+  p.carry_epoch = next_epoch_++;
+  p.carry_started = now;
+  p.waiting_for = "its store is being carried from node " + p.last_holder + " to node " + target;
+  events.push_back("profile " + name + ": carrying its store from node " + p.last_holder
+                   + " to node " + target + " (lease epoch " + std::to_string(p.carry_epoch)
+                   + ")");
+  return true;
+}
+
+void cluster_table::check_carry(const std::string& name, profile_entry& p, clock::time_point now,
+                                std::vector<std::string>& events) {
+  std::string why;
+  if (!alive(p.carry_to, now))
+    why = "node " + p.carry_to + " is gone";
+  else if (!alive(p.last_holder, now))
+    why = "node " + p.last_holder + " is gone";
+  else if (now >= p.carry_started + rules_.carry_limit)
+    why = "not done in time";
+  if (!why.empty())
+    carry_failed(name, p.carry_epoch, why, now, events);
+}
+
+std::vector<std::string> cluster_table::drains_of(const std::string& node) const {
+  std::vector<std::string> out;
+  for (auto& [name, p] : profiles_)
+    if (p.holder == node && p.revoking)
+      out.push_back(name);
+  return out;
+}
+
+std::vector<store_order> cluster_table::carries_of(const std::string& node) const {
+  std::vector<store_order> out;
+  for (auto& [name, p] : profiles_)
+    if (!p.carry_to.empty() && p.last_holder == node)
+      out.push_back({name, p.carry_epoch, p.carry_to});
+  return out;
+}
+
+std::string cluster_table::carry_target(const std::string& profile, uint64_t epoch,
+                                        const std::string& from) const {
+  auto i = profiles_.find(profile);
+  if (i == profiles_.end() || i->second.carry_to.empty() || i->second.carry_epoch != epoch
+      || i->second.last_holder != from)
+    return {};
+  return i->second.carry_to;
+}
+
+bool cluster_table::carried(const std::string& profile, uint64_t epoch, clock::time_point now) {
+  auto i = profiles_.find(profile);
+  if (i == profiles_.end() || i->second.carry_to.empty() || i->second.carry_epoch != epoch
+      || !alive(i->second.carry_to, now))
+    return false;
+  auto& p = i->second;
+  p.holder = p.carry_to;
+  p.last_holder = p.carry_to;
+  p.granted_at_renewal = nodes_[p.carry_to].renewals;
+  p.epoch = p.carry_epoch;
+  p.carry_to.clear();
+  p.waiting_for.clear();
+  p.carry_failed_at.reset();
+  return true;
+}
+
+void cluster_table::carry_failed(const std::string& profile, uint64_t epoch,
+                                 const std::string& why, clock::time_point now,
+                                 std::vector<std::string>& events) {
+  auto i = profiles_.find(profile);
+  if (i == profiles_.end() || i->second.carry_to.empty() || i->second.carry_epoch != epoch)
+    return;
+  auto& p = i->second;
+  events.push_back("profile " + profile + ": carrying its store to node " + p.carry_to
+                   + " failed (" + why + "); it stays with node " + p.last_holder);
+  p.carry_to.clear();
+  p.carry_failed_at = now;
 }
 
 std::vector<profile_status> cluster_table::status(clock::time_point now) const {

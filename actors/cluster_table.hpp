@@ -10,6 +10,7 @@
 
 #include <chrono>
 #include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -23,6 +24,9 @@ struct cluster_rules {
   /// No profile is placed this soon after the coordinator started, so that
   /// the nodes started with it can join first and load is balanced at once.
   std::chrono::steady_clock::duration settle = std::chrono::seconds{2};
+  /// A carry of a store (storage not shared) not acknowledged by the target
+  /// within this time is given up: the profile goes back to its source.
+  std::chrono::steady_clock::duration carry_limit = std::chrono::minutes{2};
 };
 
 /// What happened to the leases since the coordinator started (the cluster metrics).
@@ -66,11 +70,32 @@ public:
   /// Returns what happened, one sentence each, for the log.
   std::vector<std::string> place(clock::time_point now);
 
-  /// `hermes-matrix move`: withdraws the profile from its node and places it on
-  /// `node` once released. Needs shared storage (the store is not carried over),
-  /// a live target that offers the profile, and no pin to another node. The
-  /// error text says why not; empty means the move started.
+  /// `hermes-matrix move`: withdraws the profile from its node (which drains it)
+  /// and places it on `node` once released, carrying its store there first when
+  /// storage is not shared. Needs a live target that offers the profile, no pin
+  /// to another node and no other move under way. The error text says why not;
+  /// empty means the move started.
   std::string move(const std::string& profile, const std::string& node, clock::time_point now);
+
+  /// The profiles the node must drain before it stops them (withdrawn for a move).
+  [[nodiscard]] std::vector<std::string> drains_of(const std::string& node) const;
+
+  /// The stores the node must send to another node (it holds them, stopped).
+  [[nodiscard]] std::vector<store_order> carries_of(const std::string& node) const;
+
+  /// The target of the carry of `profile` under `epoch` that node `from` was
+  /// ordered to send; empty when there is no such carry (stale or forged).
+  [[nodiscard]] std::string carry_target(const std::string& profile, uint64_t epoch,
+                                         const std::string& from) const;
+
+  /// The target verified and put the carried store in place: it holds the
+  /// profile's lease (under the carry's epoch) and its store from now on.
+  /// False when the carry is no longer the current one.
+  bool carried(const std::string& profile, uint64_t epoch, clock::time_point now);
+
+  /// The carry failed: the profile goes back to the node that has its store.
+  void carry_failed(const std::string& profile, uint64_t epoch, const std::string& why,
+                    clock::time_point now, std::vector<std::string>& events);
 
   /// Every profile of the cluster, each with the node serving it.
   [[nodiscard]] std::vector<profile_status> status(clock::time_point now) const;
@@ -89,6 +114,7 @@ private:
     std::vector<profile_offer> offers;
     std::map<std::string, profile_status> running; // by profile
     clock::time_point renewed;
+    uint64_t renewals = 0; // counts renewals, to tell which ones know of a grant
     bool lost = false; // reported once
   };
   struct profile_entry {
@@ -96,9 +122,19 @@ private:
     std::string holder;      // node holding the lease, empty: free
     std::string last_holder; // where its store is when storage is not shared
     uint64_t epoch = 0;
+    /// The holder's renewal count when the lease was granted: only a renewal sent
+    /// after the node learnt of the grant (two later) can report it stopped.
+    uint64_t granted_at_renewal = 0;
     bool revoking = false;   // holder must stop it; placed again once it did
     std::string waiting_for; // why it is not placed (status text)
     std::string move_to;     // `move`: the node to place it on next
+    // Carrying the store from last_holder to carry_to (storage not shared); the
+    // profile is placed nowhere until the target has it or the carry failed.
+    std::string carry_to;
+    uint64_t carry_epoch = 0;
+    clock::time_point carry_started{};
+    /// When a carry of this profile last failed: no automatic move for a while.
+    std::optional<clock::time_point> carry_failed_at;
   };
 
   bool offers(const std::string& node, const std::string& profile) const;
@@ -107,6 +143,15 @@ private:
   size_t load(const std::string& node) const;
   std::string choose_node(const std::string& profile, profile_entry& p, clock::time_point now);
   void rebalance(clock::time_point now, std::vector<std::string>& events);
+  bool move_under_way() const;
+  bool carry_failed_lately(const profile_entry& p, clock::time_point now) const;
+  /// Starts carrying the store to `target` when it is elsewhere; false when the
+  /// profile can be placed on `target` at once.
+  bool start_carry(const std::string& name, profile_entry& p, const std::string& target,
+                   clock::time_point now, std::vector<std::string>& events);
+  /// Gives up a carry whose source or target is gone or that took too long.
+  void check_carry(const std::string& name, profile_entry& p, clock::time_point now,
+                   std::vector<std::string>& events);
 
   cluster_rules rules_;
   clock::time_point started_;

@@ -14,6 +14,7 @@
 #include <map>
 #include <optional>
 #include <set>
+#include <variant>
 
 namespace hm {
 
@@ -166,6 +167,89 @@ void place(coordinator_pointer self) {
     spdlog::info("cluster: {}", event);
 }
 
+// -- carrying a store from node to node (storage not shared) --------------------
+
+/// The joined node that sent the current message, or empty.
+std::string sending_node(coordinator_pointer self) {
+  auto& sender = self->current_sender();
+  if (!sender)
+    return {};
+  for (auto& [name, addr] : self->state.joined)
+    if (addr == sender->address())
+      return name;
+  return {};
+}
+
+/// The node a piece of carry (profile, epoch) goes to: only from the node that
+/// was ordered to send it, only to a joined target.
+std::variant<cluster_node_actor, caf::error>
+carry_route(coordinator_pointer self, const std::string& profile, uint64_t epoch) {
+  auto from = sending_node(self);
+  if (from.empty())
+    return make_error(errc::refused, "not joined: join the cluster first");
+  auto to = self->state.table->carry_target(profile, epoch, from);
+  auto i = self->state.joined.find(to);
+  if (to.empty() || i == self->state.joined.end())
+    return make_error(errc::refused, "no carry of " + profile + " from node " + from
+                                       + " under epoch " + std::to_string(epoch));
+  auto target = caf::actor_cast<cluster_node_actor>(caf::actor_cast<caf::strong_actor_ptr>(i->second));
+  if (!target)
+    return make_error(errc::unavailable, "node " + to + " is not connected");
+  return target;
+}
+
+void give_up_carry(coordinator_pointer self, const std::string& profile, uint64_t epoch,
+                   const caf::error& err) {
+  std::vector<std::string> events;
+  self->state.table->carry_failed(profile, epoch, error_text(err), self->clock().now(), events);
+  for (auto& event : events)
+    spdlog::warn("cluster: {}", event);
+}
+
+caf::result<atom::ok> pass_piece(coordinator_pointer self, store_piece piece) {
+  auto route = carry_route(self, piece.profile, piece.epoch);
+  if (auto* err = std::get_if<caf::error>(&route))
+    return std::move(*err);
+  auto rp = self->make_response_promise<atom::ok>();
+  auto profile = piece.profile;
+  auto epoch = piece.epoch;
+  self->request(std::get<cluster_node_actor>(route), std::chrono::seconds{30}, std::move(piece))
+    .then([rp](atom::ok) mutable { rp.deliver(atom::ok_v); },
+          [self, rp, profile, epoch](caf::error& err) mutable {
+            give_up_carry(self, profile, epoch, err);
+            rp.deliver(std::move(err));
+          });
+  return rp;
+}
+
+caf::result<atom::ok> pass_manifest(coordinator_pointer self, store_manifest m) {
+  auto route = carry_route(self, m.profile, m.epoch);
+  if (auto* err = std::get_if<caf::error>(&route))
+    return std::move(*err);
+  // Before the promise: making it takes the sender from the current message.
+  auto to = self->state.table->carry_target(m.profile, m.epoch, sending_node(self));
+  auto rp = self->make_response_promise<atom::ok>();
+  auto profile = m.profile;
+  auto epoch = m.epoch;
+  self->request(std::get<cluster_node_actor>(route), std::chrono::seconds{60}, std::move(m))
+    .then(
+      [self, rp, profile, epoch, to](atom::ok) mutable {
+        if (!self->state.table->carried(profile, epoch, self->clock().now())) {
+          rp.deliver(make_error(errc::unavailable, "the carry of " + profile
+                                                     + " was given up meanwhile"));
+          return;
+        }
+        spdlog::info("cluster: profile {} placed on node {} (lease epoch {}, its store carried "
+                     "there)", profile, to, epoch);
+        rp.deliver(atom::ok_v);
+      },
+      [self, rp, profile, epoch](caf::error& err) mutable {
+        give_up_carry(self, profile, epoch, err);
+        rp.deliver(std::move(err));
+      });
+  return rp;
+}
+
 caf::timespan tick_interval(const cluster_rules& rules) {
   auto t = std::chrono::duration_cast<caf::timespan>(rules.lease / 5);
   return std::clamp(t, caf::timespan{std::chrono::milliseconds{100}},
@@ -219,7 +303,8 @@ coordinator_actor::behavior_type coordinator(coordinator_pointer self,
       table.node_renewed(node, std::move(running), self->clock().now());
       place(self);
       return lease_set{table.grants_of(node),
-                       std::chrono::duration_cast<caf::timespan>(self->state.settings.rules.lease)};
+                       std::chrono::duration_cast<caf::timespan>(self->state.settings.rules.lease),
+                       table.drains_of(node), table.carries_of(node)};
     },
     [self](atom::status) -> caf::result<std::vector<profile_status>> {
       if (!sender_is_trusted(self))
@@ -248,6 +333,8 @@ coordinator_actor::behavior_type coordinator(coordinator_pointer self,
       place(self);
       self->delayed_send(self, tick_interval(self->state.settings.rules), atom::tick_v);
     },
+    [self](store_piece& piece) { return pass_piece(self, std::move(piece)); },
+    [self](store_manifest& m) { return pass_manifest(self, std::move(m)); },
     [self](atom::nodes) -> caf::result<std::vector<node_view>> {
       if (!sender_is_local(self))
         return make_error(errc::refused, "only the coordinator's own admin API asks this");

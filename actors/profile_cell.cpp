@@ -72,6 +72,7 @@ void finish_entry(profile_cell_pointer self, const std::string& event_id,
   }
   count_outcome(*st.metrics, outcome);
   st.metrics->set_journal_backlog(st.store->pending_journal_count());
+  check_drained(self);
 }
 
 // -- acting on journal entries -------------------------------------------------
@@ -151,6 +152,7 @@ void act_on_message(profile_cell_pointer self, const journal_entry& entry) {
         // Stays pending in the journal; the crypto actor sends atom::retry with its key.
         // If that takes too long the room hears that a message could not be read.
         s.in_progress.erase(entry.event_id);
+        check_drained(self);
         if (s.config.undecryptable_notice_seconds > 0)
           self->delayed_send(self, std::chrono::seconds{s.config.undecryptable_notice_seconds},
                              atom::unreadable_v, entry.event_id);
@@ -211,8 +213,11 @@ void act_on_plain_message(profile_cell_pointer self, const journal_entry& entry,
   auto thread = profiles::conversation_thread(st.config, room, *msg);
   auto key = profiles::session_key(st.config.name, room, *msg, thread);
   auto target = profiles::reply_to(*msg, thread);
-  if (thread)
+  if (thread) {
     st.rooms[entry.room_id].bot_threads.insert(*thread);
+    if (auto err = st.store->remember_thread(entry.room_id, *thread))
+      st.log->warn("cannot note the thread in the store: {}", *err);
+  }
   agent_turn turn{entry.event_id,   entry.room_id,
                   msg->sender,      decision.text,
                   target.thread_root.value_or(""), target.in_reply_to,
@@ -222,6 +227,30 @@ void act_on_plain_message(profile_cell_pointer self, const journal_entry& entry,
   // Best effort: tells the sender the bot has seen the message.
   call(self, matrix::read_receipt_request(entry.room_id, entry.event_id),
        [](const http_result&) {});
+}
+
+/// A join that failed for a passing reason is tried again after a growing delay
+/// (1 s .. 5 min) for as long as the invite stands; one refused for good
+/// (M_FORBIDDEN: the invite was withdrawn, M_NOT_FOUND, ...) is given up.
+void retry_join_later(profile_cell_pointer self, const std::string& event_id,
+                      const std::string& room_id, const matrix::matrix_error& err) {
+  auto& st = self->state;
+  auto action = matrix::classify(err);
+  if (action != matrix::error_action::retry) {
+    st.log->error("cannot join {}: {}", room_id, matrix::to_string(err));
+    st.join_retries.erase(event_id);
+    finish_entry(self, event_id, "failed:join");
+    return;
+  }
+  auto& backoff = st.join_retries
+                    .try_emplace(event_id, std::chrono::seconds{1}, std::chrono::minutes{5})
+                    .first->second;
+  auto wait = err.retry_after ? *err.retry_after : backoff.next_with(st.random);
+  st.log->warn("cannot join {} yet ({}); trying again in {} ms", room_id,
+               matrix::to_string(err), wait.count());
+  // Not finished: the journal keeps the invite, so a restart tries again too.
+  st.in_progress.erase(event_id);
+  self->delayed_send(self, wait, atom::retry_v, event_id);
 }
 
 void act_on_invite(profile_cell_pointer self, const journal_entry& entry) {
@@ -248,11 +277,10 @@ void act_on_invite(profile_cell_pointer self, const journal_entry& entry) {
        [self, event_id, room_id, is_direct](const http_result& res) {
          auto& state = self->state;
          if (!succeeded(res)) {
-           auto err = to_matrix_error(res);
-           state.log->error("cannot join {}: {}", room_id, matrix::to_string(err));
-           finish_entry(self, event_id, "failed:join");
+           retry_join_later(self, event_id, room_id, to_matrix_error(res));
            return;
          }
+         state.join_retries.erase(event_id);
          if (is_direct)
            state.direct_rooms.insert(room_id);
          finish_entry(self, event_id, "joined");
@@ -291,6 +319,8 @@ void with_room_known(profile_cell_pointer self, const std::string& room_id,
 
 void act_on(profile_cell_pointer self, const journal_entry& entry) {
   auto& st = self->state;
+  if (st.draining)
+    return; // stays pending: the profile's next holder acts on it, once
   if (!st.in_progress.insert(entry.event_id).second)
     return;
   if (entry.kind == "invite")
@@ -596,6 +626,8 @@ profile_cell_actor::behavior_type profile_cell(profile_cell_pointer self,
     init.log->info("profile cell started (store {})", init.store->path().string());
     if (auto pruned = init.store->prune(std::chrono::hours{24 * 7}))
       init.log->warn("cannot prune the store: {}", *pruned);
+    for (auto& [room_id, thread_root] : init.store->bot_threads())
+      init.rooms[room_id].bot_threads.insert(thread_root);
     self->attach_functor([log = init.log] { log->info("profile cell stopped; store closed"); });
     start(self);
   }
@@ -644,6 +676,11 @@ profile_cell_actor::behavior_type profile_cell(profile_cell_pointer self,
           act_on(self, entry);
     },
     [self](atom::notify, const notification& n) { return notify_home_room(self, n); },
+    [self](atom::drain) { return start_drain(self); },
+    [self](atom::tick) {
+      self->state.drain_polling = false;
+      check_drained(self);
+    },
     [self](atom::unreadable, const std::string& event_id) {
       auto& st = self->state;
       // Still pending and not being acted on: its key has not come. One notice per

@@ -10,6 +10,7 @@
 #include "messages/interfaces.hpp"
 #include "metrics/profile_metrics.hpp"
 #include "profiles/config.hpp"
+#include "matrix/backoff.hpp"
 #include "profiles/policy.hpp"
 
 #include <caf/stateful_actor.hpp>
@@ -19,6 +20,7 @@
 
 #include <map>
 #include <memory>
+#include <random>
 #include <set>
 #include <string>
 
@@ -59,10 +61,19 @@ struct profile_cell_state {
   std::string soul;                                    ///< SOUL.md
   /// Journal entries being worked on in this life (a turn or a join running).
   std::set<std::string> in_progress;
+  /// Invites whose join failed for a passing reason (homeserver down, 5xx, 429):
+  /// each is tried again after its own growing delay, by invite event id.
+  std::map<std::string, matrix::backoff> join_retries;
+  std::minstd_rand random{std::random_device{}()};
   caf::timestamp started;
   caf::timestamp last_sync{};
   uint64_t next_call = 1;
   bool serving = false;
+  /// Draining for a move: no new turn starts (new events stay pending in the
+  /// journal for the next holder); `drained` answers once the cell is idle.
+  bool draining = false;
+  bool drain_polling = false; ///< a look at the outbox is scheduled
+  std::vector<caf::typed_response_promise<atom::ok>> drained;
   static inline const char* name = "profile";
 };
 
@@ -80,6 +91,12 @@ void reply_in_room(profile_cell_pointer self, const std::string& room_id,
 /// started still runs: the turn finishes the entry).
 std::string run_command(profile_cell_pointer self, const profiles::command& cmd,
                         const profiles::room_facts& room, const profiles::incoming_message& msg);
+
+/// Starts draining (profile_drain.cpp); the promise is kept until the cell is idle.
+caf::result<atom::ok> start_drain(profile_cell_pointer self);
+
+/// Answers the drain once nothing is in flight any more (called when work ends).
+void check_drained(profile_cell_pointer self);
 
 /// Queues a notification for the home room (profile_notify.cpp); replies with its txn id.
 caf::result<std::string> notify_home_room(profile_cell_pointer self, const notification& n);

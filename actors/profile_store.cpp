@@ -17,7 +17,7 @@ using namespace store_sql;
 
 namespace {
 
-constexpr int schema_version = 3;
+constexpr int schema_version = 4;
 
 /// Version 1: the key-value table. Version 2: the journal and the outbox.
 constexpr const char* schema_v2 = R"sql(
@@ -109,6 +109,20 @@ CREATE TABLE IF NOT EXISTS parked_events (
 CREATE INDEX IF NOT EXISTS parked_by_session ON parked_events (session_id, parked_at);
 )sql";
 
+// Threads the bot answers in: follow-ups there need no mention, also after a
+// restart or a move to another node.
+constexpr const char* schema_v4 = R"sql(
+CREATE TABLE IF NOT EXISTS bot_threads (
+  room_id TEXT NOT NULL,
+  thread_root TEXT NOT NULL,
+  last_used INTEGER NOT NULL,
+  PRIMARY KEY (room_id, thread_root)
+) WITHOUT ROWID;
+)sql";
+
+/// A thread nobody has taken the bot into for this long needs a mention again.
+constexpr auto thread_memory = std::chrono::hours{24 * 90};
+
 } // namespace
 
 std::filesystem::path profile_store::path_for(const std::filesystem::path& profile_dir) {
@@ -194,6 +208,9 @@ profile_store::open(const std::filesystem::path& path) {
           return e;
       if (found < 3)
         if (auto e = exec(db, schema_v3))
+          return e;
+      if (found < 4)
+        if (auto e = exec(db, schema_v4))
           return e;
       return statement{db, "INSERT INTO meta (key, value) VALUES ('schema_version', ?1) "
                            "ON CONFLICT (key) DO UPDATE SET value = excluded.value"}
@@ -308,6 +325,27 @@ std::optional<std::string> profile_store::finish(const std::string& event_id,
     .run();
 }
 
+std::optional<std::string> profile_store::remember_thread(const std::string& room_id,
+                                                          const std::string& thread_root) {
+  std::lock_guard guard{mutex_};
+  return statement{db_, "INSERT INTO bot_threads (room_id, thread_root, last_used) "
+                        "VALUES (?1, ?2, ?3) ON CONFLICT (room_id, thread_root) "
+                        "DO UPDATE SET last_used = excluded.last_used"}
+    .bind(room_id)
+    .bind(thread_root)
+    .bind(unix_ms())
+    .run();
+}
+
+std::vector<std::pair<std::string, std::string>> profile_store::bot_threads() {
+  std::lock_guard guard{mutex_};
+  std::vector<std::pair<std::string, std::string>> result;
+  statement q{db_, "SELECT room_id, thread_root FROM bot_threads"};
+  while (q.row())
+    result.emplace_back(q.text(0), q.text(1));
+  return result;
+}
+
 int64_t profile_store::pending_journal_count() {
   std::lock_guard guard{mutex_};
   return count(db_, "SELECT COUNT(*) FROM journal WHERE outcome IS NULL");
@@ -387,6 +425,12 @@ std::optional<std::string> profile_store::prune(std::chrono::hours age) {
     if (auto err = statement{db_, "DELETE FROM journal WHERE outcome IS NOT NULL "
                                   "AND finished_at < ?1"}
                      .bind(cutoff)
+                     .run())
+      return err;
+    auto forgotten = unix_ms()
+                     - std::chrono::duration_cast<std::chrono::milliseconds>(thread_memory).count();
+    if (auto err = statement{db_, "DELETE FROM bot_threads WHERE last_used < ?1"}
+                     .bind(forgotten)
                      .run())
       return err;
     return statement{db_, "DELETE FROM outbox WHERE state != 'pending' AND created_at < "

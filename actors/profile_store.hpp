@@ -189,9 +189,17 @@ public:
   /// The event id the homeserver gave `txn_id`, once sent.
   [[nodiscard]] std::optional<std::string> sent_event_id(const std::string& txn_id);
 
+  /// Notes that the bot answers in this thread (follow-ups need no mention).
+  [[nodiscard]] std::optional<std::string> remember_thread(const std::string& room_id,
+                                                           const std::string& thread_root);
+
+  /// Every thread the bot answers in: (room id, thread root event id).
+  [[nodiscard]] std::vector<std::pair<std::string, std::string>> bot_threads();
+
   /// Forgets finished journal entries and delivered sends older than `age`, so
   /// that a store serving for months stays small. Sends are kept while an
   /// older journal entry is still pending (a resumed turn may look them up).
+  /// Threads the bot was last taken into 90 days ago are forgotten too.
   [[nodiscard]] std::optional<std::string> prune(std::chrono::hours age);
 
   // -- crypto (crypto_store.cpp) ---------------------------------------------

@@ -314,6 +314,33 @@ reload_summary reload(supervisor_pointer self, const std::vector<profiles::loade
   return summary;
 }
 
+/// Drains every running cell; answers once all are idle (or gone: a cell that
+/// ended has nothing in flight any more).
+caf::result<atom::ok> drain_cells(supervisor_pointer self) {
+  auto rp = self->make_response_promise<atom::ok>();
+  auto pending = std::make_shared<size_t>(0);
+  for (auto& p : self->state.profiles)
+    if (p.cell)
+      ++*pending;
+  if (*pending == 0) {
+    rp.deliver(atom::ok_v);
+    return rp;
+  }
+  for (auto& p : self->state.profiles)
+    if (p.cell)
+      self->request(p.cell, caf::infinite, atom::drain_v)
+        .then(
+          [rp, pending](atom::ok) mutable {
+            if (--*pending == 0)
+              rp.deliver(atom::ok_v);
+          },
+          [rp, pending](const caf::error&) mutable {
+            if (--*pending == 0)
+              rp.deliver(atom::ok_v);
+          });
+  return rp;
+}
+
 supervisor_actor::behavior_type
 supervisor(supervisor_pointer self, std::vector<profiles::loaded_profile> loaded,
            supervision_policy policy, cell_factory factory,
@@ -411,6 +438,7 @@ supervisor(supervisor_pointer self, std::vector<profiles::loaded_profile> loaded
         return reload_summary{};
       return reload(self, *msg.profiles);
     },
+    [self](atom::drain) { return drain_cells(self); },
     [self](atom::deadline, const std::string& name, uint64_t generation) {
       auto* p = find(self, name);
       if (p == nullptr || !p->cell || p->generation != generation

@@ -3,6 +3,8 @@
 // Messages between the nodes of a cluster. They cross the network (CAF's
 // middleman), so every field is a plain serializable value with `inspect`.
 
+#include "messages/store_carry.hpp"
+
 #include <caf/meta/type_name.hpp>
 #include <caf/timespan.hpp>
 
@@ -39,14 +41,19 @@ typename Inspector::result_type inspect(Inspector& f, lease_grant& x) {
 /// The coordinator's answer to a renewal: every lease the node holds now. They
 /// are valid for `valid_for`, counted by the node from when it sent the
 /// renewal (so the node's view always ends before the coordinator's).
+/// `drain`: profiles whose lease is withdrawn for a move: the node lets their
+/// in-flight replies finish, then stops them (any other withdrawn profile stops
+/// at once). `carry`: stores this node has and must send to another node.
 struct lease_set {
   std::vector<lease_grant> grants;
   caf::timespan valid_for{0};
+  std::vector<std::string> drain;
+  std::vector<store_order> carry;
 };
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, lease_set& x) {
-  return f(caf::meta::type_name("lease_set"), x.grants, x.valid_for);
+  return f(caf::meta::type_name("lease_set"), x.grants, x.valid_for, x.drain, x.carry);
 }
 
 } // namespace hm

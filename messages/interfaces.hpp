@@ -50,13 +50,19 @@ using profile_cell_actor = caf::typed_actor<
   caf::reacts_to<turn_done>,
   // Internal: (re)start talking to the homeserver (after a failed attempt).
   caf::reacts_to<atom::start>,
-  // The crypto actor got the key of a parked event: act on that journal entry again.
+  // Act on a pending journal entry again: the crypto actor got the key of a parked
+  // event, or a join that failed for a passing reason is due.
   caf::reacts_to<atom::retry, std::string>,
   // Queues a notification for the home room in the outbox (encrypted there when the
   // room is); replies with its txn id once persisted.
   caf::replies_to<atom::notify, notification>::with<std::string>,
   // Internal: a parked message's key wait is over; tell the room if it is still unread.
-  caf::reacts_to<atom::unreadable, std::string>>;
+  caf::reacts_to<atom::unreadable, std::string>,
+  // Drain: starts no new turn (new events stay pending in the journal); answers once
+  // the turns in flight are finished and the outbox is empty.
+  caf::replies_to<atom::drain>::with<atom::ok>,
+  // Internal: while draining, look again whether the outbox is empty.
+  caf::reacts_to<atom::tick>>;
 
 /// The sync actor of a profile: long-polls /sync and hands each batch to the
 /// profile actor, moving on only when the batch is committed.
@@ -119,7 +125,9 @@ using supervisor_actor = caf::typed_actor<
   // SIGHUP: the profiles read again; starts added, stops removed, restarts changed ones.
   caf::replies_to<atom::reload, profile_reload>::with<reload_summary>,
   // Internal: a profile's cell stopping for a reload is past its grace period (name, generation).
-  caf::reacts_to<atom::deadline, std::string, uint64_t>>;
+  caf::reacts_to<atom::deadline, std::string, uint64_t>,
+  // Drains every running cell (see profile_cell_actor); answers once all are idle.
+  caf::replies_to<atom::drain>::with<atom::ok>>;
 
 } // namespace hm
 
@@ -145,6 +153,10 @@ using coordinator_actor = caf::typed_actor<
   caf::replies_to<atom::move, std::string, std::string, std::string, std::string>::with<std::string>,
   // Internal: expire leases, place free profiles, rebalance.
   caf::reacts_to<atom::tick>,
+  // A piece of a store the sending node was ordered to carry: passed on to the target node.
+  caf::replies_to<store_piece>::with<atom::ok>,
+  // The end of a carry: passed on to the target; once it verified, it gets the lease.
+  caf::replies_to<store_manifest>::with<atom::ok>,
   // Admin API (this process only): every node that joined, as the lease table sees it.
   caf::replies_to<atom::nodes>::with<std::vector<node_view>>,
   // Admin API (this process only): a notification forwarded to the node holding the profile's lease.
@@ -161,6 +173,10 @@ using cluster_node_actor = caf::typed_actor<
   caf::reacts_to<atom::tick>,
   // Internal: the leases may have ended now: stop every profile unless renewed.
   caf::reacts_to<atom::deadline>,
+  // From the coordinator: a piece of a store carried to this node, written to a staging directory.
+  caf::replies_to<store_piece>::with<atom::ok>,
+  // From the coordinator: the carry is complete; verified, the store is put in place.
+  caf::replies_to<store_manifest>::with<atom::ok>,
   // From the coordinator: hands a notification to the supervisor of a profile this node serves.
   caf::replies_to<atom::notify, std::string, notification>::with<std::string>,
   // From the coordinator: every series of this node's metrics, now.

@@ -69,6 +69,16 @@ CAF_BEGIN_TYPE_ID_BLOCK(hermes_matrix, caf::first_custom_type_id)
   CAF_ADD_ATOM(hermes_matrix, hm::atom, renew, "renew")
   CAF_ADD_ATOM(hermes_matrix, hm::atom, move, "move")
 
+
+  // Cluster move: draining a profile, carrying its store to another node.
+  CAF_ADD_TYPE_ID(hermes_matrix, (hm::store_order))
+  CAF_ADD_TYPE_ID(hermes_matrix, (std::vector<hm::store_order>))
+  CAF_ADD_TYPE_ID(hermes_matrix, (hm::store_piece))
+  CAF_ADD_TYPE_ID(hermes_matrix, (hm::store_file))
+  CAF_ADD_TYPE_ID(hermes_matrix, (std::vector<hm::store_file>))
+  CAF_ADD_TYPE_ID(hermes_matrix, (hm::store_manifest))
+  CAF_ADD_ATOM(hermes_matrix, hm::atom, drain, "drain")
+
   // Cluster observability (observe): the coordinator's view of the nodes and
   // every node's metrics, for the coordinator's admin API and /metrics.
   CAF_ADD_TYPE_ID(hermes_matrix, (hm::node_view))

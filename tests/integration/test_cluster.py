@@ -344,7 +344,7 @@ def test_move_a_profile_to_another_node(world, cluster):
     out = move("alpha", target)
     assert out.returncode == 0 and f"moving alpha to node {target}" in out.stdout, out
     assert c.placed("alpha", start=mark, not_on=first) == target
-    c.nodes[first].wait_log(rf"node {first} stops profile alpha: its lease was withdrawn")
+    c.nodes[first].wait_log(rf"node {first} stops profile alpha: drained for a move")
     asked.append(w.ask("alpha", "after the move"))
     c.nodes[target].wait_log(rf"node {target} serves profile alpha ")
     w.answered_once("alpha", asked)
@@ -352,3 +352,210 @@ def test_move_a_profile_to_another_node(world, cluster):
     out = move("alpha", "nowhere")
     assert out.returncode == 1 and "node nowhere is not in the cluster" in out.stderr, out
     assert c.holder("alpha") == target
+
+
+def run_move(c, w, profile, node):
+    """`hermes-matrix move PROFILE NODE` against the cluster."""
+    import subprocess
+    from harness import BINARY
+    return subprocess.run([BINARY, "move", profile, node, "--cluster-join",
+                           f"127.0.0.1:{c.port}", "--cluster-secret-file", str(w.secret)],
+                          capture_output=True, text=True, timeout=60)
+
+
+def separate_home(w, name, profile, **extra):
+    """A HERMES_HOME of its own holding only `profile`'s .env (a copy of the
+    world's, plus `extra` settings): each node keeps its own store there."""
+    home = w.tmp / f"home-{name}"
+    pdir = home / "profiles" / profile
+    pdir.mkdir(parents=True)
+    (home / ".env").write_text("# the default profile is not on Matrix here\n")
+    env = (w.home / "profiles" / profile / ".env").read_text()
+    env += "".join(f"{k}={v}\n" for k, v in extra.items())
+    (pdir / ".env").write_text(env)
+    (pdir / ".env").chmod(0o600)
+    return home
+
+
+def store_dir(home, profile):
+    return home / "profiles" / profile / "platforms" / "matrix"
+
+
+def crypto_identity(db_path):
+    """The device and identity keys in a store (what must survive a move)."""
+    import sqlite3
+    con = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True)
+    try:
+        return con.execute("SELECT user_id, device_id, curve25519, ed25519 FROM crypto_account"
+                           ).fetchone()
+    finally:
+        con.close()
+
+
+def test_move_drains_the_reply_in_flight_first(world, cluster):
+    """A slow streamed reply is running when `move` comes: the old node lets it
+    finish (✅) before it stops the profile; a message sent during the drain
+    waits in the journal and is answered once, by the new node."""
+    w = world()
+    c = cluster(w)
+    coord = c.start_coordinator(w.empty_home)
+    c.start_worker("w1", w.home)
+    c.start_worker("w2", w.home)
+    first = c.placed("alpha")
+    target = "w2" if first == "w1" else "w1"
+    old = c.nodes[first]
+    asked = [w.ask("alpha", "before the move")]
+    w.agent.script({"reply": "slow " * 30, "deltas": 30, "delay": 0.3}, model="alpha",
+                   count=1)
+    room = w.dm("alpha")
+    mid = w.doru.send(room, "answer slowly")
+    w.doru.wait_reply(room, mid, w.bots["alpha"], timeout=30)  # the reply has begun
+    mark = log_size(coord)
+    out = run_move(c, w, "alpha", target)
+    assert out.returncode == 0 and f"moving alpha to node {target}" in out.stdout, out
+    old.wait_log(rf"node {first} drains profile alpha")
+    during = w.doru.send(room, "sent during the drain")
+    w.doru.wait_reactions(room, mid, w.bots["alpha"], ["✅"], timeout=60)
+    assert c.placed("alpha", start=mark, not_on=first) == target
+    w.doru.wait_reply(room, during, w.bots["alpha"], timeout=60)
+    asked += [mid, during, w.ask("alpha", "after the move")]
+    w.answered_once("alpha", asked)
+    # The drain finished (the reply done) before the old node stopped the profile,
+    # and the slow turn reached the agent once: it was not resumed on the new node.
+    log = old.stderr()
+    drained = log.index(f"node {first} drained profile alpha: in-flight replies finished")
+    stopped = log.index(f"node {first} stops profile alpha: drained for a move")
+    assert drained < stopped
+    slow = [r for r in w.agent.requests() if "answer slowly" in str(r)]
+    assert len(slow) == 1, slow
+
+
+def test_move_without_shared_storage_carries_the_store(world, cluster):
+    """Two workers with their own HERMES_HOME (both have alpha's .env, only the
+    source has its store): `move` carries the store over the actor link, the
+    profile answers from the target as the same device with the same keys, and
+    the source's copy is set aside, not deleted."""
+    w = world()
+    homes = {n: separate_home(w, n, "alpha", MATRIX_E2EE_MODE="optional") for n in ("w1", "w2")}
+    c = cluster(w, shared=False)
+    coord = c.start_coordinator(w.empty_home)
+    for n in ("w1", "w2"):
+        c.start_worker(n, homes[n])
+    first = c.placed("alpha")
+    target = "w2" if first == "w1" else "w1"
+    c.nodes[first].wait_log(rf"node {first} serves profile alpha ")
+    asked = [w.ask("alpha", "before the move")]
+    # doru on a second device, with encryption: Olm and Megolm sessions with the bot.
+    import asyncio
+    from e2ee_support import Human as CryptoHuman, megolm_session_ids
+    from harness import PASSWORD
+    loop = asyncio.new_event_loop()
+
+    def run(coro):
+        return loop.run_until_complete(asyncio.wait_for(coro, 90))
+    bot_id = w.bots["alpha"].user_id
+    me = CryptoHuman(w.hs.url, w.tmp / "nio", user=w.doru.user_id[1:].split(":")[0],
+                     password=PASSWORD)
+    run(me.login("doru-e2ee"))
+    secret_room = run(me.encrypted_room([bot_id]))
+    run(me.send(secret_room, "a secret before the move"))
+    bodies, undecrypted = run(me.read(secret_room, bot_id, 1))
+    assert bodies and not undecrypted, (bodies, undecrypted)
+    sessions_before = set(megolm_session_ids(w.hs.url, secret_room, bot_id))
+    source_db = store_dir(homes[first], "alpha") / "hermes-matrix.db"
+    wait_until(lambda: crypto_identity(source_db), 30, "the bot's device keys in its store")
+    before = crypto_identity(source_db)
+    assert not store_dir(homes[target], "alpha").exists()
+    mark = log_size(coord)
+    out = run_move(c, w, "alpha", target)
+    assert out.returncode == 0 and f"moving alpha to node {target}" in out.stdout, out
+    assert c.placed("alpha", start=mark, not_on=first) == target
+    coord.wait_log(rf"carrying its store from node {first} to node {target}", start=mark)
+    c.nodes[target].wait_log(rf"node {target} received the store of profile alpha "
+                             r"\(\d+ file\(s\), \d+ bytes, verified\)")
+    c.nodes[first].wait_log(rf"node {first} carried the store of profile alpha to node {target}")
+    c.nodes[target].wait_log(rf"node {target} serves profile alpha ")
+    asked.append(w.ask("alpha", "after the move"))
+    w.answered_once("alpha", asked)
+    # The encrypted room goes on: the target decrypts with the carried Megolm
+    # session and answers with the carried outbound one, which doru can read.
+    run(me.send(secret_room, "a secret after the move"))
+    bodies, undecrypted = run(me.read(secret_room, bot_id, 1))
+    assert bodies and not undecrypted, (bodies, undecrypted)
+    assert megolm_session_ids(w.hs.url, secret_room, bot_id)[-1] in sessions_before
+    run(me.close())
+    loop.close()
+    # The same device with the same keys: the target runs the carried store
+    # (a fresh one would have made a new account and keys).
+    target_store = store_dir(homes[target], "alpha")
+    assert crypto_identity(target_store / "hermes-matrix.db") == before
+    assert (target_store / "hermes-matrix.pickle-key").exists()
+    assert (target_store / "hermes-matrix.pickle-key").stat().st_mode & 0o777 == 0o600
+    # The source's copy is set aside, whole, and never runs again there.
+    assert not store_dir(homes[first], "alpha").exists()
+    aside = list((homes[first] / "profiles" / "alpha" / "platforms").glob(
+        f"matrix.moved-to-{target}-*"))
+    assert len(aside) == 1, aside
+    assert crypto_identity(aside[0] / "hermes-matrix.db") == before
+    # A node that is not there is refused, and nothing moves.
+    out = run_move(c, w, "alpha", "nowhere")
+    assert out.returncode == 1 and "node nowhere is not in the cluster" in out.stderr, out
+
+
+def test_move_to_a_node_that_stops_answering_leaves_the_profile_on_its_source(world, cluster):
+    """The target freezes as the move starts: the carry cannot finish, the
+    coordinator gives it up once the target's lease is gone, and the profile
+    runs again on its source, from its own store (never nowhere, never twice)."""
+    w = world()
+    homes = {n: separate_home(w, n, "alpha") for n in ("w1", "w2")}
+    c = cluster(w, shared=False)
+    coord = c.start_coordinator(w.empty_home)
+    for n in ("w1", "w2"):
+        c.start_worker(n, homes[n])
+    first = c.placed("alpha")
+    target = "w2" if first == "w1" else "w1"
+    c.nodes[first].wait_log(rf"node {first} serves profile alpha ")
+    asked = [w.ask("alpha", "before the move")]
+    mark = log_size(coord)
+    c.nodes[target].signal(signal.SIGSTOP)
+    out = run_move(c, w, "alpha", target)
+    assert out.returncode == 0, out
+    coord.wait_log(rf"profile alpha: carrying its store to node {target} failed \(node {target} "
+                   rf"is gone\); it stays with node {first}", start=mark, timeout=60)
+    assert c.placed("alpha", start=mark) == first
+    asked.append(w.ask("alpha", "after the failed move", timeout=60))
+    w.answered_once("alpha", asked)
+    assert store_dir(homes[first], "alpha").exists()
+    assert not list((homes[first] / "profiles" / "alpha" / "platforms").glob("matrix.moved-to-*"))
+    # Back, the target never runs alpha: its store stayed on the source.
+    c.nodes[target].signal(signal.SIGCONT)
+    asked.append(w.ask("alpha", "with the target back"))
+    w.answered_once("alpha", asked)
+    assert f"node {target} serves profile alpha" not in c.nodes[target].stderr()
+    assert c.holder("alpha") == first
+
+
+def test_carry_refused_when_the_nodes_share_a_home_without_shared_storage(world, cluster):
+    """Two nodes on one HERMES_HOME, run without --shared-storage: the target sees
+    the sender's own store, refuses the carry, and the profile stays on its
+    source with its store where it was."""
+    w = world()
+    c = cluster(w, shared=False)
+    coord = c.start_coordinator(w.empty_home)
+    c.start_worker("w1", w.home)
+    c.start_worker("w2", w.home)
+    first = c.placed("alpha")
+    target = "w2" if first == "w1" else "w1"
+    c.nodes[first].wait_log(rf"node {first} serves profile alpha ")
+    asked = [w.ask("alpha", "before the move")]
+    mark = log_size(coord)
+    out = run_move(c, w, "alpha", target)
+    assert out.returncode == 0, out
+    coord.wait_log(rf"profile alpha: carrying its store to node {target} failed \(.*sees the "
+                   r"sender's store itself .*--shared-storage\); it stays with node " + first,
+                   start=mark)
+    assert c.placed("alpha", start=mark) == first
+    asked.append(w.ask("alpha", "after the refused move"))
+    w.answered_once("alpha", asked)
+    assert store_dir(w.home, "alpha").exists()
+    assert not list((w.home / "profiles" / "alpha" / "platforms").glob("matrix.*"))

@@ -134,6 +134,17 @@ def test_invite_from_an_allowed_user_is_joined(world):
     world.doru.wait_joined(room, world.solo)
 
 
+def test_invite_whose_join_fails_for_a_while_is_joined_later(world):
+    """The homeserver fails the bot's first two joins (500): the invite is not
+    given up, the join is tried again after a delay and succeeds."""
+    world.hs.fault(user_id=world.solo.user_id, kind="fail", mode="500", count=2,
+                   path_contains="/join/")
+    room = world.doru.create_room(invite=[world.solo], name="joined on the third try")
+    world.doru.wait_joined(room, world.solo, timeout=60)
+    assert world.hs.requests(world.solo.user_id).get("POST /join/{roomIdOrAlias}", 0) >= 3
+    assert f"cannot join {room} yet (M_UNKNOWN" in world.gateway.stderr()
+
+
 def membership_of(hs, room, user_id):
     states = [e["content"].get("membership") for e in hs.events(room)
               if e["type"] == "m.room.member" and e.get("state_key") == user_id]
@@ -209,6 +220,12 @@ def test_auto_thread_reply_is_in_a_thread_and_followups_need_no_mention(world, g
                        final="echo: and a follow-up without a name")
     rel = second["content"]["m.relates_to"]
     assert rel["rel_type"] == "m.thread" and rel["event_id"] == source
+    # The bot remembers the thread across a restart: still no mention needed.
+    world.gateway.stop()
+    world.gateway.start()
+    after = world.doru.send(group, "a follow-up after a restart", thread_root=source)
+    third = the_reply(world, group, after, world.solo, final="echo: a follow-up after a restart")
+    assert third["content"]["m.relates_to"]["event_id"] == source
 
 
 # -- streaming ----------------------------------------------------------------------

@@ -4,6 +4,7 @@
 
 #include "caf/test/unit_test.hpp"
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <sys/stat.h>
@@ -68,7 +69,7 @@ CAF_TEST(values survive closing and reopening) {
   auto store = open_ok(path);
   CAF_CHECK_EQUAL(store->get("next_batch"), std::optional<std::string>{"s2"});
   CAF_CHECK_EQUAL(store->get("missing"), std::nullopt);
-  CAF_CHECK_EQUAL(store->get("schema_version"), std::optional<std::string>{"3"});
+  CAF_CHECK_EQUAL(store->get("schema_version"), std::optional<std::string>{"4"});
 }
 
 CAF_TEST(a second opener is refused while the first holds the lock) {
@@ -171,6 +172,21 @@ CAF_TEST(pruning forgets what is finished and keeps what is pending) {
   CAF_CHECK(!store->prune(std::chrono::hours{-1}));
   CAF_CHECK_EQUAL(store->sent_event_id("hm.a.0.reply"), std::nullopt);
   CAF_CHECK_EQUAL(store->pending_outbox().size(), 1u);
+}
+
+CAF_TEST(threads the bot answers in survive a restart and pruning the journal) {
+  {
+    auto store = open_ok(path);
+    CAF_CHECK(!store->remember_thread("!r:hs", "$root1"));
+    CAF_CHECK(!store->remember_thread("!r:hs", "$root1")); // used again: still one
+    CAF_CHECK(!store->remember_thread("!s:hs", "$root2"));
+  }
+  auto store = open_ok(path);
+  CAF_CHECK(!store->prune(std::chrono::hours{-1}));
+  auto threads = store->bot_threads();
+  std::sort(threads.begin(), threads.end());
+  using thread = std::pair<std::string, std::string>;
+  CAF_CHECK_EQUAL(threads, (std::vector<thread>{{"!r:hs", "$root1"}, {"!s:hs", "$root2"}}));
 }
 
 CAF_TEST_FIXTURE_SCOPE_END()
