@@ -3,6 +3,8 @@
 #include "actors/cluster_auth.hpp"
 #include "actors/store_carry.hpp"
 #include "messages/errors.hpp"
+#include "metrics/node_metrics.hpp"
+#include "metrics/snapshot.hpp"
 
 #include <caf/actor_system.hpp>
 #include <caf/io/middleman.hpp>
@@ -16,6 +18,7 @@
 #include <filesystem>
 #include <map>
 #include <memory>
+#include <set>
 #include <variant>
 
 namespace hm {
@@ -160,6 +163,8 @@ void renew(node_pointer self) {
       },
       [self](const caf::error& err) {
         self->state.renewing = false;
+        if (auto& m = self->state.settings.metrics; m && m->lease_renewals_failed())
+          m->lease_renewals_failed()->Increment();
         problem(self, "renewing the leases failed: " + error_text(err));
         if (is_refusal(err))
           self->state.joined = false; // the coordinator forgot us (restarted): join again
@@ -262,6 +267,43 @@ void refresh_statuses(node_pointer self) {
           i->second.status.node = self->state.settings.name;
         },
         [](const caf::error&) {});
+}
+
+// -- observe: what the coordinator asks on behalf of its admin API and /metrics ------
+
+/// Whether the current message comes from the coordinator this node joined (or
+/// from this process): nobody else may reach this node's profiles.
+bool sender_is_coordinator(node_pointer self) {
+  auto& sender = self->current_sender();
+  if (!sender)
+    return false;
+  auto& st = self->state;
+  return sender->node() == self->node()
+         || (st.joined && st.coordinator && sender->address() == st.coordinator.address());
+}
+
+caf::result<std::string> hand_notification(node_pointer self, const std::string& profile,
+                                           notification& n) {
+  if (!sender_is_coordinator(self))
+    return make_error(errc::refused, "only the coordinator forwards notifications");
+  auto& st = self->state;
+  auto i = st.served.find(profile);
+  if (i == st.served.end() || i->second.stopping)
+    return make_error(errc::transient, "profile " + profile + " is not running on node "
+                                         + st.settings.name + " (its lease moved); try again");
+  return self->delegate(i->second.supervisor, atom::notify_v, profile, std::move(n));
+}
+
+caf::result<metrics_snapshot> take_snapshot(node_pointer self) {
+  if (!sender_is_coordinator(self))
+    return make_error(errc::refused, "only the coordinator asks for this node's metrics");
+  auto& st = self->state;
+  if (!st.settings.metrics)
+    return metrics_snapshot{st.settings.name, {}};
+  std::set<std::string> serving;
+  for (auto& [name, sp] : st.served)
+    serving.insert(name);
+  return metrics::snapshot_of(*st.settings.metrics->registry(), st.settings.name, &serving);
 }
 
 // -- moving a profile: drain, carry the store --------------------------------
@@ -529,6 +571,10 @@ cluster_node_actor::behavior_type cluster_node(node_pointer self, cluster_node_s
     },
     [self](const store_piece& piece) { return receive_piece(self, piece); },
     [self](const store_manifest& m) { return receive_manifest(self, m); },
+    [self](atom::notify, const std::string& profile, notification& n) {
+      return hand_notification(self, profile, n);
+    },
+    [self](atom::metrics) { return take_snapshot(self); },
   };
 }
 

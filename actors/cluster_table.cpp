@@ -111,8 +111,10 @@ std::vector<std::string> cluster_table::place(clock::time_point now) {
   std::vector<std::string> events;
   for (auto& [name, n] : nodes_) {
     bool is_alive = alive(name, now);
-    if (!is_alive && !n.lost)
+    if (!is_alive && !n.lost) {
       events.push_back("node " + name + " lost: no renewal within the lease");
+      ++counts_.nodes_lost;
+    }
     n.lost = !is_alive;
   }
   for (auto& [name, p] : profiles_) {
@@ -129,6 +131,7 @@ std::vector<std::string> cluster_table::place(clock::time_point now) {
         }
         events.push_back("profile " + name + ": lease of lost node " + p.holder
                          + " expired; placing it again");
+        ++counts_.failovers;
         p.holder.clear();
         p.revoking = false;
       } else if (p.revoking && nodes_[p.holder].running.count(name) == 0
@@ -157,6 +160,7 @@ std::vector<std::string> cluster_table::place(clock::time_point now) {
     p.last_holder = target;
     p.granted_at_renewal = nodes_[target].renewals;
     p.epoch = next_epoch_++;
+    ++counts_.grants;
     p.waiting_for.clear();
     events.push_back("profile " + name + " placed on node " + target + " (lease epoch "
                      + std::to_string(p.epoch) + ")");
@@ -176,6 +180,7 @@ void cluster_table::rebalance(clock::time_point now, std::vector<std::string>& e
                     const std::string& why) {
     p.revoking = true;
     p.move_to = target;
+    ++counts_.moves;
     events.push_back("profile " + name + ": moving off node " + p.holder + " (" + why + ")");
   };
   for (auto& [name, p] : profiles_)
@@ -222,8 +227,10 @@ std::string cluster_table::move(const std::string& profile, const std::string& n
       && !alive(store_node, now))
     return "its store is on node " + store_node + ", which is not in the cluster";
   p.move_to = node;
-  if (!p.holder.empty())
+  if (!p.holder.empty()) {
     p.revoking = true; // released on the holder's next renewal without it
+    ++counts_.moves;
+  }
   return {};
 }
 
@@ -343,6 +350,37 @@ std::vector<profile_status> cluster_table::status(clock::time_point now) const {
     out.push_back(std::move(st));
   }
   return out;
+}
+
+std::vector<node_view> cluster_table::nodes(clock::time_point now) const {
+  std::vector<node_view> out;
+  for (auto& [name, n] : nodes_) {
+    node_view v;
+    v.name = name;
+    v.alive = alive(name, now);
+    v.leases = static_cast<uint32_t>(load(name));
+    v.since_renewal = std::chrono::duration_cast<caf::timespan>(now - n.renewed);
+    out.push_back(std::move(v));
+  }
+  return out;
+}
+
+notify_route cluster_table::route(const std::string& profile, clock::time_point now) const {
+  notify_route r;
+  auto i = profiles_.find(profile);
+  if (i == profiles_.end())
+    return r;
+  r.known = true;
+  auto& p = i->second;
+  if (p.revoking)
+    r.why = "it is moving off node " + p.holder + "; try again in a moment";
+  else if (p.holder.empty())
+    r.why = p.waiting_for.empty() ? std::string{"it is not placed yet"} : p.waiting_for;
+  else if (!alive(p.holder, now))
+    r.why = "its node " + p.holder + " is lost";
+  else
+    r.node = p.holder;
+  return r;
 }
 
 } // namespace hm

@@ -5,6 +5,7 @@
 // decisions, no actors and no I/O, so that the rules are unit-tested alone.
 
 #include "messages/cluster.hpp"
+#include "messages/cluster_observe.hpp"
 #include "messages/profile_status.hpp"
 
 #include <chrono>
@@ -26,6 +27,21 @@ struct cluster_rules {
   /// A carry of a store (storage not shared) not acknowledged by the target
   /// within this time is given up: the profile goes back to its source.
   std::chrono::steady_clock::duration carry_limit = std::chrono::minutes{2};
+};
+
+/// What happened to the leases since the coordinator started (the cluster metrics).
+struct cluster_counts {
+  uint64_t grants = 0;     ///< leases granted (each a new epoch)
+  uint64_t failovers = 0;  ///< profiles taken from a lost node to be placed again
+  uint64_t nodes_lost = 0; ///< nodes declared lost
+  uint64_t moves = 0;      ///< profiles withdrawn from a live node to run on another
+};
+
+/// Where a notification for a profile should go.
+struct notify_route {
+  bool known = false; ///< some node offers the profile
+  std::string node;   ///< the live node holding its lease; empty: none now
+  std::string why;    ///< when `node` is empty: why (status text)
 };
 
 class cluster_table {
@@ -84,6 +100,15 @@ public:
   /// Every profile of the cluster, each with the node serving it.
   [[nodiscard]] std::vector<profile_status> status(clock::time_point now) const;
 
+  /// Every node that joined, in name order: alive, leases held, time since renewal.
+  [[nodiscard]] std::vector<node_view> nodes(clock::time_point now) const;
+
+  /// The node a notification for `profile` goes to: the live holder of its lease,
+  /// unless the lease is being withdrawn (a move).
+  [[nodiscard]] notify_route route(const std::string& profile, clock::time_point now) const;
+
+  [[nodiscard]] const cluster_counts& counts() const { return counts_; }
+
 private:
   struct node_entry {
     std::vector<profile_offer> offers;
@@ -131,6 +156,7 @@ private:
   cluster_rules rules_;
   clock::time_point started_;
   uint64_t next_epoch_ = 1;
+  cluster_counts counts_;
   std::map<std::string, node_entry> nodes_;
   std::map<std::string, profile_entry> profiles_;
 };

@@ -1,6 +1,7 @@
 #include "actors/coordinator.hpp"
 
 #include "actors/cluster_auth.hpp"
+#include "actors/cluster_metrics.hpp"
 #include "messages/errors.hpp"
 
 #include <caf/actor_system.hpp>
@@ -12,6 +13,7 @@
 #include <algorithm>
 #include <map>
 #include <optional>
+#include <set>
 #include <variant>
 
 namespace hm {
@@ -23,6 +25,9 @@ struct coordinator_state {
   coordinator_settings settings;
   std::map<std::string, std::string> nonces;      // node name -> challenge handed out
   std::map<std::string, caf::actor_addr> joined;  // node name -> its node actor
+  // observe: where notifications and metric requests for a joined node go.
+  std::map<std::string, cluster_node_actor> node_handles;
+  uint64_t renewals_refused = 0;
   static inline const char* name = "coordinator";
 };
 
@@ -73,6 +78,88 @@ bool client_proven(coordinator_pointer self, const std::string& client, const st
     spdlog::warn("cluster: refused a {} request of '{}' from {}: wrong cluster secret", what,
                  client, peer_of(self));
   return proven;
+}
+
+// -- observe: the admin API and /metrics of the whole cluster -------------------------
+
+/// How long a scrape waits for each node's snapshot: a node that does not answer
+/// (frozen, cut off) is left out of that scrape rather than holding it.
+constexpr auto node_scrape_timeout = std::chrono::seconds{1};
+/// A notification waits for the profile's cell, which may first ask the homeserver.
+constexpr auto node_notify_timeout = std::chrono::seconds{15};
+
+/// Whether the current message comes from an actor of this process (the admin API,
+/// the metrics endpoint): those requests carry no proof of the secret.
+bool sender_is_local(coordinator_pointer self) {
+  auto& sender = self->current_sender();
+  return sender && sender->node() == self->node();
+}
+
+/// One scrape's answers from the nodes, delivered once the last one is in.
+struct metrics_gather {
+  caf::typed_response_promise<std::vector<metrics_snapshot>> promise;
+  cluster_facts facts;
+  std::vector<metrics_snapshot> snapshots;
+  size_t pending = 0;
+
+  void one_done() {
+    if (--pending == 0)
+      deliver();
+  }
+  void deliver() {
+    snapshots.push_back(cluster_snapshot(facts));
+    promise.deliver(std::move(snapshots));
+  }
+};
+
+caf::result<std::vector<metrics_snapshot>> gather_metrics(coordinator_pointer self) {
+  auto& st = self->state;
+  auto g = std::make_shared<metrics_gather>();
+  g->promise = self->make_response_promise<std::vector<metrics_snapshot>>();
+  g->facts.nodes = st.table->nodes(self->clock().now());
+  g->facts.counts = st.table->counts();
+  g->facts.renewals_refused = st.renewals_refused;
+  std::vector<std::pair<std::string, cluster_node_actor>> asked;
+  for (auto& n : g->facts.nodes)
+    if (auto i = st.node_handles.find(n.name); n.alive && i != st.node_handles.end())
+      asked.emplace_back(n.name, i->second);
+  g->pending = asked.size() + 1; // +1: delivered only after every request is sent
+  for (auto& [name, node] : asked)
+    self->request(node, node_scrape_timeout, atom::metrics_v)
+      .then(
+        [g, name = name](metrics_snapshot& snap) {
+          snap.node = name; // the node we asked, whatever it calls itself
+          g->facts.answered.insert(name);
+          g->snapshots.push_back(std::move(snap));
+          g->one_done();
+        },
+        [g](const caf::error&) { g->one_done(); });
+  auto promise = g->promise;
+  g->one_done();
+  return promise;
+}
+
+caf::result<std::string> forward_notification(coordinator_pointer self, const std::string& profile,
+                                              notification n) {
+  auto& st = self->state;
+  auto route = st.table->route(profile, self->clock().now());
+  if (!route.known)
+    return make_error(errc::unknown_profile, "no node of the cluster offers a profile named "
+                                               + profile);
+  auto i = st.node_handles.find(route.node);
+  if (route.node.empty() || i == st.node_handles.end())
+    return make_error(errc::transient, "profile " + profile + " is not running on any node: "
+                                         + (route.why.empty() ? "its node has not joined"
+                                                              : route.why));
+  auto rp = self->make_response_promise<std::string>();
+  self->request(i->second, node_notify_timeout, atom::notify_v, profile, std::move(n))
+    .then([rp](std::string& txn_id) mutable { rp.deliver(std::move(txn_id)); },
+          [rp, node = route.node](caf::error& err) mutable {
+            if (err == caf::sec::request_timeout)
+              err = make_error(errc::transient, "node " + node + " did not answer in time");
+            rp.deliver(std::move(err));
+          });
+  return rp;
 }
 
 void place(coordinator_pointer self) {
@@ -201,14 +288,17 @@ coordinator_actor::behavior_type coordinator(coordinator_pointer self,
         return make_error(errc::refused, "wrong cluster secret");
       }
       st.joined[node] = self->current_sender()->address();
+      st.node_handles[node] = caf::actor_cast<cluster_node_actor>(self->current_sender());
       spdlog::info("cluster: node {} joined, offering {} profile(s)", node, offers.size());
       st.table->node_joined(node, std::move(offers), self->clock().now());
       return atom::ok_v;
     },
     [self](atom::renew, const std::string& node,
            std::vector<profile_status> running) -> caf::result<lease_set> {
-      if (!sender_is(self, node))
+      if (!sender_is(self, node)) {
+        ++self->state.renewals_refused;
         return make_error(errc::refused, "not joined: join the cluster first");
+      }
       auto& table = *self->state.table;
       table.node_renewed(node, std::move(running), self->clock().now());
       place(self);
@@ -245,6 +335,22 @@ coordinator_actor::behavior_type coordinator(coordinator_pointer self,
     },
     [self](store_piece& piece) { return pass_piece(self, std::move(piece)); },
     [self](store_manifest& m) { return pass_manifest(self, std::move(m)); },
+    [self](atom::nodes) -> caf::result<std::vector<node_view>> {
+      if (!sender_is_local(self))
+        return make_error(errc::refused, "only the coordinator's own admin API asks this");
+      return self->state.table->nodes(self->clock().now());
+    },
+    [self](atom::notify, const std::string& profile,
+           notification& n) -> caf::result<std::string> {
+      if (!sender_is_local(self))
+        return make_error(errc::refused, "only the coordinator's own admin API asks this");
+      return forward_notification(self, profile, std::move(n));
+    },
+    [self](atom::metrics) -> caf::result<std::vector<metrics_snapshot>> {
+      if (!sender_is_local(self))
+        return make_error(errc::refused, "only the coordinator's own metrics endpoint asks this");
+      return gather_metrics(self);
+    },
   };
 }
 

@@ -121,14 +121,30 @@ parse_admin_listen(std::string_view text) {
 
 struct admin_server::impl {
   caf::actor_system& sys;
-  supervisor_actor supervisor;
+  supervisor_actor supervisor;   // a single node
+  coordinator_actor coordinator; // or a cluster's coordinator
   std::string token;
   httplib::Server server;
   std::thread thread;
   int port = 0;
 
-  impl(caf::actor_system& s, supervisor_actor sup, std::string t)
-    : sys(s), supervisor(std::move(sup)), token(std::move(t)) {
+  impl(caf::actor_system& s, supervisor_actor sup, coordinator_actor coord, std::string t)
+    : sys(s), supervisor(std::move(sup)), coordinator(std::move(coord)), token(std::move(t)) {
+  }
+
+  /// Who answers for the profiles, for error texts.
+  const char* answerer() const {
+    return coordinator ? "the coordinator" : "the supervisor";
+  }
+
+  /// Sends a request to the coordinator or the supervisor and waits for its answer.
+  template <class OnValue, class OnError, class... Ts>
+  void ask(caf::timespan timeout, OnValue on_value, OnError on_error, Ts&&... xs) {
+    caf::scoped_actor self{sys};
+    if (coordinator)
+      self->request(coordinator, timeout, std::forward<Ts>(xs)...).receive(on_value, on_error);
+    else
+      self->request(supervisor, timeout, std::forward<Ts>(xs)...).receive(on_value, on_error);
   }
 
   /// Checks the bearer token; on failure the response is already the 401.
@@ -152,10 +168,19 @@ struct admin_server::impl {
 
   /// Every profile's status from the supervisor, or the error that kept it.
   std::variant<std::vector<profile_status>, caf::error> statuses() {
-    caf::scoped_actor self{sys};
     std::variant<std::vector<profile_status>, caf::error> out = caf::error{};
-    self->request(supervisor, status_timeout, atom::status_v)
-      .receive([&](std::vector<profile_status>& all) { out = std::move(all); },
+    ask(
+      status_timeout, [&](std::vector<profile_status>& all) { out = std::move(all); },
+      [&](caf::error& err) { out = std::move(err); }, atom::status_v);
+    return out;
+  }
+
+  /// The cluster's nodes, as the coordinator sees them.
+  std::variant<std::vector<node_view>, caf::error> nodes() {
+    caf::scoped_actor self{sys};
+    std::variant<std::vector<node_view>, caf::error> out = caf::error{};
+    self->request(coordinator, status_timeout, atom::nodes_v)
+      .receive([&](std::vector<node_view>& all) { out = std::move(all); },
                [&](caf::error& err) { out = std::move(err); });
     return out;
   }
@@ -167,7 +192,8 @@ struct admin_server::impl {
   void readyz(httplib::Response& res) {
     auto got = statuses();
     if (auto* err = std::get_if<caf::error>(&got)) {
-      reply_error(res, 503, errcode_of(*err), "the supervisor did not answer: " + error_text(*err));
+      reply_error(res, 503, errcode_of(*err),
+                  std::string{answerer()} + " did not answer: " + error_text(*err));
       return;
     }
     auto& all = std::get<0>(got);
@@ -187,10 +213,21 @@ struct admin_server::impl {
     auto got = statuses();
     if (auto* err = std::get_if<caf::error>(&got)) {
       reply_error(res, http_status_of(*err) == 504 ? 504 : 500, errcode_of(*err),
-                  "the supervisor did not answer: " + error_text(*err));
+                  std::string{answerer()} + " did not answer: " + error_text(*err));
       return;
     }
-    reply_json(res, 200, status_json(std::get<0>(got), caf::make_timestamp()));
+    if (!coordinator) {
+      reply_json(res, 200, status_json(std::get<0>(got), caf::make_timestamp()));
+      return;
+    }
+    auto nodes_got = nodes();
+    if (auto* err = std::get_if<caf::error>(&nodes_got)) {
+      reply_error(res, http_status_of(*err) == 504 ? 504 : 500, errcode_of(*err),
+                  "the coordinator did not answer: " + error_text(*err));
+      return;
+    }
+    reply_json(res, 200, cluster_status_json(std::get<0>(got), std::get<0>(nodes_got),
+                                             caf::make_timestamp()));
   }
 
   void notify(const httplib::Request& req, httplib::Response& res) {
@@ -202,24 +239,35 @@ struct admin_server::impl {
       reply_error(res, 400, "bad_request", *err);
       return;
     }
-    caf::scoped_actor self{sys};
-    self->request(supervisor, notify_timeout, atom::notify_v, name,
-                  std::move(std::get<notification>(parsed)))
-      .receive(
-        [&](std::string& txn_id) {
-          spdlog::info("admin API: notification for profile {} queued ({})", name, txn_id);
-          reply_json(res, 202, {{"profile", name}, {"txn_id", txn_id}});
-        },
-        [&](caf::error& err) {
-          spdlog::warn("admin API: notification for profile {} refused: {}", name,
-                       error_text(err));
-          reply_error(res, http_status_of(err), errcode_of(err), error_text(err));
-        });
+    ask(
+      notify_timeout,
+      [&](std::string& txn_id) {
+        spdlog::info("admin API: notification for profile {} queued ({})", name, txn_id);
+        reply_json(res, 202, {{"profile", name}, {"txn_id", txn_id}});
+      },
+      [&](caf::error& err) {
+        spdlog::warn("admin API: notification for profile {} refused: {}", name,
+                     error_text(err));
+        reply_error(res, http_status_of(err), errcode_of(err), error_text(err));
+      },
+      atom::notify_v, name, std::move(std::get<notification>(parsed)));
   }
 };
 
 admin_server::admin_server(caf::actor_system& sys, supervisor_actor supervisor, std::string token)
-  : impl_(std::make_unique<impl>(sys, std::move(supervisor), std::move(token))) {
+  : impl_(std::make_unique<impl>(sys, std::move(supervisor), coordinator_actor{},
+                                 std::move(token))) {
+  routes();
+}
+
+admin_server::admin_server(caf::actor_system& sys, coordinator_actor coordinator,
+                           std::string token)
+  : impl_(std::make_unique<impl>(sys, supervisor_actor{}, std::move(coordinator),
+                                 std::move(token))) {
+  routes();
+}
+
+void admin_server::routes() {
   auto* d = impl_.get();
   auto& srv = d->server;
   // A few threads: the API is for operators and cron jobs, not for traffic, but a

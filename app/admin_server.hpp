@@ -32,7 +32,11 @@ parse_admin_listen(std::string_view text);
 /// The admin HTTP server. Stops (and joins its threads) when destroyed.
 class admin_server {
 public:
+  /// A single node: the status and notifications of its supervisor's profiles.
   admin_server(caf::actor_system& sys, supervisor_actor supervisor, std::string token);
+  /// A cluster's coordinator: the status of every profile of the cluster with its
+  /// node, the nodes, and notifications forwarded to the node serving the profile.
+  admin_server(caf::actor_system& sys, coordinator_actor coordinator, std::string token);
   ~admin_server();
   admin_server(const admin_server&) = delete;
   admin_server& operator=(const admin_server&) = delete;
@@ -47,6 +51,8 @@ public:
   void stop();
 
 private:
+  void routes();
+
   struct impl;
   std::unique_ptr<impl> impl_;
 };

@@ -130,7 +130,9 @@ caf::expected<cluster_runtime> start_cluster(caf::actor_system& sys, const run_o
                                    "--node-name", "worker-" + std::to_string(i),
                                    "--cluster-secret-file", o.secret_file.string(),
                                    "--lease-seconds", std::to_string(o.lease_seconds),
-                                   "--shared-storage", "--log-level", options.log_level};
+                                   "--shared-storage", "--log-level", options.log_level,
+                                   // The coordinator's endpoint serves their series.
+                                   "--metrics-listen", "off"};
         if (!options.selection.hermes_home.empty())
           a.insert(a.end(), {"--hermes-home", options.selection.hermes_home.string()});
         for (auto& name : options.selection.names)

@@ -5,6 +5,7 @@
 
 #include "app/admin_server.hpp"
 #include "app/admin_token.hpp"
+#include "app/cluster_observe.hpp"
 
 #include "actors/http_engine.hpp"
 #include "actors/profile_cell.hpp"
@@ -121,12 +122,12 @@ void reload_profiles(caf::actor_system& sys, const supervisor_actor& supervisor,
 /// profiles are served all the same: metrics are for watching, not for answering.
 std::unique_ptr<metrics::exposer>
 start_metrics_endpoint(const std::optional<metrics::listen_address>& listen,
-                       const metrics::node_metrics& node) {
+                       const std::shared_ptr<prometheus::Collectable>& served) {
   if (!listen) {
     spdlog::info("metrics endpoint off (--metrics-listen off)");
     return nullptr;
   }
-  auto started = metrics::exposer::start(*listen, node.registry());
+  auto started = metrics::exposer::start(*listen, served);
   if (auto* err = std::get_if<std::string>(&started)) {
     spdlog::error("metrics: {}; serving the profiles without a metrics endpoint "
                   "(choose another with --metrics-listen)",
@@ -172,11 +173,14 @@ int run_command(const run_options& options) {
       return exit_failure;
     }
     secret = std::move(*read);
-    // The admin API and SIGHUP reload talk to one supervisor; a cluster node has
-    // one per leased profile, so the cluster's own `status` serves instead.
-    if (admin_where)
-      spdlog::info("admin API off in a cluster; use `hermes-matrix status --cluster-join`");
-    admin_where.reset();
+    // The coordinator's admin API shows and reaches every profile of the cluster; a
+    // worker's would show only part of it, so workers have none.
+    if (cluster.listen.empty()) {
+      if (admin_where)
+        spdlog::info("admin API off on a worker; the coordinator's admin API serves the "
+                     "whole cluster");
+      admin_where.reset();
+    }
   }
   auto set = profiles::load_profiles(home, options.selection.names);
   size_t usable = 0;
@@ -207,9 +211,16 @@ int run_command(const run_options& options) {
 
   // The metrics outlive the actors that update them; the endpoint's threads are
   // started after the signal mask, so that they never take SIGTERM either.
-  auto node_metrics = std::make_shared<metrics::node_metrics>();
+  // In a cluster every series carries this node's name; the coordinator's endpoint
+  // serves the whole cluster (every node's series, fetched at each scrape).
+  auto node_metrics = std::make_shared<metrics::node_metrics>(metrics_node_name(cluster));
+  std::shared_ptr<metrics::cluster_scrape> cluster_scrape;
+  if (!cluster.listen.empty())
+    cluster_scrape = std::make_shared<metrics::cluster_scrape>();
   auto endpoint = start_metrics_endpoint(
-    std::get<std::optional<metrics::listen_address>>(metrics_listen), *node_metrics);
+    std::get<std::optional<metrics::listen_address>>(metrics_listen),
+    cluster_scrape ? std::shared_ptr<prometheus::Collectable>{cluster_scrape}
+                   : std::shared_ptr<prometheus::Collectable>{node_metrics->registry()});
 
   caf::actor_system_config cfg;
   cfg.add_message_types<caf::id_block::hermes_matrix>();
@@ -251,6 +262,8 @@ int run_command(const run_options& options) {
     }
     runtime = std::move(*started);
     serving_root = caf::actor_cast<caf::actor>(runtime.node);
+    if (cluster_scrape && runtime.coordinator)
+      cluster_scrape->connect(coordinator_metrics_source(sys, runtime.coordinator));
   } else {
     supervisor = spawn_supervisor(sys, std::move(serving), policy, std::move(factory),
                                   node_metrics);
@@ -261,7 +274,10 @@ int run_command(const run_options& options) {
   // address is taken the profiles are served all the same.
   std::optional<admin_server> admin;
   if (admin_where) {
-    admin.emplace(sys, supervisor, std::move(admin_token));
+    if (runtime.coordinator)
+      admin.emplace(sys, runtime.coordinator, std::move(admin_token));
+    else
+      admin.emplace(sys, supervisor, std::move(admin_token));
     if (auto err = admin->start(*admin_where)) {
       spdlog::error("admin API: {}; serving without it (see --admin-listen)", *err);
       admin.reset();
@@ -285,8 +301,10 @@ int run_command(const run_options& options) {
     spdlog::error("stopping: this node was refused by the cluster");
   else
     spdlog::info("{}: stopping", sig == SIGINT ? "SIGINT" : "SIGTERM");
-  // No admin request may reach actors that are going away.
+  // No admin request or scrape may reach actors that are going away.
   admin.reset();
+  if (cluster_scrape)
+    cluster_scrape->disconnect();
   if (runtime.workers)
     runtime.workers->stop(static_cast<int>(
       std::chrono::duration_cast<std::chrono::seconds>(policy.shutdown_grace).count() + 2));
@@ -303,6 +321,10 @@ int run_command(const run_options& options) {
   if (runtime.coordinator)
     self->send_exit(runtime.coordinator, caf::exit_reason::user_shutdown);
   self->send_exit(engine, caf::exit_reason::user_shutdown);
+  // A scrape's scoped actor leaves CAF's logger in the exposer thread's thread-local
+  // storage, and the actor system's destructor waits for the last reference to it:
+  // the exposer's threads must end first.
+  endpoint.reset();
   spdlog::info("stopped");
   spdlog::default_logger()->flush();
   return sig == 0 ? exit_failure : exit_ok;

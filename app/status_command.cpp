@@ -91,15 +91,40 @@ int status_command(const status_options& options) {
     std::cout << body.dump(2) << '\n';
     return exit_ok;
   }
-  text_table table{{"PROFILE", "STATE", "MATRIX USER", "DEVICE", "LAST SYNC", "QUEUE", "RESTARTS",
-                    "LAST ERROR"}};
-  for (auto& p : body["profiles"])
-    table.add_row({text_of(p, "profile"), text_of(p, "state"), text_of(p, "user_id"),
-                   text_of(p, "device_id"), age_of(p), number_of(p, "outbox_queue"),
-                   number_of(p, "restarts"), text_of(p, "last_error")});
+  // A cluster's coordinator also says where each profile runs, and lists its nodes.
+  bool cluster = body.contains("nodes") && body["nodes"].is_array();
+  std::vector<std::string> header{"PROFILE", "STATE", "MATRIX USER", "DEVICE", "LAST SYNC",
+                                  "QUEUE", "RESTARTS", "LAST ERROR"};
+  if (cluster)
+    header.insert(header.begin() + 1, "NODE");
+  text_table table{header};
+  for (auto& p : body["profiles"]) {
+    std::vector<std::string> row{text_of(p, "profile"), text_of(p, "state"),
+                                 text_of(p, "user_id"), text_of(p, "device_id"), age_of(p),
+                                 number_of(p, "outbox_queue"), number_of(p, "restarts"),
+                                 text_of(p, "last_error")};
+    if (cluster)
+      row.insert(row.begin() + 1, text_of(p, "node"));
+    table.add_row(row);
+  }
   std::cout << "hermes-matrix " << text_of(body, "version") << " at " << options.admin_url
             << "\n\n";
   table.print(std::cout);
+  if (cluster) {
+    text_table nodes{{"NODE", "ALIVE", "PROFILES", "LAST RENEWAL"}};
+    for (auto& n : body["nodes"]) {
+      auto alive = n.find("alive");
+      auto age = n.find("last_renewal_age_seconds");
+      nodes.add_row({text_of(n, "name"),
+                     alive != n.end() && alive->is_boolean() && alive->get<bool>() ? "yes" : "no",
+                     number_of(n, "profiles"),
+                     age != n.end() && age->is_number()
+                       ? std::to_string(static_cast<long long>(age->get<double>())) + "s ago"
+                       : "-"});
+    }
+    std::cout << '\n';
+    nodes.print(std::cout);
+  }
   return exit_ok;
 }
 

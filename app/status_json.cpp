@@ -55,6 +55,23 @@ nlohmann::json status_json(const std::vector<profile_status>& profiles, caf::tim
   return {{"version", std::string{hm::version}}, {"profiles", std::move(list)}};
 }
 
+nlohmann::json cluster_status_json(const std::vector<profile_status>& profiles,
+                                   const std::vector<node_view>& nodes, caf::timestamp now) {
+  auto out = status_json(profiles, now);
+  auto& list = out["profiles"];
+  for (size_t i = 0; i < profiles.size() && i < list.size(); ++i)
+    list[i]["node"] = profiles[i].node.empty() ? nlohmann::json(nullptr)
+                                               : nlohmann::json(profiles[i].node);
+  auto node_list = nlohmann::json::array();
+  for (auto& n : nodes)
+    node_list.push_back({{"name", n.name},
+                         {"alive", n.alive},
+                         {"profiles", n.leases},
+                         {"last_renewal_age_seconds", seconds(n.since_renewal)}});
+  out["nodes"] = std::move(node_list);
+  return out;
+}
+
 std::vector<const profile_status*> not_ready(const std::vector<profile_status>& profiles) {
   std::vector<const profile_status*> result;
   for (auto& p : profiles)

@@ -4,6 +4,7 @@
 // server that writes it and `hermes-matrix status` that reads it. It holds names,
 // ids, states, counts, times and user-facing error text: never a secret.
 
+#include "messages/cluster_observe.hpp"
 #include "messages/profile_status.hpp"
 
 #include <nlohmann/json.hpp>
@@ -19,6 +20,13 @@ namespace hm {
 /// "state_since"}]}. Ages are computed against `now`, the server's clock.
 [[nodiscard]] nlohmann::json status_json(const std::vector<profile_status>& profiles,
                                          caf::timestamp now);
+
+/// The same for a cluster's coordinator: every profile also has its "node" (the node
+/// serving it, or where it last ran), and "nodes" lists every node that joined:
+/// [{"name", "alive", "profiles" (leases held), "last_renewal_age_seconds"}].
+[[nodiscard]] nlohmann::json cluster_status_json(const std::vector<profile_status>& profiles,
+                                                 const std::vector<node_view>& nodes,
+                                                 caf::timestamp now);
 
 /// The profiles that keep the node from being ready: every profile that is not
 /// `invalid` (never started for configuration errors) must be running and have

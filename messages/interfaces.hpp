@@ -5,6 +5,7 @@
 
 #include "messages/type_ids.hpp"
 #include "messages/cluster.hpp"
+#include "messages/cluster_observe.hpp"
 
 #include <caf/replies_to.hpp>
 #include <caf/typed_actor.hpp>
@@ -155,7 +156,13 @@ using coordinator_actor = caf::typed_actor<
   // A piece of a store the sending node was ordered to carry: passed on to the target node.
   caf::replies_to<store_piece>::with<atom::ok>,
   // The end of a carry: passed on to the target; once it verified, it gets the lease.
-  caf::replies_to<store_manifest>::with<atom::ok>>;
+  caf::replies_to<store_manifest>::with<atom::ok>,
+  // Admin API (this process only): every node that joined, as the lease table sees it.
+  caf::replies_to<atom::nodes>::with<std::vector<node_view>>,
+  // Admin API (this process only): a notification forwarded to the node holding the profile's lease.
+  caf::replies_to<atom::notify, std::string, notification>::with<std::string>,
+  // /metrics (this process only): every live node's snapshot and the coordinator's cluster families.
+  caf::replies_to<atom::metrics>::with<std::vector<metrics_snapshot>>>;
 
 /// One node of a cluster: joins the coordinator, renews its leases and runs a
 /// supervisor for each profile it holds a lease for, only while it holds it.
@@ -169,6 +176,10 @@ using cluster_node_actor = caf::typed_actor<
   // From the coordinator: a piece of a store carried to this node, written to a staging directory.
   caf::replies_to<store_piece>::with<atom::ok>,
   // From the coordinator: the carry is complete; verified, the store is put in place.
-  caf::replies_to<store_manifest>::with<atom::ok>>;
+  caf::replies_to<store_manifest>::with<atom::ok>,
+  // From the coordinator: hands a notification to the supervisor of a profile this node serves.
+  caf::replies_to<atom::notify, std::string, notification>::with<std::string>,
+  // From the coordinator: every series of this node's metrics, now.
+  caf::replies_to<atom::metrics>::with<metrics_snapshot>>;
 
 } // namespace hm

@@ -7,6 +7,7 @@
 
 #include "messages/cell.hpp"
 #include "messages/cluster.hpp"
+#include "messages/cluster_observe.hpp"
 #include "messages/http.hpp"
 #include "messages/notification.hpp"
 #include "messages/profile_status.hpp"
@@ -77,5 +78,17 @@ CAF_BEGIN_TYPE_ID_BLOCK(hermes_matrix, caf::first_custom_type_id)
   CAF_ADD_TYPE_ID(hermes_matrix, (std::vector<hm::store_file>))
   CAF_ADD_TYPE_ID(hermes_matrix, (hm::store_manifest))
   CAF_ADD_ATOM(hermes_matrix, hm::atom, drain, "drain")
+
+  // Cluster observability (observe): the coordinator's view of the nodes and
+  // every node's metrics, for the coordinator's admin API and /metrics.
+  CAF_ADD_TYPE_ID(hermes_matrix, (hm::node_view))
+  CAF_ADD_TYPE_ID(hermes_matrix, (std::vector<hm::node_view>))
+  CAF_ADD_TYPE_ID(hermes_matrix, (hm::metric_label))
+  CAF_ADD_TYPE_ID(hermes_matrix, (hm::metric_series))
+  CAF_ADD_TYPE_ID(hermes_matrix, (hm::metric_family_data))
+  CAF_ADD_TYPE_ID(hermes_matrix, (hm::metrics_snapshot))
+  CAF_ADD_TYPE_ID(hermes_matrix, (std::vector<hm::metrics_snapshot>))
+  CAF_ADD_ATOM(hermes_matrix, hm::atom, nodes, "nodes")
+  CAF_ADD_ATOM(hermes_matrix, hm::atom, metrics, "metrics")
 
 CAF_END_TYPE_ID_BLOCK(hermes_matrix)

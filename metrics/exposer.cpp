@@ -47,7 +47,7 @@ exposer::~exposer() = default;
 
 std::variant<std::unique_ptr<exposer>, std::string>
 exposer::start(const listen_address& where,
-               const std::shared_ptr<prometheus::Registry>& registry) {
+               const std::shared_ptr<prometheus::Collectable>& registry) {
   std::unique_ptr<prometheus::Exposer> impl;
   try {
     // One thread serves scrapes: Prometheus asks once per interval.

@@ -36,10 +36,11 @@ parse_listen(std::string_view text);
 /// A running endpoint; stops when destroyed.
 class exposer {
 public:
-  /// Starts serving `registry` at `where`; an error text when the address cannot be
+  /// Starts serving `registry` (a node's registry, or the coordinator's cluster_scrape)
+  /// at `where`; an error text when the address cannot be
   /// bound (in use, not an address of this host).
   [[nodiscard]] static std::variant<std::unique_ptr<exposer>, std::string>
-  start(const listen_address& where, const std::shared_ptr<prometheus::Registry>& registry);
+  start(const listen_address& where, const std::shared_ptr<prometheus::Collectable>& registry);
 
   ~exposer();
   exposer(const exposer&) = delete;

@@ -116,6 +116,52 @@ inline constexpr std::array all_families{
   decryption_failures, parked_events,   one_time_keys,       megolm_sessions,
   room_key_shares};
 
+// -- the cluster --------------------------------------------------------------------
+// In a cluster every family above also carries `node` (the node serving the profile,
+// a validated short name). The coordinator adds these, computed from its lease table
+// at each scrape; their `node` label names the node a series is about.
+
+inline constexpr family_info cluster_nodes_alive{
+  "hermes_matrix_cluster_nodes_alive", family_type::gauge,
+  "Nodes that renewed their leases within the lease time", ""};
+inline constexpr family_info cluster_node_up{
+  "hermes_matrix_cluster_node_up", family_type::gauge,
+  "1 while the node renews its leases in time, 0 once it is lost", "node"};
+inline constexpr family_info cluster_leases{
+  "hermes_matrix_cluster_leases", family_type::gauge,
+  "Profiles the node holds a lease for", "node"};
+inline constexpr family_info cluster_node_scrape_ok{
+  "hermes_matrix_cluster_node_scrape_ok", family_type::gauge,
+  "1 when the node's own series are in this scrape, 0 when it did not answer in time", "node"};
+inline constexpr family_info cluster_lease_grants{
+  "hermes_matrix_cluster_lease_grants_total", family_type::counter,
+  "Leases granted, each with a new epoch (first placements, failovers, moves)", ""};
+inline constexpr family_info cluster_failovers{
+  "hermes_matrix_cluster_failovers_total", family_type::counter,
+  "Profiles taken from a lost node to be placed on another (shared storage)", ""};
+inline constexpr family_info cluster_nodes_lost{
+  "hermes_matrix_cluster_nodes_lost_total", family_type::counter,
+  "Times a node was declared lost (no renewal within the lease)", ""};
+inline constexpr family_info cluster_moves{
+  "hermes_matrix_cluster_moves_total", family_type::counter,
+  "Profiles withdrawn from a node to run on another (rebalancing, a pinned node back, "
+  "hermes-matrix move)",
+  ""};
+inline constexpr family_info cluster_renewals_refused{
+  "hermes_matrix_cluster_renewals_refused_total", family_type::counter,
+  "Lease renewals the coordinator refused because the node had not joined", ""};
+
+/// The coordinator's families.
+inline constexpr std::array cluster_families{
+  cluster_nodes_alive, cluster_node_up,     cluster_leases, cluster_node_scrape_ok,
+  cluster_lease_grants, cluster_failovers,  cluster_nodes_lost, cluster_moves,
+  cluster_renewals_refused};
+
+/// A cluster node's own family (with its `node` label, no `profile`).
+inline constexpr family_info node_renewals_failed{
+  "hermes_matrix_node_lease_renewals_failed_total", family_type::counter,
+  "Lease renewals of this node that failed (no answer in time, refused)", ""};
+
 // -- the label values -------------------------------------------------------------
 // A list that ends in "other" takes values from elsewhere (policy, events, errors):
 // anything unlisted is counted as "other". The direction lists are closed: only the

@@ -8,7 +8,12 @@
 
 namespace hm::metrics {
 
-node_metrics::node_metrics() : registry_(std::make_shared<prometheus::Registry>()) {
+node_metrics::node_metrics(const std::string& node)
+  : registry_(std::make_shared<prometheus::Registry>()) {
+  // A family's constant labels go on every series it has: the node's name, once.
+  prometheus::Labels constant;
+  if (!node.empty())
+    constant.emplace("node", node);
   // Every family is registered up front, once; a scrape shows a family as soon as a
   // profile has given it series (profile_metrics creates all of them at zero).
   for (auto& f : all_families) {
@@ -16,18 +21,29 @@ node_metrics::node_metrics() : registry_(std::make_shared<prometheus::Registry>(
     auto help = std::string{f.help};
     switch (f.type) {
       case family_type::gauge:
-        gauges_[f.name] = &prometheus::BuildGauge().Name(name).Help(help).Register(*registry_);
+        gauges_[f.name] =
+          &prometheus::BuildGauge().Name(name).Help(help).Labels(constant).Register(*registry_);
         break;
       case family_type::counter:
         counters_[f.name] =
-          &prometheus::BuildCounter().Name(name).Help(help).Register(*registry_);
+          &prometheus::BuildCounter().Name(name).Help(help).Labels(constant).Register(*registry_);
         break;
       case family_type::histogram:
-        histograms_[f.name] =
-          &prometheus::BuildHistogram().Name(name).Help(help).Register(*registry_);
+        histograms_[f.name] = &prometheus::BuildHistogram()
+                                 .Name(name)
+                                 .Help(help)
+                                 .Labels(constant)
+                                 .Register(*registry_);
         break;
     }
   }
+  if (!node.empty())
+    renewals_failed_ = &prometheus::BuildCounter()
+                          .Name(std::string{node_renewals_failed.name})
+                          .Help(std::string{node_renewals_failed.help})
+                          .Labels(constant)
+                          .Register(*registry_)
+                          .Add({});
 }
 
 std::shared_ptr<profile_metrics> node_metrics::profile(const std::string& name) {

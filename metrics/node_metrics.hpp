@@ -19,7 +19,10 @@ namespace hm::metrics {
 
 class node_metrics {
 public:
-  node_metrics();
+  /// `node`: the name of this cluster node ("" outside a cluster). Every series of
+  /// a cluster node carries node="<name>", so that the coordinator's /metrics can
+  /// show every node's series side by side.
+  explicit node_metrics(const std::string& node = {});
 
   node_metrics(const node_metrics&) = delete;
   node_metrics& operator=(const node_metrics&) = delete;
@@ -27,6 +30,9 @@ public:
   /// The handle of `profile`: created on first use with every series at zero, the same
   /// handle afterwards (a restarted cell counts on where its last life stopped).
   [[nodiscard]] std::shared_ptr<profile_metrics> profile(const std::string& name);
+
+  /// A cluster node's failed lease renewals (nullptr outside a cluster).
+  [[nodiscard]] prometheus::Counter* lease_renewals_failed() const { return renewals_failed_; }
 
   /// The registry an exposer serves.
   [[nodiscard]] const std::shared_ptr<prometheus::Registry>& registry() const {
@@ -45,6 +51,7 @@ private:
   std::map<std::string_view, prometheus::Family<prometheus::Histogram>*> histograms_;
   std::mutex mutex_;
   std::map<std::string, std::shared_ptr<profile_metrics>> profiles_;
+  prometheus::Counter* renewals_failed_ = nullptr;
 };
 
 } // namespace hm::metrics
