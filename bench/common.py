@@ -146,6 +146,13 @@ def start_agent_double(max_lifetime=900):
                   "--max-lifetime", str(max_lifetime)], "agent double")
 
 
+def free_ports(extra_args=()):
+    """`run` options that put the metrics and admin listeners on free ports (unless
+    extra_args sets them), so that parallel runs never contend for 9464/9465."""
+    return [arg for opt in ("--metrics-listen", "--admin-listen") if opt not in extra_args
+            for arg in (opt, "127.0.0.1:0")]
+
+
 class Gateway:
     """hermes-matrix run on a HERMES_HOME; stderr read by a thread that notes when
     each profile logged `running as`."""
@@ -158,7 +165,7 @@ class Gateway:
         self.done = threading.Event()
         self.started = time.monotonic()
         self.proc = subprocess.Popen([str(BINARY), "run", "--hermes-home", str(home),
-                                      *extra_args],
+                                      *free_ports(extra_args), *extra_args],
                                      stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                                      stderr=subprocess.PIPE, text=True)
         self.pid = self.proc.pid

@@ -12,7 +12,7 @@ import threading
 import time
 import urllib.request
 
-from conftest import BINARY
+from conftest import BINARY, FREE_PORTS
 
 
 def api(base, method, path, token=None, body=None):
@@ -65,7 +65,8 @@ class Bot:
     thread, so that waiting for a line never blocks past its timeout."""
 
     def __init__(self, home):
-        self.proc = subprocess.Popen([BINARY, "run", "--hermes-home", str(home)],
+        # Free ports for metrics and admin API: parallel tests never contend for 9464/9465.
+        self.proc = subprocess.Popen([BINARY, "run", "--hermes-home", str(home), *FREE_PORTS],
                                      stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
                                      text=True)
         self.stderr = ""
