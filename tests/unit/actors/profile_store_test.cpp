@@ -4,12 +4,12 @@
 
 #include "caf/test/unit_test.hpp"
 
-#include "store_fixture.hpp"
-
 #include <filesystem>
 #include <fstream>
 #include <sys/stat.h>
 #include <unistd.h>
+
+#include "store_fixture.hpp" // after unit_test.hpp: it uses CAF_FAIL
 
 using namespace hm;
 
