@@ -9,12 +9,11 @@
 
 #include <iostream>
 
-#ifdef HM_FAULT_SWITCH
 namespace hm {
-// hermes-matrix-faulty only (actors/fault_switch_hook.cpp): tests arm faults per profile.
+// A no-op in hermes-matrix (actors/fault_switch_none.cpp); in hermes-matrix-faulty
+// (actors/fault_switch_hook.cpp) tests arm faults per profile.
 void install_test_fault_switch();
 } // namespace hm
-#endif
 
 namespace {
 
@@ -30,9 +29,7 @@ void add_selection(CLI::App& cmd, hm::profile_selection& sel) {
 } // namespace
 
 int main(int argc, char** argv) {
-#ifdef HM_FAULT_SWITCH
   hm::install_test_fault_switch();
-#endif
   CLI::App app{"hermes-matrix: every Hermes Agent profile on Matrix as its own bot, "
                "in one service"};
   app.require_subcommand(1);

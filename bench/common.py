@@ -146,6 +146,13 @@ def start_agent_double(max_lifetime=900):
                   "--max-lifetime", str(max_lifetime)], "agent double")
 
 
+def free_ports(extra_args=()):
+    """`run` options that put the metrics and admin listeners on free ports (unless
+    extra_args sets them), so that parallel runs never contend for 9464/9465."""
+    return [arg for opt in ("--metrics-listen", "--admin-listen") if opt not in extra_args
+            for arg in (opt, "127.0.0.1:0")]
+
+
 class Gateway:
     """hermes-matrix run on a HERMES_HOME; stderr read by a thread that notes when
     each profile logged `running as`."""
@@ -158,7 +165,7 @@ class Gateway:
         self.done = threading.Event()
         self.started = time.monotonic()
         self.proc = subprocess.Popen([str(BINARY), "run", "--hermes-home", str(home),
-                                      *extra_args],
+                                      *free_ports(extra_args), *extra_args],
                                      stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                                      stderr=subprocess.PIPE, text=True)
         self.pid = self.proc.pid
@@ -335,6 +342,78 @@ async def wait_past_first_sync(session, base, user_ids, timeout):
         if time.monotonic() - t0 > timeout:
             raise RuntimeError(f"{len(slow)} bot(s) never started a second /sync: {slow[:5]}")
         await asyncio.sleep(0.1)
+
+
+async def one_bot_in_a_dm(session, hs, agent, tmp, name):
+    """A human, one bot `name` in a DM with it, and the gateway serving that bot, past
+    its first /sync: (human's Client, human id, bot id, room id, Gateway)."""
+    human, human_id = await Client(session, hs.url).register(HUMAN)
+    bots = await make_bots(session, hs.url, [name], human_id)
+    bot, bot_id = bots[name]
+    room = await make_dm(human, bot, bot_id)
+    gw = Gateway(make_home(tmp, bots, hs.url, agent.url, human_id), [name])
+    try:
+        gw.wait_running(60)
+        await wait_past_first_sync(session, hs.url, [bot_id], 30)
+    except BaseException:
+        gw.stop()
+        raise
+    return human, human_id, bot_id, room, gw
+
+
+class FinalWatcher:
+    """The human's own /sync long-poll (its own device, not nio's) over the bots' events
+    of `types`; `finals(timeline events)` names the human messages now final (closed
+    loop: the next message goes out when the previous one is final)."""
+
+    def __init__(self, human, bot_ids, finals, types=("m.reaction",)):
+        self.human, self.finals_of = human, finals
+        self.filter = json.dumps({"presence": {"types": []}, "account_data": {"types": []},
+                                  "room": {"state": {"types": []}, "ephemeral": {"types": []},
+                                           "timeline": {"types": list(types),
+                                                        "senders": list(bot_ids),
+                                                        "limit": 100}}})
+        self.done, self.waiters = set(), {}
+
+    async def start(self):
+        first = await self.human.call("GET", "/sync", params={"filter": self.filter,
+                                                               "timeout": "0"})
+        self.since = first["next_batch"]
+        self.task = asyncio.create_task(self._loop())
+
+    async def _loop(self):
+        while True:
+            data = await self.human.call("GET", "/sync", params={
+                "filter": self.filter, "since": self.since, "timeout": "10000"})
+            self.since = data["next_batch"]
+            for room in data.get("rooms", {}).get("join", {}).values():
+                for eid in self.finals_of(room.get("timeline", {}).get("events", [])):
+                    self.done.add(eid)
+                    w = self.waiters.pop(eid, None)
+                    if w and not w.done():
+                        w.set_result(True)
+
+    async def wait(self, eid, timeout):
+        """True once `eid` is final, False after `timeout` seconds."""
+        if eid in self.done:
+            return True
+        fut = self.waiters.setdefault(eid, asyncio.get_running_loop().create_future())
+        try:
+            return await asyncio.wait_for(fut, timeout)
+        except asyncio.TimeoutError:
+            return False
+
+    async def stop(self):
+        self.task.cancel()
+        try:
+            await self.task
+        except asyncio.CancelledError:
+            pass
+
+
+def reaction_watcher(human, human_id, bot_ids, types=("m.reaction",)):
+    """A FinalWatcher for the bots' final ✅/❌ reactions."""
+    return FinalWatcher(human, bot_ids, lambda events: final_reactions(events, human_id), types)
 
 
 async def wait_device_keys(client, user_ids, timeout):

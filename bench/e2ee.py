@@ -27,7 +27,6 @@ import uuid
 import aiohttp
 
 import common
-from throughput import FinalWatcher
 
 LIMIT = common.REPO_ROOT / "build" / "bench" / "megolm_limit"
 E2EE_ENV = "MATRIX_E2EE_MODE=required\n"
@@ -130,8 +129,9 @@ async def run_case(mode, n_profiles, n_messages, timeout_s):
                             await one(name, i)
                     await asyncio.gather(*(burst(n) for n in names))
                 else:
-                    watcher = FinalWatcher(human, human_id, bot_ids,
-                                           types=["m.reaction", "m.room.encrypted"])
+                    # Encrypted reactions carry their m.relates_to (the key) in clear.
+                    watcher = common.reaction_watcher(human, human_id, bot_ids,
+                                                      types=("m.reaction", "m.room.encrypted"))
                     await watcher.start()
 
                     async def closed(name):

@@ -39,15 +39,8 @@ async def run(n_messages, timeout_s):
     try:
         with common.tmpdir("hm-bench-lat-") as tmp:
             async with aiohttp.ClientSession() as s:
-                anon = common.Client(s, hs.url)
-                human, human_id = await anon.register(common.HUMAN)
-                bots = await common.make_bots(s, hs.url, ["lat"], human_id)
-                bot, bot_id = bots["lat"]
-                room = await common.make_dm(human, bot, bot_id)
-                home = common.make_home(tmp, bots, hs.url, agent.url, human_id)
-                gw = common.Gateway(home, ["lat"])
-                gw.wait_running(60)
-                await common.wait_past_first_sync(s, hs.url, [bot_id], 30)
+                human, human_id, bot_id, room, gw = await common.one_bot_in_a_dm(
+                    s, hs, agent, tmp, "lat")
 
                 # The human learns of each ✅ by its own /sync long-poll (only the bot's
                 # reactions in this room).

@@ -81,53 +81,6 @@ class NioBots:
         return self.proc.returncode
 
 
-class AnswerWatcher:
-    """The human's raw /sync long-poll (its own device, not nio's) watching the bot's
-    encrypted events: `finals(events)` says which messages are answered."""
-
-    def __init__(self, human, human_id, bot_id, finals):
-        self.human, self.human_id, self.finals_of = human, human_id, finals
-        self.filter = json.dumps({"presence": {"types": []}, "account_data": {"types": []},
-                                  "room": {"state": {"types": []}, "ephemeral": {"types": []},
-                                           "timeline": {"types": ["m.room.encrypted"],
-                                                        "senders": [bot_id], "limit": 100}}})
-        self.done, self.waiters = {}, {}
-
-    async def start(self):
-        first = await self.human.call("GET", "/sync", params={"filter": self.filter,
-                                                               "timeout": "0"})
-        self.since = first["next_batch"]
-        self.task = asyncio.create_task(self._loop())
-
-    async def _loop(self):
-        while True:
-            data = await self.human.call("GET", "/sync", params={
-                "filter": self.filter, "since": self.since, "timeout": "10000"})
-            self.since = data["next_batch"]
-            for room in data.get("rooms", {}).get("join", {}).values():
-                for eid in self.finals_of(room.get("timeline", {}).get("events", [])):
-                    self.done[eid] = True
-                    w = self.waiters.pop(eid, None)
-                    if w and not w.done():
-                        w.set_result(True)
-
-    async def wait(self, eid, timeout):
-        if eid in self.done:
-            return True
-        fut = self.waiters.setdefault(eid, asyncio.get_running_loop().create_future())
-        try:
-            return await asyncio.wait_for(fut, timeout)
-        except asyncio.TimeoutError:
-            return False
-
-    async def stop(self):
-        self.task.cancel()
-        try:
-            await self.task
-        except asyncio.CancelledError:
-            pass
-
-
 async def conversation(kind, n_messages, timeout):
     """One bot (`hermes` or `nio`), one encrypted DM, n_messages closed loop."""
     hs = common.start_homeserver()
@@ -159,7 +112,8 @@ async def conversation(kind, n_messages, timeout):
                 await nio.sync(timeout=0, full_state=True)
                 if nio.should_query_keys:
                     await nio.keys_query()
-                watcher = AnswerWatcher(human, human_id, bot_id, finals)
+                watcher = common.FinalWatcher(human, [bot_id], finals,
+                                              types=("m.room.encrypted",))
                 await watcher.start()
                 try:
                     for i in range(2):  # warm-up: key sharing both ways, connections

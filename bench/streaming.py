@@ -23,7 +23,6 @@ import uuid
 import aiohttp
 
 import common
-from throughput import FinalWatcher
 
 REPLY = " ".join(f"word{i}" for i in range(100))  # ~600 characters, no Markdown
 
@@ -42,16 +41,9 @@ async def run(paces, n_replies, max_first_token_delay, timeout):
     try:
         with common.tmpdir("hm-bench-stream-") as tmp:
             async with aiohttp.ClientSession() as s:
-                anon = common.Client(s, hs.url)
-                human, human_id = await anon.register(common.HUMAN)
-                bots = await common.make_bots(s, hs.url, ["stream"], human_id)
-                bot, bot_id = bots["stream"]
-                room = await common.make_dm(human, bot, bot_id)
-                home = common.make_home(tmp, bots, hs.url, agent.url, human_id)
-                gw = common.Gateway(home, ["stream"])
-                gw.wait_running(60)
-                await common.wait_past_first_sync(s, hs.url, [bot_id], 30)
-                watcher = FinalWatcher(human, human_id, [bot_id])
+                human, human_id, bot_id, room, gw = await common.one_bot_in_a_dm(
+                    s, hs, agent, tmp, "stream")
+                watcher = common.reaction_watcher(human, human_id, [bot_id])
                 await watcher.start()
                 try:
                     rng = random.Random(8)

@@ -29,55 +29,6 @@ import aiohttp
 import common
 
 
-class FinalWatcher:
-    """The human's own /sync long-poll, watching for the bots' final reactions (closed
-    loop: the next message goes out when the previous one is final)."""
-
-    def __init__(self, human, human_id, bot_ids, types=("m.reaction",)):
-        self.human, self.human_id = human, human_id
-        self.filter = json.dumps({"presence": {"types": []}, "account_data": {"types": []},
-                                  "room": {"state": {"types": []}, "ephemeral": {"types": []},
-                                           "timeline": {"types": list(types),
-                                                        "senders": bot_ids, "limit": 100}}})
-        self.finals = {}
-        self.waiters = {}
-
-    async def start(self):
-        first = await self.human.call("GET", "/sync", params={"filter": self.filter,
-                                                               "timeout": "0"})
-        self.since = first["next_batch"]
-        self.task = asyncio.create_task(self._loop())
-
-    async def _loop(self):
-        while True:
-            data = await self.human.call("GET", "/sync", params={
-                "filter": self.filter, "since": self.since, "timeout": "10000"})
-            self.since = data["next_batch"]
-            for room in data.get("rooms", {}).get("join", {}).values():
-                tl = room.get("timeline", {}).get("events", [])
-                for eid, v in common.final_reactions(tl, self.human_id).items():
-                    self.finals[eid] = v
-                    w = self.waiters.pop(eid, None)
-                    if w and not w.done():
-                        w.set_result(True)
-
-    async def wait(self, eid, timeout):
-        if eid in self.finals:
-            return True
-        fut = self.waiters.setdefault(eid, asyncio.get_running_loop().create_future())
-        try:
-            return await asyncio.wait_for(fut, timeout)
-        except asyncio.TimeoutError:
-            return False
-
-    async def stop(self):
-        self.task.cancel()
-        try:
-            await self.task
-        except asyncio.CancelledError:
-            pass
-
-
 async def run_case(mode, n_profiles, n_messages, timeout_s):
     hs = common.start_homeserver()
     agent = common.start_agent_double()
@@ -139,7 +90,7 @@ async def run_case(mode, n_profiles, n_messages, timeout_s):
                 if mode == "burst":
                     await asyncio.gather(*(sender(n) for n in names))
                 else:
-                    watcher = FinalWatcher(human, human_id, [bots[n][1] for n in names])
+                    watcher = common.reaction_watcher(human, human_id, [bots[n][1] for n in names])
                     await watcher.start()
                     try:
                         await asyncio.gather(*(closed_loop_sender(n, watcher) for n in names))

@@ -9,6 +9,9 @@ import pytest
 
 SOURCE_DIR = pathlib.Path(os.environ.get("HM_SOURCE_DIR", pathlib.Path(__file__).parents[2]))
 BINARY = os.environ.get("HM_BINARY", str(SOURCE_DIR / "build" / "app" / "hermes-matrix"))
+# `run` options for a gateway started outside harness.Gateway: metrics and admin API on
+# free ports, so that tests running in parallel never contend for the default 9464/9465.
+FREE_PORTS = ("--metrics-listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0")
 
 
 def env_values(home: pathlib.Path, keys=("MATRIX_ACCESS_TOKEN", "MATRIX_PASSWORD",

@@ -12,7 +12,7 @@ import threading
 import time
 import urllib.request
 
-from conftest import BINARY
+from conftest import BINARY, FREE_PORTS
 
 
 def api(base, method, path, token=None, body=None):
@@ -60,12 +60,23 @@ def bot_home(home, base, token, pickle_key=None, mode="required", extra=""):
     return home
 
 
+def hermes_and_human(base, tmp_path, human=True, **home_options):
+    """Where most encryption tests start: @hermes registered, its HERMES_HOME at
+    tmp_path/home (bot_home's options: pickle_key, mode, extra), and @human registered
+    unless human=False. Returns (@hermes's registration, @human's or None, the home)."""
+    bot = register(base, "hermes", "pw-hermes-1")
+    person = register(base, "human", "pw-human-1") if human else None
+    home = bot_home(tmp_path / "home", base, bot["access_token"], **home_options)
+    return bot, person, home
+
+
 class Bot:
     """hermes-matrix serving `home` until stopped (SIGTERM). Its stderr is read by a
     thread, so that waiting for a line never blocks past its timeout."""
 
     def __init__(self, home):
-        self.proc = subprocess.Popen([BINARY, "run", "--hermes-home", str(home)],
+        # Free ports for metrics and admin API: parallel tests never contend for 9464/9465.
+        self.proc = subprocess.Popen([BINARY, "run", "--hermes-home", str(home), *FREE_PORTS],
                                      stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
                                      text=True)
         self.stderr = ""

@@ -11,7 +11,7 @@ import sys
 import time
 import urllib.request
 
-from conftest import BINARY, SOURCE_DIR, env_values
+from conftest import BINARY, FREE_PORTS, SOURCE_DIR, env_values
 
 sys.path.insert(0, str(SOURCE_DIR))
 from tests.devhs.launcher import Homeserver  # noqa: E402
@@ -126,7 +126,7 @@ def read_until(stream, pattern, timeout=30):
 def test_run_serves_usable_profiles_and_stops_on_sigterm(tmp_path):
     with Homeserver(str(tmp_path / "hs")) as hs:
         home = served_home(tmp_path, hs.url)
-        proc = subprocess.Popen([BINARY, "run", "--hermes-home", str(home)],
+        proc = subprocess.Popen([BINARY, "run", "--hermes-home", str(home), *FREE_PORTS],
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         try:
             running = set()
@@ -178,7 +178,7 @@ def test_run_refuses_when_no_profile_is_usable(tmp_path):
 def test_second_process_on_the_same_profile_is_refused(tmp_path):
     with Homeserver(str(tmp_path / "hs")) as hs:
         home = served_home(tmp_path, hs.url)
-        args = [BINARY, "run", "--hermes-home", str(home), "--profile", "default"]
+        args = [BINARY, "run", "--hermes-home", str(home), "--profile", "default", *FREE_PORTS]
         first = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
         second = None
         try:

@@ -10,7 +10,7 @@ import time
 import urllib.request
 
 from conftest import SOURCE_DIR, env_values
-from e2ee_support import Bot, api, bot_device_keys, bot_messages, register
+from e2ee_support import Bot, api, bot_device_keys, bot_messages, hermes_and_human
 from e2ee_support import bot_home as support_home
 
 sys.path.insert(0, str(SOURCE_DIR))
@@ -23,9 +23,7 @@ def bot_home(tmp_path, base, token, pickle_key=None, mode="required"):
 
 def test_required_mode_publishes_device_keys_and_keeps_its_identity(tmp_path):
     with Homeserver(str(tmp_path / "hs")) as hs:
-        bot = register(hs.url, "hermes", "pw-hermes-1")
-        human = register(hs.url, "human", "pw-human-1")
-        home = bot_home(tmp_path, hs.url, bot["access_token"])
+        bot, human, home = hermes_and_human(hs.url, tmp_path)
         bot_id, device_id = bot["user_id"], bot["device_id"]
         logs = ""
         first = Bot(home)
@@ -69,9 +67,8 @@ def test_required_mode_publishes_device_keys_and_keeps_its_identity(tmp_path):
 
 def test_a_store_with_another_pickle_key_stops_the_profile(tmp_path):
     with Homeserver(str(tmp_path / "hs")) as hs:
-        bot = register(hs.url, "hermes", "pw-hermes-1")
-        home = bot_home(tmp_path, hs.url, bot["access_token"],
-                        pickle_key="first-pickle-key-0123456789")
+        bot, _, home = hermes_and_human(hs.url, tmp_path,
+                                        human=False, pickle_key="first-pickle-key-0123456789")
         first = Bot(home)
         try:
             assert first.wait_for(r"running as"), first.stderr
@@ -144,8 +141,7 @@ def test_an_encrypted_dm_with_nio_is_answered_encrypted(tmp_path):
         return room_id, answer, undecrypted
 
     with Homeserver(str(tmp_path / "hs")) as hs:
-        bot = register(hs.url, "hermes", "pw-hermes-1")
-        home = bot_home(tmp_path, hs.url, bot["access_token"])
+        bot, _, home = hermes_and_human(hs.url, tmp_path, human=False)
         proc = Bot(home)
         try:
             assert proc.wait_for(r"running as"), proc.stderr
@@ -183,9 +179,7 @@ def plaintext_dm_with_help(base, human_token, bot_id):
 
 def test_optional_mode_answers_a_plaintext_room_in_plaintext(tmp_path):
     with Homeserver(str(tmp_path / "hs")) as hs:
-        bot = register(hs.url, "hermes", "pw-hermes-1")
-        human = register(hs.url, "human", "pw-human-1")
-        home = bot_home(tmp_path, hs.url, bot["access_token"], mode="optional")
+        bot, human, home = hermes_and_human(hs.url, tmp_path, mode="optional")
         proc = Bot(home)
         try:
             assert proc.wait_for(r"running as"), proc.stderr
@@ -203,9 +197,7 @@ def test_optional_mode_answers_a_plaintext_room_in_plaintext(tmp_path):
 
 def test_required_mode_never_answers_a_plaintext_room(tmp_path):
     with Homeserver(str(tmp_path / "hs")) as hs:
-        bot = register(hs.url, "hermes", "pw-hermes-1")
-        human = register(hs.url, "human", "pw-human-1")
-        home = bot_home(tmp_path, hs.url, bot["access_token"])
+        bot, human, home = hermes_and_human(hs.url, tmp_path)
         proc = Bot(home)
         try:
             assert proc.wait_for(r"running as"), proc.stderr
@@ -228,11 +220,9 @@ def test_required_mode_encrypts_streamed_edits_and_reactions_too(tmp_path):
     try:
         agent.script({"reply": reply})
         with Homeserver(str(tmp_path / "hs")) as hs:
-            bot = register(hs.url, "hermes", "pw-hermes-1")
+            bot, _, home = hermes_and_human(hs.url, tmp_path,
+                                            extra=f"GATEWAY_PROXY_URL={agent.url}\n")
             bot_id = bot["user_id"]
-            register(hs.url, "human", "pw-human-1")
-            home = support_home(tmp_path / "home", hs.url, bot["access_token"],
-                                extra=f"GATEWAY_PROXY_URL={agent.url}\n")
             proc = Bot(home)
 
             def relations(events):

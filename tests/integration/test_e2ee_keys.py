@@ -6,8 +6,8 @@ import sys
 import time
 
 from conftest import SOURCE_DIR
-from e2ee_support import (Bot, Human, bot_home, bot_messages, control, megolm_session_ids,
-                          register, run)
+from e2ee_support import (Bot, Human, bot_messages, control, hermes_and_human,
+                          megolm_session_ids, register, run)
 
 sys.path.insert(0, str(SOURCE_DIR))
 from tests.devhs.launcher import Homeserver  # noqa: E402
@@ -22,11 +22,9 @@ def test_a_message_whose_key_is_late_is_parked_asked_for_noticed_and_answered(tm
     that it could not read it, answers it once the key is released and cancels its
     request."""
     with Homeserver(str(tmp_path / "hs")) as hs:
-        bot = register(hs.url, "hermes", "pw-hermes-1")
+        bot, _, home = hermes_and_human(hs.url, tmp_path,
+                                        extra="HERMES_MATRIX_UNDECRYPTABLE_NOTICE_SECONDS=1\n")
         bot_id = bot["user_id"]
-        register(hs.url, "human", "pw-human-1")
-        home = bot_home(tmp_path / "home", hs.url, bot["access_token"],
-                        extra="HERMES_MATRIX_UNDECRYPTABLE_NOTICE_SECONDS=1\n")
         proc = Bot(home)
 
         async def scenario():
@@ -83,11 +81,9 @@ def test_a_member_who_leaves_does_not_get_the_next_room_key(tmp_path):
     """Human and friend share an encrypted room with the bot. After friend leaves, the
     bot's next answer uses a new Megolm session, whose key friend's device never gets."""
     with Homeserver(str(tmp_path / "hs")) as hs:
-        bot = register(hs.url, "hermes", "pw-hermes-1")
+        bot, _, home = hermes_and_human(hs.url, tmp_path)
         bot_id = bot["user_id"]
-        register(hs.url, "human", "pw-human-1")
         register(hs.url, "friend", "pw-friend-1")
-        home = bot_home(tmp_path / "home", hs.url, bot["access_token"])
         proc = Bot(home)
 
         async def scenario():
@@ -138,10 +134,8 @@ def test_a_second_device_of_the_human_can_read_the_bot(tmp_path):
     """The human talks to the bot on one device, then logs in on a second one: the bot
     shares its room key with the new device, which reads the bot's next answer."""
     with Homeserver(str(tmp_path / "hs")) as hs:
-        bot = register(hs.url, "hermes", "pw-hermes-1")
+        bot, _, home = hermes_and_human(hs.url, tmp_path)
         bot_id = bot["user_id"]
-        register(hs.url, "human", "pw-human-1")
-        home = bot_home(tmp_path / "home", hs.url, bot["access_token"])
         proc = Bot(home)
 
         async def scenario():
@@ -180,10 +174,8 @@ def test_a_broken_olm_session_is_replaced_with_an_m_dummy(tmp_path):
     hour, even after a restart, the session is not replaced again."""
     import sqlite3
     with Homeserver(str(tmp_path / "hs")) as hs:
-        bot = register(hs.url, "hermes", "pw-hermes-1")
+        bot, _, home = hermes_and_human(hs.url, tmp_path)
         bot_id = bot["user_id"]
-        register(hs.url, "human", "pw-human-1")
-        home = bot_home(tmp_path / "home", hs.url, bot["access_token"])
         logs = []
 
         def forget_olm_sessions():
@@ -242,10 +234,8 @@ def test_the_rooms_rotation_period_replaces_the_session(tmp_path):
     """m.room.encryption says rotation_period_msgs=2: the bot's third encrypted event
     in the room uses a new Megolm session, and the human reads every answer."""
     with Homeserver(str(tmp_path / "hs")) as hs:
-        bot = register(hs.url, "hermes", "pw-hermes-1")
+        bot, _, home = hermes_and_human(hs.url, tmp_path)
         bot_id = bot["user_id"]
-        register(hs.url, "human", "pw-human-1")
-        home = bot_home(tmp_path / "home", hs.url, bot["access_token"])
         proc = Bot(home)
 
         async def scenario():
@@ -281,11 +271,9 @@ def test_a_parked_message_survives_a_restart_and_is_answered_when_its_key_comes(
     """The message waits for its key across a restart of the bot: the key released while
     the bot is down arrives with the next sync and the parked message is answered once."""
     with Homeserver(str(tmp_path / "hs")) as hs:
-        bot = register(hs.url, "hermes", "pw-hermes-1")
+        bot, _, home = hermes_and_human(hs.url, tmp_path,
+                                        extra="HERMES_MATRIX_UNDECRYPTABLE_NOTICE_SECONDS=0\n")
         bot_id = bot["user_id"]
-        register(hs.url, "human", "pw-human-1")
-        home = bot_home(tmp_path / "home", hs.url, bot["access_token"],
-                        extra="HERMES_MATRIX_UNDECRYPTABLE_NOTICE_SECONDS=0\n")
 
         async def scenario():
             human = await Human(hs.url, tmp_path / "nio").login()

@@ -7,7 +7,7 @@ import sys
 
 from conftest import SOURCE_DIR
 from e2ee_support import (Bot, Human, api, bot_device_keys, bot_home, bot_messages,
-                          register, run)
+                          hermes_and_human, register, run)
 
 sys.path.insert(0, str(SOURCE_DIR))
 from tests.devhs.launcher import Homeserver  # noqa: E402
@@ -22,10 +22,8 @@ def test_twenty_restarts_in_a_row_still_decrypt_old_and_new_messages(tmp_path):
     the restarts) and one once it is back; halfway the human starts a new Megolm session.
     Every message is answered, and every answer is readable."""
     with Homeserver(str(tmp_path / "hs")) as hs:
-        bot = register(hs.url, "hermes", "pw-hermes-1")
+        bot, _, home = hermes_and_human(hs.url, tmp_path)
         bot_id = bot["user_id"]
-        register(hs.url, "human", "pw-human-1")
-        home = bot_home(tmp_path / "home", hs.url, bot["access_token"])
         logs = []
 
         async def scenario():
@@ -116,8 +114,7 @@ def test_a_store_that_is_not_the_devices_stops_the_profile(tmp_path):
     """The server holds keys for the bot's device; a fresh store (a new Olm account for
     the same device id) must not overwrite them: the profile stops with device_mismatch."""
     with Homeserver(str(tmp_path / "hs")) as hs:
-        bot = register(hs.url, "hermes", "pw-hermes-1")
-        home = bot_home(tmp_path / "home", hs.url, bot["access_token"])
+        bot, _, home = hermes_and_human(hs.url, tmp_path, human=False)
         first = Bot(home)
         try:
             assert first.wait_for(r"uploaded this device's keys", timeout=30), first.stderr
@@ -145,10 +142,8 @@ def test_a_device_added_while_the_bot_was_down_can_read_it(tmp_path):
     """The human logs in on a second device while the bot is stopped: the sync after the
     restart brings the device list change, and the new device reads the next answer."""
     with Homeserver(str(tmp_path / "hs")) as hs:
-        bot = register(hs.url, "hermes", "pw-hermes-1")
+        bot, _, home = hermes_and_human(hs.url, tmp_path)
         bot_id = bot["user_id"]
-        register(hs.url, "human", "pw-human-1")
-        home = bot_home(tmp_path / "home", hs.url, bot["access_token"])
 
         async def scenario():
             first = await Human(hs.url, tmp_path / "nio-1").login("first")
@@ -182,10 +177,8 @@ def test_a_lost_sync_cursor_queries_every_device_list_again(tmp_path):
     meanwhile reads the next answer."""
     from e2ee_support import control
     with Homeserver(str(tmp_path / "hs")) as hs:
-        bot = register(hs.url, "hermes", "pw-hermes-1")
+        bot, _, home = hermes_and_human(hs.url, tmp_path)
         bot_id = bot["user_id"]
-        register(hs.url, "human", "pw-human-1")
-        home = bot_home(tmp_path / "home", hs.url, bot["access_token"])
         proc = Bot(home)
 
         async def scenario():

@@ -8,6 +8,8 @@
 
 #include "caf/test/unit_test.hpp"
 
+#include "store_fixture.hpp"
+
 #include <sqlite3.h>
 
 #include <filesystem>
@@ -20,32 +22,11 @@ namespace crypto = hm::matrix::crypto;
 
 namespace {
 
-struct fixture {
-  std::filesystem::path dir = std::filesystem::temp_directory_path()
-                              / ("hm-crypto-store-test-" + std::to_string(::getpid()));
-  std::filesystem::path path = profile_store::path_for(dir);
-
-  fixture() {
-    std::filesystem::remove_all(dir);
-    std::filesystem::create_directories(dir);
-  }
-  ~fixture() {
-    std::filesystem::remove_all(dir);
-  }
-
-  static mode_t mode_of(const std::filesystem::path& p) {
-    struct stat st {};
-    ::stat(p.c_str(), &st);
-    return st.st_mode & 0777;
-  }
+struct fixture : test::store_fixture {
+  fixture() : store_fixture("hm-crypto-store-test") {}
 };
 
-std::unique_ptr<profile_store> open_ok(const std::filesystem::path& path) {
-  auto res = profile_store::open(path);
-  if (auto* err = std::get_if<std::string>(&res))
-    CAF_FAIL("cannot open store: " << *err);
-  return std::move(std::get<std::unique_ptr<profile_store>>(res));
-}
+using test::open_ok;
 
 crypto::pickle_key key_of(const std::string& text) {
   auto key = crypto::pickle_key::from_bytes(text);
