@@ -1,6 +1,7 @@
 #include "actors/cluster_node.hpp"
 
 #include "actors/cluster_auth.hpp"
+#include "actors/profile_store.hpp"
 #include "actors/store_carry.hpp"
 #include "messages/errors.hpp"
 #include "metrics/node_metrics.hpp"
@@ -176,8 +177,11 @@ void join(node_pointer self) {
   st.connecting = true;
   std::vector<profile_offer> offers;
   for (auto& lp : st.settings.profiles)
-    if (lp.usable())
-      offers.push_back({lp.config.name, lp.config.node});
+    if (lp.usable()) {
+      std::error_code ec;
+      bool has_store = std::filesystem::exists(profile_store::path_for(lp.config.dir), ec);
+      offers.push_back({lp.config.name, lp.config.node, has_store});
+    }
   auto coordinator = st.coordinator;
   auto fail = [self](const caf::error& err) {
     self->state.connecting = false;

@@ -11,14 +11,31 @@ cluster_table::cluster_table(cluster_rules rules, clock::time_point started)
   : rules_(rules), started_(started) {
 }
 
-void cluster_table::node_joined(const std::string& node, std::vector<profile_offer> offers,
-                                clock::time_point now) {
+std::vector<std::string> cluster_table::node_joined(const std::string& node,
+                                                   std::vector<profile_offer> offers,
+                                                   clock::time_point now) {
+  std::vector<std::string> warnings;
   auto& n = nodes_[node];
   n.offers = std::move(offers);
   n.renewed = now;
   n.lost = false;
-  for (auto& o : n.offers)
-    profiles_[o.profile].pin = o.pinned_node;
+  for (auto& o : n.offers) {
+    auto& p = profiles_[o.profile];
+    p.pin = o.pinned_node;
+    // Without shared storage a profile's store (its device, its keys) is where
+    // it ran before this coordinator knew it: a cluster made of nodes that ran
+    // alone, or a coordinator restarted. It runs there (or is carried from
+    // there), never afresh on a node without it.
+    if (!o.has_store || rules_.shared_storage)
+      continue;
+    if (p.last_holder.empty())
+      p.last_holder = node;
+    else if (p.last_holder != node)
+      warnings.push_back("node " + node + " also has a store of profile " + o.profile
+                         + "; the one on node " + p.last_holder
+                         + " is used (a store carried there sets this one aside)");
+  }
+  return warnings;
 }
 
 void cluster_table::node_renewed(const std::string& node, std::vector<profile_status> running,

@@ -51,8 +51,11 @@ public:
   cluster_table(cluster_rules rules, clock::time_point started);
 
   /// A node joined (again): what it can serve. A rejoining node keeps its leases.
-  void node_joined(const std::string& node, std::vector<profile_offer> offers,
-                   clock::time_point now);
+  /// Without shared storage, a node that has a profile's store becomes where the
+  /// profile runs unless another node is known to have it; that conflict is
+  /// returned, one sentence each, for the log.
+  std::vector<std::string> node_joined(const std::string& node, std::vector<profile_offer> offers,
+                                       clock::time_point now);
 
   /// A node renewed: it is alive until now + lease, and runs these profiles.
   void node_renewed(const std::string& node, std::vector<profile_status> running,

@@ -290,7 +290,8 @@ coordinator_actor::behavior_type coordinator(coordinator_pointer self,
       st.joined[node] = self->current_sender()->address();
       st.node_handles[node] = caf::actor_cast<cluster_node_actor>(self->current_sender());
       spdlog::info("cluster: node {} joined, offering {} profile(s)", node, offers.size());
-      st.table->node_joined(node, std::move(offers), self->clock().now());
+      for (auto& warning : st.table->node_joined(node, std::move(offers), self->clock().now()))
+        spdlog::warn("cluster: {}", warning);
       return atom::ok_v;
     },
     [self](atom::renew, const std::string& node,

@@ -14,16 +14,18 @@
 
 namespace hm {
 
-/// A profile a node can serve (it sees the profile's directory), and the node
-/// the profile is pinned to by HERMES_MATRIX_NODE (empty: anywhere).
+/// A profile a node can serve (it sees the profile's directory), the node the
+/// profile is pinned to by HERMES_MATRIX_NODE (empty: anywhere), and whether
+/// the profile's store (its device and keys) is on this node.
 struct profile_offer {
   std::string profile;
   std::string pinned_node;
+  bool has_store = false;
 };
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, profile_offer& x) {
-  return f(caf::meta::type_name("profile_offer"), x.profile, x.pinned_node);
+  return f(caf::meta::type_name("profile_offer"), x.profile, x.pinned_node, x.has_store);
 }
 
 /// The right to serve one profile. A new epoch is issued every time the

@@ -31,6 +31,11 @@ class Node:
         self.home = pathlib.Path(home)  # the secrets audit reads its .env files
         self.log_path = pathlib.Path(log_path)
         self._log = open(self.log_path, "a")
+        # Free ports unless the test chose: parallel test files never contend
+        # for the default metrics and admin ports.
+        for flag in ("--metrics-listen", "--admin-listen"):
+            if flag not in args:
+                args = [*args, flag, "127.0.0.1:0"]
         self.proc = subprocess.Popen([binary or BINARY, "run", "--hermes-home", str(home), *args],
                                      stdin=subprocess.DEVNULL, stdout=self._log,
                                      stderr=self._log,

@@ -489,6 +489,41 @@ def test_move_to_a_node_that_stops_answering_leaves_the_profile_on_its_source(wo
     assert c.holder("alpha") == first
 
 
+def test_a_new_coordinator_places_a_profile_where_its_store_is(world, cluster):
+    """Without shared storage, a coordinator that never saw the cluster before (a
+    fresh cluster of nodes that ran alone, or a restarted coordinator) places a
+    profile on the node that has its store, though another node joined first and
+    offers it too: the bot keeps its device and keys instead of starting afresh."""
+    w = world()
+    homes = {n: separate_home(w, n, "alpha", MATRIX_E2EE_MODE="optional") for n in ("w1", "w2")}
+    (w.tmp / "earlier").mkdir()
+    earlier = Cluster(w.tmp / "earlier", w.secret, shared=False)
+    try:
+        earlier.start_coordinator(w.empty_home)
+        earlier.start_worker("w2", homes["w2"])
+        assert earlier.placed("alpha") == "w2"
+        asked = [w.ask("alpha", "in the earlier life")]
+        db = store_dir(homes["w2"], "alpha") / "hermes-matrix.db"
+        wait_until(lambda: crypto_identity(db), 30, "the bot's device keys in its store")
+        identity = crypto_identity(db)
+    finally:
+        earlier.stop()
+
+    c = cluster(w, shared=False)
+    coord = c.start_coordinator(w.empty_home)
+    # Both join within the coordinator's first seconds (before it places
+    # anything); by load alone w1 would win the tie (nodes are taken by name).
+    w1 = c.start_worker("w1", homes["w1"])
+    c.start_worker("w2", homes["w2"])
+    assert c.placed("alpha") == "w2"
+    coord.wait_log(r"node w1 joined")
+    asked.append(w.ask("alpha", "after the new coordinator"))
+    w.answered_once("alpha", asked)
+    assert crypto_identity(db) == identity
+    assert not store_dir(homes["w1"], "alpha").exists()
+    assert "serves profile alpha" not in w1.stderr()
+
+
 def test_carry_refused_when_the_nodes_share_a_home_without_shared_storage(world, cluster):
     """Two nodes on one HERMES_HOME, run without --shared-storage: the target sees
     the sender's own store, refuses the carry, and the profile stays on its

@@ -130,6 +130,41 @@ CAF_TEST(without shared storage the profiles of a lost node wait for it) {
   CAF_CHECK_EQUAL(t.grants_of(first).size(), 1u);
 }
 
+CAF_TEST(without shared storage a profile runs where its store already is) {
+  rules.shared_storage = false;
+  cluster_table t{rules, t0};
+  // b joins first and has less load, but the store of p (its device, its keys)
+  // is on c, which joins later: p goes to c, and waits for c when c is lost.
+  t.node_joined("b", offers({"p"}), t0);
+  auto warnings = t.node_joined("c", {{"p", "", true}}, t0);
+  CAF_CHECK(warnings.empty());
+  t.place(t0 + 2s);
+  CAF_CHECK(t.grants_of("b").empty());
+  CAF_CHECK_EQUAL(t.grants_of("c").size(), 1u);
+  t.node_renewed("b", {}, t0 + 20s);
+  t.place(t0 + 20s);
+  CAF_CHECK(t.grants_of("b").empty());
+  auto st = t.status(t0 + 20s);
+  CAF_CHECK_EQUAL(st.at(0).last_error, "waiting for node c");
+  // A second node with a store of p is named in the log, and not used.
+  warnings = t.node_joined("b", {{"p", "", true}}, t0 + 20s);
+  CAF_REQUIRE_EQUAL(warnings.size(), 1u);
+  CAF_CHECK_NOT_EQUAL(warnings.at(0).find("node b also has a store of profile p"),
+                      std::string::npos);
+  t.place(t0 + 21s);
+  CAF_CHECK(t.grants_of("b").empty());
+}
+
+CAF_TEST(with shared storage where a store was found does not matter) {
+  cluster_table t{rules, t0};
+  t.node_joined("b", offers({"p"}), t0);
+  CAF_CHECK(t.node_joined("c", {{"p", "", true}, {"q", "", true}}, t0).empty());
+  t.place(t0 + 2s);
+  // Balanced by load: one each.
+  CAF_CHECK_EQUAL(t.grants_of("b").size(), 1u);
+  CAF_CHECK_EQUAL(t.grants_of("c").size(), 1u);
+}
+
 CAF_TEST(a profile is not granted while another live node still runs it) {
   cluster_table t{rules, t0};
   t.node_joined("a", offers({"p"}), t0);
