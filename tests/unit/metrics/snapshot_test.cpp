@@ -23,6 +23,12 @@ std::map<std::string, std::string> labels_of(const prometheus::ClientMetric& m) 
   return out;
 }
 
+/// One label's value, by value: a check must not hold a reference into a
+/// temporary map (CAF_CHECK_EQUAL keeps its operands by reference).
+std::string label(const prometheus::ClientMetric& m, const std::string& name) {
+  return labels_of(m)[name];
+}
+
 const prometheus::MetricFamily* find(const std::vector<prometheus::MetricFamily>& all,
                                      const std::string& name) {
   for (auto& f : all)
@@ -49,7 +55,7 @@ CAF_TEST(every series of a cluster node carries its node name) {
   node.profile("coder")->message_answered();
   for (auto& f : node.registry()->Collect())
     for (auto& m : f.metric)
-      CAF_CHECK_EQUAL(labels_of(m)["node"], "gpu-box");
+      CAF_CHECK_EQUAL(label(m, "node"), "gpu-box");
   CAF_CHECK_EQUAL(test::value(*node.registry(), "hermes_matrix_messages_answered_total",
                               {{"node", "gpu-box"}, {"profile", "coder"}}),
                   1.0);
@@ -130,10 +136,10 @@ CAF_TEST(merging names every series by the node asked and keeps one family per n
   CAF_REQUIRE(up != nullptr);
   CAF_CHECK(up->type == prometheus::MetricType::Gauge);
   CAF_REQUIRE_EQUAL(up->metric.size(), 2u);
-  CAF_CHECK_EQUAL(labels_of(up->metric[0])["node"], "w1");
-  CAF_CHECK_EQUAL(labels_of(up->metric[0])["profile"], "alpha");
-  CAF_CHECK_EQUAL(labels_of(up->metric[1])["node"], "w2");
-  CAF_CHECK_EQUAL(labels_of(up->metric[1])["profile"], "beta");
+  CAF_CHECK_EQUAL(label(up->metric[0], "node"), "w1");
+  CAF_CHECK_EQUAL(label(up->metric[0], "profile"), "alpha");
+  CAF_CHECK_EQUAL(label(up->metric[1], "node"), "w2");
+  CAF_CHECK_EQUAL(label(up->metric[1], "profile"), "beta");
   auto* alive = find(merged, "hermes_matrix_cluster_nodes_alive");
   CAF_REQUIRE(alive != nullptr && alive->metric.size() == 1);
   CAF_CHECK(alive->metric[0].label.empty());
