@@ -331,6 +331,22 @@ def separate_home(w, name, profile, **extra):
     return home
 
 
+def two_nodes_of_their_own(w, cluster, **extra):
+    """A coordinator serving nothing and workers w1 and w2, each with a HERMES_HOME
+    of its own holding alpha (no shared storage); alpha placed and answering.
+    Returns (cluster, coordinator, homes, the node serving alpha, the other one,
+    [the event id of the answered message])."""
+    homes = {n: separate_home(w, n, "alpha", **extra) for n in ("w1", "w2")}
+    c = cluster(w, shared=False)
+    coord = c.start_coordinator(w.empty_home)
+    for n in ("w1", "w2"):
+        c.start_worker(n, homes[n])
+    first = c.placed("alpha")
+    target = "w2" if first == "w1" else "w1"
+    c.nodes[first].wait_log(rf"node {first} serves profile alpha ")
+    return c, coord, homes, first, target, [w.ask("alpha", "before the move")]
+
+
 def store_dir(home, profile):
     return home / "profiles" / profile / "platforms" / "matrix"
 
@@ -390,15 +406,8 @@ def test_move_without_shared_storage_carries_the_store(world, cluster):
     profile answers from the target as the same device with the same keys, and
     the source's copy is set aside, not deleted."""
     w = world()
-    homes = {n: separate_home(w, n, "alpha", MATRIX_E2EE_MODE="optional") for n in ("w1", "w2")}
-    c = cluster(w, shared=False)
-    coord = c.start_coordinator(w.empty_home)
-    for n in ("w1", "w2"):
-        c.start_worker(n, homes[n])
-    first = c.placed("alpha")
-    target = "w2" if first == "w1" else "w1"
-    c.nodes[first].wait_log(rf"node {first} serves profile alpha ")
-    asked = [w.ask("alpha", "before the move")]
+    c, coord, homes, first, target, asked = two_nodes_of_their_own(
+        w, cluster, MATRIX_E2EE_MODE="optional")
     # doru on a second device, with encryption: Olm and Megolm sessions with the bot.
     import asyncio
     from e2ee_support import Human as CryptoHuman, megolm_session_ids
@@ -461,15 +470,7 @@ def test_move_to_a_node_that_stops_answering_leaves_the_profile_on_its_source(wo
     coordinator gives it up once the target's lease is gone, and the profile
     runs again on its source, from its own store (never nowhere, never twice)."""
     w = world()
-    homes = {n: separate_home(w, n, "alpha") for n in ("w1", "w2")}
-    c = cluster(w, shared=False)
-    coord = c.start_coordinator(w.empty_home)
-    for n in ("w1", "w2"):
-        c.start_worker(n, homes[n])
-    first = c.placed("alpha")
-    target = "w2" if first == "w1" else "w1"
-    c.nodes[first].wait_log(rf"node {first} serves profile alpha ")
-    asked = [w.ask("alpha", "before the move")]
+    c, coord, homes, first, target, asked = two_nodes_of_their_own(w, cluster)
     mark = log_size(coord)
     c.nodes[target].signal(signal.SIGSTOP)
     out = run_move(c, w, "alpha", target)

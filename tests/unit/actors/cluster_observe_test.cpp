@@ -2,6 +2,7 @@
 
 #include "actors/cluster_metrics.hpp"
 #include "actors/cluster_table.hpp"
+#include "cluster_table_fixture.hpp"
 
 #include "caf/test/unit_test.hpp"
 
@@ -10,18 +11,9 @@ using namespace std::chrono_literals;
 
 namespace {
 
-using clock_type = std::chrono::steady_clock;
+using clock_type = cluster_table_fixture::clock_type;
 
-struct fixture {
-  clock_type::time_point t0 = clock_type::now();
-  cluster_rules rules;
-
-  fixture() {
-    rules.lease = 10s;
-    rules.settle = 1s;
-    rules.shared_storage = true;
-  }
-
+struct fixture : cluster_table_fixture {
   static std::vector<profile_offer> offer(const std::string& profile, std::string pin = {}) {
     return {{profile, std::move(pin)}};
   }

@@ -1,6 +1,7 @@
 #define CAF_SUITE cluster_table
 
 #include "actors/cluster_table.hpp"
+#include "cluster_table_fixture.hpp"
 
 #include "caf/test/unit_test.hpp"
 
@@ -11,48 +12,8 @@ using namespace std::chrono_literals;
 
 namespace {
 
-using clock_type = std::chrono::steady_clock;
-
-struct fixture {
-  clock_type::time_point t0 = clock_type::now();
-  cluster_rules rules;
-
-  fixture() {
-    rules.lease = 10s;
-    rules.settle = 1s;
-    rules.shared_storage = true;
-  }
-
-  static std::vector<profile_offer> offers(std::initializer_list<const char*> names,
-                                           std::string pin_of_first = {}) {
-    std::vector<profile_offer> out;
-    for (auto* n : names)
-      out.push_back({n, out.empty() ? pin_of_first : std::string{}});
-    return out;
-  }
-
-  static std::string holder(const cluster_table& t, const std::string& profile,
-                            clock_type::time_point now) {
-    for (auto& st : t.status(now))
-      if (st.profile == profile && st.state != profile_state::waiting)
-        return st.node;
-    return {};
-  }
-
-  static bool granted(const cluster_table& t, const std::string& node,
-                      const std::string& profile) {
-    auto grants = t.grants_of(node);
-    return std::any_of(grants.begin(), grants.end(),
-                       [&](const lease_grant& g) { return g.profile == profile; });
-  }
-
-  static profile_status running(const std::string& profile) {
-    profile_status st;
-    st.profile = profile;
-    st.state = profile_state::running;
-    return st;
-  }
-};
+using clock_type = cluster_table_fixture::clock_type;
+using fixture = cluster_table_fixture;
 
 } // namespace
 
