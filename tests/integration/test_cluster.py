@@ -279,8 +279,6 @@ def test_tls_cluster_serves_and_refuses_plaintext(world, cluster):
 
 
 def test_move_a_profile_to_another_node(world, cluster):
-    import subprocess
-    from harness import BINARY
     w = world()
     c = cluster(w)
     coord = c.start_coordinator(w.empty_home)
@@ -290,12 +288,7 @@ def test_move_a_profile_to_another_node(world, cluster):
     target = "w2" if first == "w1" else "w1"
     asked = [w.ask("alpha", "before the move")]
     mark = log_size(coord)
-
-    def move(profile, node):
-        return subprocess.run([BINARY, "move", profile, node, "--cluster-join",
-                               f"127.0.0.1:{c.port}", "--cluster-secret-file", str(w.secret)],
-                              capture_output=True, text=True, timeout=60)
-    out = move("alpha", target)
+    out = run_move(c, w, "alpha", target)
     assert out.returncode == 0 and f"moving alpha to node {target}" in out.stdout, out
     assert c.placed("alpha", start=mark, not_on=first) == target
     c.nodes[first].wait_log(rf"node {first} stops profile alpha: drained for a move")
@@ -303,7 +296,7 @@ def test_move_a_profile_to_another_node(world, cluster):
     c.nodes[target].wait_log(rf"node {target} serves profile alpha ")
     w.answered_once("alpha", asked)
     # A node that is not there: refused with the reason, nothing moves.
-    out = move("alpha", "nowhere")
+    out = run_move(c, w, "alpha", "nowhere")
     assert out.returncode == 1 and "node nowhere is not in the cluster" in out.stderr, out
     assert c.holder("alpha") == target
 
