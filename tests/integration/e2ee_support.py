@@ -13,6 +13,7 @@ import time
 import urllib.request
 
 from conftest import BINARY, FREE_PORTS
+from timeline_gap import fill_gaps
 
 
 def api(base, method, path, token=None, body=None):
@@ -156,7 +157,11 @@ class Human:
         await self.client.close()
 
     async def sync(self, timeout=1000):
+        from nio import SyncResponse
+        since = self.client.next_batch
         resp = await self.client.sync(timeout=timeout)
+        if isinstance(resp, SyncResponse):
+            await fill_gaps(self.client, resp, since)
         self.to_device += list(getattr(resp, "to_device_events", []) or [])
         # As a real client does after each sync (nio's sync_forever): keep the device
         # lists current, so that keys from a device it has not met yet are accepted.

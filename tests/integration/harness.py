@@ -33,6 +33,8 @@ from tests.devhs.launcher import Homeserver  # noqa: E402
 from nio import AsyncClient, AsyncClientConfig, LoginResponse, RoomCreateResponse  # noqa: E402
 from nio import RoomSendResponse, SyncResponse  # noqa: E402
 
+from timeline_gap import fill_gaps  # noqa: E402  (beside this file, like harness itself)
+
 PASSWORD = "correct-horse-battery"
 
 # -- the secrets audit ------------------------------------------------------------------
@@ -374,6 +376,21 @@ def reactions_to(events, event_id, sender=None):
             and (sender is None or ev.get("sender") == sender)]
 
 
+def done_after_final_text(events, source_id, sender):
+    """True when `sender`'s ✅ or ❌ on `source_id` comes after the event that gave its
+    reply the text shown in the end (the newest edit, else the reply itself)."""
+    replies = replies_to(events, source_id, sender)
+    done = [i for i, ev in enumerate(events)
+            if ev.get("type") == "m.reaction" and ev.get("sender") == sender
+            and relates(ev.get("content", {})).get("event_id") == source_id
+            and relates(ev.get("content", {})).get("key") in ("✅", "❌")]
+    if not replies or not done:
+        return False
+    edits = edits_of(events, replies[0]["event_id"])
+    final_id = (edits[-1] if edits else replies[0])["event_id"]
+    return done[0] > next(i for i, ev in enumerate(events) if ev.get("event_id") == final_id)
+
+
 def shown_text(events, message):
     """What a client shows for `message`: the newest edit's m.new_content, else its body."""
     edits = edits_of(events, message["event_id"])
@@ -410,8 +427,10 @@ class Human:
             self.loop.close()
 
     def sync(self, timeout_ms=1000):
+        since = self.client.next_batch
         resp = self._run(self.client.sync(timeout=timeout_ms))
         assert isinstance(resp, SyncResponse), resp
+        self._run(fill_gaps(self.client, resp, since))
         for room_id, room in resp.rooms.join.items():
             seen = self.timeline.setdefault(room_id, [])
             for ev in room.timeline.events:
