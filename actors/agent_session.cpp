@@ -45,6 +45,7 @@ struct running_turn {
   std::optional<agent::finish> finished;
   std::string tool_line;       // the latest tool progress, shown while no text has come
   bool initial_sent = false;   // the first message of the reply is queued
+  std::string first_text;      // the text of that first message
   std::string published;       // the text last handed to the outbox
   std::string raw_head;        // the first bytes as sent: an error body, if the status says so
   int64_t started_unix_ms = 0; // when this gateway began answering
@@ -122,12 +123,15 @@ void send_durable(session_pointer self, outgoing_event ev) {
   self->request(self->state.outbox, caf::infinite, std::move(ev)).then([](atom::ok) {});
 }
 
-void react(session_pointer self, const agent_turn& t, const char* kind, const char* key) {
+/// Reacts to the turn's message; with `after_txn`, only once that send of the reply
+/// reached the room (the outbox drops the reaction if it never does).
+void react(session_pointer self, const agent_turn& t, const char* kind, const char* key,
+           std::string after_txn = {}) {
   if (!self->state.config.reactions)
     return;
   send_durable(self, {t.room_id, "m.reaction",
                       matrix::reaction_content(t.event_id, key).dump(),
-                      matrix::derive_txn_id(t.event_id, 0, kind), ""});
+                      matrix::derive_txn_id(t.event_id, 0, kind), "", std::move(after_txn)});
 }
 
 /// What the room sees while the turn runs: the text so far, or what the agent
@@ -150,8 +154,9 @@ void publish(session_pointer self) {
     text = matrix::split_message(text, max_len).front();
   if (!r.initial_sent) {
     r.initial_sent = true;
+    r.first_text = text;
     send_durable(self, {r.turn.room_id, "m.room.message", message_content(self, r.turn, text),
-                        reply_txn(r.turn), ""});
+                        reply_txn(r.turn), "", ""});
   } else {
     self->send(self->state.outbox,
                progress_edit{r.turn.room_id, reply_txn(r.turn), edit_json(self, r.turn, text)});
@@ -164,24 +169,36 @@ void start_next(session_pointer self);
 /// Ends the running turn: the final text lands (first message or final edit,
 /// further messages for the rest), reactions and typing are settled, and the
 /// cell marks the journal entry done.
+///
+/// The final text is always durable. Streaming edits are not (the outbox drops one
+/// the homeserver does not take, a 429 say), so once the reply was edited the final
+/// edit is queued even when the last streaming edit carried the same text; the outbox
+/// sends it only if the room does not show that text already. Each further part
+/// follows the one before, and the ✅ or ❌ follows the last: none goes out unless
+/// the text before it reached the room.
 void finish_turn(session_pointer self, std::string final_text, const std::string& outcome,
                  bool ok) {
   auto& st = self->state;
   auto& r = *st.current;
   auto& t = r.turn;
   auto parts = matrix::split_message(final_text, split_limit(st.config));
+  auto last_txn = reply_txn(t);
   if (!r.initial_sent) {
     send_durable(self, {t.room_id, "m.room.message", message_content(self, t, parts.front()),
-                        reply_txn(t), ""});
-  } else if (parts.front() != r.published) {
+                        last_txn, "", ""});
+  } else if (parts.front() != r.first_text || r.published != r.first_text) {
+    auto final_txn = matrix::derive_txn_id(t.event_id, 0, "final");
     send_durable(self, {t.room_id, "m.room.message", edit_json(self, t, parts.front()),
-                        matrix::derive_txn_id(t.event_id, 0, "final"), reply_txn(t)});
+                        final_txn, reply_txn(t), ""});
+    last_txn = final_txn;
   }
-  for (size_t i = 1; i < parts.size(); ++i)
+  for (size_t i = 1; i < parts.size(); ++i) {
+    auto part_txn = matrix::derive_txn_id(t.event_id, static_cast<unsigned>(i), "reply");
     send_durable(self, {t.room_id, "m.room.message", message_content(self, t, parts[i]),
-                        matrix::derive_txn_id(t.event_id, static_cast<unsigned>(i), "reply"),
-                        ""});
-  react(self, t, "react-done", ok ? "✅" : "❌");
+                        part_txn, "", last_txn});
+    last_txn = part_txn;
+  }
+  react(self, t, "react-done", ok ? "✅" : "❌", last_txn);
   self->send(st.outbox, atom::typing_v, t.room_id, false);
   if (ok) {
     st.history.push_back({"user", t.text});
@@ -307,7 +324,7 @@ session_behavior(session_pointer self, agent_session_config config, http_engine_
                               message_content(self, turn,
                                               "Too many messages are waiting for an answer; "
                                               "this one was dropped. Try again later."),
-                              reply_txn(turn), ""});
+                              reply_txn(turn), "", ""});
           self->send(st.cell, turn_done{turn.event_id, "failed:queue_full"});
           break;
       }

@@ -41,6 +41,18 @@ struct room_queue {
   matrix::backoff backoff{1s, 60s};
 };
 
+/// A streaming edit the homeserver confirmed (its content before the event id of the
+/// original was filled in, as the session wrote it).
+struct shown_edit {
+  std::string content;
+  std::string event_id;
+};
+
+/// At most this many messages' shown streaming edits are remembered: one per turn
+/// being answered, more only for turns that ended without a final edit (a session
+/// that crashed). Forgetting one costs at most a final edit sent again.
+constexpr size_t shown_kept = 256;
+
 struct outbox_state {
   homeserver_link link;
   std::shared_ptr<profile_store> store;
@@ -52,6 +64,9 @@ struct outbox_state {
   /// Originals whose final (durable) edit is queued or sent: later streaming
   /// edits for them are stale and must never overwrite the final text.
   std::set<std::string> finalized;
+  /// Per original, the newest streaming edit the homeserver confirmed: what the room
+  /// shows. A final edit with the same content is shown already and is not sent again.
+  std::map<std::string, shown_edit> shown;
   uint64_t next_call = 1;
   uint64_t progress_counter = 0;
   std::minstd_rand random{std::random_device{}()};
@@ -96,47 +111,114 @@ struct next_send {
   std::string content;
   bool durable = false;
   bool is_edit = false;
+  std::string edit_of;      ///< a streaming edit: the txn of its original
+  std::string edit_content; ///< a streaming edit: its content as queued
 };
+
+/// Why a send that depends on `txn` cannot go: what became of `txn`.
+std::string what_became_of(const std::string& txn, const send_outcome& o) {
+  switch (o.state) {
+    case send_outcome::failed:
+      return txn + " was refused (" + o.reason + ")";
+    case send_outcome::pending:
+      return txn + " is queued after it";
+    case send_outcome::unknown:
+    case send_outcome::sent:
+      break;
+  }
+  return txn + " was never queued";
+}
+
+/// The final edit of `original` is out (or will never be): forget the message.
+void final_resolved(outbox_pointer self, const std::string& original) {
+  self->state.finalized.erase(original);
+  self->state.shown.erase(original);
+}
+
+/// Gives up the send at the front of the room's queue for good, saying why: it is
+/// marked failed, so that what depends on it is given up too (a ✅ never goes out for
+/// a reply the room does not have).
+void drop_front(outbox_pointer self, const std::string& room_id, room_queue& q,
+                const std::string& why) {
+  auto& st = self->state;
+  auto& e = q.durable.front();
+  st.log->warn("not sending {} {} into {}: {}", e.event_type, e.txn_id, room_id, why);
+  st.metrics->outbox_send("refused");
+  (void) st.store->mark_failed(e.txn_id, why);
+  if (!e.relates_txn.empty())
+    final_resolved(self, e.relates_txn);
+  q.durable.pop_front();
+  queue_changed(self);
+}
 
 std::optional<next_send> pick(outbox_pointer self, const std::string& room_id, room_queue& q) {
   auto& st = self->state;
   auto now = self->clock().now();
   while (!q.durable.empty()) {
     auto& e = q.durable.front();
+    // Everything queued before it in this room is settled by now (sent or given up):
+    // a send that vouches for one of them goes only if that one reached the room.
+    if (!e.after_txn.empty()) {
+      auto vouched = st.store->outcome_of_send(e.after_txn);
+      if (vouched.state != send_outcome::sent) {
+        drop_front(self, room_id, q, "it follows " + what_became_of(e.after_txn, vouched));
+        continue;
+      }
+    }
     if (e.relates_txn.empty())
-      return next_send{e.txn_id, e.event_type, e.content, true, false};
-    auto original = st.store->sent_event_id(e.relates_txn);
-    std::optional<std::string> content;
-    if (original)
-      content = with_original(e.content, *original);
-    if (!content) {
-      st.log->warn("dropping an edit in {}: its original message was never sent", room_id);
-      (void) st.store->mark_failed(e.txn_id, "original not sent");
+      return next_send{e.txn_id, e.event_type, e.content, true, false, {}, {}};
+    auto original = st.store->outcome_of_send(e.relates_txn);
+    if (original.state != send_outcome::sent) {
+      drop_front(self, room_id, q,
+                 "it edits " + what_became_of(e.relates_txn, original));
+      continue;
+    }
+    // The newest streaming edit the homeserver took shows this very text: the final
+    // edit is in the room already, under that edit's event id.
+    if (auto shown = st.shown.find(e.relates_txn);
+        shown != st.shown.end() && shown->second.content == e.content) {
+      st.log->debug("final edit {} in {} is shown already (as {})", e.txn_id, room_id,
+                    shown->second.event_id);
+      if (auto err = st.store->mark_sent(e.txn_id, shown->second.event_id)) {
+        self->quit(make_error(errc::store_failed, "cannot write the store: " + *err));
+        return std::nullopt;
+      }
+      final_resolved(self, e.relates_txn);
       q.durable.pop_front();
       queue_changed(self);
+      continue;
+    }
+    auto content = with_original(e.content, original.event_id);
+    if (!content) {
+      drop_front(self, room_id, q, "its content is not a JSON object");
       continue;
     }
     if (now < q.last_edit + edit_spacing) {
       wake_at(self, room_id, q, q.last_edit + edit_spacing);
       return std::nullopt;
     }
-    return next_send{e.txn_id, e.event_type, *content, true, true};
+    return next_send{e.txn_id, e.event_type, *content, true, true, {}, {}};
   }
   for (auto i = q.progress.begin(); i != q.progress.end(); ++i) {
-    auto original = st.store->sent_event_id(i->first);
-    if (!original)
-      continue; // its original is not out yet (or failed): wait for it
+    auto original = st.store->outcome_of_send(i->first);
+    if (original.state != send_outcome::sent)
+      continue; // its original is not out yet (or failed): wait for it or the final edit
     if (now < q.last_edit + edit_spacing) {
       wake_at(self, room_id, q, q.last_edit + edit_spacing);
       return std::nullopt;
     }
-    auto content = with_original(i->second.content, *original);
+    auto content = with_original(i->second.content, original.event_id);
     auto txn = matrix::derive_txn_id(i->first, static_cast<unsigned>(++st.progress_counter),
                                      "progress");
+    next_send next{txn, "m.room.message", content.value_or(""), false, true, i->first,
+                   std::move(i->second.content)};
     q.progress.erase(i);
-    if (!content)
+    if (!content) {
+      st.log->warn("dropping a streaming edit of {} in {}: its content is not a JSON object",
+                   next.edit_of, room_id);
       return std::nullopt;
-    return next_send{txn, "m.room.message", *content, false, true};
+    }
+    return next;
   }
   return std::nullopt;
 }
@@ -174,9 +256,13 @@ void on_sent(outbox_pointer self, const std::string& room_id, const next_send& s
       // The final edit is out: no streaming edit for that message can follow
       // (a session sends its last streaming edit before its final one).
       if (!q.durable.front().relates_txn.empty())
-        st.finalized.erase(q.durable.front().relates_txn);
+        final_resolved(self, q.durable.front().relates_txn);
       q.durable.pop_front();
       queue_changed(self);
+    } else if (!s.edit_of.empty()) {
+      if (st.shown.size() >= shown_kept && st.shown.count(s.edit_of) == 0)
+        st.shown.erase(st.shown.begin()); // a turn that never finished; only costs an edit
+      st.shown[s.edit_of] = shown_edit{s.edit_content, event_id};
     }
     q.backoff.reset();
     pump(self, room_id);
@@ -194,25 +280,33 @@ void on_sent(outbox_pointer self, const std::string& room_id, const next_send& s
     case matrix::error_action::retry:
     case matrix::error_action::restart_sync: {
       auto wait = err.retry_after ? *err.retry_after : q.backoff.next_with(st.random);
-      st.log->warn("send to {} failed ({}); retrying in {} ms", room_id, matrix::to_string(err),
-                   wait.count());
       // Only durable sends wait; a dropped streaming edit costs no time.
       if (err.http_status == 429)
         st.metrics->outbox_rate_limited(s.durable ? wait : decltype(wait){0});
       else
         st.metrics->outbox_send("retry");
-      if (!s.durable) // a streaming edit is not worth a retry: a newer one follows
+      if (!s.durable) {
+        // Not worth a retry: a newer streaming edit or the final edit follows, and the
+        // final text is durable (the session always queues it when the reply was edited).
+        st.log->info("a streaming edit of {} in {} was not taken ({}); dropped, the final "
+                     "text follows",
+                     s.edit_of, room_id, matrix::to_string(err));
         break;
+      }
+      st.log->warn("send of {} {} to {} failed ({}); retrying in {} ms", s.event_type, s.txn_id,
+                   room_id, matrix::to_string(err), wait.count());
       q.not_before = self->clock().now() + wait;
       wake_at(self, room_id, q, q.not_before);
       return;
     }
     case matrix::error_action::fail_request:
-      st.log->error("the homeserver refused a send to {} ({}); dropped", room_id,
-                    matrix::to_string(err));
+      st.log->error("the homeserver refused {} {} in {} ({}); dropped", s.event_type, s.txn_id,
+                    room_id, matrix::to_string(err));
       st.metrics->outbox_send("refused");
       if (s.durable) {
-        (void) st.store->mark_failed(s.txn_id, err.errcode);
+        (void) st.store->mark_failed(s.txn_id, matrix::to_string(err));
+        if (!q.durable.front().relates_txn.empty())
+          final_resolved(self, q.durable.front().relates_txn);
         q.durable.pop_front();
         queue_changed(self);
       }
@@ -279,9 +373,12 @@ void encryption_failed(outbox_pointer self, const std::string& room_id, const ne
   auto& q = st.rooms[room_id];
   q.in_flight = false;
   if (err.category() == error_category && err.code() == static_cast<uint8_t>(errc::bad_config)) {
-    st.log->error("not sending into {}: {}", room_id, error_text(err));
+    st.log->error("not sending {} {} into {}: {}", s.event_type, s.txn_id, room_id,
+                  error_text(err));
     if (s.durable) {
       (void) st.store->mark_failed(s.txn_id, "not encrypted");
+      if (!q.durable.front().relates_txn.empty())
+        final_resolved(self, q.durable.front().relates_txn);
       q.durable.pop_front();
       queue_changed(self);
     }
@@ -329,7 +426,8 @@ outbox_actor::behavior_type outbox_behavior(outbox_pointer self, homeserver_link
   return {
     [self](const outgoing_event& ev) -> caf::result<atom::ok> {
       auto& st = self->state;
-      outbox_entry e{0, ev.room_id, ev.txn_id, ev.event_type, ev.content, ev.relates_txn};
+      outbox_entry e{0,          ev.room_id,     ev.txn_id,   ev.event_type,
+                     ev.content, ev.relates_txn, ev.after_txn};
       bool inserted = false;
       if (auto err = st.store->enqueue(e, inserted)) {
         self->quit(make_error(errc::store_failed, "cannot write the store: " + *err));
@@ -338,7 +436,10 @@ outbox_actor::behavior_type outbox_behavior(outbox_pointer self, homeserver_link
       if (inserted) {
         if (!ev.relates_txn.empty()) {
           st.finalized.insert(ev.relates_txn);
-          st.rooms[ev.room_id].progress.erase(ev.relates_txn);
+          if (st.rooms[ev.room_id].progress.erase(ev.relates_txn) > 0)
+            st.log->debug("a streaming edit of {} waiting in {} is superseded by its final "
+                          "edit",
+                          ev.relates_txn, ev.room_id);
         }
         st.rooms[ev.room_id].durable.push_back(std::move(e));
         queue_changed(self);
@@ -348,8 +449,11 @@ outbox_actor::behavior_type outbox_behavior(outbox_pointer self, homeserver_link
     },
     [self](progress_edit& edit) {
       auto& st = self->state;
-      if (st.finalized.count(edit.original_txn) > 0)
+      if (st.finalized.count(edit.original_txn) > 0) {
+        st.log->debug("dropping a streaming edit of {} in {}: its final edit is queued",
+                      edit.original_txn, edit.room_id);
         return;
+      }
       auto room_id = edit.room_id;
       auto key = edit.original_txn;
       st.rooms[room_id].progress[key] = std::move(edit);

@@ -24,7 +24,11 @@ class profile_store;
 /// server refuses for good is dropped and logged; a rejected token ends the
 /// cell with errc::unauthorized. Edits (durable or streaming) are spaced at
 /// least a second apart per room; a streaming edit is dropped when a newer one
-/// or the final one for the same message is queued. With a crypto actor, every event
+/// or the final one for the same message is queued, or when the server does not
+/// take it (never retried: the final text is durable); a final edit the newest
+/// confirmed streaming edit already shows is not sent again. A send with an
+/// `after_txn` (a turn's ✅) goes only once that send is confirmed and is dropped,
+/// logged, if it was refused; every drop is logged with its reason. With a crypto actor, every event
 /// goes through it before the PUT (encrypted in encrypted rooms; refused in required
 /// mode where the room is not encrypted: dropped and logged). Its queue depth, every
 /// send's result and the waits 429s impose are counted in `metrics`.

@@ -582,7 +582,7 @@ void reply_in_room(profile_cell_pointer self, const std::string& room_id,
                 outgoing_event{room_id, "m.room.message",
                                content.dump(-1, ' ', false,
                                             nlohmann::json::error_handler_t::replace),
-                               matrix::derive_txn_id(event_id, 0, kind), ""})
+                               matrix::derive_txn_id(event_id, 0, kind), "", ""})
     .then([](atom::ok) {});
 }
 
@@ -702,7 +702,7 @@ profile_cell_actor::behavior_type profile_cell(profile_cell_pointer self,
                         outgoing_event{entry.room_id, "m.room.message",
                                        content.dump(-1, ' ', false,
                                                     nlohmann::json::error_handler_t::replace),
-                                       matrix::derive_txn_id(event_id, 0, "unreadable"), ""})
+                                       matrix::derive_txn_id(event_id, 0, "unreadable"), "", ""})
             .then([](atom::ok) {});
         }
     },

@@ -66,7 +66,7 @@ void enqueue(profile_cell_pointer self, caf::typed_response_promise<std::string>
   auto txn = notification_txn_id(key);
   st.log->info("notification for {} queued ({})", room_id, txn);
   self->request(st.outbox, caf::infinite,
-                outgoing_event{room_id, "m.room.message", std::move(content), txn, ""})
+                outgoing_event{room_id, "m.room.message", std::move(content), txn, "", ""})
     .then([rp, txn](atom::ok) mutable { rp.deliver(txn); },
           [rp](caf::error& err) mutable { rp.deliver(std::move(err)); });
 }

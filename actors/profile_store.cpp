@@ -17,7 +17,7 @@ using namespace store_sql;
 
 namespace {
 
-constexpr int schema_version = 4;
+constexpr int schema_version = 5;
 
 /// Version 1: the key-value table. Version 2: the journal and the outbox.
 constexpr const char* schema_v2 = R"sql(
@@ -120,6 +120,12 @@ CREATE TABLE IF NOT EXISTS bot_threads (
 ) WITHOUT ROWID;
 )sql";
 
+// A send may vouch for an earlier one (a turn's ✅ for its reply's last text): it goes
+// out only once that one is confirmed.
+constexpr const char* schema_v5 = R"sql(
+ALTER TABLE outbox ADD COLUMN after_txn TEXT NOT NULL DEFAULT '';
+)sql";
+
 /// A thread nobody has taken the bot into for this long needs a mention again.
 constexpr auto thread_memory = std::chrono::hours{24 * 90};
 
@@ -211,6 +217,9 @@ profile_store::open(const std::filesystem::path& path) {
           return e;
       if (found < 4)
         if (auto e = exec(db, schema_v4))
+          return e;
+      if (found < 5)
+        if (auto e = exec(db, schema_v5))
           return e;
       return statement{db, "INSERT INTO meta (key, value) VALUES ('schema_version', ?1) "
                            "ON CONFLICT (key) DO UPDATE SET value = excluded.value"}
@@ -363,12 +372,14 @@ std::optional<std::string> profile_store::outcome(const std::string& event_id) {
 std::optional<std::string> profile_store::enqueue(const outbox_entry& e, bool& inserted) {
   std::lock_guard guard{mutex_};
   auto err = statement{db_, "INSERT OR IGNORE INTO outbox (room_id, txn_id, event_type, "
-                            "content, relates_txn, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)"}
+                            "content, relates_txn, after_txn, created_at) "
+                            "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)"}
                .bind(e.room_id)
                .bind(e.txn_id)
                .bind(e.event_type)
                .bind(e.content)
                .bind(e.relates_txn)
+               .bind(e.after_txn)
                .bind(unix_ms())
                .run();
   inserted = !err && sqlite3_changes(db_) > 0;
@@ -378,10 +389,11 @@ std::optional<std::string> profile_store::enqueue(const outbox_entry& e, bool& i
 std::vector<outbox_entry> profile_store::pending_outbox() {
   std::lock_guard guard{mutex_};
   std::vector<outbox_entry> result;
-  statement q{db_, "SELECT seq, room_id, txn_id, event_type, content, relates_txn FROM outbox "
-                   "WHERE state = 'pending' ORDER BY seq"};
+  statement q{db_, "SELECT seq, room_id, txn_id, event_type, content, relates_txn, after_txn "
+                   "FROM outbox WHERE state = 'pending' ORDER BY seq"};
   while (q.row())
-    result.push_back({q.integer(0), q.text(1), q.text(2), q.text(3), q.text(4), q.text(5)});
+    result.push_back(
+      {q.integer(0), q.text(1), q.text(2), q.text(3), q.text(4), q.text(5), q.text(6)});
   return result;
 }
 
@@ -407,6 +419,24 @@ std::optional<std::string> profile_store::mark_failed(const std::string& txn_id,
     .bind(reason)
     .bind(txn_id)
     .run();
+}
+
+send_outcome profile_store::outcome_of_send(const std::string& txn_id) {
+  std::lock_guard guard{mutex_};
+  statement q{db_, "SELECT state, event_id, reason FROM outbox WHERE txn_id = ?1"};
+  q.bind(txn_id);
+  send_outcome out;
+  if (!q.row())
+    return out;
+  auto state = q.text(0);
+  out.state = state == "sent"     ? send_outcome::sent
+              : state == "failed" ? send_outcome::failed
+                                  : send_outcome::pending;
+  if (!q.is_null(1))
+    out.event_id = q.text(1);
+  if (!q.is_null(2))
+    out.reason = q.text(2);
+  return out;
 }
 
 std::optional<std::string> profile_store::sent_event_id(const std::string& txn_id) {

@@ -32,6 +32,14 @@ struct outbox_entry {
   std::string event_type;
   std::string content;      ///< JSON text
   std::string relates_txn;  ///< for edits: the txn of the original, whose event id goes into m.relates_to
+  std::string after_txn;    ///< an earlier send of the room this one waits for (outgoing_event)
+};
+
+/// What became of a send (by txn id).
+struct send_outcome {
+  enum state_type { unknown, pending, sent, failed } state = unknown;
+  std::string event_id; ///< when sent
+  std::string reason;   ///< when failed: why the homeserver (or the outbox) refused it
 };
 
 // -- crypto rows (design: State) ------------------------------------------------
@@ -185,6 +193,9 @@ public:
   /// The homeserver refused `txn_id` for good (e.g. M_FORBIDDEN).
   [[nodiscard]] std::optional<std::string> mark_failed(const std::string& txn_id,
                                                        const std::string& reason);
+
+  /// Whether `txn_id` is queued, sent (with its event id) or refused (with why).
+  [[nodiscard]] send_outcome outcome_of_send(const std::string& txn_id);
 
   /// The event id the homeserver gave `txn_id`, once sent.
   [[nodiscard]] std::optional<std::string> sent_event_id(const std::string& txn_id);

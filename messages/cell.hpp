@@ -34,12 +34,16 @@ struct outgoing_event {
   /// For an edit of our own message: the txn of the original; the outbox puts
   /// the original's event id into m.relates_to.event_id once it is known.
   std::string relates_txn;
+  /// A send queued earlier in the same room that this one vouches for (a turn's ✅
+  /// after its reply's last text): it goes out only once the homeserver confirmed
+  /// that one, and is dropped (and logged) if that one was refused.
+  std::string after_txn;
 };
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, outgoing_event& x) {
   return f(caf::meta::type_name("outgoing_event"), x.room_id, x.event_type, x.content,
-           x.txn_id, x.relates_txn);
+           x.txn_id, x.relates_txn, x.after_txn);
 }
 
 /// A streaming edit: not persisted (the final text is), coalesced so that only

@@ -10,9 +10,9 @@ import signal
 
 import pytest
 
-from harness import (AgentDouble, Devhs, Gateway, Human, bot_settings, edits_of, ok,
-                     profile_dir, reactions_to, replies_to, shown_text, wait_until,
-                     write_profile)
+from harness import (AgentDouble, Devhs, Gateway, Human, bot_settings,
+                     done_after_final_text, edits_of, ok, profile_dir, reactions_to,
+                     replies_to, shown_text, wait_until, write_profile)
 
 PROXY_KEY = "sk-hm-integration-0f9e8d7c6b5a4f3e"
 RESTARTS = itertools.count(1)
@@ -105,6 +105,25 @@ def not_answered(world, room, source, bot, sentinel_text):
     world.doru.wait_reply(room, sentinel, bot)
     assert not replies_to(world.hs.events(room), source, bot.user_id)
     assert not replies_to(world.doru.events(room), source, bot.user_id)
+
+
+# -- the test client ----------------------------------------------------------------
+
+
+def test_the_client_sees_every_event_of_a_burst_larger_than_a_sync_carries(world):
+    # A sync carries at most 10 events of a room (Synapse's default); the test client
+    # pages back over the rest as Element does. Without that, a reply in the middle of
+    # a burst was missing from what the tests saw (issue 13).
+    room = world.doru.create_room(name="burst")
+    world.doru.wait_for(room, lambda evs: evs, 30, "the room")
+    bodies = [f"burst {i}" for i in range(25)]
+    for body in bodies:  # no sync in between
+        world.doru.send(room, body)
+
+    def texts(evs):
+        got = [e["content"].get("body") for e in evs if e.get("type") == "m.room.message"]
+        return got if got[-1:] == bodies[-1:] else None
+    assert world.doru.wait_for(room, texts, 30, "the last message") == bodies
 
 
 # -- DMs and invites ----------------------------------------------------------------
@@ -367,6 +386,7 @@ def test_rate_limit_storm_every_message_answered_exactly_once(world):
         assert len(replies_to(events, source, world.solo.user_id)) == 1
         assert reactions_to(events, source, world.solo.user_id).count("✅") == 1
         assert reactions_to(events, source, world.solo.user_id).count("👀") == 1
+        assert done_after_final_text(events, source, world.solo.user_id)
     assert "retrying in" in world.gateway.stderr()
 
 
@@ -389,6 +409,7 @@ def test_rate_limit_on_every_request_every_message_answered_exactly_once(world):
         assert len(replies_to(events, source, world.solo.user_id)) == 1
         done = reactions_to(events, source, world.solo.user_id)
         assert done.count("👀") == 1 and done.count("✅") + done.count("❌") == 1, done
+        assert done_after_final_text(events, source, world.solo.user_id)
 
 
 def test_agent_401_gives_a_short_error_and_the_profile_keeps_working(world):

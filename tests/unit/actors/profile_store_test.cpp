@@ -50,7 +50,7 @@ CAF_TEST(values survive closing and reopening) {
   auto store = open_ok(path);
   CAF_CHECK_EQUAL(store->get("next_batch"), std::optional<std::string>{"s2"});
   CAF_CHECK_EQUAL(store->get("missing"), std::nullopt);
-  CAF_CHECK_EQUAL(store->get("schema_version"), std::optional<std::string>{"4"});
+  CAF_CHECK_EQUAL(store->get("schema_version"), std::optional<std::string>{"5"});
 }
 
 CAF_TEST(a second opener is refused while the first holds the lock) {
@@ -106,15 +106,15 @@ CAF_TEST(the outbox keeps sends until acknowledged and ignores a repeated txn id
   {
     auto store = open_ok(path);
     bool inserted = false;
-    CAF_CHECK(!store->enqueue({0, "!r:hs", "hm.1.0.reply", "m.room.message", R"({"body":"hi"})", ""},
+    CAF_CHECK(!store->enqueue({0, "!r:hs", "hm.1.0.reply", "m.room.message", R"({"body":"hi"})", "", ""},
                               inserted));
     CAF_CHECK(inserted);
     CAF_CHECK(!store->enqueue({0, "!r:hs", "hm.1.1.edit", "m.room.message", R"({"body":"hi!"})",
-                               "hm.1.0.reply"},
+                               "hm.1.0.reply", ""},
                               inserted));
     CAF_CHECK(inserted);
     CAF_CHECK(!store->enqueue({0, "!r:hs", "hm.1.0.reply", "m.room.message",
-                               R"({"body":"again"})", ""},
+                               R"({"body":"again"})", "", ""},
                               inserted));
     CAF_CHECK(!inserted);
   }
@@ -130,15 +130,41 @@ CAF_TEST(the outbox keeps sends until acknowledged and ignores a repeated txn id
   CAF_CHECK(store->pending_outbox().empty());
 }
 
+CAF_TEST(a send that vouches for another keeps that link across a restart) {
+  {
+    auto store = open_ok(path);
+    bool inserted = false;
+    CAF_CHECK(!store->enqueue({0, "!r:hs", "hm.1.0.reply", "m.room.message", "{}", "", ""},
+                              inserted));
+    CAF_CHECK(!store->enqueue({0, "!r:hs", "hm.1.0.react-done", "m.reaction", "{}", "",
+                               "hm.1.0.reply"},
+                              inserted));
+  }
+  auto store = open_ok(path);
+  auto pending = store->pending_outbox();
+  CAF_REQUIRE_EQUAL(pending.size(), 2u);
+  CAF_CHECK_EQUAL(pending[1].after_txn, "hm.1.0.reply");
+  CAF_CHECK_EQUAL(store->outcome_of_send("hm.1.0.reply").state, send_outcome::pending);
+  CAF_CHECK_EQUAL(store->outcome_of_send("hm.nothing").state, send_outcome::unknown);
+  CAF_CHECK(!store->mark_failed("hm.1.0.reply", "M_FORBIDDEN"));
+  auto refused = store->outcome_of_send("hm.1.0.reply");
+  CAF_CHECK_EQUAL(refused.state, send_outcome::failed);
+  CAF_CHECK_EQUAL(refused.reason, "M_FORBIDDEN");
+  CAF_CHECK(!store->mark_sent("hm.1.0.react-done", "$r"));
+  auto sent = store->outcome_of_send("hm.1.0.react-done");
+  CAF_CHECK_EQUAL(sent.state, send_outcome::sent);
+  CAF_CHECK_EQUAL(sent.event_id, "$r");
+}
+
 CAF_TEST(pruning forgets what is finished and keeps what is pending) {
   auto store = open_ok(path);
   CAF_CHECK(!store->admit({{"$done", "!r:hs", "message", "{}"}, {"$open", "!r:hs", "message", "{}"}},
                           "s1"));
   CAF_CHECK(!store->finish("$done", "answered"));
   bool inserted = false;
-  CAF_CHECK(!store->enqueue({0, "!r:hs", "hm.a.0.reply", "m.room.message", "{}", ""}, inserted));
+  CAF_CHECK(!store->enqueue({0, "!r:hs", "hm.a.0.reply", "m.room.message", "{}", "", ""}, inserted));
   CAF_CHECK(!store->mark_sent("hm.a.0.reply", "$a"));
-  CAF_CHECK(!store->enqueue({0, "!r:hs", "hm.b.0.reply", "m.room.message", "{}", ""}, inserted));
+  CAF_CHECK(!store->enqueue({0, "!r:hs", "hm.b.0.reply", "m.room.message", "{}", "", ""}, inserted));
   // Nothing is old enough yet.
   CAF_CHECK(!store->prune(std::chrono::hours{1}));
   CAF_CHECK_EQUAL(store->outcome("$done"), std::optional<std::string>{"answered"});

@@ -1,0 +1,353 @@
+#define CAF_SUITE outbox
+
+// A turn's sends under rate limits, on CAF's deterministic scheduler: an agent session
+// and the outbox of one profile, a real store, and a scripted homeserver in place of
+// the http engine that answers each PUT as the test says (taken, 429, refused) and
+// keeps what it took, in order, as the room's timeline. Issue 13: a reply's final
+// text was lost when its last streaming edit met a 429, and the ✅ went out anyway.
+
+#include "actors/agent_session.hpp"
+#include "actors/outbox.hpp"
+#include "actors/profile_store.hpp"
+#include "metrics/node_metrics.hpp"
+
+#include "caf/test/dsl.hpp"
+
+#include <caf/all.hpp>
+
+#include <nlohmann/json.hpp>
+#include <spdlog/logger.h>
+#include <spdlog/sinks/ostream_sink.h>
+
+#include <deque>
+#include <memory>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "store_fixture.hpp" // after the CAF test headers: it uses CAF_FAIL
+
+using namespace std::chrono_literals;
+using namespace hm;
+using json = nlohmann::json;
+
+namespace {
+
+/// What the scripted homeserver took into the room, in order, and what it is told
+/// to answer to the next sends (0: take it; else that HTTP status).
+struct room_timeline {
+  struct event {
+    std::string txn;
+    std::string type;
+    json content;
+    std::string event_id;
+  };
+  std::vector<event> events;
+  std::deque<int> answers;
+  int refused_puts = 0;
+  /// The agent backend's streamed call and where its chunks go.
+  uint64_t stream_id = 0;
+  http_stream_sink_actor sink;
+
+  /// The text a client shows for the first m.room.message that is not an edit.
+  std::string shown_reply() const {
+    std::string shown;
+    std::string reply_id;
+    for (auto& e : events) {
+      if (e.type != "m.room.message")
+        continue;
+      auto rel = e.content.value("m.relates_to", json::object());
+      if (rel.value("rel_type", "") == "m.replace") {
+        if (rel.value("event_id", "") == reply_id)
+          shown = e.content["m.new_content"].value("body", "");
+      } else if (reply_id.empty()) {
+        reply_id = e.event_id;
+        shown = e.content.value("body", "");
+      }
+    }
+    return shown;
+  }
+
+  /// Where in the timeline the last event whose text is `text` is (-1: nowhere).
+  int index_of_text(const std::string& text) const {
+    int found = -1;
+    for (size_t i = 0; i < events.size(); ++i) {
+      auto& c = events[i].content;
+      auto body = c.contains("m.new_content") ? c["m.new_content"].value("body", "")
+                                               : c.value("body", "");
+      if (events[i].type == "m.room.message" && body == text)
+        found = static_cast<int>(i);
+    }
+    return found;
+  }
+
+  /// Where the reaction `key` is (-1: nowhere).
+  int index_of_reaction(const std::string& key) const {
+    for (size_t i = 0; i < events.size(); ++i)
+      if (events[i].type == "m.reaction"
+          && events[i].content["m.relates_to"].value("key", "") == key)
+        return static_cast<int>(i);
+    return -1;
+  }
+
+  size_t edits() const {
+    size_t n = 0;
+    for (auto& e : events)
+      n += e.content.contains("m.new_content") ? 1 : 0;
+    return n;
+  }
+};
+
+http_result answer_send(room_timeline& room, const http_call& call) {
+  http_result res;
+  res.id = call.id;
+  auto at = call.url.find("/send/");
+  if (call.method != "PUT" || at == std::string::npos) {
+    res.status = 200; // typing notices
+    res.body = "{}";
+    return res;
+  }
+  auto rest = call.url.substr(at + 6);
+  auto slash = rest.find('/');
+  auto type = rest.substr(0, slash);
+  auto txn = rest.substr(slash + 1);
+  // A homeserver deduplicates a txn id it has taken (spec: transaction identifiers).
+  for (auto& e : room.events)
+    if (e.txn == txn) {
+      res.status = 200;
+      res.body = json{{"event_id", e.event_id}}.dump();
+      return res;
+    }
+  int answer = 0;
+  if (!room.answers.empty()) {
+    answer = room.answers.front();
+    room.answers.pop_front();
+  }
+  if (answer == 429) {
+    ++room.refused_puts;
+    res.status = 429;
+    res.body = R"({"errcode":"M_LIMIT_EXCEEDED","error":"Too many requests","retry_after_ms":2000})";
+    return res;
+  }
+  if (answer != 0) {
+    ++room.refused_puts;
+    res.status = answer;
+    res.body = R"({"errcode":"M_FORBIDDEN","error":"You may not send here"})";
+    return res;
+  }
+  auto event_id = "$e" + std::to_string(room.events.size() + 1);
+  room.events.push_back({txn, type, json::parse(call.body), event_id});
+  res.status = 200;
+  res.body = json{{"event_id", event_id}}.dump();
+  return res;
+}
+
+/// The http engine as the scripted homeserver and agent backend.
+http_engine_actor::behavior_type scripted_engine(std::shared_ptr<room_timeline> room) {
+  return {
+    [room](http_call& call) -> http_result { return answer_send(*room, call); },
+    [room](http_call& call, http_stream_sink_actor& sink) {
+      room->stream_id = call.id;
+      room->sink = sink;
+    },
+    [](atom::cancel, uint64_t) {},
+    [](atom::status) { return uint64_t{0}; },
+  };
+}
+
+/// The profile cell's part here: spawns the outbox and one session, and keeps what
+/// the session reports.
+struct cell_parts {
+  outbox_actor outbox;
+  agent_session_actor session;
+  std::vector<std::string> outcomes;
+};
+
+caf::behavior test_cell(caf::event_based_actor* self, std::shared_ptr<cell_parts> parts,
+                        http_engine_actor engine, std::shared_ptr<profile_store> store,
+                        std::shared_ptr<spdlog::logger> log,
+                        std::shared_ptr<metrics::profile_metrics> metrics) {
+  homeserver_link link{engine, "http://hs.test", secret{"syt_token"}, ""};
+  parts->outbox = spawn_outbox(self, link, store, "@bot:hs.test", log, metrics);
+  agent_session_config cfg;
+  cfg.profile = "coder";
+  cfg.session_id = "matrix-coder-test";
+  cfg.agent_url = "http://agent.test";
+  cfg.agent_key = secret{"agent-key"};
+  cfg.model = "coder";
+  cfg.send_history = false;
+  cfg.own_user_id = "@bot:hs.test";
+  parts->session = spawn_agent_session(self, cfg, engine, parts->outbox,
+                                       caf::actor_cast<profile_cell_actor>(self), log, metrics);
+  return {
+    [parts](turn_done& done) { parts->outcomes.push_back(done.outcome); },
+  };
+}
+
+std::string sse_text(const std::string& text) {
+  return "data: " + json{{"choices", {{{"index", 0}, {"delta", {{"content", text}}}}}}}.dump()
+         + "\n\n";
+}
+
+const std::string sse_end = "data: {\"choices\":[{\"index\":0,\"delta\":{},\"finish_reason\":"
+                            "\"stop\"}]}\n\ndata: [DONE]\n\n";
+
+struct fixture : test_coordinator_fixture<>, test::store_fixture {
+  std::shared_ptr<room_timeline> room = std::make_shared<room_timeline>();
+  std::shared_ptr<cell_parts> parts = std::make_shared<cell_parts>();
+  std::ostringstream log_text;
+  std::shared_ptr<spdlog::logger> log;
+  metrics::node_metrics node_metrics;
+  std::shared_ptr<metrics::profile_metrics> metrics
+    = std::make_shared<metrics::profile_metrics>(node_metrics, "coder");
+  std::shared_ptr<profile_store> store;
+  caf::actor cell;
+
+  fixture() : store_fixture("hm-outbox-test") {
+    log = std::make_shared<spdlog::logger>(
+      "coder", std::make_shared<spdlog::sinks::ostream_sink_st>(log_text));
+    log->set_level(spdlog::level::debug);
+    store = test::open_ok(path);
+    auto engine = sys.spawn(scripted_engine, room);
+    cell = sys.spawn(test_cell, parts, engine, store, log, metrics);
+    settle();
+  }
+
+  ~fixture() override {
+    caf::anon_send_exit(cell, caf::exit_reason::user_shutdown);
+    settle();
+  }
+
+  /// Every message that can be handled now, and the delayed ones due now.
+  void settle() {
+    while (consume_messages() + advance_time(0s) > 0) {
+    }
+  }
+
+  /// Lets `d` of virtual time pass in steps of 100 ms (timers fire when due).
+  void pass(caf::timespan d) {
+    for (caf::timespan t{0}; t < d; t += 100ms) {
+      advance_time(100ms);
+      settle();
+    }
+  }
+
+  void ask(const std::string& text) {
+    agent_turn turn{"$m0", "!room:hs.test", "@doru:hs.test", text, "", "$m0", true, 0};
+    caf::anon_send(parts->session, std::move(turn));
+    settle();
+  }
+
+  void stream(const std::string& bytes) {
+    caf::anon_send(room->sink, http_chunk{room->stream_id, bytes});
+    settle();
+  }
+
+  void stream_ends() {
+    stream(sse_end);
+    http_result done;
+    done.id = room->stream_id;
+    done.status = 200;
+    caf::anon_send(room->sink, std::move(done));
+    settle();
+  }
+
+  bool logged(const std::string& what) const {
+    return log_text.str().find(what) != std::string::npos;
+  }
+};
+
+} // namespace
+
+CAF_TEST_FIXTURE_SCOPE(outbox_tests, fixture)
+
+CAF_TEST(a final text whose last streaming edit met a 429 still lands and the check mark follows it) {
+  ask("storm message 0");
+  stream(sse_text("echo: storm"));
+  pass(500ms); // the first text goes out as the reply
+  CAF_REQUIRE_EQUAL(room->shown_reply(), "echo: storm");
+  room->answers = {429}; // the rate limit hits the next send: the streaming edit
+  stream(sse_text(" message 0"));
+  pass(500ms);
+  CAF_CHECK_EQUAL(room->refused_puts, 1);
+  CAF_CHECK(logged("a streaming edit of"));
+  CAF_CHECK(logged("not taken (M_LIMIT_EXCEEDED"));
+  stream_ends(); // the whole text was handed out already, by the edit the 429 refused
+  pass(5s);
+  CAF_CHECK_EQUAL(room->shown_reply(), "echo: storm message 0");
+  auto done = room->index_of_reaction("✅");
+  CAF_REQUIRE_GREATER_OR_EQUAL(done, 0);
+  CAF_CHECK_GREATER(done, room->index_of_text("echo: storm message 0"));
+  CAF_CHECK_EQUAL(parts->outcomes, std::vector<std::string>{"answered"});
+  CAF_CHECK_EQUAL(store->pending_outbox_count(), 0u);
+}
+
+CAF_TEST(the check mark waits for a reply held back by 429s) {
+  room->answers = {429, 429, 429};
+  ask("storm message 1");
+  stream(sse_text("echo: storm message 1"));
+  stream_ends(); // before the first tick: the reply is one message, no edit
+  pass(1s);
+  CAF_CHECK_EQUAL(room->events.size(), 0u); // 👀 waits out the rate limit first
+  CAF_CHECK(logged("retrying in 2000 ms"));
+  pass(10s);
+  CAF_CHECK_EQUAL(room->shown_reply(), "echo: storm message 1");
+  CAF_CHECK_EQUAL(room->edits(), 0u);
+  auto working = room->index_of_reaction("👀");
+  auto reply = room->index_of_text("echo: storm message 1");
+  auto done = room->index_of_reaction("✅");
+  CAF_CHECK_EQUAL(working, 0);
+  CAF_CHECK_GREATER(reply, working);
+  CAF_CHECK_GREATER(done, reply);
+}
+
+CAF_TEST(a reply the homeserver refuses gets no check mark and the log says why) {
+  ask("forbidden"); // 👀 is taken
+  stream(sse_text("echo: forb"));
+  room->answers = {403}; // the reply is refused for good
+  pass(500ms);
+  stream(sse_text("idden"));
+  stream_ends();
+  pass(5s);
+  CAF_CHECK_EQUAL(room->events.size(), 1u); // 👀 only
+  CAF_CHECK_EQUAL(room->index_of_reaction("✅"), -1);
+  CAF_CHECK(logged("the homeserver refused m.room.message"));
+  // The final edit and the ✅ are given up with what they depended on.
+  CAF_CHECK(logged("it edits"));
+  CAF_CHECK(logged("not sending m.reaction"));
+  CAF_CHECK(logged("was refused (M_FORBIDDEN"));
+  CAF_CHECK_EQUAL(store->pending_outbox_count(), 0u);
+}
+
+CAF_TEST(a final edit the room already shows is not sent again) {
+  ask("edited once");
+  stream(sse_text("echo: edited"));
+  pass(500ms);
+  stream(sse_text(" once"));
+  pass(1500ms); // the streaming edit with the whole text is taken
+  CAF_REQUIRE_EQUAL(room->shown_reply(), "echo: edited once");
+  stream_ends();
+  pass(5s);
+  CAF_CHECK_EQUAL(room->edits(), 1u);
+  CAF_CHECK_GREATER(room->index_of_reaction("✅"), room->index_of_text("echo: edited once"));
+  CAF_CHECK_EQUAL(store->pending_outbox_count(), 0u);
+}
+
+CAF_TEST(the parts of a long reply and its check mark go in order under 429s) {
+  room->answers = {0, 429, 0, 429};
+  ask("long");
+  std::string text(40000, 'a');
+  text += "\n\nthe end";
+  stream(sse_text(text));
+  stream_ends(); // 40 kB: split into parts (16,000 characters each)
+  pass(20s);
+  auto done = room->index_of_reaction("✅");
+  CAF_REQUIRE_GREATER_OR_EQUAL(done, 0);
+  size_t parts_seen = 0;
+  for (int i = 0; i < done; ++i)
+    parts_seen += room->events[static_cast<size_t>(i)].type == "m.room.message" ? 1 : 0;
+  CAF_CHECK_EQUAL(parts_seen, 3u);
+  CAF_CHECK_EQUAL(static_cast<size_t>(done), room->events.size() - 1);
+}
+
+CAF_TEST_FIXTURE_SCOPE_END()
