@@ -6,7 +6,7 @@ duplicated and rooms out of order (checked on the dev homeserver's event lists, 
 encrypted rooms' replies decrypted by the person's device).
 
   /usr/bin/python3 bench/soak.py [--kills 50] [--profiles 4] [--encrypted 2]
-                                 [--binary build/app/hermes-matrix]
+                                 [--storm-seconds 20] [--binary build/app/hermes-matrix]
 """
 
 import argparse
@@ -26,6 +26,8 @@ def main():
     p.add_argument("--encrypted", type=int, default=2,
                    help="profiles that also get an encrypted DM (0: plaintext only)")
     p.add_argument("--seed", type=int, default=None)
+    p.add_argument("--storm-seconds", type=int, default=0,
+                   help="halfway through, 429 on every bot's sends for this long (0: none)")
     p.add_argument("--binary", default=str(ROOT / "build" / "app" / "hermes-matrix"))
     args = p.parse_args()
     os.environ["HM_BINARY"] = str(pathlib.Path(args.binary).resolve())
@@ -38,7 +40,8 @@ def main():
         soak = Soak(pathlib.Path(tmp), profiles=args.profiles,
                     encrypted=args.encrypted, seed=args.seed)
         try:
-            survived = soak.run(args.kills, report=lambda s: print(s, flush=True))
+            survived = soak.run(args.kills, report=lambda s: print(s, flush=True),
+                                storm_s=args.storm_seconds)
             soak.settle(timeout=300)
             tally = soak.tally()
         finally:
@@ -50,13 +53,16 @@ def main():
     print(f"duplicated: {tally['duplicated']}")
     print(f"rooms out of order: {tally['out_of_order_rooms']}")
     print(f"replies whose final text is not their message's echo: {tally['wrong_text']}")
+    print(f"messages without ✅/❌: {tally['without_done']}; "
+          f"✅/❌ before the final text: {tally['done_before_final']}")
     print(f"bot events in encrypted rooms: {tally['bot_encrypted_events']} encrypted, "
           f"{tally['plaintext_in_encrypted']} in clear, {tally['undecryptable']} undecryptable, "
           f"{tally['relation_mismatch']} with a clear relation that disagrees")
     print(f"send errors (homeserver): {tally['send_errors']}")
     print(f"wall time: {time.monotonic() - started:.0f} s")
     bad = (tally["lost"] or tally["duplicated"] or tally["out_of_order_rooms"]
-           or tally["wrong_text"] or tally["plaintext_in_encrypted"] or tally["undecryptable"]
+           or tally["wrong_text"] or tally["without_done"] or tally["done_before_final"]
+           or tally["plaintext_in_encrypted"] or tally["undecryptable"]
            or tally["relation_mismatch"] or survived != args.kills)
     return 1 if bad else 0
 

@@ -19,7 +19,7 @@ import uuid
 
 from fleet import Fleet
 import harness
-from harness import replies_to, shown_text
+from harness import edits_of, relates, replies_to, shown_text
 
 from nio import (AsyncClient, AsyncClientConfig, LoginResponse, MegolmEvent,  # noqa: E402
                  RoomCreateResponse, RoomSendResponse, SyncResponse)
@@ -169,14 +169,23 @@ class Soak:
             n += 1
             time.sleep(interval)
 
-    def run(self, kills, interval=0.15, min_up=0.3, max_up=3.0, report=None):
+    def run(self, kills, interval=0.15, min_up=0.3, max_up=3.0, report=None, storm_s=0):
         """Kills the gateway `kills` times at random moments while messages flow;
-        returns the number of kills survived (then see `tally`)."""
+        returns the number of kills survived (then see `tally`). With `storm_s`, halfway
+        through every bot's sends are refused with 429 (M_LIMIT_EXCEEDED, retry after
+        1.5 s) for that many seconds, kills going on meanwhile."""
         sender = threading.Thread(target=self._sender, args=(interval,), daemon=True)
         sender.start()
         survived = 0
         try:
             for k in range(kills):
+                if storm_s and k == kills // 2:
+                    for bot in self.fleet.bots:
+                        self.fleet.hs.fault(user_id=bot.user_id, kind="ratelimit",
+                                            retry_after_ms=1500, duration_s=storm_s,
+                                            path_contains="/send/")
+                    if report:
+                        report(f"429 storm on every bot's sends for {storm_s} s")
                 time.sleep(self.random.uniform(min_up, max_up))
                 self.fleet.gateway.stop(signal.SIGKILL)
                 self.fleet.gateway.start(timeout=120)
@@ -194,7 +203,8 @@ class Soak:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             t = self.tally()
-            if t["lost"] == 0 and t["undecryptable"] == 0 and t["wrong_text"] == 0:
+            if (t["lost"] == 0 and t["undecryptable"] == 0 and t["wrong_text"] == 0
+                    and t["without_done"] == 0):
                 return
             time.sleep(1)
 
@@ -225,9 +235,11 @@ class Soak:
     def tally(self):
         """messages sent, lost (no reply), duplicated (more than one reply), rooms whose
         replies came out of order, replies whose final text is not the echo of their
-        message (not yet final, or another's); in encrypted rooms also the bot's events sent in
-        clear, those that do not decrypt, and relations that disagree."""
+        message (not yet final, or another's), messages without a ✅ or ❌, and ✅ or ❌
+        that came before the reply's final text; in encrypted rooms also the bot's events
+        sent in clear, those that do not decrypt, and relations that disagree."""
         t = {"sent": 0, "lost": 0, "duplicated": 0, "out_of_order_rooms": 0,
+             "without_done": 0, "done_before_final": 0,
              "send_errors": len(self.send_errors), "encrypted_rooms": len(self.encrypted),
              "sent_encrypted": 0, "bot_encrypted_events": 0, "plaintext_in_encrypted": 0,
              "undecryptable": 0, "relation_mismatch": 0, "wrong_text": 0}
@@ -254,6 +266,17 @@ class Soak:
                 # echo of this very message, decrypted in the encrypted rooms.
                 if shown_text(events, found[0]) != "echo: " + self.bodies[source]:
                     t["wrong_text"] += 1
+                # The ✅ (or ❌) says the answer is complete: never before its final text.
+                edits = edits_of(events, found[0]["event_id"])
+                final_at = position[(edits[-1] if edits else found[0])["event_id"]]
+                done = [i for i, e in enumerate(events)
+                        if e.get("type") == "m.reaction" and e.get("sender") == bot.user_id
+                        and relates(e.get("content", {})).get("event_id") == source
+                        and relates(e.get("content", {})).get("key") in ("✅", "❌")]
+                if not done:
+                    t["without_done"] += 1
+                elif done[0] < final_at:
+                    t["done_before_final"] += 1
                 at = position[found[0]["event_id"]]
                 disordered |= at < last
                 last = max(last, at)

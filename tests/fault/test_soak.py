@@ -1,21 +1,24 @@
 """Exactly once across crashes (short version; bench/soak.py runs 50+ kills): messages
 stream to four profiles' plaintext DMs and to encrypted DMs of two of them (the person
 on a matrix-nio device with olm) while the gateway is SIGKILLed at random moments
-(HM_SOAK_KILLS times, default 10) and started again. Then every message has exactly
-one reply, in order per room, on the homeserver; in the encrypted rooms the bot sent
-only m.room.encrypted events, and each decrypts on the person's device."""
+(HM_SOAK_KILLS times, default 10) and started again, with a 429 storm on every bot's
+sends halfway through (HM_SOAK_STORM_S seconds, default 5). Then every message has
+exactly one reply, in order per room, on the homeserver, showing its final text before
+its ✅; in the encrypted rooms the bot sent only m.room.encrypted events, and each
+decrypts on the person's device."""
 
 import os
 
 from soak import Soak
 
 KILLS = int(os.environ.get("HM_SOAK_KILLS", "10"))
+STORM_S = int(os.environ.get("HM_SOAK_STORM_S", "5"))
 
 
 def test_every_message_answered_exactly_once_in_order_across_sigkills(tmp_path):
     soak = Soak(tmp_path, profiles=4, encrypted=2)
     try:
-        survived = soak.run(KILLS)
+        survived = soak.run(KILLS, storm_s=STORM_S)
         soak.settle()
         tally = soak.tally()
     finally:
@@ -31,3 +34,5 @@ def test_every_message_answered_exactly_once_in_order_across_sigkills(tmp_path):
     assert tally["undecryptable"] == 0, tally
     assert tally["relation_mismatch"] == 0, tally
     assert tally["wrong_text"] == 0, tally
+    assert tally["without_done"] == 0, tally
+    assert tally["done_before_final"] == 0, tally
