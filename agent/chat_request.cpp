@@ -36,15 +36,21 @@ std::string_view http_request::header(std::string_view name) const {
   return {};
 }
 
-std::string chat_completions_url(std::string_view base_url) {
+std::string v1_url(std::string_view base_url, std::string_view path) {
   while (!base_url.empty() && base_url.back() == '/')
     base_url.remove_suffix(1);
   std::string url{base_url};
-  if (base_url.ends_with("/v1"))
-    url += "/chat/completions";
-  else
-    url += "/v1/chat/completions";
+  url += base_url.ends_with("/v1") ? "/" : "/v1/";
+  url += path;
   return url;
+}
+
+std::string chat_completions_url(std::string_view base_url) {
+  return v1_url(base_url, "chat/completions");
+}
+
+std::string bearer(std::string_view api_key) {
+  return "Bearer " + header_value(api_key);
 }
 
 http_request build_chat_request(const chat_request_input& in) {
@@ -54,7 +60,7 @@ http_request build_chat_request(const chat_request_input& in) {
   req.headers.push_back({"Content-Type", "application/json"});
   req.headers.push_back({"Accept", "text/event-stream"});
   if (!in.api_key.empty())
-    req.headers.push_back({"Authorization", "Bearer " + header_value(in.api_key)});
+    req.headers.push_back({"Authorization", bearer(in.api_key)});
   if (!in.session_id.empty())
     req.headers.push_back({"X-Hermes-Session-Id", header_value(in.session_id)});
 

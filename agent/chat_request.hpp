@@ -43,10 +43,15 @@ struct chat_request_input {
   std::span<const chat_message> messages = {};
 };
 
-/// `{base}/v1/chat/completions` with trailing slashes of `base` removed; a base that
-/// already ends in `/v1` (how OpenAI clients are often configured) gets
-/// `/chat/completions` only.
+/// `{base}/v1/{path}` with trailing slashes of `base` removed; a base that already
+/// ends in `/v1` (how OpenAI clients are often configured) gets `/{path}` only.
+[[nodiscard]] std::string v1_url(std::string_view base_url, std::string_view path);
+
+/// `v1_url(base_url, "chat/completions")`.
 [[nodiscard]] std::string chat_completions_url(std::string_view base_url);
+
+/// The bearer header value for `api_key` (CR, LF and NUL removed).
+[[nodiscard]] std::string bearer(std::string_view api_key);
 
 /// POST with `stream: true`, `Content-Type: application/json`,
 /// `Accept: text/event-stream`, `Authorization: Bearer <key>` only when a key is set,

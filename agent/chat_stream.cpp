@@ -88,7 +88,8 @@ void decode_tool_progress(const std::string& data, std::vector<stream_item>& out
   if (tool.empty())
     tool = string_field(j, "name");
   out.emplace_back(tool_progress{std::move(tool), string_field(j, "emoji"),
-                                 string_field(j, "label"), string_field(j, "status")});
+                                 string_field(j, "label"), string_field(j, "status"),
+                                 string_field(j, "toolCallId")});
 }
 
 void decode_chunk(const std::string& data, std::vector<stream_item>& out) {

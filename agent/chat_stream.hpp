@@ -23,6 +23,7 @@ struct tool_progress {
   std::string emoji;
   std::string label;
   std::string status; // e.g. "running", "completed"
+  std::string call_id; // `toolCallId`: the running and completed events of one call
   friend bool operator==(const tool_progress&, const tool_progress&) = default;
 };
 

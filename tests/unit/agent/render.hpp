@@ -23,7 +23,8 @@ inline std::string render(const stream_item& item) {
   if (const auto* t = std::get_if<text_delta>(&item))
     return "text [" + t->text + "]";
   if (const auto* p = std::get_if<tool_progress>(&item))
-    return "tool " + p->tool + " " + p->emoji + " [" + p->label + "] " + p->status;
+    return "tool " + p->tool + " " + p->emoji + " [" + p->label + "] " + p->status
+           + (p->call_id.empty() ? "" : " #" + p->call_id);
   if (std::holds_alternative<keepalive>(item))
     return "keepalive";
   if (const auto* f = std::get_if<finish>(&item)) {
