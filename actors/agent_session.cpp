@@ -1,9 +1,12 @@
 #include "actors/agent_session.hpp"
 
 #include "agent/backend_error.hpp"
+#include "agent/capabilities.hpp"
 #include "agent/chat_request.hpp"
 #include "agent/chat_stream.hpp"
+#include "agent/reply_text.hpp"
 #include "matrix/content.hpp"
+#include "matrix/errors.hpp"
 #include "matrix/format.hpp"
 #include "matrix/split.hpp"
 #include "matrix/txn_id.hpp"
@@ -15,6 +18,7 @@
 
 #include <spdlog/logger.h>
 
+#include <algorithm>
 #include <deque>
 
 namespace hm {
@@ -36,14 +40,23 @@ constexpr auto tick_interval = std::chrono::milliseconds{500};
 /// must not pile up over months). The next message starts it afresh.
 constexpr auto idle_limit = std::chrono::minutes{30};
 
+/// A backend that answers 429 (Hermes: "Too many concurrent runs", Retry-After: 1) is
+/// asked again after what it says, within these bounds per wait; the whole wait of a
+/// turn is bounded by the silence limit.
+constexpr auto busy_wait_min = std::chrono::seconds{1};
+constexpr auto busy_wait_max = std::chrono::seconds{30};
+
 /// The turn being answered.
 struct running_turn {
   agent_turn turn;
   uint64_t call_id = 0;
+  http_call call;              // the backend request, as sent (again after a 429)
   agent::chat_stream_decoder decoder;
   std::string text;            // the reply so far
   std::optional<agent::finish> finished;
-  std::string tool_line;       // the latest tool progress, shown while no text has come
+  agent::tool_activity tools;  // shown while no text has come
+  std::optional<caf::actor_clock::time_point> ask_again_at; // after a 429
+  caf::timespan busy_waited{0};
   bool initial_sent = false;   // the first message of the reply is queued
   std::string first_text;      // the text of that first message
   std::string published;       // the text last handed to the outbox
@@ -65,7 +78,9 @@ struct session_state {
   std::vector<agent::chat_message> history;
   std::deque<agent_turn> waiting;
   std::optional<running_turn> current;
-  bool backend_keeps_sessions = false;
+  /// What the backend said of itself (GET /v1/capabilities); unknown until it answered,
+  /// and again after a turn the backend failed (it may have been replaced).
+  std::optional<agent::backend_capabilities> backend;
   caf::actor_clock::time_point last_activity;
   uint64_t next_call = 1;
   unsigned generation = 0; // bumped by /new: a new agent session id
@@ -137,9 +152,26 @@ void react(session_pointer self, const agent_turn& t, const char* kind, const ch
 /// What the room sees while the turn runs: the text so far, or what the agent
 /// is doing when it has said nothing yet.
 std::string visible_text(const running_turn& r) {
-  if (!r.text.empty())
-    return r.text;
-  return r.tool_line;
+  auto text = agent::trim_blank_lines(r.text);
+  if (!text.empty())
+    return text;
+  return r.tools.lines();
+}
+
+/// The http_call for a sans-I/O request of agent/: the bearer key travels as a secret.
+http_call to_call(agent::http_request req, uint64_t id) {
+  http_call call;
+  call.id = id;
+  call.method = std::move(req.method);
+  call.url = std::move(req.url);
+  call.body = std::move(req.body);
+  for (auto& h : req.headers) {
+    if (h.name == "Authorization")
+      call.authorization = secret{h.value};
+    else
+      call.headers.emplace_back(h.name, h.value);
+  }
+  return call;
 }
 
 /// Hands the newest text to the outbox: the first message once, then edits
@@ -213,19 +245,82 @@ void finish_turn(session_pointer self, std::string final_text, const std::string
   start_next(self);
 }
 
+/// SOUL.md and the history go along unless the backend keeps them itself (a Hermes
+/// server: it has both, and a second system prompt would put the persona in twice).
+/// HERMES_MATRIX_SEND_HISTORY decides where set; an unknown backend is treated as plain.
 bool send_history(const session_state& st) {
   if (st.config.send_history)
     return *st.config.send_history;
-  return !st.backend_keeps_sessions;
+  return !(st.backend && st.backend->keeps_sessions);
+}
+
+/// Sends the running turn's request to the backend (again after a 429).
+void send_turn_request(session_pointer self) {
+  auto& st = self->state;
+  auto& r = *st.current;
+  r.call_id = st.next_call++;
+  r.call.id = r.call_id;
+  r.decoder = agent::chat_stream_decoder{};
+  r.raw_head.clear();
+  r.finished.reset();
+  r.last_data = self->clock().now();
+  r.requested = std::chrono::steady_clock::now();
+  self->send(st.engine, r.call, caf::actor_cast<http_stream_sink_actor>(self));
+}
+
+/// Builds the turn's request for the backend as it is known, and sends it.
+void ask_backend(session_pointer self) {
+  auto& st = self->state;
+  auto& cfg = st.config;
+  auto& r = *st.current;
+  agent::conversation_context ctx{cfg.profile, r.turn.room_id, r.turn.sender};
+  auto messages = send_history(st)
+                    ? agent::build_plain_messages(cfg.soul, ctx, st.history, r.turn.text)
+                    : agent::build_session_messages(ctx, r.turn.text);
+  auto session_id = st.generation == 0 ? cfg.session_id
+                                       : cfg.session_id + "-" + std::to_string(st.generation);
+  r.call = to_call(agent::build_chat_request({cfg.agent_url, cfg.agent_key.reveal(),
+                                              session_id, cfg.model, messages}),
+                   0);
+  r.call.timeout = turn_limit;
+  r.call.stream = true;
+  send_turn_request(self);
+}
+
+/// Asks the backend what it is (GET /v1/capabilities), then the turn's request follows.
+/// Nothing learned (no answer, an error): the turn goes as to a plain backend, and the
+/// next turn asks again.
+void learn_backend(session_pointer self) {
+  auto& st = self->state;
+  auto& cfg = st.config;
+  auto turn_event = st.current->turn.event_id;
+  auto call = to_call(agent::build_capabilities_request(cfg.agent_url, cfg.agent_key.reveal()),
+                      st.next_call++);
+  call.timeout = std::chrono::seconds{10};
+  call.max_body_bytes = 64 * 1024;
+  self->request(st.engine, caf::infinite, std::move(call))
+    .then([self, turn_event](const http_result& res) {
+      auto& now = self->state;
+      now.backend = agent::parse_capabilities(res.status, res.body);
+      if (now.backend)
+        now.log->debug("the agent backend {} sessions{}",
+                       now.backend->keeps_sessions ? "keeps" : "does not keep",
+                       now.backend->runs ? " and offers runs" : "");
+      else
+        now.log->warn("the agent backend did not say what it offers (HTTP {}{}); answering "
+                     "as to a plain OpenAI-compatible backend",
+                     res.status, res.status == 0 ? ": " + res.error : "");
+      // The turn may have been interrupted or stopped meanwhile.
+      if (now.current && now.current->turn.event_id == turn_event && now.current->call_id == 0)
+        ask_backend(self);
+    });
 }
 
 void start_turn(session_pointer self, agent_turn turn) {
   auto& st = self->state;
-  auto& cfg = st.config;
   st.current.emplace();
   auto& r = *st.current;
   r.turn = std::move(turn);
-  r.call_id = st.next_call++;
   r.started_unix_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
                         std::chrono::system_clock::now().time_since_epoch())
                         .count();
@@ -233,31 +328,12 @@ void start_turn(session_pointer self, agent_turn turn) {
   r.last_typing = r.last_data;
   react(self, r.turn, "react-working", "👀");
   self->send(st.outbox, atom::typing_v, r.turn.room_id, true);
-  agent::conversation_context ctx{cfg.profile, r.turn.room_id, r.turn.sender};
-  auto messages = send_history(st)
-                    ? agent::build_plain_messages(cfg.soul, ctx, st.history, r.turn.text)
-                    : agent::build_session_messages(ctx, r.turn.text);
-  auto session_id = st.generation == 0 ? cfg.session_id
-                                       : cfg.session_id + "-" + std::to_string(st.generation);
-  auto req = agent::build_chat_request({cfg.agent_url, cfg.agent_key.reveal(), session_id,
-                                        cfg.model, messages});
-  http_call call;
-  call.id = r.call_id;
-  call.method = req.method;
-  call.url = req.url;
-  call.body = std::move(req.body);
-  for (auto& h : req.headers) {
-    if (h.name == "Authorization")
-      call.authorization = secret{h.value};
-    else
-      call.headers.emplace_back(h.name, h.value);
-  }
-  call.timeout = turn_limit;
-  call.stream = true;
   st.log->info("answering {} in {} ({} waiting)", r.turn.event_id, r.turn.room_id,
                st.waiting.size());
-  r.requested = std::chrono::steady_clock::now();
-  self->send(st.engine, std::move(call), caf::actor_cast<http_stream_sink_actor>(self));
+  if (!st.config.send_history && !st.backend)
+    learn_backend(self);
+  else
+    ask_backend(self);
   self->delayed_send(self, tick_interval, atom::tick_v);
 }
 
@@ -275,8 +351,10 @@ void abandon(session_pointer self, const std::string& note, const std::string& o
   auto& st = self->state;
   if (!st.current)
     return;
-  self->send(st.engine, atom::cancel_v, st.current->call_id);
-  auto text = st.current->text.empty() ? note : st.current->text + "\n\n" + note;
+  if (st.current->call_id != 0)
+    self->send(st.engine, atom::cancel_v, st.current->call_id);
+  auto said = agent::trim_blank_lines(st.current->text);
+  auto text = said.empty() ? note : said + "\n\n" + note;
   finish_turn(self, text, outcome, false);
 }
 
@@ -344,11 +422,8 @@ session_behavior(session_pointer self, agent_session_config config, http_engine_
             st.metrics->agent_first_token(std::chrono::steady_clock::now() - r.requested);
           r.text += delta->text;
         } else if (auto* tool = std::get_if<agent::tool_progress>(&item)) {
-          r.tool_line = (tool->emoji.empty() ? std::string{"🔧"} : tool->emoji) + " "
-                        + (tool->label.empty() ? tool->tool : tool->label) + "…";
+          r.tools.apply(*tool);
         } else if (auto* fin = std::get_if<agent::finish>(&item)) {
-          if (fin->hermes)
-            st.backend_keeps_sessions = true;
           r.finished = *fin;
         } else if (auto* bad = std::get_if<agent::malformed>(&item)) {
           st.log->warn("the agent backend sent something unreadable: {}", bad->what);
@@ -363,15 +438,34 @@ session_behavior(session_pointer self, agent_session_config config, http_engine_
         return;
       auto& r = *st.current;
       st.metrics->agent_request(std::chrono::steady_clock::now() - r.requested);
+      auto said = agent::trim_blank_lines(r.text);
       if (res.status == 0) {
         st.metrics->agent_error("unreachable");
         st.log->error("the agent backend is unreachable: {}", res.error);
-        finish_turn(self, (r.text.empty() ? "" : r.text + "\n\n")
+        st.backend.reset(); // it may come back as another kind of server
+        finish_turn(self, (said.empty() ? "" : said + "\n\n")
                             + "⚠️ The agent backend is unreachable (" + res.error + ").",
                     "failed:unreachable", false);
         return;
       }
+      if (res.status == 429 && said.empty() && r.busy_waited < st.config.silence_limit) {
+        // Busy (Hermes: too many concurrent runs): not an error to the person. The
+        // typing notice stays up (tick) until it is asked again.
+        auto told = matrix::parse_retry_after(res.header("retry-after"),
+                                              std::chrono::system_clock::now());
+        caf::timespan wait = std::clamp<caf::timespan>(told.value_or(busy_wait_min),
+                                                       busy_wait_min, busy_wait_max);
+        st.log->info("the agent backend is busy (HTTP 429); asking again in {} s",
+                     std::chrono::duration_cast<std::chrono::seconds>(wait).count());
+        st.metrics->agent_error("busy");
+        r.busy_waited += wait;
+        r.ask_again_at = self->clock().now() + wait;
+        r.call_id = 0; // no call out meanwhile
+        return;
+      }
       if (res.status != 200) {
+        if (res.status >= 500)
+          st.backend.reset();
         // A streamed call's body came as chunks: the error text is at its head.
         auto err = agent::describe_backend_error(res.status, r.raw_head,
                                                  st.config.agent_key.reveal());
@@ -390,16 +484,16 @@ session_behavior(session_pointer self, agent_session_config config, http_engine_
           r.finished->hermes ? r.finished->hermes->error : std::string{"unknown error"});
         st.log->error("the agent failed: {}", why);
         st.metrics->agent_error("agent_failed");
-        finish_turn(self, (r.text.empty() ? "" : r.text + "\n\n") + "⚠️ The agent failed: " + why,
+        finish_turn(self, (said.empty() ? "" : said + "\n\n") + "⚠️ The agent failed: " + why,
                     "failed:agent", false);
         return;
       }
-      if (r.text.empty()) {
+      if (said.empty()) {
         st.metrics->agent_error("empty_reply");
         finish_turn(self, "⚠️ The agent sent an empty reply.", "failed:empty", false);
         return;
       }
-      auto text = r.text;
+      auto text = said;
       if (r.finished && r.finished->reason == agent::finish_reason::length)
         text += "\n\n_(cut short: the model reached its length limit)_";
       finish_turn(self, text, "answered", true);
@@ -425,6 +519,12 @@ session_behavior(session_pointer self, agent_session_config config, http_engine_
       }
       auto& r = *st.current;
       auto now = self->clock().now();
+      if (r.ask_again_at && now >= *r.ask_again_at) {
+        r.ask_again_at.reset();
+        send_turn_request(self);
+      }
+      if (r.ask_again_at)
+        r.last_data = now; // waiting out a 429 is not silence
       if (now - r.last_data > st.config.silence_limit) {
         st.log->error("the agent backend sent nothing for {} s; giving up on this turn",
                       st.config.silence_limit.count());

@@ -10,9 +10,11 @@ import uuid
 
 from aiohttp import web
 
+# As Hermes 0.18.2 sends them (../../../shared/reference/hermes-api-server/): `running`
+# with emoji, label and the call's id; `completed` with the id only, no emoji or label.
 DEFAULT_TOOL_PROGRESS = [
-    {"tool": "web_search", "emoji": "🔍", "label": "Searching the web", "status": "running"},
-    {"tool": "web_search", "emoji": "🔍", "label": "Searching the web", "status": "completed"},
+    {"tool": "terminal", "emoji": "💻", "label": "echo fake-tool-ran", "status": "running"},
+    {"tool": "terminal", "status": "completed"},
 ]
 
 DEFAULTS = {
@@ -22,7 +24,8 @@ DEFAULTS = {
     "first_token_delay": 0.0,   # seconds between the role chunk and the first delta
     "keepalive_interval": 0.0,  # > 0: ": keepalive" after this much silence in any wait
     "keepalives": 0,            # ": keepalive" comments sent right after the role chunk
-    "tool_progress": False,     # true, or a list of {tool, emoji, label, status}
+    "tool_progress": False,     # true, or a list of {tool, emoji?, label?, status}; each
+                                # call gets a toolCallId, and the text after it "\n\n"
     "error_after": None,        # int: after that many deltas, finish_reason "error"
     "error_message": "the model provider failed",
     "garbage": False,           # true: bad events (not JSON, not UTF-8) before the first delta
@@ -149,6 +152,8 @@ def error_answer(script):
                                             "type": "invalid_request_error",
                                             "param": None, "code": "invalid_api_key"}},
                                  status=401)
+    if status == 429:  # Hermes' answer past max_concurrent_runs
+        return too_many_runs(10)
     if status == 500:
         return web.Response(status=500, text="Internal Server Error", content_type="text/plain")
     if status == 503:
@@ -157,6 +162,13 @@ def error_answer(script):
                                             "code": "service_unavailable"}}, status=503)
     return web.json_response({"error": {"message": f"scripted HTTP {status}",
                                         "type": "server_error", "code": None}}, status=status)
+
+
+def too_many_runs(limit):
+    return web.json_response({"error": {"message": f"Too many concurrent runs (max {limit})",
+                                        "type": "rate_limit_error",
+                                        "code": "rate_limit_exceeded"}},
+                             status=429, headers={"Retry-After": "1"})
 
 
 class Completion:
@@ -187,9 +199,7 @@ class Completion:
         extra = {}
         if self.script["usage"]:
             extra["usage"] = self.usage
-        if error is None:
-            extra["hermes"] = {"completed": True, "partial": False, "failed": False,
-                               "error": None, "error_code": None}
+        if error is None:  # the real server sends no `hermes` object on success
             return self.chunk({}, "stop", **extra)
         extra["error"] = {"message": error, "type": "server_error", "code": "agent_error"}
         extra["hermes"] = {"completed": False, "partial": bool(sent_text), "failed": True,
@@ -278,7 +288,16 @@ async def perform(script, request, body, model, stamps=None):
         await s.keepalive()
     tools = script["tool_progress"]
     if tools:
+        # One id per call: a `running` opens one, the next `completed` of that tool
+        # closes it, as the real server reports a call.
+        open_calls = {}
         for progress in DEFAULT_TOOL_PROGRESS if tools is True else tools:
+            progress = dict(progress)
+            if progress.get("status") == "completed":
+                progress["toolCallId"] = open_calls.pop(progress.get("tool"), "call_unknown")
+            else:
+                progress["toolCallId"] = open_calls[progress.get("tool")] = \
+                    "call_" + uuid.uuid4().hex[:8]
             await s.event(progress, event="hermes.tool.progress")
     if script["garbage"]:
         await s.event("{this is not json")
@@ -297,6 +316,8 @@ async def perform(script, request, body, model, stamps=None):
             return response
         if i > 0:
             await s.wait(script["delay"])
+        if i == 0 and tools:
+            piece = "\n\n" + piece  # the real server's text after a tool call
         await s.event(completion.chunk({"content": piece}))
         if i == 0:
             stamps["first_delta_sent"] = time.time()

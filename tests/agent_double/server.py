@@ -34,6 +34,10 @@ def parse_args(argv):
     p.add_argument("--first-token-delay", type=float, help="default seconds before the first delta")
     p.add_argument("--keepalive-interval", type=float,
                    help="default seconds of silence after which ': keepalive' is sent")
+    p.add_argument("--max-concurrent-runs", type=int, default=10,
+                   help="streams at once before 429 'Too many concurrent runs' (Hermes: 10)")
+    p.add_argument("--plain", action="store_true",
+                   help="a plain OpenAI-compatible server: no /v1/capabilities")
     return p.parse_args(argv)
 
 
@@ -56,11 +60,15 @@ def openai_error(status, message, code, err_type):
 
 
 class Double:
-    def __init__(self, key, defaults):
+    def __init__(self, key, defaults, max_runs=10, plain=False):
         self.key = key
         self.scripts = scripts.ScriptBook(defaults)
         self.requests = []
         self.next_id = 1
+        self.max_runs = max_runs
+        self.runs = 0  # chat completions being answered now
+        self.plain = plain
+        self.capability_asks = 0
 
     # -- recording ---------------------------------------------------------------
 
@@ -105,9 +113,51 @@ class Double:
             return openai_error(400, "body must be a JSON object with messages",
                                 "invalid_request", "invalid_request_error")
         model = body.get("model") if isinstance(body.get("model"), str) else ""
+        if self.runs >= self.max_runs:
+            entry["script"] = None
+            return scripts.too_many_runs(self.max_runs)
         script = self.scripts.take(profile, model)
         entry["script"] = script
-        return await scripts.perform(script, request, body, model or profile or "double", entry)
+        self.runs += 1
+        try:
+            return await scripts.perform(script, request, body, model or profile or "double",
+                                         entry)
+        finally:
+            self.runs -= 1
+
+    async def capabilities(self, request):
+        """GET /v1/capabilities as Hermes answers it, with the features this double has
+        (no runs yet); a plain server has no such endpoint."""
+        key_ok = None
+        if self.key is not None:
+            key_ok = request.headers.get("Authorization", "") == "Bearer " + self.key
+        # Counted apart: the request record is of chat completions, which tests read.
+        self.capability_asks += 1
+        if self.plain:
+            return web.json_response({"detail": "Not Found"}, status=404)
+        if key_ok is False:
+            return openai_error(401, "Invalid API key", "invalid_api_key", "invalid_request_error")
+        return web.json_response({
+            "object": "hermes.api_server.capabilities", "platform": "hermes-agent",
+            "model": "hermes-agent", "auth": {"type": "bearer", "required": self.key is not None},
+            "features": {"chat_completions": True, "chat_completions_streaming": True,
+                         "responses_api": False, "run_submission": False, "run_status": False,
+                         "run_events_sse": False, "run_stop": False,
+                         "run_approval_response": False, "tool_progress_events": True,
+                         "approval_events": False,
+                         "session_continuity_header": "X-Hermes-Session-Id"},
+            "endpoints": {"chat_completions": {"method": "POST",
+                                               "path": "/v1/chat/completions"}}})
+
+    async def set_backend(self, request):
+        try:
+            kind = (await request.json()).get("kind")
+        except (ValueError, AttributeError):
+            kind = None
+        if kind not in ("hermes", "plain"):
+            return web.json_response({"error": 'kind must be "hermes" or "plain"'}, status=400)
+        self.plain = kind == "plain"
+        return web.json_response({"ok": True})
 
     # -- admin ----------------------------------------------------------------------
 
@@ -131,13 +181,17 @@ class Double:
         return web.json_response({"ok": True})
 
     async def health(self, _request):
-        return web.json_response({"ok": True, "requests": len(self.requests)})
+        return web.json_response({"ok": True, "requests": len(self.requests),
+                                  "capability_asks": self.capability_asks})
 
 
 def make_app(double):
     app = web.Application(client_max_size=64 * 1024 * 1024)
     app.router.add_post("/v1/chat/completions", double.chat_completions)
     app.router.add_post("/p/{profile}/v1/chat/completions", double.chat_completions)
+    app.router.add_get("/v1/capabilities", double.capabilities)
+    app.router.add_get("/p/{profile}/v1/capabilities", double.capabilities)
+    app.router.add_post("/_double/backend", double.set_backend)
     app.router.add_post("/_double/script", double.set_script)
     app.router.add_delete("/_double/script", double.clear_scripts)
     app.router.add_get("/_double/requests", double.get_requests)
@@ -170,7 +224,7 @@ async def main(argv):
     if args.key_file:
         with open(args.key_file, encoding="utf-8") as f:
             key = f.read().strip()
-    double = Double(key, default_script(args))
+    double = Double(key, default_script(args), args.max_concurrent_runs, args.plain)
 
     parent = os.getppid()
     die_with_parent()

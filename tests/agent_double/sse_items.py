@@ -79,7 +79,8 @@ def items(data: bytes):
                 continue
             out.append("tool %s %s [%s] %s" % (p.get("tool") or p.get("name") or "",
                                                p.get("emoji", ""), p.get("label", ""),
-                                               p.get("status", "")))
+                                               p.get("status", ""))
+                       + (f" #{p['toolCallId']}" if p.get("toolCallId") else ""))
             continue
         if etype != "message":
             continue

@@ -5,6 +5,7 @@ import http.client
 import json
 import os
 import pathlib
+import re
 import signal
 import subprocess
 import sys
@@ -90,14 +91,14 @@ def test_echo_stream_has_the_hermes_shape(double):
     assert first["object"] == "chat.completion.chunk"
     assert first["choices"][0]["delta"] == {"role": "assistant"}
     got = sse_items.items(body)
-    assert got[-2].startswith("finish stop usage=") and got[-2].endswith("hermes=C--")
+    assert got[-2].startswith("finish stop usage=") and "hermes=" not in got[-2]
     assert got[-1] == "done"
     texts = [g[len("text ["):-1] for g in got if g.startswith("text [")]
     assert len(texts) == 3
     assert "".join(texts) == "echo: héllo 🌧"
-    # Same chunk keys as the recorded Hermes stream the C++ tests use.
+    # Same chunk keys as the real server's successful turn: no `hermes` object.
     final = json.loads(records[-2][2])
-    assert set(final) == {"id", "object", "created", "model", "choices", "usage", "hermes"}
+    assert set(final) == {"id", "object", "created", "model", "choices", "usage"}
 
 
 def test_requests_are_recorded_without_the_key(double):
@@ -157,9 +158,10 @@ def test_tool_progress_keepalives_and_pacing(double):
     _, _, body = double.chat("x")
     assert time.monotonic() - started >= 0.5
     got = sse_items.items(body)
+    call_id = got[2].rsplit("#", 1)[1]
     assert got[:4] == ["keepalive", "keepalive",
-                       "tool web_search 🔍 [Searching the web] running",
-                       "tool web_search 🔍 [Searching the web] completed"]
+                       f"tool terminal 💻 [echo fake-tool-ran] running #{call_id}",
+                       f"tool terminal  [] completed #{call_id}"]
     assert got.count("keepalive") >= 4  # two up front, more during the waits
     assert got[-1] == "done"
 
@@ -242,3 +244,64 @@ def test_sigterm_exits_cleanly(double):
 
 if __name__ == "__main__":
     sys.exit(pytest.main([str(HERE), "-q", "-p", "no:cacheprovider"]))
+
+
+def without_call_ids(items):
+    return [re.sub(r" #call_[0-9a-f]+$", " #call", i) for i in items]
+
+
+def test_a_tool_turn_reads_like_the_recorded_real_server(double):
+    # tests/fixtures/agent/hermes-0.18.2-tool-turn.sse: the exact bytes of Hermes
+    # 0.18.2's tool turn (../../../shared/reference/hermes-api-server/).
+    real = sse_items.items((ROOT / "tests/fixtures/agent/hermes-0.18.2-tool-turn.sse")
+                           .read_bytes())
+    double.script({"tool_progress": True, "reply": "real-hermes says: please FAKE_TOOL now",
+                   "deltas": 5})
+    ours = sse_items.items(double.chat("please FAKE_TOOL now")[2])
+
+    def shape(items):
+        """Tool events, the text joined, then the rest; the call id and the token
+        counts (which differ by nature) left out."""
+        tools = [i for i in without_call_ids(items) if i.startswith("tool ")]
+        text = "".join(i[len("text ["):-1] for i in items if i.startswith("text ["))
+        rest = [re.sub(r"usage=\d+/\d+/\d+", "usage=n", i) for i in items
+                if not i.startswith(("tool ", "text ["))]
+        return tools, text, rest
+    assert shape(ours) == shape(real)
+    assert shape(real)[1] == "\n\nreal-hermes says: please FAKE_TOOL now"
+    assert len([i for i in ours if i.startswith("text [")]) == 5
+
+
+def test_capabilities_as_hermes_and_none_when_plain(double):
+    status, _, body = double.request("GET", "/v1/capabilities")
+    caps = json.loads(body)
+    assert status == 200 and caps["platform"] == "hermes-agent"
+    assert caps["features"]["session_continuity_header"] == "X-Hermes-Session-Id"
+    assert caps["features"]["run_submission"] is False  # the double has no runs yet
+    status, _, _ = double.request("POST", "/_double/backend", {"kind": "plain"})
+    assert status == 200
+    assert double.request("GET", "/p/coder/v1/capabilities")[0] == 404
+    assert double.recorded() == []  # capability asks are not chat requests
+    assert json.loads(double.request("GET", "/_double/health")[2])["capability_asks"] == 2
+
+
+def test_past_max_concurrent_runs_is_hermes_429():
+    d = Running("--max-concurrent-runs", "1")
+    try:
+        d.script({"delay": 1.0, "deltas": 2})
+        import threading
+        slow = threading.Thread(target=d.chat, args=("slow",))
+        slow.start()
+        time.sleep(0.3)
+        conn = http.client.HTTPConnection("127.0.0.1", d.port, timeout=10)
+        conn.request("POST", "/v1/chat/completions", body=json.dumps(
+            {"model": "m", "stream": True, "messages": [{"role": "user", "content": "x"}]}),
+            headers={"Content-Type": "application/json"})
+        resp = conn.getresponse()
+        body = json.loads(resp.read())
+        assert resp.status == 429 and resp.getheader("Retry-After") == "1"
+        assert body == {"error": {"message": "Too many concurrent runs (max 1)",
+                                  "type": "rate_limit_error", "code": "rate_limit_exceeded"}}
+        slow.join()
+    finally:
+        d.stop()

@@ -209,6 +209,11 @@ class AgentDouble:
     def requests(self):
         return ok("GET", f"{self.url}/_double/requests")["requests"]
 
+    def backend(self, kind):
+        """"hermes" (answers /v1/capabilities as Hermes does) or "plain" (no such endpoint,
+        like any other OpenAI-compatible server)."""
+        ok("POST", f"{self.url}/_double/backend", {"kind": kind})
+
     def stop(self):
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)

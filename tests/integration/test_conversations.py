@@ -271,6 +271,72 @@ def test_streamed_reply_is_one_message_grown_by_spaced_edits(world):
                 and e["sender"] == world.solo.user_id]) == 1 + len(edits)
 
 
+# -- the agent backend --------------------------------------------------------------
+
+
+def requests_for(world, texts):
+    """The agent double's records of the requests that asked about `texts`."""
+    return [r for r in world.agent.requests()
+            if r["body"]["messages"][-1]["content"] in texts]
+
+
+def test_a_hermes_backend_gets_the_persona_once_and_no_history(world):
+    # Hermes' server keeps the conversation and already has SOUL.md: a second system
+    # prompt would put the persona in twice (issue 14).
+    room = world.dm(world.solo)
+    for text in ("who are you?", "and again?"):
+        the_reply(world, room, world.doru.send(room, text), world.solo, final=f"echo: {text}")
+    for r in requests_for(world, ("who are you?", "and again?")):
+        messages = r["body"]["messages"]
+        assert [m["role"] for m in messages] == ["system", "user"], messages
+        assert "profile of the test harness" not in messages[0]["content"]  # no SOUL.md
+        assert r["session_id"]
+
+
+def test_a_plain_backend_gets_soul_and_the_history(world):
+    world.agent.backend("plain")
+    try:
+        room = world.dm(world.two)
+        for text in ("first plain", "second plain"):
+            the_reply(world, room, world.doru.send(room, text), world.two,
+                      final=f"echo: {text}")
+        second = requests_for(world, ("second plain",))[0]["body"]["messages"]
+        assert second[0]["role"] == "system"
+        assert "You are the two profile of the test harness." in second[0]["content"]
+        assert [(m["role"], m["content"]) for m in second[1:]] == [
+            ("user", "first plain"), ("assistant", "echo: first plain"),
+            ("user", "second plain")]
+    finally:
+        world.agent.backend("hermes")
+
+
+def test_tool_calls_show_labelled_lines_and_the_reply_no_leading_blank_lines(world):
+    room = world.dm(world.solo)
+    # As Hermes sends them: running with emoji and label, completed with neither, then
+    # the text starting with "\n\n"; the text comes late enough for a tool line to show.
+    world.agent.script({"tool_progress": True, "first_token_delay": 2.0}, model="solo", count=1)
+    source = world.doru.send(room, "run a tool")
+    reply = the_reply(world, room, source, world.solo, final="echo: run a tool")
+    assert reply["content"]["body"] in ("💻 echo fake-tool-ran…", "💻 echo fake-tool-ran ✓")
+    events = world.hs.events(room)
+    shown = [reply["content"]["body"]] + [e["content"]["m.new_content"]["body"]
+                                          for e in edits_of(events, reply["event_id"])]
+    assert all(not text.startswith(("\n", " ")) for text in shown), shown
+    assert not any(text.strip() in ("🔧 terminal…", "💻 terminal…") for text in shown), shown
+
+
+def test_a_busy_agent_backend_is_waited_out(world):
+    # Hermes answers 429 "Too many concurrent runs" with Retry-After: 1 past its limit.
+    room = world.dm(world.solo)
+    world.agent.script({"status": 429}, model="solo", count=2)
+    source = world.doru.send(room, "while it is busy")
+    the_reply(world, room, source, world.solo, final="echo: while it is busy")
+    world.doru.wait_reactions(room, source, world.solo, ["✅"])
+    assert "❌" not in reactions_to(world.hs.events(room), source, world.solo.user_id)
+    assert len(requests_for(world, ("while it is busy",))) == 3
+    assert "the agent backend is busy (HTTP 429)" in world.gateway.stderr()
+
+
 # -- commands -----------------------------------------------------------------------
 
 
