@@ -2,6 +2,7 @@
 #include "app/text_table.hpp"
 
 #include "profiles/discovery.hpp"
+#include "profiles/identifiers.hpp"
 
 #include <iostream>
 
@@ -62,7 +63,7 @@ int check_command(const profile_selection& selection) {
   bool all_usable = !profiles::has_errors(set.issues);
   for (auto& lp : set.profiles) {
     auto& c = lp.config;
-    table.add_row({c.name, matrix_user(c), or_dash(c.homeserver),
+    table.add_row({c.name, matrix_user(c), or_dash(profiles::printable_url(c.homeserver)),
                    c.on_matrix() ? to_string(c.e2ee) : "-", or_dash(c.device_id),
                    or_dash(c.home_room), c.on_matrix() ? allowed(c) : "-",
                    problem_summary(lp)});

@@ -4,6 +4,7 @@
 
 #include "matrix/client_api.hpp"
 #include "profiles/discovery.hpp"
+#include "profiles/identifiers.hpp"
 
 #include <sys/stat.h>
 
@@ -65,11 +66,13 @@ int login_command(const login_options& o) {
   auto login = client.call(matrix::password_login_request(user, password->reveal(), device),
                            matrix::parse_login);
   if (!login)
-    return fail("login", "logging in as " + user + " on " + c.homeserver
+    return fail("login", "logging in as " + user + " on "
+                           + profiles::printable_url(c.homeserver)
                            + " failed: " + matrix::to_string(login.error()));
   if (auto err = write_credentials(c.env_file, login.value()))
     return fail("login", "logged in, but could not write " + c.env_file.string() + ": " + *err);
-  std::cout << "Logged in as " << login->user_id << " on " << c.homeserver << " (device "
+  std::cout << "Logged in as " << login->user_id << " on "
+            << profiles::printable_url(c.homeserver) << " (device "
             << login->device_id << ").\n"
             << "Wrote MATRIX_ACCESS_TOKEN, MATRIX_USER_ID and MATRIX_DEVICE_ID to "
             << c.env_file.string() << ".\n"

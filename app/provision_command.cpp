@@ -113,7 +113,8 @@ int provision_command(const provision_options& o) {
   // The server name is the admin's own: the homeserver's URL may be another host.
   auto me = admin.call(matrix::whoami_request(), matrix::parse_whoami);
   if (!me)
-    return fail(cmd, "the admin token does not work on " + o.homeserver + ": "
+    return fail(cmd, "the admin token does not work on "
+                     + profiles::printable_url(o.homeserver) + ": "
                      + matrix::to_string(me.error()));
   auto server_name = me->user_id.substr(me->user_id.find(':') + 1);
   auto user_id = o.user.empty() ? default_localpart(o.profile) : o.user;
@@ -127,11 +128,11 @@ int provision_command(const provision_options& o) {
   if (!found)
     return fail(cmd, "looking up " + user_id + " failed: " + matrix::to_string(found.error()));
   if (found.value() && !o.force)
-    return fail(cmd, user_id + " already exists on " + o.homeserver
+    return fail(cmd, user_id + " already exists on " + profiles::printable_url(o.homeserver)
                      + "; pass --force to give it a new password (this logs out its other "
                        "sessions) and use it for profile '" + o.profile + "'");
   if (found.value() && found.value()->deactivated)
-    return fail(cmd, user_id + " is deactivated on " + o.homeserver
+    return fail(cmd, user_id + " is deactivated on " + profiles::printable_url(o.homeserver)
                      + "; reactivate it or choose another --user");
 
   auto password = generate_password();
@@ -167,7 +168,8 @@ int provision_command(const provision_options& o) {
     return fail(cmd, user_id + " is ready, but " + env_file.string()
                      + " could not be written: " + *err + "; run provision again with --force");
 
-  std::cout << (put->created ? "Created " : "Updated ") << user_id << " on " << o.homeserver
+  std::cout << (put->created ? "Created " : "Updated ") << user_id << " on "
+            << profiles::printable_url(o.homeserver)
             << " (display name \"" << displayname << "\") and logged in as device "
             << login->device_id << ".\n"
             << "Wrote MATRIX_HOMESERVER, MATRIX_USER_ID, MATRIX_DEVICE_ID and "

@@ -122,6 +122,17 @@ std::optional<std::string> url_problem(std::string_view url, std::string_view sc
   return std::nullopt;
 }
 
+std::string printable_url(std::string_view url) {
+  auto sep = url.find("://");
+  auto start = sep == std::string_view::npos ? 0 : sep + 3;
+  auto authority = url.substr(start);
+  authority = authority.substr(0, authority.find_first_of("/?#"));
+  auto at = authority.rfind('@');
+  if (at == std::string_view::npos)
+    return std::string{url};
+  return std::string{url.substr(0, start)} + "[redacted]" + std::string{url.substr(start + at)};
+}
+
 std::string url_host(std::string_view url) {
   auto sep = url.find("://");
   std::string_view authority = sep == std::string_view::npos ? url : url.substr(sep + 3);

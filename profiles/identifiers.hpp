@@ -41,4 +41,8 @@ enum class id_syntax {
 /// The host of an absolute URL that passed url_problem, lower case.
 [[nodiscard]] std::string url_host(std::string_view url);
 
+/// `url` as it may be printed: credentials in its authority ("user:password@") shown as
+/// "[redacted]@". Everything else is kept, so that a person still recognises it.
+[[nodiscard]] std::string printable_url(std::string_view url);
+
 } // namespace hm::profiles

@@ -65,6 +65,20 @@ def test_check_six_profiles_names_each_problem(hermes_home):
         assert value not in out and value not in res.stderr, "a secret was printed"
 
 
+def test_check_prints_a_homeserver_url_without_its_credentials(tmp_path):
+    home = tmp_path / "home"
+    home.mkdir()
+    env = home / ".env"
+    env.write_text("MATRIX_HOMESERVER=http://alice:s3cret-pw@hs.example.org:8008\n"
+                   "MATRIX_ACCESS_TOKEN=syt_not_printed\n"
+                   "MATRIX_ALLOWED_USERS=@doru:example.org\n")
+    env.chmod(0o600)
+    res = run_cli("check", "--hermes-home", str(home))
+    out = res.stdout + res.stderr
+    assert "http://[redacted]@hs.example.org:8008" in out, out
+    assert "s3cret-pw" not in out and "alice" not in out and "syt_not_printed" not in out
+
+
 def test_check_selected_good_profiles_exits_0(hermes_home):
     home = hermes_home("six-profiles")
     res = run_cli("check", "--hermes-home", str(home), "--profile", "default",

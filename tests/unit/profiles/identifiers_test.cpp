@@ -53,3 +53,14 @@ CAF_TEST(urls) {
   CAF_CHECK(why->find("hunter2") == std::string::npos);
   CAF_CHECK_EQUAL(url_host("https://User:x@Matrix.Example.org:8448/x"), "matrix.example.org");
 }
+
+CAF_TEST(a url is printed without its credentials) {
+  CAF_CHECK_EQUAL(printable_url("http://user:password@hs.example.org:8008/base?x=1"),
+                  "http://[redacted]@hs.example.org:8008/base?x=1");
+  CAF_CHECK_EQUAL(printable_url("http://a@b@host/"), "http://[redacted]@host/");
+  CAF_CHECK_EQUAL(printable_url("https://matrix.example.org/p/a@b"),
+                  "https://matrix.example.org/p/a@b"); // '@' in the path is no credential
+  CAF_CHECK_EQUAL(printable_url("https://matrix.example.org"), "https://matrix.example.org");
+  CAF_CHECK_EQUAL(printable_url("user:pw@host:3128"), "[redacted]@host:3128");
+  CAF_CHECK_EQUAL(printable_url(""), "");
+}
