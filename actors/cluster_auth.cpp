@@ -1,17 +1,14 @@
 #include "actors/cluster_auth.hpp"
 
 #include "messages/errors.hpp"
+#include "store/private_file.hpp"
 
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 #include <openssl/rand.h>
 
-#include <sys/stat.h>
-
 #include <array>
-#include <fstream>
-#include <sstream>
 
 namespace hm {
 
@@ -34,28 +31,10 @@ constexpr const char* proof_context = "hermes-matrix cluster join v1";
 } // namespace
 
 caf::expected<std::string> read_cluster_secret(const std::filesystem::path& file) {
-  auto where = "cluster secret file " + file.string();
-  struct stat st {};
-  if (::stat(file.c_str(), &st) != 0)
-    return make_error(errc::bad_config, where + ": cannot read it (does it exist?)");
-  if ((st.st_mode & 077) != 0)
-    return make_error(errc::bad_config,
-                      where + ": readable by others; make it private (chmod 600)");
-  std::ifstream in{file};
-  std::stringstream buf;
-  buf << in.rdbuf();
-  if (!in && !in.eof())
-    return make_error(errc::bad_config, where + ": cannot read it");
-  auto text = buf.str();
-  auto first = text.find_first_not_of(" \t\r\n");
-  auto last = text.find_last_not_of(" \t\r\n");
-  if (first == std::string::npos)
-    return make_error(errc::bad_config, where + ": empty; put a long random secret in it");
-  text = text.substr(first, last - first + 1);
-  if (text.size() < 16)
-    return make_error(errc::bad_config,
-                      where + ": too short; use at least 16 random characters");
-  return text;
+  auto text = store::read_secret_file(file, "the cluster secret file", 16);
+  if (!text.error.empty())
+    return make_error(errc::bad_config, text.error);
+  return std::move(text.value);
 }
 
 std::string make_nonce() {

@@ -1,5 +1,6 @@
 #include "actors/profile_log.hpp"
 #include "actors/json_log_format.hpp"
+#include "store/private_file.hpp"
 
 #include <spdlog/sinks/rotating_file_sink.h>
 #include <spdlog/sinks/stdout_sinks.h>
@@ -7,6 +8,9 @@
 
 #include <map>
 #include <mutex>
+#include <optional>
+#include <sys/stat.h>
+#include <unistd.h>
 
 namespace hm {
 
@@ -46,6 +50,27 @@ void apply_format(spdlog::logger& logger) {
     logger.set_pattern(pattern);
 }
 
+/// Why the log file may not be written where it is: spdlog opens it (and renames it
+/// when rotating) by name, so its folder must be one nobody else can write to, and
+/// the file itself no link planted to make us append to a file of someone's choosing.
+std::optional<std::string> unsafe_log_place(const std::filesystem::path& file) {
+  auto dir = file.parent_path();
+  if (auto err = store::make_private_dir(dir))
+    return *err;
+  if (auto why = store::private_dir_problem(dir))
+    return dir.string() + " " + *why;
+  struct stat st {};
+  if (::lstat(file.c_str(), &st) == 0) {
+    if (S_ISLNK(st.st_mode))
+      return "it is a symbolic link";
+    if (!S_ISREG(st.st_mode))
+      return "it is not a regular file";
+    if (st.st_uid != ::geteuid())
+      return "it belongs to another user (uid " + std::to_string(st.st_uid) + ")";
+  }
+  return std::nullopt;
+}
+
 } // namespace
 
 void init_logging(const std::string& level, log_format format) {
@@ -68,12 +93,17 @@ profile_logger(const std::string& profile, const std::filesystem::path& profile_
     return i->second;
   std::vector<spdlog::sink_ptr> sinks{stderr_sink()};
   auto file = profile_dir / "logs" / "gateway.log";
-  try {
-    sinks.push_back(std::make_shared<spdlog::sinks::rotating_file_sink_mt>(
-      file.string(), max_log_bytes, kept_log_files));
-  } catch (const spdlog::spdlog_ex& ex) {
-    spdlog::warn("[{}] cannot write {} ({}); logging to stderr only", profile,
-                 file.string(), ex.what());
+  if (auto refused = unsafe_log_place(file)) {
+    spdlog::warn("[{}] not writing {}: {}; logging to stderr only", profile, file.string(),
+                 *refused);
+  } else {
+    try {
+      sinks.push_back(std::make_shared<spdlog::sinks::rotating_file_sink_mt>(
+        file.string(), max_log_bytes, kept_log_files));
+    } catch (const spdlog::spdlog_ex& ex) {
+      spdlog::warn("[{}] cannot write {} ({}); logging to stderr only", profile,
+                   file.string(), ex.what());
+    }
   }
   auto logger = std::make_shared<spdlog::logger>(profile, sinks.begin(), sinks.end());
   apply_format(*logger);

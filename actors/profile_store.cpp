@@ -1,5 +1,7 @@
 #include "actors/profile_store.hpp"
+
 #include "actors/store_sql.hpp"
+#include "store/private_file.hpp"
 
 #include <sqlite3.h>
 
@@ -137,16 +139,24 @@ std::filesystem::path profile_store::path_for(const std::filesystem::path& profi
 
 std::variant<std::unique_ptr<profile_store>, std::string>
 profile_store::open(const std::filesystem::path& path) {
-  std::error_code ec;
-  std::filesystem::create_directories(path.parent_path(), ec);
-  if (ec)
-    return "cannot create " + path.parent_path().string() + ": " + ec.message();
+  // SQLite opens the files by name: that is safe only in folders nobody else can
+  // write to (a file checked here could otherwise be swapped before SQLite opens it).
+  // The store's folder is made private; it and the two above it (platforms/ and the
+  // profile's own folder) must not be writable by other users.
+  if (auto err = store::make_private_dir(path.parent_path()))
+    return *err;
+  auto dir = path.parent_path();
+  for (int level = 0; level < 3 && !dir.empty(); ++level, dir = dir.parent_path())
+    if (auto why = store::private_dir_problem(dir))
+      return "the folder " + dir.string() + " of the store " + path.string() + " " + *why
+             + "; make it yours and not writable by others (chmod go-w)";
   // The lock lives in its own file so that it also guards creating the database.
   auto lock_path = path;
   lock_path += ".lock";
-  int fd = ::open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-  if (fd < 0)
-    return "cannot open " + lock_path.string() + ": " + std::strerror(errno);
+  auto lock = store::open_private_file(lock_path, "the store's lock file");
+  if (lock.fd < 0)
+    return lock.error;
+  int fd = lock.fd;
   if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
     auto err = errno;
     ::close(fd);
@@ -157,15 +167,14 @@ profile_store::open(const std::filesystem::path& path) {
     return "cannot lock " + lock_path.string() + ": " + std::strerror(err);
   }
   // Create the file with mode 0600 before SQLite opens it: SQLite gives its WAL
-  // and shared-memory files the database file's mode.
-  int dbfd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-  if (dbfd < 0) {
-    auto err = errno;
+  // and shared-memory files the database file's mode. One planted by another user,
+  // or a link to elsewhere, is refused.
+  auto dbfile = store::open_private_file(path, "the store");
+  if (dbfile.fd < 0) {
     ::close(fd);
-    return "cannot open " + path.string() + ": " + std::strerror(err);
+    return dbfile.error;
   }
-  ::fchmod(dbfd, 0600);
-  ::close(dbfd);
+  ::close(dbfile.fd);
   sqlite3* db = nullptr;
   if (sqlite3_open_v2(path.c_str(), &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX,
                       nullptr)

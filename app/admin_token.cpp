@@ -1,11 +1,12 @@
 #include "app/admin_token.hpp"
 
+#include "store/private_file.hpp"
+
 #include <array>
 #include <cctype>
 #include <cerrno>
 #include <cstring>
 #include <fstream>
-#include <sstream>
 
 #include <fcntl.h>
 #include <unistd.h>
@@ -14,13 +15,8 @@ namespace hm {
 
 namespace {
 
-std::string trim(std::string s) {
-  auto first = s.find_first_not_of(" \t\r\n");
-  if (first == std::string::npos)
-    return {};
-  auto last = s.find_last_not_of(" \t\r\n");
-  return s.substr(first, last - first + 1);
-}
+/// A token shorter than this is refused: it could be guessed.
+constexpr std::size_t min_token_chars = 16;
 
 /// 32 bytes from the kernel's CSPRNG as 64 hex digits.
 admin_token random_token() {
@@ -44,35 +40,25 @@ std::filesystem::path default_admin_token_path(const std::filesystem::path& home
 }
 
 admin_token read_admin_token(const std::filesystem::path& path) {
-  std::ifstream in{path};
-  if (!in)
-    return {{}, "cannot read the admin token file " + path.string() + ": " + std::strerror(errno)};
-  std::stringstream ss;
-  ss << in.rdbuf();
-  auto token = trim(ss.str());
-  if (token.empty())
-    return {{}, "the admin token file " + path.string() + " is empty"};
-  if (token.find_first_of(" \t\r\n") != std::string::npos)
-    return {{}, "the admin token file " + path.string() + " holds more than one line or word"};
-  return {token, {}};
+  // The pickle key's rules: ours, private, not a link, and long enough to be guessed
+  // by nobody (a generated token has 64 characters).
+  auto text = store::read_secret_file(path, "the admin token file", min_token_chars);
+  return {std::move(text.value), std::move(text.error)};
 }
 
 admin_token read_or_create_admin_token(const std::filesystem::path& path) {
   std::error_code ec;
   if (std::filesystem::exists(path, ec))
     return read_admin_token(path);
-  auto dir = path.parent_path();
-  if (!dir.empty() && !std::filesystem::exists(dir, ec)) {
-    std::filesystem::create_directories(dir, ec);
-    if (ec)
-      return {{}, "cannot create " + dir.string() + " for the admin token: " + ec.message()};
-    std::filesystem::permissions(dir, std::filesystem::perms::owner_all, ec);
-  }
+  if (auto dir = path.parent_path(); !dir.empty())
+    if (auto err = store::make_private_dir(dir))
+      return {{}, *err + " (for the admin token)"};
   auto token = random_token();
   if (!token.error.empty())
     return token;
-  // O_EXCL: two nodes starting together never overwrite each other's token.
-  int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+  // O_EXCL: two nodes starting together never overwrite each other's token, and a
+  // link planted there is not followed.
+  int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
   if (fd < 0) {
     if (errno == EEXIST)
       return read_admin_token(path);

@@ -21,7 +21,8 @@ struct admin_token {
 [[nodiscard]] std::filesystem::path default_admin_token_path(const std::filesystem::path& home);
 
 /// The token in `path` (surrounding whitespace trimmed), or a user-facing error
-/// naming the file (missing, unreadable, empty).
+/// naming the file: missing, a symbolic link, not ours, readable by others (it must be
+/// mode 0600), empty, more than one word, or shorter than 16 characters.
 [[nodiscard]] admin_token read_admin_token(const std::filesystem::path& path);
 
 /// The token in `path`; when the file does not exist, a new random token is written

@@ -1,6 +1,7 @@
 #include "profiles/config.hpp"
 
 #include "profiles/discovery.hpp"
+#include "profiles/file_access.hpp"
 #include "profiles/identifiers.hpp"
 
 #include <algorithm>
@@ -469,6 +470,21 @@ loaded_profile load_profile(const std::string& name, const std::filesystem::path
     p.file = env_path;
     p.message = "holds secrets but other users may read it";
     p.fix = "chmod 600 " + env_path.string();
+    // Writable by others is worse: anyone could make the bot answer them.
+    if (others_may_write(st)) {
+      p.level = severity::error;
+      p.message = "other users may change it (and so who the bot answers)";
+    }
+    out.issues.push_back(std::move(p));
+  }
+  // Another user who can write the profile's folder can swap the store, keys and
+  // logs in it for their own; the store refuses to open there, and check says so.
+  if (out.config.on_matrix() && ::stat(dir.c_str(), &st) == 0 && others_may_write(st)) {
+    problem p;
+    p.level = severity::error;
+    p.file = dir;
+    p.message = "the profile's folder is writable by other users";
+    p.fix = "chmod go-w " + dir.string();
     out.issues.push_back(std::move(p));
   }
   return out;

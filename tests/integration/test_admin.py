@@ -282,7 +282,8 @@ def test_status_cli_fails_clearly_when_the_service_is_unreachable(world, tmp_pat
     assert res.returncode != 0
     assert "cannot reach the admin API" in res.stderr, res.stderr
     token_file = tmp_path / "wrong-token"
-    token_file.write_text("not-the-token\n")
+    token_file.write_text("not-the-token-of-the-service\n")
+    token_file.chmod(0o600)
     res = subprocess.run([BINARY, "status", "--admin-url", world.url,
                           "--admin-token-file", str(token_file)],
                          capture_output=True, text=True, timeout=30)
@@ -300,6 +301,7 @@ def test_a_stopped_profile_is_not_ready_and_takes_no_notification(world, tmp_pat
     (home / ".env").write_text("# the default profile is not on Matrix here\n")
     token_file = tmp_path / "given-token"
     token_file.write_text("a-token-the-operator-chose-1234\n")
+    token_file.chmod(0o600)
     gateway = Gateway(home, tmp_path / "gateway.stderr", world.hs, [],
                       args=["--admin-token-file", str(token_file)])
     gateway.start()

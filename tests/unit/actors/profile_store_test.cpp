@@ -53,6 +53,41 @@ CAF_TEST(values survive closing and reopening) {
   CAF_CHECK_EQUAL(store->get("schema_version"), std::optional<std::string>{"5"});
 }
 
+CAF_TEST(a link in place of the store is refused and not followed) {
+  std::filesystem::create_directories(path.parent_path());
+  auto elsewhere = dir / "elsewhere.db";
+  std::filesystem::create_symlink(elsewhere, path);
+  auto res = profile_store::open(path);
+  CAF_REQUIRE(std::holds_alternative<std::string>(res));
+  CAF_CHECK(std::get<std::string>(res).find("symbolic link") != std::string::npos);
+  CAF_CHECK(!std::filesystem::exists(elsewhere));
+}
+
+CAF_TEST(a store another user put there first is refused) {
+  if (::geteuid() != 0) {
+    CAF_MESSAGE("skipped: only root can plant a file as another user");
+    return;
+  }
+  std::filesystem::create_directories(path.parent_path());
+  { std::ofstream{path}; }
+  ::chmod(path.c_str(), 0666);
+  CAF_REQUIRE_EQUAL(::chown(path.c_str(), 65534, 65534), 0);
+  auto res = profile_store::open(path);
+  CAF_REQUIRE(std::holds_alternative<std::string>(res));
+  CAF_CHECK(std::get<std::string>(res).find("belongs to another user") != std::string::npos);
+}
+
+CAF_TEST(a store in a folder others may write to is refused) {
+  std::filesystem::create_directories(path.parent_path());
+  ::chmod(path.parent_path().c_str(), 0777);
+  auto res = profile_store::open(path);
+  CAF_REQUIRE(std::holds_alternative<std::string>(res));
+  auto& msg = std::get<std::string>(res);
+  CAF_CHECK(msg.find(path.parent_path().string() + " of the store") != std::string::npos);
+  CAF_CHECK(msg.find("writable by other users") != std::string::npos);
+  CAF_CHECK(!std::filesystem::exists(path));
+}
+
 CAF_TEST(a second opener is refused while the first holds the lock) {
   auto first = open_ok(path);
   auto second = profile_store::open(path);

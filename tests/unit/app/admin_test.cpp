@@ -68,15 +68,43 @@ CAF_TEST(a given token file must exist and hold one token) {
   auto missing = read_admin_token(tmp.path / "nope");
   CAF_CHECK(missing.value.empty());
   CAF_CHECK(missing.error.find("nope") != std::string::npos);
-  std::ofstream{tmp.path / "empty"} << "\n  \n";
+  auto write = [&](const char* name, const char* text) {
+    std::ofstream{tmp.path / name} << text;
+    ::chmod((tmp.path / name).c_str(), 0600);
+  };
+  write("empty", "\n  \n");
   auto empty = read_admin_token(tmp.path / "empty");
   CAF_CHECK(empty.error.find("is empty") != std::string::npos);
-  std::ofstream{tmp.path / "two"} << "one\ntwo\n";
+  write("two", "one-long-enough-token\ntwo\n");
   CAF_CHECK(!read_admin_token(tmp.path / "two").error.empty());
-  std::ofstream{tmp.path / "good"} << "  tok-en_1\n";
+  write("good", "  tok-en_1-of-enough-length\n");
   auto good = read_admin_token(tmp.path / "good");
   CAF_CHECK(good.error.empty());
-  CAF_CHECK_EQUAL(good.value, "tok-en_1");
+  CAF_CHECK_EQUAL(good.value, "tok-en_1-of-enough-length");
+}
+
+CAF_TEST(a token file follows the pickle key rules) {
+  temp_dir tmp;
+  auto file = tmp.path / "token";
+  std::ofstream{file} << "tok-en_1-of-enough-length\n";
+  ::chmod(file.c_str(), 0666);
+  auto open_to_all = read_admin_token(file);
+  CAF_CHECK(open_to_all.value.empty());
+  CAF_CHECK(open_to_all.error.find("chmod 600") != std::string::npos);
+  ::chmod(file.c_str(), 0600);
+  CAF_CHECK(read_admin_token(file).error.empty());
+  std::ofstream{file} << "abcd\n";
+  CAF_CHECK(read_admin_token(file).error.find("too short") != std::string::npos);
+  std::filesystem::create_symlink(file, tmp.path / "linked");
+  CAF_CHECK(read_admin_token(tmp.path / "linked").error.find("symbolic link")
+            != std::string::npos);
+  // A link planted where the generated token goes is not followed either.
+  auto target = tmp.path / "attacker-reads-this";
+  std::filesystem::create_directories(tmp.path / "hermes-matrix");
+  std::filesystem::create_symlink(target, default_admin_token_path(tmp.path));
+  auto planted = read_or_create_admin_token(default_admin_token_path(tmp.path));
+  CAF_CHECK(!planted.error.empty());
+  CAF_CHECK(!std::filesystem::exists(target));
 }
 
 CAF_TEST(listen addresses) {
@@ -92,6 +120,10 @@ CAF_TEST(listen addresses) {
   CAF_CHECK(bare && bare->host == "127.0.0.1" && bare->port == 9000);
   for (auto bad : {"9465", "localhost:", "localhost:http", "localhost:70000", "host:-1"})
     CAF_CHECK(std::holds_alternative<std::string>(parse_admin_listen(bad)));
+  for (auto local : {"127.0.0.1", "127.1.2.3", "::1", "localhost"})
+    CAF_CHECK(is_loopback_host(local));
+  for (auto remote : {"0.0.0.0", "::", "10.0.0.5", "example.org", "1270.0.0.1", "127.evil.org"})
+    CAF_CHECK(!is_loopback_host(remote));
 }
 
 CAF_TEST(status json and readiness) {
