@@ -12,6 +12,7 @@
 #include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
 
+#include <arpa/inet.h>
 #include <charconv>
 #include <chrono>
 #include <thread>
@@ -117,6 +118,17 @@ parse_admin_listen(std::string_view text) {
       || where.port > 65535)
     return "--admin-listen " + std::string{text} + ": the port must be a number from 0 to 65535";
   return std::optional<admin_listen>{where};
+}
+
+bool is_loopback_host(std::string_view host) {
+  if (host == "localhost")
+    return true;
+  std::string text{host};
+  in_addr v4{};
+  if (::inet_pton(AF_INET, text.c_str(), &v4) == 1)
+    return (ntohl(v4.s_addr) >> 24) == 127;
+  in6_addr v6{};
+  return ::inet_pton(AF_INET6, text.c_str(), &v6) == 1 && IN6_IS_ADDR_LOOPBACK(&v6);
 }
 
 struct admin_server::impl {

@@ -29,6 +29,11 @@ struct admin_listen {
 [[nodiscard]] std::variant<std::optional<admin_listen>, std::string>
 parse_admin_listen(std::string_view text);
 
+/// True for an address only this host reaches: 127.0.0.0/8, ::1, localhost. Elsewhere
+/// the bearer token would cross the network in clear (the admin API has no TLS), which
+/// `run` refuses unless told --admin-listen-plaintext.
+[[nodiscard]] bool is_loopback_host(std::string_view host);
+
 /// The admin HTTP server. Stops (and joins its threads) when destroyed.
 class admin_server {
 public:

@@ -41,6 +41,7 @@ struct run_options {
   std::string log_level = "info";
   std::string metrics_listen = "127.0.0.1:9464"; ///< HOST:PORT, or "off"
   std::string admin_listen = "127.0.0.1:9465";    // "off": no admin API
+  bool admin_listen_plaintext = false;            // allow a non-loopback admin address
   std::filesystem::path admin_token_file;          // empty: generated under the home
   std::string log_format = "text"; // or "json": one object per line
   cluster_options cluster;

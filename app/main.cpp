@@ -52,8 +52,12 @@ int main(int argc, char** argv) {
     ->capture_default_str();
 
   run->add_option("--admin-listen", run_opts.admin_listen,
-                  "Admin HTTP API address (HOST:PORT, [::1]:PORT) or 'off'")
+                  "Admin HTTP API address (HOST:PORT, [::1]:PORT) or 'off'; loopback only "
+                  "unless --admin-listen-plaintext")
     ->capture_default_str();
+  run->add_flag("--admin-listen-plaintext", run_opts.admin_listen_plaintext,
+                "Allow --admin-listen off loopback, though the bearer token then crosses "
+                "the network in clear (the admin API has no TLS)");
   run->add_option("--admin-token-file", run_opts.admin_token_file,
                   "File with the admin API's bearer token (default: generated into "
                   "<hermes home>/hermes-matrix/admin-token)");

@@ -160,6 +160,13 @@ int run_command(const run_options& options) {
     return exit_usage;
   }
   auto admin_where = std::get<0>(admin_listen);
+  if (admin_where && !is_loopback_host(admin_where->host) && !options.admin_listen_plaintext) {
+    spdlog::error("--admin-listen {}: not a loopback address, and the admin API has no TLS: "
+                  "its bearer token would cross the network in clear. Listen on 127.0.0.1 "
+                  "behind a TLS proxy, or pass --admin-listen-plaintext to accept that",
+                  options.admin_listen);
+    return exit_usage;
+  }
   auto& cluster = options.cluster;
   std::string secret;
   if (cluster.enabled()) {

@@ -79,6 +79,23 @@ def test_check_prints_a_homeserver_url_without_its_credentials(tmp_path):
     assert "s3cret-pw" not in out and "alice" not in out and "syt_not_printed" not in out
 
 
+def test_check_refuses_a_profile_folder_others_may_write(tmp_path):
+    home = tmp_path / "home"
+    home.mkdir()
+    env = home / ".env"
+    env.write_text("MATRIX_HOMESERVER=http://hs.example.org\nMATRIX_ACCESS_TOKEN=syt_x\n"
+                   "MATRIX_ALLOWED_USERS=@doru:example.org\n")
+    env.chmod(0o600)
+    home.chmod(0o777)
+    res = run_cli("check", "--hermes-home", str(home))
+    assert res.returncode == 1, res.stdout
+    assert f"{home}: the profile's folder is writable by other users; chmod go-w {home}" \
+        in res.stdout, res.stdout
+    env.chmod(0o666)
+    res = run_cli("check", "--hermes-home", str(home))
+    assert "other users may change it" in res.stdout, res.stdout
+
+
 def test_check_selected_good_profiles_exits_0(hermes_home):
     home = hermes_home("six-profiles")
     res = run_cli("check", "--hermes-home", str(home), "--profile", "default",
@@ -187,6 +204,17 @@ def test_run_refuses_when_no_profile_is_usable(tmp_path):
     assert res.returncode == 1
     assert "hermes-matrix check" in res.stderr
     assert "syt_x_1234567" not in res.stderr
+
+
+def test_run_refuses_an_admin_address_off_loopback_unless_told_plaintext(tmp_path):
+    for where in ("0.0.0.0:0", "[::]:0", "10.1.2.3:9465"):
+        res = run_cli("run", "--hermes-home", str(tmp_path), "--admin-listen", where)
+        assert res.returncode == 2, (where, res.stderr)
+        assert "not a loopback address" in res.stderr and "--admin-listen-plaintext" in res.stderr
+    # Told: it goes on (and stops at the next thing, the home with no profile on Matrix).
+    res = run_cli("run", "--hermes-home", str(tmp_path), "--admin-listen", "0.0.0.0:0",
+                  "--admin-listen-plaintext")
+    assert "not a loopback address" not in res.stderr and res.returncode == 1, res.stderr
 
 
 def test_second_process_on_the_same_profile_is_refused(tmp_path):
