@@ -2,7 +2,10 @@
 
 #include <curl/curl.h>
 
+#include <algorithm>
+#include <iostream>
 #include <memory>
+#include <thread>
 
 namespace hm {
 
@@ -50,6 +53,21 @@ blocking_client::blocking_client(std::string base_url, std::string proxy)
   : base_url_(std::move(base_url)), proxy_(std::move(proxy)) {
   while (!base_url_.empty() && base_url_.back() == '/')
     base_url_.pop_back();
+}
+
+std::optional<std::chrono::milliseconds>
+blocking_client::rate_limit_wait(const matrix::http_response& r, std::chrono::milliseconds waited) {
+  using namespace std::chrono_literals;
+  constexpr auto budget = std::chrono::milliseconds{2min};
+  auto told = matrix::parse_matrix_error(r).retry_after.value_or(1s);
+  auto wait = std::clamp<std::chrono::milliseconds>(told, 100ms, 30s);
+  if (waited + wait > budget)
+    return std::nullopt;
+  std::cerr << "hermes-matrix: the homeserver is rate limiting (HTTP 429); trying again in "
+            << std::chrono::duration_cast<std::chrono::duration<double>>(wait).count()
+            << " s\n";
+  std::this_thread::sleep_for(wait);
+  return wait;
 }
 
 blocking_client::response blocking_client::perform(const matrix::http_request& request) const {

@@ -8,6 +8,8 @@
 #include "matrix/request.hpp"
 #include "profiles/secret.hpp"
 
+#include <chrono>
+#include <optional>
 #include <string>
 
 namespace hm {
@@ -21,20 +23,32 @@ public:
   void set_access_token(secret token) { token_ = std::move(token); }
 
   /// Performs `request` and hands the response to `parse` (a matrix/ parse_*
-  /// function); a request that got no response becomes a network error.
+  /// function); a request that got no response becomes a network error. A 429
+  /// (Synapse limits logins to a burst of 3) is waited out as the server says
+  /// (Retry-After or retry_after_ms, 1 s when it says nothing, at most 30 s a time)
+  /// and sent again, for up to two minutes in all; each wait is told on stderr.
   template <class Parse>
   auto call(const matrix::http_request& request, Parse parse)
     -> decltype(parse(std::declval<const matrix::http_response&>())) {
-    auto got = perform(request);
-    if (got.status == 0)
-      return matrix::network_error(got.transport_error);
-    matrix::http_response view;
-    view.status = got.status;
-    view.body = got.body;
-    if (got.retry_after)
-      view.retry_after_header = *got.retry_after;
-    view.received_at = std::chrono::system_clock::now();
-    return parse(view);
+    std::chrono::milliseconds waited{0};
+    for (;;) {
+      auto got = perform(request);
+      if (got.status == 0)
+        return matrix::network_error(got.transport_error);
+      matrix::http_response view;
+      view.status = got.status;
+      view.body = got.body;
+      if (got.retry_after)
+        view.retry_after_header = *got.retry_after;
+      view.received_at = std::chrono::system_clock::now();
+      if (got.status == 429) {
+        if (auto wait = rate_limit_wait(view, waited)) {
+          waited += *wait;
+          continue;
+        }
+      }
+      return parse(view);
+    }
   }
 
 private:
@@ -45,6 +59,11 @@ private:
     std::string transport_error;
   };
   response perform(const matrix::http_request& request) const;
+
+  /// For a 429: how long was waited before asking again (the wait is over when this
+  /// returns), or nullopt when the two minutes are used up.
+  static std::optional<std::chrono::milliseconds>
+  rate_limit_wait(const matrix::http_response& r, std::chrono::milliseconds waited);
 
   std::string base_url_;
   std::string proxy_;

@@ -5,6 +5,7 @@
 #include "matrix/client_api.hpp"
 #include "matrix/synapse_admin.hpp"
 #include "profiles/discovery.hpp"
+#include "profiles/dotenv.hpp"
 #include "profiles/identifiers.hpp"
 
 #include <sys/random.h>
@@ -127,7 +128,11 @@ int provision_command(const provision_options& o) {
   auto found = admin.call(matrix::admin_get_user_request(user_id), matrix::parse_admin_get_user);
   if (!found)
     return fail(cmd, "looking up " + user_id + " failed: " + matrix::to_string(found.error()));
-  if (found.value() && !o.force)
+  // A provision that created this account and then could not log in left the profile's
+  // .env naming it without credentials: finishing that needs no --force.
+  bool our_half_done = existing.config.user_id == user_id && existing.config.access_token.empty()
+                       && existing.config.password.empty();
+  if (found.value() && !o.force && !our_half_done)
     return fail(cmd, user_id + " already exists on " + profiles::printable_url(o.homeserver)
                      + "; pass --force to give it a new password (this logs out its other "
                        "sessions) and use it for profile '" + o.profile + "'");
@@ -144,6 +149,17 @@ int provision_command(const provision_options& o) {
   if (!put)
     return fail(cmd, "creating " + user_id + " failed: " + matrix::to_string(put.error()));
 
+  // Name the account in the .env before logging in: should the login fail, running
+  // provision again finishes this account (see our_half_done) instead of refusing it.
+  std::filesystem::create_directories(*dir, ec);
+  if (ec)
+    return fail(cmd, "cannot create " + dir->string() + ": " + ec.message());
+  if (auto err = profiles::write_dotenv_keys(env_file, {{"MATRIX_HOMESERVER", o.homeserver},
+                                                       {"MATRIX_USER_ID", user_id}}))
+    return fail(cmd, user_id + " was " + (put->created ? "created" : "updated") + ", but "
+                     + env_file.string() + " could not be written: " + *err
+                     + "; run provision again with --force");
+
   // Keep the profile's device when it is the same bot (its E2EE identity stays).
   std::optional<std::string_view> device;
   if (!existing.config.device_id.empty() && existing.config.user_id == user_id)
@@ -155,11 +171,8 @@ int provision_command(const provision_options& o) {
   if (!login)
     return fail(cmd, user_id + " was " + (put->created ? "created" : "updated")
                      + ", but logging in failed: " + matrix::to_string(login.error())
-                     + "; run provision again with --force");
+                     + "; run the same provision again to finish it");
 
-  std::filesystem::create_directories(*dir, ec);
-  if (ec)
-    return fail(cmd, "cannot create " + dir->string() + ": " + ec.message());
   std::vector<std::pair<std::string, std::string>> extra{{"MATRIX_HOMESERVER", o.homeserver}};
   // A password in the .env no longer works (it was just replaced); the token wins anyway.
   if (!existing.config.password.empty())

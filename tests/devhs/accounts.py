@@ -2,9 +2,10 @@
 filters, and the Synapse admin user API that `hermes-matrix provision` calls."""
 
 import re
+import time
 
 from . import rooms
-from .errors import MatrixError, bad_json, forbidden, missing_param, not_found
+from .errors import MatrixError, bad_json, forbidden, limit_exceeded, missing_param, not_found
 from .store import random_id
 
 LOCALPART = re.compile(r"^[a-z0-9._=/+-]+$")
@@ -68,8 +69,29 @@ def _identifier_user(ctx, body):
     raise missing_param("Missing identifier")
 
 
+class LoginLimit:
+    """Synapse's rc_login as a token bucket for all clients (they are all on loopback):
+    `burst` logins at once, one more every `refill_s`; past it 429 M_LIMIT_EXCEEDED with
+    the wait until the next token (Synapse's default is a burst of 3)."""
+
+    def __init__(self, burst, refill_s):
+        self.burst, self.refill_s = burst, refill_s
+        self.tokens, self.at = float(burst), time.monotonic()
+
+    def take(self):
+        now = time.monotonic()
+        self.tokens = min(self.burst, self.tokens + (now - self.at) / self.refill_s)
+        self.at = now
+        if self.tokens >= 1:
+            self.tokens -= 1
+            return
+        raise limit_exceeded(int((1 - self.tokens) * self.refill_s * 1000) + 1)
+
+
 async def login(ctx):
     body = await ctx.json()
+    if ctx.server.login_limit is not None:
+        ctx.server.login_limit.take()
     if body.get("type") != "m.login.password":
         raise MatrixError(400, "M_UNKNOWN", "Unknown login type")
     user_id = _identifier_user(ctx, body)

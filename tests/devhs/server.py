@@ -84,6 +84,8 @@ class Server:
         self.args = args
         self.store = Store(args.state_dir, args.server_name)
         self.faults = admin.Faults()
+        self.login_limit = (accounts.LoginLimit(args.login_burst, args.login_refill_s)
+                            if args.login_burst > 0 else None)
         self.request_counts = {}  # user_id -> {"METHOD template": n}
         self.stopping = asyncio.Event()
         self.router = Router()
@@ -202,6 +204,10 @@ def main(argv=None):
     p.add_argument("--admin-user", default=None, help="NAME:PASSWORD of a server admin")
     p.add_argument("--admin-token-file", default=None, help="write the admin's access token here")
     p.add_argument("--control-token", default=None, help="required by /_devhs/ when given")
+    p.add_argument("--login-burst", type=int, default=0,
+                   help="Synapse's rc_login: this many logins, then 429 (0: no limit)")
+    p.add_argument("--login-refill-s", type=float, default=1.0,
+                   help="with --login-burst: seconds until one more login is allowed")
     args = p.parse_args(argv)
     asyncio.run(Server(args).run())
     sys.stdout.flush()

@@ -281,3 +281,42 @@ def test_provision_bad_command_lines_exit_2(tmp_path, hs):
     assert cli(*base, "--profile", "Bad Name", "--homeserver", hs.url).returncode == 2
     assert cli(*base, "--profile", "coder", "--homeserver", "not a url").returncode == 2
     assert cli(*base, "--profile", "coder").returncode == 2  # --homeserver missing
+
+
+def test_provision_of_six_bots_in_a_row_waits_out_the_login_rate_limit(tmp_path):
+    # Synapse allows a burst of 3 logins; provision logs each new bot in.
+    token_file = tmp_path / "admin.token"
+    server = Homeserver(str(tmp_path / "hs"), "--admin-user", "boss:boss-pw-91",
+                        "--admin-token-file", str(token_file),
+                        "--login-burst", "3", "--login-refill-s", "1")
+    try:
+        home = tmp_path / "home"
+        home.mkdir()
+        for i in range(6):
+            res = cli("provision", "--hermes-home", str(home), "--profile", f"bot{i}",
+                      "--homeserver", server.url, "--admin-token-file", str(token_file))
+            assert res.returncode == 0, res.stderr
+            env = env_of(home / "profiles" / f"bot{i}" / ".env")
+            assert env["MATRIX_ACCESS_TOKEN"] and env["MATRIX_USER_ID"].startswith(f"@hermes-bot{i}")
+        # The later ones met the limit and said so.
+        assert "rate limiting (HTTP 429); trying again" in res.stderr
+    finally:
+        server.stop()
+
+
+def test_provision_finishes_its_own_account_after_a_failed_login(tmp_path, hs):
+    home = tmp_path / "home"
+    home.mkdir()
+    args = ("provision", "--hermes-home", str(home), "--profile", "coder",
+            "--homeserver", hs.url, "--admin-token-file", str(hs.admin_token_file))
+    # The bot's logins fail for good (500) while the account is created.
+    call(hs, "POST", "/_devhs/faults", {"user_id": "@hermes-coder:localhost", "kind": "fail",
+                                        "mode": "500", "path_contains": "/login"})
+    first = cli(*args)
+    assert first.returncode != 0 and "run the same provision again" in first.stderr
+    env = env_of(home / "profiles" / "coder" / ".env")
+    assert env["MATRIX_USER_ID"] == "@hermes-coder:localhost" and "MATRIX_ACCESS_TOKEN" not in env
+    call(hs, "DELETE", "/_devhs/faults")
+    again = cli(*args)  # no --force: it is the account this profile was being given
+    assert again.returncode == 0, again.stderr
+    assert env_of(home / "profiles" / "coder" / ".env")["MATRIX_ACCESS_TOKEN"]
