@@ -1,5 +1,6 @@
 #include "actors/profile_log.hpp"
 #include "actors/json_log_format.hpp"
+#include "actors/text_log_format.hpp"
 #include "store/private_file.hpp"
 
 #include <spdlog/sinks/rotating_file_sink.h>
@@ -16,7 +17,6 @@ namespace hm {
 
 namespace {
 
-constexpr auto pattern = "%Y-%m-%dT%H:%M:%S.%e %l [%n] %v";
 constexpr size_t max_log_bytes = 10 * 1024 * 1024;
 constexpr size_t kept_log_files = 3;
 
@@ -47,7 +47,7 @@ void apply_format(spdlog::logger& logger) {
   if (chosen_format == log_format::json)
     logger.set_formatter(std::make_unique<json_log_format>());
   else
-    logger.set_pattern(pattern);
+    logger.set_formatter(std::make_unique<text_log_format>());
 }
 
 /// Why the log file may not be written where it is: spdlog opens it (and renames it

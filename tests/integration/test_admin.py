@@ -16,6 +16,7 @@ import re
 import socket
 import subprocess
 import time
+import urllib.parse
 
 import pytest
 
@@ -251,6 +252,17 @@ def test_notify_errors_name_what_is_wrong(world):
     # Nothing of the refused requests reached a room.
     assert not [e for e in world.hs.events(world.plain_room)
                 if e.get("content", {}).get("body") == "x"]
+
+
+def test_a_profile_name_with_a_newline_cannot_forge_a_log_line(world):
+    forged = urllib.parse.quote("x\n2026-01-01T00:00:00.000 info [plain] FORGED", safe="")
+    status, _ = notify(world, forged, {"body": "x"})
+    assert status == 404
+    wait_until(lambda: "notification for profile x" in world.gateway.stderr(), 10,
+               "the refusal to be logged")
+    lines = world.gateway.stderr().splitlines()
+    assert not [line for line in lines if line.startswith("2026-01-01T00:00:00.000")], lines[-5:]
+    assert any("profile x\\n2026-01-01" in line for line in lines), lines[-5:]
 
 
 def test_status_cli_prints_every_profile_and_no_secret(world):
