@@ -40,8 +40,9 @@ std::string notification_content(profile_cell_pointer self, const std::string& b
     m.kind = matrix::message_kind::text;
     m.body = body;
   }
-  return matrix::plain_message_content(m, self->state.bot.user_id)
-    .dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+  auto content = matrix::plain_message_content(m, self->state.bot.user_id);
+  matrix::fit_content(content); // the HTML goes first when both would not fit
+  return content.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
 }
 
 /// Queues the notification once the room's encryption is known to fit the profile's mode.
@@ -88,9 +89,16 @@ caf::result<std::string> notify_home_room(profile_cell_pointer self, const notif
     return make_error(errc::bad_config,
                       "profile " + st.config.name + " has no home room: set MATRIX_HOME_ROOM in "
                         + st.config.env_file.string() + " or send /sethome in the room");
+  // Rendered before it is accepted: what will not fit in one event is refused now
+  // (413), not accepted and then dropped by the homeserver.
+  auto content = notification_content(self, body, format);
+  if (content.size() > matrix::max_content_bytes)
+    return make_error(errc::too_large,
+                      "the notification renders to " + std::to_string(content.size())
+                        + " bytes, more than one Matrix event holds ("
+                        + std::to_string(matrix::max_content_bytes) + "); send it in parts");
   auto rp = self->make_response_promise<std::string>();
   auto room_id = st.config.home_room;
-  auto content = notification_content(self, body, format);
   if (st.rooms.count(room_id) > 0 && st.rooms[room_id].encrypted) {
     enqueue(self, rp, room_id, true, std::move(content), n.key);
     return rp;

@@ -50,6 +50,7 @@ int http_status_of(const caf::error& err) {
       case errc::unavailable:
       case errc::bad_config: return 409;
       case errc::bad_request: return 400;
+      case errc::too_large: return 413;
       case errc::transient: return 503;
       default: return 500;
     }
@@ -297,9 +298,20 @@ void admin_server::routes() {
           [d](const httplib::Request& req, httplib::Response& res) { d->status(req, res); });
   srv.Post(R"(/v1/profiles/([^/]+)/notify)",
            [d](const httplib::Request& req, httplib::Response& res) { d->notify(req, res); });
+  // Every answer is JSON, also the ones cpp-httplib makes itself (a body over the
+  // limit, a request it cannot parse).
   srv.set_error_handler([](const httplib::Request& req, httplib::Response& res) {
-    if (res.body.empty() && res.status == 404)
+    if (!res.body.empty())
+      return;
+    if (res.status == 404)
       reply_error(res, 404, "not_found", "no such endpoint: " + req.method + " " + req.path);
+    else if (res.status == 413)
+      reply_error(res, 413, "too_large",
+                  "the request body is larger than " + std::to_string(4 * max_notify_body)
+                    + " bytes");
+    else
+      reply_error(res, res.status, "bad_request",
+                  "the request could not be read (HTTP " + std::to_string(res.status) + ")");
   });
   srv.set_exception_handler(
     [](const httplib::Request&, httplib::Response& res, std::exception_ptr) {

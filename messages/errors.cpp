@@ -31,6 +31,7 @@ const char* to_string(errc code) {
     case errc::unavailable: return "unavailable";
     case errc::bad_request: return "bad_request";
     case errc::refused: return "refused";
+    case errc::too_large: return "too_large";
   }
   return "unknown";
 }

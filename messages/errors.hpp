@@ -45,6 +45,9 @@ enum class errc : uint8_t {
   bad_request,
   /// Cluster: the peer did not prove the cluster secret, or has not joined.
   refused,
+  /// The request would become more than can be sent (a notification that renders
+  /// past what one Matrix event holds).
+  too_large,
 };
 
 /// The CAF error category of hermes-matrix errors.

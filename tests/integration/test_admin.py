@@ -254,6 +254,26 @@ def test_notify_errors_name_what_is_wrong(world):
                 if e.get("content", {}).get("body") == "x"]
 
 
+def test_a_notification_is_accepted_only_when_it_fits_one_event(world):
+    # 16 KiB of Markdown renders to far more HTML than an event holds: the plain text
+    # goes (202 and in the room), never a 202 for a message the homeserver then refuses.
+    body = "**bold** _it_ `code` " * 780
+    assert len(body) <= 16 * 1024
+    status, answer = notify(world, "plain", {"body": body, "format": "markdown"})
+    assert status == 202, answer
+    wait_until(lambda: any(e.get("content", {}).get("body") == body
+                           for e in world.hs.events(world.plain_room)), 30,
+               "the long notification in the room")
+    # Control characters that JSON escapes six-fold do not fit: 413, before anything is
+    # queued, with a JSON error that says why.
+    status, answer = notify(world, "plain", {"body": "\x01" * 10000})
+    assert status == 413 and answer["errcode"] == "too_large", answer
+    assert "send it in parts" in answer["error"]
+    # Over the request limit: a JSON error too, not an empty 413.
+    status, answer = notify(world, "plain", {"body": "x" * (70 * 1024)})
+    assert status == 413 and answer["errcode"] == "too_large", answer
+
+
 def test_a_profile_name_with_a_newline_cannot_forge_a_log_line(world):
     forged = urllib.parse.quote("x\n2026-01-01T00:00:00.000 info [plain] FORGED", safe="")
     status, _ = notify(world, forged, {"body": "x"})
