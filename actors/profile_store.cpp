@@ -137,6 +137,19 @@ std::filesystem::path profile_store::path_for(const std::filesystem::path& profi
   return profile_dir / "platforms" / "matrix" / "hermes-matrix.db";
 }
 
+bool profile_store::held_elsewhere(const std::filesystem::path& path) {
+  auto lock_path = path;
+  lock_path += ".lock";
+  int fd = ::open(lock_path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+  if (fd < 0)
+    return false;
+  bool held = false;
+  if (::flock(fd, LOCK_EX | LOCK_NB) != 0)
+    held = errno == EWOULDBLOCK;
+  ::close(fd); // also releases the lock when it was ours for a moment
+  return held;
+}
+
 std::variant<std::unique_ptr<profile_store>, std::string>
 profile_store::open(const std::filesystem::path& path) {
   // SQLite opens the files by name: that is safe only in folders nobody else can

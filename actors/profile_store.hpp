@@ -138,6 +138,11 @@ public:
   /// Where the store of the profile in `profile_dir` lives.
   [[nodiscard]] static std::filesystem::path path_for(const std::filesystem::path& profile_dir);
 
+  /// True when another process holds the lock of the store at `path` now (it serves
+  /// that profile). False when the lock is free or cannot be looked at (opening the
+  /// store will then say why). Takes no lock.
+  [[nodiscard]] static bool held_elsewhere(const std::filesystem::path& path);
+
   /// Opens (creating if needed) the store at `path`. Returns a user-facing error
   /// when the store is locked by another process, unreadable, or corrupt.
   [[nodiscard]] static std::variant<std::unique_ptr<profile_store>, std::string>

@@ -10,6 +10,7 @@
 #include "actors/http_engine.hpp"
 #include "actors/profile_cell.hpp"
 #include "actors/profile_log.hpp"
+#include "actors/profile_store.hpp"
 #include "actors/supervisor.hpp"
 #include "messages/errors.hpp"
 #include "messages/type_ids.hpp"
@@ -23,6 +24,7 @@
 #include <caf/actor_system_config.hpp>
 #include <caf/scoped_actor.hpp>
 
+#include <fmt/ranges.h>
 #include <spdlog/spdlog.h>
 
 #include <csignal>
@@ -198,6 +200,25 @@ int run_command(const run_options& options) {
     spdlog::error("no usable profile on Matrix under {}; run `hermes-matrix check` to see why",
                   set.hermes_home.string());
     return exit_failure;
+  }
+  // A second `run` on profiles another process already serves would only wait for
+  // their locks: say so and stop. (Some of them: the others are served, these wait.)
+  if (!cluster.enabled()) {
+    std::vector<std::string> held;
+    for (auto& lp : serving)
+      if (lp.usable() && profile_store::held_elsewhere(profile_store::path_for(lp.config.dir)))
+        held.push_back(lp.config.name);
+    if (!held.empty() && held.size() == usable) {
+      spdlog::error("every profile to serve is served by another hermes-matrix process "
+                    "already (its store is locked): {}; stop that one first, or choose other "
+                    "profiles with --profile",
+                    fmt::join(held, ", "));
+      return exit_failure;
+    }
+    for (auto& name : held)
+      spdlog::warn("profile {} is served by another hermes-matrix process (its store is "
+                   "locked); it starts here once that one stops",
+                   name);
   }
   // Only now, with profiles to serve: a mistyped --hermes-home gets no token file.
   std::string admin_token;
