@@ -86,8 +86,11 @@ fs::path store_dir_for(const fs::path& profile_dir) {
 }
 
 bool valid_store_file_name(const std::string& name) {
+  // Never a lock file: the lock is the holder's own, and one sent along would be
+  // planted in place with the store (describe_store leaves such names out).
   return !name.empty() && name.size() <= 255 && name.front() != '.'
-         && name.find('/') == std::string::npos && name.find('\0') == std::string::npos;
+         && name.find('/') == std::string::npos && name.find('\0') == std::string::npos
+         && !is_lock_file(name);
 }
 
 std::variant<std::vector<store_file>, std::string> describe_store(const fs::path& dir) {
@@ -98,7 +101,7 @@ std::variant<std::vector<store_file>, std::string> describe_store(const fs::path
   for (auto it = fs::directory_iterator{dir, ec}; !ec && it != fs::directory_iterator{};
        it.increment(ec)) {
     auto name = it->path().filename().string();
-    if (!it->is_regular_file() || is_lock_file(name) || !valid_store_file_name(name))
+    if (!it->is_regular_file() || !valid_store_file_name(name))
       continue;
     auto hashed = hash_file(it->path());
     if (auto* err = std::get_if<std::string>(&hashed))

@@ -65,7 +65,8 @@ read_store_piece(const std::filesystem::path& dir, const std::string& name, uint
 /// Whether `dir` carries the source mark of carry `epoch`.
 [[nodiscard]] bool is_carry_source(const std::filesystem::path& dir, uint64_t epoch);
 
-/// Whether `name` is a plain file name a carry may write (no path, no dot names).
+/// Whether `name` is a plain file name a carry may write (no path, no dot names, no
+/// lock file).
 [[nodiscard]] bool valid_store_file_name(const std::string& name);
 
 } // namespace hm

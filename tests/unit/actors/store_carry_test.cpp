@@ -125,6 +125,9 @@ CAF_TEST(file names that leave the store directory are refused) {
   CAF_CHECK(write_store_piece(target, {"p", 1, "../.env", 0, "x"}));
   CAF_CHECK(write_store_piece(target, {"p", 1, "a/b", 0, "x"}));
   CAF_CHECK(write_store_piece(target, {"p", 1, "", 0, "x"}));
+  // A lock sent along would be planted in place with the store (found by the fuzzer).
+  CAF_CHECK(write_store_piece(target, {"p", 1, "hermes-matrix.db.lock", 0, ""}));
+  CAF_CHECK(!valid_store_file_name("x.lock"));
   CAF_CHECK(!fs::exists(target.parent_path() / ".env"));
   CAF_CHECK(valid_store_file_name("hermes-matrix.db-wal"));
 }
