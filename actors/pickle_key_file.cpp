@@ -8,6 +8,7 @@
 
 #include "matrix/crypto/base64.hpp"
 #include "matrix/crypto/secure_random.hpp"
+#include "store/private_file.hpp"
 
 namespace hm {
 
@@ -36,35 +37,11 @@ bool write_all(int fd, const std::string& text) {
 }
 
 std::variant<crypto::pickle_key, std::string> read_key_file(const std::filesystem::path& path) {
-  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-  if (fd < 0)
-    return "cannot open the pickle key file " + path.string() + ": " + errno_text(errno);
-  struct stat st {};
-  if (::fstat(fd, &st) != 0) {
-    auto err = errno;
-    ::close(fd);
-    return "cannot read the pickle key file " + path.string() + ": " + errno_text(err);
-  }
-  // A key others can read protects nothing: refuse rather than go on quietly.
-  if ((st.st_mode & 077) != 0) {
-    ::close(fd);
-    return "the pickle key file " + path.string()
-           + " is readable by other users; make it private (chmod 600) and restart";
-  }
-  std::string text(256, '\0');
-  std::size_t got = 0;
-  while (got < text.size()) {
-    auto n = ::read(fd, text.data() + got, text.size() - got);
-    if (n < 0 && errno == EINTR)
-      continue;
-    if (n <= 0)
-      break;
-    got += static_cast<std::size_t>(n);
-  }
-  ::close(fd);
-  text.resize(got);
-  while (!text.empty() && (text.back() == '\n' || text.back() == '\r' || text.back() == ' '))
-    text.pop_back();
+  // The rules every secret file follows: ours, private, not a link (store/private_file).
+  auto read = store::read_secret_file(path, "the pickle key file", 1);
+  if (!read.error.empty())
+    return read.error + " and restart";
+  auto& text = read.value;
   auto bytes = crypto::base64_decode(text);
   crypto::wipe_memory(text.data(), text.size());
   if (!bytes || bytes->size() != key_file_bytes) {

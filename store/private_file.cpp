@@ -5,6 +5,7 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
+#include <string_view>
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -112,19 +113,27 @@ secret_text read_secret_file(const std::filesystem::path& path, std::string_view
     got += static_cast<std::size_t>(n);
   }
   ::close(fd);
+  // The secret stays in this one buffer: trimmed in place, and wiped on every way out
+  // but the value returned (which the caller wipes when it is done, if it can).
+  auto refuse = [&](std::string why) {
+    ::explicit_bzero(text.data(), text.size());
+    return secret_text{{}, std::move(why)};
+  };
   if (got > max_bytes)
-    return {{}, where + " is larger than 64 KiB; it should hold one secret"};
-  text.resize(got);
-  auto first = text.find_first_not_of(" \t\r\n");
-  if (first == std::string::npos)
-    return {{}, where + " is empty; put a long random secret in it"};
-  auto last = text.find_last_not_of(" \t\r\n");
-  text = text.substr(first, last - first + 1);
+    return refuse(where + " is larger than 64 KiB; it should hold one secret");
+  std::string_view read{text.data(), got};
+  auto first = read.find_first_not_of(" \t\r\n");
+  if (first == std::string_view::npos)
+    return refuse(where + " is empty; put a long random secret in it");
+  auto length = read.find_last_not_of(" \t\r\n") - first + 1;
+  std::memmove(text.data(), text.data() + first, length);
+  ::explicit_bzero(text.data() + length, text.size() - length);
+  text.resize(length);
   if (text.find_first_of(" \t\r\n") != std::string::npos)
-    return {{}, where + " holds more than one line or word"};
+    return refuse(where + " holds more than one line or word");
   if (text.size() < min_chars)
-    return {{}, where + " is too short; use at least " + std::to_string(min_chars)
-                  + " random characters (e.g. openssl rand -hex 32)"};
+    return refuse(where + " is too short; use at least " + std::to_string(min_chars)
+                  + " random characters (e.g. openssl rand -hex 32)");
   return {std::move(text), {}};
 }
 

@@ -264,7 +264,7 @@ CAF_TEST(a key file others can read or that holds no key is refused) {
   std::filesystem::create_directories(file.parent_path());
   {
     std::ofstream out{file};
-    out << "not base64 at all!\n";
+    out << "not-base64-at-all!\n";
   }
   ::chmod(file.c_str(), 0600);
   auto garbage = load_pickle_key(secret{}, path);
