@@ -6,6 +6,7 @@
 
 #include <charconv>
 #include <exception>
+#include <vector>
 
 namespace hm::metrics {
 
@@ -50,8 +51,11 @@ exposer::start(const listen_address& where,
                const std::shared_ptr<prometheus::Collectable>& registry) {
   std::unique_ptr<prometheus::Exposer> impl;
   try {
-    // One thread serves scrapes: Prometheus asks once per interval.
-    impl = std::make_unique<prometheus::Exposer>(where.to_string(), 1);
+    // A few threads, and a bound on how long one request may take to arrive: with one
+    // thread, two clients that opened a connection and sent nothing held every scrape
+    // up for civetweb's default 30 s each.
+    impl = std::make_unique<prometheus::Exposer>(std::vector<std::string>{
+      "listening_ports", where.to_string(), "num_threads", "4", "request_timeout_ms", "5000"});
   } catch (const std::exception&) {
     // civetweb's text ("null context ...") says less than this does.
     return "cannot listen on " + where.to_string()

@@ -1,7 +1,8 @@
 #pragma once
 
 // The HTTP endpoint Prometheus scrapes (`--metrics-listen`, default 127.0.0.1:9464,
-// path /metrics), served by prometheus-cpp's exposer on threads of its own.
+// path /metrics), served by prometheus-cpp's exposer on threads of its own (four,
+// each request bounded to 5 s: slow or idle clients do not hold up the scrapes).
 
 #include <prometheus/registry.h>
 

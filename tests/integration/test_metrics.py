@@ -167,3 +167,32 @@ def test_prometheus_scrapes_the_conversation(setting):
     status, text = http("GET", f"http://127.0.0.1:{gateway.metrics_port()}/metrics")
     assert status == 200
     assert bot.token not in text and room not in text and doru.user_id not in text
+
+
+def test_slow_clients_do_not_hold_up_a_scrape(tmp_path):
+    hs = Devhs(tmp_path / "devhs")
+    agent = AgentDouble()
+    try:
+        bot = hs.register("hermes-slowed", "Hermes Slowed")
+        home = tmp_path / "hermes-home"
+        write_profile(home, PROFILE, bot_settings(hs, agent, bot, []))
+        (home / ".env").write_text("# the default profile is not on Matrix here\n")
+        gateway = Gateway(home, tmp_path / "gateway.stderr", hs, [bot])
+        gateway.start()
+        try:
+            port = gateway.metrics_port()
+            # Two clients that start a request and then say nothing more.
+            stalled = [socket.create_connection(("127.0.0.1", port)) for _ in range(2)]
+            for s in stalled:
+                s.sendall(b"GET /metrics HTTP/1.1\r\nHost: x\r\n")
+            try:
+                status, body = http("GET", f"http://127.0.0.1:{port}/metrics", timeout=10)
+                assert status == 200 and "hermes_matrix_" in body
+            finally:
+                for s in stalled:
+                    s.close()
+        finally:
+            gateway.stop()
+    finally:
+        agent.stop()
+        hs.stop()
