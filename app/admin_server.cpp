@@ -243,11 +243,49 @@ struct admin_server::impl {
                                              caf::make_timestamp()));
   }
 
-  void notify(const httplib::Request& req, httplib::Response& res) {
+  /// The body, read only now (after the token was checked) and only up to `limit`
+  /// bytes however it is framed (cpp-httplib 0.11 applies its own limit to
+  /// Content-Length bodies, not to chunked ones). nullopt when it is larger.
+  static std::optional<std::string> read_body(const httplib::Request& req,
+                                              const httplib::ContentReader& content,
+                                              size_t limit) {
+    std::string body;
+    // A Content-Length over the limit is refused unread (cpp-httplib would otherwise
+    // stop at its own limit without saying so to the reader).
+    auto announced = req.get_header_value("Content-Length");
+    uint64_t declared = 0;
+    auto [end, ec] =
+      std::from_chars(announced.data(), announced.data() + announced.size(), declared);
+    bool too_large = !announced.empty() && (ec != std::errc{} || declared > limit);
+    if (!too_large)
+      content([&](const char* data, size_t length) {
+        if (body.size() + length > limit) {
+          too_large = true;
+          return false; // stop reading: the rest is never buffered
+        }
+        body.append(data, length);
+        return true;
+      });
+    if (too_large)
+      return std::nullopt;
+    return body;
+  }
+
+  void notify(const httplib::Request& req, httplib::Response& res,
+              const httplib::ContentReader& content) {
+    // The token first: a client without it gets its 401 before one byte of its body
+    // is read.
     if (!authorized(req, res))
       return;
     auto name = req.matches[1].str();
-    auto parsed = read_notification(req.body);
+    auto body = read_body(req, content, 4 * max_notify_body);
+    if (!body) {
+      reply_error(res, 413, "too_large",
+                  "the request body is larger than " + std::to_string(4 * max_notify_body)
+                    + " bytes");
+      return;
+    }
+    auto parsed = read_notification(*body);
     if (auto* err = std::get_if<std::string>(&parsed)) {
       reply_error(res, 400, "bad_request", *err);
       return;
@@ -297,7 +335,8 @@ void admin_server::routes() {
   srv.Get("/v1/status",
           [d](const httplib::Request& req, httplib::Response& res) { d->status(req, res); });
   srv.Post(R"(/v1/profiles/([^/]+)/notify)",
-           [d](const httplib::Request& req, httplib::Response& res) { d->notify(req, res); });
+           [d](const httplib::Request& req, httplib::Response& res,
+               const httplib::ContentReader& content) { d->notify(req, res, content); });
   // Every answer is JSON, also the ones cpp-httplib makes itself (a body over the
   // limit, a request it cannot parse).
   srv.set_error_handler([](const httplib::Request& req, httplib::Response& res) {
