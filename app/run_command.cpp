@@ -27,7 +27,10 @@
 #include <fmt/ranges.h>
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <csignal>
+#include <cstring>
+#include <sys/resource.h>
 #include <sys/stat.h>
 
 namespace hm {
@@ -142,6 +145,28 @@ start_metrics_endpoint(const std::optional<metrics::listen_address>& listen,
   return endpoint;
 }
 
+/// Raises the soft limit of open files to the hard one (at most 65,536): a profile
+/// holds a long-poll and agent streams open, and with the usual soft limit of 1,024 a
+/// few hundred profiles, or a flood of idle connections to the admin port, made every
+/// new request fail. Under the systemd unit (LimitNOFILE) there is nothing to raise.
+void raise_open_file_limit() {
+  rlimit limit{};
+  if (::getrlimit(RLIMIT_NOFILE, &limit) != 0)
+    return;
+  constexpr rlim_t enough = 65536;
+  rlim_t wanted = limit.rlim_max == RLIM_INFINITY ? enough : std::min(limit.rlim_max, enough);
+  if (limit.rlim_cur == RLIM_INFINITY || limit.rlim_cur >= wanted)
+    return;
+  auto was = limit.rlim_cur;
+  limit.rlim_cur = wanted;
+  if (::setrlimit(RLIMIT_NOFILE, &limit) == 0)
+    spdlog::debug("open files: soft limit raised from {} to {}", was, wanted);
+  else
+    spdlog::warn("open files: soft limit is {} and could not be raised ({}); many profiles "
+                 "or connections may run out of file descriptors",
+                 was, std::strerror(errno));
+}
+
 } // namespace
 
 int run_command(const run_options& options) {
@@ -149,6 +174,7 @@ int run_command(const run_options& options) {
   ::umask(077);
   init_logging(options.log_level,
                options.log_format == "json" ? log_format::json : log_format::text);
+  raise_open_file_limit();
   auto metrics_listen = metrics::parse_listen(options.metrics_listen);
   if (auto* err = std::get_if<std::string>(&metrics_listen)) {
     spdlog::error("{}", *err);

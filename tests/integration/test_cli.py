@@ -3,6 +3,7 @@ prints a secret; `run` serves the usable profiles and stops cleanly on a signal.
 
 import json
 import os
+import pathlib
 import re
 import signal
 import stat
@@ -215,6 +216,27 @@ def test_run_refuses_an_admin_address_off_loopback_unless_told_plaintext(tmp_pat
     res = run_cli("run", "--hermes-home", str(tmp_path), "--admin-listen", "0.0.0.0:0",
                   "--admin-listen-plaintext")
     assert "not a loopback address" not in res.stderr and res.returncode == 1, res.stderr
+
+
+def test_run_raises_its_open_file_limit_to_the_hard_one(tmp_path):
+    import resource
+
+    def low_soft_limit():
+        resource.setrlimit(resource.RLIMIT_NOFILE, (1024, 4096))
+
+    with Homeserver(str(tmp_path / "hs")) as hs:
+        home = served_home(tmp_path, hs.url)
+        proc = subprocess.Popen([BINARY, "run", "--hermes-home", str(home), *FREE_PORTS],
+                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                                preexec_fn=low_soft_limit)
+        try:
+            assert "running as" in read_until(proc.stderr, "running as")
+            limits = pathlib.Path(f"/proc/{proc.pid}/limits").read_text()
+            soft, hard = re.search(r"Max open files\s+(\d+)\s+(\d+)", limits).groups()
+            assert (soft, hard) == ("4096", "4096"), limits
+        finally:
+            proc.send_signal(signal.SIGTERM)
+            proc.communicate(timeout=15)
 
 
 def test_second_process_on_the_same_profile_is_refused(tmp_path):
