@@ -457,7 +457,6 @@ session_behavior(session_pointer self, agent_session_config config, http_engine_
                                                        busy_wait_min, busy_wait_max);
         st.log->info("the agent backend is busy (HTTP 429); asking again in {} s",
                      std::chrono::duration_cast<std::chrono::seconds>(wait).count());
-        st.metrics->agent_error("busy");
         r.busy_waited += wait;
         r.ask_again_at = self->clock().now() + wait;
         r.call_id = 0; // no call out meanwhile
