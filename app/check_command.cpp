@@ -1,7 +1,9 @@
 #include "app/commands.hpp"
 #include "app/text_table.hpp"
 
+#include "matrix/crypto/secret_storage.hpp"
 #include "profiles/discovery.hpp"
+#include "profiles/dotenv.hpp"
 #include "profiles/identifiers.hpp"
 
 #include <iostream>
@@ -51,6 +53,22 @@ std::string problem_summary(const profiles::loaded_profile& lp) {
   return out;
 }
 
+/// MATRIX_RECOVERY_KEY must decode (base58, its prefix and its parity byte), or the
+/// device is never cross-signed; said where the key is, never with the key.
+void check_recovery_key(profiles::loaded_profile& lp) {
+  auto& c = lp.config;
+  if (c.recovery_key.empty() || matrix::crypto::decode_recovery_key(c.recovery_key.reveal()))
+    return;
+  auto env = profiles::read_dotenv(c.env_file);
+  const auto* entry = env.find("MATRIX_RECOVERY_KEY");
+  lp.issues.push_back({profiles::problem::severity::warning, c.env_file,
+                       entry != nullptr ? entry->line : 0, "MATRIX_RECOVERY_KEY",
+                       "is not a recovery key (its characters, length or parity do not fit "
+                       "the 'EsT1 H3Wm ...' form Element shows); this device will not be "
+                       "cross-signed",
+                       "copy the recovery key again from where it was saved"});
+}
+
 } // namespace
 
 int check_command(const profile_selection& selection) {
@@ -63,6 +81,7 @@ int check_command(const profile_selection& selection) {
   bool all_usable = !profiles::has_errors(set.issues);
   for (auto& lp : set.profiles) {
     auto& c = lp.config;
+    check_recovery_key(lp);
     table.add_row({c.name, matrix_user(c), or_dash(profiles::printable_url(c.homeserver)),
                    c.on_matrix() ? to_string(c.e2ee) : "-", or_dash(c.device_id),
                    or_dash(c.home_room), c.on_matrix() ? allowed(c) : "-",

@@ -97,9 +97,13 @@ result<encrypted> encrypt_with_iv(const secret_bytes& key, std::string_view name
 } // namespace
 
 result<secret_bytes> decode_recovery_key(std::string_view text) {
-  auto bad = [] { return crypto_error(errcode_bad_key, "this is not a recovery key"); };
-  // Big-number base conversion, 58 → 256, over the digits without whitespace.
+  // Big-number base conversion, 58 → 256, over the digits without whitespace. What
+  // was decoded so far is key material: wiped on every way out.
   std::vector<std::uint8_t> bytes;
+  auto bad = [&bytes] {
+    wipe_memory(bytes.data(), bytes.size());
+    return crypto_error(errcode_bad_key, "this is not a recovery key");
+  };
   std::size_t leading_ones = 0;
   bool seen_digit = false;
   for (char c : text) {
@@ -133,10 +137,8 @@ result<secret_bytes> decode_recovery_key(std::string_view text) {
     parity ^= b;
   bool ok = bytes.size() == 2 + key_size + 1 && bytes[0] == 0x8B && bytes[1] == 0x01 &&
             parity == 0;
-  if (!ok) {
-    wipe_memory(bytes.data(), bytes.size());
+  if (!ok)
     return bad();
-  }
   secret_bytes key{key_size};
   std::memcpy(key.data(), bytes.data() + 2, key_size);
   wipe_memory(bytes.data(), bytes.size());

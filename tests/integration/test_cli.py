@@ -80,6 +80,27 @@ def test_check_prints_a_homeserver_url_without_its_credentials(tmp_path):
     assert "s3cret-pw" not in out and "alice" not in out and "syt_not_printed" not in out
 
 
+def test_check_validates_the_recovery_key_without_printing_it(tmp_path):
+    home = tmp_path / "home"
+    home.mkdir()
+    env = home / ".env"
+    good = "EsT1 H3Wm yHnZ VYce KwM9 c6Gk nX71 3FkR Yz9x vary hjQh 5m7X"  # a valid key
+    bad = good[:-1] + ("Y" if good[-1] != "Y" else "Z")  # its parity no longer fits
+    base = ("MATRIX_HOMESERVER=http://hs.example.org\nMATRIX_ACCESS_TOKEN=syt_x\n"
+            "MATRIX_ALLOWED_USERS=@doru:example.org\n")
+    env.write_text(base + f"MATRIX_RECOVERY_KEY={good}\n")
+    env.chmod(0o600)
+    res = run_cli("check", "--hermes-home", str(home))
+    assert "MATRIX_RECOVERY_KEY" not in res.stdout, res.stdout
+    env.write_text(base + f"MATRIX_RECOVERY_KEY={bad}\n")
+    res = run_cli("check", "--hermes-home", str(home))
+    assert f"{env}:4: warning: MATRIX_RECOVERY_KEY: is not a recovery key" in res.stdout, \
+        res.stdout
+    # Every recovery key starts "EsT" (its prefix byte); what follows is the secret.
+    secret_part = bad.replace(" ", "")[8:]
+    assert secret_part[:12] not in res.stdout.replace(" ", ""), res.stdout
+
+
 def test_check_refuses_a_profile_folder_others_may_write(tmp_path):
     home = tmp_path / "home"
     home.mkdir()
