@@ -522,8 +522,9 @@ session_behavior(session_pointer self, agent_session_config config, http_engine_
         r.ask_again_at.reset();
         send_turn_request(self);
       }
-      if (r.ask_again_at)
-        r.last_data = now; // waiting out a 429 is not silence
+      // Waiting out a 429, or for the backend to say what it is, is not silence.
+      if (r.ask_again_at || r.call_id == 0)
+        r.last_data = now;
       if (now - r.last_data > st.config.silence_limit) {
         st.log->error("the agent backend sent nothing for {} s; giving up on this turn",
                       st.config.silence_limit.count());
