@@ -135,20 +135,42 @@ void final_resolved(outbox_pointer self, const std::string& original) {
   self->state.shown.erase(original);
 }
 
-/// Gives up the send at the front of the room's queue for good, saying why: it is
-/// marked failed, so that what depends on it is given up too (a ✅ never goes out for
-/// a reply the room does not have).
+/// Takes the send at the front of the room's queue off it once the store knows what
+/// became of it; a final edit that went out (or never will) resolves its message.
+void pop_front(outbox_pointer self, room_queue& q) {
+  auto& e = q.durable.front();
+  if (!e.relates_txn.empty())
+    final_resolved(self, e.relates_txn);
+  q.durable.pop_front();
+  queue_changed(self);
+}
+
+/// The send at the front reached the room as `event_id`. False when the store cannot
+/// record it (the outbox has quit).
+bool front_sent(outbox_pointer self, room_queue& q, std::string event_id) {
+  if (auto err = self->state.store->mark_sent(q.durable.front().txn_id, event_id)) {
+    self->quit(make_error(errc::store_failed, "cannot write the store: " + *err));
+    return false;
+  }
+  pop_front(self, q);
+  return true;
+}
+
+/// Gives up the send at the front for good: marked failed with `why`, so that what
+/// depends on it is given up too (a ✅ never goes out for a reply the room does not have).
+void front_failed(outbox_pointer self, room_queue& q, const std::string& why) {
+  (void) self->state.store->mark_failed(q.durable.front().txn_id, why);
+  pop_front(self, q);
+}
+
+/// front_failed for a send the outbox itself will not make, logged and counted.
 void drop_front(outbox_pointer self, const std::string& room_id, room_queue& q,
                 const std::string& why) {
   auto& st = self->state;
   auto& e = q.durable.front();
   st.log->warn("not sending {} {} into {}: {}", e.event_type, e.txn_id, room_id, why);
   st.metrics->outbox_send("refused");
-  (void) st.store->mark_failed(e.txn_id, why);
-  if (!e.relates_txn.empty())
-    final_resolved(self, e.relates_txn);
-  q.durable.pop_front();
-  queue_changed(self);
+  front_failed(self, q, why);
 }
 
 std::optional<next_send> pick(outbox_pointer self, const std::string& room_id, room_queue& q) {
@@ -179,13 +201,8 @@ std::optional<next_send> pick(outbox_pointer self, const std::string& room_id, r
         shown != st.shown.end() && shown->second.content == e.content) {
       st.log->debug("final edit {} in {} is shown already (as {})", e.txn_id, room_id,
                     shown->second.event_id);
-      if (auto err = st.store->mark_sent(e.txn_id, shown->second.event_id)) {
-        self->quit(make_error(errc::store_failed, "cannot write the store: " + *err));
+      if (!front_sent(self, q, shown->second.event_id))
         return std::nullopt;
-      }
-      final_resolved(self, e.relates_txn);
-      q.durable.pop_front();
-      queue_changed(self);
       continue;
     }
     auto content = with_original(e.content, original.event_id);
@@ -249,16 +266,10 @@ void on_sent(outbox_pointer self, const std::string& room_id, const next_send& s
   if (succeeded(res) && !unconfirmed) {
     st.metrics->outbox_send("ok");
     if (s.durable) {
-      if (auto err = st.store->mark_sent(s.txn_id, event_id)) {
-        self->quit(make_error(errc::store_failed, "cannot write the store: " + *err));
+      // A final edit that is out resolves its message: no streaming edit for it can
+      // follow (a session sends its last streaming edit before its final one).
+      if (!front_sent(self, q, event_id))
         return;
-      }
-      // The final edit is out: no streaming edit for that message can follow
-      // (a session sends its last streaming edit before its final one).
-      if (!q.durable.front().relates_txn.empty())
-        final_resolved(self, q.durable.front().relates_txn);
-      q.durable.pop_front();
-      queue_changed(self);
     } else if (!s.edit_of.empty()) {
       if (st.shown.size() >= shown_kept && st.shown.count(s.edit_of) == 0)
         st.shown.erase(st.shown.begin()); // a turn that never finished; only costs an edit
@@ -303,13 +314,8 @@ void on_sent(outbox_pointer self, const std::string& room_id, const next_send& s
       st.log->error("the homeserver refused {} {} in {} ({}); dropped", s.event_type, s.txn_id,
                     room_id, matrix::to_string(err));
       st.metrics->outbox_send("refused");
-      if (s.durable) {
-        (void) st.store->mark_failed(s.txn_id, matrix::to_string(err));
-        if (!q.durable.front().relates_txn.empty())
-          final_resolved(self, q.durable.front().relates_txn);
-        q.durable.pop_front();
-        queue_changed(self);
-      }
+      if (s.durable)
+        front_failed(self, q, matrix::to_string(err));
       break;
   }
   pump(self, room_id);
@@ -375,13 +381,8 @@ void encryption_failed(outbox_pointer self, const std::string& room_id, const ne
   if (err.category() == error_category && err.code() == static_cast<uint8_t>(errc::bad_config)) {
     st.log->error("not sending {} {} into {}: {}", s.event_type, s.txn_id, room_id,
                   error_text(err));
-    if (s.durable) {
-      (void) st.store->mark_failed(s.txn_id, "not encrypted");
-      if (!q.durable.front().relates_txn.empty())
-        final_resolved(self, q.durable.front().relates_txn);
-      q.durable.pop_front();
-      queue_changed(self);
-    }
+    if (s.durable)
+      front_failed(self, q, "not encrypted");
     pump(self, room_id);
     return;
   }
