@@ -461,15 +461,6 @@ send_outcome profile_store::outcome_of_send(const std::string& txn_id) {
   return out;
 }
 
-std::optional<std::string> profile_store::sent_event_id(const std::string& txn_id) {
-  std::lock_guard guard{mutex_};
-  statement q{db_, "SELECT event_id FROM outbox WHERE txn_id = ?1 AND state = 'sent'"};
-  q.bind(txn_id);
-  if (q.row() && !q.is_null(0))
-    return q.text(0);
-  return std::nullopt;
-}
-
 std::optional<std::string> profile_store::prune(std::chrono::hours age) {
   std::lock_guard guard{mutex_};
   auto cutoff = unix_ms() - std::chrono::duration_cast<std::chrono::milliseconds>(age).count();

@@ -202,8 +202,6 @@ public:
   /// Whether `txn_id` is queued, sent (with its event id) or refused (with why).
   [[nodiscard]] send_outcome outcome_of_send(const std::string& txn_id);
 
-  /// The event id the homeserver gave `txn_id`, once sent.
-  [[nodiscard]] std::optional<std::string> sent_event_id(const std::string& txn_id);
 
   /// Notes that the bot answers in this thread (follow-ups need no mention).
   [[nodiscard]] std::optional<std::string> remember_thread(const std::string& room_id,
