@@ -19,7 +19,7 @@ import uuid
 
 from fleet import Fleet
 import harness
-from harness import edits_of, relates, replies_to, shown_text
+from harness import done_and_final_text_at, replies_to, shown_text
 
 from nio import (AsyncClient, AsyncClientConfig, LoginResponse, MegolmEvent,  # noqa: E402
                  RoomCreateResponse, RoomSendResponse, SyncResponse)
@@ -267,15 +267,10 @@ class Soak:
                 if shown_text(events, found[0]) != "echo: " + self.bodies[source]:
                     t["wrong_text"] += 1
                 # The ✅ (or ❌) says the answer is complete: never before its final text.
-                edits = edits_of(events, found[0]["event_id"])
-                final_at = position[(edits[-1] if edits else found[0])["event_id"]]
-                done = [i for i, e in enumerate(events)
-                        if e.get("type") == "m.reaction" and e.get("sender") == bot.user_id
-                        and relates(e.get("content", {})).get("event_id") == source
-                        and relates(e.get("content", {})).get("key") in ("✅", "❌")]
-                if not done:
+                done, final_at = done_and_final_text_at(events, source, bot.user_id)
+                if done is None:
                     t["without_done"] += 1
-                elif done[0] < final_at:
+                elif done < final_at:
                     t["done_before_final"] += 1
                 at = position[found[0]["event_id"]]
                 disordered |= at < last

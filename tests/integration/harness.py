@@ -381,19 +381,26 @@ def reactions_to(events, event_id, sender=None):
             and (sender is None or ev.get("sender") == sender)]
 
 
-def done_after_final_text(events, source_id, sender):
-    """True when `sender`'s ✅ or ❌ on `source_id` comes after the event that gave its
-    reply the text shown in the end (the newest edit, else the reply itself)."""
+def done_and_final_text_at(events, source_id, sender):
+    """(where `sender`'s first ✅ or ❌ on `source_id` is, where the event is that gave
+    its reply the text shown in the end: the newest edit, else the reply itself), as
+    positions in `events`; None for one that is not there."""
+    done = next((i for i, ev in enumerate(events)
+                 if ev.get("type") == "m.reaction" and ev.get("sender") == sender
+                 and relates(ev.get("content", {})).get("event_id") == source_id
+                 and relates(ev.get("content", {})).get("key") in ("✅", "❌")), None)
     replies = replies_to(events, source_id, sender)
-    done = [i for i, ev in enumerate(events)
-            if ev.get("type") == "m.reaction" and ev.get("sender") == sender
-            and relates(ev.get("content", {})).get("event_id") == source_id
-            and relates(ev.get("content", {})).get("key") in ("✅", "❌")]
-    if not replies or not done:
-        return False
+    if not replies:
+        return done, None
     edits = edits_of(events, replies[0]["event_id"])
     final_id = (edits[-1] if edits else replies[0])["event_id"]
-    return done[0] > next(i for i, ev in enumerate(events) if ev.get("event_id") == final_id)
+    return done, next(i for i, ev in enumerate(events) if ev.get("event_id") == final_id)
+
+
+def done_after_final_text(events, source_id, sender):
+    """True when `sender`'s ✅ or ❌ on `source_id` comes after its reply's final text."""
+    done, final = done_and_final_text_at(events, source_id, sender)
+    return done is not None and final is not None and done > final
 
 
 def shown_text(events, message):
