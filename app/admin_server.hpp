@@ -1,15 +1,18 @@
 #pragma once
 
 // The admin HTTP API of a node (README: "Admin HTTP API"): health, readiness, the
-// status of every profile, and notifications into a profile's home room. It runs on
-// its own threads (cpp-httplib) and reaches the actors only through typed requests
-// with a timeout, so a slow or stuck actor costs an HTTP error, never a scheduler
-// thread.
+// status of every profile, and notifications into a profile's home room. It is
+// served by httpd/server.hpp (libmicrohttpd, with limits for hostile clients) and
+// reaches the actors only through typed requests with a timeout, made on the
+// server's worker threads, so a slow or stuck actor costs an HTTP error, never a
+// scheduler thread. The token is checked on the headers, before a body is read.
 
+#include "httpd/server.hpp"
 #include "messages/interfaces.hpp"
 
 #include <caf/fwd.hpp>
 
+#include <filesystem>
 #include <memory>
 #include <optional>
 #include <string>
@@ -20,7 +23,7 @@ namespace hm {
 
 /// Where the admin API listens.
 struct admin_listen {
-  std::string host; ///< "127.0.0.1", "::1", "0.0.0.0", a name
+  std::string host; ///< an IP address ("127.0.0.1", "::1", "0.0.0.0") or "localhost"
   int port = 0;     ///< 0: any free port (the log says which)
 };
 
@@ -29,9 +32,15 @@ struct admin_listen {
 [[nodiscard]] std::variant<std::optional<admin_listen>, std::string>
 parse_admin_listen(std::string_view text);
 
+/// The certificate and key files of --admin-tls-cert/--admin-tls-key: the key is a
+/// private file (store::read_secret_file's rules: its owner's, not readable by
+/// others, no link); an error naming the file otherwise.
+[[nodiscard]] std::variant<httpd::tls_files, std::string>
+read_admin_tls(const std::filesystem::path& cert, const std::filesystem::path& key);
+
 /// True for an address only this host reaches: 127.0.0.0/8, ::1, localhost. Elsewhere
-/// the bearer token would cross the network in clear (the admin API has no TLS), which
-/// `run` refuses unless told --admin-listen-plaintext.
+/// the bearer token would cross the network, which `run` allows only over TLS
+/// (--admin-tls-cert/--admin-tls-key) or when told --admin-listen-plaintext.
 [[nodiscard]] bool is_loopback_host(std::string_view host);
 
 /// The admin HTTP server. Stops (and joins its threads) when destroyed.
@@ -46,8 +55,10 @@ public:
   admin_server(const admin_server&) = delete;
   admin_server& operator=(const admin_server&) = delete;
 
-  /// Binds `where` and serves from then on; an error text when it cannot bind.
-  [[nodiscard]] std::optional<std::string> start(const admin_listen& where);
+  /// Binds `where` and serves from then on (over TLS when given); an error text when
+  /// it cannot bind.
+  [[nodiscard]] std::optional<std::string>
+  start(const admin_listen& where, std::optional<httpd::tls_files> tls = std::nullopt);
 
   /// The bound port (after a successful start).
   [[nodiscard]] int port() const;
@@ -56,8 +67,6 @@ public:
   void stop();
 
 private:
-  void routes();
-
   struct impl;
   std::unique_ptr<impl> impl_;
 };

@@ -109,6 +109,8 @@ blocking_client::response blocking_client::perform(const matrix::http_request& r
   }
   if (!proxy_.empty())
     curl_easy_setopt(e, CURLOPT_PROXY, proxy_.c_str());
+  if (!ca_file_.empty())
+    curl_easy_setopt(e, CURLOPT_CAINFO, ca_file_.c_str());
   curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_body);
   curl_easy_setopt(e, CURLOPT_WRITEDATA, &out.body);
   curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, on_header);

@@ -51,15 +51,21 @@ public:
     }
   }
 
-private:
+  /// Certificates to trust for an https base URL instead of the system's (a
+  /// self-signed admin API certificate); empty: the system's.
+  void set_ca_file(std::string path) { ca_file_ = std::move(path); }
+
+  /// One answer as it came, for callers that read it themselves (`status`).
   struct response {
     int status = 0; // 0: no response
     std::string body;
     std::optional<std::string> retry_after;
     std::string transport_error;
   };
-  response perform(const matrix::http_request& request) const;
+  /// Performs `request` once (no 429 waiting).
+  [[nodiscard]] response perform(const matrix::http_request& request) const;
 
+private:
   /// For a 429: how long was waited before asking again (the wait is over when this
   /// returns), or nullopt when the two minutes are used up.
   static std::optional<std::chrono::milliseconds>
@@ -67,6 +73,7 @@ private:
 
   std::string base_url_;
   std::string proxy_;
+  std::string ca_file_;
   secret token_;
 };
 

@@ -42,6 +42,8 @@ struct run_options {
   std::string metrics_listen = "127.0.0.1:9464"; ///< HOST:PORT, or "off"
   std::string admin_listen = "127.0.0.1:9465";    // "off": no admin API
   bool admin_listen_plaintext = false;            // allow a non-loopback admin address
+  std::filesystem::path admin_tls_cert;           // PEM certificate (chain): serve https
+  std::filesystem::path admin_tls_key;            // its private key, a 0600 file
   std::filesystem::path admin_token_file;          // empty: generated under the home
   std::string log_format = "text"; // or "json": one object per line
   cluster_options cluster;
@@ -55,6 +57,7 @@ struct status_options {
   std::filesystem::path hermes_home;               // for the default token file
   std::string admin_url = "http://127.0.0.1:9465";
   std::filesystem::path admin_token_file;          // empty: <home>/hermes-matrix/admin-token
+  std::filesystem::path admin_ca_file;             // trusted for an https admin URL
   bool json = false;
   cluster_options cluster; // with cluster.join: ask a cluster's coordinator instead
 };

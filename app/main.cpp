@@ -52,12 +52,16 @@ int main(int argc, char** argv) {
     ->capture_default_str();
 
   run->add_option("--admin-listen", run_opts.admin_listen,
-                  "Admin HTTP API address (HOST:PORT, [::1]:PORT) or 'off'; loopback only "
-                  "unless --admin-listen-plaintext")
+                  "Admin HTTP API address (IP:PORT, [::1]:PORT) or 'off'; off loopback only "
+                  "with --admin-tls-cert/--admin-tls-key or --admin-listen-plaintext")
     ->capture_default_str();
+  run->add_option("--admin-tls-cert", run_opts.admin_tls_cert,
+                  "Serve the admin API over https with this PEM certificate (chain)");
+  run->add_option("--admin-tls-key", run_opts.admin_tls_key,
+                  "The certificate's PEM private key (a file only its owner may read)");
   run->add_flag("--admin-listen-plaintext", run_opts.admin_listen_plaintext,
-                "Allow --admin-listen off loopback, though the bearer token then crosses "
-                "the network in clear (the admin API has no TLS)");
+                "Allow --admin-listen off loopback without TLS, though the bearer token "
+                "then crosses the network in clear");
   run->add_option("--admin-token-file", run_opts.admin_token_file,
                   "File with the admin API's bearer token (default: generated into "
                   "<hermes home>/hermes-matrix/admin-token)");
@@ -71,6 +75,9 @@ int main(int argc, char** argv) {
     ->capture_default_str();
   status->add_option("--admin-token-file", status_opts.admin_token_file,
                      "File with the admin token (default: <hermes home>/hermes-matrix/admin-token)");
+  status->add_option("--admin-ca-file", status_opts.admin_ca_file,
+                     "PEM certificates to trust for an https --admin-url (the service's own "
+                     "--admin-tls-cert when it is self-signed)");
   status->add_flag("--json", status_opts.json, "Print the JSON of GET /v1/status");
   run->add_option("--log-format", run_opts.log_format,
                   "text, or json: one object per line (time, level, profile, message)")

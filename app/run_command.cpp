@@ -188,10 +188,25 @@ int run_command(const run_options& options) {
     return exit_usage;
   }
   auto admin_where = std::get<0>(admin_listen);
-  if (admin_where && !is_loopback_host(admin_where->host) && !options.admin_listen_plaintext) {
-    spdlog::error("--admin-listen {}: not a loopback address, and the admin API has no TLS: "
-                  "its bearer token would cross the network in clear. Listen on 127.0.0.1 "
-                  "behind a TLS proxy, or pass --admin-listen-plaintext to accept that",
+  if (options.admin_tls_cert.empty() != options.admin_tls_key.empty()) {
+    spdlog::error("--admin-tls-cert and --admin-tls-key go together: give both, or neither");
+    return exit_usage;
+  }
+  std::optional<httpd::tls_files> admin_tls;
+  if (admin_where && !options.admin_tls_cert.empty()) {
+    auto loaded = read_admin_tls(options.admin_tls_cert, options.admin_tls_key);
+    if (auto* err = std::get_if<std::string>(&loaded)) {
+      spdlog::error("admin API: {}", *err);
+      return exit_usage;
+    }
+    admin_tls = std::move(std::get<httpd::tls_files>(loaded));
+  }
+  if (admin_where && !is_loopback_host(admin_where->host) && !admin_tls
+      && !options.admin_listen_plaintext) {
+    spdlog::error("--admin-listen {}: not a loopback address, and no TLS: the admin API's "
+                  "bearer token would cross the network in clear. Give --admin-tls-cert and "
+                  "--admin-tls-key, listen on 127.0.0.1 behind a TLS proxy, or pass "
+                  "--admin-listen-plaintext to accept that",
                   options.admin_listen);
     return exit_usage;
   }
@@ -332,12 +347,13 @@ int run_command(const run_options& options) {
       admin.emplace(sys, runtime.coordinator, std::move(admin_token));
     else
       admin.emplace(sys, supervisor, std::move(admin_token));
-    if (auto err = admin->start(*admin_where)) {
+    bool over_tls = admin_tls.has_value();
+    if (auto err = admin->start(*admin_where, std::move(admin_tls))) {
       spdlog::error("admin API: {}; serving without it (see --admin-listen)", *err);
       admin.reset();
     } else {
-      spdlog::info("admin API listening on http://{}:{} (token in {})",
-                   admin_where->host.find(':') != std::string::npos
+      spdlog::info("admin API listening on {}://{}:{} (token in {})",
+                   over_tls ? "https" : "http", admin_where->host.find(':') != std::string::npos
                      ? "[" + admin_where->host + "]" : admin_where->host,
                    admin->port(), admin_token_path.string());
     }

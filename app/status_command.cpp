@@ -2,12 +2,12 @@
 // API (GET /v1/status). It prints names, states and counts, never the token.
 
 #include "app/admin_token.hpp"
+#include "app/blocking_client.hpp"
 #include "app/commands.hpp"
 #include "app/text_table.hpp"
 
 #include "profiles/discovery.hpp"
 
-#include <httplib.h>
 #include <nlohmann/json.hpp>
 
 #include <iostream>
@@ -55,33 +55,36 @@ int status_command(const status_options& options) {
               << " (give the running service's token with --admin-token-file)\n";
     return exit_failure;
   }
-  httplib::Client client{options.admin_url};
-  if (!client.is_valid()) {
+  if (options.admin_url.rfind("http://", 0) != 0 && options.admin_url.rfind("https://", 0) != 0) {
     std::cerr << "hermes-matrix status: --admin-url " << options.admin_url
               << " is not a URL like http://127.0.0.1:9465\n";
     return exit_usage;
   }
-  client.set_connection_timeout(std::chrono::seconds{3});
-  client.set_read_timeout(std::chrono::seconds{15});
-  auto res = client.Get("/v1/status", {{"Authorization", "Bearer " + token.value}});
-  if (!res) {
+  blocking_client client{options.admin_url};
+  client.set_access_token(secret{token.value});
+  if (!options.admin_ca_file.empty())
+    client.set_ca_file(options.admin_ca_file.string());
+  matrix::http_request get;
+  get.target = "/v1/status";
+  get.timeout = std::chrono::seconds{15};
+  auto res = client.perform(get);
+  if (res.status == 0) {
     std::cerr << "hermes-matrix status: cannot reach the admin API at " << options.admin_url
-              << " (" << (res.error() == httplib::Error::Connection ? std::string{"connection failed"}
-                                                                    : httplib::to_string(res.error()))
+              << " (" << res.transport_error
               << "); is `hermes-matrix run` running there with --admin-listen?\n";
     return exit_failure;
   }
-  if (res->status == 401) {
+  if (res.status == 401) {
     std::cerr << "hermes-matrix status: the service at " << options.admin_url
               << " refused the token in " << token_path.string()
               << "; give the right file with --admin-token-file\n";
     return exit_failure;
   }
-  auto body = nlohmann::json::parse(res->body, nullptr, false);
-  if (res->status != 200 || body.is_discarded() || !body.contains("profiles")
+  auto body = nlohmann::json::parse(res.body, nullptr, false);
+  if (res.status != 200 || body.is_discarded() || !body.contains("profiles")
       || !body["profiles"].is_array()) {
     std::cerr << "hermes-matrix status: unexpected answer from " << options.admin_url
-              << " (HTTP " << res->status << ")";
+              << " (HTTP " << res.status << ")";
     if (!body.is_discarded() && body.contains("error") && body["error"].is_string())
       std::cerr << ": " << body["error"].get<std::string>();
     std::cerr << '\n';

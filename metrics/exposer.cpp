@@ -1,11 +1,12 @@
 #include "metrics/exposer.hpp"
 
-#include <prometheus/exposer.h>
+#include "httpd/server.hpp"
+
+#include <prometheus/text_serializer.h>
 
 #include <arpa/inet.h>
 
 #include <charconv>
-#include <exception>
 #include <vector>
 
 namespace hm::metrics {
@@ -40,7 +41,7 @@ std::variant<std::optional<listen_address>, std::string> parse_listen(std::strin
                                                       static_cast<uint16_t>(port)}};
 }
 
-exposer::exposer(std::unique_ptr<prometheus::Exposer> impl, uint16_t port)
+exposer::exposer(std::unique_ptr<httpd::server> impl, uint16_t port)
   : impl_(std::move(impl)), port_(port) {
 }
 
@@ -49,22 +50,27 @@ exposer::~exposer() = default;
 std::variant<std::unique_ptr<exposer>, std::string>
 exposer::start(const listen_address& where,
                const std::shared_ptr<prometheus::Collectable>& registry) {
-  std::unique_ptr<prometheus::Exposer> impl;
-  try {
-    // A few threads, and a bound on how long one request may take to arrive: with one
-    // thread, two clients that opened a connection and sent nothing held every scrape
-    // up for civetweb's default 30 s each.
-    impl = std::make_unique<prometheus::Exposer>(std::vector<std::string>{
-      "listening_ports", where.to_string(), "num_threads", "4", "request_timeout_ms", "5000"});
-  } catch (const std::exception&) {
-    // civetweb's text ("null context ...") says less than this does.
-    return "cannot listen on " + where.to_string()
-           + " (in use, or not an address of this host)";
-  }
-  impl->RegisterCollectable(registry, std::string{metrics_path});
-  auto ports = impl->GetListeningPorts();
-  auto port = ports.empty() ? where.port : static_cast<uint16_t>(ports.front());
-  return std::unique_ptr<exposer>{new exposer(std::move(impl), port)};
+  httpd::handlers h;
+  h.at_head = [](const httpd::request& req) -> std::optional<httpd::response> {
+    if (req.path != metrics_path)
+      return httpd::json_error(404, "not_found", "no such endpoint: " + req.path
+                                                   + " (the metrics are at /metrics)");
+    if (req.method != "GET" && req.method != "HEAD")
+      return httpd::json_error(405, "method_not_allowed", "/metrics answers GET only");
+    return std::nullopt; // collected on a worker: a cluster's scrape waits on its nodes
+  };
+  h.answer = [registry](const httpd::request&) {
+    httpd::response r;
+    r.content_type = "text/plain; version=0.0.4; charset=utf-8";
+    r.body = prometheus::TextSerializer{}.Serialize(registry->Collect());
+    return r;
+  };
+  auto started = httpd::server::start("metrics endpoint", where.host, where.port, std::move(h));
+  if (auto* err = std::get_if<std::string>(&started))
+    return *err;
+  auto server = std::move(std::get<std::unique_ptr<httpd::server>>(started));
+  auto port = static_cast<uint16_t>(server->port());
+  return std::unique_ptr<exposer>{new exposer(std::move(server), port)};
 }
 
 } // namespace hm::metrics

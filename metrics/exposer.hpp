@@ -1,8 +1,10 @@
 #pragma once
 
 // The HTTP endpoint Prometheus scrapes (`--metrics-listen`, default 127.0.0.1:9464,
-// path /metrics), served by prometheus-cpp's exposer on threads of its own (four,
-// each request bounded to 5 s: slow or idle clients do not hold up the scrapes).
+// path /metrics): the text prometheus-cpp's serializer makes, served by the
+// project's HTTP server (httpd/server.hpp) with its limits for hostile clients.
+// Scrapes run on its worker threads, several at once: slow or idle clients do not
+// hold them up.
 
 #include <prometheus/registry.h>
 
@@ -13,8 +15,8 @@
 #include <string_view>
 #include <variant>
 
-namespace prometheus {
-class Exposer;
+namespace hm::httpd {
+class server;
 }
 
 namespace hm::metrics {
@@ -51,9 +53,9 @@ public:
   [[nodiscard]] uint16_t port() const { return port_; }
 
 private:
-  exposer(std::unique_ptr<prometheus::Exposer> impl, uint16_t port);
+  exposer(std::unique_ptr<httpd::server> impl, uint16_t port);
 
-  std::unique_ptr<prometheus::Exposer> impl_;
+  std::unique_ptr<httpd::server> impl_;
   uint16_t port_;
 };
 

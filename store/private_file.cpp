@@ -91,8 +91,7 @@ opened_file open_private_file(const std::filesystem::path& path, std::string_vie
   return {fd, {}};
 }
 
-secret_text read_secret_file(const std::filesystem::path& path, std::string_view what,
-                             std::size_t min_chars) {
+secret_text read_private_text(const std::filesystem::path& path, std::string_view what) {
   std::string where = std::string{what} + " " + path.string();
   int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
   if (fd < 0)
@@ -101,7 +100,7 @@ secret_text read_secret_file(const std::filesystem::path& path, std::string_view
     ::close(fd);
     return {{}, where + " " + *why + "; make it yours and private (chmod 600)"};
   }
-  constexpr std::size_t max_bytes = 64 * 1024; // a token, not a data file
+  constexpr std::size_t max_bytes = 64 * 1024; // a key or a token, not a data file
   std::string text(max_bytes + 1, '\0');
   std::size_t got = 0;
   while (got < text.size()) {
@@ -113,19 +112,33 @@ secret_text read_secret_file(const std::filesystem::path& path, std::string_view
     got += static_cast<std::size_t>(n);
   }
   ::close(fd);
-  // The secret stays in this one buffer: trimmed in place, and wiped on every way out
-  // but the value returned (which the caller wipes when it is done, if it can).
+  if (got > max_bytes) {
+    ::explicit_bzero(text.data(), text.size());
+    return {{}, where + " is larger than 64 KiB; it should hold one secret"};
+  }
+  // The secret stays in this one buffer: what follows it is wiped before the resize.
+  ::explicit_bzero(text.data() + got, text.size() - got);
+  text.resize(got);
+  return {std::move(text), {}};
+}
+
+secret_text read_secret_file(const std::filesystem::path& path, std::string_view what,
+                             std::size_t min_chars) {
+  std::string where = std::string{what} + " " + path.string();
+  auto read = read_private_text(path, what);
+  if (!read.error.empty())
+    return read;
+  auto& text = read.value;
+  // Trimmed in place, and wiped on every way out but the value returned (which the
+  // caller wipes when it is done, if it can).
   auto refuse = [&](std::string why) {
     ::explicit_bzero(text.data(), text.size());
     return secret_text{{}, std::move(why)};
   };
-  if (got > max_bytes)
-    return refuse(where + " is larger than 64 KiB; it should hold one secret");
-  std::string_view read{text.data(), got};
-  auto first = read.find_first_not_of(" \t\r\n");
-  if (first == std::string_view::npos)
+  auto first = text.find_first_not_of(" \t\r\n");
+  if (first == std::string::npos)
     return refuse(where + " is empty; put a long random secret in it");
-  auto length = read.find_last_not_of(" \t\r\n") - first + 1;
+  auto length = text.find_last_not_of(" \t\r\n") - first + 1;
   std::memmove(text.data(), text.data() + first, length);
   ::explicit_bzero(text.data() + length, text.size() - length);
   text.resize(length);
@@ -134,7 +147,7 @@ secret_text read_secret_file(const std::filesystem::path& path, std::string_view
   if (text.size() < min_chars)
     return refuse(where + " is too short; use at least " + std::to_string(min_chars)
                   + " random characters (e.g. openssl rand -hex 32)");
-  return {std::move(text), {}};
+  return read;
 }
 
 } // namespace hm::store

@@ -51,4 +51,9 @@ struct secret_text {
 [[nodiscard]] secret_text read_secret_file(const std::filesystem::path& path,
                                            std::string_view what, std::size_t min_chars);
 
+/// The whole text of a private file of several lines (a PEM private key), at most
+/// 64 KiB, refused like read_secret_file.
+[[nodiscard]] secret_text read_private_text(const std::filesystem::path& path,
+                                            std::string_view what);
+
 } // namespace hm::store

@@ -262,8 +262,9 @@ class Gateway:
     metrics_port() reads from the log."""
 
     def __init__(self, home, log_path, hs, bots, metrics_listen="127.0.0.1:0",
-                 admin_listen="127.0.0.1:0", args=()):
+                 admin_listen="127.0.0.1:0", args=(), preexec=None):
         self.admin_listen = admin_listen
+        self.preexec = preexec  # run in the child before exec (e.g. to set an rlimit)
         self.args = list(args)  # more `run` options, e.g. ["--log-format", "json"]
         self.home = pathlib.Path(home)
         self.metrics_listen = metrics_listen
@@ -288,7 +289,7 @@ class Gateway:
                                       "--metrics-listen", self.metrics_listen,
                                       "--admin-listen", self.admin_listen, *self.args],
                                      stdin=subprocess.DEVNULL, stdout=self._log,
-                                     stderr=self._log)
+                                     stderr=self._log, preexec_fn=self.preexec)
 
         def synced():
             if self.proc.poll() is not None:

@@ -22,6 +22,7 @@ import pytest
 
 from conftest import BINARY, env_values
 from harness import (PASSWORD, Devhs, Gateway, Human, http, wait_until, write_profile)
+from hostile import rss_kib, send_chunked
 
 from nio import (AsyncClient, AsyncClientConfig, LoginResponse, MegolmEvent,  # noqa: E402
                  RoomCreateResponse, RoomMessageText)
@@ -274,37 +275,6 @@ def test_a_notification_is_accepted_only_when_it_fits_one_event(world):
     assert status == 413 and answer["errcode"] == "too_large", answer
 
 
-def rss_kib(pid):
-    for line in open(f"/proc/{pid}/status"):
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1])
-    raise AssertionError("no VmRSS")
-
-
-def send_chunked(port, path, megabytes, token=None):
-    """POSTs `megabytes` MiB as a chunked body (bounded: it stops when the server closes
-    the connection) and returns the status line it got, or "" when none came."""
-    sock = socket.create_connection(("127.0.0.1", port), timeout=10)
-    try:
-        head = f"POST {path} HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n"
-        if token:
-            head += f"Authorization: Bearer {token}\r\n"
-        sock.sendall((head + "\r\n").encode())
-        chunk = b"100000\r\n" + b"x" * 0x100000 + b"\r\n"
-        try:
-            for _ in range(megabytes):
-                sock.sendall(chunk)
-            sock.sendall(b"0\r\n\r\n")
-        except OSError:
-            pass  # the server answered and closed early: what it should do
-        try:
-            return sock.recv(200).decode(errors="replace").split("\r\n")[0]
-        except OSError:
-            return ""
-    finally:
-        sock.close()
-
-
 def test_a_huge_chunked_body_is_never_buffered(world):
     # Before: a 300 MB chunked POST without a token grew the process by 800 MB and the
     # memory stayed taken (the body was read before the 401; the 64 KiB limit did not
@@ -315,7 +285,7 @@ def test_a_huge_chunked_body_is_never_buffered(world):
     status = send_chunked(port, "/v1/profiles/plain/notify", 100)
     assert status in ("", "HTTP/1.1 401 Unauthorized"), status
     status = send_chunked(port, "/v1/profiles/plain/notify", 100, token=world.token)
-    assert status in ("", "HTTP/1.1 413 Payload Too Large"), status
+    assert status == "" or status.startswith("HTTP/1.1 413 "), status
     assert rss_kib(pid) - before < 20 * 1024, (before, rss_kib(pid))
     assert http("GET", f"{world.url}/healthz") == (200, {"status": "alive"})
 

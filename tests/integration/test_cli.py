@@ -233,10 +233,63 @@ def test_run_refuses_an_admin_address_off_loopback_unless_told_plaintext(tmp_pat
         res = run_cli("run", "--hermes-home", str(tmp_path), "--admin-listen", where)
         assert res.returncode == 2, (where, res.stderr)
         assert "not a loopback address" in res.stderr and "--admin-listen-plaintext" in res.stderr
+        assert "--admin-tls-cert" in res.stderr
     # Told: it goes on (and stops at the next thing, the home with no profile on Matrix).
     res = run_cli("run", "--hermes-home", str(tmp_path), "--admin-listen", "0.0.0.0:0",
                   "--admin-listen-plaintext")
     assert "not a loopback address" not in res.stderr and res.returncode == 1, res.stderr
+
+
+def self_signed(d):
+    """A certificate for 127.0.0.1 (as its subjectAltName) and its key, with openssl."""
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
+                    "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1",
+                    "-keyout", str(d / "admin.key"), "-out", str(d / "admin.pem")],
+                   check=True, capture_output=True, timeout=60)
+    (d / "admin.key").chmod(0o600)
+    return d / "admin.pem", d / "admin.key"
+
+
+def test_the_admin_api_over_tls(tmp_path):
+    import ssl
+    cert, key = self_signed(tmp_path)
+    tls = ["--admin-tls-cert", str(cert), "--admin-tls-key", str(key)]
+    # With TLS an address off loopback is taken (the run then stops at the empty home).
+    res = run_cli("run", "--hermes-home", str(tmp_path), "--admin-listen", "0.0.0.0:0", *tls)
+    assert "not a loopback address" not in res.stderr and res.returncode == 1, res.stderr
+    # A key others may read, or half of the pair, is refused before anything starts.
+    key.chmod(0o644)
+    res = run_cli("run", "--hermes-home", str(tmp_path), *tls)
+    assert res.returncode == 2 and str(key) in res.stderr, res.stderr
+    key.chmod(0o600)
+    res = run_cli("run", "--hermes-home", str(tmp_path), "--admin-tls-cert", str(cert))
+    assert res.returncode == 2 and "go together" in res.stderr, res.stderr
+    with Homeserver(str(tmp_path / "hs")) as hs:
+        home = served_home(tmp_path, hs.url)
+        proc = subprocess.Popen([BINARY, "run", "--hermes-home", str(home), *FREE_PORTS, *tls],
+                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        try:
+            seen = read_until(proc.stderr, r"admin API listening on https://")
+            url = re.search(r"admin API listening on (https://\S+)", seen).group(1)
+            context = ssl.create_default_context(cafile=str(cert))
+            with urllib.request.urlopen(f"{url}/healthz", context=context, timeout=10) as r:
+                assert r.status == 200 and json.loads(r.read()) == {"status": "alive"}
+            # Plain HTTP to the TLS port gets no answer of the API.
+            try:
+                with urllib.request.urlopen(url.replace("https:", "http:") + "/healthz",
+                                            timeout=10) as r:
+                    assert r.status != 200
+            except (OSError, ValueError):
+                pass
+            res = run_cli("status", "--admin-url", url, "--hermes-home", str(home),
+                          "--admin-ca-file", str(cert))
+            assert res.returncode == 0 and "architect" in res.stdout, res.stdout + res.stderr
+            # Without the certificate to trust, status says it cannot reach it.
+            res = run_cli("status", "--admin-url", url, "--hermes-home", str(home))
+            assert res.returncode == 1 and "cannot reach the admin API" in res.stderr, res.stderr
+        finally:
+            proc.send_signal(signal.SIGTERM)
+            proc.communicate(timeout=15)
 
 
 def test_run_raises_its_open_file_limit_to_the_hard_one(tmp_path):

@@ -1,6 +1,7 @@
 #define CAF_SUITE admin
 #include "caf/test/unit_test_impl.hpp"
 
+#include "app/admin_requests.hpp"
 #include "app/admin_server.hpp"
 #include "app/admin_token.hpp"
 #include "app/status_json.hpp"
@@ -118,7 +119,10 @@ CAF_TEST(listen addresses) {
   CAF_CHECK(v6 && v6->host == "::1" && v6->port == 0);
   auto bare = at(":9000");
   CAF_CHECK(bare && bare->host == "127.0.0.1" && bare->port == 9000);
-  for (auto bad : {"9465", "localhost:", "localhost:http", "localhost:70000", "host:-1"})
+  auto named = at("localhost:9465");
+  CAF_CHECK(named && named->host == "localhost");
+  for (auto bad : {"9465", "localhost:", "localhost:http", "localhost:70000", "host:-1",
+                   "example.org:9465", "[::1:9465"})
     CAF_CHECK(std::holds_alternative<std::string>(parse_admin_listen(bad)));
   for (auto local : {"127.0.0.1", "127.1.2.3", "::1", "localhost"})
     CAF_CHECK(is_loopback_host(local));
@@ -158,4 +162,73 @@ CAF_TEST(status json and readiness) {
   CAF_CHECK_EQUAL(waiting, (std::vector<std::string>{"starting", "backoff"}));
   CAF_CHECK(rfc3339(caf::timestamp{std::chrono::seconds{86400 + 61}})
             == "1970-01-02T00:01:01Z");
+}
+
+namespace {
+
+hm::httpd::request request_of(std::string method, std::string path, std::string auth = {}) {
+  hm::httpd::request r;
+  r.method = std::move(method);
+  r.path = std::move(path);
+  if (!auth.empty())
+    r.headers.emplace_back("authorization", std::move(auth));
+  return r;
+}
+
+} // namespace
+
+CAF_TEST(requests are routed by method and path) {
+  using kind = admin_route::kind;
+  auto route = [](std::string method, std::string path) {
+    return route_of(request_of(std::move(method), std::move(path)));
+  };
+  CAF_CHECK(std::get<admin_route>(route("GET", "/healthz")).what == kind::healthz);
+  CAF_CHECK(std::get<admin_route>(route("HEAD", "/readyz")).what == kind::readyz);
+  CAF_CHECK(std::get<admin_route>(route("GET", "/v1/status")).what == kind::status);
+  auto n = std::get<admin_route>(route("POST", "/v1/profiles/coder/notify"));
+  CAF_CHECK(n.what == kind::notify && n.profile == "coder");
+  CAF_CHECK(needs_token(n));
+  CAF_CHECK(!needs_token(std::get<admin_route>(route("GET", "/readyz"))));
+  auto wrong = route("POST", "/v1/status");
+  CAF_REQUIRE(std::holds_alternative<hm::httpd::response>(wrong));
+  auto& wrong_method = std::get<hm::httpd::response>(wrong);
+  CAF_CHECK(wrong_method.status == 405);
+  CAF_CHECK(wrong_method.headers.size() == 1 && wrong_method.headers[0].second == "GET");
+  auto status_of = [&](std::string method, std::string path) {
+    auto r = route(std::move(method), std::move(path));
+    return std::holds_alternative<hm::httpd::response>(r)
+             ? std::get<hm::httpd::response>(r).status
+             : 0;
+  };
+  CAF_CHECK_EQUAL(status_of("GET", "/v1/profiles/a/notify"), 405);
+  for (auto path : {"/", "/v1/profiles//notify", "/v1/profiles/a/b/notify", "/healthz/"})
+    CAF_CHECK_EQUAL(status_of("GET", path), 404);
+}
+
+CAF_TEST(the token is checked from the authorization header alone) {
+  std::string token = "0123456789abcdef-token";
+  CAF_CHECK(!refused(request_of("GET", "/v1/status", "Bearer " + token), token));
+  auto missing = refused(request_of("GET", "/v1/status"), token);
+  CAF_REQUIRE(missing);
+  CAF_CHECK_EQUAL(missing->status, 401);
+  CAF_CHECK(missing->body.find("\"errcode\": \"unauthorized\"") != std::string::npos);
+  auto wrong = refused(request_of("GET", "/v1/status", "Bearer nope"), token);
+  CAF_REQUIRE(wrong);
+  CAF_CHECK(wrong->body.find("wrong admin token") != std::string::npos);
+  CAF_CHECK(wrong->body.find(token) == std::string::npos);
+}
+
+CAF_TEST(notification bodies) {
+  auto ok = std::get<hm::notification>(
+    read_notification(R"({"body": "hi", "format": "markdown", "idempotency_key": "k1"})"));
+  CAF_CHECK(ok.body == "hi" && ok.format == "markdown" && ok.key == "k1");
+  for (auto bad : {"", "[]", "{}", R"({"body": ""})", R"({"body": 1})",
+                   R"({"body": "x", "format": "html"})", R"({"body": "x", "room": "!r"})",
+                   R"({"body": "x", "idempotency_key": ""})"})
+    CAF_CHECK(std::holds_alternative<std::string>(read_notification(bad)));
+  std::string longest(max_notify_body, 'x');
+  CAF_CHECK(std::holds_alternative<hm::notification>(
+    read_notification(R"({"body": ")" + longest + R"("})")));
+  CAF_CHECK(std::holds_alternative<std::string>(
+    read_notification(R"({"body": ")" + longest + R"(x"})")));
 }

@@ -1,0 +1,165 @@
+// libFuzzer target for the admin API's request path: the input is sent as raw bytes
+// to the real HTTP server (httpd/server.cpp over libmicrohttpd, on loopback) with the
+// admin API's own decisions (app/admin_requests.cpp: routes, the token check, the
+// notification body), only the actors left out.
+//
+// Properties (a violated one aborts): the server never crashes; every answer it gives
+// is an HTTP response whose status is one the admin API or the HTTP layer can give;
+// a request without the right token never reaches the handler that reads a body (no
+// 2xx for /v1/status or notify without it); no body over the limit reaches the
+// handler; the server still answers /healthz afterwards.
+//
+// Sources: tests/fuzz/admin_request_fuzz.cpp httpd/server.cpp app/admin_requests.cpp
+// app/admin_token.cpp store/private_file.cpp. Seeds:
+// tests/fuzz/corpus/admin_request/.
+
+#include "app/admin_requests.hpp"
+#include "httpd/server.hpp"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <memory>
+#include <string>
+
+namespace {
+
+constexpr const char* token = "fuzz-admin-token-0123456789abcdef";
+
+void require(bool ok, const char* what) {
+  if (!ok) {
+    std::fprintf(stderr, "property violated: %s\n", what);
+    std::abort();
+  }
+}
+
+std::atomic<bool> unauthorized_reached{false};
+std::atomic<bool> oversized_reached{false};
+
+/// The admin API's handlers with the actors' answers replaced by fixed ones.
+hm::httpd::handlers admin_like() {
+  hm::httpd::handlers h;
+  h.at_head = [](const hm::httpd::request& req) -> std::optional<hm::httpd::response> {
+    auto route = hm::route_of(req);
+    if (auto* answer = std::get_if<hm::httpd::response>(&route))
+      return *answer;
+    auto& r = std::get<hm::admin_route>(route);
+    if (r.what == hm::admin_route::kind::healthz)
+      return hm::reply_json(200, {{"status", "alive"}});
+    if (hm::needs_token(r))
+      return hm::refused(req, token);
+    return std::nullopt;
+  };
+  h.answer = [](const hm::httpd::request& req) {
+    if (hm::refused(req, token))
+      unauthorized_reached = true;
+    if (req.body.size() > hm::max_admin_request_body)
+      oversized_reached = true;
+    auto r = std::get<hm::admin_route>(hm::route_of(req));
+    if (r.what != hm::admin_route::kind::notify)
+      return hm::reply_json(200, {{"ok", true}});
+    auto parsed = hm::read_notification(req.body);
+    if (auto* err = std::get_if<std::string>(&parsed))
+      return hm::httpd::json_error(400, "bad_request", *err);
+    return hm::reply_json(202, {{"profile", r.profile}, {"txn_id", "hm.1"}});
+  };
+  return h;
+}
+
+hm::httpd::server& the_server() {
+  static std::unique_ptr<hm::httpd::server> server = [] {
+    hm::httpd::limits l;
+    l.body_bytes = hm::max_admin_request_body;
+    l.idle = std::chrono::seconds{2};
+    auto started = hm::httpd::server::start("admin API", "127.0.0.1", 0, admin_like(), l);
+    require(std::holds_alternative<std::unique_ptr<hm::httpd::server>>(started),
+            "the server starts");
+    return std::move(std::get<std::unique_ptr<hm::httpd::server>>(started));
+  }();
+  return *server;
+}
+
+/// Sends `bytes`, closes the sending side, and returns what came back before the
+/// server closed (or 100 ms passed without a byte).
+std::string exchange(const std::string& bytes) {
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  require(fd >= 0, "a socket");
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(static_cast<uint16_t>(the_server().port()));
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  require(::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0, "connects");
+  size_t sent = 0;
+  while (sent < bytes.size()) {
+    auto n = ::send(fd, bytes.data() + sent, bytes.size() - sent, MSG_NOSIGNAL);
+    if (n <= 0)
+      break; // the server answered and closed early
+    sent += static_cast<size_t>(n);
+  }
+  ::shutdown(fd, SHUT_WR);
+  std::string got;
+  char buf[4096];
+  for (;;) {
+    // An incomplete request gets no answer: libmicrohttpd waits for the rest until its
+    // idle timeout even after the client's end of sending. 100 ms of silence ends the
+    // exchange, with a reset so that the server lets the connection go at once.
+    pollfd p{fd, POLLIN, 0};
+    if (::poll(&p, 1, 100) <= 0)
+      break;
+    auto n = ::recv(fd, buf, sizeof buf, 0);
+    if (n <= 0)
+      break;
+    got.append(buf, static_cast<size_t>(n));
+  }
+  linger reset{1, 0};
+  ::setsockopt(fd, SOL_SOCKET, SO_LINGER, &reset, sizeof reset);
+  ::close(fd);
+  return got;
+}
+
+bool known_status(int status) {
+  switch (status) {
+    case 200: case 202: case 400: case 401: case 404: case 405: case 413: case 414:
+    case 417: case 431: case 500: case 501: case 503: case 505:
+      return true;
+    default:
+      return false;
+  }
+}
+
+} // namespace
+
+extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
+  std::string input(reinterpret_cast<const char*>(data), size);
+  auto got = exchange(input);
+  // Each answer on the connection (pipelined requests get one each): a status line,
+  // headers, and a body of Content-Length bytes.
+  size_t at = 0;
+  while (at < got.size()) {
+    require(got.compare(at, 7, "HTTP/1.") == 0 && got.size() >= at + 12,
+            "an answer starts with a status line");
+    require(known_status(std::atoi(got.c_str() + at + 9)),
+            "a status the admin API or HTTP can give");
+    auto end = got.find("\r\n\r\n", at);
+    require(end != std::string::npos, "an answer's headers end");
+    size_t length = 0;
+    auto cl = got.find("Content-Length: ", at);
+    if (cl != std::string::npos && cl < end)
+      length = std::strtoul(got.c_str() + cl + 16, nullptr, 10);
+    if (got.compare(end + 4, 7, "HTTP/1.") == 0)
+      length = 0; // the answer to a HEAD: the length of a body it does not carry
+    at = end + 4 + length;
+  }
+  require(!unauthorized_reached, "no request without the token reached a body handler");
+  require(!oversized_reached, "no body over the limit reached a handler");
+  auto probe = exchange("GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+  require(probe.rfind("HTTP/1.1 200", 0) == 0, "the server still answers /healthz");
+  return 0;
+}
