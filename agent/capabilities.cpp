@@ -39,7 +39,14 @@ std::optional<backend_capabilities> parse_capabilities(int status, std::string_v
   auto header_it = features.find("session_continuity_header");
   caps.keeps_sessions = header_it != features.end() && header_it->is_string()
                         && header_it->get<std::string>() == "X-Hermes-Session-Id";
-  caps.runs = feature(features, "run_submission") && feature(features, "run_events_sse");
+  caps.runs = feature(features, "run_submission") && feature(features, "run_events_sse")
+              && feature(features, "run_status");
+  caps.approvals = caps.runs && feature(features, "run_approval_response")
+                   && feature(features, "approval_events");
+  caps.stop = caps.runs && feature(features, "run_stop");
+  auto idem = features.find("runs_idempotency");
+  caps.idempotent_runs = caps.runs && idem != features.end() && idem->is_object()
+                         && feature(*idem, "supported");
   return caps;
 }
 

@@ -18,8 +18,14 @@ struct backend_capabilities {
   /// `X-Hermes-Session-Id` continues a conversation on the server, which keeps the
   /// history and already holds the profile's SOUL.md: a turn carries neither.
   bool keeps_sessions = false;
-  /// `/v1/runs` with its event stream, stop and approval answers.
+  /// `/v1/runs` with its status and its event stream.
   bool runs = false;
+  /// Approvals arrive as run events and are answered with POST .../approval.
+  bool approvals = false;
+  /// POST /v1/runs/{id}/stop.
+  bool stop = false;
+  /// POST /v1/runs takes Idempotency-Key (newer servers): a replay gives the same run.
+  bool idempotent_runs = false;
   friend bool operator==(const backend_capabilities&, const backend_capabilities&) = default;
 };
 

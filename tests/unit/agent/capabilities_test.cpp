@@ -32,6 +32,18 @@ CAF_TEST(a Hermes server keeps sessions and offers runs) {
   CAF_REQUIRE(caps);
   CAF_CHECK(caps->keeps_sessions);
   CAF_CHECK(caps->runs);
+  CAF_CHECK(caps->approvals);
+  CAF_CHECK(caps->stop);
+  CAF_CHECK(!caps->idempotent_runs); // 0.18.x has none on runs
+}
+
+CAF_TEST(newer servers take an idempotency key on runs) {
+  auto newer = std::string{hermes_answer};
+  newer.replace(newer.find("\"run_status\""), 0,
+                R"("runs_idempotency": {"supported": true, "durable": true, "retention_seconds": 86400}, )");
+  auto caps = parse_capabilities(200, newer);
+  CAF_REQUIRE(caps);
+  CAF_CHECK(caps->idempotent_runs);
 }
 
 CAF_TEST(a server without the endpoint is a plain backend) {
