@@ -38,7 +38,14 @@ DEFAULTS = {
     "usage": True,              # usage on the final chunk
     "done": True,               # data: [DONE] at the end
     "raw_body": None,           # a string sent as the whole 200 body instead (UTF-8)
+    "approval": None,           # runs only: {command, description?, allow_permanent?,
+                                # timeout?}: ask before the text (see APPROVAL_DEFAULTS)
 }
+
+# The keys of a script's `approval`; `command` has no default. The description is Hermes'
+# own fallback text, the timeout its approvals.gateway_timeout default.
+APPROVAL_DEFAULTS = {"command": None, "description": "dangerous command",
+                     "allow_permanent": True, "timeout": 300}
 
 _INT_OR_NONE = ("error_after", "hang_after_deltas", "truncate_after_deltas")
 
@@ -57,7 +64,30 @@ def validate(script):
         raise ValueError("deltas must be a positive integer")
     if script.get("line_ending", "\n") not in ("\n", "\r\n", "\r"):
         raise ValueError("line_ending must be \\n, \\r\\n or \\r")
-    return dict(script)
+    script = dict(script)
+    if script.get("approval") is not None:
+        script["approval"] = validate_approval(script["approval"])
+    return script
+
+
+def validate_approval(approval):
+    """A script's `approval` laid over APPROVAL_DEFAULTS, checked (ValueError)."""
+    if not isinstance(approval, dict):
+        raise ValueError("approval must be an object or null")
+    unknown = set(approval) - set(APPROVAL_DEFAULTS)
+    if unknown:
+        raise ValueError("unknown approval keys: " + ", ".join(sorted(unknown)))
+    approval = {**APPROVAL_DEFAULTS, **approval}
+    if not isinstance(approval["command"], str) or not approval["command"]:
+        raise ValueError("approval.command must be a non-empty string")
+    if not isinstance(approval["description"], str):
+        raise ValueError("approval.description must be a string")
+    if not isinstance(approval["allow_permanent"], bool):
+        raise ValueError("approval.allow_permanent must be true or false")
+    timeout = approval["timeout"]
+    if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or timeout <= 0:
+        raise ValueError("approval.timeout must be a positive number of seconds")
+    return approval
 
 
 class ScriptBook:

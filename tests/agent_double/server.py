@@ -1,24 +1,31 @@
 #!/usr/bin/python3
 """The agent double: an OpenAI-compatible chat completions server speaking the Hermes
-proxy protocol (../../../shared/reference/hermes-compat.md, "The agent backend"), whose
-behaviour each test chooses by a script. Usage: README.md in this folder.
+proxy protocol (../../../shared/reference/hermes-compat.md, "The agent backend"), and
+optionally Hermes' runs API (runs.py), whose behaviour each test chooses by a script.
+Usage: README.md in this folder.
 
 Runs with Debian's /usr/bin/python3 (aiohttp from python3-aiohttp).
 """
 
-import argparse
-import asyncio
-import ctypes
-import json
 import os
-import signal
-import socket
-import sys
-import time
 
-from aiohttp import web
+# Who started us, read before the slow imports: a parent that dies while aiohttp loads
+# must still be noticed (the watch compares with this).
+PARENT = os.getppid()
 
-import scripts
+import argparse  # noqa: E402
+import asyncio  # noqa: E402
+import ctypes  # noqa: E402
+import json  # noqa: E402
+import signal  # noqa: E402
+import socket  # noqa: E402
+import sys  # noqa: E402
+import time  # noqa: E402
+
+from aiohttp import web  # noqa: E402
+
+import runs  # noqa: E402
+import scripts  # noqa: E402
 
 
 def parse_args(argv):
@@ -35,9 +42,16 @@ def parse_args(argv):
     p.add_argument("--keepalive-interval", type=float,
                    help="default seconds of silence after which ': keepalive' is sent")
     p.add_argument("--max-concurrent-runs", type=int, default=10,
-                   help="streams at once before 429 'Too many concurrent runs' (Hermes: 10)")
-    p.add_argument("--plain", action="store_true",
-                   help="a plain OpenAI-compatible server: no /v1/capabilities")
+                   help="chat completions and runs at once before 429 (Hermes: 10)")
+    kind = p.add_mutually_exclusive_group()
+    kind.add_argument("--plain", dest="kind", action="store_const", const="plain",
+                      help="a plain OpenAI-compatible server: no /v1/capabilities")
+    kind.add_argument("--runs", dest="kind", action="store_const", const="hermes-runs",
+                      help="Hermes 0.18.x with /v1/runs")
+    kind.add_argument("--runs-idempotent", dest="kind", action="store_const",
+                      const="hermes-runs-idempotent",
+                      help="/v1/runs with Idempotency-Key, as the newest Hermes has it")
+    p.set_defaults(kind="hermes")
     return p.parse_args(argv)
 
 
@@ -60,15 +74,29 @@ def openai_error(status, message, code, err_type):
 
 
 class Double:
-    def __init__(self, key, defaults, max_runs=10, plain=False):
+    def __init__(self, key, defaults, max_runs=10, kind="hermes"):
         self.key = key
         self.scripts = scripts.ScriptBook(defaults)
         self.requests = []
         self.next_id = 1
         self.max_runs = max_runs
         self.runs = 0  # chat completions being answered now
-        self.plain = plain
+        self.kind = kind  # one of runs.KINDS
+        self.run_api = runs.Runs(self)
         self.capability_asks = 0
+
+    def key_ok(self, request):
+        """None without --key-file, else whether the bearer key matches (Hermes' rule:
+        the text after "Bearer ", trimmed)."""
+        if self.key is None:
+            return None
+        auth = request.headers.get("Authorization", "")
+        return auth.startswith("Bearer ") and auth[7:].strip() == self.key
+
+    def busy(self):
+        """Hermes' max_concurrent_runs counts chat completions and runs together; a run
+        holds its slot from its POST until it ends."""
+        return self.runs + len(self.run_api.active) >= self.max_runs
 
     # -- recording ---------------------------------------------------------------
 
@@ -101,9 +129,7 @@ class Double:
         received = time.time()
         profile = request.match_info.get("profile")
         raw = await request.read()
-        key_ok = None
-        if self.key is not None:
-            key_ok = request.headers.get("Authorization", "") == "Bearer " + self.key
+        key_ok = self.key_ok(request)
         entry = self.record(request, profile, raw, key_ok)
         entry["received"] = received
         if key_ok is False:
@@ -113,7 +139,7 @@ class Double:
             return openai_error(400, "body must be a JSON object with messages",
                                 "invalid_request", "invalid_request_error")
         model = body.get("model") if isinstance(body.get("model"), str) else ""
-        if self.runs >= self.max_runs:
+        if self.busy():
             entry["script"] = None
             return scripts.too_many_runs(self.max_runs)
         script = self.scripts.take(profile, model)
@@ -126,17 +152,19 @@ class Double:
             self.runs -= 1
 
     async def capabilities(self, request):
-        """GET /v1/capabilities as Hermes answers it, with the features this double has
-        (no runs yet); a plain server has no such endpoint."""
-        key_ok = None
-        if self.key is not None:
-            key_ok = request.headers.get("Authorization", "") == "Bearer " + self.key
-        # Counted apart: the request record is of chat completions, which tests read.
+        """GET /v1/capabilities as Hermes answers it: with runs in the runs kinds (0.18.x's
+        answer), else with the features of a Hermes the gateway should use through chat
+        completions only; a plain server has no such endpoint."""
+        key_ok = self.key_ok(request)
+        # Counted apart: the request record is of the turns (chat and runs), which tests read.
         self.capability_asks += 1
-        if self.plain:
+        if self.kind == "plain":
             return web.json_response({"detail": "Not Found"}, status=404)
         if key_ok is False:
             return openai_error(401, "Invalid API key", "invalid_api_key", "invalid_request_error")
+        if self.kind in runs.RUN_KINDS:
+            return web.json_response(runs.capabilities(
+                self.key is not None, idempotent=self.kind == "hermes-runs-idempotent"))
         return web.json_response({
             "object": "hermes.api_server.capabilities", "platform": "hermes-agent",
             "model": "hermes-agent", "auth": {"type": "bearer", "required": self.key is not None},
@@ -154,9 +182,10 @@ class Double:
             kind = (await request.json()).get("kind")
         except (ValueError, AttributeError):
             kind = None
-        if kind not in ("hermes", "plain"):
-            return web.json_response({"error": 'kind must be "hermes" or "plain"'}, status=400)
-        self.plain = kind == "plain"
+        if kind not in runs.KINDS:
+            return web.json_response({"error": "kind must be one of: " + ", ".join(runs.KINDS)},
+                                     status=400)
+        self.kind = kind
         return web.json_response({"ok": True})
 
     # -- admin ----------------------------------------------------------------------
@@ -182,6 +211,7 @@ class Double:
 
     async def health(self, _request):
         return web.json_response({"ok": True, "requests": len(self.requests),
+                                  "runs": len(self.run_api.runs),
                                   "capability_asks": self.capability_asks})
 
 
@@ -191,10 +221,18 @@ def make_app(double):
     app.router.add_post("/p/{profile}/v1/chat/completions", double.chat_completions)
     app.router.add_get("/v1/capabilities", double.capabilities)
     app.router.add_get("/p/{profile}/v1/capabilities", double.capabilities)
+    r = double.run_api  # answered 404 unless the backend kind has runs
+    for prefix in ("", "/p/{profile}"):
+        app.router.add_post(prefix + "/v1/runs", r.create)
+        app.router.add_get(prefix + "/v1/runs/{run_id}", r.status)
+        app.router.add_get(prefix + "/v1/runs/{run_id}/events", r.events)
+        app.router.add_post(prefix + "/v1/runs/{run_id}/approval", r.approve)
+        app.router.add_post(prefix + "/v1/runs/{run_id}/stop", r.stop)
     app.router.add_post("/_double/backend", double.set_backend)
     app.router.add_post("/_double/script", double.set_script)
     app.router.add_delete("/_double/script", double.clear_scripts)
     app.router.add_get("/_double/requests", double.get_requests)
+    app.router.add_get("/_double/runs", r.listing)
     app.router.add_delete("/_double/requests", double.clear_requests)
     app.router.add_get("/_double/health", double.health)
     return app
@@ -224,9 +262,9 @@ async def main(argv):
     if args.key_file:
         with open(args.key_file, encoding="utf-8") as f:
             key = f.read().strip()
-    double = Double(key, default_script(args), args.max_concurrent_runs, args.plain)
+    double = Double(key, default_script(args), args.max_concurrent_runs, args.kind)
 
-    parent = os.getppid()
+    parent = PARENT
     die_with_parent()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

@@ -7,6 +7,7 @@ import os
 import pathlib
 import re
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -31,14 +32,19 @@ class Running:
         self.port = int(line.rsplit(":", 1)[1])
 
     def request(self, method, path, body=None, headers=None, timeout=10):
+        status, hdrs, payload = self.call(method, path, body, headers, timeout)
+        return status, hdrs.get("Content-Type", ""), payload
+
+    def call(self, method, path, body=None, headers=None, timeout=10, raw=None):
+        """(status, response headers, body bytes); `raw` is sent as the body instead."""
         conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout)
-        data = None if body is None else json.dumps(body).encode()
+        data = raw if raw is not None else None if body is None else json.dumps(body).encode()
         hdrs = {"Content-Type": "application/json", **(headers or {})}
         conn.request(method, path, body=data, headers=hdrs)
         resp = conn.getresponse()
         payload = resp.read()
         conn.close()
-        return resp.status, resp.getheader("Content-Type", ""), payload
+        return resp.status, resp.headers, payload
 
     def chat(self, text="hello", path="/v1/chat/completions", model="coder", stream=True,
              headers=None, timeout=10):
@@ -224,7 +230,10 @@ def test_exits_when_the_parent_dies():
     # A shell starts the double in the background and exits; the orphan must follow.
     with tempfile.TemporaryDirectory() as tmp:
         out = pathlib.Path(tmp, "out")
-        subprocess.run(["/bin/sh", "-c", f'{PYTHON} "{SERVER}" --port 0 > "{out}" & echo $! > "{out}.pid"; sleep 1'],
+        # The shell exits once the double is listening (however long it takes to start
+        # on a loaded machine), not after a fixed sleep.
+        subprocess.run(["/bin/sh", "-c", f'{PYTHON} "{SERVER}" --port 0 > "{out}" & '
+                        f'echo $! > "{out}.pid"; while [ ! -s "{out}" ]; do sleep 0.05; done'],
                        check=True, timeout=20)
         pid = int(pathlib.Path(f"{out}.pid").read_text())
         assert out.read_text().startswith("listening")
@@ -305,3 +314,425 @@ def test_past_max_concurrent_runs_is_hermes_429():
         slow.join()
     finally:
         d.stop()
+
+
+# -- the runs API (runs.py) -------------------------------------------------------------
+
+def hermes_error(message, code=None, err_type="invalid_request_error"):
+    """Hermes' _openai_error body."""
+    return {"error": {"message": message, "type": err_type, "param": None, "code": code}}
+
+
+INVALID_KEY = (b'{"error": {"message": "Invalid API key", "type": "invalid_request_error", '
+               b'"code": "invalid_api_key"}}')
+
+
+@pytest.fixture
+def runs_double():
+    d = Running("--runs")
+    yield d
+    d.stop()
+
+
+def start_run(d, body=None, path="/v1/runs", headers=None):
+    status, _, payload = d.call("POST", path, body or {"input": "hi"}, headers)
+    assert status == 202, payload
+    return json.loads(payload)["run_id"]
+
+
+def run_status(d, run_id, prefix=""):
+    return json.loads(d.call("GET", f"{prefix}/v1/runs/{run_id}")[2])
+
+
+def wait_for_status(d, run_id, want, prefix=""):
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline:
+        status = run_status(d, run_id, prefix)
+        if status["status"] == want:
+            return status
+        time.sleep(0.02)
+    pytest.fail(f"{run_id} never reached {want}: {status}")
+
+
+def read_events(d, run_id, prefix=""):
+    """The whole event stream of a run (it ends when the run ends)."""
+    status, _, payload = d.call("GET", f"{prefix}/v1/runs/{run_id}/events")
+    assert status == 200, payload
+    return payload
+
+
+def events_of(stream):
+    return [json.loads(data) for kind, _, data in sse_items.sse_records(stream) if kind == "event"]
+
+
+def double_runs(d):
+    return json.loads(d.call("GET", "/_double/runs")[2])["runs"]
+
+
+def approve(d, run_id, choice):
+    status, _, payload = d.call("POST", f"/v1/runs/{run_id}/approval", {"choice": choice})
+    return status, json.loads(payload)
+
+
+def test_a_run_streams_the_bytes_of_hermes_0_18_then_keeps_its_status(runs_double):
+    d = runs_double
+    d.script({"tool_progress": True, "deltas": 2, "reply": "Grüße, done."})
+    history = [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "hello"}]
+    status, headers, payload = d.call("POST", "/v1/runs", {
+        "input": "do it", "session_id": "matrix-s1", "instructions": "Be brief.",
+        "conversation_history": history})
+    assert status == 202
+    assert re.fullmatch(rb'\{"run_id": "run_[0-9a-f]{32}", "status": "started"\}', payload)
+    assert headers["Content-Type"] == "application/json; charset=utf-8"
+    assert headers["X-Content-Type-Options"] == "nosniff"  # Hermes' security middleware
+    run_id = json.loads(payload)["run_id"]
+
+    status, headers, stream = d.call("GET", f"/v1/runs/{run_id}/events")
+    assert status == 200
+    assert (headers["Content-Type"], headers["Cache-Control"], headers["X-Accel-Buffering"]) == \
+        ("text/event-stream", "no-cache", "no")
+    shown = re.sub(rb'"(timestamp|duration)": [0-9.e-]+', rb'"\1": N', stream)
+    assert shown.replace(run_id.encode(), b"RUN") == (
+        b'data: {"event": "tool.started", "run_id": "RUN", "timestamp": N, "tool": "terminal", '
+        b'"preview": "echo fake-tool-ran"}\n\n'
+        b'data: {"event": "tool.completed", "run_id": "RUN", "timestamp": N, "tool": "terminal", '
+        b'"duration": N, "error": false}\n\n'
+        b'data: {"event": "message.delta", "run_id": "RUN", "timestamp": N, '
+        b'"delta": "Gr\\u00fc\\u00dfe,"}\n\n'
+        b'data: {"event": "message.delta", "run_id": "RUN", "timestamp": N, "delta": " done."}\n\n'
+        b'data: {"event": "run.completed", "run_id": "RUN", "timestamp": N, '
+        b'"output": "Gr\\u00fc\\u00dfe, done.", '
+        b'"usage": {"input_tokens": 5, "output_tokens": 3, "total_tokens": 8}}\n\n'
+        b': stream closed\n\n')
+
+    status = run_status(d, run_id)
+    assert list(status) == ["object", "run_id", "status", "updated_at", "created_at",
+                            "session_id", "model", "last_event", "output", "usage"]
+    assert {k: status[k] for k in ("object", "status", "session_id", "model", "last_event",
+                                   "output", "usage")} == {
+        "object": "hermes.run", "status": "completed", "session_id": "matrix-s1",
+        "model": "hermes-agent", "last_event": "run.completed", "output": "Grüße, done.",
+        "usage": {"input_tokens": 5, "output_tokens": 3, "total_tokens": 8}}
+
+    # One reading only: a second GET waits a second for the stream, then 404.
+    started = time.monotonic()
+    status, _, payload = d.call("GET", f"/v1/runs/{run_id}/events")
+    assert status == 404 and time.monotonic() - started >= 0.9
+    assert json.loads(payload) == hermes_error(f"Run not found: {run_id}", "run_not_found")
+
+    assert double_runs(d) == [{
+        "run_id": run_id, "status": "completed", "input": "do it", "session_id": "matrix-s1",
+        "instructions": "Be brief.", "conversation_history": history, "approvals": [],
+        "stopped": False, "event_reads": 1, "idempotency_key": None, "profile": None,
+        "replays": 0}]
+    reqs = d.recorded()
+    assert [(r["method"], r["path"].replace(run_id, "RUN"), r["run_id"]) for r in reqs] == [
+        ("POST", "/v1/runs", run_id), ("GET", "/v1/runs/RUN/events", run_id),
+        ("GET", "/v1/runs/RUN", run_id), ("GET", "/v1/runs/RUN/events", run_id)]
+    assert reqs[0]["script"]["tool_progress"] is True and reqs[1]["script"] is None
+
+
+def test_run_requests_are_refused_in_hermes_order(runs_double):
+    d = runs_double
+    for raw, message in [
+            (b"{not json", "Invalid JSON"),
+            (b"{}", "Missing 'input' field"),
+            (b'{"input": ""}', "Missing 'input' field"),
+            (b'{"input": [{"role": "user", "content": ""}]}', "No user message found in input"),
+            (b'{"input": 5}', "No user message found in input"),
+            (b'{"input": "x", "conversation_history": "hi"}',
+             "'conversation_history' must be an array of message objects"),
+            (b'{"input": "x", "conversation_history": [{"role": "user", "content": "a"}, '
+             b'{"role": "user"}]}', "conversation_history[1] must have 'role' and 'content' fields")]:
+        status, _, payload = d.call("POST", "/v1/runs", raw=raw)
+        assert (status, json.loads(payload)) == (400, hermes_error(message)), raw
+    # Hermes' handler raises on a body that is not an object; aiohttp answers 500.
+    status, headers, payload = d.call("POST", "/v1/runs", raw=b"[1]")
+    assert status == 500 and headers["Content-Type"].startswith("text/plain")
+
+    d.script({"status": 429}, count=1)
+    status, headers, payload = d.call("POST", "/v1/runs", {"input": "x"})
+    assert status == 429 and headers["Retry-After"] == "1"
+    assert json.loads(payload) == hermes_error("Too many concurrent runs (max 10)",
+                                               "rate_limit_exceeded", "rate_limit_error")
+    d.script({"status": 503}, count=1)
+    assert d.call("POST", "/v1/runs", {"input": "x"})[0] == 503
+    assert double_runs(d) == []
+    # Bad approval keys are refused like other script keys.
+    for approval in ({"command": ""}, {"command": "x", "timeout": 0}, {"command": "x", "bogus": 1},
+                     {"command": "x", "allow_permanent": "yes"}, "rm -rf /"):
+        status, _, _ = d.request("POST", "/_double/script", {"script": {"approval": approval}})
+        assert status == 400, approval
+
+
+def test_runs_check_the_key_and_the_session_key(runs_double):
+    # Without a key file, Hermes refuses a memory scope header.
+    status, _, payload = runs_double.call("POST", "/v1/runs", {"input": "x"},
+                                          {"X-Hermes-Session-Key": "matrix:!r"})
+    assert (status, json.loads(payload)) == (403, hermes_error(
+        "X-Hermes-Session-Key requires API key authentication. Configure API_SERVER_KEY "
+        "to enable this feature."))
+    with tempfile.NamedTemporaryFile("w", suffix=".key") as f:
+        f.write("sk-right-0123456789\n")
+        f.flush()
+        d = Running("--runs", "--key-file", f.name)
+        try:
+            assert d.call("POST", "/v1/runs", {"input": "x"})[::2] == (401, INVALID_KEY)
+            assert d.call("GET", "/v1/runs/run_x", headers={"Authorization": "Bearer sk-no"}
+                          )[::2] == (401, INVALID_KEY)
+            auth = {"Authorization": "Bearer sk-right-0123456789"}
+            status, headers, _ = d.call("POST", "/v1/runs", {"input": "x"},
+                                        {**auth, "X-Hermes-Session-Key": "matrix:!r"})
+            assert status == 202 and headers["X-Hermes-Session-Key"] == "matrix:!r"
+            status, _, payload = d.call("POST", "/v1/runs", {"input": "x"},
+                                        {**auth, "X-Hermes-Session-Key": "k" * 257})
+            assert status == 400 and json.loads(payload) == {"error": {
+                "message": "Session key too long", "type": "invalid_request_error"}}
+            reqs = d.recorded()
+            assert [r["key_ok"] for r in reqs] == [False, False, True, True]
+            assert "sk-right" not in json.dumps(reqs)
+        finally:
+            d.stop()
+
+
+def test_an_approved_run(runs_double):
+    d = runs_double
+    d.script({"tool_progress": True, "deltas": 2, "delay": 0.3,
+              "approval": {"command": "rm -rf /tmp/build", "description": "recursive delete",
+                           "timeout": 5}})
+    run_id = start_run(d, {"input": "clean up"})
+    assert wait_for_status(d, run_id, "waiting_for_approval")["last_event"] == "approval.request"
+    status, body = approve(d, run_id, "maybe")
+    assert (status, body) == (400, hermes_error(
+        "Invalid approval choice; expected one of: once, session, always, deny",
+        "invalid_approval_choice"))
+    assert approve(d, run_id, " Approve ") == (200, {
+        "object": "hermes.run.approval_response", "run_id": run_id, "choice": "once",
+        "resolved": 1})
+    assert run_status(d, run_id)["status"] == "running"
+    assert approve(d, run_id, "once") == (409, hermes_error(
+        f"Run has no pending approval: {run_id}", "approval_not_pending"))
+
+    stream = read_events(d, run_id)
+    events = events_of(stream)
+    assert [e["event"] for e in events] == ["tool.started", "approval.request",
+                                            "approval.responded", "tool.completed",
+                                            "message.delta", "message.delta", "run.completed"]
+    request = events[1]
+    assert list(request) == ["command", "pattern_key", "pattern_keys", "description",
+                             "allow_permanent", "event", "run_id", "timestamp", "choices"]
+    assert {k: v for k, v in request.items() if k != "timestamp"} == {
+        "command": "rm -rf /tmp/build", "pattern_key": "recursive delete",
+        "pattern_keys": ["recursive delete"], "description": "recursive delete",
+        "allow_permanent": True, "event": "approval.request", "run_id": run_id,
+        "choices": ["once", "session", "always", "deny"]}
+    assert list(events[2]) == ["event", "run_id", "timestamp", "choice", "resolved"]
+    assert (events[2]["choice"], events[2]["resolved"]) == ("once", 1)
+    assert events[-1]["output"] == "echo: clean up"
+    assert approve(d, run_id, "deny") == (409, hermes_error(
+        f"Run has no active approval session: {run_id}", "approval_not_active"))
+    assert double_runs(d)[0]["approvals"] == ["once"]
+    assert approve(d, "run_unknown", "once")[0] == 404
+
+
+def test_a_denied_run(runs_double):
+    d = runs_double
+    d.script({"approval": {"command": "rm -rf /", "description": "recursive delete"}})
+    run_id = start_run(d)
+    wait_for_status(d, run_id, "waiting_for_approval")
+    assert approve(d, run_id, "deny")[0] == 200
+    events = events_of(read_events(d, run_id))
+    assert [e["event"] for e in events][:2] == ["approval.request", "approval.responded"]
+    assert events[1]["choice"] == "deny"
+    assert events[-1]["output"] == "BLOCKED: the user denied `rm -rf /`; I did not run it."
+    assert double_runs(d)[0]["approvals"] == ["deny"]
+
+
+def test_an_approval_nobody_answers(runs_double):
+    d = runs_double
+    d.script({"deltas": 2, "delay": 1.0,
+              "approval": {"command": "curl x | sh", "description": "pipe to shell",
+                           "allow_permanent": False, "timeout": 0.2}})
+    run_id = start_run(d)
+    time.sleep(0.5)  # past the timeout, before the run ends
+    assert approve(d, run_id, "once")[0] == 409  # approval_not_pending
+    assert run_status(d, run_id)["status"] == "waiting_for_approval"  # sticky, as in 0.18.x
+    events = events_of(read_events(d, run_id))
+    assert [e["event"] for e in events] == ["approval.request", "message.delta", "message.delta",
+                                            "run.completed"]
+    assert events[0]["allow_permanent"] is False
+    assert events[0]["choices"] == ["once", "session", "always", "deny"]  # 0.18.x: always four
+    assert events[-1]["output"] == ("BLOCKED: no answer to the approval of `curl x | sh`; "
+                                    "I did not run it.")
+    assert run_status(d, run_id)["status"] == "completed"
+    assert double_runs(d)[0]["approvals"] == []
+
+
+def test_stop(runs_double):
+    d = runs_double
+    d.script({"hang": True}, count=1)
+    run_id = start_run(d)
+    wait_for_status(d, run_id, "running")
+    status, _, payload = d.call("POST", f"/v1/runs/{run_id}/stop")
+    assert status == 200
+    assert payload == json.dumps({"run_id": run_id, "status": "stopping"}).encode()
+    assert run_status(d, run_id)["status"] == "cancelled"
+    assert run_status(d, run_id)["last_event"] == "run.cancelled"
+    stream = read_events(d, run_id)
+    assert [e["event"] for e in events_of(stream)] == ["run.cancelled"]
+    assert stream.endswith(b"\n\n: stream closed\n\n")
+    status, _, payload = d.call("POST", f"/v1/runs/{run_id}/stop")  # finished: 404
+    assert (status, json.loads(payload)) == (404, hermes_error(f"Run not found: {run_id}",
+                                                               "run_not_found"))
+    # A stop while an approval is pending cancels the run too.
+    d.script({"approval": {"command": "x"}}, count=1)
+    waiting = start_run(d)
+    wait_for_status(d, waiting, "waiting_for_approval")
+    assert d.call("POST", f"/v1/runs/{waiting}/stop")[0] == 200
+    assert [e["event"] for e in events_of(read_events(d, waiting))] == ["approval.request",
+                                                                       "run.cancelled"]
+    assert approve(d, waiting, "once")[1]["error"]["code"] == "approval_not_active"
+    assert [(r["stopped"], r["status"]) for r in double_runs(d)] == [(True, "cancelled")] * 2
+
+
+def test_a_disconnected_events_client_cannot_come_back(runs_double):
+    d = runs_double
+    d.script({"hang": True, "keepalive_interval": 0.1})
+    run_id = start_run(d)
+    sock = socket.create_connection(("127.0.0.1", d.port), timeout=5)
+    sock.sendall(f"GET /v1/runs/{run_id}/events HTTP/1.1\r\nHost: double\r\n\r\n".encode())
+    got = b""
+    while b": keepalive\n\n" not in got:
+        got += sock.recv(4096)
+    assert got.startswith(b"HTTP/1.1 200 OK\r\n")
+    sock.close()
+    time.sleep(0.2)
+    assert d.call("GET", f"/v1/runs/{run_id}/events")[0] == 404
+    assert run_status(d, run_id)["status"] == "running"  # the disconnect does not stop it
+    assert d.call("POST", f"/v1/runs/{run_id}/stop")[0] == 200
+    assert double_runs(d)[0]["event_reads"] == 1
+
+
+def test_a_failed_run(runs_double):
+    runs_double.script({"deltas": 3, "error_after": 1, "error_message": "provider down"})
+    run_id = start_run(runs_double, {"input": "abcdef"})
+    events = events_of(read_events(runs_double, run_id))
+    assert [e["event"] for e in events] == ["message.delta", "run.failed"]
+    assert list(events[1]) == ["event", "run_id", "timestamp", "error"]
+    assert events[1]["error"] == "provider down"
+    status = run_status(runs_double, run_id)
+    assert (status["status"], status["error"], status["last_event"]) == \
+        ("failed", "provider down", "run.failed")
+    assert "output" not in status
+
+
+def test_runs_take_scripts_by_profile_and_model(runs_double):
+    d = runs_double
+    d.script({"reply": "for profile p"}, profile="p")
+    d.script({"reply": "for model m"}, model="m")
+    in_p = start_run(d, {"input": "x", "model": "m"}, path="/p/p/v1/runs")
+    assert events_of(read_events(d, in_p, "/p/p"))[-1]["output"] == "for profile p"
+    assert run_status(d, in_p, "/p/p")["model"] == "m"
+    assert d.call("GET", f"/v1/runs/{in_p}")[0] == 404  # another profile's run
+    assert d.call("GET", f"/p/q/v1/runs/{in_p}")[0] == 404
+    plain = start_run(d, {"input": "x", "model": "m"})
+    assert events_of(read_events(d, plain))[-1]["output"] == "for model m"
+    assert [r["profile"] for r in double_runs(d)] == ["p", None]
+
+
+def test_runs_and_chat_completions_share_max_concurrent_runs():
+    d = Running("--runs", "--max-concurrent-runs", "1")
+    try:
+        d.script({"hang": True}, count=1)
+        run_id = start_run(d)
+        assert d.chat()[0] == 429
+        # 0.18.x counts before it reads the body: even a bad body gets 429.
+        status, headers, payload = d.call("POST", "/v1/runs", raw=b"{not json")
+        assert status == 429 and headers["Retry-After"] == "1"
+        assert json.loads(payload) == hermes_error("Too many concurrent runs (max 1)",
+                                                   "rate_limit_exceeded", "rate_limit_error")
+        assert d.call("POST", f"/v1/runs/{run_id}/stop")[0] == 200
+        assert d.chat()[0] == 200
+    finally:
+        d.stop()
+
+
+def test_idempotency_key_replays_and_conflicts():
+    d = Running("--runs-idempotent", "--max-concurrent-runs", "1")
+    try:
+        d.script({"hang": True})
+        turn = {"input": "turn 42", "session_id": "s"}
+        key = {"Idempotency-Key": "matrix-$event:example.org"}
+        status, headers, payload = d.call("POST", "/v1/runs", turn, key)
+        assert status == 202 and "Idempotency-Replayed" not in headers
+        assert re.fullmatch(rb'\{"run_id": "run_[0-9a-f]{32}", "status": "started", '
+                            rb'"replayed": false\}', payload)
+        run_id = json.loads(payload)["run_id"]
+        wait_for_status(d, run_id, "running")
+        # The replay holds no new slot, so it is answered although the run holds the last.
+        status, headers, payload = d.call("POST", "/v1/runs", turn, key)
+        assert status == 202 and headers["Idempotency-Replayed"] == "true"
+        assert json.loads(payload) == {"run_id": run_id, "status": "running", "replayed": True}
+        status, _, payload = d.call("POST", "/v1/runs", {"input": "other"}, key)
+        assert (status, json.loads(payload)) == (409, hermes_error(
+            "Idempotency-Key was already used with a different request payload",
+            "idempotency_key_conflict"))
+        assert d.call("POST", "/v1/runs", turn, {"Idempotency-Key": "new"})[0] == 429
+        for bad in ("has space", "k" * 256):  # checked before the input is
+            status, _, payload = d.call("POST", "/v1/runs", {"input": ""}, {"Idempotency-Key": bad})
+            assert (status, json.loads(payload)) == (400, hermes_error(
+                "Idempotency-Key must be 1-255 visible ASCII characters",
+                "invalid_idempotency_key"))
+        assert d.call("POST", f"/v1/runs/{run_id}/stop")[0] == 200
+        status, _, payload = d.call("POST", "/v1/runs", turn, key)
+        assert json.loads(payload) == {"run_id": run_id, "status": "cancelled", "replayed": True}
+        [run] = double_runs(d)
+        assert (run["idempotency_key"], run["replays"]) == ("matrix-$event:example.org", 2)
+
+        # Hermes 0.18.x ignores the header: every POST is a new run.
+        assert d.request("POST", "/_double/backend", {"kind": "hermes-runs"})[0] == 200
+        d.script({})
+        first = start_run(d, turn, headers=key)
+        wait_for_status(d, first, "completed")
+        status, _, payload = d.call("POST", "/v1/runs", turn, key)
+        assert status == 202 and set(json.loads(payload)) == {"run_id", "status"}
+        assert json.loads(payload)["run_id"] not in (first, run_id)
+        assert len(double_runs(d)) == 3
+    finally:
+        d.stop()
+
+
+def test_capabilities_and_runs_routes_by_backend_kind(double):
+    caps = json.loads(double.request("GET", "/v1/capabilities")[2])
+    assert caps["features"]["run_submission"] is False and "runs" not in caps["endpoints"]
+    # The default kind has no runs: 404 as from a server without those routes.
+    for method, path in (("POST", "/v1/runs"), ("GET", "/p/coder/v1/runs/run_x/events"),
+                         ("POST", "/v1/runs/run_x/stop")):
+        status, ctype, payload = double.request(method, path, {"input": "x"})
+        assert (status, payload) == (404, b"404: Not Found") and ctype.startswith("text/plain")
+    assert [r["run_id"] for r in double.recorded()] == [None, "run_x", "run_x"]
+
+    assert double.request("POST", "/_double/backend", {"kind": "hermes-runs"})[0] == 200
+    status, _, payload = double.request("GET", "/p/coder/v1/capabilities")
+    assert payload.startswith(b'{"object": "hermes.api_server.capabilities", '
+                              b'"platform": "hermes-agent", "model": "hermes-agent", '
+                              b'"auth": {"type": "bearer", "required": false}, "runtime": ')
+    caps = json.loads(payload)
+    features = caps["features"]
+    assert all(features[k] is True for k in (
+        "run_submission", "run_status", "run_events_sse", "run_stop", "run_approval_response",
+        "approval_events", "tool_progress_events"))
+    assert features["session_continuity_header"] == "X-Hermes-Session-Id"
+    assert "runs_idempotency" not in features and "run_steer" not in features
+    assert caps["endpoints"]["runs"] == {"method": "POST", "path": "/v1/runs"}
+    assert caps["endpoints"]["run_approval"] == {"method": "POST",
+                                                 "path": "/v1/runs/{run_id}/approval"}
+    assert len(caps["endpoints"]) == 21
+
+    assert double.request("POST", "/_double/backend",
+                          {"kind": "hermes-runs-idempotent"})[0] == 200
+    features = json.loads(double.request("GET", "/v1/capabilities")[2])["features"]
+    assert features["runs_idempotency"] == {"supported": True, "durable": True,
+                                            "retention_seconds": 86400}
+    assert list(features).index("runs_idempotency") == list(features).index("run_submission") + 1
+    assert double.request("POST", "/_double/backend", {"kind": "hermes-steer"})[0] == 400
