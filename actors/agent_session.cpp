@@ -1,10 +1,6 @@
-#include "actors/agent_session.hpp"
+#include "actors/agent_session_state.hpp"
 
 #include "agent/backend_error.hpp"
-#include "agent/capabilities.hpp"
-#include "agent/chat_request.hpp"
-#include "agent/chat_stream.hpp"
-#include "agent/reply_text.hpp"
 #include "matrix/content.hpp"
 #include "matrix/errors.hpp"
 #include "matrix/format.hpp"
@@ -19,78 +15,11 @@
 #include <spdlog/logger.h>
 
 #include <algorithm>
-#include <deque>
 
-namespace hm {
-
-namespace {
-
-using namespace std::chrono_literals;
-
-/// Typing notices expire; refresh before they do.
-constexpr auto typing_refresh = std::chrono::seconds{20};
-/// The whole turn, however chatty the backend is.
-constexpr auto turn_limit = std::chrono::minutes{30};
-constexpr size_t history_kept = 40;
-/// How often a running turn publishes its growing text (the outbox spaces the
-/// edits a second apart per room anyway): the first text is visible within this.
-constexpr auto tick_interval = std::chrono::milliseconds{500};
-/// A conversation nobody has spoken in for this long ends; its actor and
-/// history go (auto-threading makes a new conversation per thread, so they
-/// must not pile up over months). The next message starts it afresh.
-constexpr auto idle_limit = std::chrono::minutes{30};
-
-/// A backend that answers 429 (Hermes: "Too many concurrent runs", Retry-After: 1) is
-/// asked again after what it says, within these bounds per wait; the whole wait of a
-/// turn is bounded by the silence limit.
-constexpr auto busy_wait_min = std::chrono::seconds{1};
-constexpr auto busy_wait_max = std::chrono::seconds{30};
-
-/// The turn being answered.
-struct running_turn {
-  agent_turn turn;
-  uint64_t call_id = 0;
-  http_call call;              // the backend request, as sent (again after a 429)
-  agent::chat_stream_decoder decoder;
-  std::string text;            // the reply so far
-  std::optional<agent::finish> finished;
-  agent::tool_activity tools;  // shown while no text has come
-  std::optional<caf::actor_clock::time_point> ask_again_at; // after a 429
-  caf::timespan busy_waited{0};
-  bool initial_sent = false;   // the first message of the reply is queued
-  std::string first_text;      // the text of that first message
-  std::string published;       // the text last handed to the outbox
-  std::string raw_head;        // the first bytes as sent: an error body, if the status says so
-  int64_t started_unix_ms = 0; // when this gateway began answering
-  std::chrono::steady_clock::time_point requested; // when the backend was asked (metrics)
-  caf::actor_clock::time_point last_data;
-  caf::actor_clock::time_point last_typing;
-  bool interrupted = false;
-};
-
-struct session_state {
-  agent_session_config config;
-  http_engine_actor engine;
-  outbox_actor outbox;
-  profile_cell_actor cell;
-  std::shared_ptr<spdlog::logger> log;
-  std::shared_ptr<metrics::profile_metrics> metrics;
-  std::vector<agent::chat_message> history;
-  std::deque<agent_turn> waiting;
-  std::optional<running_turn> current;
-  /// What the backend said of itself (GET /v1/capabilities); unknown until it answered,
-  /// and again after a turn the backend failed (it may have been replaced).
-  std::optional<agent::backend_capabilities> backend;
-  caf::actor_clock::time_point last_activity;
-  uint64_t next_call = 1;
-  unsigned generation = 0; // bumped by /new: a new agent session id
-  static inline const char* name = "agent_session";
-};
-
-using session_pointer = agent_session_actor::stateful_pointer<session_state>;
+namespace hm::agent_session_detail {
 
 std::string reply_txn(const agent_turn& t) {
-  return matrix::derive_txn_id(t.event_id, 0, "reply");
+  return matrix::reply_txn_id(t.event_id);
 }
 
 /// The agent's Markdown as a message: sanitized HTML when it adds something,
@@ -196,6 +125,14 @@ void publish(session_pointer self) {
   r.published = std::move(text);
 }
 
+void add_reply_text(session_pointer self, const std::string& text) {
+  auto& st = self->state;
+  auto& r = *st.current;
+  if (r.text.empty() && !text.empty())
+    st.metrics->agent_first_token(std::chrono::steady_clock::now() - r.requested);
+  r.text += text;
+}
+
 void start_next(session_pointer self);
 
 /// Ends the running turn: the final text lands (first message or final edit,
@@ -268,11 +205,17 @@ void send_turn_request(session_pointer self) {
   self->send(st.engine, r.call, caf::actor_cast<http_stream_sink_actor>(self));
 }
 
-/// Builds the turn's request for the backend as it is known, and sends it.
+/// Builds the turn's request for the backend as it is known, and sends it: a run where
+/// the server offers runs (and always for a turn whose run the journal names), else a
+/// streamed chat completion.
 void ask_backend(session_pointer self) {
   auto& st = self->state;
   auto& cfg = st.config;
   auto& r = *st.current;
+  if (!r.turn.run.empty() || (st.backend && st.backend->runs)) {
+    start_run(self);
+    return;
+  }
   agent::conversation_context ctx{cfg.profile, r.turn.room_id, r.turn.sender};
   auto messages = send_history(st)
                     ? agent::build_plain_messages(cfg.soul, ctx, st.history, r.turn.text)
@@ -326,6 +269,9 @@ void start_turn(session_pointer self, agent_turn turn) {
                         .count();
   r.last_data = self->clock().now();
   r.last_typing = r.last_data;
+  // Resumed after a restart with its first message out already: edits of it from here
+  // (its text then is not known; the final edit always follows).
+  r.initial_sent = r.turn.reply_begun;
   react(self, r.turn, "react-working", "👀");
   self->send(st.outbox, atom::typing_v, r.turn.room_id, true);
   st.log->info("answering {} in {} ({} waiting)", r.turn.event_id, r.turn.room_id,
@@ -353,6 +299,7 @@ void abandon(session_pointer self, const std::string& note, const std::string& o
     return;
   if (st.current->call_id != 0)
     self->send(st.engine, atom::cancel_v, st.current->call_id);
+  stop_run(self);
   auto said = agent::trim_blank_lines(st.current->text);
   auto text = said.empty() ? note : said + "\n\n" + note;
   finish_turn(self, text, outcome, false);
@@ -413,14 +360,16 @@ session_behavior(session_pointer self, agent_session_config config, http_engine_
         return;
       auto& r = *st.current;
       r.last_data = self->clock().now();
+      if (r.runs) {
+        on_run_chunk(self, chunk.data);
+        return;
+      }
       constexpr size_t kept = 16 * 1024;
       if (r.raw_head.size() < kept)
         r.raw_head.append(chunk.data, 0, kept - r.raw_head.size());
       for (auto& item : r.decoder.feed(chunk.data)) {
         if (auto* delta = std::get_if<agent::text_delta>(&item)) {
-          if (r.text.empty() && !delta->text.empty())
-            st.metrics->agent_first_token(std::chrono::steady_clock::now() - r.requested);
-          r.text += delta->text;
+          add_reply_text(self, delta->text);
         } else if (auto* tool = std::get_if<agent::tool_progress>(&item)) {
           r.tools.apply(*tool);
         } else if (auto* fin = std::get_if<agent::finish>(&item)) {
@@ -438,6 +387,10 @@ session_behavior(session_pointer self, agent_session_config config, http_engine_
         return;
       auto& r = *st.current;
       st.metrics->agent_request(std::chrono::steady_clock::now() - r.requested);
+      if (r.runs) {
+        on_run_result(self, res);
+        return;
+      }
       auto said = agent::trim_blank_lines(r.text);
       if (res.status == 0) {
         st.metrics->agent_error("unreachable");
@@ -504,6 +457,7 @@ session_behavior(session_pointer self, agent_session_config config, http_engine_
       st.waiting.clear();
       abandon(self, "_(stopped)_", "stopped");
     },
+    [self](approval_answer& answer) { on_approval_answer(self, answer); },
     [self](atom::reset) {
       auto& st = self->state;
       st.history.clear();
@@ -518,12 +472,17 @@ session_behavior(session_pointer self, agent_session_config config, http_engine_
       }
       auto& r = *st.current;
       auto now = self->clock().now();
-      if (r.ask_again_at && now >= *r.ask_again_at) {
+      if (r.runs) {
+        run_tick(self);
+        if (!st.current)
+          return; // the run ended (its status said so)
+      } else if (r.ask_again_at && now >= *r.ask_again_at) {
         r.ask_again_at.reset();
         send_turn_request(self);
       }
-      // Waiting out a 429, or for the backend to say what it is, is not silence.
-      if (r.ask_again_at || r.call_id == 0)
+      // Waiting out a 429, for the backend to say what it is, for a person to answer an
+      // approval, or following a run by its status, is not silence.
+      if (r.ask_again_at || r.call_id == 0 || r.approval)
         r.last_data = now;
       if (now - r.last_data > st.config.silence_limit) {
         st.log->error("the agent backend sent nothing for {} s; giving up on this turn",
@@ -532,7 +491,7 @@ session_behavior(session_pointer self, agent_session_config config, http_engine_
         abandon(self, "⚠️ The agent backend stopped answering.", "failed:silent");
         return;
       }
-      if (now - r.last_typing > typing_refresh) {
+      if (!r.approval && now - r.last_typing > typing_refresh) {
         r.last_typing = now;
         self->send(st.outbox, atom::typing_v, r.turn.room_id, true);
       }
@@ -542,7 +501,11 @@ session_behavior(session_pointer self, agent_session_config config, http_engine_
   };
 }
 
-} // namespace
+} // namespace hm::agent_session_detail
+
+namespace hm {
+
+using agent_session_detail::session_behavior;
 
 agent_session_actor spawn_agent_session(caf::local_actor* cell_self,
                                         agent_session_config config,

@@ -39,6 +39,10 @@ struct agent_session_config {
   /// A backend that sends nothing (not even a keepalive, which Hermes sends every
   /// 30 s) for this long is considered gone (HERMES_MATRIX_AGENT_SILENCE).
   std::chrono::seconds silence_limit{120};
+  /// How long an approval prompt waits (MATRIX_APPROVAL_TIMEOUT_SECONDS).
+  std::chrono::seconds approval_timeout{300};
+  /// Only the person who asked may answer an approval (MATRIX_APPROVAL_REQUIRE_SENDER).
+  bool approval_require_sender = true;
 };
 
 /// Spawns the session of one conversation, linked to its cell. Each turn calls

@@ -210,11 +210,14 @@ std::optional<next_send> pick(outbox_pointer self, const std::string& room_id, r
       drop_front(self, room_id, q, "its content is not a JSON object");
       continue;
     }
-    if (now < q.last_edit + edit_spacing) {
+    // Edits are spaced a second apart per room; a reaction on one of our messages (the
+    // choices of an approval prompt) relates to it too but is no edit.
+    bool is_edit = e.event_type != "m.reaction";
+    if (is_edit && now < q.last_edit + edit_spacing) {
       wake_at(self, room_id, q, q.last_edit + edit_spacing);
       return std::nullopt;
     }
-    return next_send{e.txn_id, e.event_type, *content, true, true, {}, {}};
+    return next_send{e.txn_id, e.event_type, *content, true, is_edit, {}, {}};
   }
   for (auto i = q.progress.begin(); i != q.progress.end(); ++i) {
     auto original = st.store->outcome_of_send(i->first);

@@ -144,6 +144,19 @@ void act_on_message(profile_cell_pointer self, const journal_entry& entry) {
       auto& s = self->state;
       if (status == "decrypted") {
         auto plain = matrix::parse_bounded_json(decrypted);
+        // A relation travels in clear, beside the ciphertext (spec: "Mixing encrypted and
+        // unencrypted content"; matrix-nio moves it out of the payload, Element copies it):
+        // the payload's own wins, else the wrapper's is the event's.
+        if (plain && plain->is_object()) {
+          auto wrapper = matrix::parse_bounded_json(entry.payload);
+          auto& content = (*plain)["content"];
+          if (wrapper && wrapper->is_object() && content.is_object()
+              && !content.contains("m.relates_to")) {
+            auto outer = wrapper->find("content");
+            if (outer != wrapper->end() && outer->is_object() && outer->contains("m.relates_to"))
+              content["m.relates_to"] = (*outer)["m.relates_to"];
+          }
+        }
         std::optional<matrix::room_event> dev;
         if (plain)
           dev = matrix::to_room_event(std::move(*plain));
@@ -162,12 +175,48 @@ void act_on_message(profile_cell_pointer self, const journal_entry& entry) {
     });
 }
 
+/// A reaction answers an approval prompt when it is one of ours and its key one of the
+/// choices; the sessions of the room decide whether it is theirs and the asker's.
+void act_on_reaction(profile_cell_pointer self, const journal_entry& entry,
+                     const matrix::room_event& ev, bool was_encrypted) {
+  auto& st = self->state;
+  if (st.config.e2ee == profiles::e2ee_mode::required && !was_encrypted) {
+    finish_entry(self, entry.event_id, "ignored:plaintext");
+    return;
+  }
+  auto relates = ev.content().find("m.relates_to");
+  std::string target;
+  std::string key;
+  if (relates != ev.content().end() && relates->is_object()
+      && relates->value("rel_type", "") == "m.annotation") {
+    target = relates->value("event_id", "");
+    key = relates->value("key", "");
+  }
+  auto choice = profiles::approval_choice_of_reaction(key);
+  // Only allowed users answer (the session further keeps it to the one who asked).
+  if (!profiles::sender_allowed(st.config, ev.sender))
+    choice.reset();
+  auto prompt = target.empty() || !choice ? std::nullopt : st.store->txn_of_event(target);
+  if (!prompt) {
+    finish_entry(self, entry.event_id, "ignored:reaction");
+    return;
+  }
+  for (auto& [_, session] : st.sessions)
+    self->send(session, approval_answer{entry.room_id, entry.event_id, *prompt, *choice,
+                                        ev.sender});
+  finish_entry(self, entry.event_id, "reaction");
+}
+
 void act_on_plain_message(profile_cell_pointer self, const journal_entry& entry,
                           std::optional<matrix::room_event> ev, bool was_encrypted) {
   auto& st = self->state;
   // Test builds only (hermes-matrix-faulty): a fault the test armed for this profile.
   if (auto fault = fault_point(st.config.dir)) {
     self->quit(std::move(*fault));
+    return;
+  }
+  if (ev && ev->type == "m.reaction") {
+    act_on_reaction(self, entry, *ev, was_encrypted);
     return;
   }
   if (ev && ev->type != "m.room.message") {
@@ -221,7 +270,9 @@ void act_on_plain_message(profile_cell_pointer self, const journal_entry& entry,
   agent_turn turn{entry.event_id,   entry.room_id,
                   msg->sender,      decision.text,
                   target.thread_root.value_or(""), target.in_reply_to,
-                  room.is_dm,       ev->origin_server_ts};
+                  room.is_dm,       ev->origin_server_ts, entry.run};
+  turn.reply_begun = st.store->outcome_of_send(matrix::reply_txn_id(entry.event_id)).state
+                     != send_outcome::unknown;
   st.last_turns[key] = {turn};
   self->send(session_for(self, key), std::move(turn));
   // Best effort: tells the sender the bot has seen the message.
@@ -363,7 +414,8 @@ std::variant<std::vector<journal_entry>, std::string> admit(profile_cell_pointer
       // The first sync of a profile is history: nothing in it is answered.
       // Encrypted events only when this profile does encryption (with it off they stay
       // unanswered, as before).
-      bool wanted = ev.type == "m.room.message"
+      // Reactions too: a reaction on an approval prompt answers it.
+      bool wanted = ev.type == "m.room.message" || ev.type == "m.reaction"
                     || (ev.type == "m.room.encrypted" && st.config.e2ee != profiles::e2ee_mode::off);
       if (batch.initial || !wanted || ev.sender == st.bot.user_id)
         continue;
@@ -563,6 +615,8 @@ agent_session_actor session_for(profile_cell_pointer self, const std::string& ke
   cfg.busy_mode = st.config.busy_queue ? profiles::busy_input_mode::queue
                                        : profiles::busy_input_mode::interrupt;
   cfg.silence_limit = std::chrono::seconds{st.config.agent_silence_s};
+  cfg.approval_timeout = std::chrono::seconds{st.config.approval_timeout_s};
+  cfg.approval_require_sender = st.config.approval_require_sender;
   auto session = spawn_agent_session(self, std::move(cfg), st.link.engine, st.outbox,
                                      caf::actor_cast<profile_cell_actor>(self), st.log,
                                      st.metrics);
@@ -670,6 +724,13 @@ profile_cell_actor::behavior_type profile_cell(profile_cell_pointer self,
       return rp;
     },
     [self](const turn_done& done) { finish_entry(self, done.event_id, done.outcome); },
+    [self](const turn_progress& p) -> caf::result<atom::ok> {
+      if (auto err = self->state.store->note_run(p.event_id, p.run)) {
+        self->state.log->error("cannot journal the run of {}: {}", p.event_id, *err);
+        return make_error(errc::store_failed, "cannot write the store: " + *err);
+      }
+      return atom::ok_v;
+    },
     [self](atom::start) { start(self); },
     [self](atom::retry, const std::string& event_id) {
       for (auto& entry : self->state.store->pending_journal())

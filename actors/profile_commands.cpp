@@ -31,7 +31,8 @@ const char* help_text =
   "/sethome — make this room the profile's home room (notifications, cron output)\n"
   "/profile — which Hermes profile answers here\n"
   "/whoami — who the bot is and who you are to it\n"
-  "/retry — answer your last message again";
+  "/retry — answer your last message again\n"
+  "/approve (session, always) or /deny — answer the agent's request to run a command";
 
 } // namespace
 
@@ -89,6 +90,23 @@ std::string run_command(profile_cell_pointer self, const profiles::command& cmd,
       reply("I am " + st.bot.user_id + " (device " + st.device_id + "), the Hermes profile "
             + st.config.name + ".\nYou are " + msg.sender + ".");
       break;
+    case profiles::command_name::approve:
+    case profiles::command_name::deny: {
+      auto choice = profiles::approval_choice_of_command(cmd);
+      if (!choice) {
+        reply("Answer with /approve, /approve session, /approve always or /deny.");
+        break;
+      }
+      auto i = st.sessions.find(key);
+      if (i == st.sessions.end()) {
+        reply("Nothing is waiting for approval in this conversation.");
+        break;
+      }
+      // The session answers in the room (it knows whether anything is pending).
+      self->send(i->second,
+                 approval_answer{room.room_id, msg.event_id, "", *choice, msg.sender});
+      break;
+    }
     case profiles::command_name::retry: {
       auto last = st.last_turns.find(key);
       if (last == st.last_turns.end()) {
@@ -100,6 +118,7 @@ std::string run_command(profile_cell_pointer self, const profiles::command& cmd,
       auto turn = last->second.turn;
       turn.event_id = msg.event_id;
       turn.in_reply_to = msg.event_id;
+      turn.run.clear(); // a new run, not the old one followed
       self->send(session_for(self, key), std::move(turn));
       return {}; // the turn finishes the journal entry
     }

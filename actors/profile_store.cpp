@@ -19,7 +19,7 @@ using namespace store_sql;
 
 namespace {
 
-constexpr int schema_version = 5;
+constexpr int schema_version = 6;
 
 /// Version 1: the key-value table. Version 2: the journal and the outbox.
 constexpr const char* schema_v2 = R"sql(
@@ -126,6 +126,14 @@ CREATE TABLE IF NOT EXISTS bot_threads (
 // out only once that one is confirmed.
 constexpr const char* schema_v5 = R"sql(
 ALTER TABLE outbox ADD COLUMN after_txn TEXT NOT NULL DEFAULT '';
+)sql";
+
+// Where a turn's agent run stands (its run id, a pending approval), so that after a
+// restart the turn follows that run instead of running the agent again.
+constexpr const char* schema_v6 = R"sql(
+ALTER TABLE journal ADD COLUMN run TEXT NOT NULL DEFAULT '';
+-- A reaction names the event it answers: which of our sends was it?
+CREATE INDEX IF NOT EXISTS outbox_event ON outbox (event_id) WHERE event_id IS NOT NULL;
 )sql";
 
 /// A thread nobody has taken the bot into for this long needs a mention again.
@@ -243,6 +251,9 @@ profile_store::open(const std::filesystem::path& path) {
       if (found < 5)
         if (auto e = exec(db, schema_v5))
           return e;
+      if (found < 6)
+        if (auto e = exec(db, schema_v6))
+          return e;
       return statement{db, "INSERT INTO meta (key, value) VALUES ('schema_version', ?1) "
                            "ON CONFLICT (key) DO UPDATE SET value = excluded.value"}
         .bind(std::to_string(schema_version))
@@ -338,11 +349,20 @@ std::optional<std::string> profile_store::admit(const std::vector<journal_entry>
 std::vector<journal_entry> profile_store::pending_journal() {
   std::lock_guard guard{mutex_};
   std::vector<journal_entry> result;
-  statement q{db_, "SELECT event_id, room_id, kind, payload FROM journal "
+  statement q{db_, "SELECT event_id, room_id, kind, payload, run FROM journal "
                    "WHERE outcome IS NULL ORDER BY admitted_seq"};
   while (q.row())
-    result.push_back({q.text(0), q.text(1), q.text(2), q.text(3)});
+    result.push_back({q.text(0), q.text(1), q.text(2), q.text(3), q.text(4)});
   return result;
+}
+
+std::optional<std::string> profile_store::note_run(const std::string& event_id,
+                                                   const std::string& run) {
+  std::lock_guard guard{mutex_};
+  return statement{db_, "UPDATE journal SET run = ?1 WHERE event_id = ?2 AND outcome IS NULL"}
+    .bind(run)
+    .bind(event_id)
+    .run();
 }
 
 std::optional<std::string> profile_store::finish(const std::string& event_id,
@@ -441,6 +461,15 @@ std::optional<std::string> profile_store::mark_failed(const std::string& txn_id,
     .bind(reason)
     .bind(txn_id)
     .run();
+}
+
+std::optional<std::string> profile_store::txn_of_event(const std::string& event_id) {
+  std::lock_guard guard{mutex_};
+  statement q{db_, "SELECT txn_id FROM outbox WHERE event_id = ?1 AND state = 'sent'"};
+  q.bind(event_id);
+  if (!q.row())
+    return std::nullopt;
+  return q.text(0);
 }
 
 send_outcome profile_store::outcome_of_send(const std::string& txn_id) {

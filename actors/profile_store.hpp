@@ -22,6 +22,7 @@ struct journal_entry {
   std::string room_id;
   std::string kind;    ///< "message" or "invite"
   std::string payload; ///< the event (or invite state) as JSON text
+  std::string run = {}; ///< where its agent run stands (agent_turn::run); "" for none
 };
 
 /// A send the outbox owes the homeserver, persisted until it is acknowledged.
@@ -169,6 +170,10 @@ public:
   /// Entries admitted but not finished, oldest first (what a restart resumes).
   [[nodiscard]] std::vector<journal_entry> pending_journal();
 
+  /// Notes where an entry's agent run stands (agent_turn::run), until it is finished.
+  [[nodiscard]] std::optional<std::string> note_run(const std::string& event_id,
+                                                    const std::string& run);
+
   /// Marks an entry finished with its outcome ("answered", "ignored:<reason>", ...).
   [[nodiscard]] std::optional<std::string> finish(const std::string& event_id,
                                                   const std::string& outcome);
@@ -198,6 +203,9 @@ public:
   /// The homeserver refused `txn_id` for good (e.g. M_FORBIDDEN).
   [[nodiscard]] std::optional<std::string> mark_failed(const std::string& txn_id,
                                                        const std::string& reason);
+
+  /// The txn under which we sent the event `event_id`, if it is one of ours.
+  [[nodiscard]] std::optional<std::string> txn_of_event(const std::string& event_id);
 
   /// Whether `txn_id` is queued, sent (with its event id) or refused (with why).
   [[nodiscard]] send_outcome outcome_of_send(const std::string& txn_id);

@@ -48,4 +48,8 @@ std::string derive_txn_id(std::string_view source, unsigned part, std::string_vi
   return out;
 }
 
+std::string reply_txn_id(std::string_view source_event_id) {
+  return derive_txn_id(source_event_id, 0, "reply");
+}
+
 } // namespace hm::matrix

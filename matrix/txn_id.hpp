@@ -19,4 +19,7 @@ namespace hm::matrix {
 [[nodiscard]] std::string derive_txn_id(std::string_view source, unsigned part,
                                         std::string_view kind);
 
+/// The txn of the first message of the answer to `source_event_id` (part 0, "reply").
+[[nodiscard]] std::string reply_txn_id(std::string_view source_event_id);
+
 } // namespace hm::matrix

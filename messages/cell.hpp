@@ -69,12 +69,47 @@ struct agent_turn {
   std::string in_reply_to;///< the event the reply answers
   bool is_dm = false;
   int64_t origin_ts = 0;  ///< when the user sent it (homeserver's origin_server_ts, ms)
+  /// What the journal holds of this turn's agent run (JSON text; "" for none): a turn
+  /// resumed after a restart follows that run instead of starting the turn again.
+  std::string run = {};
+  /// The first message of its answer was queued before a restart (with the text of
+  /// then): the answer lands as edits of it, since resending it would only give that
+  /// message back (same txn).
+  bool reply_begun = false;
 };
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, agent_turn& x) {
   return f(caf::meta::type_name("agent_turn"), x.event_id, x.room_id, x.sender, x.text,
-           x.thread_root, x.in_reply_to, x.is_dm, x.origin_ts);
+           x.thread_root, x.in_reply_to, x.is_dm, x.origin_ts, x.run, x.reply_begun);
+}
+
+/// An agent session tells the journal where its turn's run stands (JSON text: the run
+/// id, a pending approval), before it acts on what the run sends.
+struct turn_progress {
+  std::string event_id;
+  std::string run = {};
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, turn_progress& x) {
+  return f(caf::meta::type_name("turn_progress"), x.event_id, x.run);
+}
+
+/// Someone answered an approval prompt: by a reaction on it, or by typing /approve or
+/// /deny in the conversation.
+struct approval_answer {
+  std::string room_id;
+  std::string event_id;   ///< the reaction or the command message
+  std::string prompt_txn; ///< the prompt reacted to; "" for a typed answer (the pending one)
+  std::string choice;     ///< "once", "session", "always", "deny"
+  std::string sender;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, approval_answer& x) {
+  return f(caf::meta::type_name("approval_answer"), x.room_id, x.event_id, x.prompt_txn,
+           x.choice, x.sender);
 }
 
 /// An agent session finished a turn (answered, failed with a message in the

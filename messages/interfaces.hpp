@@ -48,6 +48,8 @@ using profile_cell_actor = caf::typed_actor<
   caf::replies_to<sync_batch>::with<atom::ok>,
   // An agent session finished a turn; the journal entry is marked done.
   caf::reacts_to<turn_done>,
+  // An agent session notes where its turn's run stands; the reply means "journaled".
+  caf::replies_to<turn_progress>::with<atom::ok>,
   // Internal: (re)start talking to the homeserver (after a failed attempt).
   caf::reacts_to<atom::start>,
   // Act on a pending journal entry again: the crypto actor got the key of a parked
@@ -101,8 +103,11 @@ using outbox_actor = caf::typed_actor<
 using agent_session_actor = http_stream_sink_actor::extend<
   // Answers a user's message (queued while another turn runs).
   caf::reacts_to<agent_turn>,
-  // /stop: ends the running turn and drops the queued ones.
+  // /stop: ends the running turn (and its run on the server) and drops the queued ones.
   caf::reacts_to<atom::stop>,
+  // An answer to an approval prompt; the session takes it if it is the asker's answer
+  // to its pending prompt.
+  caf::reacts_to<approval_answer>,
   // /new: forgets the conversation; the next turn starts a new agent session.
   caf::reacts_to<atom::reset>,
   // Internal: publish the growing reply, refresh typing, watch for a silent backend.

@@ -79,6 +79,10 @@ CAF_BEGIN_TYPE_ID_BLOCK(hermes_matrix, caf::first_custom_type_id)
   CAF_ADD_TYPE_ID(hermes_matrix, (hm::store_manifest))
   CAF_ADD_ATOM(hermes_matrix, hm::atom, drain, "drain")
 
+  // Agent runs: where a turn's run stands, and answers to its approval prompts.
+  CAF_ADD_TYPE_ID(hermes_matrix, (hm::turn_progress))
+  CAF_ADD_TYPE_ID(hermes_matrix, (hm::approval_answer))
+
   // Cluster observability (observe): the coordinator's view of the nodes and
   // every node's metrics, for the coordinator's admin API and /metrics.
   CAF_ADD_TYPE_ID(hermes_matrix, (hm::node_view))

@@ -15,7 +15,7 @@ struct known_command {
 };
 
 // `reset` is the alias Hermes keeps for `new` (gateway reset_triggers "/new", "/reset").
-constexpr std::array<known_command, 9> known{{
+constexpr std::array<known_command, 11> known{{
     {"help", command_name::help},
     {"status", command_name::status},
     {"new", command_name::new_session},
@@ -25,6 +25,8 @@ constexpr std::array<known_command, 9> known{{
     {"profile", command_name::profile},
     {"whoami", command_name::whoami},
     {"retry", command_name::retry},
+    {"approve", command_name::approve},
+    {"deny", command_name::deny},
 }};
 
 bool space(char c) {
@@ -90,8 +92,36 @@ const char* to_string(command_name c) {
     case command_name::profile: return "profile";
     case command_name::whoami: return "whoami";
     case command_name::retry: return "retry";
+    case command_name::approve: return "approve";
+    case command_name::deny: return "deny";
   }
   return "help";
+}
+
+std::optional<std::string> approval_choice_of_command(const command& c) {
+  auto arg = lowered(trimmed(c.args));
+  if (c.name == command_name::deny)
+    return std::string{"deny"}; // `/deny <reason>`: the reason is not passed on
+  if (c.name != command_name::approve)
+    return std::nullopt;
+  if (arg.empty() || arg == "once")
+    return std::string{"once"};
+  if (arg == "session" || arg == "always")
+    return arg;
+  return std::nullopt;
+}
+
+std::optional<std::string> approval_choice_of_reaction(std::string_view key) {
+  // Keys with and without the emoji variation selector (U+FE0F), as clients send them.
+  if (key == "✅")
+    return std::string{"once"};
+  if (key == "🌀")
+    return std::string{"session"};
+  if (key == "♾️" || key == "♾")
+    return std::string{"always"};
+  if (key == "❌" || key == "❎")
+    return std::string{"deny"};
+  return std::nullopt;
 }
 
 command_parse parse_command(std::string_view text, std::string_view bot_user_id) {

@@ -11,7 +11,11 @@ namespace hm::profiles {
 
 /// The commands Hermes users know (hermes-compat.md, "Gateway commands users know").
 /// `/reset` is an alias of `/new` and parses as `command_name::new_session`.
-enum class command_name { help, status, new_session, stop, sethome, profile, whoami, retry };
+/// `approve` (args "", "session", "always") and `deny` answer the agent's request to
+/// run a dangerous command (Hermes' approval prompt).
+enum class command_name {
+  help, status, new_session, stop, sethome, profile, whoami, retry, approve, deny
+};
 
 /// The name a user types: "help", "status", "new", "stop", ...
 [[nodiscard]] const char* to_string(command_name c);
@@ -23,6 +27,14 @@ struct command {
 
   friend bool operator==(const command&, const command&) = default;
 };
+
+/// The approval answer of `/approve [once|session|always]` or `/deny`: "once",
+/// "session", "always", "deny"; nullopt for other commands or arguments.
+[[nodiscard]] std::optional<std::string> approval_choice_of_command(const command& c);
+
+/// The approval answer a reaction key stands for (Hermes' prompt: ✅ once, 🌀 session,
+/// ♾️ always, ❌ or ❎ deny); nullopt for any other key.
+[[nodiscard]] std::optional<std::string> approval_choice_of_reaction(std::string_view key);
 
 /// What a message body is, as far as commands go.
 struct command_parse {

@@ -419,6 +419,25 @@ void read_backend(config_reader& r, profile_config& c) {
             "'" + v + "' is not a number of seconds from 5 to 3600; 120 is used",
             "write a number of seconds from 5 to 3600, or delete the line");
   }
+  if (const auto* e = r.get("MATRIX_APPROVAL_TIMEOUT_SECONDS")) {
+    std::string v = trim(e->value);
+    bool number = !v.empty() && v.size() <= 5 && v.find_first_not_of("0123456789") == std::string::npos;
+    int n = number ? std::stoi(v) : 0;
+    if (number && n >= 1 && n <= 86400)
+      c.approval_timeout_s = n;
+    else
+      r.add(severity::warning, "MATRIX_APPROVAL_TIMEOUT_SECONDS",
+            "'" + v + "' is not a number of seconds from 1 to 86400; 300 is used",
+            "write a number of seconds, or delete the line");
+  }
+  if (const auto* e = r.get("MATRIX_APPROVAL_REQUIRE_SENDER")) {
+    std::string v = trim(e->value);
+    if (one_of(v, {"false", "0", "no", "off"}))
+      c.approval_require_sender = false;
+    else if (!one_of(v, {"true", "1", "yes", "on"}))
+      r.add(severity::warning, "MATRIX_APPROVAL_REQUIRE_SENDER", "is not true or false",
+            "write true (only the person who asked answers an approval) or false");
+  }
   c.node = r.text("HERMES_MATRIX_NODE");
   if (has_space_or_control(c.node))
     r.add(severity::error, "HERMES_MATRIX_NODE", "contains a space or control character",

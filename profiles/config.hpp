@@ -74,6 +74,12 @@ struct profile_config {
   /// HERMES_MATRIX_AGENT_SILENCE: seconds without a byte from the agent backend (Hermes
   /// sends a keepalive every 30 s) after which a turn is given up (5..3600).
   int agent_silence_s = 120;
+  /// MATRIX_APPROVAL_TIMEOUT_SECONDS (Hermes' name): how long an approval prompt waits
+  /// for its answer; then it shows that the command was not run.
+  int approval_timeout_s = 300;
+  /// MATRIX_APPROVAL_REQUIRE_SENDER (Hermes' name, default true): only the person whose
+  /// message led to the prompt may answer it; false: any allowed user.
+  bool approval_require_sender = true;
 
   // Placement in a cluster.
   std::string node;              // HERMES_MATRIX_NODE (pin to a node)

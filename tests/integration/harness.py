@@ -210,9 +210,15 @@ class AgentDouble:
         return ok("GET", f"{self.url}/_double/requests")["requests"]
 
     def backend(self, kind):
-        """"hermes" (answers /v1/capabilities as Hermes does) or "plain" (no such endpoint,
-        like any other OpenAI-compatible server)."""
+        """"hermes" (answers /v1/capabilities as Hermes does, chat completions only),
+        "hermes-runs" (Hermes 0.18.x with its runs API), "hermes-runs-idempotent" (runs
+        with Idempotency-Key, as newer servers) or "plain" (no such endpoint, like any
+        other OpenAI-compatible server)."""
         ok("POST", f"{self.url}/_double/backend", {"kind": kind})
+
+    def runs(self):
+        """Every run the double was asked for (tests/agent_double/README.md)."""
+        return ok("GET", f"{self.url}/_double/runs")["runs"]
 
     def stop(self):
         if self.proc.poll() is None:
@@ -502,6 +508,15 @@ class Human:
                                            "is_falling_back": True,
                                            "m.in_reply_to": {"event_id": thread_root}}
         resp = self._run(self.client.room_send(room_id, "m.room.message", content,
+                                               tx_id=uuid.uuid4().hex))
+        assert isinstance(resp, RoomSendResponse), resp
+        return resp.event_id
+
+    def react(self, room_id, event_id, key):
+        """Reacts to `event_id` with `key`; returns the reaction's event id."""
+        content = {"m.relates_to": {"rel_type": "m.annotation", "event_id": event_id,
+                                    "key": key}}
+        resp = self._run(self.client.room_send(room_id, "m.reaction", content,
                                                tx_id=uuid.uuid4().hex))
         assert isinstance(resp, RoomSendResponse), resp
         return resp.event_id

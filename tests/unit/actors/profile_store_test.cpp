@@ -50,7 +50,7 @@ CAF_TEST(values survive closing and reopening) {
   auto store = open_ok(path);
   CAF_CHECK_EQUAL(store->get("next_batch"), std::optional<std::string>{"s2"});
   CAF_CHECK_EQUAL(store->get("missing"), std::nullopt);
-  CAF_CHECK_EQUAL(store->get("schema_version"), std::optional<std::string>{"5"});
+  CAF_CHECK_EQUAL(store->get("schema_version"), std::optional<std::string>{"6"});
 }
 
 CAF_TEST(a link in place of the store is refused and not followed) {
@@ -135,6 +135,32 @@ CAF_TEST(admitting events and moving the cursor happen together and only once) {
   CAF_CHECK_EQUAL(store->pending_journal().size(), 2u);
   CAF_CHECK_EQUAL(store->outcome("$a"), std::optional<std::string>{"answered"});
   CAF_CHECK_EQUAL(store->outcome("$b"), std::nullopt);
+}
+
+CAF_TEST(the run of a turn is journaled with its entry until the entry is finished) {
+  {
+    auto store = open_ok(path);
+    CAF_CHECK(!store->admit({{"$a", "!r:hs", "message", "{}"}}, "s1"));
+    CAF_CHECK(!store->note_run("$a", R"({"state":"started","run_id":"run_1"})"));
+  }
+  auto store = open_ok(path); // a restart: the run is still known
+  auto pending = store->pending_journal();
+  CAF_REQUIRE_EQUAL(pending.size(), 1u);
+  CAF_CHECK_EQUAL(pending[0].run, R"({"state":"started","run_id":"run_1"})");
+  CAF_CHECK(!store->finish("$a", "answered"));
+  CAF_CHECK(!store->note_run("$a", "late")); // a finished entry keeps its last note
+  CAF_CHECK(store->pending_journal().empty());
+}
+
+CAF_TEST(a reaction finds which of our sends it names) {
+  auto store = open_ok(path);
+  bool inserted = false;
+  CAF_CHECK(!store->enqueue({0, "!r:hs", "hm.1.1.approval", "m.room.message", "{}", "", ""},
+                            inserted));
+  CAF_CHECK_EQUAL(store->txn_of_event("$prompt"), std::nullopt); // not sent yet
+  CAF_CHECK(!store->mark_sent("hm.1.1.approval", "$prompt"));
+  CAF_CHECK_EQUAL(store->txn_of_event("$prompt"), std::optional<std::string>{"hm.1.1.approval"});
+  CAF_CHECK_EQUAL(store->txn_of_event("$someone-elses"), std::nullopt);
 }
 
 CAF_TEST(the outbox keeps sends until acknowledged and ignores a repeated txn id) {

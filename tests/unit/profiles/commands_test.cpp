@@ -85,3 +85,22 @@ CAF_TEST(names) {
   CAF_CHECK_EQUAL(std::string(to_string(command_name::sethome)), "sethome");
   CAF_CHECK_EQUAL(std::string(to_string(command_name::whoami)), "whoami");
 }
+
+CAF_TEST(approval answers typed and by reaction) {
+  auto choice = [&](std::string_view text) {
+    auto p = parse_command(text, bot);
+    return p.cmd ? approval_choice_of_command(*p.cmd) : std::nullopt;
+  };
+  CAF_CHECK_EQUAL(choice("/approve"), std::optional<std::string>{"once"});
+  CAF_CHECK_EQUAL(choice("!approve Session"), std::optional<std::string>{"session"});
+  CAF_CHECK_EQUAL(choice("/approve always"), std::optional<std::string>{"always"});
+  CAF_CHECK_EQUAL(choice("/deny because no"), std::optional<std::string>{"deny"});
+  CAF_CHECK_EQUAL(choice("/approve maybe"), std::nullopt);
+  CAF_CHECK_EQUAL(choice("/status"), std::nullopt);
+  CAF_CHECK_EQUAL(approval_choice_of_reaction("✅"), std::optional<std::string>{"once"});
+  CAF_CHECK_EQUAL(approval_choice_of_reaction("🌀"), std::optional<std::string>{"session"});
+  CAF_CHECK_EQUAL(approval_choice_of_reaction("♾️"), std::optional<std::string>{"always"});
+  CAF_CHECK_EQUAL(approval_choice_of_reaction("♾"), std::optional<std::string>{"always"});
+  CAF_CHECK_EQUAL(approval_choice_of_reaction("❎"), std::optional<std::string>{"deny"});
+  CAF_CHECK_EQUAL(approval_choice_of_reaction("👍"), std::nullopt);
+}
