@@ -511,6 +511,18 @@ void run_tick(session_pointer self) {
                  r.approval->prompt_txn);
     settle_approval(self, "⏱️ No answer in time: the command was not run");
   }
+  // A run followed by its status has no call whose timeout would end it: the turn's
+  // limit applies here (the run is stopped on the server as the turn is given up).
+  auto age = std::chrono::system_clock::now()
+             - std::chrono::system_clock::time_point{std::chrono::milliseconds{r.started_unix_ms}};
+  if (r.poll_at && age > turn_limit) {
+    st.log->error("run {} did not end within {} minutes; giving up on it", r.run_id,
+                  std::chrono::duration_cast<std::chrono::minutes>(turn_limit).count());
+    st.metrics->agent_error("run_timeout");
+    abandon(self, "⚠️ The agent's run did not finish in time; it was stopped.",
+            "failed:run_timeout");
+    return;
+  }
   if (r.poll_at && now >= *r.poll_at && !r.polling)
     poll_run(self);
 }
@@ -584,6 +596,8 @@ void stop_run(session_pointer self) {
     return;
   auto run_id = st.current->run_id;
   st.log->info("stopping run {} on the server", run_id);
+  if (st.current->approval) // a stopped run runs no command
+    settle_approval(self, "No longer pending: the run was stopped");
   auto call = run_call(self, agent::build_run_stop_request(st.config.agent_url,
                                                            st.config.agent_key.reveal(), run_id));
   self->request(st.engine, caf::infinite, std::move(call))

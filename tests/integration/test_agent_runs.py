@@ -306,3 +306,18 @@ def test_a_server_that_takes_idempotency_keys_gets_one_per_message(world):
         assert world.run_of("with a key")["idempotency_key"] == "hermes-matrix:" + source
     finally:
         world.agent.backend("hermes-runs")
+
+
+def test_a_newer_message_interrupts_a_pending_approval(world):
+    # Hermes' busy mode: the newer message wins; the run waiting for an answer is
+    # stopped on the server and its prompt says it is no longer pending.
+    world.agent.script({"approval": {"command": COMMAND, "timeout": 120}}, count=1)
+    first = world.doru.send(world.dm, "first thoughts")
+    prompt = world.prompt_in(world.doru, world.dm, first)
+    second = world.doru.send(world.dm, "actually, never mind")
+    final_reply(world.doru, world.dm, second, world.bot, "echo: actually, never mind")
+    wait_until(lambda: world.run_of("first thoughts")["stopped"], 30, "the first run to stop")
+    assert world.run_of("first thoughts")["approvals"] == []
+    world.doru.wait_for(world.dm, lambda evs: any(
+        "No longer pending: the run was stopped" in e["content"]["m.new_content"]["body"]
+        for e in edits_of(evs, prompt["event_id"])), 30, "the prompt to show the stop")
