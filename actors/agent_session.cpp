@@ -125,6 +125,11 @@ void publish(session_pointer self) {
   r.published = std::move(text);
 }
 
+std::string session_id_of(const session_state& st) {
+  return st.generation == 0 ? st.config.session_id
+                            : st.config.session_id + "-" + std::to_string(st.generation);
+}
+
 void add_reply_text(session_pointer self, const std::string& text) {
   auto& st = self->state;
   auto& r = *st.current;
@@ -220,8 +225,7 @@ void ask_backend(session_pointer self) {
   auto messages = send_history(st)
                     ? agent::build_plain_messages(cfg.soul, ctx, st.history, r.turn.text)
                     : agent::build_session_messages(ctx, r.turn.text);
-  auto session_id = st.generation == 0 ? cfg.session_id
-                                       : cfg.session_id + "-" + std::to_string(st.generation);
+  auto session_id = session_id_of(st);
   r.call = to_call(agent::build_chat_request({cfg.agent_url, cfg.agent_key.reveal(),
                                               session_id, cfg.model, messages}),
                    0);

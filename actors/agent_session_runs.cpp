@@ -96,11 +96,6 @@ std::vector<agent::chat_message> run_history(const session_state& st) {
   return {messages.begin() + 1, messages.end() - 1};
 }
 
-std::string session_id_of(const session_state& st) {
-  return st.generation == 0 ? st.config.session_id
-                            : st.config.session_id + "-" + std::to_string(st.generation);
-}
-
 /// A request to the server about the running turn's run (not streamed).
 http_call run_call(session_pointer self, agent::http_request req) {
   auto call = to_call(std::move(req), self->state.next_call++);
@@ -178,19 +173,19 @@ std::string prompt_text(const agent::approval_request& a) {
   for (auto c : a.choices) {
     switch (c) {
       case agent::approval_choice::once:
-        reacts.push_back("✅ to run it once");
+        reacts.push_back(emoji_of(c) + std::string{" to run it once"});
         typed.push_back("`!approve`");
         break;
       case agent::approval_choice::session:
-        reacts.push_back("🌀 to allow it for this session");
+        reacts.push_back(emoji_of(c) + std::string{" to allow it for this session"});
         typed.push_back("`!approve session`");
         break;
       case agent::approval_choice::always:
-        reacts.push_back("♾️ to always allow it");
+        reacts.push_back(emoji_of(c) + std::string{" to always allow it"});
         typed.push_back("`!approve always`");
         break;
       case agent::approval_choice::deny:
-        reacts.push_back("❌ to deny it");
+        reacts.push_back(emoji_of(c) + std::string{" to deny it"});
         typed.push_back("`!deny`");
         break;
     }

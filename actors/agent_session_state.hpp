@@ -119,6 +119,8 @@ std::string message_content(session_pointer self, const agent_turn& t, std::stri
 /// An edit of a message of ours; the outbox fills in its event id.
 std::string edit_json(session_pointer self, const agent_turn& t, std::string body);
 void send_durable(session_pointer self, outgoing_event ev);
+/// The agent session id of the conversation now (a new one after each /new).
+std::string session_id_of(const session_state& st);
 /// A piece of the reply's text arrived (the first one is timed for the metrics).
 void add_reply_text(session_pointer self, const std::string& text);
 http_call to_call(agent::http_request req, uint64_t id);

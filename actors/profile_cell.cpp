@@ -184,19 +184,16 @@ void act_on_reaction(profile_cell_pointer self, const journal_entry& entry,
     finish_entry(self, entry.event_id, "ignored:plaintext");
     return;
   }
-  auto relates = ev.content().find("m.relates_to");
-  std::string target;
-  std::string key;
-  if (relates != ev.content().end() && relates->is_object()
-      && relates->value("rel_type", "") == "m.annotation") {
-    target = relates->value("event_id", "");
-    key = relates->value("key", "");
-  }
-  auto choice = profiles::approval_choice_of_reaction(key);
+  std::optional<matrix::relation> relation;
+  if (auto relates = ev.content().find("m.relates_to"); relates != ev.content().end())
+    relation = matrix::parse_relation(*relates);
+  auto target = relation ? relation->annotates() : std::nullopt;
+  auto choice = target ? profiles::approval_choice_of_reaction(relation->key.value_or(""))
+                       : std::nullopt;
   // Only allowed users answer (the session further keeps it to the one who asked).
   if (!profiles::sender_allowed(st.config, ev.sender))
     choice.reset();
-  auto prompt = target.empty() || !choice ? std::nullopt : st.store->txn_of_event(target);
+  auto prompt = choice ? st.store->txn_of_event(*target) : std::nullopt;
   if (!prompt) {
     finish_entry(self, entry.event_id, "ignored:reaction");
     return;

@@ -126,6 +126,26 @@ public:
     return !off;
   }
 
+  /// A whole number of seconds from `min` to `max`; anything else is warned about and
+  /// `fallback` (the default, or what is set already) is kept.
+  int seconds(std::string_view key, int min, int max, int fallback) {
+    const dotenv_entry* e = get(key);
+    if (e == nullptr)
+      return fallback;
+    std::string v = trim(e->value);
+    bool number = !v.empty() && v.size() <= std::to_string(max).size()
+                  && v.find_first_not_of("0123456789") == std::string::npos;
+    int n = number ? std::stoi(v) : 0;
+    if (number && n >= min && n <= max)
+      return n;
+    auto range = std::to_string(min) + " to " + std::to_string(max);
+    add(severity::warning, key,
+        "'" + v + "' is not a number of seconds from " + range + "; "
+          + std::to_string(fallback) + " is used",
+        "write a number of seconds from " + range + ", or delete the line");
+    return fallback;
+  }
+
   std::vector<std::string> list(std::string_view key) const {
     std::vector<std::string> out;
     const dotenv_entry* e = get(key);
@@ -408,28 +428,9 @@ void read_backend(config_reader& r, profile_config& c) {
       r.add(severity::error, "HERMES_MATRIX_SEND_HISTORY", "is not true or false",
             "write true, false, or delete the line to decide by the backend");
   }
-  if (const auto* e = r.get("HERMES_MATRIX_AGENT_SILENCE")) {
-    std::string v = trim(e->value);
-    bool number = !v.empty() && v.size() <= 4 && v.find_first_not_of("0123456789") == std::string::npos;
-    int n = number ? std::stoi(v) : 0;
-    if (number && n >= 5 && n <= 3600)
-      c.agent_silence_s = n;
-    else
-      r.add(severity::warning, "HERMES_MATRIX_AGENT_SILENCE",
-            "'" + v + "' is not a number of seconds from 5 to 3600; 120 is used",
-            "write a number of seconds from 5 to 3600, or delete the line");
-  }
-  if (const auto* e = r.get("MATRIX_APPROVAL_TIMEOUT_SECONDS")) {
-    std::string v = trim(e->value);
-    bool number = !v.empty() && v.size() <= 5 && v.find_first_not_of("0123456789") == std::string::npos;
-    int n = number ? std::stoi(v) : 0;
-    if (number && n >= 1 && n <= 86400)
-      c.approval_timeout_s = n;
-    else
-      r.add(severity::warning, "MATRIX_APPROVAL_TIMEOUT_SECONDS",
-            "'" + v + "' is not a number of seconds from 1 to 86400; 300 is used",
-            "write a number of seconds, or delete the line");
-  }
+  c.agent_silence_s = r.seconds("HERMES_MATRIX_AGENT_SILENCE", 5, 3600, c.agent_silence_s);
+  c.approval_timeout_s =
+    r.seconds("MATRIX_APPROVAL_TIMEOUT_SECONDS", 1, 86400, c.approval_timeout_s);
   if (const auto* e = r.get("MATRIX_APPROVAL_REQUIRE_SENDER")) {
     std::string v = trim(e->value);
     if (one_of(v, {"false", "0", "no", "off"}))
