@@ -25,7 +25,9 @@
 #include <atomic>
 #include <cstdint>
 #include <cstdio>
+#include <cerrno>
 #include <cstdlib>
+#include <cstring>
 #include <memory>
 #include <string>
 
@@ -86,16 +88,83 @@ hm::httpd::server& the_server() {
   return *server;
 }
 
-/// Sends `bytes`, closes the sending side, and returns what came back before the
-/// server closed (or 100 ms passed without a byte).
-std::string exchange(const std::string& bytes) {
+/// The offset just past the answer that starts at `at` in `got`, or npos when `got`
+/// stops inside it (its headers or its body not all here yet). An answer is a status
+/// line, headers, and a body of Content-Length bytes. The answer to a HEAD has the
+/// length of a body it does not carry: told by the next answer starting where its
+/// headers end, or by nothing following them (libmicrohttpd sends a buffered answer's
+/// headers and body in one write, so headers alone are never half an answer).
+size_t answer_end(const std::string& got, size_t at) {
+  auto end = got.find("\r\n\r\n", at);
+  if (end == std::string::npos)
+    return std::string::npos;
+  size_t length = 0;
+  auto cl = got.find("Content-Length: ", at);
+  if (cl != std::string::npos && cl < end)
+    length = std::strtoul(got.c_str() + cl + 16, nullptr, 10);
+  if (got.compare(end + 4, 7, "HTTP/1.") == 0 || got.size() == end + 4)
+    length = 0;
+  if (length > got.size() - (end + 4))
+    return std::string::npos;
+  return end + 4 + length;
+}
+
+/// Whether `got` ends where an answer ends (or is empty).
+bool whole_answers(const std::string& got) {
+  for (size_t at = 0; at < got.size();) {
+    at = answer_end(got, at);
+    if (at == std::string::npos)
+      return false;
+  }
+  return true;
+}
+
+/// Reads what the server sends on `fd` until it closes. An incomplete request gets no
+/// answer: libmicrohttpd waits for the rest until its idle timeout even after the
+/// client's end of sending, so 100 ms of silence after a whole answer (or none) ends
+/// the exchange. Silence inside an answer is a slow server, not the end: that waits up
+/// to 3 s, so a loaded machine (CI runs this beside the integration tests) cannot cut
+/// an answer in two and make a sound server look broken.
+std::string read_answers(int fd) {
+  std::string got;
+  char buf[4096];
+  for (;;) {
+    bool inside_answer = !whole_answers(got);
+    pollfd p{fd, POLLIN, 0};
+    if (::poll(&p, 1, inside_answer ? 3000 : 100) <= 0)
+      break;
+    auto n = ::recv(fd, buf, sizeof buf, 0);
+    if (n <= 0)
+      break;
+    got.append(buf, static_cast<size_t>(n));
+  }
+  return got;
+}
+
+int connect_to_server() {
   int fd = ::socket(AF_INET, SOCK_STREAM, 0);
   require(fd >= 0, "a socket");
   sockaddr_in addr{};
   addr.sin_family = AF_INET;
   addr.sin_port = htons(static_cast<uint16_t>(the_server().port()));
   addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  require(::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0, "connects");
+  if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
+    std::fprintf(stderr, "connect: %s\n", std::strerror(errno));
+    require(false, "connects");
+  }
+  return fd;
+}
+
+/// Closes with a reset, so that the server lets the connection go at once.
+void reset(int fd) {
+  linger l{1, 0};
+  ::setsockopt(fd, SOL_SOCKET, SO_LINGER, &l, sizeof l);
+  ::close(fd);
+}
+
+/// Sends `bytes`, closes the sending side, and returns what came back.
+std::string exchange(const std::string& bytes) {
+  int fd = connect_to_server();
   size_t sent = 0;
   while (sent < bytes.size()) {
     auto n = ::send(fd, bytes.data() + sent, bytes.size() - sent, MSG_NOSIGNAL);
@@ -104,23 +173,32 @@ std::string exchange(const std::string& bytes) {
     sent += static_cast<size_t>(n);
   }
   ::shutdown(fd, SHUT_WR);
+  auto got = read_answers(fd);
+  reset(fd);
+  return got;
+}
+
+/// `GET /healthz`: its answer, read until it is whole (up to 3 s of silence, however
+/// loaded the machine), then the connection is reset, leaving no TIME_WAIT behind to
+/// use up the ports of the thousands of exchanges a run makes.
+std::string probe_healthz() {
+  int fd = connect_to_server();
+  const std::string request = "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n";
+  require(::send(fd, request.data(), request.size(), MSG_NOSIGNAL) ==
+              static_cast<ssize_t>(request.size()),
+          "the probe is sent");
   std::string got;
   char buf[4096];
-  for (;;) {
-    // An incomplete request gets no answer: libmicrohttpd waits for the rest until its
-    // idle timeout even after the client's end of sending. 100 ms of silence ends the
-    // exchange, with a reset so that the server lets the connection go at once.
+  while (got.empty() || !whole_answers(got)) {
     pollfd p{fd, POLLIN, 0};
-    if (::poll(&p, 1, 100) <= 0)
+    if (::poll(&p, 1, 3000) <= 0)
       break;
     auto n = ::recv(fd, buf, sizeof buf, 0);
     if (n <= 0)
       break;
     got.append(buf, static_cast<size_t>(n));
   }
-  linger reset{1, 0};
-  ::setsockopt(fd, SOL_SOCKET, SO_LINGER, &reset, sizeof reset);
-  ::close(fd);
+  reset(fd);
   return got;
 }
 
@@ -139,27 +217,18 @@ bool known_status(int status) {
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   std::string input(reinterpret_cast<const char*>(data), size);
   auto got = exchange(input);
-  // Each answer on the connection (pipelined requests get one each): a status line,
-  // headers, and a body of Content-Length bytes.
-  size_t at = 0;
-  while (at < got.size()) {
+  // Each answer on the connection (pipelined requests get one each): whole, with a
+  // status line whose status the admin API or HTTP can give.
+  require(whole_answers(got), "every answer is whole");
+  for (size_t at = 0; at < got.size(); at = answer_end(got, at)) {
     require(got.compare(at, 7, "HTTP/1.") == 0 && got.size() >= at + 12,
             "an answer starts with a status line");
     require(known_status(std::atoi(got.c_str() + at + 9)),
             "a status the admin API or HTTP can give");
-    auto end = got.find("\r\n\r\n", at);
-    require(end != std::string::npos, "an answer's headers end");
-    size_t length = 0;
-    auto cl = got.find("Content-Length: ", at);
-    if (cl != std::string::npos && cl < end)
-      length = std::strtoul(got.c_str() + cl + 16, nullptr, 10);
-    if (got.compare(end + 4, 7, "HTTP/1.") == 0)
-      length = 0; // the answer to a HEAD: the length of a body it does not carry
-    at = end + 4 + length;
   }
   require(!unauthorized_reached, "no request without the token reached a body handler");
   require(!oversized_reached, "no body over the limit reached a handler");
-  auto probe = exchange("GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+  auto probe = probe_healthz();
   require(probe.rfind("HTTP/1.1 200", 0) == 0, "the server still answers /healthz");
   return 0;
 }
