@@ -1,6 +1,6 @@
 #include "actors/cluster_door.hpp"
 
-#include "actors/peer_screen.hpp"
+#include "cluster/peer_screen.hpp"
 
 #include <caf/event_based_actor.hpp>
 #include <caf/io/basp_broker.hpp>

@@ -2,7 +2,7 @@
 
 // The coordinator's cluster port (plain TCP): CAF's middleman publishing, with
 // every accepted connection screened before CAF's BASP broker reads it (see
-// actors/peer_screen.hpp for why). A connection that sends garbage, announces
+// cluster/peer_screen.hpp for why). A connection that sends garbage, announces
 // an oversized message, sends no handshake in time or hangs up without
 // answering ours (a node of another cluster protocol version refuses our
 // handshake that way) is dropped and logged once (rate-limited) with the

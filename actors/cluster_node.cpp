@@ -1,8 +1,8 @@
 #include "actors/cluster_node.hpp"
 
-#include "actors/cluster_auth.hpp"
-#include "actors/profile_store.hpp"
-#include "actors/store_carry.hpp"
+#include "cluster/auth.hpp"
+#include "store/profile_store.hpp"
+#include "store/carry.hpp"
 #include "messages/errors.hpp"
 #include "metrics/node_metrics.hpp"
 #include "metrics/snapshot.hpp"

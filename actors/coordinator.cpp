@@ -1,7 +1,7 @@
 #include "actors/coordinator.hpp"
 
-#include "actors/cluster_auth.hpp"
-#include "actors/cluster_metrics.hpp"
+#include "cluster/auth.hpp"
+#include "cluster/metrics.hpp"
 #include "messages/errors.hpp"
 
 #include <caf/actor_system.hpp>

@@ -1,6 +1,6 @@
 #pragma once
 
-#include "actors/cluster_table.hpp"
+#include "cluster/table.hpp"
 #include "messages/interfaces.hpp"
 
 #include <caf/fwd.hpp>

@@ -8,7 +8,7 @@
 
 #include <caf/error.hpp>
 
-#include "actors/profile_store.hpp"
+#include "store/profile_store.hpp"
 #include "matrix/crypto/account.hpp"
 #include "matrix/crypto/pickle_key.hpp"
 

@@ -5,7 +5,7 @@
 // tested with two libolm accounts and no actors. Every function commits what it changed
 // in one transaction per event; none logs a key or a plaintext.
 
-#include "actors/profile_store.hpp"
+#include "store/profile_store.hpp"
 #include "matrix/crypto/account.hpp"
 #include "matrix/crypto/olm_sessions.hpp"
 #include "matrix/events.hpp"

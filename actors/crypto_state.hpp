@@ -5,7 +5,7 @@
 // library.
 
 #include "actors/crypto.hpp"
-#include "actors/profile_store.hpp"
+#include "store/profile_store.hpp"
 #include "matrix/crypto/account.hpp"
 #include "matrix/crypto/device_tracker.hpp"
 #include "matrix/crypto/megolm.hpp"

@@ -1,6 +1,6 @@
 #include "actors/outbox.hpp"
 
-#include "actors/profile_store.hpp"
+#include "store/profile_store.hpp"
 #include "matrix/backoff.hpp"
 #include "matrix/bounded_json.hpp"
 #include "matrix/client_api.hpp"

@@ -4,7 +4,7 @@
 #include "actors/fault_switch.hpp"
 #include "actors/outbox.hpp"
 #include "actors/profile_cell_state.hpp"
-#include "actors/profile_log.hpp"
+#include "logging/profile_log.hpp"
 #include "actors/sync.hpp"
 #include "matrix/bounded_json.hpp"
 #include "matrix/client_api.hpp"

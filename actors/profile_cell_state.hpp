@@ -6,7 +6,7 @@
 
 #include "actors/agent_session.hpp"
 #include "actors/homeserver.hpp"
-#include "actors/profile_store.hpp"
+#include "store/profile_store.hpp"
 #include "messages/interfaces.hpp"
 #include "metrics/profile_metrics.hpp"
 #include "profiles/config.hpp"

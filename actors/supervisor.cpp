@@ -1,6 +1,6 @@
 #include "actors/supervisor.hpp"
 
-#include "actors/profile_log.hpp"
+#include "logging/profile_log.hpp"
 #include "messages/errors.hpp"
 
 #include <caf/actor_system.hpp>

@@ -1,6 +1,6 @@
 #include "actors/sync.hpp"
 
-#include "actors/profile_store.hpp"
+#include "store/profile_store.hpp"
 #include "matrix/backoff.hpp"
 #include "matrix/client_api.hpp"
 #include "matrix/sync.hpp"

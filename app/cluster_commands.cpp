@@ -1,6 +1,6 @@
 #include "app/commands.hpp"
 
-#include "actors/cluster_auth.hpp"
+#include "cluster/auth.hpp"
 #include "app/cluster_setup.hpp"
 #include "app/text_table.hpp"
 #include "messages/errors.hpp"
@@ -39,8 +39,8 @@ int with_coordinator(const cluster_options& options, const char* command,
   if (!where)
     return fail(error_text(where.error()));
   auto secret = read_cluster_secret(options.secret_file);
-  if (!secret)
-    return fail(error_text(secret.error()));
+  if (!secret.error.empty())
+    return fail(secret.error);
   caf::actor_system_config cfg;
   cfg.add_message_types<caf::id_block::hermes_matrix>();
   cfg.add_error_category(error_category, render_error);
@@ -60,7 +60,7 @@ int with_coordinator(const cluster_options& options, const char* command,
   caf::error problem;
   self->request(*coordinator, std::chrono::seconds{10}, atom::hello_v, client)
     .receive([&](const std::string& nonce) {
-      problem = ask(self, *coordinator, client, cluster_proof(*secret, client, nonce));
+      problem = ask(self, *coordinator, client, cluster_proof(secret.value, client, nonce));
     },
     [&](caf::error& err) { problem = std::move(err); });
   if (problem)

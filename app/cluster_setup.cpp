@@ -80,7 +80,7 @@ void configure_middleman(caf::actor_system_config& cfg, const cluster_options& o
   // a lease without a byte drops a connection, so a renewal lost with it is
   // retried on a new one before the lease ends. (A garbage header announcing a
   // huge payload no longer reaches CAF's broker on the plain TCP port: see
-  // actors/peer_screen.hpp.)
+  // cluster/peer_screen.hpp.)
   cfg.set("middleman.heartbeat-interval", seconds(o.lease_seconds / 10));
   cfg.set("middleman.connection-timeout", seconds(o.lease_seconds / 2));
   // The middleman of a node whose app identifier differs refuses the handshake.

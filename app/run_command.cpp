@@ -1,6 +1,6 @@
 #include "app/commands.hpp"
 
-#include "actors/cluster_auth.hpp"
+#include "cluster/auth.hpp"
 #include "app/cluster_setup.hpp"
 
 #include "app/admin_server.hpp"
@@ -9,8 +9,8 @@
 
 #include "actors/http_engine.hpp"
 #include "actors/profile_cell.hpp"
-#include "actors/profile_log.hpp"
-#include "actors/profile_store.hpp"
+#include "logging/profile_log.hpp"
+#include "store/profile_store.hpp"
 #include "actors/supervisor.hpp"
 #include "messages/errors.hpp"
 #include "messages/type_ids.hpp"
@@ -218,11 +218,11 @@ int run_command(const run_options& options) {
       return exit_usage;
     }
     auto read = read_cluster_secret(cluster.secret_file);
-    if (!read) {
-      spdlog::error("{}", error_text(read.error()));
+    if (!read.error.empty()) {
+      spdlog::error("{}", read.error);
       return exit_failure;
     }
-    secret = std::move(*read);
+    secret = std::move(read.value);
     // The coordinator's admin API shows and reaches every profile of the cluster; a
     // worker's would show only part of it, so workers have none.
     if (cluster.listen.empty()) {

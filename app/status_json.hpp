@@ -7,6 +7,8 @@
 #include "messages/cluster_observe.hpp"
 #include "messages/profile_status.hpp"
 
+#include <caf/timestamp.hpp>
+
 #include <nlohmann/json.hpp>
 
 #include <string>

@@ -1,13 +1,12 @@
 #pragma once
 
 // Messages between the nodes of a cluster. They cross the network (CAF's
-// middleman), so every field is a plain serializable value with `inspect`.
+// middleman), so every field is a plain serializable value with `inspect`. No CAF
+// header: the cluster's decisions (cluster/) use them without CAF.
 
 #include "messages/store_carry.hpp"
 
-#include <caf/meta/type_name.hpp>
-#include <caf/timespan.hpp>
-
+#include <chrono>
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -25,7 +24,7 @@ struct profile_offer {
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, profile_offer& x) {
-  return f(caf::meta::type_name("profile_offer"), x.profile, x.pinned_node, x.has_store);
+  return f(x.profile, x.pinned_node, x.has_store);
 }
 
 /// The right to serve one profile. A new epoch is issued every time the
@@ -37,7 +36,7 @@ struct lease_grant {
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, lease_grant& x) {
-  return f(caf::meta::type_name("lease_grant"), x.profile, x.epoch);
+  return f(x.profile, x.epoch);
 }
 
 /// The coordinator's answer to a renewal: every lease the node holds now. They
@@ -48,14 +47,14 @@ typename Inspector::result_type inspect(Inspector& f, lease_grant& x) {
 /// at once). `carry`: stores this node has and must send to another node.
 struct lease_set {
   std::vector<lease_grant> grants;
-  caf::timespan valid_for{0};
+  std::chrono::nanoseconds valid_for{0};
   std::vector<std::string> drain;
   std::vector<store_order> carry;
 };
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, lease_set& x) {
-  return f(caf::meta::type_name("lease_set"), x.grants, x.valid_for, x.drain, x.carry);
+  return f(x.grants, x.valid_for, x.drain, x.carry);
 }
 
 } // namespace hm

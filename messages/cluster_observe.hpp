@@ -3,11 +3,10 @@
 // What the coordinator shows of the whole cluster (admin API, /metrics): the
 // nodes as it sees them and each node's metrics. They cross the network (a
 // node's snapshot goes to the coordinator), so every field is a plain
-// serializable value with `inspect`.
+// serializable value with `inspect`. No CAF header: metrics/ and cluster/ use
+// them without CAF.
 
-#include <caf/meta/type_name.hpp>
-#include <caf/timespan.hpp>
-
+#include <chrono>
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -19,12 +18,12 @@ struct node_view {
   std::string name;
   bool alive = false;          ///< renewed within the lease
   uint32_t leases = 0;         ///< profiles it holds a lease for
-  caf::timespan since_renewal{0}; ///< time since its last renewal (or its join)
+  std::chrono::nanoseconds since_renewal{0}; ///< time since its last renewal (or its join)
 };
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, node_view& x) {
-  return f(caf::meta::type_name("node_view"), x.name, x.alive, x.leases, x.since_renewal);
+  return f(x.name, x.alive, x.leases, x.since_renewal);
 }
 
 /// One label of a series.
@@ -35,7 +34,7 @@ struct metric_label {
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, metric_label& x) {
-  return f(caf::meta::type_name("metric_label"), x.name, x.value);
+  return f(x.name, x.value);
 }
 
 /// One series: a counter's or gauge's value, or a histogram's count, sum and
@@ -51,7 +50,7 @@ struct metric_series {
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, metric_series& x) {
-  return f(caf::meta::type_name("metric_series"), x.labels, x.value, x.count, x.sum, x.buckets,
+  return f(x.labels, x.value, x.count, x.sum, x.buckets,
            x.bounds);
 }
 
@@ -66,7 +65,7 @@ struct metric_family_data {
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, metric_family_data& x) {
-  return f(caf::meta::type_name("metric_family_data"), x.name, x.help, x.type, x.series);
+  return f(x.name, x.help, x.type, x.series);
 }
 
 /// Every family of one node (or the coordinator's cluster families), taken at
@@ -78,7 +77,7 @@ struct metrics_snapshot {
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, metrics_snapshot& x) {
-  return f(caf::meta::type_name("metrics_snapshot"), x.node, x.families);
+  return f(x.node, x.families);
 }
 
 } // namespace hm

@@ -1,8 +1,10 @@
 #pragma once
 
-#include <caf/meta/type_name.hpp>
-#include <caf/timestamp.hpp>
+// A profile's state on its node, as `status`, `/v1/status` and the metrics show it.
+// Plain values with an `inspect` that needs no CAF header, so that the cluster's
+// decisions (cluster/) read them without CAF; their type IDs are in type_ids.hpp.
 
+#include <chrono>
 #include <cstdint>
 #include <string>
 
@@ -19,7 +21,18 @@ enum class profile_state : uint8_t {
   waiting,  ///< cluster: no node may serve it now (its node is lost, or not joined yet)
 };
 
-[[nodiscard]] const char* to_string(profile_state s);
+[[nodiscard]] inline const char* to_string(profile_state s) {
+  switch (s) {
+    case profile_state::starting: return "starting";
+    case profile_state::running: return "running";
+    case profile_state::backoff: return "backoff";
+    case profile_state::stopped: return "stopped";
+    case profile_state::failed: return "failed";
+    case profile_state::invalid: return "invalid";
+    case profile_state::waiting: return "waiting";
+  }
+  return "unknown";
+}
 
 /// What `status`, `/v1/status` and the metrics show for one profile.
 /// Never carries a secret: only names, ids and user-facing error text.
@@ -29,19 +42,19 @@ struct profile_status {
   std::string user_id;    ///< the bot's MXID once known
   std::string device_id;  ///< the bot's device once known
   uint32_t restarts = 0;  ///< restarts since the node started
-  caf::timespan next_restart_in{0}; ///< in backoff: time until the next attempt
+  std::chrono::nanoseconds next_restart_in{0}; ///< in backoff: time until the next attempt
   std::string last_error; ///< the last reason the cell stopped, user-facing
-  caf::timestamp since;   ///< when `state` last changed
+  std::chrono::sys_time<std::chrono::nanoseconds> since;   ///< when `state` last changed
   // What the cell itself knows, gathered by the supervisor's status query:
   bool synced = false;         ///< the running cell has committed a /sync batch in this life
-  caf::timestamp last_sync{};  ///< when a /sync batch was last committed (epoch: never)
+  std::chrono::sys_time<std::chrono::nanoseconds> last_sync{};  ///< when a /sync batch was last committed (epoch: never)
   uint64_t outbox_queue = 0;   ///< sends persisted but not yet acknowledged by the homeserver
   std::string node;       ///< cluster: the node serving it (or last serving it)
 };
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, profile_status& x) {
-  return f(caf::meta::type_name("profile_status"), x.profile, x.state, x.user_id,
+  return f(x.profile, x.state, x.user_id,
            x.device_id, x.restarts, x.next_restart_in, x.last_error, x.since, x.synced,
            x.last_sync, x.outbox_queue, x.node);
 }

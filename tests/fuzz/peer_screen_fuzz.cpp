@@ -7,10 +7,10 @@
 // peer's bytes beyond numbers; the refusal log never writes more lines than its burst
 // plus one per refill interval, and counts every line it held back.
 //
-// Sources: tests/fuzz/peer_screen_fuzz.cpp actors/peer_screen.cpp. Seeds:
+// Sources: tests/fuzz/peer_screen_fuzz.cpp cluster/peer_screen.cpp. Seeds:
 // tests/fuzz/corpus/peer_screen/.
 
-#include "actors/peer_screen.hpp"
+#include "cluster/peer_screen.hpp"
 
 #include <cstdint>
 #include <cstdio>

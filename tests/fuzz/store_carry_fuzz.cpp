@@ -11,7 +11,7 @@
 // actors/profile_store.cpp store/private_file.cpp (-lsqlite3 -lcrypto). Seeds:
 // tests/fuzz/corpus/store_carry/.
 
-#include "actors/store_carry.hpp"
+#include "store/carry.hpp"
 
 #include <openssl/evp.h>
 

@@ -2,7 +2,7 @@
 
 #include "actors/crypto_account.hpp"
 #include "actors/crypto_receive.hpp"
-#include "actors/profile_store.hpp"
+#include "store/profile_store.hpp"
 #include "matrix/crypto/megolm.hpp"
 
 #include "caf/test/unit_test.hpp"

@@ -8,7 +8,7 @@
 
 #include "actors/agent_session.hpp"
 #include "actors/outbox.hpp"
-#include "actors/profile_store.hpp"
+#include "store/profile_store.hpp"
 #include "metrics/node_metrics.hpp"
 
 #include "caf/test/dsl.hpp"
