@@ -1,7 +1,7 @@
 #include "app/cluster_setup.hpp"
 
-#include "actors/cluster_door.hpp"
-#include "actors/fault_switch.hpp"
+#include "actors/node/cluster_door.hpp"
+#include "actors/cell/fault_switch.hpp"
 #include "messages/errors.hpp"
 
 #include <caf/actor_system.hpp>

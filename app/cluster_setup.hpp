@@ -3,8 +3,8 @@
 // The cluster part of `run`: flags to settings, the middleman's configuration,
 // publishing the coordinator and starting this process's node.
 
-#include "actors/cluster_node.hpp"
-#include "actors/coordinator.hpp"
+#include "actors/node/cluster_node.hpp"
+#include "actors/node/coordinator.hpp"
 #include "app/commands.hpp"
 #include "app/worker_processes.hpp"
 

@@ -10,8 +10,8 @@
 #include <iostream>
 
 namespace hm {
-// A no-op in hermes-matrix (actors/fault_switch_none.cpp); in hermes-matrix-faulty
-// (actors/fault_switch_hook.cpp) tests arm faults per profile.
+// A no-op in hermes-matrix (actors/cell/fault_switch_none.cpp); in hermes-matrix-faulty
+// (actors/cell/fault_switch_hook.cpp) tests arm faults per profile.
 void install_test_fault_switch();
 } // namespace hm
 

@@ -13,7 +13,7 @@
 // the rest of the wait is that connection's alone. CAF also drops bad
 // connections silently: Debian's build has its logger compiled out.
 //
-// So the cluster port screens each connection (actors/cluster_door.cpp): the
+// So the cluster port screens each connection (actors/node/cluster_door.cpp): the
 // first header must be the client handshake a CAF 0.17 node sends, with a small
 // payload; later messages are bounded too; and each refused connection is
 // logged once, through a rate limit so that a flood cannot fill the disk.

@@ -1,4 +1,4 @@
-// libFuzzer target for the cluster port's screen (actors/peer_screen): what a peer
+// libFuzzer target for the cluster port's screen (cluster/peer_screen): what a peer
 // that is not a node may send first, and the rate-limited log of refused peers.
 //
 // Properties (a violated one aborts): the screen never throws; it lets through only a

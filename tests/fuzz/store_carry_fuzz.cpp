@@ -1,4 +1,4 @@
-// libFuzzer target for the receiving side of a store carry (actors/store_carry): the
+// libFuzzer target for the receiving side of a store carry (store/carry): the
 // pieces and the manifest a peer node sends, written into a sandbox profile.
 //
 // The input is a list of pieces (name, offset, bytes) and, per piece, whether the
@@ -7,8 +7,8 @@
 // folders (the store, its staging folder, the set-aside copy); a commit succeeds only
 // when the manifest matches what was written, and then the store holds exactly that.
 //
-// Sources: tests/fuzz/store_carry_fuzz.cpp actors/store_carry.cpp
-// actors/profile_store.cpp store/private_file.cpp (-lsqlite3 -lcrypto). Seeds:
+// Sources: tests/fuzz/store_carry_fuzz.cpp store/carry.cpp
+// store/profile_store.cpp store/private_file.cpp (-lsqlite3 -lcrypto). Seeds:
 // tests/fuzz/corpus/store_carry/.
 
 #include "store/carry.hpp"

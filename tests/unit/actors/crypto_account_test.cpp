@@ -1,10 +1,10 @@
 #define CAF_SUITE crypto_account
 
 // The crypto actor's account, loaded from the profile store or created on first start,
-// and the device tracker's stored form (actors/crypto_account.hpp, crypto_state.hpp).
+// and the device tracker's stored form (actors/cell/crypto_account.hpp, crypto_state.hpp).
 
-#include "actors/crypto_account.hpp"
-#include "actors/crypto_state.hpp"
+#include "actors/cell/crypto_account.hpp"
+#include "actors/cell/crypto_state.hpp"
 #include "messages/errors.hpp"
 #include "store/profile_store.hpp"
 

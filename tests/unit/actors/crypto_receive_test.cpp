@@ -1,7 +1,7 @@
 #define CAF_SUITE crypto_receive
 
-#include "actors/crypto_account.hpp"
-#include "actors/crypto_receive.hpp"
+#include "actors/cell/crypto_account.hpp"
+#include "actors/cell/crypto_receive.hpp"
 #include "store/profile_store.hpp"
 #include "matrix/crypto/megolm.hpp"
 

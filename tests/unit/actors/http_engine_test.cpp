@@ -1,6 +1,6 @@
 #define CAF_SUITE http_engine
 
-#include "actors/http_engine.hpp"
+#include "actors/http/engine.hpp"
 
 #include "caf/test/unit_test.hpp"
 

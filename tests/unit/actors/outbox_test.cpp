@@ -6,8 +6,8 @@
 // keeps what it took, in order, as the room's timeline. Issue 13: a reply's final
 // text was lost when its last streaming edit met a 429, and the ✅ went out anyway.
 
-#include "actors/agent_session.hpp"
-#include "actors/outbox.hpp"
+#include "actors/cell/agent_session.hpp"
+#include "actors/cell/outbox.hpp"
 #include "store/profile_store.hpp"
 #include "metrics/node_metrics.hpp"
 

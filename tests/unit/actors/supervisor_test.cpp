@@ -1,6 +1,6 @@
 #define CAF_SUITE supervisor
 
-#include "actors/supervisor.hpp"
+#include "actors/node/supervisor.hpp"
 #include "messages/errors.hpp"
 #include "metrics/node_metrics.hpp"
 #include "tests/unit/metrics/scrape.hpp"

@@ -1,0 +1,208 @@
+#include "actors/cell/crypto_receive.hpp"
+
+#include "matrix/crypto/crypto_errors.hpp"
+#include "matrix/crypto/megolm.hpp"
+
+#include <functional>
+
+namespace hm {
+
+namespace crypto = matrix::crypto;
+
+namespace {
+
+/// Loads the stored Olm sessions with `sender_key`; unreadable ones are skipped (a
+/// session we cannot read cannot decrypt either; the sender will start a new one).
+std::vector<crypto::olm_session> load_olm_sessions(profile_store& store,
+                                                   const crypto::pickle_key& key,
+                                                   const std::string& sender_key) {
+  std::vector<crypto::olm_session> sessions;
+  for (auto& row : store.olm_sessions(sender_key))
+    if (auto s = crypto::olm_session::from_pickle(row.pickle, key))
+      sessions.push_back(std::move(s).value());
+  return sessions;
+}
+
+} // namespace
+
+std::variant<to_device_result, std::string>
+receive_to_device(profile_store& store, const crypto::pickle_key& key, crypto::account& account,
+                  const crypto::own_device& self, const std::vector<matrix::basic_event>& events,
+                  const std::function<bool(const std::string&)>& own_verified_device) {
+  to_device_result result;
+  for (auto& ev : events) {
+    if (ev.type != "m.room.encrypted")
+      continue;
+    auto sender_key = crypto::olm_sender_key(ev.content());
+    if (!sender_key) {
+      result.dropped.push_back("an encrypted to-device event from " + ev.sender
+                               + " that is not Olm");
+      ++result.undecryptable;
+      continue;
+    }
+    auto sessions = load_olm_sessions(store, key, *sender_key);
+    auto olm = crypto::decrypt_olm(account, sessions, self, ev.sender, ev.content());
+    if (!olm) {
+      result.dropped.push_back("an Olm message from " + ev.sender + ": " + olm.error().errcode);
+      ++result.undecryptable;
+      if (olm.error().errcode == crypto::errcode_undecryptable)
+        result.broken_sessions.emplace_back(ev.sender, *sender_key);
+      continue;
+    }
+    crypto_changes changes;
+    auto& used = sessions.at(olm->session_index);
+    auto session_pickle = used.pickle(key);
+    if (!session_pickle)
+      return "cannot pickle an Olm session: " + session_pickle.error().error;
+    changes.olm_sessions.push_back({*sender_key, used.id(), std::move(session_pickle).value()});
+    if (olm->new_session) {
+      // The one-time key the session used is gone from the account: store that too,
+      // or a restart would accept the same pre-key message again.
+      auto account_pickle = account.pickle(key);
+      if (!account_pickle)
+        return "cannot pickle the Olm account: " + account_pickle.error().error;
+      auto row = store.crypto_account();
+      if (!row)
+        return std::string{"the Olm account is missing from the store"};
+      row->pickle = std::move(account_pickle).value();
+      changes.account = std::move(*row);
+    }
+    if (olm->type == "m.room_key") {
+      auto inbound = crypto::inbound_group_session::from_room_key(olm.value());
+      if (!inbound) {
+        result.dropped.push_back("a room key from " + ev.sender + ": " + inbound.error().errcode);
+      } else {
+        auto pickle = inbound->pickle(key);
+        if (!pickle)
+          return "cannot pickle a Megolm session: " + pickle.error().error;
+        auto& info = inbound->info();
+        changes.inbound.push_back({info.room_id, info.session_id, info.sender_key,
+                                   info.sender_ed25519, "[]", std::move(pickle).value(),
+                                   static_cast<int64_t>(inbound->first_known_index()),
+                                   ev.sender});
+        result.new_sessions.push_back(info.session_id);
+      }
+    } else if (olm->type == "m.forwarded_room_key") {
+      bool trusted = ev.sender == self.user_id && olm->sender_key != account.identity().curve25519
+                     && own_verified_device && own_verified_device(olm->sender_key);
+      if (!trusted) {
+        result.dropped.push_back("a forwarded room key from " + ev.sender
+                                 + " (only our own known devices may forward keys)");
+        if (auto err = store.commit_crypto(changes))
+          return *err;
+        continue;
+      }
+      auto inbound = crypto::inbound_group_session::from_forwarded_room_key(olm.value());
+      if (!inbound) {
+        result.dropped.push_back("a forwarded room key from " + ev.sender + ": "
+                                 + inbound.error().errcode);
+      } else {
+        auto pickle = inbound->pickle(key);
+        if (!pickle)
+          return "cannot pickle a Megolm session: " + pickle.error().error;
+        auto& info = inbound->info();
+        // No sender user: Olm authenticated the forwarding device, not the creator; the
+        // room event's sender is checked against the device list instead.
+        changes.inbound.push_back({info.room_id, info.session_id, info.sender_key,
+                                   info.sender_ed25519, nlohmann::json(info.forwarding_chain).dump(),
+                                   std::move(pickle).value(),
+                                   static_cast<int64_t>(inbound->first_known_index()), ""});
+        result.new_sessions.push_back(info.session_id);
+      }
+    } else {
+      // Dummies and others only keep the Olm session alive, which is stored below.
+      if (olm->type != "m.dummy")
+        result.dropped.push_back("a to-device " + olm->type + " from " + ev.sender
+                                 + " (not handled)");
+    }
+    if (auto err = store.commit_crypto(changes))
+      return *err;
+  }
+  return result;
+}
+
+room_decryption decrypt_room_event(
+    profile_store& store, const crypto::pickle_key& key, const std::string& room_id,
+    const matrix::room_event& ev,
+    const std::function<std::optional<std::string>(const std::string&)>& device_owner) {
+  room_decryption out;
+  auto& content = ev.content();
+  auto session_id = crypto::megolm_session_id(content);
+  if (!session_id) {
+    out.reason = "not a Megolm event";
+    out.failure = "not_megolm";
+    return out;
+  }
+  out.session_id = *session_id;
+  if (content.contains("sender_key") && content["sender_key"].is_string())
+    out.sender_key = content["sender_key"].get<std::string>();
+  auto rows = store.inbound_group_sessions(room_id, *session_id);
+  if (rows.empty()) {
+    out.what = room_decryption::status::missing_key;
+    out.reason = "no key for this session yet";
+    out.failure = "missing_key";
+    return out;
+  }
+  auto seen = [&](std::uint32_t index) -> std::optional<crypto::seen_message> {
+    if (auto r = store.replayed(*session_id, index))
+      return crypto::seen_message{r->event_id, r->origin_server_ts};
+    return std::nullopt;
+  };
+  std::string last_error;
+  std::string last_failure = "other";
+  for (auto& row : rows) {
+    // The sender must own the device that created the session: a key of another
+    // user's device would let that user put words into this sender's mouth. The user
+    // who sent us the key over Olm owns it (Olm authenticated them); the device list,
+    // when it knows the key, must agree.
+    if (!row.sender_user.empty() && row.sender_user != ev.sender) {
+      last_error = "the session's key came from " + row.sender_user + ", not from " + ev.sender;
+      last_failure = "wrong_sender";
+      continue;
+    }
+    if (auto owner = device_owner(row.sender_key); owner && *owner != ev.sender) {
+      last_error = "the session's device belongs to " + *owner + ", not to " + ev.sender;
+      last_failure = "wrong_sender";
+      continue;
+    }
+    crypto::inbound_group_session_info info{row.room_id, row.session_id, row.sender_key,
+                                            row.sender_ed25519, {}};
+    auto session = crypto::inbound_group_session::from_pickle(row.pickle, key, info);
+    if (!session) {
+      last_error = "unreadable session: " + session.error().errcode;
+      last_failure = "unreadable_session";
+      continue;
+    }
+    auto dec = crypto::decrypt_megolm(session.value(), room_id, ev.event_id, ev.origin_server_ts,
+                                      content, seen);
+    if (!dec) {
+      if (dec.error().errcode == crypto::errcode_unknown_index) {
+        out.what = room_decryption::status::missing_key;
+        out.reason = "the key we have starts after this message";
+        out.failure = "missing_key";
+        return out;
+      }
+      last_error = dec.error().errcode;
+      last_failure = last_error == crypto::errcode_replay          ? "replay"
+                     : last_error == crypto::errcode_undecryptable ? "undecryptable"
+                     : last_error == crypto::errcode_bad_payload   ? "bad_payload"
+                                                                   : "other";
+      continue;
+    }
+    out.what = room_decryption::status::decrypted;
+    out.sender_key = row.sender_key;
+    out.event = ev.raw;
+    out.event["type"] = dec->type;
+    out.event["content"] = std::move(dec->content);
+    if (dec->first_decryption)
+      out.replay = replay_row{*session_id, static_cast<int64_t>(dec->message_index), ev.event_id,
+                              ev.origin_server_ts};
+    return out;
+  }
+  out.what = room_decryption::status::refused;
+  out.reason = last_error;
+  out.failure = last_failure;
+  return out;
+}
+
+} // namespace hm

@@ -1,0 +1,133 @@
+#pragma once
+
+// The crypto actor's state and what its parts share (crypto.cpp: start-up, keys,
+// receiving; crypto_send.cpp: sharing room keys and encrypting). Internal to the actors
+// library.
+
+#include "actors/cell/crypto.hpp"
+#include "store/profile_store.hpp"
+#include "matrix/crypto/account.hpp"
+#include "matrix/crypto/device_tracker.hpp"
+#include "matrix/crypto/megolm.hpp"
+#include "matrix/crypto/pickle_key.hpp"
+
+#include <caf/stateful_actor.hpp>
+#include <caf/typed_event_based_actor.hpp>
+#include <caf/typed_response_promise.hpp>
+
+#include <chrono>
+#include <cstdint>
+#include <deque>
+#include <map>
+#include <memory>
+#include <optional>
+#include <set>
+#include <string>
+#include <vector>
+
+namespace spdlog {
+class logger;
+}
+
+namespace hm::crypto_detail {
+
+namespace crypto = matrix::crypto;
+
+/// How long to wait before asking the server again after a failed key request.
+constexpr auto retry_after = std::chrono::seconds{5};
+
+/// One encryption the outbox asked for; they run one at a time, in order, so that the
+/// device tracker and a room's outbound session never see two of them interleaved.
+struct encrypt_job {
+  std::string room_id;
+  std::string event_type;
+  std::string content;
+  caf::typed_response_promise<std::string, std::string> promise;
+};
+
+struct crypto_state {
+  homeserver_link link;
+  std::shared_ptr<profile_store> store;
+  std::shared_ptr<spdlog::logger> log;
+  std::shared_ptr<metrics::profile_metrics> metrics;
+  crypto_config config;
+  std::optional<crypto::pickle_key> key;
+  std::optional<crypto::account> account;
+  /// /keys/query has told us what the server holds for this device.
+  bool identity_checked = false;
+  /// The server holds this device's keys (they are ours: checked, or uploaded by us).
+  bool device_keys_on_server = false;
+  bool upload_in_flight = false;
+  bool retry_scheduled = false;
+  /// signed_curve25519 one-time keys the server holds, as last told (sync or upload).
+  std::optional<int64_t> server_one_time_keys;
+  std::optional<std::vector<std::string>> unused_fallback_key_types;
+  uint64_t next_call = 1;
+  /// Users we share encrypted rooms with and their verified devices (stored with every
+  /// change; the sync after a restart brings what changed meanwhile, and a fresh sync
+  /// marks every list outdated).
+  crypto::device_tracker tracker;
+  /// Room → encrypted, as learnt from the room state and from sync.
+  std::map<std::string, bool> encrypted_rooms;
+  /// The joined members of encrypted rooms we sent into, as last listed by the
+  /// homeserver; dropped when a sync shows a membership change in the room or a
+  /// gap (lazy-loaded members hide changes in a gap), so each send does not ask again.
+  std::map<std::string, std::vector<std::string>> room_members;
+  /// Room → when its outbound session is replaced (m.room.encryption's rotation_period_*;
+  /// a room missing here has the spec's defaults).
+  std::map<std::string, crypto::rotation_policy> rotation;
+  std::deque<encrypt_job> jobs;
+  /// Cross-signing of this device was tried in this life (once: its outcome is logged).
+  bool cross_signing_tried = false;
+  /// Megolm sessions we asked other devices for in this life → who was asked (the
+  /// sender, and its device when known), to cancel the request once the key is here.
+  std::map<std::string, std::pair<std::string, std::optional<std::string>>> requested_sessions;
+  /// Device (curve25519) → when we last replaced a broken Olm session with it (Unix ms;
+  /// kept in the store's meta table, so that a restart does not start another one).
+  std::optional<std::map<std::string, int64_t>> unwedged_at;
+  static inline const char* name = "crypto";
+};
+
+using crypto_pointer = crypto_actor::stateful_pointer<crypto_state>;
+
+
+/// Unix time in milliseconds (Megolm session ages).
+[[nodiscard]] int64_t unix_now_ms();
+
+/// Pickles the account and commits it; false (and the actor quits) when that fails.
+bool commit_account(crypto_pointer self);
+
+/// Commits the device tracker's users (so that a restart still knows every device's
+/// keys, and refuses a device whose ed25519 key changed); false (and the actor quits)
+/// when that fails.
+bool save_tracker(crypto_pointer self);
+
+/// The tracker's users as stored, and back (unreadable text: nothing tracked).
+[[nodiscard]] std::string tracker_json(const std::map<std::string, crypto::tracked_user>& users);
+[[nodiscard]] std::map<std::string, crypto::tracked_user> tracker_from_json(const std::string& text);
+
+/// Publishes what the store holds (parked events, Megolm sessions) to the metrics.
+void publish_store_counts(crypto_pointer self);
+
+/// Records the one-time key count the server stated (state and metrics).
+void set_server_one_time_keys(crypto_pointer self, int64_t count);
+/// Remembers that `room_id` is encrypted, with the rotation periods its m.room.encryption
+/// content gives.
+void note_room_encryption(crypto_state& st, const std::string& room_id,
+                          const nlohmann::json& content);
+
+/// Replaces the broken Olm session with `curve25519`'s device (of `user_id`): a new
+/// session from a claimed one-time key, announced with an encrypted m.dummy so that the
+/// other side starts using it; at most once an hour per device (crypto_unwedge.cpp).
+void replace_broken_session(crypto_pointer self, const std::string& user_id,
+                            const std::string& curve25519);
+
+/// With MATRIX_RECOVERY_KEY: reads the self-signing key from secret storage and signs
+/// this device with it, unless the server already holds that signature; once per life,
+/// after the device keys are on the server (crypto_cross_signing.cpp).
+void cross_sign_device(crypto_pointer self);
+
+/// Starts the next queued encryption job, if any (crypto_send.cpp).
+void next_job(crypto_pointer self);
+
+} // namespace hm::crypto_detail
