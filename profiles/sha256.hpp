@@ -1,7 +1,6 @@
 #pragma once
 
-// SHA-256 (FIPS 180-4) for naming things stably, e.g. session ids. Not for secrets:
-// the crypto layer uses libolm's primitives, which the profiles layer may not include.
+// SHA-256 for naming things stably, e.g. session ids: OpenSSL's, in hex.
 
 #include <string>
 #include <string_view>
