@@ -88,6 +88,17 @@ std::optional<room_event> to_room_event(nlohmann::json raw, std::string* why) {
   return e;
 }
 
+void take_clear_relation(nlohmann::json& decrypted, const room_event& wrapper) {
+  if (!decrypted.is_object())
+    return;
+  auto content = decrypted.find("content");
+  if (content == decrypted.end() || !content->is_object() || content->contains("m.relates_to"))
+    return;
+  auto& outer = wrapper.content();
+  if (auto r = outer.find("m.relates_to"); r != outer.end())
+    (*content)["m.relates_to"] = *r;
+}
+
 std::optional<stripped_event> to_stripped_event(nlohmann::json raw, std::string* why) {
   if (!raw.is_object())
     return fail<stripped_event>(why, "stripped event is not an object");

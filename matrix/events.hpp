@@ -58,6 +58,11 @@ struct basic_event {
 // say which field is wrong (no content is copied into the reason).
 [[nodiscard]] std::optional<room_event> to_room_event(nlohmann::json raw,
                                                       std::string* why = nullptr);
+/// A decrypted event's content keeps its own m.relates_to; without one it takes the
+/// encrypted wrapper's, which travels in clear beside the ciphertext (spec: "Mixing
+/// encrypted and unencrypted content"; matrix-nio moves it out of the payload, Element
+/// copies it). `decrypted` is the plaintext event ({type, content, room_id}).
+void take_clear_relation(nlohmann::json& decrypted, const room_event& wrapper);
 [[nodiscard]] std::optional<stripped_event> to_stripped_event(nlohmann::json raw,
                                                               std::string* why = nullptr);
 /// `require_sender`: to-device events must have one, account data has none.

@@ -5,6 +5,7 @@
 // allowed as unsafe (not serializable) message types.
 
 #include "matrix/sync.hpp"
+#include "store/journal_outcome.hpp"
 
 #include <caf/allowed_unsafe_message_type.hpp>
 #include <caf/meta/type_name.hpp>
@@ -22,6 +23,22 @@ struct sync_batch {
   /// The first sync of a new profile, or a fresh start after M_UNKNOWN_POS:
   /// its timeline is history, not something to answer.
   bool initial = false;
+};
+
+/// An admitted m.room.encrypted event, for the crypto actor to decrypt.
+struct decrypt_request {
+  std::string room_id;
+  matrix::room_event event;
+};
+
+/// What became of a decrypt_request: the event as its sender sent it (with the
+/// wrapper's relation), parked until its key arrives, or refused.
+struct decryption {
+  enum class status : uint8_t { decrypted, missing_key, refused };
+  status what = status::refused;
+  /// decrypted: the plaintext event, nullopt when it is no room event.
+  std::optional<matrix::room_event> event;
+  std::string reason; ///< missing_key, refused: why, for the log
 };
 
 /// A send the outbox persists before it acknowledges, and delivers exactly once
@@ -116,8 +133,13 @@ typename Inspector::result_type inspect(Inspector& f, approval_answer& x) {
 /// room, or stopped); the profile actor marks the journal entry done.
 struct turn_done {
   std::string event_id;
-  std::string outcome; ///< "answered", "failed:<kind>", "stopped"
+  journal_outcome outcome; ///< answered, failed, stopped or interrupted
 };
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, journal_outcome& x) {
+  return f(caf::meta::type_name("journal_outcome"), x.what, x.detail);
+}
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, turn_done& x) {
@@ -127,3 +149,5 @@ typename Inspector::result_type inspect(Inspector& f, turn_done& x) {
 } // namespace hm
 
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(hm::sync_batch)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(hm::decrypt_request)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(hm::decryption)

@@ -76,9 +76,9 @@ using sync_actor = caf::typed_actor<
 using crypto_actor = caf::typed_actor<
   // A sync batch's to-device events and key counts, applied before its room events are acted on.
   caf::replies_to<sync_batch>::with<atom::ok>,
-  // Decrypts an admitted m.room.encrypted event (room id, event JSON): ("decrypted", the
-  // event as sent), ("missing", reason) once parked until its key arrives, or ("refused", reason).
-  caf::replies_to<atom::decrypt, std::string, std::string>::with<std::string, std::string>,
+  // Decrypts an admitted m.room.encrypted event: the event as sent, missing_key once it is
+  // parked until its key arrives, or refused.
+  caf::replies_to<decrypt_request>::with<decryption>,
   // What to PUT for an event (room id, type, content): m.room.encrypted in an encrypted room
   // (the key shared with every member's devices first), else as given; refused in required mode.
   caf::replies_to<atom::encrypt, std::string, std::string, std::string>::with<std::string, std::string>,

@@ -44,7 +44,6 @@ CAF_BEGIN_TYPE_ID_BLOCK(hermes_matrix, caf::first_custom_type_id)
   CAF_ADD_ATOM(hermes_matrix, hm::atom, reset, "reset")
   CAF_ADD_ATOM(hermes_matrix, hm::atom, tick, "tick")
   CAF_ADD_ATOM(hermes_matrix, hm::atom, start, "start")
-  CAF_ADD_ATOM(hermes_matrix, hm::atom, decrypt, "decrypt")
   CAF_ADD_ATOM(hermes_matrix, hm::atom, retry, "retry")
   CAF_ADD_ATOM(hermes_matrix, hm::atom, encrypt, "encrypt")
   // e2ee (second slice): a parked message waited too long for its key.

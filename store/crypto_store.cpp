@@ -120,7 +120,7 @@ std::optional<std::string> write_changes(sqlite3* db, const crypto_changes& c) {
   for (auto& [event_id, outcome] : c.finished)
     if (auto err = statement{db, "UPDATE journal SET outcome = ?1, finished_at = ?2 "
                                  "WHERE event_id = ?3"}
-                     .bind(outcome)
+                     .bind(to_string(outcome))
                      .bind(now)
                      .bind(event_id)
                      .run())

@@ -366,11 +366,11 @@ std::optional<std::string> profile_store::note_run(const std::string& event_id,
 }
 
 std::optional<std::string> profile_store::finish(const std::string& event_id,
-                                                 const std::string& outcome) {
+                                                 const journal_outcome& outcome) {
   std::lock_guard guard{mutex_};
   return statement{db_, "UPDATE journal SET outcome = ?1, finished_at = ?2 "
                         "WHERE event_id = ?3"}
-    .bind(outcome)
+    .bind(to_string(outcome))
     .bind(unix_ms())
     .bind(event_id)
     .run();
@@ -402,12 +402,12 @@ int64_t profile_store::pending_journal_count() {
   return count(db_, "SELECT COUNT(*) FROM journal WHERE outcome IS NULL");
 }
 
-std::optional<std::string> profile_store::outcome(const std::string& event_id) {
+std::optional<journal_outcome> profile_store::outcome(const std::string& event_id) {
   std::lock_guard guard{mutex_};
   statement q{db_, "SELECT outcome FROM journal WHERE event_id = ?1"};
   q.bind(event_id);
   if (q.row() && !q.is_null(0))
-    return q.text(0);
+    return parse_journal_outcome(q.text(0));
   return std::nullopt;
 }
 

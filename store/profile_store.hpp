@@ -1,5 +1,7 @@
 #pragma once
 
+#include "store/journal_outcome.hpp"
+
 #include <chrono>
 #include <cstdint>
 #include <filesystem>
@@ -118,7 +120,7 @@ struct crypto_changes {
   std::vector<replay_row> replay;            ///< inserted; an existing pair is an error
   std::vector<parked_row> park;
   std::vector<std::string> unpark;           ///< event ids
-  std::vector<std::pair<std::string, std::string>> finished; ///< journal (event id, outcome)
+  std::vector<std::pair<std::string, journal_outcome>> finished; ///< journal (event id, outcome)
 };
 
 /// A profile's durable state: one SQLite database (WAL, mode 0600) beside the
@@ -174,15 +176,16 @@ public:
   [[nodiscard]] std::optional<std::string> note_run(const std::string& event_id,
                                                     const std::string& run);
 
-  /// Marks an entry finished with its outcome ("answered", "ignored:<reason>", ...).
+  /// Marks an entry finished with its outcome.
   [[nodiscard]] std::optional<std::string> finish(const std::string& event_id,
-                                                  const std::string& outcome);
+                                                  const journal_outcome& outcome);
 
   /// How many entries are admitted but not finished (the journal backlog, for metrics).
   [[nodiscard]] int64_t pending_journal_count();
 
-  /// The outcome of a finished entry, nullopt while pending or unknown.
-  [[nodiscard]] std::optional<std::string> outcome(const std::string& event_id);
+  /// The outcome of a finished entry, nullopt while pending or unknown (or written by
+  /// no version of hermes-matrix).
+  [[nodiscard]] std::optional<journal_outcome> outcome(const std::string& event_id);
 
   // -- outbox --------------------------------------------------------------
 

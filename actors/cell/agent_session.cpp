@@ -150,7 +150,7 @@ void start_next(session_pointer self);
 /// sends it only if the room does not show that text already. Each further part
 /// follows the one before, and the ✅ or ❌ follows the last: none goes out unless
 /// the text before it reached the room.
-void finish_turn(session_pointer self, std::string final_text, const std::string& outcome,
+void finish_turn(session_pointer self, std::string final_text, const journal_outcome& outcome,
                  bool ok) {
   auto& st = self->state;
   auto& r = *st.current;
@@ -297,7 +297,7 @@ void start_next(session_pointer self) {
 }
 
 /// Ends the running turn early (interrupt, /stop, silent backend).
-void abandon(session_pointer self, const std::string& note, const std::string& outcome) {
+void abandon(session_pointer self, const std::string& note, const journal_outcome& outcome) {
   auto& st = self->state;
   if (!st.current)
     return;
@@ -340,7 +340,7 @@ session_behavior(session_pointer self, agent_session_config config, http_engine_
       switch (profiles::on_busy(st.config.busy_mode, st.waiting.size())) {
         case profiles::busy_action::interrupt:
           st.waiting.push_front(std::move(turn));
-          abandon(self, "_(interrupted by a newer message)_", "interrupted");
+          abandon(self, "_(interrupted by a newer message)_", journal_outcome::interrupted());
           break;
         case profiles::busy_action::queue:
           st.waiting.push_back(std::move(turn));
@@ -354,7 +354,7 @@ session_behavior(session_pointer self, agent_session_config config, http_engine_
                                               "Too many messages are waiting for an answer; "
                                               "this one was dropped. Try again later."),
                               reply_txn(turn), "", ""});
-          self->send(st.cell, turn_done{turn.event_id, "failed:queue_full"});
+          self->send(st.cell, turn_done{turn.event_id, journal_outcome::failed("queue_full")});
           break;
       }
     },
@@ -402,7 +402,7 @@ session_behavior(session_pointer self, agent_session_config config, http_engine_
         st.backend.reset(); // it may come back as another kind of server
         finish_turn(self, (said.empty() ? "" : said + "\n\n")
                             + "⚠️ The agent backend is unreachable (" + res.error + ").",
-                    "failed:unreachable", false);
+                    journal_outcome::failed("unreachable"), false);
         return;
       }
       if (res.status == 429 && said.empty() && r.busy_waited < st.config.silence_limit) {
@@ -429,7 +429,8 @@ session_behavior(session_pointer self, agent_session_config config, http_engine_
         st.metrics->agent_error(res.status >= 500 ? "http_5xx"
                                 : res.status >= 400 ? "http_4xx"
                                                     : "other");
-        finish_turn(self, "⚠️ " + err.message, "failed:http_" + std::to_string(res.status),
+        finish_turn(self, "⚠️ " + err.message,
+                    journal_outcome::failed("http_" + std::to_string(res.status)),
                     false);
         return;
       }
@@ -441,25 +442,26 @@ session_behavior(session_pointer self, agent_session_config config, http_engine_
         st.log->error("the agent failed: {}", why);
         st.metrics->agent_error("agent_failed");
         finish_turn(self, (said.empty() ? "" : said + "\n\n") + "⚠️ The agent failed: " + why,
-                    "failed:agent", false);
+                    journal_outcome::failed("agent"), false);
         return;
       }
       if (said.empty()) {
         st.metrics->agent_error("empty_reply");
-        finish_turn(self, "⚠️ The agent sent an empty reply.", "failed:empty", false);
+        finish_turn(self, "⚠️ The agent sent an empty reply.",
+                    journal_outcome::failed("empty"), false);
         return;
       }
       auto text = said;
       if (r.finished && r.finished->reason == agent::finish_reason::length)
         text += "\n\n_(cut short: the model reached its length limit)_";
-      finish_turn(self, text, "answered", true);
+      finish_turn(self, text, journal_outcome::answered(), true);
     },
     [self](atom::stop) {
       auto& st = self->state;
       for (auto& t : st.waiting)
-        self->send(st.cell, turn_done{t.event_id, "stopped"});
+        self->send(st.cell, turn_done{t.event_id, journal_outcome::stopped()});
       st.waiting.clear();
-      abandon(self, "_(stopped)_", "stopped");
+      abandon(self, "_(stopped)_", journal_outcome::stopped());
     },
     [self](approval_answer& answer) { on_approval_answer(self, answer); },
     [self](atom::reset) {
@@ -492,7 +494,8 @@ session_behavior(session_pointer self, agent_session_config config, http_engine_
         st.log->error("the agent backend sent nothing for {} s; giving up on this turn",
                       st.config.silence_limit.count());
         st.metrics->agent_error("silent");
-        abandon(self, "⚠️ The agent backend stopped answering.", "failed:silent");
+        abandon(self, "⚠️ The agent backend stopped answering.",
+                journal_outcome::failed("silent"));
         return;
       }
       if (!r.approval && now - r.last_typing > typing_refresh) {

@@ -124,9 +124,10 @@ void end_run(session_pointer self, const agent::run_end& end) {
       auto text = end.output.empty() ? said : agent::trim_blank_lines(end.output);
       if (text.empty()) {
         st.metrics->agent_error("empty_reply");
-        finish_turn(self, "⚠️ The agent sent an empty reply.", "failed:empty", false);
+        finish_turn(self, "⚠️ The agent sent an empty reply.",
+                    journal_outcome::failed("empty"), false);
       } else {
-        finish_turn(self, text, "answered", true);
+        finish_turn(self, text, journal_outcome::answered(), true);
       }
       return;
     }
@@ -134,12 +135,12 @@ void end_run(session_pointer self, const agent::run_end& end) {
       st.log->error("the agent's run {} failed: {}", r.run_id, end.error);
       st.metrics->agent_error("agent_failed");
       finish_turn(self, (said.empty() ? "" : said + "\n\n") + "⚠️ The agent failed: " + end.error,
-                  "failed:agent", false);
+                  journal_outcome::failed("agent"), false);
       return;
     case agent::run_end_kind::cancelled:
       st.log->warn("the agent's run {} was cancelled on the server", r.run_id);
       finish_turn(self, (said.empty() ? "" : said + "\n\n") + "_(the agent's run was cancelled)_",
-                  "failed:cancelled", false);
+                  journal_outcome::failed("cancelled"), false);
       return;
   }
 }
@@ -343,7 +344,7 @@ void post_run(session_pointer self) {
         now.log->error("the agent backend is unreachable: {}", res.error);
         now.backend.reset();
         finish_turn(self, "⚠️ The agent backend is unreachable (" + res.error + ").",
-                    "failed:unreachable", false);
+                    journal_outcome::failed("unreachable"), false);
         return;
       }
       auto err = agent::describe_backend_error(res.status, res.body,
@@ -352,7 +353,8 @@ void post_run(session_pointer self) {
       now.metrics->agent_error(res.status >= 500 ? "http_5xx" : "http_4xx");
       if (res.status >= 500)
         now.backend.reset();
-      finish_turn(self, "⚠️ " + err.message, "failed:http_" + std::to_string(res.status), false);
+      finish_turn(self, "⚠️ " + err.message,
+                  journal_outcome::failed("http_" + std::to_string(res.status)), false);
     });
 }
 
@@ -401,7 +403,7 @@ void poll_run(session_pointer self) {
                     (said.empty() ? "" : said + "\n\n")
                       + "⚠️ The agent server no longer knows this run (it may have restarted), "
                         "so its answer is lost. Send your message again.",
-                    "failed:run_lost", false);
+                    journal_outcome::failed("run_lost"), false);
         return;
       }
       auto& status = std::get<agent::run_status>(*got);
@@ -450,7 +452,7 @@ void start_run(session_pointer self) {
   finish_turn(self,
               "⚠️ hermes-matrix restarted while it was handing this message to the agent, so "
               "it cannot tell whether the agent got it. Send it again if no answer comes.",
-              "failed:run_unknown", false);
+              journal_outcome::failed("run_unknown"), false);
 }
 
 void on_run_chunk(session_pointer self, const std::string& data) {
@@ -515,7 +517,7 @@ void run_tick(session_pointer self) {
                   std::chrono::duration_cast<std::chrono::minutes>(turn_limit).count());
     st.metrics->agent_error("run_timeout");
     abandon(self, "⚠️ The agent's run did not finish in time; it was stopped.",
-            "failed:run_timeout");
+            journal_outcome::failed("run_timeout"));
     return;
   }
   if (r.poll_at && now >= *r.poll_at && !r.polling)

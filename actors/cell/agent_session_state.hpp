@@ -126,10 +126,10 @@ void add_reply_text(session_pointer self, const std::string& text);
 http_call to_call(agent::http_request req, uint64_t id);
 /// Sends the running turn's streamed call (again after a 429).
 void send_turn_request(session_pointer self);
-void finish_turn(session_pointer self, std::string final_text, const std::string& outcome,
+void finish_turn(session_pointer self, std::string final_text, const journal_outcome& outcome,
                  bool ok);
 /// Ends the running turn early (interrupt, /stop, silent backend).
-void abandon(session_pointer self, const std::string& note, const std::string& outcome);
+void abandon(session_pointer self, const std::string& note, const journal_outcome& outcome);
 
 // -- agent_session_runs.cpp ---------------------------------------------------------
 

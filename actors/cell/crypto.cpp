@@ -444,16 +444,11 @@ crypto_actor::behavior_type crypto_behavior(crypto_pointer self, homeserver_link
       maybe_upload(self);
       return atom::ok_v;
     },
-    [self](atom::decrypt, const std::string& room_id,
-           const std::string& payload) -> caf::result<std::string, std::string> {
+    [self](decrypt_request& req) -> caf::result<decryption> {
       auto& s = self->state;
-      auto raw = matrix::parse_bounded_json(payload);
-      std::optional<matrix::room_event> ev;
-      if (raw)
-        ev = matrix::to_room_event(std::move(*raw));
-      if (!ev)
-        return {std::string{"refused"}, std::string{"not a room event"}};
-      auto dec = decrypt_room_event(*s.store, *s.key, room_id, *ev,
+      const auto& room_id = req.room_id;
+      const auto& ev = req.event;
+      auto dec = decrypt_room_event(*s.store, *s.key, room_id, ev,
                                     [&s](const std::string& curve) {
                                       return device_owner(s, curve);
                                     });
@@ -464,36 +459,37 @@ crypto_actor::behavior_type crypto_behavior(crypto_pointer self, homeserver_link
           // decrypts again with the same event id and timestamp, which is no replay.
           if (dec.replay)
             changes.replay.push_back(*dec.replay);
-          changes.unpark.push_back(ev->event_id);
+          changes.unpark.push_back(ev.event_id);
           if (auto err = s.store->commit_crypto(changes)) {
             auto e = make_error(errc::store_failed, "cannot write the store: " + *err);
             self->quit(e);
             return e;
           }
           publish_store_counts(self);
-          return {std::string{"decrypted"},
-                  dec.event.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace)};
+          matrix::take_clear_relation(dec.event, ev);
+          return decryption{decryption::status::decrypted,
+                            matrix::to_room_event(std::move(dec.event)), {}};
         }
         case room_decryption::status::missing_key: {
-          changes.park.push_back({ev->event_id, room_id, dec.session_id, dec.sender_key});
+          changes.park.push_back({ev.event_id, room_id, dec.session_id, dec.sender_key});
           if (auto err = s.store->commit_crypto(changes)) {
             auto e = make_error(errc::store_failed, "cannot write the store: " + *err);
             self->quit(e);
             return e;
           }
-          s.log->info("parked {} until the key of Megolm session {} arrives", ev->event_id,
+          s.log->info("parked {} until the key of Megolm session {} arrives", ev.event_id,
                       dec.session_id);
           s.metrics->decryption_failed(dec.failure);
           publish_store_counts(self);
-          request_room_key(self, room_id, *ev, dec);
-          return {std::string{"missing"}, dec.reason};
+          request_room_key(self, room_id, ev, dec);
+          return decryption{decryption::status::missing_key, std::nullopt, dec.reason};
         }
         case room_decryption::status::refused:
           break;
       }
-      s.log->warn("cannot decrypt {} from {}: {}", ev->event_id, ev->sender, dec.reason);
+      s.log->warn("cannot decrypt {} from {}: {}", ev.event_id, ev.sender, dec.reason);
       s.metrics->decryption_failed(dec.failure);
-      return {std::string{"refused"}, dec.reason};
+      return decryption{decryption::status::refused, std::nullopt, dec.reason};
     },
     [self](atom::encrypt, std::string& room_id, std::string& type,
            std::string& content) -> caf::result<std::string, std::string> {

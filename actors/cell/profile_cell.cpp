@@ -43,27 +43,25 @@ void call(profile_cell_pointer self, const matrix::http_request& req, F then) {
     .then(std::move(then));
 }
 
-/// Counts a finished message by its journal outcome: "answered", "ignored:<reason>",
-/// "failed:<kind>". Invites ("joined", "declined", "failed:join", "failed:decline"),
-/// commands ("command:<name>") and turns cut short ("stopped", "interrupted") are no
-/// answered, ignored or failed message.
-void count_outcome(metrics::profile_metrics& m, std::string_view outcome) {
-  constexpr std::string_view ignored = "ignored:";
-  constexpr std::string_view failed = "failed:";
-  if (outcome == "answered") {
+/// Counts a finished message by its journal outcome. Invites, commands, reactions and
+/// turns cut short (stopped, interrupted) are no answered, ignored or failed message.
+void count_outcome(metrics::profile_metrics& m, const journal_outcome& outcome) {
+  using kind = journal_outcome::kind;
+  if (outcome.about_an_invite())
+    return;
+  if (outcome.what == kind::answered) {
     m.message_answered();
-  } else if (outcome.substr(0, ignored.size()) == ignored) {
-    auto reason = std::string{outcome.substr(ignored.size())};
+  } else if (outcome.what == kind::ignored) {
+    auto reason = outcome.detail;
     std::replace(reason.begin(), reason.end(), '-', '_'); // "not-a-message"
     m.message_ignored(reason);
-  } else if (outcome.substr(0, failed.size()) == failed && outcome != "failed:join"
-             && outcome != "failed:decline") {
+  } else if (outcome.what == kind::failed) {
     m.message_failed();
   }
 }
 
 void finish_entry(profile_cell_pointer self, const std::string& event_id,
-                  const std::string& outcome) {
+                  const journal_outcome& outcome) {
   auto& st = self->state;
   st.in_progress.erase(event_id);
   if (auto err = st.store->finish(event_id, outcome)) {
@@ -136,32 +134,15 @@ void act_on_message(profile_cell_pointer self, const journal_entry& entry) {
     return;
   }
   if (!st.crypto) {
-    finish_entry(self, entry.event_id, "ignored:encrypted");
+    finish_entry(self, entry.event_id, journal_outcome::ignored("encrypted"));
     return;
   }
-  self->request(st.crypto, caf::infinite, atom::decrypt_v, entry.room_id, entry.payload)
-    .then([self, entry](const std::string& status, const std::string& decrypted) {
+  self->request(st.crypto, caf::infinite, decrypt_request{entry.room_id, std::move(*ev)})
+    .then([self, entry](decryption& d) {
       auto& s = self->state;
-      if (status == "decrypted") {
-        auto plain = matrix::parse_bounded_json(decrypted);
-        // A relation travels in clear, beside the ciphertext (spec: "Mixing encrypted and
-        // unencrypted content"; matrix-nio moves it out of the payload, Element copies it):
-        // the payload's own wins, else the wrapper's is the event's.
-        if (plain && plain->is_object()) {
-          auto wrapper = matrix::parse_bounded_json(entry.payload);
-          auto& content = (*plain)["content"];
-          if (wrapper && wrapper->is_object() && content.is_object()
-              && !content.contains("m.relates_to")) {
-            auto outer = wrapper->find("content");
-            if (outer != wrapper->end() && outer->is_object() && outer->contains("m.relates_to"))
-              content["m.relates_to"] = (*outer)["m.relates_to"];
-          }
-        }
-        std::optional<matrix::room_event> dev;
-        if (plain)
-          dev = matrix::to_room_event(std::move(*plain));
-        act_on_plain_message(self, entry, std::move(dev), true);
-      } else if (status == "missing") {
+      if (d.what == decryption::status::decrypted) {
+        act_on_plain_message(self, entry, std::move(d.event), true);
+      } else if (d.what == decryption::status::missing_key) {
         // Stays pending in the journal; the crypto actor sends atom::retry with its key.
         // If that takes too long the room hears that a message could not be read.
         s.in_progress.erase(entry.event_id);
@@ -170,7 +151,7 @@ void act_on_message(profile_cell_pointer self, const journal_entry& entry) {
           self->delayed_send(self, std::chrono::seconds{s.config.undecryptable_notice_seconds},
                              atom::unreadable_v, entry.event_id);
       } else {
-        finish_entry(self, entry.event_id, "ignored:undecryptable");
+        finish_entry(self, entry.event_id, journal_outcome::ignored("undecryptable"));
       }
     });
 }
@@ -181,7 +162,7 @@ void act_on_reaction(profile_cell_pointer self, const journal_entry& entry,
                      const matrix::room_event& ev, bool was_encrypted) {
   auto& st = self->state;
   if (st.config.e2ee == profiles::e2ee_mode::required && !was_encrypted) {
-    finish_entry(self, entry.event_id, "ignored:plaintext");
+    finish_entry(self, entry.event_id, journal_outcome::ignored("plaintext"));
     return;
   }
   std::optional<matrix::relation> relation;
@@ -195,13 +176,13 @@ void act_on_reaction(profile_cell_pointer self, const journal_entry& entry,
     choice.reset();
   auto prompt = choice ? st.store->txn_of_event(*target) : std::nullopt;
   if (!prompt) {
-    finish_entry(self, entry.event_id, "ignored:reaction");
+    finish_entry(self, entry.event_id, journal_outcome::ignored("reaction"));
     return;
   }
   for (auto& [_, session] : st.sessions)
     self->send(session, approval_answer{entry.room_id, entry.event_id, *prompt, *choice,
                                         ev.sender});
-  finish_entry(self, entry.event_id, "reaction");
+  finish_entry(self, entry.event_id, journal_outcome::reaction());
 }
 
 void act_on_plain_message(profile_cell_pointer self, const journal_entry& entry,
@@ -217,13 +198,13 @@ void act_on_plain_message(profile_cell_pointer self, const journal_entry& entry,
     return;
   }
   if (ev && ev->type != "m.room.message") {
-    finish_entry(self, entry.event_id, "ignored:not-a-message");
+    finish_entry(self, entry.event_id, journal_outcome::ignored("not-a-message"));
     return;
   }
   auto msg = ev ? read_message(*ev) : std::nullopt;
   if (!msg) {
     st.log->warn("skipping {}: not a readable message", entry.event_id);
-    finish_entry(self, entry.event_id, "ignored:malformed");
+    finish_entry(self, entry.event_id, journal_outcome::ignored("malformed"));
     return;
   }
   // Under `required` only what was encrypted is answered (the outbox, through the crypto
@@ -231,7 +212,7 @@ void act_on_plain_message(profile_cell_pointer self, const journal_entry& entry,
   if (st.config.e2ee == profiles::e2ee_mode::required && !was_encrypted) {
     st.log->info("not answering {} in {}: it was not encrypted", entry.event_id,
                  entry.room_id);
-    finish_entry(self, entry.event_id, "ignored:plaintext");
+    finish_entry(self, entry.event_id, journal_outcome::ignored("plaintext"));
     return;
   }
   if (was_encrypted)
@@ -242,15 +223,14 @@ void act_on_plain_message(profile_cell_pointer self, const journal_entry& entry,
     case profiles::verdict::ignore: {
       auto reason = profiles::to_string(*decision.reason);
       st.log->debug("ignoring {} from {}: {}", entry.event_id, msg->sender, reason);
-      finish_entry(self, entry.event_id, std::string{"ignored:"} + reason);
+      finish_entry(self, entry.event_id, journal_outcome::ignored(reason));
       return;
     }
     case profiles::verdict::command: {
       st.log->info("command /{} from {} in {}", profiles::to_string(decision.cmd->name),
                    msg->sender, entry.room_id);
-      auto outcome = run_command(self, *decision.cmd, room, *msg);
-      if (!outcome.empty())
-        finish_entry(self, entry.event_id, outcome);
+      if (auto outcome = run_command(self, *decision.cmd, room, *msg))
+        finish_entry(self, entry.event_id, *outcome);
       return;
     }
     case profiles::verdict::answer:
@@ -287,7 +267,7 @@ void retry_join_later(profile_cell_pointer self, const std::string& event_id,
   if (action != matrix::error_action::retry) {
     st.log->error("cannot join {}: {}", room_id, matrix::to_string(err));
     st.join_retries.erase(event_id);
-    finish_entry(self, event_id, "failed:join");
+    finish_entry(self, event_id, journal_outcome::failed("join"));
     return;
   }
   auto& backoff = st.join_retries
@@ -317,7 +297,8 @@ void act_on_invite(profile_cell_pointer self, const journal_entry& entry) {
     st.log->info("declining the invite to {} from {}: not an allowed user", room_id,
                  inviter.empty() ? "(unknown)" : inviter);
     call(self, matrix::leave_request(room_id), [self, event_id](const http_result& res) {
-      finish_entry(self, event_id, succeeded(res) ? "declined" : "failed:decline");
+      finish_entry(self, event_id,
+                   succeeded(res) ? journal_outcome::declined() : journal_outcome::failed("decline"));
     });
     return;
   }
@@ -332,7 +313,7 @@ void act_on_invite(profile_cell_pointer self, const journal_entry& entry) {
          state.join_retries.erase(event_id);
          if (is_direct)
            state.direct_rooms.insert(room_id);
-         finish_entry(self, event_id, "joined");
+         finish_entry(self, event_id, journal_outcome::joined());
        });
 }
 

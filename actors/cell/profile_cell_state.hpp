@@ -87,9 +87,9 @@ void reply_in_room(profile_cell_pointer self, const std::string& room_id,
                    const std::string& event_id, const std::optional<std::string>& thread_root,
                    const std::string& kind, const std::string& text);
 
-/// Runs a gateway command; returns the journal outcome ("" while a turn it
+/// Runs a gateway command; returns the journal outcome (none while a turn it
 /// started still runs: the turn finishes the entry).
-std::string run_command(profile_cell_pointer self, const profiles::command& cmd,
+std::optional<journal_outcome> run_command(profile_cell_pointer self, const profiles::command& cmd,
                         const profiles::room_facts& room, const profiles::incoming_message& msg);
 
 /// Starts draining (profile_drain.cpp); the promise is kept until the cell is idle.

@@ -36,7 +36,7 @@ const char* help_text =
 
 } // namespace
 
-std::string run_command(profile_cell_pointer self, const profiles::command& cmd,
+std::optional<journal_outcome> run_command(profile_cell_pointer self, const profiles::command& cmd,
                         const profiles::room_facts& room, const profiles::incoming_message& msg) {
   auto& st = self->state;
   auto thread = profiles::conversation_thread(st.config, room, msg);
@@ -123,7 +123,7 @@ std::string run_command(profile_cell_pointer self, const profiles::command& cmd,
       return {}; // the turn finishes the journal entry
     }
   }
-  return std::string{"command:"} + profiles::to_string(cmd.name);
+  return journal_outcome::command(profiles::to_string(cmd.name));
 }
 
 } // namespace hm

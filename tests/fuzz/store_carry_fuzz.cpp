@@ -7,8 +7,8 @@
 // folders (the store, its staging folder, the set-aside copy); a commit succeeds only
 // when the manifest matches what was written, and then the store holds exactly that.
 //
-// Sources: tests/fuzz/store_carry_fuzz.cpp store/carry.cpp
-// store/profile_store.cpp store/private_file.cpp (-lsqlite3 -lcrypto). Seeds:
+// Sources: tests/fuzz/store_carry_fuzz.cpp store/carry.cpp store/profile_store.cpp
+// store/journal_outcome.cpp store/private_file.cpp (-lsqlite3 -lcrypto). Seeds:
 // tests/fuzz/corpus/store_carry/.
 
 #include "store/carry.hpp"

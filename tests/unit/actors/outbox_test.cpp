@@ -180,7 +180,7 @@ caf::behavior test_cell(caf::event_based_actor* self, std::shared_ptr<cell_parts
   parts->session = spawn_agent_session(self, cfg, engine, parts->outbox,
                                        caf::actor_cast<profile_cell_actor>(self), log, metrics);
   return {
-    [parts](turn_done& done) { parts->outcomes.push_back(done.outcome); },
+    [parts](turn_done& done) { parts->outcomes.push_back(to_string(done.outcome)); },
   };
 }
 

@@ -168,3 +168,22 @@ CAF_TEST(direct_content) {
   CAF_CHECK_EQUAL(d[0].second.size(), 2u);
   CAF_CHECK(parse_direct_content(json::parse("[]")).empty());
 }
+
+CAF_TEST(a decrypted event takes the clear relation of the wrapper only when it has none) {
+  auto wrapper = to_room_event(json{
+    {"type", "m.room.encrypted"}, {"sender", "@u:hs"}, {"event_id", "$w"},
+    {"origin_server_ts", 1},
+    {"content", {{"algorithm", "m.megolm.v1.aes-sha2"},
+                 {"m.relates_to", {{"rel_type", "m.annotation"}, {"event_id", "$p"}}}}}});
+  CAF_REQUIRE(wrapper);
+  json bare = {{"type", "m.reaction"}, {"content", json::object()}};
+  take_clear_relation(bare, *wrapper);
+  CAF_CHECK_EQUAL(bare["content"]["m.relates_to"]["event_id"], "$p");
+  json own = {{"type", "m.room.message"},
+              {"content", {{"body", "x"}, {"m.relates_to", {{"event_id", "$own"}}}}}};
+  take_clear_relation(own, *wrapper);
+  CAF_CHECK_EQUAL(own["content"]["m.relates_to"]["event_id"], "$own");
+  json odd = "not an object";
+  take_clear_relation(odd, *wrapper); // left alone, no throw
+  CAF_CHECK(odd.is_string());
+}
