@@ -41,6 +41,21 @@ struct decryption {
   std::string reason; ///< missing_key, refused: why, for the log
 };
 
+/// An event the outbox is about to send, for the crypto actor to encrypt when its
+/// room is encrypted.
+struct encrypt_request {
+  std::string room_id;
+  std::string event_type;
+  nlohmann::json content;
+};
+
+/// What to PUT for an encrypt_request: m.room.encrypted in an encrypted room, else the
+/// event as given.
+struct event_to_send {
+  std::string event_type;
+  nlohmann::json content;
+};
+
 /// A send the outbox persists before it acknowledges, and delivers exactly once
 /// (the txn id makes a resend after a crash a no-op on the homeserver).
 struct outgoing_event {
@@ -151,3 +166,5 @@ typename Inspector::result_type inspect(Inspector& f, turn_done& x) {
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(hm::sync_batch)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(hm::decrypt_request)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(hm::decryption)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(hm::encrypt_request)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(hm::event_to_send)

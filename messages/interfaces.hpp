@@ -79,9 +79,9 @@ using crypto_actor = caf::typed_actor<
   // Decrypts an admitted m.room.encrypted event: the event as sent, missing_key once it is
   // parked until its key arrives, or refused.
   caf::replies_to<decrypt_request>::with<decryption>,
-  // What to PUT for an event (room id, type, content): m.room.encrypted in an encrypted room
-  // (the key shared with every member's devices first), else as given; refused in required mode.
-  caf::replies_to<atom::encrypt, std::string, std::string, std::string>::with<std::string, std::string>,
+  // What to PUT for an event: m.room.encrypted in an encrypted room (the key shared with
+  // every member's devices first), else as given; refused in required mode.
+  caf::replies_to<encrypt_request>::with<event_to_send>,
   // Internal: check this device's keys on the server (again, after a failure).
   caf::reacts_to<atom::start>,
   // Internal: upload keys when the counts ask for it (again, after a failure).
@@ -121,8 +121,8 @@ using supervisor_actor = caf::typed_actor<
   caf::replies_to<atom::status>::with<std::vector<profile_status>>,
   // Hands a notification for a profile (by name) to that profile's running cell.
   caf::replies_to<atom::notify, std::string, notification>::with<std::string>,
-  // A cell reports it has started and serves its profile (user id, device id).
-  caf::reacts_to<atom::ready, std::string, std::string, std::string>,
+  // A cell reports it has started and serves its profile.
+  caf::reacts_to<cell_ready>,
   // Internal: the backoff of a crashed profile has passed; start it again.
   caf::reacts_to<atom::restart, std::string, uint64_t>,
   // Internal: the shutdown grace period is over; kill cells that still run.

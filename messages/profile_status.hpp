@@ -34,6 +34,18 @@ enum class profile_state : uint8_t {
   return "unknown";
 }
 
+/// A profile cell has started and serves its profile as this Matrix user and device.
+struct cell_ready {
+  std::string profile;
+  std::string user_id;
+  std::string device_id;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, cell_ready& x) {
+  return f(x.profile, x.user_id, x.device_id);
+}
+
 /// What `status`, `/v1/status` and the metrics show for one profile.
 /// Never carries a secret: only names, ids and user-facing error text.
 struct profile_status {

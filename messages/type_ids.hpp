@@ -28,10 +28,10 @@ CAF_BEGIN_TYPE_ID_BLOCK(hermes_matrix, caf::first_custom_type_id)
   CAF_ADD_TYPE_ID(hermes_matrix, (hm::progress_edit))
   CAF_ADD_TYPE_ID(hermes_matrix, (hm::agent_turn))
   CAF_ADD_TYPE_ID(hermes_matrix, (hm::turn_done))
+  CAF_ADD_TYPE_ID(hermes_matrix, (hm::cell_ready))
 
   // Atoms (at most 10 characters in CAF 0.17).
   CAF_ADD_ATOM(hermes_matrix, hm::atom, status, "status")
-  CAF_ADD_ATOM(hermes_matrix, hm::atom, ready, "ready")
   CAF_ADD_ATOM(hermes_matrix, hm::atom, restart, "restart")
   CAF_ADD_ATOM(hermes_matrix, hm::atom, ping, "ping")
   CAF_ADD_ATOM(hermes_matrix, hm::atom, deadline, "deadline")
@@ -45,7 +45,6 @@ CAF_BEGIN_TYPE_ID_BLOCK(hermes_matrix, caf::first_custom_type_id)
   CAF_ADD_ATOM(hermes_matrix, hm::atom, tick, "tick")
   CAF_ADD_ATOM(hermes_matrix, hm::atom, start, "start")
   CAF_ADD_ATOM(hermes_matrix, hm::atom, retry, "retry")
-  CAF_ADD_ATOM(hermes_matrix, hm::atom, encrypt, "encrypt")
   // e2ee (second slice): a parked message waited too long for its key.
   CAF_ADD_ATOM(hermes_matrix, hm::atom, unreadable, "unreadable")
 

@@ -491,11 +491,11 @@ crypto_actor::behavior_type crypto_behavior(crypto_pointer self, homeserver_link
       s.metrics->decryption_failed(dec.failure);
       return decryption{decryption::status::refused, std::nullopt, dec.reason};
     },
-    [self](atom::encrypt, std::string& room_id, std::string& type,
-           std::string& content) -> caf::result<std::string, std::string> {
+    [self](encrypt_request& req) -> caf::result<event_to_send> {
       auto& s = self->state;
-      auto promise = self->make_response_promise<std::string, std::string>();
-      s.jobs.push_back({std::move(room_id), std::move(type), std::move(content), promise});
+      auto promise = self->make_response_promise<event_to_send>();
+      s.jobs.push_back(
+        {std::move(req.room_id), std::move(req.event_type), std::move(req.content), promise});
       if (s.jobs.size() == 1)
         next_job(self);
       return promise;

@@ -25,9 +25,9 @@ void finish_job(crypto_pointer self, caf::error err) {
   next_job(self);
 }
 
-void finish_job(crypto_pointer self, std::string type, std::string content) {
+void finish_job(crypto_pointer self, event_to_send event) {
   auto& st = self->state;
-  st.jobs.front().promise.deliver(std::move(type), std::move(content));
+  st.jobs.front().promise.deliver(std::move(event));
   st.jobs.pop_front();
   next_job(self);
 }
@@ -77,10 +77,8 @@ void share_and_encrypt(crypto_pointer self, std::shared_ptr<room_session> rs,
 void encrypt_now(crypto_pointer self, const std::shared_ptr<room_session>& rs) {
   auto& st = self->state;
   auto& job = st.jobs.front();
-  auto content = matrix::parse_bounded_json(job.content);
-  auto enc = rs->session->encrypt(job.event_type,
-                                  content ? std::move(*content) : nlohmann::json::object(),
-                                  *st.account, st.config.device_id);
+  auto enc = rs->session->encrypt(job.event_type, job.content, *st.account,
+                                  st.config.device_id);
   if (!enc) {
     finish_job(self, make_error(errc::internal, "cannot encrypt: " + enc.error().errcode));
     return;
@@ -100,8 +98,7 @@ void encrypt_now(crypto_pointer self, const std::shared_ptr<room_session>& rs) {
     return;
   }
   publish_store_counts(self);
-  finish_job(self, "m.room.encrypted",
-             enc.value().dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
+  finish_job(self, event_to_send{"m.room.encrypted", std::move(enc).value()});
 }
 
 /// Sends the room key to `targets` over Olm (sessions from the store, or created from
@@ -310,7 +307,7 @@ void with_room_encryption(crypto_pointer self) {
                                     "the room " + j.room_id + " is not encrypted"));
         return;
       }
-      finish_job(self, j.event_type, j.content);
+      finish_job(self, event_to_send{j.event_type, j.content});
       return;
     }
     // Shares the room's session (stored, or a new one) with the members' devices.

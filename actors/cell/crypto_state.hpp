@@ -41,8 +41,8 @@ constexpr auto retry_after = std::chrono::seconds{5};
 struct encrypt_job {
   std::string room_id;
   std::string event_type;
-  std::string content;
-  caf::typed_response_promise<std::string, std::string> promise;
+  nlohmann::json content;
+  caf::typed_response_promise<event_to_send> promise;
 };
 
 struct crypto_state {

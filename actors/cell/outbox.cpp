@@ -325,7 +325,7 @@ void on_sent(outbox_pointer self, const std::string& room_id, const next_send& s
 }
 
 void put(outbox_pointer self, const std::string& room_id, next_send next,
-         const std::string& type, const std::string& content_text);
+         const event_to_send& event);
 void encryption_failed(outbox_pointer self, const std::string& room_id, const next_send& s,
                        const caf::error& err);
 
@@ -344,20 +344,19 @@ void pump(outbox_pointer self, const std::string& room_id) {
   q.in_flight = true;
   if (next->is_edit)
     q.last_edit = self->clock().now();
+  auto content = matrix::parse_bounded_json(next->content);
+  event_to_send plain{next->event_type, content ? std::move(*content) : nlohmann::json::object()};
   if (!st.crypto) {
-    auto type = next->event_type;
-    auto content = next->content;
-    put(self, room_id, std::move(*next), type, content);
+    put(self, room_id, std::move(*next), plain);
     return;
   }
   // Encrypted (or refused) per send: a retry after a crash encrypts again under the same
   // txn id, which the homeserver deduplicates.
-  auto type = next->event_type;
-  auto content = next->content;
-  self->request(st.crypto, caf::infinite, atom::encrypt_v, room_id, type, content)
+  self->request(st.crypto, caf::infinite,
+                encrypt_request{room_id, std::move(plain.event_type), std::move(plain.content)})
     .then(
-      [self, room_id, s = *next](const std::string& t, const std::string& c) mutable {
-        put(self, room_id, std::move(s), t, c);
+      [self, room_id, s = *next](const event_to_send& event) mutable {
+        put(self, room_id, std::move(s), event);
       },
       [self, room_id, s = *next](const caf::error& err) {
         encryption_failed(self, room_id, s, err);
@@ -365,11 +364,9 @@ void pump(outbox_pointer self, const std::string& room_id) {
 }
 
 void put(outbox_pointer self, const std::string& room_id, next_send next,
-         const std::string& type, const std::string& content_text) {
+         const event_to_send& event) {
   auto& st = self->state;
-  auto content = matrix::parse_bounded_json(content_text);
-  auto req = matrix::send_request(room_id, type, next.txn_id,
-                                  content ? *content : nlohmann::json::object());
+  auto req = matrix::send_request(room_id, event.event_type, next.txn_id, event.content);
   self->request(st.link.engine, caf::infinite, to_http_call(st.link, req, st.next_call++))
     .then([self, room_id, s = std::move(next)](const http_result& res) {
       on_sent(self, room_id, s, res);

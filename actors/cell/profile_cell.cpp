@@ -454,7 +454,7 @@ void start_serving(profile_cell_pointer self) {
                            st.crypto);
   st.sync = spawn_sync(self, st.link, cell, st.store, st.bot.user_id, st.log, st.metrics);
   st.serving = true;
-  self->send(st.supervisor, atom::ready_v, st.config.name, st.bot.user_id, st.device_id);
+  self->send(st.supervisor, cell_ready{st.config.name, st.bot.user_id, st.device_id});
   auto pending = st.store->pending_journal();
   st.metrics->set_journal_backlog(static_cast<int64_t>(pending.size()));
   if (!pending.empty())

@@ -404,9 +404,10 @@ supervisor(supervisor_pointer self, std::vector<profiles::loaded_profile> loaded
                                                + to_string(p->status.state) + ", not running");
       return self->delegate(p->cell, atom::notify_v, n);
     },
-    [self](atom::ready, const std::string& name, const std::string& user_id,
-           const std::string& device_id) {
-      auto* p = find(self, name);
+    [self](const cell_ready& ready) {
+      const auto& user_id = ready.user_id;
+      const auto& device_id = ready.device_id;
+      auto* p = find(self, ready.profile);
       if (p == nullptr || !p->cell)
         return;
       p->status.user_id = user_id;

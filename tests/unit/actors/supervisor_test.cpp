@@ -42,7 +42,7 @@ caf::behavior test_cell(caf::event_based_actor* self, cell_script script,
   }
   if (script.what == cell_script::stubborn)
     self->set_exit_handler([](caf::exit_msg&) { /* refuses to stop */ });
-  self->send(parent, atom::ready_v, name, "@" + name + ":example.org", std::string{"DEV"});
+  self->send(parent, cell_ready{name, "@" + name + ":example.org", "DEV"});
   if (script.what == cell_script::crash_after)
     self->delayed_send(self, script.delay, test_atom::crash_v);
   return {
