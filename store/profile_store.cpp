@@ -402,6 +402,13 @@ int64_t profile_store::pending_journal_count() {
   return count(db_, "SELECT COUNT(*) FROM journal WHERE outcome IS NULL");
 }
 
+bool profile_store::finished(const std::string& event_id) {
+  std::lock_guard guard{mutex_};
+  statement q{db_, "SELECT outcome FROM journal WHERE event_id = ?1"};
+  q.bind(event_id);
+  return q.row() && !q.is_null(0);
+}
+
 std::optional<journal_outcome> profile_store::outcome(const std::string& event_id) {
   std::lock_guard guard{mutex_};
   statement q{db_, "SELECT outcome FROM journal WHERE event_id = ?1"};

@@ -183,6 +183,10 @@ public:
   /// How many entries are admitted but not finished (the journal backlog, for metrics).
   [[nodiscard]] int64_t pending_journal_count();
 
+  /// Whether the entry is finished, whatever its outcome says (one this version cannot
+  /// read, written by a newer one, counts too: it was answered once already).
+  [[nodiscard]] bool finished(const std::string& event_id);
+
   /// The outcome of a finished entry, nullopt while pending or unknown (or written by
   /// no version of hermes-matrix).
   [[nodiscard]] std::optional<journal_outcome> outcome(const std::string& event_id);

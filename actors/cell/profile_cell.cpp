@@ -432,7 +432,7 @@ std::optional<caf::error> take_batch(profile_cell_pointer self, const sync_batch
   }
   st.last_sync = caf::make_timestamp();
   for (auto& entry : std::get<std::vector<journal_entry>>(admitted))
-    if (!st.store->outcome(entry.event_id))
+    if (!st.store->finished(entry.event_id))
       act_on(self, entry);
   return std::nullopt;
 }

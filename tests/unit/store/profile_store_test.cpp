@@ -4,6 +4,8 @@
 
 #include "caf/test/unit_test.hpp"
 
+#include <sqlite3.h>
+
 #include <algorithm>
 #include <filesystem>
 #include <fstream>
@@ -134,7 +136,28 @@ CAF_TEST(admitting events and moving the cursor happen together and only once) {
   CAF_CHECK(!store->finish("$a", journal_outcome::answered()));
   CAF_CHECK_EQUAL(store->pending_journal().size(), 2u);
   CAF_CHECK(store->outcome("$a") == journal_outcome::answered());
+  CAF_CHECK(store->finished("$a"));
+  CAF_CHECK(!store->finished("$b"));
   CAF_CHECK(!store->outcome("$b"));
+}
+
+CAF_TEST(an outcome this version cannot read still counts as finished) {
+  {
+    auto store = open_ok(path);
+    CAF_CHECK(!store->admit({{"$new", "!r:hs", "message", "{}"}}, "s1"));
+  }
+  // A newer version finished it with an outcome this one does not know.
+  sqlite3* db = nullptr;
+  CAF_REQUIRE_EQUAL(sqlite3_open(path.c_str(), &db), SQLITE_OK);
+  CAF_REQUIRE_EQUAL(sqlite3_exec(db, "UPDATE journal SET outcome = 'summarised:later' "
+                                     "WHERE event_id = '$new'",
+                                 nullptr, nullptr, nullptr),
+                    SQLITE_OK);
+  sqlite3_close(db);
+  auto store = open_ok(path);
+  CAF_CHECK(store->finished("$new")); // never answered a second time
+  CAF_CHECK(!store->outcome("$new"));
+  CAF_CHECK(store->pending_journal().empty());
 }
 
 CAF_TEST(the run of a turn is journaled with its entry until the entry is finished) {
