@@ -3,6 +3,7 @@ loopback only: a header flood, idle connections from many addresses, clients tha
 a byte now and then, and a burst of requests. Used by test_hostile_clients.py and by
 bench/hostile_clients.py (which prints the figures the tests do not assert)."""
 
+import json
 import resource
 import socket
 import threading
@@ -173,7 +174,8 @@ class Prober(threading.Thread):
 
 def burst(url, count, headers=None):
     """`count` requests at once, one thread each; returns their statuses (or error
-    texts for requests that got no answer)."""
+    texts for requests that got no answer). A 503 whose JSON says the server is busy
+    reads "busy"."""
     results = [None] * count
     gate = threading.Barrier(count)
 
@@ -186,6 +188,12 @@ def burst(url, count, headers=None):
                 results[i] = r.status
         except urllib.error.HTTPError as e:
             results[i] = e.code
+            if e.code == 503:
+                try:
+                    if json.loads(e.read()).get("errcode") == "busy":
+                        results[i] = "busy"
+                except ValueError:
+                    pass
         except (OSError, threading.BrokenBarrierError) as e:
             results[i] = repr(e)
     threads = [threading.Thread(target=one, args=(i,)) for i in range(count)]

@@ -114,8 +114,16 @@ def test_a_burst_of_200_requests_is_answered_in_full(world):
     token = world.gateway.admin_token()
     statuses = burst(f"{world.admin}/v1/status", 50, {"Authorization": f"Bearer {token}"})
     assert statuses == [200] * 50, statuses
-    # Scrapes run side by side (each collects on a worker thread).
-    assert burst(f"http://127.0.0.1:{world.metrics_port}/metrics", 100) == [200] * 100
+    # Scrapes run side by side (each collects on one of 4 worker threads), and up to 64
+    # wait for a worker: 60 at once, however slowly the machine drains them, are all
+    # answered.
+    metrics_url = f"http://127.0.0.1:{world.metrics_port}/metrics"
+    assert burst(metrics_url, 60) == [200] * 60
+    # Beyond what may wait, a request is told the server is busy (a JSON 503), never
+    # reset or left unanswered. How many that is depends on how fast the workers
+    # drain the burst, so only what each answer may be is asserted.
+    statuses = burst(metrics_url, 100)
+    assert set(statuses) <= {200, "busy"}, statuses
 
 
 def test_errors_of_the_http_layer_are_json(world):
