@@ -49,22 +49,23 @@ def main():
                 problems.append(f"{path.relative_to(root)}: includes \"{name}\": {target}/ "
                                 f"comes after {folder}/ in the build order")
 
-    # What each project header reaches, transitively: the system headers of CAF/curl.
-    reach = {}
+    def caf_or_curl(name):
+        # "caf/all.hpp" reaches CAF as surely as <caf/all.hpp> does.
+        return name.split("/")[0] in ("caf", "curl")
 
+    # What each project header reaches, transitively: the headers of CAF/curl. Computed
+    # afresh for each file checked: a cached answer found inside an include cycle would
+    # miss what the cycle's other headers reach.
     def reached(header, seen):
-        if header in reach:
-            return reach[header]
         if header in seen or not (root / header).is_file():
             return set()
         seen.add(header)
         found = set()
         for kind, name in includes(root / header):
-            if kind == "<" and name.split("/")[0] in ("caf", "curl"):
-                found.add(f"<{name}> in {header}")
+            if caf_or_curl(name):
+                found.add(f"{name} in {header}")
             elif kind == '"':
                 found |= reached(name, seen)
-        reach[header] = found
         return found
 
     for path in sources:
@@ -72,11 +73,12 @@ def main():
         if folder not in NO_CAF_NO_CURL:
             continue
         found = set()
+        seen = set()
         for kind, name in includes(path):
-            if kind == "<" and name.split("/")[0] in ("caf", "curl"):
-                found.add(f"<{name}>")
+            if caf_or_curl(name):
+                found.add(name)
             elif kind == '"':
-                found |= reached(name, set())
+                found |= reached(name, seen)
         for what in sorted(found):
             problems.append(f"{path.relative_to(root)}: reaches {what}, but {folder}/ is "
                             "to stay free of CAF and curl")

@@ -3,6 +3,7 @@ loopback only: a header flood, idle connections from many addresses, clients tha
 a byte now and then, and a burst of requests. Used by test_hostile_clients.py and by
 bench/hostile_clients.py (which prints the figures the tests do not assert)."""
 
+import http.client as http_client
 import json
 import resource
 import socket
@@ -190,10 +191,11 @@ def burst(url, count, headers=None):
             results[i] = e.code
             if e.code == 503:
                 try:
-                    if json.loads(e.read()).get("errcode") == "busy":
+                    body = json.loads(e.read())
+                    if isinstance(body, dict) and body.get("errcode") == "busy":
                         results[i] = "busy"
-                except ValueError:
-                    pass
+                except (ValueError, OSError, http_client.HTTPException):
+                    pass  # stays 503: not the JSON the server promises
         except (OSError, threading.BrokenBarrierError) as e:
             results[i] = repr(e)
     threads = [threading.Thread(target=one, args=(i,)) for i in range(count)]
