@@ -25,7 +25,7 @@
 #include <string>
 #include <vector>
 
-#include "store_fixture.hpp" // after the CAF test headers: it uses CAF_FAIL
+#include "cell_fixture.hpp" // after the CAF test headers: it uses CAF_FAIL
 
 using namespace std::chrono_literals;
 using namespace hm;
@@ -192,22 +192,12 @@ std::string sse_text(const std::string& text) {
 const std::string sse_end = "data: {\"choices\":[{\"index\":0,\"delta\":{},\"finish_reason\":"
                             "\"stop\"}]}\n\ndata: [DONE]\n\n";
 
-struct fixture : test_coordinator_fixture<>, test::store_fixture {
+struct fixture : test::cell_fixture {
   std::shared_ptr<room_timeline> room = std::make_shared<room_timeline>();
   std::shared_ptr<cell_parts> parts = std::make_shared<cell_parts>();
-  std::ostringstream log_text;
-  std::shared_ptr<spdlog::logger> log;
-  metrics::node_metrics node_metrics;
-  std::shared_ptr<metrics::profile_metrics> metrics
-    = std::make_shared<metrics::profile_metrics>(node_metrics, "coder");
-  std::shared_ptr<profile_store> store;
   caf::actor cell;
 
-  fixture() : store_fixture("hm-outbox-test") {
-    log = std::make_shared<spdlog::logger>(
-      "coder", std::make_shared<spdlog::sinks::ostream_sink_st>(log_text));
-    log->set_level(spdlog::level::debug);
-    store = test::open_ok(path);
+  fixture() : cell_fixture("hm-outbox-test") {
     auto engine = sys.spawn(scripted_engine, room);
     cell = sys.spawn(test_cell, parts, engine, store, log, metrics);
     settle();
@@ -218,19 +208,6 @@ struct fixture : test_coordinator_fixture<>, test::store_fixture {
     settle();
   }
 
-  /// Every message that can be handled now, and the delayed ones due now.
-  void settle() {
-    while (consume_messages() + advance_time(0s) > 0) {
-    }
-  }
-
-  /// Lets `d` of virtual time pass in steps of 100 ms (timers fire when due).
-  void pass(caf::timespan d) {
-    for (caf::timespan t{0}; t < d; t += 100ms) {
-      advance_time(100ms);
-      settle();
-    }
-  }
 
   void ask(const std::string& text) {
     agent_turn turn{"$m0", "!room:hs.test", "@doru:hs.test", text, "", "$m0", true, 0};
@@ -252,9 +229,6 @@ struct fixture : test_coordinator_fixture<>, test::store_fixture {
     settle();
   }
 
-  bool logged(const std::string& what) const {
-    return log_text.str().find(what) != std::string::npos;
-  }
 };
 
 } // namespace
