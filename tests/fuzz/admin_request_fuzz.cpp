@@ -124,14 +124,20 @@ bool whole_answers(const std::string& got) {
 /// client's end of sending, so 100 ms of silence after a whole answer (or none) ends
 /// the exchange. Silence inside an answer is a slow server, not the end: that waits up
 /// to 3 s, so a loaded machine (CI runs this beside the integration tests) cannot cut
-/// an answer in two and make a sound server look broken.
-std::string read_answers(int fd) {
+/// an answer in two and make a sound server look broken. With answers::first the
+/// first whole answer ends the reading, and waiting for it is waiting inside one.
+enum class answers { all, first };
+
+std::string read_answers(int fd, answers want = answers::all) {
   std::string got;
   char buf[4096];
   for (;;) {
-    bool inside_answer = !whole_answers(got);
+    bool whole = whole_answers(got);
+    if (want == answers::first && whole && !got.empty())
+      break;
+    bool waiting = !whole || (want == answers::first && got.empty());
     pollfd p{fd, POLLIN, 0};
-    if (::poll(&p, 1, inside_answer ? 3000 : 100) <= 0)
+    if (::poll(&p, 1, waiting ? 3000 : 100) <= 0)
       break;
     auto n = ::recv(fd, buf, sizeof buf, 0);
     if (n <= 0)
@@ -179,7 +185,7 @@ std::string exchange(const std::string& bytes) {
 }
 
 /// `GET /healthz`: its answer, read until it is whole (up to 3 s of silence, however
-/// loaded the machine), then the connection is reset, leaving no TIME_WAIT behind to
+/// loaded the machine; read_answers), then the connection is reset, leaving no TIME_WAIT behind to
 /// use up the ports of the thousands of exchanges a run makes.
 std::string probe_healthz() {
   int fd = connect_to_server();
@@ -187,17 +193,7 @@ std::string probe_healthz() {
   require(::send(fd, request.data(), request.size(), MSG_NOSIGNAL) ==
               static_cast<ssize_t>(request.size()),
           "the probe is sent");
-  std::string got;
-  char buf[4096];
-  while (got.empty() || !whole_answers(got)) {
-    pollfd p{fd, POLLIN, 0};
-    if (::poll(&p, 1, 3000) <= 0)
-      break;
-    auto n = ::recv(fd, buf, sizeof buf, 0);
-    if (n <= 0)
-      break;
-    got.append(buf, static_cast<size_t>(n));
-  }
+  auto got = read_answers(fd, answers::first);
   reset(fd);
   return got;
 }
