@@ -402,20 +402,28 @@ int64_t profile_store::pending_journal_count() {
   return count(db_, "SELECT COUNT(*) FROM journal WHERE outcome IS NULL");
 }
 
+namespace {
+
+/// The outcome text of a finished journal entry; nullopt while pending or unknown.
+std::optional<std::string> outcome_text(sqlite3* db, const std::string& event_id) {
+  statement q{db, "SELECT outcome FROM journal WHERE event_id = ?1"};
+  q.bind(event_id);
+  if (q.row() && !q.is_null(0))
+    return q.text(0);
+  return std::nullopt;
+}
+
+} // namespace
+
 bool profile_store::finished(const std::string& event_id) {
   std::lock_guard guard{mutex_};
-  statement q{db_, "SELECT outcome FROM journal WHERE event_id = ?1"};
-  q.bind(event_id);
-  return q.row() && !q.is_null(0);
+  return outcome_text(db_, event_id).has_value();
 }
 
 std::optional<journal_outcome> profile_store::outcome(const std::string& event_id) {
   std::lock_guard guard{mutex_};
-  statement q{db_, "SELECT outcome FROM journal WHERE event_id = ?1"};
-  q.bind(event_id);
-  if (q.row() && !q.is_null(0))
-    return parse_journal_outcome(q.text(0));
-  return std::nullopt;
+  auto text = outcome_text(db_, event_id);
+  return text ? parse_journal_outcome(*text) : std::nullopt;
 }
 
 std::optional<std::string> profile_store::enqueue(const outbox_entry& e, bool& inserted) {
