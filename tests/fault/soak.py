@@ -70,7 +70,9 @@ class EncryptedPerson:
         while time.monotonic() < deadline:
             self.sync(500)
             room = self.client.rooms.get(room_id)
-            if room and room.encrypted and bot.user_id in room.users:
+            # room.users holds invited members too: wait for the join itself.
+            if (room and room.encrypted and bot.user_id in room.users
+                    and bot.user_id not in room.invited_users):
                 return
         raise AssertionError(f"nio never saw {bot} join the encrypted room {room_id}")
 

@@ -182,7 +182,8 @@ class Human:
         while time.time() < deadline:
             await self.sync()
             room = self.client.rooms.get(room_id)
-            if room and all(u in room.users for u in users):
+            # room.users holds invited members too: wait for each to have joined.
+            if room and all(u in room.users and u not in room.invited_users for u in users):
                 return
         raise AssertionError(f"{users} did not join {room_id}")
 
