@@ -52,6 +52,9 @@ using profile_cell_actor = caf::typed_actor<
   caf::replies_to<turn_progress>::with<atom::ok>,
   // Internal: (re)start talking to the homeserver (after a failed attempt).
   caf::reacts_to<atom::start>,
+  // The crypto actor has this device's keys on the homeserver (found there or uploaded):
+  // only now can senders encrypt for it, so only now does the cell sync and join rooms.
+  caf::reacts_to<atom::published>,
   // Act on a pending journal entry again: the crypto actor got the key of a parked
   // event, or a join that failed for a passing reason is due.
   caf::reacts_to<atom::retry, std::string>,

@@ -47,6 +47,8 @@ CAF_BEGIN_TYPE_ID_BLOCK(hermes_matrix, caf::first_custom_type_id)
   CAF_ADD_ATOM(hermes_matrix, hm::atom, retry, "retry")
   // e2ee (second slice): a parked message waited too long for its key.
   CAF_ADD_ATOM(hermes_matrix, hm::atom, unreadable, "unreadable")
+  // e2ee: this device's keys are on the homeserver; encrypted messages can reach it.
+  CAF_ADD_ATOM(hermes_matrix, hm::atom, published, "published")
 
   // Admin HTTP API: a notification into a profile's home room.
   CAF_ADD_TYPE_ID(hermes_matrix, (hm::notification))

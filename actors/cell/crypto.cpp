@@ -191,6 +191,18 @@ void cancel_key_request(crypto_pointer self, const std::string& session_id) {
 }
 
 /// Schedules atom::flush once (a failed upload is retried after a while).
+/// The server holds this device's keys: senders who query them now can encrypt for
+/// us. The cell is told once, and only then syncs and joins rooms; a message sent to a
+/// device whose keys were not yet on the server could never be decrypted.
+void note_keys_on_server(crypto_pointer self) {
+  auto& st = self->state;
+  st.device_keys_on_server = true;
+  if (st.published_told)
+    return;
+  st.published_told = true;
+  self->send(st.config.cell, atom::published_v);
+}
+
 void retry_upload_later(crypto_pointer self) {
   auto& st = self->state;
   if (st.retry_scheduled)
@@ -251,7 +263,7 @@ void maybe_upload(crypto_pointer self) {
         s.log->info("uploaded this device's keys ({} one-time keys)", published);
       else if (published > 0)
         s.log->debug("uploaded {} one-time keys", published);
-      s.device_keys_on_server = true;
+      note_keys_on_server(self);
       cross_sign_device(self);
       if (counts) {
         auto i = counts->find(std::string{crypto::signed_curve25519});
@@ -324,12 +336,13 @@ void check_identity(crypto_pointer self) {
           found = true;
         }
       s.identity_checked = true;
-      s.device_keys_on_server = found;
-      if (found)
-        cross_sign_device(self);
       s.log->info("device {} identity {} (ed25519 {})", s.config.device_id,
                   found ? "confirmed on the server" : "not on the server yet",
                   s.account->identity().ed25519);
+      if (found) {
+        note_keys_on_server(self);
+        cross_sign_device(self);
+      }
       maybe_upload(self);
     });
 }

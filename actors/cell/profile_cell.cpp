@@ -439,9 +439,27 @@ std::optional<caf::error> take_batch(profile_cell_pointer self, const sync_batch
 
 // -- start-up ------------------------------------------------------------------
 
+/// Syncs, tells the supervisor the profile runs, and resumes what the journal holds.
+void serve(profile_cell_pointer self) {
+  auto& st = self->state;
+  if (st.serving)
+    return;
+  auto cell = caf::actor_cast<profile_cell_actor>(self);
+  st.sync = spawn_sync(self, st.link, cell, st.store, st.bot.user_id, st.log, st.metrics);
+  st.serving = true;
+  self->send(st.supervisor, cell_ready{st.config.name, st.bot.user_id, st.device_id});
+  auto pending = st.store->pending_journal();
+  st.metrics->set_journal_backlog(static_cast<int64_t>(pending.size()));
+  if (!pending.empty())
+    st.log->info("resuming {} message(s) admitted before the last stop", pending.size());
+  for (auto& entry : pending)
+    act_on(self, entry);
+}
+
+/// Spawns the crypto actor (when the profile has E2EE) and the outbox; serves at once
+/// without a device, else once the crypto actor has published it.
 void start_serving(profile_cell_pointer self) {
   auto& st = self->state;
-  auto cell = caf::actor_cast<profile_cell_actor>(self);
   // The crypto actor first: every sync batch goes through it before the profile acts.
   if (st.config.e2ee != profiles::e2ee_mode::off)
     st.crypto = spawn_crypto(self, st.link, st.store,
@@ -452,15 +470,9 @@ void start_serving(profile_cell_pointer self) {
                              st.log, st.metrics);
   st.outbox = spawn_outbox(self, st.link, st.store, st.bot.user_id, st.log, st.metrics,
                            st.crypto);
-  st.sync = spawn_sync(self, st.link, cell, st.store, st.bot.user_id, st.log, st.metrics);
-  st.serving = true;
-  self->send(st.supervisor, cell_ready{st.config.name, st.bot.user_id, st.device_id});
-  auto pending = st.store->pending_journal();
-  st.metrics->set_journal_backlog(static_cast<int64_t>(pending.size()));
-  if (!pending.empty())
-    st.log->info("resuming {} message(s) admitted before the last stop", pending.size());
-  for (auto& entry : pending)
-    act_on(self, entry);
+  // With a device to publish, the rest waits for the crypto actor's atom::published.
+  if (!st.crypto)
+    serve(self);
 }
 
 void learn_display_name(profile_cell_pointer self) {
@@ -710,6 +722,7 @@ profile_cell_actor::behavior_type profile_cell(profile_cell_pointer self,
       return atom::ok_v;
     },
     [self](atom::start) { start(self); },
+    [self](atom::published) { serve(self); },
     [self](atom::retry, const std::string& event_id) {
       for (auto& entry : self->state.store->pending_journal())
         if (entry.event_id == event_id)

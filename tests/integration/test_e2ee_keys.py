@@ -15,6 +15,40 @@ from tests.devhs.launcher import Homeserver  # noqa: E402
 HELP = "/help"  # answered without an agent backend: the reply lists the commands
 
 
+def test_a_bot_joins_no_room_before_its_device_keys_are_on_the_server(tmp_path):
+    """The homeserver stalls the bot's first key upload. A bot that joined the human's
+    encrypted room meanwhile would be sent a message encrypted for none of its devices
+    (the human's client finds no keys for it), which it could never read. So the bot
+    syncs, joins and reports itself running only once its keys are on the server, and
+    the human's first message is answered."""
+    with Homeserver(str(tmp_path / "hs")) as hs:
+        bot, _, home = hermes_and_human(hs.url, tmp_path)
+        bot_id = bot["user_id"]
+        control(hs.url, "POST", "/faults", {"user_id": bot_id, "kind": "fail", "mode": "stall",
+                                            "stall_s": 4, "count": 1,
+                                            "path_contains": "/keys/upload"})
+        proc = Bot(home)
+
+        async def scenario():
+            human = await Human(hs.url, tmp_path / "nio").login()
+            try:
+                room_id = await human.encrypted_room([bot_id])
+                await human.send(room_id, HELP)
+                return await human.read(room_id, bot_id, 1, contains=HELP)
+            finally:
+                await human.close()
+
+        try:
+            answer, undecrypted = run(scenario())
+            assert proc.wait_for(r"running as"), proc.stderr
+        finally:
+            proc.stop()
+        assert answer and not undecrypted, proc.stderr
+        log = proc.stderr
+        assert log.index("uploaded this device's keys") < log.index("running as"), log
+        assert "parked" not in log, log
+
+
 def test_a_message_whose_key_is_late_is_parked_asked_for_noticed_and_answered(tmp_path):
     """The homeserver holds the bot's to-device messages, so the human's room key does
     not arrive: the bot parks the message, asks the human's devices for the key
