@@ -128,6 +128,18 @@ bool whole_answers(const std::string& got) {
 /// first whole answer ends the reading, and waiting for it is waiting inside one.
 enum class answers { all, first };
 
+/// Whether `fd` becomes ready for `events` within `ms`. libFuzzer's timer (SIGALRM, for
+/// -timeout) interrupts blocking calls: an interrupted wait goes on waiting, it is not
+/// the server's silence.
+bool ready(int fd, short events, int ms) {
+  pollfd p{fd, events, 0};
+  int n;
+  do
+    n = ::poll(&p, 1, ms);
+  while (n < 0 && errno == EINTR);
+  return n > 0;
+}
+
 std::string read_answers(int fd, answers want = answers::all) {
   std::string got;
   char buf[4096];
@@ -136,10 +148,12 @@ std::string read_answers(int fd, answers want = answers::all) {
     if (want == answers::first && whole && !got.empty())
       break;
     bool waiting = !whole || (want == answers::first && got.empty());
-    pollfd p{fd, POLLIN, 0};
-    if (::poll(&p, 1, waiting ? 3000 : 100) <= 0)
+    if (!ready(fd, POLLIN, waiting ? 3000 : 100))
       break;
-    auto n = ::recv(fd, buf, sizeof buf, 0);
+    ssize_t n;
+    do
+      n = ::recv(fd, buf, sizeof buf, 0);
+    while (n < 0 && errno == EINTR);
     if (n <= 0)
       break;
     got.append(buf, static_cast<size_t>(n));
@@ -154,8 +168,19 @@ int connect_to_server() {
   addr.sin_family = AF_INET;
   addr.sin_port = htons(static_cast<uint16_t>(the_server().port()));
   addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
-    std::fprintf(stderr, "connect: %s\n", std::strerror(errno));
+  int rc = ::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
+  int err = rc == 0 ? 0 : errno;
+  if (err == EINTR) {
+    // An interrupted connect goes on in the background (a full accept queue makes it
+    // wait): its outcome is known once the socket is writable.
+    socklen_t len = sizeof err;
+    err = ready(fd, POLLOUT, 3000)
+              && ::getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) == 0
+            ? err
+            : ETIMEDOUT;
+  }
+  if (err != 0) {
+    std::fprintf(stderr, "connect: %s\n", std::strerror(err));
     require(false, "connects");
   }
   return fd;
@@ -174,6 +199,8 @@ std::string exchange(const std::string& bytes) {
   size_t sent = 0;
   while (sent < bytes.size()) {
     auto n = ::send(fd, bytes.data() + sent, bytes.size() - sent, MSG_NOSIGNAL);
+    if (n < 0 && errno == EINTR)
+      continue;
     if (n <= 0)
       break; // the server answered and closed early
     sent += static_cast<size_t>(n);
