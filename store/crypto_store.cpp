@@ -117,14 +117,6 @@ std::optional<std::string> write_changes(sqlite3* db, const crypto_changes& c) {
   for (auto& id : c.unpark)
     if (auto err = statement{db, "DELETE FROM parked_events WHERE event_id = ?1"}.bind(id).run())
       return err;
-  for (auto& [event_id, outcome] : c.finished)
-    if (auto err = statement{db, "UPDATE journal SET outcome = ?1, finished_at = ?2 "
-                                 "WHERE event_id = ?3"}
-                     .bind(to_string(outcome))
-                     .bind(now)
-                     .bind(event_id)
-                     .run())
-      return err;
   return std::nullopt;
 }
 

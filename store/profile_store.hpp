@@ -1,5 +1,6 @@
 #pragma once
 
+#include "matrix/crypto/crypto_store.hpp"
 #include "store/journal_outcome.hpp"
 
 #include <chrono>
@@ -45,83 +46,15 @@ struct send_outcome {
   std::string reason;   ///< when failed: why the homeserver (or the outbox) refused it
 };
 
-// -- crypto rows (design: State) ------------------------------------------------
-// Pickles are libolm's, already encrypted with the pickle key (which never enters the
-// database); the store keeps them as opaque text next to the metadata libolm does not
-// keep itself.
-
-/// This device's Olm account, with the identity it was created for: a later start
-/// compares user, device and keys with what the server says (device_mismatch).
-struct crypto_account_row {
-  std::string user_id;
-  std::string device_id;
-  std::string curve25519;
-  std::string ed25519;
-  std::string pickle;
-};
-
-/// One Olm session with another device, found by that device's curve25519 key.
-struct olm_session_row {
-  std::string sender_key;
-  std::string session_id;
-  std::string pickle;
-};
-
-/// A Megolm session we can decrypt a room's events with.
-struct inbound_group_row {
-  std::string room_id;
-  std::string session_id;
-  std::string sender_key;       ///< curve25519 of the creating device
-  std::string sender_ed25519;   ///< its ed25519 key, as claimed
-  std::string forwarding_chain; ///< JSON array of curve25519 keys ("[]" from the creator)
-  std::string pickle;
-  int64_t first_known_index = 0;
-  std::string sender_user; ///< who sent us the key over Olm (owns sender_key)
-};
-
-/// The Megolm session we encrypt a room's events with, and who has its key.
-struct outbound_group_row {
-  std::string room_id;
-  std::string session_id;
-  std::string pickle;
-  int64_t created_at = 0;    ///< Unix ms (rotation by age)
-  int64_t message_count = 0; ///< messages encrypted (rotation by count)
-  std::string shared_with;   ///< JSON array of "user_id|device_id" the key went to
-};
-
-/// (session, message index) decrypted once: a second event with that pair is a replay.
-struct replay_row {
-  std::string session_id;
-  int64_t message_index = 0;
-  std::string event_id;
-  int64_t origin_server_ts = 0;
-};
-
-/// An admitted m.room.encrypted event whose Megolm key we lack; its journal entry
-/// stays pending, and it is retried when a key for `session_id` arrives.
-struct parked_row {
-  std::string event_id;
-  std::string room_id;
-  std::string session_id;
-  std::string sender_key;
-};
-
-/// Crypto state changes that belong together: committed in one transaction, with the
-/// journal outcomes they cause (a decrypted event's replay entry with its outcome).
-struct crypto_changes {
-  std::optional<crypto_account_row> account; ///< replaces the stored account
-  std::vector<olm_session_row> olm_sessions; ///< inserted or replaced
-  /// Inserted; one already stored is replaced only by a row that knows an earlier
-  /// index (a key shared late never hides messages the stored one can read).
-  std::vector<inbound_group_row> inbound;
-  std::vector<outbound_group_row> outbound;  ///< inserted or replaced (per room)
-  std::vector<std::string> discard_outbound; ///< rooms whose outbound session rotates
-  std::optional<std::string> devices;        ///< the device tracker's state (JSON)
-  std::vector<replay_row> replay;            ///< inserted; an existing pair is an error
-  std::vector<parked_row> park;
-  std::vector<std::string> unpark;           ///< event ids
-  std::vector<std::pair<std::string, journal_outcome>> finished; ///< journal (event id, outcome)
-};
+// The crypto rows and crypto_changes are the E2EE machine's (matrix/crypto/crypto_store.hpp);
+// this store keeps them in its tables, in the same database as the journal.
+using matrix::crypto::crypto_account_row;
+using matrix::crypto::crypto_changes;
+using matrix::crypto::inbound_group_row;
+using matrix::crypto::olm_session_row;
+using matrix::crypto::outbound_group_row;
+using matrix::crypto::parked_row;
+using matrix::crypto::replay_row;
 
 /// A profile's durable state: one SQLite database (WAL, mode 0600) beside the
 /// profile, guarded by an exclusive file lock so that one process (one node)
@@ -136,7 +69,7 @@ struct crypto_changes {
 ///
 /// The actors of one cell share the store; every method takes the store's
 /// mutex, so calls from different actors never interleave inside SQLite.
-class profile_store {
+class profile_store : public matrix::crypto::crypto_store {
 public:
   /// Where the store of the profile in `profile_dir` lives.
   [[nodiscard]] static std::filesystem::path path_for(const std::filesystem::path& profile_dir);
@@ -233,21 +166,18 @@ public:
 
   // -- crypto (crypto_store.cpp) ---------------------------------------------
 
-  /// Commits `changes` in one transaction: all of them or none.
-  [[nodiscard]] std::optional<std::string> commit_crypto(const crypto_changes& changes);
+  // matrix::crypto::crypto_store:
+  [[nodiscard]] std::optional<std::string> commit_crypto(const crypto_changes& changes) override;
+  [[nodiscard]] std::optional<crypto_account_row> crypto_account() override;
+  [[nodiscard]] std::vector<olm_session_row> olm_sessions(const std::string& sender_key) override;
+  [[nodiscard]] std::vector<inbound_group_row>
+  inbound_group_sessions(const std::string& room_id, const std::string& session_id) override;
+  [[nodiscard]] std::optional<replay_row> replayed(const std::string& session_id,
+                                                   int64_t message_index) override;
 
-  [[nodiscard]] std::optional<crypto_account_row> crypto_account();
-  /// The Olm sessions with the device that has `sender_key`, most recently used first.
-  [[nodiscard]] std::vector<olm_session_row> olm_sessions(const std::string& sender_key);
-  /// The inbound sessions of `room_id` with `session_id` (one per creator key claimed).
-  [[nodiscard]] std::vector<inbound_group_row> inbound_group_sessions(const std::string& room_id,
-                                                                      const std::string& session_id);
   [[nodiscard]] std::optional<outbound_group_row> outbound_group_session(const std::string& room_id);
   /// The device tracker's state as last committed.
   [[nodiscard]] std::optional<std::string> tracked_devices();
-  /// What was decrypted at (`session_id`, `message_index`) before, if anything.
-  [[nodiscard]] std::optional<replay_row> replayed(const std::string& session_id,
-                                                   int64_t message_index);
   /// Parked events waiting for `session_id`'s key (all parked ones when empty), oldest first.
   [[nodiscard]] std::vector<parked_row> parked(const std::string& session_id = {});
   /// How many events are parked, and how many Megolm sessions are stored (for metrics).

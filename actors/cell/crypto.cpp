@@ -2,7 +2,7 @@
 
 #include "actors/cell/crypto_account.hpp"
 #include "actors/cell/crypto_state.hpp"
-#include "actors/cell/crypto_receive.hpp"
+#include "matrix/crypto/receive.hpp"
 #include "store/pickle_key_file.hpp"
 #include "store/profile_store.hpp"
 #include "matrix/bounded_json.hpp"
@@ -139,7 +139,7 @@ bool own_verified_device(const crypto_state& st, const std::string& curve25519) 
 /// session in this life; best effort: the event stays parked either way, and the
 /// request id is stable, so a restart does not multiply requests).
 void request_room_key(crypto_pointer self, const std::string& room_id,
-                      const matrix::room_event& ev, const room_decryption& dec) {
+                      const matrix::room_event& ev, const crypto::room_decryption& dec) {
   auto& st = self->state;
   if (dec.session_id.empty() || st.requested_sessions.count(dec.session_id) > 0)
     return;
@@ -419,7 +419,7 @@ crypto_actor::behavior_type crypto_behavior(crypto_pointer self, homeserver_link
       }
       // Room keys first: the room events of this same batch may need them.
       if (!resp.to_device.empty()) {
-        auto got = receive_to_device(*s.store, *s.key, *s.account,
+        auto got = crypto::receive_to_device(*s.store, *s.key, *s.account,
                                      {s.config.user_id, s.config.device_id}, resp.to_device,
                                      [&s](const std::string& curve) {
                                        return own_verified_device(s, curve);
@@ -429,7 +429,7 @@ crypto_actor::behavior_type crypto_behavior(crypto_pointer self, homeserver_link
           self->quit(e);
           return e;
         }
-        auto& res = std::get<to_device_result>(got);
+        auto& res = std::get<crypto::to_device_result>(got);
         for (auto& why : res.dropped)
           s.log->warn("dropped {}", why);
         for (size_t n = 0; n < res.undecryptable; ++n)
@@ -461,13 +461,13 @@ crypto_actor::behavior_type crypto_behavior(crypto_pointer self, homeserver_link
       auto& s = self->state;
       const auto& room_id = req.room_id;
       const auto& ev = req.event;
-      auto dec = decrypt_room_event(*s.store, *s.key, room_id, ev,
+      auto dec = crypto::decrypt_room_event(*s.store, *s.key, room_id, ev,
                                     [&s](const std::string& curve) {
                                       return device_owner(s, curve);
                                     });
       crypto_changes changes;
       switch (dec.what) {
-        case room_decryption::status::decrypted: {
+        case crypto::room_decryption::status::decrypted: {
           // The replay entry is committed now, before the profile acts: a resumed entry
           // decrypts again with the same event id and timestamp, which is no replay.
           if (dec.replay)
@@ -483,7 +483,7 @@ crypto_actor::behavior_type crypto_behavior(crypto_pointer self, homeserver_link
           return decryption{decryption::status::decrypted,
                             matrix::to_room_event(std::move(dec.event)), {}};
         }
-        case room_decryption::status::missing_key: {
+        case crypto::room_decryption::status::missing_key: {
           changes.park.push_back({ev.event_id, room_id, dec.session_id, dec.sender_key});
           if (auto err = s.store->commit_crypto(changes)) {
             auto e = make_error(errc::store_failed, "cannot write the store: " + *err);
@@ -497,7 +497,7 @@ crypto_actor::behavior_type crypto_behavior(crypto_pointer self, homeserver_link
           request_room_key(self, room_id, ev, dec);
           return decryption{decryption::status::missing_key, std::nullopt, dec.reason};
         }
-        case room_decryption::status::refused:
+        case crypto::room_decryption::status::refused:
           break;
       }
       s.log->warn("cannot decrypt {} from {}: {}", ev.event_id, ev.sender, dec.reason);

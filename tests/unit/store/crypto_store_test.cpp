@@ -176,29 +176,30 @@ CAF_TEST(a replayed message index fails the whole transaction) {
   auto store = open_ok(path);
   CAF_CHECK(!store->admit({{"$e1", "!r", "message", "{}"}, {"$e2", "!r", "message", "{}"}},
                           "s1"));
+  crypto_changes park;
+  park.park = {{"$e2", "!r", "g", "KA"}};
+  CAF_CHECK(!store->commit_crypto(park));
   crypto_changes first;
   first.replay = {{"g", 0, "$e1", 100}};
-  first.finished = {{"$e1", journal_outcome::answered()}};
   CAF_CHECK(!store->commit_crypto(first));
-  CAF_CHECK(store->outcome("$e1") == journal_outcome::answered());
   auto seen = store->replayed("g", 0);
   CAF_REQUIRE(seen);
   CAF_CHECK_EQUAL(seen->event_id, "$e1");
   CAF_CHECK_EQUAL(seen->origin_server_ts, 100);
   CAF_CHECK(!store->replayed("g", 1));
-  // The same (session, index) again with another event: refused, and the journal
-  // outcome that came with it is not committed either.
+  // The same (session, index) again with another event: refused, and the unparking
+  // that came with it is not committed either.
   crypto_changes replay;
   replay.replay = {{"g", 0, "$e2", 200}};
-  replay.finished = {{"$e2", journal_outcome::answered()}};
+  replay.unpark = {"$e2"};
   CAF_CHECK(store->commit_crypto(replay));
-  CAF_CHECK(!store->outcome("$e2"));
+  CAF_CHECK_EQUAL(store->parked("g").size(), 1u);
   auto still = store->replayed("g", 0);
   CAF_REQUIRE(still);
   CAF_CHECK_EQUAL(still->event_id, "$e1");
 }
 
-CAF_TEST(a parked event is unparked with the outcome its retry reached) {
+CAF_TEST(a parked event is unparked together with the key and replay entry of its retry) {
   auto store = open_ok(path);
   CAF_CHECK(!store->admit({{"$e1", "!r", "message", "{}"}}, "s1"));
   crypto_changes park;
@@ -209,10 +210,13 @@ CAF_TEST(a parked event is unparked with the outcome its retry reached) {
   retry.inbound = {{"!r", "g", "KA", "EA", "[]", "gp", 0, "@u:hs"}};
   retry.unpark = {"$e1"};
   retry.replay = {{"g", 0, "$e1", 1}};
-  retry.finished = {{"$e1", journal_outcome::answered()}};
   CAF_CHECK(!store->commit_crypto(retry));
   CAF_CHECK(store->parked().empty());
-  CAF_CHECK(store->pending_journal().empty());
+  CAF_CHECK_EQUAL(store->inbound_group_sessions("!r", "g").size(), 1u);
+  CAF_CHECK(store->replayed("g", 0));
+  // Unparking is the crypto state's; the journal entry stays pending until the
+  // profile has acted on it.
+  CAF_CHECK_EQUAL(store->pending_journal().size(), 1u);
 }
 
 // -- the pickle key ---------------------------------------------------------

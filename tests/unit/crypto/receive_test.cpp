@@ -1,17 +1,14 @@
-#define CAF_SUITE crypto_receive
+#define CAF_SUITE receive
 
-#include "actors/cell/crypto_account.hpp"
-#include "actors/cell/crypto_receive.hpp"
-#include "store/profile_store.hpp"
+#include "matrix/crypto/receive.hpp"
 #include "matrix/crypto/megolm.hpp"
+#include "memory_crypto_store.hpp"
 
 #include "caf/test/unit_test.hpp"
 
-#include <filesystem>
-#include <unistd.h>
-
-using namespace hm;
+using namespace hm::matrix::crypto;
 namespace crypto = hm::matrix::crypto;
+namespace matrix = hm::matrix;
 
 namespace {
 
@@ -22,12 +19,11 @@ crypto::pickle_key test_key() {
   return std::move(key).value();
 }
 
-/// The bot ("A", with a store) and a human's device ("B", in memory) that shares a
-/// Megolm session of one room with it over Olm, as a client such as nio does.
+/// The bot ("A", its account in a store in memory) and a human's device ("B") that
+/// shares a Megolm session of one room with it over Olm, as a client such as nio does.
 struct fixture {
-  std::filesystem::path dir = std::filesystem::temp_directory_path()
-                              / ("hm-crypto-receive-test-" + std::to_string(::getpid()));
-  std::unique_ptr<profile_store> store;
+  memory_crypto_store mem;
+  crypto_store* store = &mem;
   crypto::pickle_key key = test_key();
   std::optional<crypto::account> bot;
   crypto::own_device bot_device{"@bot:hs", "BOTDEV"};
@@ -37,24 +33,22 @@ struct fixture {
   std::string room = "!room:hs";
 
   fixture() {
-    std::filesystem::remove_all(dir);
-    auto res = profile_store::open(profile_store::path_for(dir));
-    if (auto* err = std::get_if<std::string>(&res))
-      CAF_FAIL("cannot open store: " << *err);
-    store = std::move(std::get<std::unique_ptr<profile_store>>(res));
-    auto acc = load_or_create_account(*store, key, bot_device.user_id, bot_device.device_id);
-    CAF_REQUIRE(std::holds_alternative<crypto::account>(acc));
-    bot.emplace(std::move(std::get<crypto::account>(acc)));
+    auto b = crypto::account::create();
+    CAF_REQUIRE(b.ok());
+    bot.emplace(std::move(b).value());
+    auto pickle = bot->pickle(key);
+    CAF_REQUIRE(pickle.ok());
+    crypto_changes created;
+    created.account = crypto_account_row{bot_device.user_id, bot_device.device_id,
+                                         bot->identity().curve25519, bot->identity().ed25519,
+                                         std::move(pickle).value()};
+    CAF_REQUIRE(!mem.commit_crypto(created));
     auto h = crypto::account::create();
     CAF_REQUIRE(h.ok());
     human.emplace(std::move(h).value());
     auto g = crypto::outbound_group_session::create(room, 1000);
     CAF_REQUIRE(g.ok());
     group.emplace(std::move(g).value());
-  }
-  ~fixture() {
-    store.reset();
-    std::filesystem::remove_all(dir);
   }
 
   crypto::device_identity bot_identity() const {
@@ -84,17 +78,22 @@ struct fixture {
     return *ev;
   }
 
-  /// The human's room key as `from` (another device, `from_device`) forwards it to the
-  /// bot: exported from an inbound session at index 0, over a new Olm session.
+  /// The human's room key (`room_key`, an m.room_key content; the session as it is now
+  /// if none) as `from` (another device, `from_device`) forwards it to the bot: exported
+  /// from an inbound session at its first index, over a new Olm session.
   matrix::basic_event forwarded_key_event(crypto::account& from,
-                                          const crypto::own_device& from_device) {
-    auto rk = group->room_key_content();
-    CAF_REQUIRE(rk.ok());
-    crypto::olm_decrypted as_received{"m.room_key", rk.value(), human->identity().curve25519,
+                                          const crypto::own_device& from_device,
+                                          std::optional<nlohmann::json> room_key = {}) {
+    if (!room_key) {
+      auto now = group->room_key_content();
+      CAF_REQUIRE(now.ok());
+      room_key = now.value();
+    }
+    crypto::olm_decrypted as_received{"m.room_key", *room_key, human->identity().curve25519,
                                       human->identity().ed25519, std::nullopt, 0, false};
     auto inbound = crypto::inbound_group_session::from_room_key(as_received);
     CAF_REQUIRE(inbound.ok());
-    auto exported = inbound->export_at(0);
+    auto exported = inbound->export_at(inbound->first_known_index());
     CAF_REQUIRE(exported.ok());
     nlohmann::json content{{"algorithm", "m.megolm.v1.aes-sha2"},
                            {"room_id", room},
@@ -148,7 +147,7 @@ std::optional<std::string> unknown_owner(const std::string&) {
 
 } // namespace
 
-CAF_TEST_FIXTURE_SCOPE(crypto_receive_tests, fixture)
+CAF_TEST_FIXTURE_SCOPE(receive_tests, fixture)
 
 CAF_TEST(a room key over Olm becomes a stored inbound session) {
   auto res = receive_to_device(*store, key, *bot, bot_device, {room_key_event()});
@@ -244,6 +243,39 @@ CAF_TEST(a key shared after a message cannot decrypt it: the event waits for a b
   CAF_REQUIRE(std::holds_alternative<to_device_result>(res));
   auto dec = decrypt_room_event(*store, key, room, ev, unknown_owner);
   CAF_CHECK(dec.what == room_decryption::status::missing_key);
+}
+
+CAF_TEST(a late key that starts before the message replaces one that starts after it) {
+  auto early_key = group->room_key_content(); // index 0, before the message
+  CAF_REQUIRE(early_key.ok());
+  auto ev = message("$m1", "sent before the key");
+  auto res = receive_to_device(*store, key, *bot, bot_device, {room_key_event()});
+  CAF_REQUIRE(std::holds_alternative<to_device_result>(res));
+  CAF_CHECK(decrypt_room_event(*store, key, room, ev, unknown_owner).what
+            == room_decryption::status::missing_key);
+  auto rows = store->inbound_group_sessions(room, group->id());
+  CAF_REQUIRE_EQUAL(rows.size(), 1u);
+  CAF_CHECK_EQUAL(rows[0].first_known_index, 1);
+  // Our other device forwards the session from index 0: the stored row is replaced
+  // (same creator key), and the waiting message decrypts.
+  auto other = crypto::account::create();
+  CAF_REQUIRE(other.ok());
+  crypto::own_device other_device{bot_device.user_id, "OTHERDEV"};
+  auto other_curve = other->identity().curve25519;
+  auto forwarded = forwarded_key_event(other.value(), other_device, early_key.value());
+  res = receive_to_device(*store, key, *bot, bot_device, {forwarded},
+                          [&](const std::string& curve) { return curve == other_curve; });
+  CAF_REQUIRE(std::holds_alternative<to_device_result>(res));
+  rows = store->inbound_group_sessions(room, group->id());
+  CAF_REQUIRE_EQUAL(rows.size(), 1u);
+  CAF_CHECK_EQUAL(rows[0].first_known_index, 0);
+  auto dec = decrypt_room_event(*store, key, room, ev, unknown_owner);
+  CAF_REQUIRE(dec.what == room_decryption::status::decrypted);
+  CAF_CHECK_EQUAL(dec.event["content"]["body"], "sent before the key");
+  // The key from index 1 again (a resend) does not take its place back.
+  res = receive_to_device(*store, key, *bot, bot_device, {room_key_event()});
+  CAF_REQUIRE(std::holds_alternative<to_device_result>(res));
+  CAF_CHECK_EQUAL(store->inbound_group_sessions(room, group->id())[0].first_known_index, 0);
 }
 
 CAF_TEST(a forwarded key is taken from our own known device only) {

@@ -1,12 +1,13 @@
 #pragma once
 
-// Receiving encrypted traffic, over the profile store: to-device Olm messages carrying
-// room keys, and Megolm room events. Kept apart from the crypto actor so that it can be
-// tested with two libolm accounts and no actors. Every function commits what it changed
-// in one transaction per event; none logs a key or a plaintext.
+// Receiving encrypted traffic, sans I/O over a crypto_store: to-device Olm messages
+// carrying room keys, and Megolm room events. The crypto actor calls it with the
+// profile's SQLite store; unit tests with two libolm accounts and a store in memory.
+// Every function commits what it changed in one transaction per event; none logs a key
+// or a plaintext.
 
-#include "store/profile_store.hpp"
 #include "matrix/crypto/account.hpp"
+#include "matrix/crypto/crypto_store.hpp"
 #include "matrix/crypto/olm_sessions.hpp"
 #include "matrix/events.hpp"
 
@@ -18,7 +19,7 @@
 #include <variant>
 #include <vector>
 
-namespace hm {
+namespace hm::matrix::crypto {
 
 /// What one batch's to-device events brought.
 struct to_device_result {
@@ -41,9 +42,8 @@ struct to_device_result {
 /// else could hand us a key claiming to be from whoever they like. An undecryptable or
 /// malformed event is dropped (it is listed); only a store failure is an error (its text).
 [[nodiscard]] std::variant<to_device_result, std::string>
-receive_to_device(profile_store& store, const matrix::crypto::pickle_key& key,
-                  matrix::crypto::account& account, const matrix::crypto::own_device& self,
-                  const std::vector<matrix::basic_event>& events,
+receive_to_device(crypto_store& store, const pickle_key& key, account& olm_account,
+                  const own_device& self, const std::vector<basic_event>& events,
                   const std::function<bool(const std::string&)>& own_verified_device = {});
 
 /// The outcome of decrypting one m.room.encrypted room event.
@@ -71,8 +71,7 @@ struct room_decryption {
 /// know (nullopt: unknown device; a key known to belong to another user than the sender
 /// is refused). The replay log is consulted, not written: the caller commits `replay`.
 [[nodiscard]] room_decryption decrypt_room_event(
-    profile_store& store, const matrix::crypto::pickle_key& key, const std::string& room_id,
-    const matrix::room_event& ev,
+    crypto_store& store, const pickle_key& key, const std::string& room_id, const room_event& ev,
     const std::function<std::optional<std::string>(const std::string&)>& device_owner);
 
-} // namespace hm
+} // namespace hm::matrix::crypto

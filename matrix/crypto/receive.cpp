@@ -1,24 +1,22 @@
-#include "actors/cell/crypto_receive.hpp"
+#include "matrix/crypto/receive.hpp"
 
 #include "matrix/crypto/crypto_errors.hpp"
 #include "matrix/crypto/megolm.hpp"
 
 #include <functional>
 
-namespace hm {
-
-namespace crypto = matrix::crypto;
+namespace hm::matrix::crypto {
 
 namespace {
 
 /// Loads the stored Olm sessions with `sender_key`; unreadable ones are skipped (a
 /// session we cannot read cannot decrypt either; the sender will start a new one).
-std::vector<crypto::olm_session> load_olm_sessions(profile_store& store,
-                                                   const crypto::pickle_key& key,
+std::vector<olm_session> load_olm_sessions(crypto_store& store,
+                                                   const pickle_key& key,
                                                    const std::string& sender_key) {
-  std::vector<crypto::olm_session> sessions;
+  std::vector<olm_session> sessions;
   for (auto& row : store.olm_sessions(sender_key))
-    if (auto s = crypto::olm_session::from_pickle(row.pickle, key))
+    if (auto s = olm_session::from_pickle(row.pickle, key))
       sessions.push_back(std::move(s).value());
   return sessions;
 }
@@ -26,14 +24,14 @@ std::vector<crypto::olm_session> load_olm_sessions(profile_store& store,
 } // namespace
 
 std::variant<to_device_result, std::string>
-receive_to_device(profile_store& store, const crypto::pickle_key& key, crypto::account& account,
-                  const crypto::own_device& self, const std::vector<matrix::basic_event>& events,
+receive_to_device(crypto_store& store, const pickle_key& key, account& olm_account,
+                  const own_device& self, const std::vector<basic_event>& events,
                   const std::function<bool(const std::string&)>& own_verified_device) {
   to_device_result result;
   for (auto& ev : events) {
     if (ev.type != "m.room.encrypted")
       continue;
-    auto sender_key = crypto::olm_sender_key(ev.content());
+    auto sender_key = olm_sender_key(ev.content());
     if (!sender_key) {
       result.dropped.push_back("an encrypted to-device event from " + ev.sender
                                + " that is not Olm");
@@ -41,11 +39,11 @@ receive_to_device(profile_store& store, const crypto::pickle_key& key, crypto::a
       continue;
     }
     auto sessions = load_olm_sessions(store, key, *sender_key);
-    auto olm = crypto::decrypt_olm(account, sessions, self, ev.sender, ev.content());
+    auto olm = decrypt_olm(olm_account, sessions, self, ev.sender, ev.content());
     if (!olm) {
       result.dropped.push_back("an Olm message from " + ev.sender + ": " + olm.error().errcode);
       ++result.undecryptable;
-      if (olm.error().errcode == crypto::errcode_undecryptable)
+      if (olm.error().errcode == errcode_undecryptable)
         result.broken_sessions.emplace_back(ev.sender, *sender_key);
       continue;
     }
@@ -58,7 +56,7 @@ receive_to_device(profile_store& store, const crypto::pickle_key& key, crypto::a
     if (olm->new_session) {
       // The one-time key the session used is gone from the account: store that too,
       // or a restart would accept the same pre-key message again.
-      auto account_pickle = account.pickle(key);
+      auto account_pickle = olm_account.pickle(key);
       if (!account_pickle)
         return "cannot pickle the Olm account: " + account_pickle.error().error;
       auto row = store.crypto_account();
@@ -68,7 +66,7 @@ receive_to_device(profile_store& store, const crypto::pickle_key& key, crypto::a
       changes.account = std::move(*row);
     }
     if (olm->type == "m.room_key") {
-      auto inbound = crypto::inbound_group_session::from_room_key(olm.value());
+      auto inbound = inbound_group_session::from_room_key(olm.value());
       if (!inbound) {
         result.dropped.push_back("a room key from " + ev.sender + ": " + inbound.error().errcode);
       } else {
@@ -83,7 +81,7 @@ receive_to_device(profile_store& store, const crypto::pickle_key& key, crypto::a
         result.new_sessions.push_back(info.session_id);
       }
     } else if (olm->type == "m.forwarded_room_key") {
-      bool trusted = ev.sender == self.user_id && olm->sender_key != account.identity().curve25519
+      bool trusted = ev.sender == self.user_id && olm->sender_key != olm_account.identity().curve25519
                      && own_verified_device && own_verified_device(olm->sender_key);
       if (!trusted) {
         result.dropped.push_back("a forwarded room key from " + ev.sender
@@ -92,7 +90,7 @@ receive_to_device(profile_store& store, const crypto::pickle_key& key, crypto::a
           return *err;
         continue;
       }
-      auto inbound = crypto::inbound_group_session::from_forwarded_room_key(olm.value());
+      auto inbound = inbound_group_session::from_forwarded_room_key(olm.value());
       if (!inbound) {
         result.dropped.push_back("a forwarded room key from " + ev.sender + ": "
                                  + inbound.error().errcode);
@@ -122,12 +120,12 @@ receive_to_device(profile_store& store, const crypto::pickle_key& key, crypto::a
 }
 
 room_decryption decrypt_room_event(
-    profile_store& store, const crypto::pickle_key& key, const std::string& room_id,
-    const matrix::room_event& ev,
+    crypto_store& store, const pickle_key& key, const std::string& room_id,
+    const room_event& ev,
     const std::function<std::optional<std::string>(const std::string&)>& device_owner) {
   room_decryption out;
   auto& content = ev.content();
-  auto session_id = crypto::megolm_session_id(content);
+  auto session_id = megolm_session_id(content);
   if (!session_id) {
     out.reason = "not a Megolm event";
     out.failure = "not_megolm";
@@ -143,9 +141,9 @@ room_decryption decrypt_room_event(
     out.failure = "missing_key";
     return out;
   }
-  auto seen = [&](std::uint32_t index) -> std::optional<crypto::seen_message> {
+  auto seen = [&](std::uint32_t index) -> std::optional<seen_message> {
     if (auto r = store.replayed(*session_id, index))
-      return crypto::seen_message{r->event_id, r->origin_server_ts};
+      return seen_message{r->event_id, r->origin_server_ts};
     return std::nullopt;
   };
   std::string last_error;
@@ -165,27 +163,27 @@ room_decryption decrypt_room_event(
       last_failure = "wrong_sender";
       continue;
     }
-    crypto::inbound_group_session_info info{row.room_id, row.session_id, row.sender_key,
+    inbound_group_session_info info{row.room_id, row.session_id, row.sender_key,
                                             row.sender_ed25519, {}};
-    auto session = crypto::inbound_group_session::from_pickle(row.pickle, key, info);
+    auto session = inbound_group_session::from_pickle(row.pickle, key, info);
     if (!session) {
       last_error = "unreadable session: " + session.error().errcode;
       last_failure = "unreadable_session";
       continue;
     }
-    auto dec = crypto::decrypt_megolm(session.value(), room_id, ev.event_id, ev.origin_server_ts,
+    auto dec = decrypt_megolm(session.value(), room_id, ev.event_id, ev.origin_server_ts,
                                       content, seen);
     if (!dec) {
-      if (dec.error().errcode == crypto::errcode_unknown_index) {
+      if (dec.error().errcode == errcode_unknown_index) {
         out.what = room_decryption::status::missing_key;
         out.reason = "the key we have starts after this message";
         out.failure = "missing_key";
         return out;
       }
       last_error = dec.error().errcode;
-      last_failure = last_error == crypto::errcode_replay          ? "replay"
-                     : last_error == crypto::errcode_undecryptable ? "undecryptable"
-                     : last_error == crypto::errcode_bad_payload   ? "bad_payload"
+      last_failure = last_error == errcode_replay          ? "replay"
+                     : last_error == errcode_undecryptable ? "undecryptable"
+                     : last_error == errcode_bad_payload   ? "bad_payload"
                                                                    : "other";
       continue;
     }
@@ -205,4 +203,4 @@ room_decryption decrypt_room_event(
   return out;
 }
 
-} // namespace hm
+} // namespace hm::matrix::crypto
