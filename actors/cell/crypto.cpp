@@ -190,7 +190,6 @@ void cancel_key_request(crypto_pointer self, const std::string& session_id) {
     });
 }
 
-/// Schedules atom::flush once (a failed upload is retried after a while).
 /// The server holds this device's keys: senders who query them now can encrypt for
 /// us. The cell is told once, and only then syncs and joins rooms; a message sent to a
 /// device whose keys were not yet on the server could never be decrypted.
@@ -203,6 +202,7 @@ void note_keys_on_server(crypto_pointer self) {
   self->send(st.config.cell, atom::published_v);
 }
 
+/// Schedules atom::flush once (a failed upload is retried after a while).
 void retry_upload_later(crypto_pointer self) {
   auto& st = self->state;
   if (st.retry_scheduled)
