@@ -4,6 +4,7 @@ typing and receipts; plus how an event looks to a client (redaction, unsigned)."
 import json
 
 from .errors import MatrixError, bad_json, forbidden, invalid_param, not_found
+from .ratelimit import take_message
 from .store import now_ms, random_id
 
 # The room-version-10 redaction algorithm: content keys that survive a redaction.
@@ -363,6 +364,7 @@ async def put_state_event(ctx):
         own = store.power_of(room_id, ctx.user_id)
         if any(int(v) > own for v in body.get("users", {}).values()):
             raise forbidden("You cannot raise a power level above your own")
+    take_message(ctx)
     ev = store.append_event(room_id, ctx.user_id, etype, body, state_key=state_key)
     return {"event_id": ev["event_id"]}
 
@@ -409,6 +411,7 @@ async def send(ctx):
     require_joined(store, room_id, ctx.user_id)
     require_power(store, room_id, ctx.user_id, event_power_needed(store, room_id, etype, False),
                   f"send {etype}")
+    take_message(ctx)
     ev = store.append_event(room_id, ctx.user_id, etype, body,
                             txn={"device_id": ctx.device_id, "txn_id": ctx.params["txnId"]})
     store.data["txns"][key] = ev["event_id"]
@@ -428,6 +431,7 @@ async def redact(ctx):
     if target["sender"] != ctx.user_id:
         require_power(store, room_id, ctx.user_id,
                       int(store.power_levels(room_id).get("redact", 50)), "redact")
+    take_message(ctx)
     content = {"redacts": target_id}  # v11 puts it in content; older versions read the top level
     if "reason" in body:
         content["reason"] = body["reason"]

@@ -12,7 +12,7 @@ from urllib.parse import unquote
 
 from aiohttp import web
 
-from . import accounts, admin, backup, keys, rooms, sync
+from . import accounts, admin, backup, keys, ratelimit, rooms, sync
 from .errors import MatrixError, unknown_token
 from .store import Store
 
@@ -86,10 +86,12 @@ class Server:
         self.faults = admin.Faults()
         self.login_limit = (accounts.LoginLimit(args.login_burst, args.login_refill_s)
                             if args.login_burst > 0 else None)
+        self.message_limit = (ratelimit.MessageLimit(*args.message_rate)
+                              if args.message_rate else None)
         self.request_counts = {}  # user_id -> {"METHOD template": n}
         self.stopping = asyncio.Event()
         self.router = Router()
-        for module in (accounts, rooms, sync, keys, backup, admin):
+        for module in (accounts, rooms, sync, keys, backup, admin, ratelimit):
             module.register(self.router)
 
     async def handle(self, request):
@@ -194,6 +196,17 @@ class Server:
         self.store.save()
 
 
+def _message_rate(text):
+    per_second, _, burst = text.partition(",")
+    try:
+        rate, count = float(per_second), int(burst)
+    except ValueError:
+        raise ValueError(f"not PER_SECOND,BURST: {text!r}")
+    if rate <= 0 or count < 1:
+        raise ValueError(f"PER_SECOND must be above 0 and BURST at least 1: {text!r}")
+    return rate, count
+
+
 def main(argv=None):
     import argparse
     p = argparse.ArgumentParser(prog="devhs", description="Matrix homeserver for tests")
@@ -208,6 +221,8 @@ def main(argv=None):
                    help="Synapse's rc_login: this many logins, then 429 (0: no limit)")
     p.add_argument("--login-refill-s", type=float, default=1.0,
                    help="with --login-burst: seconds until one more login is allowed")
+    p.add_argument("--message-rate", type=_message_rate, default=None, metavar="PER_SECOND,BURST",
+                   help="Synapse's rc_message per user (its defaults: 0.2,10); off when not given")
     args = p.parse_args(argv)
     asyncio.run(Server(args).run())
     sys.stdout.flush()

@@ -43,6 +43,7 @@ class Store:
             "to_device_held": {},
             "receipts": {},
             "room_keys_versions": {},
+            "ratelimit_overrides": {},  # user_id -> {messages_per_second, burst_count}
         }
         if self.path and os.path.exists(self.path):
             with open(self.path, encoding="utf-8") as f:

@@ -596,3 +596,46 @@ async def test_cross_signing_and_devices(hs):
     status, body, _ = await alice.call("GET", "/account/whoami", token=other["access_token"])
     assert status == 401 and body["errcode"] == "M_UNKNOWN_TOKEN"
     await session.close()
+
+
+@run_async
+async def test_message_rate_limit_and_its_admin_override(start_hs, tmp_path):
+    """--message-rate is Synapse's rc_message: a burst, then 429 with the wait; a repeated
+    txn id is answered from the cache; an admin's override of 0 lifts the limit for one
+    user, and GET/DELETE read and remove it."""
+    token_file = str(tmp_path / "admin.token")
+    server = start_hs("--admin-user", "boss:bosspw", "--admin-token-file", token_file,
+                      "--message-rate", "0.5,3")
+    raw, session = await raw_session(server.url)
+    admin = raw.__class__(server.url, session, open(token_file).read().strip())
+    user, _ = await raw.register(name("chatty"))
+    user_id = (await user.ok("GET", "/account/whoami"))["user_id"]
+    room_id = (await user.ok("POST", "/createRoom", {}))["room_id"]
+    for i in range(3):
+        await user.ok("PUT", f"/rooms/{room_id}/send/m.room.message/t{i}", {"body": str(i)})
+    status, body, headers = await user.call("PUT", f"/rooms/{room_id}/send/m.room.message/t3",
+                                            {"body": "3"})
+    assert status == 429 and body["errcode"] == "M_LIMIT_EXCEEDED", body
+    assert 0 < body["retry_after_ms"] <= 2000 and "Retry-After" in headers
+    # A retried transaction is the same send, answered without counting.
+    await user.ok("PUT", f"/rooms/{room_id}/send/m.room.message/t0", {"body": "0"})
+    path = f"/_synapse/admin/v1/users/{user_id}/override_ratelimit"
+    assert await admin.ok("GET", path) == {}
+    status, body, _ = await user.call("POST", path, {"messages_per_second": 0})
+    assert status == 403, body  # only a server admin
+    status, body, _ = await admin.call("POST", path, {"messages_per_second": -1})
+    assert status == 400 and body["errcode"] == "M_INVALID_PARAM"
+    status, body, _ = await admin.call("POST", "/_synapse/admin/v1/users/@nobody:localhost"
+                                       "/override_ratelimit", {})
+    assert status == 404, body
+    lifted = await admin.ok("POST", path, {"messages_per_second": 0, "burst_count": 0})
+    assert lifted == {"messages_per_second": 0, "burst_count": 0}
+    assert await admin.ok("GET", path) == lifted
+    for i in range(4, 20):
+        await user.ok("PUT", f"/rooms/{room_id}/send/m.room.message/t{i}", {"body": str(i)})
+    assert await admin.ok("DELETE", path) == {}
+    assert await admin.ok("GET", path) == {}
+    status, body, _ = await user.call("PUT", f"/rooms/{room_id}/send/m.room.message/t20",
+                                      {"body": "20"})
+    assert status == 429, body  # the limit is back
+    await session.close()
