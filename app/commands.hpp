@@ -85,6 +85,7 @@ struct provision_options {
   std::string user;        // localpart or MXID; empty: hermes / hermes-<profile>
   std::string displayname; // empty: Hermes / Hermes <profile>
   bool force = false;
+  bool keep_rate_limit = false; // leave Synapse's message rate limit on for the bot
 };
 
 /// `hermes-matrix provision`: creates the bot's account through Synapse's

@@ -116,6 +116,9 @@ int main(int argc, char** argv) {
                         "The bot's display name (default: Hermes, or Hermes <profile>)");
   provision->add_flag("--force", prov_opts.force,
                       "Replace existing credentials, and reset an existing account's password");
+  provision->add_flag("--keep-rate-limit", prov_opts.keep_rate_limit,
+                      "Leave the homeserver's message rate limit on for the bot (by default "
+                      "provision lifts it with Synapse's override_ratelimit)");
 
   auto& cl = run_opts.cluster;
   auto* listen = run->add_option("--cluster-listen", cl.listen,

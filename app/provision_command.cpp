@@ -181,6 +181,23 @@ int provision_command(const provision_options& o) {
     return fail(cmd, user_id + " is ready, but " + env_file.string()
                      + " could not be written: " + *err + "; run provision again with --force");
 
+  // Synapse's default message rate limit (0.2/s, a burst of 10) would hold a busy bot's
+  // replies back by seconds each: a bot is exempted, as its operator would do by hand.
+  // Failing that is not failing the provision: the bot works, only slower.
+  std::string rate_limit_note;
+  if (!o.keep_rate_limit) {
+    auto lifted = admin.call(matrix::admin_set_ratelimit_request(user_id, {0, 0}),
+                             matrix::parse_admin_ratelimit);
+    if (lifted)
+      rate_limit_note = "Lifted the homeserver's message rate limit for " + user_id
+                        + " (Synapse's override_ratelimit, 0 messages/s: none).\n";
+    else
+      std::cerr << "hermes-matrix provision: warning: could not lift the message rate limit "
+                   "for "
+                << user_id << " (" << matrix::to_string(lifted.error())
+                << "); its replies may be held back under the homeserver's rate limit\n";
+  }
+
   std::cout << (put->created ? "Created " : "Updated ") << user_id << " on "
             << profiles::printable_url(o.homeserver)
             << " (display name \"" << displayname << "\") and logged in as device "
@@ -189,7 +206,8 @@ int provision_command(const provision_options& o) {
                "MATRIX_ACCESS_TOKEN to "
             << env_file.string() << ".\n"
             << "Its password is random and was not kept; `provision --force` replaces the "
-               "login.\n";
+               "login.\n"
+            << rate_limit_note;
   if (existing.config.allowed_users.empty() && !existing.config.allow_all_users)
     std::cout << "Next: set MATRIX_ALLOWED_USERS (who may talk to the bot) in "
               << env_file.string() << ", then reload hermes-matrix.\n";

@@ -32,6 +32,30 @@ result<admin_user> user_of(const http_response& r, std::string_view what) {
 
 } // namespace
 
+http_request admin_set_ratelimit_request(std::string_view user_id, admin_ratelimit limit) {
+  http_request r;
+  r.method = http_method::post;
+  r.target = "/_synapse/admin/v1/users/" + percent_encode(user_id) + "/override_ratelimit";
+  r.body = json{{"messages_per_second", limit.messages_per_second},
+                {"burst_count", limit.burst_count}};
+  return r;
+}
+
+result<admin_ratelimit> parse_admin_ratelimit(const http_response& r) {
+  if (r.status < 200 || r.status >= 300)
+    return parse_matrix_error(r);
+  std::string why;
+  auto j = parse_bounded_json(r.body, json_limits{8, 1u << 16}, &why);
+  if (!j || !j->is_object())
+    return bad_response(r.status, "rate limit override: " + (j ? "not a JSON object" : why));
+  auto per_second = int_field(*j, "messages_per_second");
+  auto burst = int_field(*j, "burst_count");
+  if (!per_second || !burst)
+    return bad_response(r.status, "rate limit override: missing messages_per_second or "
+                                  "burst_count");
+  return admin_ratelimit{*per_second, *burst};
+}
+
 http_request admin_get_user_request(std::string_view user_id) {
   http_request r;
   r.method = http_method::get;

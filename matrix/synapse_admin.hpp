@@ -2,12 +2,14 @@
 
 // Synapse's admin API for user accounts (not part of the Matrix spec), as
 // `hermes-matrix provision` uses it: see
-// https://element-hq.github.io/synapse/latest/admin_api/user_admin_api.html.
+// https://element-hq.github.io/synapse/latest/admin_api/user_admin_api.html
+// (its "Override ratelimiting for users" for the message rate limit).
 // Builders and parsers like client_api.hpp; the caller adds the admin's token.
 
 #include "matrix/errors.hpp"
 #include "matrix/request.hpp"
 
+#include <cstdint>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -42,5 +44,18 @@ struct admin_put_result {
   bool created = false;
 };
 [[nodiscard]] result<admin_put_result> parse_admin_put_user(const http_response& r);
+
+/// A user's own message rate limit (rc_message); messages_per_second 0 means none.
+struct admin_ratelimit {
+  std::int64_t messages_per_second = 0;
+  std::int64_t burst_count = 0;
+};
+
+/// POST /_synapse/admin/v1/users/{userId}/override_ratelimit: sets the user's own
+/// message rate limit ({0, 0}: the user is not rate limited at all).
+[[nodiscard]] http_request admin_set_ratelimit_request(std::string_view user_id,
+                                                       admin_ratelimit limit);
+/// The override now in force, as the server answers it.
+[[nodiscard]] result<admin_ratelimit> parse_admin_ratelimit(const http_response& r);
 
 } // namespace hm::matrix

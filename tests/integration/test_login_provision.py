@@ -230,6 +230,71 @@ def test_provision_creates_the_bot_and_writes_the_profile(tmp_path, hs):
     assert password not in env.read_text(), "the generated password was kept"
 
 
+def sends_until_limited(hs, token, count):
+    """Sends `count` messages into a new room as `token`'s user; how many were taken
+    before the first 429 (all of them when none was refused)."""
+    status, room = call(hs, "POST", "/_matrix/client/v3/createRoom", {}, token=token)
+    assert status == 200, room
+    for i in range(count):
+        status, body = call(hs, "PUT", f"/_matrix/client/v3/rooms/{room['room_id']}/send/"
+                            f"m.room.message/t{i}", {"msgtype": "m.text", "body": str(i)},
+                            token=token)
+        if status == 429:
+            return i
+        assert status == 200, body
+    return count
+
+
+@pytest.fixture
+def limited_hs(tmp_path):
+    """A dev homeserver with Synapse's default message rate limit (0.2/s, burst 10)."""
+    token_file = tmp_path / "admin.token"
+    server = Homeserver(str(tmp_path / "hs"), "--admin-user", "boss:boss-pw-91",
+                        "--admin-token-file", str(token_file), "--message-rate", "0.2,10")
+    server.admin_token_file = token_file
+    yield server
+    server.stop()
+
+
+def test_provision_lifts_the_message_rate_limit_for_the_bot(tmp_path, limited_hs):
+    hs = limited_hs
+    home = tmp_path / "home"
+    res = cli("provision", "--hermes-home", str(home), "--profile", "coder",
+              "--homeserver", hs.url, "--admin-token-file", str(hs.admin_token_file))
+    assert res.returncode == 0, res.stderr
+    assert "Lifted the homeserver's message rate limit" in res.stdout
+    admin_token = hs.admin_token_file.read_text().strip()
+    status, limit = call(hs, "GET", "/_synapse/admin/v1/users/@hermes-coder:localhost/"
+                         "override_ratelimit", token=admin_token)
+    assert status == 200 and limit == {"messages_per_second": 0, "burst_count": 0}
+    token = env_of(home / "profiles" / "coder" / ".env")["MATRIX_ACCESS_TOKEN"]
+    assert sends_until_limited(hs, token, 25) == 25
+    # Anyone else on the server still meets the limit after its burst of 10.
+    other = register(hs, "someone")
+    assert sends_until_limited(hs, other["access_token"], 25) == 10
+
+
+def test_provision_keeps_the_rate_limit_when_asked_or_when_it_cannot_lift_it(tmp_path, limited_hs):
+    hs = limited_hs
+    args = ("--homeserver", hs.url, "--admin-token-file", str(hs.admin_token_file))
+    kept = cli("provision", "--hermes-home", str(tmp_path / "a"), "--profile", "coder", *args,
+               "--keep-rate-limit")
+    assert kept.returncode == 0, kept.stderr
+    assert "rate limit" not in kept.stdout + kept.stderr
+    admin_token = hs.admin_token_file.read_text().strip()
+    status, limit = call(hs, "GET", "/_synapse/admin/v1/users/@hermes-coder:localhost/"
+                         "override_ratelimit", token=admin_token)
+    assert status == 200 and limit == {}
+    # The homeserver refuses the override (not Synapse, or a failure): the bot is
+    # provisioned all the same, and the operator is told.
+    call(hs, "POST", "/_devhs/faults", {"user_id": "@boss:localhost", "kind": "fail",
+                                        "mode": "500", "path_contains": "override_ratelimit"})
+    refused = cli("provision", "--hermes-home", str(tmp_path / "b"), "--profile", "writer", *args)
+    assert refused.returncode == 0, refused.stderr
+    assert "could not lift the message rate limit for @hermes-writer:localhost" in refused.stderr
+    assert env_of(tmp_path / "b" / "profiles" / "writer" / ".env")["MATRIX_ACCESS_TOKEN"]
+
+
 def test_provision_refuses_to_replace_credentials_without_force(tmp_path, hs):
     reg = register(hs, "hermes-coder")
     home, env = coder_home(tmp_path, hs, MATRIX_ACCESS_TOKEN=reg["access_token"])

@@ -54,3 +54,24 @@ CAF_TEST(put tells a created account from a modified one) {
   auto broken = parse_admin_put_user(response(201, R"({"displayname":"no name"})"));
   CAF_CHECK(!broken.ok());
 }
+
+CAF_TEST(the rate limit override is posted for the user and read back) {
+  auto lift = admin_set_ratelimit_request("@hermes:example.org", {0, 0});
+  CAF_CHECK(lift.method == http_method::post);
+  CAF_CHECK_EQUAL(lift.target,
+                  "/_synapse/admin/v1/users/%40hermes%3Aexample.org/override_ratelimit");
+  CAF_CHECK(lift.needs_access_token);
+  CAF_REQUIRE(lift.body.has_value());
+  CAF_CHECK_EQUAL((*lift.body)["messages_per_second"], 0);
+  CAF_CHECK_EQUAL((*lift.body)["burst_count"], 0);
+  auto set = parse_admin_ratelimit(response(200, R"({"messages_per_second":0,"burst_count":0})"));
+  CAF_REQUIRE(set.ok());
+  CAF_CHECK_EQUAL(set->messages_per_second, 0);
+  CAF_CHECK_EQUAL(set->burst_count, 0);
+  // Synapse answers a user it does not know with 404, a remote one with 400.
+  auto unknown = parse_admin_ratelimit(
+    response(404, R"({"errcode":"M_NOT_FOUND","error":"User does not exist"})"));
+  CAF_REQUIRE(!unknown.ok());
+  CAF_CHECK_EQUAL(unknown.error().errcode, "M_NOT_FOUND");
+  CAF_CHECK(!parse_admin_ratelimit(response(200, R"({"burst_count":0})")).ok());
+}
