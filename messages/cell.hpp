@@ -70,12 +70,16 @@ struct outgoing_event {
   /// after its reply's last text): it goes out only once the homeserver confirmed
   /// that one, and is dropped (and logged) if that one was refused.
   std::string after_txn;
+  /// A decoration that yields to content (a turn's 👀): not sent once a message queued
+  /// after it in the room is ready to go, so that under a rate limit the text takes
+  /// its place instead of waiting behind it.
+  bool yields = false;
 };
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, outgoing_event& x) {
   return f(caf::meta::type_name("outgoing_event"), x.room_id, x.event_type, x.content,
-           x.txn_id, x.relates_txn, x.after_txn);
+           x.txn_id, x.relates_txn, x.after_txn, x.yields);
 }
 
 /// A streaming edit: not persisted (the final text is), coalesced so that only

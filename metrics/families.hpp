@@ -84,7 +84,7 @@ inline constexpr family_info outbox_queue_depth{
 inline constexpr family_info outbox_sends{
   "hermes_matrix_outbox_sends_total", family_type::counter,
   "Sends to the homeserver by result (ok; rate_limited: HTTP 429; retry: another "
-  "transient failure; refused: dropped for good)",
+  "transient failure; refused: dropped for good; skipped: a decoration the reply went before)",
   "result"};
 inline constexpr family_info outbox_rate_limit_wait{
   "hermes_matrix_outbox_rate_limit_wait_seconds_total", family_type::counter,

@@ -19,7 +19,7 @@ using namespace store_sql;
 
 namespace {
 
-constexpr int schema_version = 6;
+constexpr int schema_version = 7;
 
 /// Version 1: the key-value table. Version 2: the journal and the outbox.
 constexpr const char* schema_v2 = R"sql(
@@ -134,6 +134,11 @@ constexpr const char* schema_v6 = R"sql(
 ALTER TABLE journal ADD COLUMN run TEXT NOT NULL DEFAULT '';
 -- A reaction names the event it answers: which of our sends was it?
 CREATE INDEX IF NOT EXISTS outbox_event ON outbox (event_id) WHERE event_id IS NOT NULL;
+)sql";
+
+// A decoration (a turn's 👀) that content queued after it may take the place of.
+constexpr const char* schema_v7 = R"sql(
+ALTER TABLE outbox ADD COLUMN yields INTEGER NOT NULL DEFAULT 0;
 )sql";
 
 /// A thread nobody has taken the bot into for this long needs a mention again.
@@ -253,6 +258,9 @@ profile_store::open(const std::filesystem::path& path) {
           return e;
       if (found < 6)
         if (auto e = exec(db, schema_v6))
+          return e;
+      if (found < 7)
+        if (auto e = exec(db, schema_v7))
           return e;
       return statement{db, "INSERT INTO meta (key, value) VALUES ('schema_version', ?1) "
                            "ON CONFLICT (key) DO UPDATE SET value = excluded.value"}
@@ -429,14 +437,15 @@ std::optional<journal_outcome> profile_store::outcome(const std::string& event_i
 std::optional<std::string> profile_store::enqueue(const outbox_entry& e, bool& inserted) {
   std::lock_guard guard{mutex_};
   auto err = statement{db_, "INSERT OR IGNORE INTO outbox (room_id, txn_id, event_type, "
-                            "content, relates_txn, after_txn, created_at) "
-                            "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)"}
+                            "content, relates_txn, after_txn, yields, created_at) "
+                            "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)"}
                .bind(e.room_id)
                .bind(e.txn_id)
                .bind(e.event_type)
                .bind(e.content)
                .bind(e.relates_txn)
                .bind(e.after_txn)
+               .bind(int64_t{e.yields ? 1 : 0})
                .bind(unix_ms())
                .run();
   inserted = !err && sqlite3_changes(db_) > 0;
@@ -446,11 +455,11 @@ std::optional<std::string> profile_store::enqueue(const outbox_entry& e, bool& i
 std::vector<outbox_entry> profile_store::pending_outbox() {
   std::lock_guard guard{mutex_};
   std::vector<outbox_entry> result;
-  statement q{db_, "SELECT seq, room_id, txn_id, event_type, content, relates_txn, after_txn "
-                   "FROM outbox WHERE state = 'pending' ORDER BY seq"};
+  statement q{db_, "SELECT seq, room_id, txn_id, event_type, content, relates_txn, after_txn, "
+                   "yields FROM outbox WHERE state = 'pending' ORDER BY seq"};
   while (q.row())
-    result.push_back(
-      {q.integer(0), q.text(1), q.text(2), q.text(3), q.text(4), q.text(5), q.text(6)});
+    result.push_back({q.integer(0), q.text(1), q.text(2), q.text(3), q.text(4), q.text(5),
+                      q.text(6), q.integer(7) != 0});
   return result;
 }
 

@@ -37,6 +37,7 @@ struct outbox_entry {
   std::string content;      ///< JSON text
   std::string relates_txn;  ///< for edits: the txn of the original, whose event id goes into m.relates_to
   std::string after_txn;    ///< an earlier send of the room this one waits for (outgoing_event)
+  bool yields = false;      ///< a decoration skipped for content queued after it (outgoing_event)
 };
 
 /// What became of a send (by txn id).

@@ -70,12 +70,13 @@ void send_durable(session_pointer self, outgoing_event ev) {
 /// Reacts to the turn's message; with `after_txn`, only once that send of the reply
 /// reached the room (the outbox drops the reaction if it never does).
 void react(session_pointer self, const agent_turn& t, const char* kind, const char* key,
-           std::string after_txn = {}) {
+           std::string after_txn = {}, bool yields = false) {
   if (!self->state.config.reactions)
     return;
   send_durable(self, {t.room_id, "m.reaction",
                       matrix::reaction_content(t.event_id, key).dump(),
-                      matrix::derive_txn_id(t.event_id, 0, kind), "", std::move(after_txn)});
+                      matrix::derive_txn_id(t.event_id, 0, kind), "", std::move(after_txn),
+                      yields});
 }
 
 /// What the room sees while the turn runs: the text so far, or what the agent
@@ -276,7 +277,8 @@ void start_turn(session_pointer self, agent_turn turn) {
   // Resumed after a restart with its first message out already: edits of it from here
   // (its text then is not known; the final edit always follows).
   r.initial_sent = r.turn.reply_begun;
-  react(self, r.turn, "react-working", "👀");
+  // "Working on it" says nothing once the reply is there: it yields to the text.
+  react(self, r.turn, "react-working", "👀", {}, true);
   self->send(st.outbox, atom::typing_v, r.turn.room_id, true);
   st.log->info("answering {} in {} ({} waiting)", r.turn.event_id, r.turn.room_id,
                st.waiting.size());

@@ -451,7 +451,8 @@ def test_rate_limit_storm_every_message_answered_exactly_once(world):
     for source in sources:
         assert len(replies_to(events, source, world.solo.user_id)) == 1
         assert reactions_to(events, source, world.solo.user_id).count("✅") == 1
-        assert reactions_to(events, source, world.solo.user_id).count("👀") == 1
+        # Once at most: a 👀 still waiting when its reply is ready gives the reply its place.
+        assert reactions_to(events, source, world.solo.user_id).count("👀") <= 1
         assert done_after_final_text(events, source, world.solo.user_id)
     assert "retrying in" in world.gateway.stderr()
 
@@ -474,7 +475,7 @@ def test_rate_limit_on_every_request_every_message_answered_exactly_once(world):
     for source in sources + [sentinel]:
         assert len(replies_to(events, source, world.solo.user_id)) == 1
         done = reactions_to(events, source, world.solo.user_id)
-        assert done.count("👀") == 1 and done.count("✅") + done.count("❌") == 1, done
+        assert done.count("👀") <= 1 and done.count("✅") + done.count("❌") == 1, done
         assert done_after_final_text(events, source, world.solo.user_id)
 
 

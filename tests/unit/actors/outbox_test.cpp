@@ -256,23 +256,39 @@ CAF_TEST(a final text whose last streaming edit met a 429 still lands and the ch
   CAF_CHECK_EQUAL(store->pending_outbox_count(), 0u);
 }
 
-CAF_TEST(the check mark waits for a reply held back by 429s) {
+CAF_TEST(under 429s the reply takes the place of a working mark not yet sent) {
   room->answers = {429, 429, 429};
   ask("storm message 1");
   stream(sse_text("echo: storm message 1"));
   stream_ends(); // before the first tick: the reply is one message, no edit
   pass(1s);
-  CAF_CHECK_EQUAL(room->events.size(), 0u); // 👀 waits out the rate limit first
+  CAF_CHECK_EQUAL(room->events.size(), 0u); // the 👀 met the rate limit
   CAF_CHECK(logged("retrying in 2000 ms"));
+  // The wait is over: the reply goes in the 👀's place, which is never sent.
+  pass(1100ms);
+  CAF_CHECK_EQUAL(room->refused_puts, 2);
+  CAF_CHECK(logged("skipping m.reaction"));
   pass(10s);
   CAF_CHECK_EQUAL(room->shown_reply(), "echo: storm message 1");
   CAF_CHECK_EQUAL(room->edits(), 0u);
-  auto working = room->index_of_reaction("👀");
   auto reply = room->index_of_text("echo: storm message 1");
   auto done = room->index_of_reaction("✅");
-  CAF_CHECK_EQUAL(working, 0);
-  CAF_CHECK_GREATER(reply, working);
+  CAF_CHECK_EQUAL(room->index_of_reaction("👀"), -1);
+  CAF_CHECK_EQUAL(reply, 0);
   CAF_CHECK_GREATER(done, reply);
+  CAF_CHECK_EQUAL(store->pending_outbox_count(), 0u);
+}
+
+CAF_TEST(a working mark the homeserver takes before the reply is ready stays) {
+  ask("slow thought");
+  pass(500ms);
+  CAF_REQUIRE_EQUAL(room->index_of_reaction("👀"), 0);
+  stream(sse_text("echo: slow thought"));
+  stream_ends();
+  pass(5s);
+  CAF_CHECK_EQUAL(room->index_of_text("echo: slow thought"), 1);
+  CAF_CHECK_EQUAL(room->index_of_reaction("✅"), 2);
+  CAF_CHECK(!logged("skipping"));
 }
 
 CAF_TEST(a reply the homeserver refuses gets no check mark and the log says why) {

@@ -42,14 +42,14 @@ CAF_TEST_FIXTURE_SCOPE(crypto_store_tests, fixture)
 
 CAF_TEST(a new store is at schema version 6 and starts without crypto state) {
   auto store = open_ok(path);
-  CAF_CHECK_EQUAL(store->get("schema_version"), std::optional<std::string>{"6"});
+  CAF_CHECK_EQUAL(store->get("schema_version"), std::optional<std::string>{"7"});
   CAF_CHECK(!store->crypto_account());
   CAF_CHECK(store->olm_sessions("K").empty());
   CAF_CHECK(!store->tracked_devices());
   CAF_CHECK(store->parked().empty());
 }
 
-CAF_TEST(a version 2 store migrates to version 6 and keeps its journal and outbox) {
+CAF_TEST(a version 2 store migrates to version 7 and keeps its journal and outbox) {
   std::filesystem::create_directories(path.parent_path());
   raw_exec(path, R"sql(
     CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
@@ -66,7 +66,7 @@ CAF_TEST(a version 2 store migrates to version 6 and keeps its journal and outbo
       VALUES ('!r', 't1', 'm.room.message', '{}', 1);
   )sql");
   auto store = open_ok(path);
-  CAF_CHECK_EQUAL(store->get("schema_version"), std::optional<std::string>{"6"});
+  CAF_CHECK_EQUAL(store->get("schema_version"), std::optional<std::string>{"7"});
   CAF_CHECK_EQUAL(store->get("next_batch"), std::optional<std::string>{"s9"});
   CAF_CHECK(!store->remember_thread("!r", "$root")); // version 4's table is there
   auto journal = store->pending_journal();
@@ -75,6 +75,7 @@ CAF_TEST(a version 2 store migrates to version 6 and keeps its journal and outbo
   auto pending = store->pending_outbox();
   CAF_REQUIRE_EQUAL(pending.size(), 1u);
   CAF_CHECK_EQUAL(pending[0].after_txn, ""); // version 5's column, empty for old sends
+  CAF_CHECK(!pending[0].yields);             // version 7's: old sends are all content
   crypto_changes c;
   c.devices = R"({"users":{}})";
   CAF_CHECK(!store->commit_crypto(c));

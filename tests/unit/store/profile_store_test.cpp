@@ -52,7 +52,7 @@ CAF_TEST(values survive closing and reopening) {
   auto store = open_ok(path);
   CAF_CHECK_EQUAL(store->get("next_batch"), std::optional<std::string>{"s2"});
   CAF_CHECK_EQUAL(store->get("missing"), std::nullopt);
-  CAF_CHECK_EQUAL(store->get("schema_version"), std::optional<std::string>{"6"});
+  CAF_CHECK_EQUAL(store->get("schema_version"), std::optional<std::string>{"7"});
 }
 
 CAF_TEST(a link in place of the store is refused and not followed) {
@@ -215,10 +215,13 @@ CAF_TEST(the outbox keeps sends until acknowledged and ignores a repeated txn id
   CAF_CHECK(store->pending_outbox().empty());
 }
 
-CAF_TEST(a send that vouches for another keeps that link across a restart) {
+CAF_TEST(a send that vouches for another and a decoration keep what they are across a restart) {
   {
     auto store = open_ok(path);
     bool inserted = false;
+    CAF_CHECK(!store->enqueue({0, "!r:hs", "hm.1.0.react-working", "m.reaction", "{}", "", "",
+                               true},
+                              inserted));
     CAF_CHECK(!store->enqueue({0, "!r:hs", "hm.1.0.reply", "m.room.message", "{}", "", ""},
                               inserted));
     CAF_CHECK(!store->enqueue({0, "!r:hs", "hm.1.0.react-done", "m.reaction", "{}", "",
@@ -227,8 +230,10 @@ CAF_TEST(a send that vouches for another keeps that link across a restart) {
   }
   auto store = open_ok(path);
   auto pending = store->pending_outbox();
-  CAF_REQUIRE_EQUAL(pending.size(), 2u);
-  CAF_CHECK_EQUAL(pending[1].after_txn, "hm.1.0.reply");
+  CAF_REQUIRE_EQUAL(pending.size(), 3u);
+  CAF_CHECK(pending[0].yields); // a decoration stays one across the restart
+  CAF_CHECK(!pending[1].yields);
+  CAF_CHECK_EQUAL(pending[2].after_txn, "hm.1.0.reply");
   CAF_CHECK_EQUAL(store->outcome_of_send("hm.1.0.reply").state, send_outcome::pending);
   CAF_CHECK_EQUAL(store->outcome_of_send("hm.nothing").state, send_outcome::unknown);
   CAF_CHECK(!store->mark_failed("hm.1.0.reply", "M_FORBIDDEN"));
