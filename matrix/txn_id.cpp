@@ -52,4 +52,8 @@ std::string reply_txn_id(std::string_view source_event_id) {
   return derive_txn_id(source_event_id, 0, "reply");
 }
 
+std::string done_txn_id(std::string_view source_event_id) {
+  return derive_txn_id(source_event_id, 0, "react-done");
+}
+
 } // namespace hm::matrix

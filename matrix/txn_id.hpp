@@ -22,4 +22,9 @@ namespace hm::matrix {
 /// The txn of the first message of the answer to `source_event_id` (part 0, "reply").
 [[nodiscard]] std::string reply_txn_id(std::string_view source_event_id);
 
+/// The txn of the reaction (✅ or ❌) that ends the answer to `source_event_id` (part 0,
+/// "react-done"). It is queued with the answer's final text: once it is in the outbox,
+/// that answer is complete.
+[[nodiscard]] std::string done_txn_id(std::string_view source_event_id);
+
 } // namespace hm::matrix

@@ -69,14 +69,13 @@ void send_durable(session_pointer self, outgoing_event ev) {
 
 /// Reacts to the turn's message; with `after_txn`, only once that send of the reply
 /// reached the room (the outbox drops the reaction if it never does).
-void react(session_pointer self, const agent_turn& t, const char* kind, const char* key,
+void react(session_pointer self, const agent_turn& t, std::string txn, const char* key,
            std::string after_txn = {}, bool yields = false) {
   if (!self->state.config.reactions)
     return;
   send_durable(self, {t.room_id, "m.reaction",
-                      matrix::reaction_content(t.event_id, key).dump(),
-                      matrix::derive_txn_id(t.event_id, 0, kind), "", std::move(after_txn),
-                      yields});
+                      matrix::reaction_content(t.event_id, key).dump(), std::move(txn), "",
+                      std::move(after_txn), yields});
 }
 
 /// What the room sees while the turn runs: the text so far, or what the agent
@@ -173,7 +172,7 @@ void finish_turn(session_pointer self, std::string final_text, const journal_out
                         part_txn, "", last_txn});
     last_txn = part_txn;
   }
-  react(self, t, "react-done", ok ? "✅" : "❌", last_txn);
+  react(self, t, matrix::done_txn_id(t.event_id), ok ? "✅" : "❌", last_txn);
   self->send(st.outbox, atom::typing_v, t.room_id, false);
   if (ok) {
     st.history.push_back({"user", t.text});
@@ -278,7 +277,8 @@ void start_turn(session_pointer self, agent_turn turn) {
   // (its text then is not known; the final edit always follows).
   r.initial_sent = r.turn.reply_begun;
   // "Working on it" says nothing once the reply is there: it yields to the text.
-  react(self, r.turn, "react-working", "👀", {}, true);
+  react(self, r.turn, matrix::derive_txn_id(r.turn.event_id, 0, "react-working"), "👀", {},
+        true);
   self->send(st.outbox, atom::typing_v, r.turn.room_id, true);
   st.log->info("answering {} in {} ({} waiting)", r.turn.event_id, r.turn.room_id,
                st.waiting.size());

@@ -236,6 +236,15 @@ void act_on_plain_message(profile_cell_pointer self, const journal_entry& entry,
     case profiles::verdict::answer:
       break;
   }
+  // The answer ended in the last life (its ✅ or ❌ is queued with its final text) and
+  // only the journal did not hear of it before the stop: running it again would send a
+  // second final text after the ✅.
+  if (st.store->outcome_of_send(matrix::done_txn_id(entry.event_id)).state
+      != send_outcome::unknown) {
+    st.log->info("{} was answered before the last stop", entry.event_id);
+    finish_entry(self, entry.event_id, journal_outcome::answered());
+    return;
+  }
   auto thread = profiles::conversation_thread(st.config, room, *msg);
   auto key = profiles::session_key(st.config.name, room, *msg, thread);
   auto target = profiles::reply_to(*msg, thread);

@@ -219,6 +219,36 @@ def test_a_gateway_killed_mid_run_answers_once_without_running_the_agent_again(w
     assert len(replies) == 1, replies
 
 
+def test_an_answer_that_ended_just_before_a_crash_is_not_run_again(world):
+    """A SIGKILL after an answer's ✅ was queued with its final text but before the
+    journal heard the turn was done (the window the soak once hit: the resumed turn
+    sent its final text again, after the ✅). On the next start the entry is finished
+    without asking the agent again, and the bot sends nothing more."""
+    import sqlite3
+    source = world.doru.send(world.dm, "answered once")
+    final_reply(world.doru, world.dm, source, world.bot, "echo: answered once")
+    world.gateway.stop()
+    # The store as that crash leaves it: the journal entry is still pending.
+    store = world.home / "profiles" / "runner" / "platforms" / "matrix" / "hermes-matrix.db"
+    with sqlite3.connect(store) as con:
+        changed = con.execute("UPDATE journal SET outcome = NULL, finished_at = NULL "
+                              "WHERE event_id = ?", (source,)).rowcount
+    assert changed == 1
+    sent_before = [e["event_id"] for e in world.hs.events(world.dm)
+                   if e["sender"] == world.bot.user_id]
+    world.gateway.start()
+    wait_until(lambda: f"{source} was answered before the last stop" in world.gateway.stderr(),
+               30, "the resumed entry to be recognised as answered")
+    assert world.run_of("answered once")["status"] == "completed"  # still the one run
+    with sqlite3.connect(f"file:{store}?mode=ro", uri=True) as con:
+        outcome = con.execute("SELECT outcome FROM journal WHERE event_id = ?",
+                              (source,)).fetchone()
+    assert outcome == ("answered",)
+    sent_after = [e["event_id"] for e in world.hs.events(world.dm)
+                  if e["sender"] == world.bot.user_id]
+    assert sent_after == sent_before
+
+
 def test_a_busy_server_is_waited_out(world):
     world.agent.script({"status": 429}, count=1)
     source = world.doru.send(world.dm, "when you can")

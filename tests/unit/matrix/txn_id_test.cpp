@@ -30,3 +30,12 @@ CAF_TEST(url_safe) {
   auto long_kind = derive_txn_id("$x", 0, std::string(100, 'k'));
   CAF_CHECK_EQUAL(long_kind.size(), 3u + 32u + 3u + 32u);
 }
+
+CAF_TEST(the reply and the done reaction of an answer have txn ids of their own) {
+  // The cell recognises a finished answer by its done reaction's txn: the session must
+  // derive the very same one, and it must not be the reply's.
+  CAF_CHECK_EQUAL(reply_txn_id("$ev"), derive_txn_id("$ev", 0, "reply"));
+  CAF_CHECK_EQUAL(done_txn_id("$ev"), derive_txn_id("$ev", 0, "react-done"));
+  CAF_CHECK_NOT_EQUAL(done_txn_id("$ev"), reply_txn_id("$ev"));
+  CAF_CHECK_NOT_EQUAL(done_txn_id("$ev"), done_txn_id("$other"));
+}
