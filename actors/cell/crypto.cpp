@@ -195,10 +195,9 @@ void cancel_key_request(crypto_pointer self, const std::string& session_id) {
 /// device whose keys were not yet on the server could never be decrypted.
 void note_keys_on_server(crypto_pointer self) {
   auto& st = self->state;
-  st.device_keys_on_server = true;
-  if (st.published_told)
+  if (st.device_keys_on_server)
     return;
-  st.published_told = true;
+  st.device_keys_on_server = true;
   self->send(st.config.cell, atom::published_v);
 }
 

@@ -56,9 +56,8 @@ struct crypto_state {
   /// /keys/query has told us what the server holds for this device.
   bool identity_checked = false;
   /// The server holds this device's keys (they are ours: checked, or uploaded by us).
+  /// Set once per life, when the cell is told (atom::published).
   bool device_keys_on_server = false;
-  /// The cell was told the device keys are on the server (once per life).
-  bool published_told = false;
   bool upload_in_flight = false;
   bool retry_scheduled = false;
   /// signed_curve25519 one-time keys the server holds, as last told (sync or upload).

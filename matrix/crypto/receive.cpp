@@ -21,6 +21,29 @@ std::vector<olm_session> load_olm_sessions(crypto_store& store,
   return sessions;
 }
 
+/// Adds the inbound Megolm session a (forwarded) room key carries to `changes`, or
+/// notes in `result` why it was dropped. `sender_user` owns the session's creator key;
+/// "" when that is not known. Answers an error only when the session cannot be stored.
+std::optional<std::string> keep_room_key(result<inbound_group_session> inbound,
+                                         const pickle_key& key, const std::string& what,
+                                         const std::string& sender_user,
+                                         crypto_changes& changes, to_device_result& result) {
+  if (!inbound) {
+    result.dropped.push_back(what + ": " + inbound.error().errcode);
+    return std::nullopt;
+  }
+  auto pickle = inbound->pickle(key);
+  if (!pickle)
+    return "cannot pickle a Megolm session: " + pickle.error().error;
+  auto& info = inbound->info();
+  changes.inbound.push_back({info.room_id, info.session_id, info.sender_key,
+                             info.sender_ed25519, nlohmann::json(info.forwarding_chain).dump(),
+                             std::move(pickle).value(),
+                             static_cast<int64_t>(inbound->first_known_index()), sender_user});
+  result.new_sessions.push_back(info.session_id);
+  return std::nullopt;
+}
+
 } // namespace
 
 std::variant<to_device_result, std::string>
@@ -66,20 +89,9 @@ receive_to_device(crypto_store& store, const pickle_key& key, account& olm_accou
       changes.account = std::move(*row);
     }
     if (olm->type == "m.room_key") {
-      auto inbound = inbound_group_session::from_room_key(olm.value());
-      if (!inbound) {
-        result.dropped.push_back("a room key from " + ev.sender + ": " + inbound.error().errcode);
-      } else {
-        auto pickle = inbound->pickle(key);
-        if (!pickle)
-          return "cannot pickle a Megolm session: " + pickle.error().error;
-        auto& info = inbound->info();
-        changes.inbound.push_back({info.room_id, info.session_id, info.sender_key,
-                                   info.sender_ed25519, "[]", std::move(pickle).value(),
-                                   static_cast<int64_t>(inbound->first_known_index()),
-                                   ev.sender});
-        result.new_sessions.push_back(info.session_id);
-      }
+      if (auto err = keep_room_key(inbound_group_session::from_room_key(olm.value()), key,
+                                   "a room key from " + ev.sender, ev.sender, changes, result))
+        return *err;
     } else if (olm->type == "m.forwarded_room_key") {
       bool trusted = ev.sender == self.user_id && olm->sender_key != olm_account.identity().curve25519
                      && own_verified_device && own_verified_device(olm->sender_key);
@@ -90,23 +102,12 @@ receive_to_device(crypto_store& store, const pickle_key& key, account& olm_accou
           return *err;
         continue;
       }
-      auto inbound = inbound_group_session::from_forwarded_room_key(olm.value());
-      if (!inbound) {
-        result.dropped.push_back("a forwarded room key from " + ev.sender + ": "
-                                 + inbound.error().errcode);
-      } else {
-        auto pickle = inbound->pickle(key);
-        if (!pickle)
-          return "cannot pickle a Megolm session: " + pickle.error().error;
-        auto& info = inbound->info();
-        // No sender user: Olm authenticated the forwarding device, not the creator; the
-        // room event's sender is checked against the device list instead.
-        changes.inbound.push_back({info.room_id, info.session_id, info.sender_key,
-                                   info.sender_ed25519, nlohmann::json(info.forwarding_chain).dump(),
-                                   std::move(pickle).value(),
-                                   static_cast<int64_t>(inbound->first_known_index()), ""});
-        result.new_sessions.push_back(info.session_id);
-      }
+      // No sender user: Olm authenticated the forwarding device, not the creator; the
+      // room event's sender is checked against the device list instead.
+      if (auto err = keep_room_key(inbound_group_session::from_forwarded_room_key(olm.value()),
+                                   key, "a forwarded room key from " + ev.sender, "", changes,
+                                   result))
+        return *err;
     } else {
       // Dummies and others only keep the Olm session alive, which is stored below.
       if (olm->type != "m.dummy")
