@@ -1,8 +1,10 @@
 #pragma once
 // What the suites of a cell's actors share: CAF's deterministic scheduler, a fresh
 // profile store, a logger whose lines (debug and up) the test can read, the profile's
-// metrics, and stepping virtual time. Include after the CAF test headers (CAF_FAIL).
+// metrics, stepping virtual time, and the http engine as a suite scripts it. Include
+// after the CAF test headers (CAF_FAIL).
 
+#include "messages/interfaces.hpp"
 #include "metrics/node_metrics.hpp"
 #include "store/profile_store.hpp"
 
@@ -11,6 +13,9 @@
 #include <spdlog/logger.h>
 #include <spdlog/sinks/ostream_sink.h>
 
+#include <nlohmann/json.hpp>
+
+#include <functional>
 #include <memory>
 #include <sstream>
 #include <string>
@@ -18,6 +23,45 @@
 #include "store_fixture.hpp"
 
 namespace hm::test {
+
+/// A 200 answer with `body`.
+inline http_result http_ok(const nlohmann::json& body) {
+  http_result r;
+  r.status = 200;
+  r.body = body.dump();
+  return r;
+}
+
+/// A Matrix error answer (`extra` adds fields such as retry_after_ms).
+inline http_result http_error(int status, const std::string& errcode,
+                              nlohmann::json extra = nlohmann::json::object()) {
+  http_result r;
+  r.status = status;
+  extra["errcode"] = errcode;
+  extra["error"] = "scripted";
+  r.body = extra.dump();
+  return r;
+}
+
+/// The http engine as a suite scripts it: `answer` answers each call (the answer's id
+/// is set here), `stream` takes streamed calls; cancels and status do nothing.
+inline http_engine_actor::behavior_type
+scripted_http(std::function<http_result(http_call&)> answer,
+              std::function<void(http_call&, http_stream_sink_actor&)> stream = {}) {
+  return {
+    [answer](http_call& call) {
+      auto res = answer(call);
+      res.id = call.id;
+      return res;
+    },
+    [stream](http_call& call, http_stream_sink_actor& sink) {
+      if (stream)
+        stream(call, sink);
+    },
+    [](atom::cancel, uint64_t) {},
+    [](atom::status) { return uint64_t{0}; },
+  };
+}
 
 struct cell_fixture : test_coordinator_fixture<>, store_fixture {
   std::ostringstream log_text;

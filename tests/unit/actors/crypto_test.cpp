@@ -34,6 +34,7 @@
 
 using namespace std::chrono_literals;
 using namespace hm;
+using namespace hm::test;
 using json = nlohmann::json;
 namespace crypto = hm::matrix::crypto;
 
@@ -67,45 +68,26 @@ struct homeserver_script {
   }
 };
 
-http_result ok(json body) {
-  http_result r;
-  r.status = 200;
-  r.body = body.dump();
-  return r;
-}
-
 http_engine_actor::behavior_type scripted_engine(std::shared_ptr<homeserver_script> hs) {
-  return {
-    [hs](http_call& call) -> http_result {
-      auto body = call.body.empty() ? json() : json::parse(call.body);
-      hs->calls.push_back({call.method, call.url, body});
-      http_result res;
-      if (call.url.find("/keys/query") != std::string::npos) {
-        res = ok({{"device_keys", {{bot_id, hs->own_devices}}}});
-      } else if (call.url.find("/keys/upload") != std::string::npos) {
-        int status = 0;
-        if (!hs->upload_answers.empty()) {
-          status = hs->upload_answers.front();
-          hs->upload_answers.pop_front();
-        }
-        if (status != 0) {
-          res.status = status;
-          res.body = json{{"errcode", "M_UNKNOWN"}, {"error", "scripted"}}.dump();
-        } else {
-          hs->uploaded = body;
-          auto count = body.value("one_time_keys", json::object()).size();
-          res = ok({{"one_time_key_counts", {{"signed_curve25519", count}}}});
-        }
-      } else {
-        res = ok(json::object()); // to-device sends and the rest: taken
+  return scripted_http([hs](http_call& call) {
+    auto body = call.body.empty() ? json() : json::parse(call.body);
+    hs->calls.push_back({call.method, call.url, body});
+    if (call.url.find("/keys/query") != std::string::npos)
+      return http_ok({{"device_keys", {{bot_id, hs->own_devices}}}});
+    if (call.url.find("/keys/upload") != std::string::npos) {
+      int status = 0;
+      if (!hs->upload_answers.empty()) {
+        status = hs->upload_answers.front();
+        hs->upload_answers.pop_front();
       }
-      res.id = call.id;
-      return res;
-    },
-    [](http_call&, http_stream_sink_actor&) {},
-    [](atom::cancel, uint64_t) {},
-    [](atom::status) { return uint64_t{0}; },
-  };
+      if (status != 0)
+        return http_error(status, "M_UNKNOWN");
+      hs->uploaded = body;
+      auto count = body.value("one_time_keys", json::object()).size();
+      return http_ok({{"one_time_key_counts", {{"signed_curve25519", count}}}});
+    }
+    return http_ok(json::object()); // to-device sends and the rest: taken
+  });
 }
 
 using decrypt_atom = caf::atom_constant<caf::atom("decrypt")>;

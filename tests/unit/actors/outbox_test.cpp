@@ -29,6 +29,7 @@
 
 using namespace std::chrono_literals;
 using namespace hm;
+using namespace hm::test;
 using json = nlohmann::json;
 
 namespace {
@@ -144,15 +145,11 @@ http_result answer_send(room_timeline& room, const http_call& call) {
 
 /// The http engine as the scripted homeserver and agent backend.
 http_engine_actor::behavior_type scripted_engine(std::shared_ptr<room_timeline> room) {
-  return {
-    [room](http_call& call) -> http_result { return answer_send(*room, call); },
-    [room](http_call& call, http_stream_sink_actor& sink) {
-      room->stream_id = call.id;
-      room->sink = sink;
-    },
-    [](atom::cancel, uint64_t) {},
-    [](atom::status) { return uint64_t{0}; },
-  };
+  return scripted_http([room](http_call& call) { return answer_send(*room, call); },
+                       [room](http_call& call, http_stream_sink_actor& sink) {
+                         room->stream_id = call.id;
+                         room->sink = sink;
+                       });
 }
 
 /// The profile cell's part here: spawns the outbox and one session, and keeps what

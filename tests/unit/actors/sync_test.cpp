@@ -32,6 +32,7 @@
 
 using namespace std::chrono_literals;
 using namespace hm;
+using namespace hm::test;
 using json = nlohmann::json;
 
 namespace {
@@ -52,22 +53,6 @@ struct homeserver_script {
   }
 };
 
-http_result ok(json body) {
-  http_result r;
-  r.status = 200;
-  r.body = body.dump();
-  return r;
-}
-
-http_result error(int status, const std::string& errcode, json extra = json::object()) {
-  http_result r;
-  r.status = status;
-  extra["errcode"] = errcode;
-  extra["error"] = "scripted";
-  r.body = extra.dump();
-  return r;
-}
-
 json message(const std::string& event_id, const std::string& body) {
   return {{"type", "m.room.message"}, {"sender", "@doru:hs.test"}, {"event_id", event_id},
           {"origin_server_ts", 1}, {"content", {{"msgtype", "m.text"}, {"body", body}}}};
@@ -79,34 +64,28 @@ http_result sync_answer(const std::string& next_batch, json events, bool limited
   json timeline{{"events", std::move(events)}, {"limited", limited}};
   if (!prev_batch.empty())
     timeline["prev_batch"] = prev_batch;
-  return ok({{"next_batch", next_batch},
+  return http_ok({{"next_batch", next_batch},
              {"rooms", {{"join", {{"!room:hs.test", {{"timeline", timeline}}}}}}}});
 }
 
 http_engine_actor::behavior_type scripted_engine(std::shared_ptr<homeserver_script> hs) {
-  return {
-    [hs](http_call& call) -> http_result {
-      hs->urls.push_back(call.url);
-      http_result res;
-      auto next = [&res](std::deque<http_result>& answers) {
-        res = answers.front();
-        answers.pop_front();
-      };
-      if (call.url.find("/filter") != std::string::npos)
-        res = ok({{"filter_id", "f1"}});
-      else if (call.url.find("/sync") != std::string::npos && !hs->syncs.empty())
-        next(hs->syncs);
-      else if (call.url.find("/messages") != std::string::npos && !hs->messages.empty())
-        next(hs->messages);
-      else
-        res.error = "nothing scripted"; // a network error: the actor backs off
-      res.id = call.id;
-      return res;
-    },
-    [](http_call&, http_stream_sink_actor&) {},
-    [](atom::cancel, uint64_t) {},
-    [](atom::status) { return uint64_t{0}; },
-  };
+  return scripted_http([hs](http_call& call) {
+    hs->urls.push_back(call.url);
+    http_result res;
+    auto next = [&res](std::deque<http_result>& answers) {
+      res = answers.front();
+      answers.pop_front();
+    };
+    if (call.url.find("/filter") != std::string::npos)
+      res = http_ok({{"filter_id", "f1"}});
+    else if (call.url.find("/sync") != std::string::npos && !hs->syncs.empty())
+      next(hs->syncs);
+    else if (call.url.find("/messages") != std::string::npos && !hs->messages.empty())
+      next(hs->messages);
+    else
+      res.error = "nothing scripted"; // a network error: the actor backs off
+    return res;
+  });
 }
 
 using ack_atom = caf::atom_constant<caf::atom("ack")>;
@@ -235,7 +214,7 @@ CAF_TEST(a restarted actor syncs from the committed cursor with its stored filte
 CAF_TEST(a rate limit is waited out as long as the server says) {
   CAF_REQUIRE(!store->put("filter_id", "f1"));
   CAF_REQUIRE(!store->admit({}, "s1"));
-  hs->syncs.push_back(error(429, "M_LIMIT_EXCEEDED", {{"retry_after_ms", 5000}}));
+  hs->syncs.push_back(http_error(429, "M_LIMIT_EXCEEDED", {{"retry_after_ms", 5000}}));
   hs->syncs.push_back(sync_answer("s2", json::array({message("$m", "after the wait")})));
   start();
   CAF_REQUIRE_EQUAL(hs->sync_urls().size(), 1u);
@@ -250,7 +229,7 @@ CAF_TEST(a rate limit is waited out as long as the server says) {
 CAF_TEST(a lost sync position starts over as history without replaying) {
   CAF_REQUIRE(!store->put("filter_id", "f1"));
   CAF_REQUIRE(!store->admit({}, "s-gone"));
-  hs->syncs.push_back(error(400, "M_UNKNOWN_POS"));
+  hs->syncs.push_back(http_error(400, "M_UNKNOWN_POS"));
   hs->syncs.push_back(sync_answer("s-fresh", json::array({message("$m", "old news")})));
   start();
   auto urls = hs->sync_urls();
@@ -268,9 +247,9 @@ CAF_TEST(a limited timeline is filled from messages in order before the batch go
     sync_answer("s2", json::array({message("$4", "four")}), true, "p-before-4"));
   // /messages backwards from prev_batch: newest first, two pages.
   hs->messages.push_back(
-    ok({{"chunk", json::array({message("$3", "three"), message("$2", "two")})},
+    http_ok({{"chunk", json::array({message("$3", "three"), message("$2", "two")})},
         {"end", "p-before-2"}}));
-  hs->messages.push_back(ok({{"chunk", json::array({message("$1", "one")})}}));
+  hs->messages.push_back(http_ok({{"chunk", json::array({message("$1", "one")})}}));
   start();
   CAF_REQUIRE_EQUAL(side->batches.size(), 1u);
   CAF_CHECK_EQUAL(bodies_of(side->batches.front().batch),
@@ -290,7 +269,7 @@ CAF_TEST(a gap that cannot be filled admits nothing and syncs again from the sam
   CAF_REQUIRE(!store->admit({}, "s1"));
   hs->syncs.push_back(
     sync_answer("s2", json::array({message("$4", "four")}), true, "p-before-4"));
-  hs->messages.push_back(error(500, "M_UNKNOWN"));
+  hs->messages.push_back(http_error(500, "M_UNKNOWN"));
   hs->syncs.push_back(sync_answer("s2", json::array({message("$4", "four")})));
   start();
   CAF_CHECK(side->batches.empty());
@@ -304,7 +283,7 @@ CAF_TEST(a gap that cannot be filled admits nothing and syncs again from the sam
 CAF_TEST(a rejected token ends the cell with unauthorized) {
   CAF_REQUIRE(!store->put("filter_id", "f1"));
   CAF_REQUIRE(!store->admit({}, "s1"));
-  hs->syncs.push_back(error(401, "M_UNKNOWN_TOKEN"));
+  hs->syncs.push_back(http_error(401, "M_UNKNOWN_TOKEN"));
   start();
   CAF_REQUIRE(side->exited);
   CAF_CHECK_EQUAL(side->exit_reason.category(), error_category);
