@@ -173,10 +173,11 @@ public:
   [[nodiscard]] std::vector<olm_session_row> olm_sessions(const std::string& sender_key) override;
   [[nodiscard]] std::vector<inbound_group_row>
   inbound_group_sessions(const std::string& room_id, const std::string& session_id) override;
+  [[nodiscard]] std::optional<outbound_group_row>
+  outbound_group_session(const std::string& room_id) override;
   [[nodiscard]] std::optional<replay_row> replayed(const std::string& session_id,
                                                    int64_t message_index) override;
 
-  [[nodiscard]] std::optional<outbound_group_row> outbound_group_session(const std::string& room_id);
   /// The device tracker's state as last committed.
   [[nodiscard]] std::optional<std::string> tracked_devices();
   /// Parked events waiting for `session_id`'s key (all parked ones when empty), oldest first.

@@ -51,36 +51,6 @@ bool commit_account(crypto_pointer self) {
   return true;
 }
 
-std::string tracker_json(const std::map<std::string, crypto::tracked_user>& users) {
-  auto out = nlohmann::json::object();
-  for (auto& [user, t] : users) {
-    auto devices = nlohmann::json::object();
-    for (auto& [id, d] : t.devices)
-      devices[id] = {{"curve25519", d.curve25519}, {"ed25519", d.ed25519}};
-    out[user] = {{"outdated", t.outdated}, {"devices", std::move(devices)}};
-  }
-  return out.dump();
-}
-
-std::map<std::string, crypto::tracked_user> tracker_from_json(const std::string& text) {
-  std::map<std::string, crypto::tracked_user> users;
-  auto json = nlohmann::json::parse(text, nullptr, false);
-  if (!json.is_object())
-    return users;
-  for (auto& [user, t] : json.items()) {
-    if (!t.is_object())
-      continue;
-    crypto::tracked_user tu;
-    tu.outdated = t.value("outdated", true);
-    if (auto d = t.find("devices"); d != t.end() && d->is_object())
-      for (auto& [id, dev] : d->items())
-        if (dev.is_object() && dev.value("curve25519", "") != "" && dev.value("ed25519", "") != "")
-          tu.devices[id] = {user, id, dev.value("curve25519", ""), dev.value("ed25519", "")};
-    users[user] = std::move(tu);
-  }
-  return users;
-}
-
 void publish_store_counts(crypto_pointer self) {
   auto& st = self->state;
   st.metrics->set_parked_events(st.store->parked_count());
@@ -103,7 +73,7 @@ void note_room_encryption(crypto_state& st, const std::string& room_id,
 bool save_tracker(crypto_pointer self) {
   auto& st = self->state;
   crypto_changes changes;
-  changes.devices = tracker_json(st.tracker.users());
+  changes.devices = crypto::tracked_users_json(st.tracker.users());
   if (auto err = st.store->commit_crypto(changes)) {
     self->quit(make_error(errc::store_failed, "cannot write the store: " + *err));
     return false;
@@ -371,7 +341,7 @@ crypto_actor::behavior_type crypto_behavior(crypto_pointer self, homeserver_link
   }
   st.account.emplace(std::move(std::get<crypto::account>(acc)));
   if (auto devices = st.store->tracked_devices())
-    st.tracker = crypto::device_tracker{tracker_from_json(*devices)};
+    st.tracker = crypto::device_tracker{crypto::tracked_users_from_json(*devices)};
   publish_store_counts(self);
   check_identity(self);
   return {

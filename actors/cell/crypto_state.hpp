@@ -10,6 +10,7 @@
 #include "matrix/crypto/device_tracker.hpp"
 #include "matrix/crypto/megolm.hpp"
 #include "matrix/crypto/pickle_key.hpp"
+#include "matrix/crypto/room_send.hpp"
 
 #include <caf/stateful_actor.hpp>
 #include <caf/typed_event_based_actor.hpp>
@@ -78,6 +79,8 @@ struct crypto_state {
   /// a room missing here has the spec's defaults).
   std::map<std::string, crypto::rotation_policy> rotation;
   std::deque<encrypt_job> jobs;
+  /// The room send of the job at the front, once its members are known.
+  std::optional<crypto::room_send> sending;
   /// Cross-signing of this device was tried in this life (once: its outcome is logged).
   bool cross_signing_tried = false;
   /// Megolm sessions we asked other devices for in this life → who was asked (the
@@ -103,9 +106,6 @@ bool commit_account(crypto_pointer self);
 /// when that fails.
 bool save_tracker(crypto_pointer self);
 
-/// The tracker's users as stored, and back (unreadable text: nothing tracked).
-[[nodiscard]] std::string tracker_json(const std::map<std::string, crypto::tracked_user>& users);
-[[nodiscard]] std::map<std::string, crypto::tracked_user> tracker_from_json(const std::string& text);
 
 /// Publishes what the store holds (parked events, Megolm sessions) to the metrics.
 void publish_store_counts(crypto_pointer self);

@@ -50,7 +50,7 @@ struct outbound_group_row {
   std::string pickle;
   int64_t created_at = 0;    ///< Unix ms (rotation by age)
   int64_t message_count = 0; ///< messages encrypted (rotation by count)
-  std::string shared_with;   ///< JSON array of "user_id|device_id" the key went to
+  std::string shared_with;   ///< who has the key: shared_set_json (room_key_sharing.hpp)
 };
 
 /// (session, message index) decrypted once: a second event with that pair is a replay.
@@ -100,6 +100,9 @@ public:
   /// The inbound sessions of `room_id` with `session_id` (one per creator key claimed).
   [[nodiscard]] virtual std::vector<inbound_group_row>
   inbound_group_sessions(const std::string& room_id, const std::string& session_id) = 0;
+  /// The session we encrypt `room_id`'s events with, if one is stored.
+  [[nodiscard]] virtual std::optional<outbound_group_row>
+  outbound_group_session(const std::string& room_id) = 0;
   /// What was decrypted at (`session_id`, `message_index`) before, if anything.
   [[nodiscard]] virtual std::optional<replay_row> replayed(const std::string& session_id,
                                                            int64_t message_index) = 0;

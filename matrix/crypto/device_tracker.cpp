@@ -192,4 +192,34 @@ result<claimed_keys> parse_keys_claim(const http_response& r) {
   return out;
 }
 
+std::string tracked_users_json(const std::map<std::string, tracked_user>& users) {
+  auto out = nlohmann::json::object();
+  for (auto& [user, t] : users) {
+    auto devices = nlohmann::json::object();
+    for (auto& [id, d] : t.devices)
+      devices[id] = {{"curve25519", d.curve25519}, {"ed25519", d.ed25519}};
+    out[user] = {{"outdated", t.outdated}, {"devices", std::move(devices)}};
+  }
+  return out.dump();
+}
+
+std::map<std::string, tracked_user> tracked_users_from_json(const std::string& text) {
+  std::map<std::string, tracked_user> users;
+  auto json = nlohmann::json::parse(text, nullptr, false);
+  if (!json.is_object())
+    return users;
+  for (auto& [user, t] : json.items()) {
+    if (!t.is_object())
+      continue;
+    tracked_user tu;
+    tu.outdated = t.value("outdated", true);
+    if (auto d = t.find("devices"); d != t.end() && d->is_object())
+      for (auto& [id, dev] : d->items())
+        if (dev.is_object() && dev.value("curve25519", "") != "" && dev.value("ed25519", "") != "")
+          tu.devices[id] = {user, id, dev.value("curve25519", ""), dev.value("ed25519", "")};
+    users[user] = std::move(tu);
+  }
+  return users;
+}
+
 } // namespace hm::matrix::crypto

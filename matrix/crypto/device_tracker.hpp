@@ -108,4 +108,10 @@ private:
 using claimed_keys = std::map<std::string, std::map<std::string, nlohmann::json>>;
 [[nodiscard]] result<claimed_keys> parse_keys_claim(const http_response& r);
 
+/// The tracker's users as the store keeps them (JSON text), so that a restart still knows
+/// every device's keys and refuses a device whose ed25519 key changed; and back
+/// (unreadable text: nothing tracked, every list is queried again).
+[[nodiscard]] std::string tracked_users_json(const std::map<std::string, tracked_user>& users);
+[[nodiscard]] std::map<std::string, tracked_user> tracked_users_from_json(const std::string& text);
+
 } // namespace hm::matrix::crypto

@@ -6,6 +6,24 @@ shared_device shared_device_of(const device_identity& d) {
   return {d.user_id, d.device_id, d.curve25519};
 }
 
+std::string shared_set_json(const shared_set& set) {
+  auto arr = nlohmann::json::array();
+  for (auto& [user, device, curve] : set)
+    arr.push_back({user, device, curve});
+  return arr.dump();
+}
+
+shared_set shared_set_from_json(const std::string& text) {
+  shared_set set;
+  auto json = nlohmann::json::parse(text, nullptr, false);
+  if (json.is_array())
+    for (auto& e : json)
+      if (e.is_array() && e.size() == 3 && e[0].is_string() && e[1].is_string()
+          && e[2].is_string())
+        set.emplace(e[0].get<std::string>(), e[1].get<std::string>(), e[2].get<std::string>());
+  return set;
+}
+
 share_plan plan_room_key_share(const device_tracker& tracker,
                                const std::vector<std::string>& joined_members,
                                const own_device& self, const shared_set& already_shared) {

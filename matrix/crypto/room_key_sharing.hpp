@@ -26,6 +26,11 @@ using shared_set = std::set<shared_device>;
 
 [[nodiscard]] shared_device shared_device_of(const device_identity& d);
 
+/// A shared_set as the store keeps it (a JSON array of [user, device, curve25519]), and
+/// back (unreadable entries are left out: those devices get the key again).
+[[nodiscard]] std::string shared_set_json(const shared_set& set);
+[[nodiscard]] shared_set shared_set_from_json(const std::string& text);
+
 struct share_plan {
   /// Members whose device list is outdated or untracked: query them before sharing.
   std::vector<std::string> query_first;

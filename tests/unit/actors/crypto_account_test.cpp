@@ -1,7 +1,7 @@
 #define CAF_SUITE crypto_account
 
-// The crypto actor's account, loaded from the profile store or created on first start,
-// and the device tracker's stored form (actors/cell/crypto_account.hpp, crypto_state.hpp).
+// The crypto actor's account, loaded from the profile store or created on first start
+// (actors/cell/crypto_account.hpp).
 
 #include "actors/cell/crypto_account.hpp"
 #include "actors/cell/crypto_state.hpp"
@@ -80,25 +80,3 @@ CAF_TEST(a store of another device stops the profile with device_mismatch) {
 }
 
 CAF_TEST_FIXTURE_SCOPE_END()
-
-// -- the device tracker's stored form --------------------------------------------
-
-
-CAF_TEST(tracked devices survive their stored form and unreadable text tracks nothing) {
-  std::map<std::string, crypto::tracked_user> users;
-  users["@u:hs"].outdated = false;
-  users["@u:hs"].devices["D1"] = {"@u:hs", "D1", "curve-1", "ed-1"};
-  users["@v:hs"].outdated = true;
-  auto back = crypto_detail::tracker_from_json(crypto_detail::tracker_json(users));
-  CAF_REQUIRE_EQUAL(back.size(), 2u);
-  CAF_CHECK(!back["@u:hs"].outdated);
-  CAF_CHECK(back["@v:hs"].outdated);
-  CAF_REQUIRE_EQUAL(back["@u:hs"].devices.size(), 1u);
-  auto& d = back["@u:hs"].devices["D1"];
-  CAF_CHECK_EQUAL(d.user_id, "@u:hs");
-  CAF_CHECK_EQUAL(d.device_id, "D1");
-  CAF_CHECK_EQUAL(d.curve25519, "curve-1");
-  CAF_CHECK_EQUAL(d.ed25519, "ed-1");
-  CAF_CHECK(crypto_detail::tracker_from_json("not json").empty());
-  CAF_CHECK(crypto_detail::tracker_from_json("[1,2]").empty());
-}

@@ -157,3 +157,22 @@ CAF_TEST(claim_and_session) {
   CAF_CHECK(!parse_keys_claim(resp(200, "[]")));
   CAF_CHECK(parse_keys_claim(resp(200, "{}")));
 }
+
+CAF_TEST(tracked devices survive their stored form and unreadable text tracks nothing) {
+  std::map<std::string, tracked_user> users;
+  users["@u:hs"].outdated = false;
+  users["@u:hs"].devices["D1"] = {"@u:hs", "D1", "curve-1", "ed-1"};
+  users["@v:hs"].outdated = true;
+  auto back = tracked_users_from_json(tracked_users_json(users));
+  CAF_REQUIRE_EQUAL(back.size(), 2u);
+  CAF_CHECK(!back["@u:hs"].outdated);
+  CAF_CHECK(back["@v:hs"].outdated);
+  CAF_REQUIRE_EQUAL(back["@u:hs"].devices.size(), 1u);
+  auto& d = back["@u:hs"].devices["D1"];
+  CAF_CHECK_EQUAL(d.user_id, "@u:hs");
+  CAF_CHECK_EQUAL(d.device_id, "D1");
+  CAF_CHECK_EQUAL(d.curve25519, "curve-1");
+  CAF_CHECK_EQUAL(d.ed25519, "ed-1");
+  CAF_CHECK(tracked_users_from_json("not json").empty());
+  CAF_CHECK(tracked_users_from_json("[1,2]").empty());
+}

@@ -75,6 +75,13 @@ public:
     return rows;
   }
 
+  std::optional<outbound_group_row> outbound_group_session(const std::string& room_id) override {
+    auto i = outbound_.find(room_id);
+    if (i == outbound_.end())
+      return std::nullopt;
+    return i->second;
+  }
+
   std::optional<replay_row> replayed(const std::string& session_id,
                                      int64_t message_index) override {
     auto i = replay_.find({session_id, message_index});
@@ -86,6 +93,7 @@ public:
   /// What a test may look at besides the interface.
   size_t commits() const { return commits_; }
   const std::map<std::string, parked_row>& parked() const { return parked_; }
+  const std::optional<std::string>& devices() const { return devices_; }
 
 private:
   std::optional<crypto_account_row> account_;
