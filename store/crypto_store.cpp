@@ -10,7 +10,7 @@ using namespace store_sql;
 
 namespace {
 
-std::optional<std::string> write_account(sqlite3* db, const crypto_account_row& a) {
+std::optional<std::string> write_account(statement_cache& db, const crypto_account_row& a) {
   return statement{db, "INSERT INTO crypto_account (id, user_id, device_id, curve25519, "
                        "ed25519, pickle) VALUES (1, ?1, ?2, ?3, ?4, ?5) "
                        "ON CONFLICT (id) DO UPDATE SET user_id = excluded.user_id, "
@@ -24,7 +24,7 @@ std::optional<std::string> write_account(sqlite3* db, const crypto_account_row& 
     .run();
 }
 
-std::optional<std::string> write_changes(sqlite3* db, const crypto_changes& c) {
+std::optional<std::string> write_changes(statement_cache& db, const crypto_changes& c) {
   auto now = unix_ms();
   if (c.account)
     if (auto err = write_account(db, *c.account))
@@ -124,12 +124,12 @@ std::optional<std::string> write_changes(sqlite3* db, const crypto_changes& c) {
 
 std::optional<std::string> profile_store::commit_crypto(const crypto_changes& changes) {
   std::lock_guard guard{mutex_};
-  return in_transaction(db_, [&] { return write_changes(db_, changes); });
+  return in_transaction(*sql_, [&] { return write_changes(*sql_, changes); });
 }
 
 std::optional<crypto_account_row> profile_store::crypto_account() {
   std::lock_guard guard{mutex_};
-  statement q{db_, "SELECT user_id, device_id, curve25519, ed25519, pickle "
+  statement q{*sql_, "SELECT user_id, device_id, curve25519, ed25519, pickle "
                    "FROM crypto_account WHERE id = 1"};
   if (q.row())
     return crypto_account_row{q.text(0), q.text(1), q.text(2), q.text(3), q.text(4)};
@@ -139,7 +139,7 @@ std::optional<crypto_account_row> profile_store::crypto_account() {
 std::vector<olm_session_row> profile_store::olm_sessions(const std::string& sender_key) {
   std::lock_guard guard{mutex_};
   std::vector<olm_session_row> result;
-  statement q{db_, "SELECT sender_key, session_id, pickle FROM olm_sessions "
+  statement q{*sql_, "SELECT sender_key, session_id, pickle FROM olm_sessions "
                    "WHERE sender_key = ?1 ORDER BY last_used_at DESC, session_id"};
   q.bind(sender_key);
   while (q.row())
@@ -151,7 +151,7 @@ std::vector<inbound_group_row>
 profile_store::inbound_group_sessions(const std::string& room_id, const std::string& session_id) {
   std::lock_guard guard{mutex_};
   std::vector<inbound_group_row> result;
-  statement q{db_, "SELECT room_id, session_id, sender_key, sender_ed25519, forwarding_chain, "
+  statement q{*sql_, "SELECT room_id, session_id, sender_key, sender_ed25519, forwarding_chain, "
                    "pickle, first_known_index, sender_user FROM inbound_group_sessions "
                    "WHERE room_id = ?1 AND session_id = ?2 ORDER BY received_at"};
   q.bind(room_id).bind(session_id);
@@ -164,7 +164,7 @@ profile_store::inbound_group_sessions(const std::string& room_id, const std::str
 std::optional<outbound_group_row>
 profile_store::outbound_group_session(const std::string& room_id) {
   std::lock_guard guard{mutex_};
-  statement q{db_, "SELECT room_id, session_id, pickle, created_at, message_count, shared_with "
+  statement q{*sql_, "SELECT room_id, session_id, pickle, created_at, message_count, shared_with "
                    "FROM outbound_group_sessions WHERE room_id = ?1"};
   q.bind(room_id);
   if (q.row())
@@ -175,7 +175,7 @@ profile_store::outbound_group_session(const std::string& room_id) {
 
 std::optional<std::string> profile_store::tracked_devices() {
   std::lock_guard guard{mutex_};
-  statement q{db_, "SELECT state FROM crypto_devices WHERE id = 1"};
+  statement q{*sql_, "SELECT state FROM crypto_devices WHERE id = 1"};
   if (q.row())
     return q.text(0);
   return std::nullopt;
@@ -184,7 +184,7 @@ std::optional<std::string> profile_store::tracked_devices() {
 std::optional<replay_row> profile_store::replayed(const std::string& session_id,
                                                   int64_t message_index) {
   std::lock_guard guard{mutex_};
-  statement q{db_, "SELECT session_id, message_index, event_id, origin_server_ts "
+  statement q{*sql_, "SELECT session_id, message_index, event_id, origin_server_ts "
                    "FROM megolm_replay WHERE session_id = ?1 AND message_index = ?2"};
   q.bind(session_id).bind(message_index);
   if (q.row())
@@ -195,7 +195,7 @@ std::optional<replay_row> profile_store::replayed(const std::string& session_id,
 std::vector<parked_row> profile_store::parked(const std::string& session_id) {
   std::lock_guard guard{mutex_};
   std::vector<parked_row> result;
-  statement q{db_, "SELECT event_id, room_id, session_id, sender_key FROM parked_events "
+  statement q{*sql_, "SELECT event_id, room_id, session_id, sender_key FROM parked_events "
                    "WHERE ?1 = '' OR session_id = ?1 ORDER BY parked_at, event_id"};
   q.bind(session_id);
   while (q.row())
@@ -205,17 +205,17 @@ std::vector<parked_row> profile_store::parked(const std::string& session_id) {
 
 int64_t profile_store::parked_count() {
   std::lock_guard guard{mutex_};
-  return count(db_, "SELECT COUNT(*) FROM parked_events");
+  return count(*sql_, "SELECT COUNT(*) FROM parked_events");
 }
 
 int64_t profile_store::inbound_group_session_count() {
   std::lock_guard guard{mutex_};
-  return count(db_, "SELECT COUNT(*) FROM inbound_group_sessions");
+  return count(*sql_, "SELECT COUNT(*) FROM inbound_group_sessions");
 }
 
 int64_t profile_store::outbound_group_session_count() {
   std::lock_guard guard{mutex_};
-  return count(db_, "SELECT COUNT(*) FROM outbound_group_sessions");
+  return count(*sql_, "SELECT COUNT(*) FROM outbound_group_sessions");
 }
 
 } // namespace hm

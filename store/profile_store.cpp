@@ -275,11 +275,13 @@ profile_store::open(const std::filesystem::path& path) {
 }
 
 profile_store::profile_store(std::filesystem::path path, sqlite3* db, int lock_fd)
-  : path_(std::move(path)), db_(db), lock_fd_(lock_fd) {
+  : path_(std::move(path)), db_(db), sql_(std::make_unique<store_sql::statement_cache>(db)),
+    lock_fd_(lock_fd) {
 }
 
 profile_store::~profile_store() {
   // Closing checkpoints the WAL into the database file.
+  sql_.reset();
   sqlite3_close_v2(db_);
   if (lock_fd_ >= 0)
     ::close(lock_fd_); // releases the flock
@@ -287,12 +289,12 @@ profile_store::~profile_store() {
 
 template <class F>
 std::optional<std::string> profile_store::transaction(F fn) {
-  return in_transaction(db_, std::move(fn));
+  return in_transaction(*sql_, std::move(fn));
 }
 
 std::optional<std::string> profile_store::get(const std::string& key) {
   std::lock_guard guard{mutex_};
-  statement q{db_, "SELECT value FROM meta WHERE key = ?1"};
+  statement q{*sql_, "SELECT value FROM meta WHERE key = ?1"};
   q.bind(key);
   if (q.row())
     return q.text(0);
@@ -301,7 +303,7 @@ std::optional<std::string> profile_store::get(const std::string& key) {
 
 std::optional<std::string> profile_store::put(const std::string& key, const std::string& value) {
   std::lock_guard guard{mutex_};
-  return statement{db_, "INSERT INTO meta (key, value) VALUES (?1, ?2) "
+  return statement{*sql_, "INSERT INTO meta (key, value) VALUES (?1, ?2) "
                         "ON CONFLICT (key) DO UPDATE SET value = excluded.value"}
     .bind(key)
     .bind(value)
@@ -328,13 +330,13 @@ std::optional<std::string> profile_store::admit(const std::vector<journal_entry>
   return transaction([&]() -> std::optional<std::string> {
     int64_t seq = 0;
     {
-      statement q{db_, "SELECT COALESCE(MAX(admitted_seq), 0) FROM journal"};
+      statement q{*sql_, "SELECT COALESCE(MAX(admitted_seq), 0) FROM journal"};
       if (q.row())
         seq = q.integer(0);
     }
     auto now = unix_ms();
     for (auto& e : entries) {
-      auto err = statement{db_, "INSERT OR IGNORE INTO journal (event_id, room_id, kind, "
+      auto err = statement{*sql_, "INSERT OR IGNORE INTO journal (event_id, room_id, kind, "
                                 "payload, admitted_seq, admitted_at) "
                                 "VALUES (?1, ?2, ?3, ?4, ?5, ?6)"}
                    .bind(e.event_id)
@@ -347,7 +349,7 @@ std::optional<std::string> profile_store::admit(const std::vector<journal_entry>
       if (err)
         return err;
     }
-    return statement{db_, "INSERT INTO meta (key, value) VALUES ('next_batch', ?1) "
+    return statement{*sql_, "INSERT INTO meta (key, value) VALUES ('next_batch', ?1) "
                           "ON CONFLICT (key) DO UPDATE SET value = excluded.value"}
       .bind(next_batch)
       .run();
@@ -357,7 +359,7 @@ std::optional<std::string> profile_store::admit(const std::vector<journal_entry>
 std::vector<journal_entry> profile_store::pending_journal() {
   std::lock_guard guard{mutex_};
   std::vector<journal_entry> result;
-  statement q{db_, "SELECT event_id, room_id, kind, payload, run FROM journal "
+  statement q{*sql_, "SELECT event_id, room_id, kind, payload, run FROM journal "
                    "WHERE outcome IS NULL ORDER BY admitted_seq"};
   while (q.row())
     result.push_back({q.text(0), q.text(1), q.text(2), q.text(3), q.text(4)});
@@ -367,7 +369,7 @@ std::vector<journal_entry> profile_store::pending_journal() {
 std::optional<std::string> profile_store::note_run(const std::string& event_id,
                                                    const std::string& run) {
   std::lock_guard guard{mutex_};
-  return statement{db_, "UPDATE journal SET run = ?1 WHERE event_id = ?2 AND outcome IS NULL"}
+  return statement{*sql_, "UPDATE journal SET run = ?1 WHERE event_id = ?2 AND outcome IS NULL"}
     .bind(run)
     .bind(event_id)
     .run();
@@ -376,7 +378,7 @@ std::optional<std::string> profile_store::note_run(const std::string& event_id,
 std::optional<std::string> profile_store::finish(const std::string& event_id,
                                                  const journal_outcome& outcome) {
   std::lock_guard guard{mutex_};
-  return statement{db_, "UPDATE journal SET outcome = ?1, finished_at = ?2 "
+  return statement{*sql_, "UPDATE journal SET outcome = ?1, finished_at = ?2 "
                         "WHERE event_id = ?3"}
     .bind(to_string(outcome))
     .bind(unix_ms())
@@ -387,7 +389,7 @@ std::optional<std::string> profile_store::finish(const std::string& event_id,
 std::optional<std::string> profile_store::remember_thread(const std::string& room_id,
                                                           const std::string& thread_root) {
   std::lock_guard guard{mutex_};
-  return statement{db_, "INSERT INTO bot_threads (room_id, thread_root, last_used) "
+  return statement{*sql_, "INSERT INTO bot_threads (room_id, thread_root, last_used) "
                         "VALUES (?1, ?2, ?3) ON CONFLICT (room_id, thread_root) "
                         "DO UPDATE SET last_used = excluded.last_used"}
     .bind(room_id)
@@ -399,7 +401,7 @@ std::optional<std::string> profile_store::remember_thread(const std::string& roo
 std::vector<std::pair<std::string, std::string>> profile_store::bot_threads() {
   std::lock_guard guard{mutex_};
   std::vector<std::pair<std::string, std::string>> result;
-  statement q{db_, "SELECT room_id, thread_root FROM bot_threads"};
+  statement q{*sql_, "SELECT room_id, thread_root FROM bot_threads"};
   while (q.row())
     result.emplace_back(q.text(0), q.text(1));
   return result;
@@ -407,13 +409,13 @@ std::vector<std::pair<std::string, std::string>> profile_store::bot_threads() {
 
 int64_t profile_store::pending_journal_count() {
   std::lock_guard guard{mutex_};
-  return count(db_, "SELECT COUNT(*) FROM journal WHERE outcome IS NULL");
+  return count(*sql_, "SELECT COUNT(*) FROM journal WHERE outcome IS NULL");
 }
 
 namespace {
 
 /// The outcome text of a finished journal entry; nullopt while pending or unknown.
-std::optional<std::string> outcome_text(sqlite3* db, const std::string& event_id) {
+std::optional<std::string> outcome_text(statement_cache& db, const std::string& event_id) {
   statement q{db, "SELECT outcome FROM journal WHERE event_id = ?1"};
   q.bind(event_id);
   if (q.row() && !q.is_null(0))
@@ -425,18 +427,18 @@ std::optional<std::string> outcome_text(sqlite3* db, const std::string& event_id
 
 bool profile_store::finished(const std::string& event_id) {
   std::lock_guard guard{mutex_};
-  return outcome_text(db_, event_id).has_value();
+  return outcome_text(*sql_, event_id).has_value();
 }
 
 std::optional<journal_outcome> profile_store::outcome(const std::string& event_id) {
   std::lock_guard guard{mutex_};
-  auto text = outcome_text(db_, event_id);
+  auto text = outcome_text(*sql_, event_id);
   return text ? parse_journal_outcome(*text) : std::nullopt;
 }
 
 std::optional<std::string> profile_store::enqueue(const outbox_entry& e, bool& inserted) {
   std::lock_guard guard{mutex_};
-  auto err = statement{db_, "INSERT OR IGNORE INTO outbox (room_id, txn_id, event_type, "
+  auto err = statement{*sql_, "INSERT OR IGNORE INTO outbox (room_id, txn_id, event_type, "
                             "content, relates_txn, after_txn, yields, created_at) "
                             "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)"}
                .bind(e.room_id)
@@ -455,7 +457,7 @@ std::optional<std::string> profile_store::enqueue(const outbox_entry& e, bool& i
 std::vector<outbox_entry> profile_store::pending_outbox() {
   std::lock_guard guard{mutex_};
   std::vector<outbox_entry> result;
-  statement q{db_, "SELECT seq, room_id, txn_id, event_type, content, relates_txn, after_txn, "
+  statement q{*sql_, "SELECT seq, room_id, txn_id, event_type, content, relates_txn, after_txn, "
                    "yields FROM outbox WHERE state = 'pending' ORDER BY seq"};
   while (q.row())
     result.push_back({q.integer(0), q.text(1), q.text(2), q.text(3), q.text(4), q.text(5),
@@ -465,14 +467,14 @@ std::vector<outbox_entry> profile_store::pending_outbox() {
 
 uint64_t profile_store::pending_outbox_count() {
   std::lock_guard guard{mutex_};
-  statement q{db_, "SELECT COUNT(*) FROM outbox WHERE state = 'pending'"};
+  statement q{*sql_, "SELECT COUNT(*) FROM outbox WHERE state = 'pending'"};
   return q.row() ? static_cast<uint64_t>(q.integer(0)) : 0;
 }
 
 std::optional<std::string> profile_store::mark_sent(const std::string& txn_id,
                                                     const std::string& event_id) {
   std::lock_guard guard{mutex_};
-  return statement{db_, "UPDATE outbox SET state = 'sent', event_id = ?1 WHERE txn_id = ?2"}
+  return statement{*sql_, "UPDATE outbox SET state = 'sent', event_id = ?1 WHERE txn_id = ?2"}
     .bind(event_id)
     .bind(txn_id)
     .run();
@@ -481,7 +483,7 @@ std::optional<std::string> profile_store::mark_sent(const std::string& txn_id,
 std::optional<std::string> profile_store::mark_failed(const std::string& txn_id,
                                                       const std::string& reason) {
   std::lock_guard guard{mutex_};
-  return statement{db_, "UPDATE outbox SET state = 'failed', reason = ?1 WHERE txn_id = ?2"}
+  return statement{*sql_, "UPDATE outbox SET state = 'failed', reason = ?1 WHERE txn_id = ?2"}
     .bind(reason)
     .bind(txn_id)
     .run();
@@ -489,7 +491,7 @@ std::optional<std::string> profile_store::mark_failed(const std::string& txn_id,
 
 std::optional<std::string> profile_store::txn_of_event(const std::string& event_id) {
   std::lock_guard guard{mutex_};
-  statement q{db_, "SELECT txn_id FROM outbox WHERE event_id = ?1 AND state = 'sent'"};
+  statement q{*sql_, "SELECT txn_id FROM outbox WHERE event_id = ?1 AND state = 'sent'"};
   q.bind(event_id);
   if (!q.row())
     return std::nullopt;
@@ -498,7 +500,7 @@ std::optional<std::string> profile_store::txn_of_event(const std::string& event_
 
 send_outcome profile_store::outcome_of_send(const std::string& txn_id) {
   std::lock_guard guard{mutex_};
-  statement q{db_, "SELECT state, event_id, reason FROM outbox WHERE txn_id = ?1"};
+  statement q{*sql_, "SELECT state, event_id, reason FROM outbox WHERE txn_id = ?1"};
   q.bind(txn_id);
   send_outcome out;
   if (!q.row())
@@ -518,18 +520,18 @@ std::optional<std::string> profile_store::prune(std::chrono::hours age) {
   std::lock_guard guard{mutex_};
   auto cutoff = unix_ms() - std::chrono::duration_cast<std::chrono::milliseconds>(age).count();
   return transaction([&]() -> std::optional<std::string> {
-    if (auto err = statement{db_, "DELETE FROM journal WHERE outcome IS NOT NULL "
+    if (auto err = statement{*sql_, "DELETE FROM journal WHERE outcome IS NOT NULL "
                                   "AND finished_at < ?1"}
                      .bind(cutoff)
                      .run())
       return err;
     auto forgotten = unix_ms()
                      - std::chrono::duration_cast<std::chrono::milliseconds>(thread_memory).count();
-    if (auto err = statement{db_, "DELETE FROM bot_threads WHERE last_used < ?1"}
+    if (auto err = statement{*sql_, "DELETE FROM bot_threads WHERE last_used < ?1"}
                      .bind(forgotten)
                      .run())
       return err;
-    return statement{db_, "DELETE FROM outbox WHERE state != 'pending' AND created_at < "
+    return statement{*sql_, "DELETE FROM outbox WHERE state != 'pending' AND created_at < "
                           "MIN(?1, COALESCE((SELECT MIN(admitted_at) FROM journal "
                           "WHERE outcome IS NULL), ?1))"}
       .bind(cutoff)

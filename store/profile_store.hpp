@@ -18,6 +18,10 @@ struct sqlite3;
 
 namespace hm {
 
+namespace store_sql {
+class statement_cache;
+}
+
 /// An event the profile will act on, admitted before the sync cursor moves past
 /// it (design: "The way of one message", step 2).
 struct journal_entry {
@@ -202,6 +206,7 @@ private:
 
   std::filesystem::path path_;
   sqlite3* db_ = nullptr;
+  std::unique_ptr<store_sql::statement_cache> sql_; ///< db_'s prepared statements
   int lock_fd_ = -1;
   std::mutex mutex_;
 };

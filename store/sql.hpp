@@ -9,6 +9,8 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <string_view>
+#include <unordered_map>
 
 namespace hm::store_sql {
 
@@ -32,16 +34,77 @@ inline std::optional<std::string> exec(sqlite3* db, const char* sql) {
   return std::nullopt;
 }
 
-/// A prepared statement: bind in order, step, read columns, finalize on scope exit.
+/// The prepared statements of one connection, kept for reuse: the same few dozen
+/// statements run for every message, and compiling them each time was most of SQLite's
+/// share of the gateway's CPU (perf of bench/e2ee.py). Not thread-safe: the store's
+/// mutex guards it with the connection.
+class statement_cache {
+public:
+  explicit statement_cache(sqlite3* db) : db_(db) {}
+  statement_cache(const statement_cache&) = delete;
+  statement_cache& operator=(const statement_cache&) = delete;
+  ~statement_cache() {
+    for (auto& [sql, e] : cached_)
+      sqlite3_finalize(e.stmt);
+  }
+  [[nodiscard]] sqlite3* db() const { return db_; }
+
+private:
+  friend class statement;
+  struct entry {
+    sqlite3_stmt* stmt = nullptr;
+    bool in_use = false;
+  };
+  struct text_hash {
+    using is_transparent = void;
+    size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
+  };
+  sqlite3* db_;
+  std::unordered_map<std::string, entry, text_hash, std::equal_to<>> cached_;
+};
+
+/// A prepared statement: bind in order, step, read columns; reset for reuse (or
+/// finalized, when it was not cached) on scope exit.
 class statement {
 public:
+  /// Uncached: for statements that run once (schema, migrations).
   statement(sqlite3* db, const char* sql) : db_(db) {
     if (sqlite3_prepare_v2(db, sql, -1, &stmt_, nullptr) != SQLITE_OK)
       error_ = sqlite_text(db);
   }
+  /// From `cache`; a statement already in use there (nested use) is prepared afresh.
+  statement(statement_cache& cache, const char* sql) : db_(cache.db()) {
+    auto i = cache.cached_.find(std::string_view{sql});
+    if (i == cache.cached_.end()) {
+      sqlite3_stmt* fresh = nullptr;
+      if (sqlite3_prepare_v3(db_, sql, -1, SQLITE_PREPARE_PERSISTENT, &fresh, nullptr)
+          != SQLITE_OK) {
+        error_ = sqlite_text(db_);
+        sqlite3_finalize(fresh);
+        return;
+      }
+      i = cache.cached_.emplace(sql, statement_cache::entry{fresh, false}).first;
+    }
+    if (i->second.in_use) {
+      if (sqlite3_prepare_v2(db_, sql, -1, &stmt_, nullptr) != SQLITE_OK)
+        error_ = sqlite_text(db_);
+      return;
+    }
+    i->second.in_use = true;
+    stmt_ = i->second.stmt;
+    cached_ = &i->second.in_use;
+  }
   statement(const statement&) = delete;
   statement& operator=(const statement&) = delete;
-  ~statement() { sqlite3_finalize(stmt_); }
+  ~statement() {
+    if (cached_ == nullptr) {
+      sqlite3_finalize(stmt_);
+      return;
+    }
+    sqlite3_reset(stmt_);
+    sqlite3_clear_bindings(stmt_);
+    *cached_ = false;
+  }
 
   statement& bind(const std::string& text) {
     if (stmt_ != nullptr)
@@ -87,27 +150,29 @@ public:
 private:
   sqlite3* db_;
   sqlite3_stmt* stmt_ = nullptr;
+  bool* cached_ = nullptr; ///< the cache's in-use flag of stmt_, when it came from there
   int bound_ = 0;
   std::optional<std::string> error_;
 };
 
 /// The single integer a query like `SELECT COUNT(*) ...` returns (0 when it fails).
-inline int64_t count(sqlite3* db, const char* sql) {
+template <class Db>
+int64_t count(Db& db, const char* sql) {
   statement q{db, sql};
   return q.row() ? q.integer(0) : 0;
 }
 
 /// Runs `fn` between BEGIN IMMEDIATE and COMMIT (ROLLBACK when it fails).
-template <class F>
-std::optional<std::string> in_transaction(sqlite3* db, F fn) {
-  if (auto err = exec(db, "BEGIN IMMEDIATE"))
+template <class Db, class F>
+std::optional<std::string> in_transaction(Db& db, F fn) {
+  if (auto err = statement{db, "BEGIN IMMEDIATE"}.run())
     return err;
   if (auto err = fn()) {
-    exec(db, "ROLLBACK");
+    statement{db, "ROLLBACK"}.run();
     return err;
   }
-  if (auto err = exec(db, "COMMIT")) {
-    exec(db, "ROLLBACK");
+  if (auto err = statement{db, "COMMIT"}.run()) {
+    statement{db, "ROLLBACK"}.run();
     return err;
   }
   return std::nullopt;
