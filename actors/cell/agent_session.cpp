@@ -312,17 +312,15 @@ void abandon(session_pointer self, const std::string& note, const journal_outcom
 }
 
 agent_session_actor::behavior_type
-session_behavior(session_pointer self, agent_session_config config, http_engine_actor engine,
-                 outbox_actor outbox, profile_cell_actor cell,
-                 std::shared_ptr<spdlog::logger> log,
-                 std::shared_ptr<metrics::profile_metrics> metrics) {
+session_behavior(session_pointer self, cell_context ctx, agent_session_config config,
+                 outbox_actor outbox) {
   auto& init = self->state;
-  init.metrics = std::move(metrics);
+  init.metrics = std::move(ctx.metrics);
   init.config = std::move(config);
-  init.engine = std::move(engine);
+  init.engine = std::move(ctx.link.engine);
   init.outbox = std::move(outbox);
-  init.cell = std::move(cell);
-  init.log = std::move(log);
+  init.cell = std::move(ctx.cell);
+  init.log = std::move(ctx.log);
   return {
     [self](agent_turn& turn) {
       auto& st = self->state;
@@ -516,15 +514,10 @@ namespace hm {
 
 using agent_session_detail::session_behavior;
 
-agent_session_actor spawn_agent_session(caf::local_actor* cell_self,
-                                        agent_session_config config,
-                                        http_engine_actor engine, outbox_actor outbox,
-                                        profile_cell_actor cell,
-                                        std::shared_ptr<spdlog::logger> log,
-                                        std::shared_ptr<metrics::profile_metrics> metrics) {
-  return cell_self->spawn<caf::linked>(session_behavior, std::move(config), std::move(engine),
-                                       std::move(outbox), std::move(cell), std::move(log),
-                                       std::move(metrics));
+agent_session_actor spawn_agent_session(caf::local_actor* cell_self, const cell_context& ctx,
+                                        agent_session_config config, outbox_actor outbox) {
+  return cell_self->spawn<caf::linked>(session_behavior, ctx, std::move(config),
+                                       std::move(outbox));
 }
 
 } // namespace hm

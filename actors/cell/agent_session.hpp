@@ -1,7 +1,7 @@
 #pragma once
 
+#include "actors/cell/cell_context.hpp"
 #include "messages/interfaces.hpp"
-#include "metrics/profile_metrics.hpp"
 #include "profiles/policy.hpp"
 #include "profiles/secret.hpp"
 
@@ -51,10 +51,9 @@ struct agent_session_config {
 /// grown by edits, and the final text always lands. Turns that arrive while
 /// one runs interrupt it or wait (at most 32), as `busy_mode` says. Errors become a short message in the room.
 /// Request durations, time to first token and errors by kind are counted in `metrics`.
+/// The agent backend is reached through the cell's http engine (ctx.link.engine).
 [[nodiscard]] agent_session_actor
-spawn_agent_session(caf::local_actor* cell_self, agent_session_config config,
-                    http_engine_actor engine, outbox_actor outbox, profile_cell_actor cell,
-                    std::shared_ptr<spdlog::logger> log,
-                    std::shared_ptr<metrics::profile_metrics> metrics);
+spawn_agent_session(caf::local_actor* cell_self, const cell_context& ctx,
+                    agent_session_config config, outbox_actor outbox);
 
 } // namespace hm

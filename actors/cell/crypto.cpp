@@ -42,7 +42,7 @@ bool commit_account(crypto_pointer self) {
   }
   crypto_changes changes;
   changes.account =
-    crypto_account_row{st.config.user_id, st.config.device_id, st.account->identity().curve25519,
+    crypto_account_row{st.user_id, st.config.device_id, st.account->identity().curve25519,
                        st.account->identity().ed25519, std::move(pickle).value()};
   if (auto err = st.store->commit_crypto(changes)) {
     self->quit(make_error(errc::store_failed, "cannot write the store: " + *err));
@@ -98,7 +98,7 @@ std::optional<std::string> device_owner(const crypto_state& st, const std::strin
 
 /// Whether `curve25519` is another device of our own user whose keys we checked.
 bool own_verified_device(const crypto_state& st, const std::string& curve25519) {
-  if (auto* devices = st.tracker.devices(st.config.user_id))
+  if (auto* devices = st.tracker.devices(st.user_id))
     for (auto& [id, d] : *devices)
       if (id != st.config.device_id && d.curve25519 == curve25519)
         return true;
@@ -123,7 +123,7 @@ void request_room_key(crypto_pointer self, const std::string& room_id,
   std::optional<std::string_view> device_view;
   if (sender_device)
     device_view = *sender_device;
-  auto messages = crypto::room_key_request_messages(content, st.config.user_id, ev.sender,
+  auto messages = crypto::room_key_request_messages(content, st.user_id, ev.sender,
                                                     device_view);
   auto req = matrix::send_to_device_request("m.room_key_request", request_id, messages);
   self->request(st.link.engine, caf::infinite, to_http_call(st.link, req, st.next_call++))
@@ -148,7 +148,7 @@ void cancel_key_request(crypto_pointer self, const std::string& session_id) {
   std::optional<std::string_view> device_view;
   if (device)
     device_view = *device;
-  auto messages = crypto::room_key_request_messages(content, st.config.user_id, sender,
+  auto messages = crypto::room_key_request_messages(content, st.user_id, sender,
                                                     device_view);
   auto txn = matrix::derive_txn_id(session_id, 0, "keycancel");
   auto req = matrix::send_to_device_request("m.room_key_request", txn, messages);
@@ -168,7 +168,7 @@ void note_keys_on_server(crypto_pointer self) {
   if (st.device_keys_on_server)
     return;
   st.device_keys_on_server = true;
-  self->send(st.config.cell, atom::published_v);
+  self->send(st.cell, atom::published_v);
 }
 
 /// Schedules atom::flush once (a failed upload is retried after a while).
@@ -192,7 +192,7 @@ void maybe_upload(crypto_pointer self) {
   ks.server_one_time_keys = st.device_keys_on_server ? st.server_one_time_keys
                                                      : std::optional<int64_t>{0};
   ks.unused_fallback_key_types = st.unused_fallback_key_types;
-  auto prepared = crypto::prepare_keys_upload(*st.account, st.config.user_id,
+  auto prepared = crypto::prepare_keys_upload(*st.account, st.user_id,
                                               st.config.device_id, ks);
   if (!prepared) {
     self->quit(make_error(errc::internal,
@@ -252,7 +252,7 @@ void maybe_upload(crypto_pointer self) {
 void check_identity(crypto_pointer self) {
   auto& st = self->state;
   auto tracker = std::make_shared<crypto::device_tracker>();
-  tracker->track(st.config.user_id);
+  tracker->track(st.user_id);
   std::vector<std::string> queried;
   auto req = tracker->next_query(queried);
   if (!req) {
@@ -284,18 +284,18 @@ void check_identity(crypto_pointer self) {
       }
       auto mismatch = [&](const std::string& detail) {
         auto text = "the homeserver holds other keys for device " + s.config.device_id + " of "
-                    + s.config.user_id + " than this profile's crypto store (" + detail
+                    + s.user_id + " than this profile's crypto store (" + detail
                     + "); log in as a new device, or restore the store that belongs to it";
         s.log->error("{}", text);
         self->quit(make_error(errc::device_mismatch, std::move(text)));
       };
       for (auto& r : outcome->rejected)
-        if (r.user_id == s.config.user_id && r.device_id == s.config.device_id) {
+        if (r.user_id == s.user_id && r.device_id == s.config.device_id) {
           mismatch(r.reason);
           return;
         }
       bool found = false;
-      if (auto* devices = tracker->devices(s.config.user_id))
+      if (auto* devices = tracker->devices(s.user_id))
         if (auto i = devices->find(s.config.device_id); i != devices->end()) {
           auto& own = s.account->identity();
           if (i->second.curve25519 != own.curve25519 || i->second.ed25519 != own.ed25519) {
@@ -315,16 +315,15 @@ void check_identity(crypto_pointer self) {
       maybe_upload(self);
     });
 }
-crypto_actor::behavior_type crypto_behavior(crypto_pointer self, homeserver_link link,
-                                            std::shared_ptr<profile_store> store,
-                                            crypto_config config,
-                                            std::shared_ptr<spdlog::logger> log,
-                                            std::shared_ptr<metrics::profile_metrics> metrics) {
+crypto_actor::behavior_type crypto_behavior(crypto_pointer self, cell_context ctx,
+                                            crypto_config config) {
   auto& st = self->state;
-  st.metrics = std::move(metrics);
-  st.link = std::move(link);
-  st.store = std::move(store);
-  st.log = std::move(log);
+  st.metrics = std::move(ctx.metrics);
+  st.link = std::move(ctx.link);
+  st.store = std::move(ctx.store);
+  st.log = std::move(ctx.log);
+  st.user_id = std::move(ctx.user_id);
+  st.cell = std::move(ctx.cell);
   st.config = std::move(config);
   auto key = load_pickle_key(st.config.pickle_key, st.store->path());
   if (auto* err = std::get_if<std::string>(&key)) {
@@ -333,7 +332,7 @@ crypto_actor::behavior_type crypto_behavior(crypto_pointer self, homeserver_link
     return crypto_actor::behavior_type::make_empty_behavior();
   }
   st.key.emplace(std::move(std::get<crypto::pickle_key>(key)));
-  auto acc = load_or_create_account(*st.store, *st.key, st.config.user_id, st.config.device_id);
+  auto acc = load_or_create_account(*st.store, *st.key, st.user_id, st.config.device_id);
   if (auto* err = std::get_if<caf::error>(&acc)) {
     st.log->error("cannot load this device's Olm account: {}", error_text(*err));
     self->quit(std::move(*err));
@@ -389,7 +388,7 @@ crypto_actor::behavior_type crypto_behavior(crypto_pointer self, homeserver_link
       // Room keys first: the room events of this same batch may need them.
       if (!resp.to_device.empty()) {
         auto got = crypto::receive_to_device(*s.store, *s.key, *s.account,
-                                     {s.config.user_id, s.config.device_id}, resp.to_device,
+                                     {s.user_id, s.config.device_id}, resp.to_device,
                                      [&s](const std::string& curve) {
                                        return own_verified_device(s, curve);
                                      });
@@ -413,7 +412,7 @@ crypto_actor::behavior_type crypto_behavior(crypto_pointer self, homeserver_link
           s.log->info("received the key of Megolm session {}", id);
           cancel_key_request(self, id);
           for (auto& parked : s.store->parked(id))
-            self->send(s.config.cell, atom::retry_v, parked.event_id);
+            self->send(s.cell, atom::retry_v, parked.event_id);
         }
       }
       // Only a count the server states: a missing one may mean "zero" or "this server
@@ -492,12 +491,9 @@ crypto_actor::behavior_type crypto_behavior(crypto_pointer self, homeserver_link
 
 } // namespace
 
-crypto_actor spawn_crypto(caf::local_actor* cell_self, homeserver_link link,
-                          std::shared_ptr<profile_store> store, crypto_config config,
-                          std::shared_ptr<spdlog::logger> log,
-                          std::shared_ptr<metrics::profile_metrics> metrics) {
-  return cell_self->spawn<caf::linked>(crypto_behavior, std::move(link), std::move(store),
-                                       std::move(config), std::move(log), std::move(metrics));
+crypto_actor spawn_crypto(caf::local_actor* cell_self, const cell_context& ctx,
+                          crypto_config config) {
+  return cell_self->spawn<caf::linked>(crypto_behavior, ctx, std::move(config));
 }
 
 } // namespace hm

@@ -1,29 +1,21 @@
 #pragma once
 
-#include "actors/cell/homeserver.hpp"
+#include "actors/cell/cell_context.hpp"
 #include "messages/interfaces.hpp"
-#include "metrics/profile_metrics.hpp"
 #include "profiles/secret.hpp"
 
 #include <caf/fwd.hpp>
 
-#include <memory>
 #include <string>
-
-namespace spdlog {
-class logger;
-}
 
 namespace hm {
 
-class profile_store;
-
-/// What the crypto actor of one Matrix device needs to know.
+/// What the crypto actor of one Matrix device needs to know besides its cell's context
+/// (whose user it is; the cell is told which parked events to retry when their keys
+/// arrive).
 struct crypto_config {
-  std::string user_id;
   std::string device_id;
   secret pickle_key; ///< MATRIX_PICKLE_KEY; empty: the key file beside the store
-  profile_cell_actor cell; ///< told which parked events to retry when their keys arrive
   bool required = false;   ///< MATRIX_E2EE_MODE=required: never plaintext into a room
   secret recovery_key;     ///< MATRIX_RECOVERY_KEY: sign this device with the self-signing key
 };
@@ -38,10 +30,7 @@ struct crypto_config {
 /// with errc::bad_config; a store that fails with errc::store_failed. Decryption
 /// failures, parked events, one-time keys, Megolm sessions and key shares are counted
 /// in `metrics`.
-[[nodiscard]] crypto_actor spawn_crypto(caf::local_actor* cell_self, homeserver_link link,
-                                        std::shared_ptr<profile_store> store,
-                                        crypto_config config,
-                                        std::shared_ptr<spdlog::logger> log,
-                                        std::shared_ptr<metrics::profile_metrics> metrics);
+[[nodiscard]] crypto_actor spawn_crypto(caf::local_actor* cell_self, const cell_context& ctx,
+                                        crypto_config config);
 
 } // namespace hm

@@ -26,7 +26,7 @@ using done_fn = std::function<void(const nlohmann::json&)>;
 void read_account_data(crypto_pointer self, const std::string& type, const std::string& what,
                        done_fn done) {
   auto& st = self->state;
-  auto req = matrix::get_account_data_request(st.config.user_id, type);
+  auto req = matrix::get_account_data_request(st.user_id, type);
   self->request(st.link.engine, caf::infinite, to_http_call(st.link, req, st.next_call++))
     .then([self, what, done = std::move(done)](const http_result& res) {
       auto& s = self->state;
@@ -48,7 +48,7 @@ void read_account_data(crypto_pointer self, const std::string& type, const std::
 void sign_and_upload(crypto_pointer self, std::shared_ptr<crypto::self_signing_key> ssk) {
   auto& st = self->state;
   crypto::device_tracker own;
-  own.track(st.config.user_id);
+  own.track(st.user_id);
   std::vector<std::string> queried;
   auto req = own.next_query(queried);
   if (!req)
@@ -56,7 +56,7 @@ void sign_and_upload(crypto_pointer self, std::shared_ptr<crypto::self_signing_k
   self->request(st.link.engine, caf::infinite, to_http_call(st.link, *req, st.next_call++))
     .then([self, ssk](const http_result& res) {
       auto& s = self->state;
-      auto& user = s.config.user_id;
+      auto& user = s.user_id;
       auto body = succeeded(res) ? matrix::parse_bounded_json(to_matrix_response(res).body)
                                  : std::nullopt;
       if (!body || !body->is_object()) {
@@ -100,7 +100,7 @@ void sign_and_upload(crypto_pointer self, std::shared_ptr<crypto::self_signing_k
           if (failed)
             s2.log->error("cannot cross-sign this device: the server refused the signature");
           else
-            s2.log->info("signed this device with {}'s self-signing key", s2.config.user_id);
+            s2.log->info("signed this device with {}'s self-signing key", s2.user_id);
         });
     });
 }

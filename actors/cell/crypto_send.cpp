@@ -44,7 +44,7 @@ void job_failed(crypto_pointer self, const std::string& what, const matrix::matr
 }
 
 crypto::room_send_context send_context(crypto_state& st) {
-  return {*st.store, *st.key, *st.account, st.tracker, {st.config.user_id, st.config.device_id}};
+  return {*st.store, *st.key, *st.account, st.tracker, {st.user_id, st.config.device_id}};
 }
 
 /// Acts on a step of the current job's room send: performs the request it asks for

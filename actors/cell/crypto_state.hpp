@@ -51,6 +51,8 @@ struct crypto_state {
   std::shared_ptr<profile_store> store;
   std::shared_ptr<spdlog::logger> log;
   std::shared_ptr<metrics::profile_metrics> metrics;
+  std::string user_id; ///< whose device this is
+  profile_cell_actor cell;
   crypto_config config;
   std::optional<crypto::pickle_key> key;
   std::optional<crypto::account> account;

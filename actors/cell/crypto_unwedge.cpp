@@ -69,7 +69,7 @@ void send_dummy(crypto_pointer self, const crypto::device_identity& device,
     return;
   }
   auto content = crypto::encrypt_olm(session.value(), *st.account,
-                                     {st.config.user_id, st.config.device_id}, device, "m.dummy",
+                                     {st.user_id, st.config.device_id}, device, "m.dummy",
                                      nlohmann::json::object());
   auto pickle = session->pickle(*st.key);
   if (!content || !pickle) {

@@ -418,18 +418,14 @@ void encryption_failed(outbox_pointer self, const std::string& room_id, const ne
   wake_at(self, room_id, q, q.not_before);
 }
 
-outbox_actor::behavior_type outbox_behavior(outbox_pointer self, homeserver_link link,
-                                            std::shared_ptr<profile_store> store,
-                                            std::string user_id,
-                                            std::shared_ptr<spdlog::logger> log,
-                                            std::shared_ptr<metrics::profile_metrics> metrics,
+outbox_actor::behavior_type outbox_behavior(outbox_pointer self, cell_context ctx,
                                             crypto_actor crypto) {
   auto& init = self->state;
-  init.metrics = std::move(metrics);
-  init.link = std::move(link);
-  init.store = std::move(store);
-  init.user_id = std::move(user_id);
-  init.log = std::move(log);
+  init.metrics = std::move(ctx.metrics);
+  init.link = std::move(ctx.link);
+  init.store = std::move(ctx.store);
+  init.user_id = std::move(ctx.user_id);
+  init.log = std::move(ctx.log);
   init.crypto = std::move(crypto);
   // Resume what a previous life of this profile left unsent.
   for (auto& e : init.store->pending_outbox()) {
@@ -499,13 +495,9 @@ outbox_actor::behavior_type outbox_behavior(outbox_pointer self, homeserver_link
 
 } // namespace
 
-outbox_actor spawn_outbox(caf::local_actor* cell_self, homeserver_link link,
-                          std::shared_ptr<profile_store> store, std::string user_id,
-                          std::shared_ptr<spdlog::logger> log,
-                          std::shared_ptr<metrics::profile_metrics> metrics, crypto_actor crypto) {
-  return cell_self->spawn<caf::linked>(outbox_behavior, std::move(link), std::move(store),
-                                       std::move(user_id), std::move(log), std::move(metrics),
-                                       std::move(crypto));
+outbox_actor spawn_outbox(caf::local_actor* cell_self, const cell_context& ctx,
+                          crypto_actor crypto) {
+  return cell_self->spawn<caf::linked>(outbox_behavior, ctx, std::move(crypto));
 }
 
 } // namespace hm

@@ -1,21 +1,11 @@
 #pragma once
 
-#include "actors/cell/homeserver.hpp"
+#include "actors/cell/cell_context.hpp"
 #include "messages/interfaces.hpp"
-#include "metrics/profile_metrics.hpp"
 
 #include <caf/fwd.hpp>
 
-#include <memory>
-#include <string>
-
-namespace spdlog {
-class logger;
-}
-
 namespace hm {
-
-class profile_store;
 
 /// Spawns the outbox of a profile, linked to its cell. Sends go out in
 /// per-room order with txn ids derived from what caused them; the pending ones
@@ -32,11 +22,7 @@ class profile_store;
 /// goes through it before the PUT (encrypted in encrypted rooms; refused in required
 /// mode where the room is not encrypted: dropped and logged). Its queue depth, every
 /// send's result and the waits 429s impose are counted in `metrics`.
-[[nodiscard]] outbox_actor spawn_outbox(caf::local_actor* cell_self, homeserver_link link,
-                                        std::shared_ptr<profile_store> store,
-                                        std::string user_id,
-                                        std::shared_ptr<spdlog::logger> log,
-                                        std::shared_ptr<metrics::profile_metrics> metrics,
+[[nodiscard]] outbox_actor spawn_outbox(caf::local_actor* cell_self, const cell_context& ctx,
                                         crypto_actor crypto = {});
 
 } // namespace hm

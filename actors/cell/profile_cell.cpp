@@ -448,13 +448,19 @@ std::optional<caf::error> take_batch(profile_cell_pointer self, const sync_batch
 
 // -- start-up ------------------------------------------------------------------
 
+/// What the cell's children are spawned with (once the bot's user id is known).
+cell_context children_context(profile_cell_pointer self) {
+  auto& st = self->state;
+  return {st.link, st.store, st.bot.user_id, st.log, st.metrics,
+          caf::actor_cast<profile_cell_actor>(self)};
+}
+
 /// Syncs, tells the supervisor the profile runs, and resumes what the journal holds.
 void serve(profile_cell_pointer self) {
   auto& st = self->state;
   if (st.serving)
     return;
-  auto cell = caf::actor_cast<profile_cell_actor>(self);
-  st.sync = spawn_sync(self, st.link, cell, st.store, st.bot.user_id, st.log, st.metrics);
+  st.sync = spawn_sync(self, children_context(self));
   st.serving = true;
   self->send(st.supervisor, cell_ready{st.config.name, st.bot.user_id, st.device_id});
   auto pending = st.store->pending_journal();
@@ -471,14 +477,11 @@ void start_serving(profile_cell_pointer self) {
   auto& st = self->state;
   // The crypto actor first: every sync batch goes through it before the profile acts.
   if (st.config.e2ee != profiles::e2ee_mode::off)
-    st.crypto = spawn_crypto(self, st.link, st.store,
-                             crypto_config{st.bot.user_id, st.device_id, st.config.pickle_key,
-                                           caf::actor_cast<profile_cell_actor>(self),
+    st.crypto = spawn_crypto(self, children_context(self),
+                             crypto_config{st.device_id, st.config.pickle_key,
                                            st.config.e2ee == profiles::e2ee_mode::required,
-                                           st.config.recovery_key},
-                             st.log, st.metrics);
-  st.outbox = spawn_outbox(self, st.link, st.store, st.bot.user_id, st.log, st.metrics,
-                           st.crypto);
+                                           st.config.recovery_key});
+  st.outbox = spawn_outbox(self, children_context(self), st.crypto);
   // With a device to publish, the rest waits for the crypto actor's atom::published.
   if (!st.crypto)
     serve(self);
@@ -616,9 +619,7 @@ agent_session_actor session_for(profile_cell_pointer self, const std::string& ke
   cfg.silence_limit = std::chrono::seconds{st.config.agent_silence_s};
   cfg.approval_timeout = std::chrono::seconds{st.config.approval_timeout_s};
   cfg.approval_require_sender = st.config.approval_require_sender;
-  auto session = spawn_agent_session(self, std::move(cfg), st.link.engine, st.outbox,
-                                     caf::actor_cast<profile_cell_actor>(self), st.log,
-                                     st.metrics);
+  auto session = spawn_agent_session(self, children_context(self), std::move(cfg), st.outbox);
   st.sessions.emplace(key, session);
   return session;
 }

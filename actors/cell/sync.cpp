@@ -253,19 +253,14 @@ void poll(sync_pointer self) {
     counted::as_sync);
 }
 
-sync_actor::behavior_type sync_behavior(sync_pointer self, homeserver_link link,
-                                        profile_cell_actor cell,
-                                        std::shared_ptr<profile_store> store,
-                                        std::string user_id,
-                                        std::shared_ptr<spdlog::logger> log,
-                                        std::shared_ptr<metrics::profile_metrics> metrics) {
+sync_actor::behavior_type sync_behavior(sync_pointer self, cell_context ctx) {
   auto& st = self->state;
-  st.metrics = std::move(metrics);
-  st.link = std::move(link);
-  st.cell = std::move(cell);
-  st.store = std::move(store);
-  st.user_id = std::move(user_id);
-  st.log = std::move(log);
+  st.metrics = std::move(ctx.metrics);
+  st.link = std::move(ctx.link);
+  st.cell = std::move(ctx.cell);
+  st.store = std::move(ctx.store);
+  st.user_id = std::move(ctx.user_id);
+  st.log = std::move(ctx.log);
   st.filter_id = st.store->get("filter_id").value_or("");
   st.since = st.store->get("next_batch");
   self->send(self, atom::poll_v);
@@ -276,13 +271,8 @@ sync_actor::behavior_type sync_behavior(sync_pointer self, homeserver_link link,
 
 } // namespace
 
-sync_actor spawn_sync(caf::local_actor* cell_self, homeserver_link link, profile_cell_actor cell,
-                      std::shared_ptr<profile_store> store, std::string user_id,
-                      std::shared_ptr<spdlog::logger> log,
-                      std::shared_ptr<metrics::profile_metrics> metrics) {
-  return cell_self->spawn<caf::linked>(sync_behavior, std::move(link), std::move(cell),
-                                       std::move(store), std::move(user_id), std::move(log),
-                                       std::move(metrics));
+sync_actor spawn_sync(caf::local_actor* cell_self, const cell_context& ctx) {
+  return cell_self->spawn<caf::linked>(sync_behavior, ctx);
 }
 
 } // namespace hm

@@ -1,21 +1,11 @@
 #pragma once
 
-#include "actors/cell/homeserver.hpp"
+#include "actors/cell/cell_context.hpp"
 #include "messages/interfaces.hpp"
-#include "metrics/profile_metrics.hpp"
 
 #include <caf/fwd.hpp>
 
-#include <memory>
-#include <string>
-
-namespace spdlog {
-class logger;
-}
-
 namespace hm {
-
-class profile_store;
 
 /// Spawns the sync actor of a profile, linked to its cell. It creates (once)
 /// and reuses a filter, long-polls /sync from the stored cursor, and hands each
@@ -24,10 +14,6 @@ class profile_store;
 /// M_UNKNOWN_POS starts over without replaying; a rejected token ends the cell
 /// with errc::unauthorized. Every /sync request (result, duration) and the events each
 /// batch brings (by type) are counted in `metrics`.
-[[nodiscard]] sync_actor spawn_sync(caf::local_actor* cell_self, homeserver_link link,
-                                    profile_cell_actor cell,
-                                    std::shared_ptr<profile_store> store, std::string user_id,
-                                    std::shared_ptr<spdlog::logger> log,
-                                    std::shared_ptr<metrics::profile_metrics> metrics);
+[[nodiscard]] sync_actor spawn_sync(caf::local_actor* cell_self, const cell_context& ctx);
 
 } // namespace hm

@@ -114,11 +114,10 @@ caf::behavior test_cell(caf::event_based_actor* self, std::shared_ptr<cell_side>
     self->quit(m.reason);
   });
   homeserver_link link{engine, "http://hs.test", secret{"syt_token"}, ""};
-  auto crypto = spawn_crypto(self, link, store,
-                             crypto_config{bot_id, bot_device, secret{},
-                                           caf::actor_cast<profile_cell_actor>(self), true,
-                                           secret{}},
-                             log, metrics);
+  auto crypto = spawn_crypto(self,
+                             cell_context{link, store, bot_id, log, metrics,
+                                          caf::actor_cast<profile_cell_actor>(self)},
+                             crypto_config{bot_device, secret{}, true, secret{}});
   return {
     [side](atom::published) { ++side->published; },
     [side](atom::retry, const std::string& event_id) { side->retried.push_back(event_id); },

@@ -57,7 +57,9 @@ caf::behavior test_cell(caf::event_based_actor* self, std::shared_ptr<cell_parts
                         std::shared_ptr<spdlog::logger> log,
                         std::shared_ptr<metrics::profile_metrics> metrics) {
   homeserver_link link{engine, "http://hs.test", secret{"syt_token"}, ""};
-  parts->outbox = spawn_outbox(self, link, store, "@bot:hs.test", log, metrics);
+  cell_context ctx{link, store, "@bot:hs.test", log, metrics,
+                   caf::actor_cast<profile_cell_actor>(self)};
+  parts->outbox = spawn_outbox(self, ctx);
   agent_session_config cfg;
   cfg.profile = "coder";
   cfg.session_id = "matrix-coder-test";
@@ -66,8 +68,7 @@ caf::behavior test_cell(caf::event_based_actor* self, std::shared_ptr<cell_parts
   cfg.model = "coder";
   cfg.send_history = false;
   cfg.own_user_id = "@bot:hs.test";
-  parts->session = spawn_agent_session(self, cfg, engine, parts->outbox,
-                                       caf::actor_cast<profile_cell_actor>(self), log, metrics);
+  parts->session = spawn_agent_session(self, ctx, cfg, parts->outbox);
   return {
     [parts](turn_done& done) { parts->outcomes.push_back(to_string(done.outcome)); },
   };

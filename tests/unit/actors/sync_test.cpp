@@ -113,8 +113,8 @@ caf::behavior test_cell(caf::event_based_actor* self, std::shared_ptr<cell_side>
   });
   homeserver_link link{engine, "http://hs.test", secret{"syt_token"}, ""};
   // Linked to this cell, as in the real one: the sync actor's end is the cell's.
-  auto sync = spawn_sync(self, link, caf::actor_cast<profile_cell_actor>(self), store,
-                         "@bot:hs.test", log, metrics);
+  auto sync = spawn_sync(self, cell_context{link, store, "@bot:hs.test", log, metrics,
+                                            caf::actor_cast<profile_cell_actor>(self)});
   static_cast<void>(sync);
   return {
     [self, side](sync_batch& batch) {
