@@ -63,13 +63,6 @@ void set_server_one_time_keys(crypto_pointer self, int64_t count) {
   self->state.metrics->set_one_time_keys(count);
 }
 
-void note_room_encryption(crypto_state& st, const std::string& room_id,
-                          const nlohmann::json& content) {
-  st.encrypted_rooms[room_id] = true;
-  if (auto c = matrix::parse_encryption_content(content))
-    st.rotation[room_id] = crypto::rotation_policy::from(*c);
-}
-
 bool save_tracker(crypto_pointer self) {
   auto& st = self->state;
   crypto_changes changes;
@@ -347,25 +340,7 @@ crypto_actor::behavior_type crypto_behavior(crypto_pointer self, cell_context ct
     [self](const sync_batch& batch) -> caf::result<atom::ok> {
       auto& s = self->state;
       auto& resp = *batch.response;
-      if (batch.initial)
-        s.room_members.clear();
-      for (auto& [room_id, left] : resp.leave)
-        s.room_members.erase(room_id);
-      for (auto& [room_id, joined] : resp.join) {
-        bool members_changed = joined.timeline.limited;
-        for (auto& ev : joined.state) {
-          if (ev.type == "m.room.encryption" && ev.state_key)
-            note_room_encryption(s, room_id, ev.content());
-          members_changed |= ev.type == "m.room.member";
-        }
-        for (auto& ev : joined.timeline.events) {
-          if (ev.type == "m.room.encryption" && ev.state_key)
-            note_room_encryption(s, room_id, ev.content());
-          members_changed |= ev.type == "m.room.member";
-        }
-        if (members_changed)
-          s.room_members.erase(room_id);
-      }
+      s.rooms.apply(resp, batch.initial);
       if (!resp.device_lists.changed.empty() || !resp.device_lists.left.empty()) {
         s.tracker.apply(resp.device_lists);
         if (!save_tracker(self))

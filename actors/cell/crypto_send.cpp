@@ -117,15 +117,13 @@ void with_room_encryption(crypto_pointer self) {
     auto share_with = [self](std::vector<std::string> members) {
       auto& s2 = self->state;
       auto& j2 = s2.jobs.front();
-      crypto::rotation_policy policy;
-      if (auto i = s2.rotation.find(j2.room_id); i != s2.rotation.end())
-        policy = i->second;
-      s2.sending.emplace(j2.room_id, j2.event_type, j2.content, std::move(members), policy);
+      s2.sending.emplace(j2.room_id, j2.event_type, j2.content, std::move(members),
+                         s2.rooms.policy(j2.room_id));
       auto ctx = send_context(s2);
       drive(self, s2.sending->start(ctx, unix_now_ms()));
     };
-    if (auto known = s.room_members.find(j.room_id); known != s.room_members.end()) {
-      share_with(known->second);
+    if (auto* known = s.rooms.members(j.room_id)) {
+      share_with(*known);
       return;
     }
     auto req = matrix::joined_members_request(j.room_id);
@@ -144,12 +142,12 @@ void with_room_encryption(crypto_pointer self) {
         std::vector<std::string> members;
         for (auto& m : joined.value())
           members.push_back(m.user_id);
-        s2.room_members[s2.jobs.front().room_id] = members;
+        s2.rooms.note_members(s2.jobs.front().room_id, members);
         share_with(std::move(members));
       });
   };
-  if (auto i = st.encrypted_rooms.find(job.room_id); i != st.encrypted_rooms.end()) {
-    go(i->second);
+  if (auto known = st.rooms.encrypted(job.room_id)) {
+    go(*known);
     return;
   }
   auto req = matrix::state_event_request(job.room_id, "m.room.encryption");
@@ -159,13 +157,13 @@ void with_room_encryption(crypto_pointer self) {
       auto& j = s.jobs.front();
       if (succeeded(res)) {
         auto content = matrix::parse_bounded_json(to_matrix_response(res).body);
-        note_room_encryption(s, j.room_id, content ? *content : nlohmann::json::object());
+        s.rooms.note_encryption(j.room_id, content ? *content : nlohmann::json::object());
         go(true);
         return;
       }
       auto err = to_matrix_error(res);
       if (err.errcode == "M_NOT_FOUND") {
-        s.encrypted_rooms[j.room_id] = false;
+        s.rooms.note_unencrypted(j.room_id);
         go(false);
         return;
       }

@@ -10,6 +10,7 @@
 #include "matrix/crypto/device_tracker.hpp"
 #include "matrix/crypto/megolm.hpp"
 #include "matrix/crypto/pickle_key.hpp"
+#include "matrix/crypto/room_registry.hpp"
 #include "matrix/crypto/room_send.hpp"
 
 #include <caf/stateful_actor.hpp>
@@ -71,15 +72,8 @@ struct crypto_state {
   /// change; the sync after a restart brings what changed meanwhile, and a fresh sync
   /// marks every list outdated).
   crypto::device_tracker tracker;
-  /// Room → encrypted, as learnt from the room state and from sync.
-  std::map<std::string, bool> encrypted_rooms;
-  /// The joined members of encrypted rooms we sent into, as last listed by the
-  /// homeserver; dropped when a sync shows a membership change in the room or a
-  /// gap (lazy-loaded members hide changes in a gap), so each send does not ask again.
-  std::map<std::string, std::vector<std::string>> room_members;
-  /// Room → when its outbound session is replaced (m.room.encryption's rotation_period_*;
-  /// a room missing here has the spec's defaults).
-  std::map<std::string, crypto::rotation_policy> rotation;
+  /// Which rooms are encrypted, their rotation policies and joined members.
+  crypto::room_registry rooms;
   std::deque<encrypt_job> jobs;
   /// The room send of the job at the front, once its members are known.
   std::optional<crypto::room_send> sending;
@@ -114,10 +108,6 @@ void publish_store_counts(crypto_pointer self);
 
 /// Records the one-time key count the server stated (state and metrics).
 void set_server_one_time_keys(crypto_pointer self, int64_t count);
-/// Remembers that `room_id` is encrypted, with the rotation periods its m.room.encryption
-/// content gives.
-void note_room_encryption(crypto_state& st, const std::string& room_id,
-                          const nlohmann::json& content);
 
 /// Replaces the broken Olm session with `curve25519`'s device (of `user_id`): a new
 /// session from a claimed one-time key, announced with an encrypted m.dummy so that the
