@@ -311,12 +311,7 @@ void check_identity(crypto_pointer self) {
 crypto_actor::behavior_type crypto_behavior(crypto_pointer self, cell_context ctx,
                                             crypto_config config) {
   auto& st = self->state;
-  st.metrics = std::move(ctx.metrics);
-  st.link = std::move(ctx.link);
-  st.store = std::move(ctx.store);
-  st.log = std::move(ctx.log);
-  st.user_id = std::move(ctx.user_id);
-  st.cell = std::move(ctx.cell);
+  static_cast<cell_context&>(st) = std::move(ctx);
   st.config = std::move(config);
   auto key = load_pickle_key(st.config.pickle_key, st.store->path());
   if (auto* err = std::get_if<std::string>(&key)) {

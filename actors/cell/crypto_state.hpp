@@ -47,13 +47,9 @@ struct encrypt_job {
   caf::typed_response_promise<event_to_send> promise;
 };
 
-struct crypto_state {
-  homeserver_link link;
-  std::shared_ptr<profile_store> store;
-  std::shared_ptr<spdlog::logger> log;
-  std::shared_ptr<metrics::profile_metrics> metrics;
-  std::string user_id; ///< whose device this is
-  profile_cell_actor cell;
+/// The cell's context (link, store, whose device this is, log, metrics, the cell) and
+/// the device's own state.
+struct crypto_state : cell_context {
   crypto_config config;
   std::optional<crypto::pickle_key> key;
   std::optional<crypto::account> account;

@@ -54,12 +54,8 @@ struct shown_edit {
 /// that crashed). Forgetting one costs at most a final edit sent again.
 constexpr size_t shown_kept = 256;
 
-struct outbox_state {
-  homeserver_link link;
-  std::shared_ptr<profile_store> store;
-  std::shared_ptr<spdlog::logger> log;
-  std::shared_ptr<metrics::profile_metrics> metrics;
-  std::string user_id;
+/// The cell's context (link, store, user, log, metrics) and the outbox's own state.
+struct outbox_state : cell_context {
   crypto_actor crypto; ///< invalid when the profile does no encryption
   std::map<std::string, room_queue> rooms;
   /// Originals whose final (durable) edit is queued or sent: later streaming
@@ -421,11 +417,7 @@ void encryption_failed(outbox_pointer self, const std::string& room_id, const ne
 outbox_actor::behavior_type outbox_behavior(outbox_pointer self, cell_context ctx,
                                             crypto_actor crypto) {
   auto& init = self->state;
-  init.metrics = std::move(ctx.metrics);
-  init.link = std::move(ctx.link);
-  init.store = std::move(ctx.store);
-  init.user_id = std::move(ctx.user_id);
-  init.log = std::move(ctx.log);
+  static_cast<cell_context&>(init) = std::move(ctx);
   init.crypto = std::move(crypto);
   // Resume what a previous life of this profile left unsent.
   for (auto& e : init.store->pending_outbox()) {

@@ -24,13 +24,8 @@ using namespace std::chrono_literals;
 /// How long the server may hold a /sync open.
 constexpr auto poll_timeout = std::chrono::milliseconds{30'000};
 
-struct sync_state {
-  homeserver_link link;
-  profile_cell_actor cell;
-  std::shared_ptr<profile_store> store;
-  std::shared_ptr<spdlog::logger> log;
-  std::shared_ptr<metrics::profile_metrics> metrics;
-  std::string user_id;
+/// The cell's context (link, store, user, log, metrics, cell) and the sync's own state.
+struct sync_state : cell_context {
   std::string filter_id;
   std::optional<std::string> since;
   matrix::backoff backoff{1s, 60s};
@@ -255,12 +250,7 @@ void poll(sync_pointer self) {
 
 sync_actor::behavior_type sync_behavior(sync_pointer self, cell_context ctx) {
   auto& st = self->state;
-  st.metrics = std::move(ctx.metrics);
-  st.link = std::move(ctx.link);
-  st.cell = std::move(ctx.cell);
-  st.store = std::move(ctx.store);
-  st.user_id = std::move(ctx.user_id);
-  st.log = std::move(ctx.log);
+  static_cast<cell_context&>(st) = std::move(ctx);
   st.filter_id = st.store->get("filter_id").value_or("");
   st.since = st.store->get("next_batch");
   self->send(self, atom::poll_v);
