@@ -1,7 +1,9 @@
 #pragma once
 
 // Every actor interface of hermes-matrix in one place, each handler with a
-// one-line comment. An actor is reached only through these typed handles.
+// one-line comment. An actor is reached only through these typed handles. A handler
+// that starts with atom::internal is an actor's message to itself (a timer, a retry):
+// nothing else sends it.
 
 #include "messages/type_ids.hpp"
 #include "messages/cluster.hpp"
@@ -50,8 +52,8 @@ using profile_cell_actor = caf::typed_actor<
   caf::reacts_to<turn_done>,
   // An agent session notes where its turn's run stands; the reply means "journaled".
   caf::replies_to<turn_progress>::with<atom::ok>,
-  // Internal: (re)start talking to the homeserver (after a failed attempt).
-  caf::reacts_to<atom::start>,
+  // (re)start talking to the homeserver (after a failed attempt).
+  caf::reacts_to<atom::internal, atom::start>,
   // The crypto actor has this device's keys on the homeserver (found there or uploaded):
   // only now can senders encrypt for it, so only now does the cell sync and join rooms.
   caf::reacts_to<atom::published>,
@@ -61,19 +63,19 @@ using profile_cell_actor = caf::typed_actor<
   // Queues a notification for the home room in the outbox (encrypted there when the
   // room is); replies with its txn id once persisted.
   caf::replies_to<atom::notify, notification>::with<std::string>,
-  // Internal: a parked message's key wait is over; tell the room if it is still unread.
-  caf::reacts_to<atom::unreadable, std::string>,
+  // A parked message's key wait is over; tell the room if it is still unread.
+  caf::reacts_to<atom::internal, atom::unreadable, std::string>,
   // Drain: starts no new turn (new events stay pending in the journal); answers once
   // the turns in flight are finished and the outbox is empty.
   caf::replies_to<atom::drain>::with<atom::ok>,
-  // Internal: while draining, look again whether the outbox is empty.
-  caf::reacts_to<atom::tick>>;
+  // While draining, look again whether the outbox is empty.
+  caf::reacts_to<atom::internal, atom::tick>>;
 
 /// The sync actor of a profile: long-polls /sync and hands each batch to the
 /// profile actor, moving on only when the batch is committed.
 using sync_actor = caf::typed_actor<
-  // Internal: start the next long-poll (at once, or after a backoff).
-  caf::reacts_to<atom::poll>>;
+  // Start the next long-poll (at once, or after a backoff).
+  caf::reacts_to<atom::internal, atom::poll>>;
 
 /// The crypto actor of a profile: one Matrix device's Olm account and sessions.
 using crypto_actor = caf::typed_actor<
@@ -85,10 +87,10 @@ using crypto_actor = caf::typed_actor<
   // What to PUT for an event: m.room.encrypted in an encrypted room (the key shared with
   // every member's devices first), else as given; refused in required mode.
   caf::replies_to<encrypt_request>::with<event_to_send>,
-  // Internal: check this device's keys on the server (again, after a failure).
-  caf::reacts_to<atom::start>,
-  // Internal: upload keys when the counts ask for it (again, after a failure).
-  caf::reacts_to<atom::flush>>;
+  // Check this device's keys on the server (again, after a failure).
+  caf::reacts_to<atom::internal, atom::start>,
+  // Upload keys when the counts ask for it (again, after a failure).
+  caf::reacts_to<atom::internal, atom::flush>>;
 
 /// The outbox of a profile: ordered, idempotent sends.
 using outbox_actor = caf::typed_actor<
@@ -98,8 +100,8 @@ using outbox_actor = caf::typed_actor<
   caf::reacts_to<progress_edit>,
   // Sets or clears the bot's typing notice in a room (best effort, not queued).
   caf::reacts_to<atom::typing, std::string, bool>,
-  // Internal: a room's wait (rate limit, backoff, edit spacing) is over.
-  caf::reacts_to<atom::flush, std::string>>;
+  // A room's wait (rate limit, backoff, edit spacing) is over.
+  caf::reacts_to<atom::internal, atom::flush, std::string>>;
 
 /// One conversation with the agent backend: answers turns one at a time and
 /// streams each reply into the room.
@@ -113,8 +115,8 @@ using agent_session_actor = http_stream_sink_actor::extend<
   caf::reacts_to<approval_answer>,
   // /new: forgets the conversation; the next turn starts a new agent session.
   caf::reacts_to<atom::reset>,
-  // Internal: publish the growing reply, refresh typing, watch for a silent backend.
-  caf::reacts_to<atom::tick>>;
+  // Publish the growing reply, refresh typing, watch for a silent backend.
+  caf::reacts_to<atom::internal, atom::tick>>;
 
 /// The supervisor of a node: spawns a cell per profile, restarts failed cells
 /// with backoff, and knows the state of every profile.
@@ -126,14 +128,14 @@ using supervisor_actor = caf::typed_actor<
   caf::replies_to<atom::notify, std::string, notification>::with<std::string>,
   // A cell reports it has started and serves its profile.
   caf::reacts_to<cell_ready>,
-  // Internal: the backoff of a crashed profile has passed; start it again.
-  caf::reacts_to<atom::restart, std::string, uint64_t>,
-  // Internal: the shutdown grace period is over; kill cells that still run.
-  caf::reacts_to<atom::deadline>,
+  // The backoff of a crashed profile has passed; start it again.
+  caf::reacts_to<atom::internal, atom::restart, std::string, uint64_t>,
+  // The shutdown grace period is over; kill cells that still run.
+  caf::reacts_to<atom::internal, atom::deadline>,
   // SIGHUP: the profiles read again; starts added, stops removed, restarts changed ones.
   caf::replies_to<atom::reload, profile_reload>::with<reload_summary>,
-  // Internal: a profile's cell stopping for a reload is past its grace period (name, generation).
-  caf::reacts_to<atom::deadline, std::string, uint64_t>,
+  // A profile's cell stopping for a reload is past its grace period (name, generation).
+  caf::reacts_to<atom::internal, atom::deadline, std::string, uint64_t>,
   // Drains every running cell (see profile_cell_actor); answers once all are idle.
   caf::replies_to<atom::drain>::with<atom::ok>>;
 
@@ -159,8 +161,8 @@ using coordinator_actor = caf::typed_actor<
   caf::replies_to<atom::status, std::string, std::string>::with<std::vector<profile_status>>,
   // `hermes-matrix move` (profile, target node, client name, HMAC of its nonce): what happens, in words.
   caf::replies_to<atom::move, std::string, std::string, std::string, std::string>::with<std::string>,
-  // Internal: expire leases, place free profiles, rebalance.
-  caf::reacts_to<atom::tick>,
+  // Expire leases, place free profiles, rebalance.
+  caf::reacts_to<atom::internal, atom::tick>,
   // A piece of a store the sending node was ordered to carry: passed on to the target node.
   caf::replies_to<store_piece>::with<atom::ok>,
   // The end of a carry: passed on to the target; once it verified, it gets the lease.
@@ -177,10 +179,10 @@ using coordinator_actor = caf::typed_actor<
 using cluster_node_actor = caf::typed_actor<
   // Returns the status of the profiles this node runs.
   caf::replies_to<atom::status>::with<std::vector<profile_status>>,
-  // Internal: connect, join or renew, and stop everything when the lease ran out.
-  caf::reacts_to<atom::tick>,
-  // Internal: the leases may have ended now: stop every profile unless renewed.
-  caf::reacts_to<atom::deadline>,
+  // Connect, join or renew, and stop everything when the lease ran out.
+  caf::reacts_to<atom::internal, atom::tick>,
+  // The leases may have ended now: stop every profile unless renewed.
+  caf::reacts_to<atom::internal, atom::deadline>,
   // From the coordinator: a piece of a store carried to this node, written to a staging directory.
   caf::replies_to<store_piece>::with<atom::ok>,
   // From the coordinator: the carry is complete; verified, the store is put in place.

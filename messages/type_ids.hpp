@@ -94,5 +94,7 @@ CAF_BEGIN_TYPE_ID_BLOCK(hermes_matrix, caf::first_custom_type_id)
   CAF_ADD_TYPE_ID(hermes_matrix, (std::vector<hm::metrics_snapshot>))
   CAF_ADD_ATOM(hermes_matrix, hm::atom, nodes, "nodes")
   CAF_ADD_ATOM(hermes_matrix, hm::atom, metrics, "metrics")
+  // First element of an actor's messages to itself (timers, retries; interfaces.hpp).
+  CAF_ADD_ATOM(hermes_matrix, hm::atom, internal, "internal")
 
 CAF_END_TYPE_ID_BLOCK(hermes_matrix)

@@ -183,7 +183,7 @@ void finish_turn(session_pointer self, std::string final_text, const journal_out
   self->send(st.cell, turn_done{t.event_id, outcome});
   st.current.reset();
   st.last_activity = self->clock().now();
-  self->delayed_send(self, idle_limit, atom::tick_v);
+  self->delayed_send(self, idle_limit, atom::internal_v, atom::tick_v);
   start_next(self);
 }
 
@@ -286,7 +286,7 @@ void start_turn(session_pointer self, agent_turn turn) {
     learn_backend(self);
   else
     ask_backend(self);
-  self->delayed_send(self, tick_interval, atom::tick_v);
+  self->delayed_send(self, tick_interval, atom::internal_v, atom::tick_v);
 }
 
 void start_next(session_pointer self) {
@@ -469,7 +469,7 @@ session_behavior(session_pointer self, cell_context ctx, agent_session_config co
       st.history.clear();
       ++st.generation;
     },
-    [self](atom::tick) {
+    [self](atom::internal, atom::tick) {
       auto& st = self->state;
       if (!st.current) {
         if (st.waiting.empty() && self->clock().now() - st.last_activity >= idle_limit)
@@ -503,7 +503,7 @@ session_behavior(session_pointer self, cell_context ctx, agent_session_config co
         self->send(st.outbox, atom::typing_v, r.turn.room_id, true);
       }
       publish(self);
-      self->delayed_send(self, tick_interval, atom::tick_v);
+      self->delayed_send(self, tick_interval, atom::internal_v, atom::tick_v);
     },
   };
 }

@@ -170,7 +170,7 @@ void retry_upload_later(crypto_pointer self) {
   if (st.retry_scheduled)
     return;
   st.retry_scheduled = true;
-  self->delayed_send(self, retry_after, atom::flush_v);
+  self->delayed_send(self, retry_after, atom::internal_v, atom::flush_v);
 }
 
 /// Uploads device keys, one-time keys and a fallback key when the policy says so.
@@ -257,7 +257,7 @@ void check_identity(crypto_pointer self) {
       auto& s = self->state;
       auto retry = [&](const std::string& why) {
         s.log->warn("cannot check this device's keys on the server ({}); retrying", why);
-        self->delayed_send(self, retry_after, atom::start_v);
+        self->delayed_send(self, retry_after, atom::internal_v, atom::start_v);
       };
       if (!succeeded(res)) {
         auto err = to_matrix_error(res);
@@ -451,8 +451,8 @@ crypto_actor::behavior_type crypto_behavior(crypto_pointer self, cell_context ct
         next_job(self);
       return promise;
     },
-    [self](atom::start) { check_identity(self); },
-    [self](atom::flush) {
+    [self](atom::internal, atom::start) { check_identity(self); },
+    [self](atom::internal, atom::flush) {
       self->state.retry_scheduled = false;
       maybe_upload(self);
     },

@@ -89,7 +89,7 @@ void wake_at(outbox_pointer self, const std::string& room_id, room_queue& q, tim
   q.flush_scheduled = true;
   auto now = self->clock().now();
   auto wait = when > now ? std::chrono::duration_cast<caf::timespan>(when - now) : caf::timespan{0};
-  self->delayed_send(self, wait, atom::flush_v, room_id);
+  self->delayed_send(self, wait, atom::internal_v, atom::flush_v, room_id);
 }
 
 /// Puts the event id of our original message into an edit's m.relates_to.
@@ -434,7 +434,7 @@ outbox_actor::behavior_type outbox_behavior(outbox_pointer self, cell_context ct
     }());
   queue_changed(self);
   for (auto& [room_id, _] : init.rooms)
-    self->send(self, atom::flush_v, room_id);
+    self->send(self, atom::internal_v, atom::flush_v, room_id);
   return {
     [self](const outgoing_event& ev) -> caf::result<atom::ok> {
       auto& st = self->state;
@@ -478,7 +478,7 @@ outbox_actor::behavior_type outbox_behavior(outbox_pointer self, cell_context ct
       self->request(st.link.engine, caf::infinite, to_http_call(st.link, req, st.next_call++))
         .then([](const http_result&) {});
     },
-    [self](atom::flush, const std::string& room_id) {
+    [self](atom::internal, atom::flush, const std::string& room_id) {
       self->state.rooms[room_id].flush_scheduled = false;
       pump(self, room_id);
     },

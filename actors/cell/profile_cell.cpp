@@ -149,7 +149,7 @@ void act_on_message(profile_cell_pointer self, const journal_entry& entry) {
         check_drained(self);
         if (s.config.undecryptable_notice_seconds > 0)
           self->delayed_send(self, std::chrono::seconds{s.config.undecryptable_notice_seconds},
-                             atom::unreadable_v, entry.event_id);
+                             atom::internal_v, atom::unreadable_v, entry.event_id);
       } else {
         finish_entry(self, entry.event_id, journal_outcome::ignored("undecryptable"));
       }
@@ -518,7 +518,7 @@ void retry_startup(profile_cell_pointer self, const matrix::matrix_error& err, F
       auto wait = err.retry_after.value_or(std::chrono::milliseconds{5000});
       st.log->warn("cannot reach the homeserver ({}); retrying in {} ms",
                    matrix::to_string(err), wait.count());
-      self->delayed_send(self, wait, atom::start_v);
+      self->delayed_send(self, wait, atom::internal_v, atom::start_v);
       (void) step;
       return;
     }
@@ -731,7 +731,7 @@ profile_cell_actor::behavior_type profile_cell(profile_cell_pointer self,
       }
       return atom::ok_v;
     },
-    [self](atom::start) { start(self); },
+    [self](atom::internal, atom::start) { start(self); },
     [self](atom::published) { serve(self); },
     [self](atom::retry, const std::string& event_id) {
       for (auto& entry : self->state.store->pending_journal())
@@ -740,11 +740,11 @@ profile_cell_actor::behavior_type profile_cell(profile_cell_pointer self,
     },
     [self](atom::notify, const notification& n) { return notify_home_room(self, n); },
     [self](atom::drain) { return start_drain(self); },
-    [self](atom::tick) {
+    [self](atom::internal, atom::tick) {
       self->state.drain_polling = false;
       check_drained(self);
     },
-    [self](atom::unreadable, const std::string& event_id) {
+    [self](atom::internal, atom::unreadable, const std::string& event_id) {
       auto& st = self->state;
       // Still pending and not being acted on: its key has not come. One notice per
       // message: the txn id is derived from it, so a restart's second timer is the

@@ -42,7 +42,7 @@ void check_drained(profile_cell_pointer self) {
     // Turns end with turn_done (which calls this); the outbox is polled.
     if (st.in_progress.empty() && !st.drain_polling) {
       st.drain_polling = true;
-      self->delayed_send(self, drain_poll, atom::tick_v);
+      self->delayed_send(self, drain_poll, atom::internal_v, atom::tick_v);
     }
     return;
   }

@@ -41,7 +41,7 @@ void retry_later(sync_pointer self, const matrix::matrix_error& err) {
   auto& st = self->state;
   auto wait = err.retry_after ? *err.retry_after : st.backoff.next_with(st.random);
   st.log->warn("sync failed ({}); retrying in {} ms", matrix::to_string(err), wait.count());
-  self->delayed_send(self, wait, atom::poll_v);
+  self->delayed_send(self, wait, atom::internal_v, atom::poll_v);
 }
 
 /// Acts on a failed request: retry, start over, or end the cell.
@@ -60,7 +60,7 @@ void on_error(sync_pointer self, const matrix::matrix_error& err) {
                    "replaying",
                    matrix::to_string(err));
       st.since.reset();
-      self->send(self, atom::poll_v);
+      self->send(self, atom::internal_v, atom::poll_v);
       return;
     case matrix::error_action::fail_request:
       // A 4xx on /sync with a cursor is a cursor the server no longer accepts
@@ -69,7 +69,7 @@ void on_error(sync_pointer self, const matrix::matrix_error& err) {
         st.log->warn("the homeserver refused our sync position ({}); starting over",
                      matrix::to_string(err));
         st.since.reset();
-        self->send(self, atom::poll_v);
+        self->send(self, atom::internal_v, atom::poll_v);
         return;
       }
       retry_later(self, err);
@@ -146,7 +146,7 @@ void create_filter(sync_pointer self) {
         self->quit(make_error(errc::store_failed, "cannot write the store: " + *err));
         return;
       }
-      self->send(self, atom::poll_v);
+      self->send(self, atom::internal_v, atom::poll_v);
     });
 }
 
@@ -165,7 +165,7 @@ void deliver(sync_pointer self, std::shared_ptr<matrix::sync_response> resp) {
     .then([self, next_batch = batch->next_batch](atom::ok) {
       self->state.since = next_batch;
       self->state.backoff.reset();
-      self->send(self, atom::poll_v);
+      self->send(self, atom::internal_v, atom::poll_v);
     });
 }
 
@@ -253,9 +253,9 @@ sync_actor::behavior_type sync_behavior(sync_pointer self, cell_context ctx) {
   static_cast<cell_context&>(st) = std::move(ctx);
   st.filter_id = st.store->get("filter_id").value_or("");
   st.since = st.store->get("next_batch");
-  self->send(self, atom::poll_v);
+  self->send(self, atom::internal_v, atom::poll_v);
   return {
-    [self](atom::poll) { poll(self); },
+    [self](atom::internal, atom::poll) { poll(self); },
   };
 }
 

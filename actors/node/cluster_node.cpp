@@ -158,7 +158,8 @@ void renew(node_pointer self) {
         ns.last_problem.clear();
         // Counted from when the renewal left, so it ends before the coordinator's view.
         ns.lease_end = sent + leases.valid_for;
-        self->delayed_send(self, ns.lease_end - self->clock().now(), atom::deadline_v);
+        self->delayed_send(self, ns.lease_end - self->clock().now(), atom::internal_v,
+                           atom::deadline_v);
         if (!ns.stopping)
           apply(self, leases);
       },
@@ -547,7 +548,7 @@ cluster_node_actor::behavior_type cluster_node(node_pointer self, cluster_node_s
     if (st.served.empty() || msg.reason == caf::exit_reason::kill)
       self->quit(msg.reason);
   });
-  self->send(self, atom::tick_v);
+  self->send(self, atom::internal_v, atom::tick_v);
   return {
     [self](atom::status) {
       std::vector<profile_status> out;
@@ -555,7 +556,7 @@ cluster_node_actor::behavior_type cluster_node(node_pointer self, cluster_node_s
         out.push_back(sp.status);
       return out;
     },
-    [self](atom::tick) {
+    [self](atom::internal, atom::tick) {
       auto& st = self->state;
       if (st.stopping)
         return;
@@ -567,9 +568,9 @@ cluster_node_actor::behavior_type cluster_node(node_pointer self, cluster_node_s
         join(self);
       else if (st.joined && !st.renewing)
         renew(self);
-      self->delayed_send(self, st.settings.renew_every, atom::tick_v);
+      self->delayed_send(self, st.settings.renew_every, atom::internal_v, atom::tick_v);
     },
-    [self](atom::deadline) {
+    [self](atom::internal, atom::deadline) {
       if (!self->state.stopping)
         enforce_lease(self);
     },

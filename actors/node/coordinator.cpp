@@ -260,7 +260,7 @@ coordinator_actor::behavior_type coordinator(coordinator_pointer self,
                                              coordinator_settings settings) {
   self->state.table.emplace(settings.rules, self->clock().now());
   self->state.settings = std::move(settings);
-  self->send(self, atom::tick_v);
+  self->send(self, atom::internal_v, atom::tick_v);
   return {
     [self](atom::hello, const std::string& node) -> caf::result<std::string> {
       if (!valid_node_name(node)) {
@@ -330,9 +330,10 @@ coordinator_actor::behavior_type coordinator(coordinator_pointer self,
       place(self);
       return "moving " + profile + " to node " + node;
     },
-    [self](atom::tick) {
+    [self](atom::internal, atom::tick) {
       place(self);
-      self->delayed_send(self, tick_interval(self->state.settings.rules), atom::tick_v);
+      self->delayed_send(self, tick_interval(self->state.settings.rules), atom::internal_v,
+                         atom::tick_v);
     },
     [self](store_piece& piece) { return pass_piece(self, std::move(piece)); },
     [self](store_manifest& m) { return pass_manifest(self, std::move(m)); },

@@ -124,7 +124,7 @@ void on_cell_down(supervisor_pointer self, supervised_profile& p, const caf::err
   set_state(p, profile_state::backoff);
   log_of(p).warn("profile cell stopped ({}); restarting in {} ms", text,
                std::chrono::duration_cast<std::chrono::milliseconds>(wait).count());
-  self->delayed_send(self, wait, atom::restart_v, p.config.name, p.generation);
+  self->delayed_send(self, wait, atom::internal_v, atom::restart_v, p.config.name, p.generation);
 }
 
 /// How long a status query waits for a cell; one that does not answer in time is
@@ -215,7 +215,7 @@ void start_if_valid(supervisor_pointer self, supervised_profile& p) {
 /// stopped after the shutdown grace period.
 void stop_for_reload(supervisor_pointer self, supervised_profile& p) {
   self->send_exit(p.cell, caf::exit_reason::user_shutdown);
-  self->delayed_send(self, self->state.policy.shutdown_grace, atom::deadline_v,
+  self->delayed_send(self, self->state.policy.shutdown_grace, atom::internal_v, atom::deadline_v,
                      p.config.name, p.generation);
 }
 
@@ -390,7 +390,7 @@ supervisor(supervisor_pointer self, std::vector<profiles::loaded_profile> loaded
     }
     // Cells flush their work and close their stores; one that hangs must not
     // keep the node from stopping.
-    self->delayed_send(self, self->state.policy.shutdown_grace, atom::deadline_v);
+    self->delayed_send(self, self->state.policy.shutdown_grace, atom::internal_v, atom::deadline_v);
   });
   return {
     [self](atom::status) { return gather_status(self); },
@@ -417,7 +417,7 @@ supervisor(supervisor_pointer self, std::vector<profiles::loaded_profile> loaded
                    user_id.empty() ? "(unknown user)" : user_id,
                    device_id.empty() ? "(unknown)" : device_id);
     },
-    [self](atom::restart, const std::string& name, uint64_t generation) {
+    [self](atom::internal, atom::restart, const std::string& name, uint64_t generation) {
       if (self->state.stopping)
         return;
       auto* p = find(self, name);
@@ -426,7 +426,7 @@ supervisor(supervisor_pointer self, std::vector<profiles::loaded_profile> loaded
         return;
       start_cell(self, *p);
     },
-    [self](atom::deadline) {
+    [self](atom::internal, atom::deadline) {
       for (auto& p : self->state.profiles)
         if (p.cell) {
           log_of(p).warn("profile cell did not stop in time; killing it");
@@ -440,7 +440,7 @@ supervisor(supervisor_pointer self, std::vector<profiles::loaded_profile> loaded
       return reload(self, *msg.profiles);
     },
     [self](atom::drain) { return drain_cells(self); },
-    [self](atom::deadline, const std::string& name, uint64_t generation) {
+    [self](atom::internal, atom::deadline, const std::string& name, uint64_t generation) {
       auto* p = find(self, name);
       if (p == nullptr || !p->cell || p->generation != generation
           || p->pending == supervised_profile::pending_change::none)
