@@ -9,6 +9,7 @@
 #include "matrix/crypto/account.hpp"
 #include "matrix/crypto/device_tracker.hpp"
 #include "matrix/crypto/megolm.hpp"
+#include "matrix/crypto/own_device_signing.hpp"
 #include "matrix/crypto/pickle_key.hpp"
 #include "matrix/crypto/room_registry.hpp"
 #include "matrix/crypto/room_send.hpp"
@@ -75,6 +76,8 @@ struct crypto_state : cell_context {
   std::optional<crypto::room_send> sending;
   /// Cross-signing of this device was tried in this life (once: its outcome is logged).
   bool cross_signing_tried = false;
+  /// That cross-signing, while its requests are under way.
+  std::optional<crypto::own_device_signing> signing;
   /// Megolm sessions we asked other devices for in this life → who was asked (the
   /// sender, and its device when known), to cancel the request once the key is here.
   std::map<std::string, std::pair<std::string, std::optional<std::string>>> requested_sessions;

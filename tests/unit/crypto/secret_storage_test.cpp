@@ -4,6 +4,7 @@
 #include <cstring>
 
 #include "matrix/crypto/cross_signing.hpp"
+#include "matrix/crypto/own_device_signing.hpp"
 #include "matrix/crypto/secret_storage.hpp"
 #include "matrix/crypto/signatures.hpp"
 
@@ -105,4 +106,117 @@ CAF_TEST(cross_sign_this_device) {
   CAF_CHECK_EQUAL(req.target, "/_matrix/client/v3/keys/signatures/upload");
   CAF_CHECK_EQUAL((*req.body)["@bot:hs"]["BOTDEV"], signed_dk.value());
   CAF_CHECK(!self_signing_key::from_secret("c2hvcnQ"));
+}
+
+// -- the whole cross-signing of this device, sans I/O (own_device_signing) -----------
+
+namespace {
+
+/// The homeserver's account data and keys for @bot:hs as the flow reads them.
+struct signing_server {
+  peer bot{"@bot:hs", "BOTDEV"};
+  json default_key = {{"key", "KEYID"}};
+  json description = {{"algorithm", "m.secret_storage.v1.aes-hmac-sha2"},
+                      {"iv", iv_b64},
+                      {"mac", check_mac}};
+  json published_ssk = {{"user_id", "@bot:hs"},
+                        {"usage", {"self_signing"}},
+                        {"keys", {{std::string{"ed25519:"} + ssk_public, ssk_public}}}};
+  json device_keys = bot.acc.device_keys("@bot:hs", "BOTDEV").value();
+  std::vector<std::string> targets;
+  std::optional<json> uploaded;
+
+  std::string body_for(const hm::matrix::http_request& r) {
+    targets.push_back(r.target);
+    auto has = [&r](const char* part) { return r.target.find(part) != std::string::npos; };
+    if (has("m.secret_storage.default_key"))
+      return default_key.dump();
+    if (has("m.secret_storage.key.KEYID"))
+      return description.dump();
+    if (has("m.cross_signing.self_signing"))
+      return stored_secret().dump();
+    if (has("/keys/query"))
+      return json{{"device_keys", {{"@bot:hs", {{"BOTDEV", device_keys}}}}},
+                  {"self_signing_keys", {{"@bot:hs", published_ssk}}}}
+        .dump();
+    if (has("/keys/signatures/upload")) {
+      uploaded = *r.body;
+      return json{{"failures", json::object()}}.dump();
+    }
+    CAF_FAIL("unexpected request " << r.target);
+    return "";
+  }
+
+  /// Runs the flow to its end with `recovery`; the last step.
+  own_device_signing::step run(const std::string& recovery) {
+    own_device_signing flow{"@bot:hs", "BOTDEV", recovery};
+    auto step = flow.start();
+    std::vector<std::string> bodies; // the answers' bodies outlive their views
+    while (auto* p = std::get_if<own_device_signing::perform>(&step)) {
+      bodies.push_back(body_for(p->request));
+      hm::matrix::http_response r;
+      r.status = 200;
+      r.body = bodies.back();
+      step = flow.answer(r);
+    }
+    return step;
+  }
+};
+
+std::string failure_text(const own_device_signing::step& step) {
+  auto* f = std::get_if<own_device_signing::failure>(&step);
+  return f != nullptr ? f->text : "";
+}
+
+} // namespace
+
+CAF_TEST(the device is signed with the key from secret storage and the signature verifies) {
+  signing_server hs;
+  auto step = hs.run(recovery_key);
+  auto* done = std::get_if<own_device_signing::signed_device>(&step);
+  CAF_REQUIRE(done != nullptr);
+  CAF_CHECK(done->newly);
+  CAF_REQUIRE(hs.uploaded.has_value());
+  auto& signed_dk = (*hs.uploaded)["@bot:hs"]["BOTDEV"];
+  CAF_CHECK(verify_signature(ssk_public, signed_dk, "@bot:hs", ssk_public));
+  CAF_CHECK(!signed_dk.contains("unsigned"));
+}
+
+CAF_TEST(a device the server shows signed already is not signed again) {
+  signing_server hs;
+  hs.device_keys["signatures"]["@bot:hs"][std::string{"ed25519:"} + ssk_public] = "sig";
+  auto step = hs.run(recovery_key);
+  auto* done = std::get_if<own_device_signing::signed_device>(&step);
+  CAF_REQUIRE(done != nullptr);
+  CAF_CHECK(!done->newly);
+  CAF_CHECK(!hs.uploaded.has_value());
+}
+
+CAF_TEST(a wrong recovery key a foreign published key or no storage sign nothing) {
+  {
+    signing_server hs;
+    auto text = failure_text(hs.run("not a key"));
+    CAF_CHECK(text.find("MATRIX_RECOVERY_KEY is not a recovery key") != std::string::npos);
+    CAF_CHECK(hs.targets.empty());
+  }
+  {
+    signing_server hs; // a valid recovery key, but of another storage
+    auto text = failure_text(hs.run(encode_recovery_key(secret_bytes{32})));
+    CAF_CHECK(text.find("is not the key of this account's secret storage") != std::string::npos);
+    CAF_CHECK(text.find("EsT1") == std::string::npos);
+    CAF_CHECK(!hs.uploaded.has_value());
+  }
+  {
+    signing_server hs;
+    hs.published_ssk["keys"] = {{"ed25519:other", "other"}};
+    auto text = failure_text(hs.run(recovery_key));
+    CAF_CHECK(text.find("is not the one @bot:hs publishes") != std::string::npos);
+    CAF_CHECK(!hs.uploaded.has_value());
+  }
+  {
+    signing_server hs;
+    hs.default_key = json::object();
+    CAF_CHECK_EQUAL(failure_text(hs.run(recovery_key)),
+                    "cannot cross-sign this device: no default secret storage key");
+  }
 }

@@ -1,0 +1,130 @@
+#include "matrix/crypto/own_device_signing.hpp"
+
+#include "matrix/bounded_json.hpp"
+#include "matrix/client_api.hpp"
+#include "matrix/crypto/device_tracker.hpp"
+
+namespace hm::matrix::crypto {
+
+namespace {
+
+/// The account data content an answer carries, or why not: `missing` and how it failed.
+std::variant<nlohmann::json, std::string> content_of(const result<http_response>& answer,
+                                                     const std::string& missing) {
+  if (!answer)
+    return missing + " (" + to_string(answer.error()) + ")";
+  auto content = parse_account_data(answer.value());
+  if (!content)
+    return missing + " (unreadable)";
+  return std::move(content).value();
+}
+
+} // namespace
+
+own_device_signing::own_device_signing(std::string user_id, std::string device_id,
+                                       std::string_view recovery_key)
+  : user_id_(std::move(user_id)), device_id_(std::move(device_id)) {
+  if (auto key = decode_recovery_key(recovery_key))
+    storage_key_.emplace(std::move(key).value());
+}
+
+own_device_signing::step own_device_signing::fail(const std::string& why) {
+  phase_ = phase::done;
+  return failure{"cannot cross-sign this device: " + why};
+}
+
+own_device_signing::step own_device_signing::read(const std::string& type) {
+  return perform{get_account_data_request(user_id_, type)};
+}
+
+own_device_signing::step own_device_signing::start() {
+  if (!storage_key_)
+    return fail("MATRIX_RECOVERY_KEY is not a recovery key (it looks like 'EsT1 H3Wm ...', "
+                "as Element shows it)");
+  phase_ = phase::default_key;
+  return read("m.secret_storage.default_key");
+}
+
+own_device_signing::step own_device_signing::answer(const result<http_response>& answer) {
+  switch (phase_) {
+    case phase::default_key: {
+      auto def = content_of(answer, "no default secret storage key");
+      if (auto* why = std::get_if<std::string>(&def))
+        return fail(*why);
+      auto id = std::get<nlohmann::json>(def).value("key", std::string{});
+      if (id.empty())
+        return fail("no default secret storage key");
+      key_id_ = id;
+      phase_ = phase::key_description;
+      return read("m.secret_storage.key." + key_id_);
+    }
+    case phase::key_description: {
+      auto description = content_of(answer, "no description of the secret storage key");
+      if (auto* why = std::get_if<std::string>(&description))
+        return fail(*why);
+      if (!secret_storage_key_matches(*storage_key_, std::get<nlohmann::json>(description)))
+        return fail("MATRIX_RECOVERY_KEY is not the key of this account's secret storage");
+      phase_ = phase::self_signing;
+      return read("m.cross_signing.self_signing");
+    }
+    case phase::self_signing: {
+      auto stored = content_of(answer, "no self-signing key in secret storage");
+      if (auto* why = std::get_if<std::string>(&stored))
+        return fail(*why);
+      auto seed = decrypt_secret(*storage_key_, key_id_, "m.cross_signing.self_signing",
+                                 std::get<nlohmann::json>(stored));
+      auto ssk = seed ? self_signing_key::from_secret(seed.value())
+                      : result<self_signing_key>{seed.error()};
+      if (!ssk)
+        return fail("the self-signing key in secret storage cannot be read with this key");
+      ssk_.emplace(std::move(ssk).value());
+      // What the server holds for this device, and the user's published key.
+      device_tracker own;
+      own.track(user_id_);
+      std::vector<std::string> queried;
+      auto req = own.next_query(queried);
+      phase_ = phase::query;
+      return perform{std::move(*req)};
+    }
+    case phase::query: {
+      auto body = answer ? parse_bounded_json(answer->body) : std::nullopt;
+      if (!body || !body->is_object())
+        return fail("/keys/query failed");
+      auto published = body->value("/self_signing_keys"_json_pointer / user_id_, nlohmann::json{});
+      if (!ssk_->matches(published, user_id_))
+        return fail("the self-signing key in secret storage is not the one " + user_id_
+                    + " publishes");
+      auto device = body->value("/device_keys"_json_pointer / user_id_ / device_id_,
+                                nlohmann::json{});
+      if (!device.is_object())
+        return fail("the server holds no keys for it");
+      auto key_id = "ed25519:" + ssk_->public_key();
+      if (auto sigs = device.find("signatures"); sigs != device.end() && sigs->is_object()
+                                                 && sigs->contains(user_id_)
+                                                 && (*sigs)[user_id_].contains(key_id)) {
+        phase_ = phase::done;
+        return signed_device{false};
+      }
+      device.erase("unsigned");
+      auto signed_keys = ssk_->sign_device(std::move(device), user_id_);
+      if (!signed_keys)
+        return fail(signed_keys.error().errcode);
+      phase_ = phase::upload;
+      return perform{
+        signatures_upload_request(user_id_, device_id_, std::move(signed_keys).value())};
+    }
+    case phase::upload: {
+      auto parsed = answer ? parse_bounded_json(answer->body) : std::nullopt;
+      if (!parsed || !parsed->is_object()
+          || !parsed->value("failures", nlohmann::json::object()).empty())
+        return fail("the server refused the signature");
+      phase_ = phase::done;
+      return signed_device{true};
+    }
+    case phase::done:
+      break;
+  }
+  return fail("an answer came when no request was asked for");
+}
+
+} // namespace hm::matrix::crypto
