@@ -13,6 +13,7 @@
 #include "matrix/crypto/pickle_key.hpp"
 #include "matrix/crypto/room_registry.hpp"
 #include "matrix/crypto/room_send.hpp"
+#include "matrix/crypto/unwedging.hpp"
 
 #include <caf/stateful_actor.hpp>
 #include <caf/typed_event_based_actor.hpp>
@@ -81,9 +82,8 @@ struct crypto_state : cell_context {
   /// Megolm sessions we asked other devices for in this life → who was asked (the
   /// sender, and its device when known), to cancel the request once the key is here.
   std::map<std::string, std::pair<std::string, std::optional<std::string>>> requested_sessions;
-  /// Device (curve25519) → when we last replaced a broken Olm session with it (Unix ms;
-  /// kept in the store's meta table, so that a restart does not start another one).
-  std::optional<std::map<std::string, int64_t>> unwedged_at;
+  /// When broken Olm sessions were last replaced, by device (from the store on first use).
+  std::optional<crypto::unwedging> unwedging;
   static inline const char* name = "crypto";
 };
 
