@@ -499,9 +499,9 @@ void learn_display_name(profile_cell_pointer self) {
   });
 }
 
-/// Retries a start-up step that failed for a reason worth waiting out.
-template <class F>
-void retry_startup(profile_cell_pointer self, const matrix::matrix_error& err, F step) {
+/// Stops the cell for a failure of start-up a wait cannot fix; else starts again
+/// (atom::start: login or whoami, from the top) after the wait the server asks for.
+void retry_startup(profile_cell_pointer self, const matrix::matrix_error& err) {
   auto& st = self->state;
   switch (matrix::classify(err)) {
     case matrix::error_action::stop_profile:
@@ -519,7 +519,6 @@ void retry_startup(profile_cell_pointer self, const matrix::matrix_error& err, F
       st.log->warn("cannot reach the homeserver ({}); retrying in {} ms",
                    matrix::to_string(err), wait.count());
       self->delayed_send(self, wait, atom::internal_v, atom::start_v);
-      (void) step;
       return;
     }
   }
@@ -529,12 +528,12 @@ void whoami(profile_cell_pointer self) {
   call(self, matrix::whoami_request(), [self](const http_result& res) {
     auto& st = self->state;
     if (!succeeded(res)) {
-      retry_startup(self, to_matrix_error(res), whoami);
+      retry_startup(self, to_matrix_error(res));
       return;
     }
     auto who = matrix::parse_whoami(to_matrix_response(res));
     if (!who) {
-      retry_startup(self, who.error(), whoami);
+      retry_startup(self, who.error());
       return;
     }
     if (!st.config.user_id.empty() && who->user_id != st.config.user_id) {
@@ -571,12 +570,12 @@ void login(profile_cell_pointer self) {
   call(self, req, [self](const http_result& res) {
     auto& state = self->state;
     if (!succeeded(res)) {
-      retry_startup(self, to_matrix_error(res), login);
+      retry_startup(self, to_matrix_error(res));
       return;
     }
     auto session = matrix::parse_login(to_matrix_response(res));
     if (!session) {
-      retry_startup(self, session.error(), login);
+      retry_startup(self, session.error());
       return;
     }
     state.link.access_token = secret{session->access_token};
