@@ -145,10 +145,16 @@ struct fixture : cell_fixture {
   /// the profile, history); whether the cell acknowledged it.
   bool hand(std::shared_ptr<const matrix::sync_response> response, bool initial = false) {
     auto acked = std::make_shared<bool>(false);
-    sys.spawn([this, response, initial, acked](caf::event_based_actor* client) {
-      client->request(cell, caf::infinite, sync_batch{response, initial})
-        .then([acked](atom::ok) { *acked = true; });
-    });
+    // What the client needs goes in as spawn arguments: CAF 0.17 binds a null pointer
+    // to a reference when a spawned function has none (UBSan reports it).
+    sys.spawn(
+      [](caf::event_based_actor* client, profile_cell_actor to, sync_batch batch,
+         std::shared_ptr<bool> done) {
+        client->request(to, caf::infinite, std::move(batch)).then([done](atom::ok) {
+          *done = true;
+        });
+      },
+      cell, sync_batch{std::move(response), initial}, acked);
     settle();
     return *acked;
   }
