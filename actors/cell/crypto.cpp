@@ -10,6 +10,7 @@
 #include "matrix/crypto/device_tracker.hpp"
 #include "matrix/crypto/key_requests.hpp"
 #include "matrix/crypto/keys_upload.hpp"
+#include "matrix/crypto/own_device_check.hpp"
 #include "matrix/txn_id.hpp"
 #include "messages/errors.hpp"
 
@@ -244,16 +245,9 @@ void maybe_upload(crypto_pointer self) {
 /// continuing would encrypt as someone we are not, so the profile stops.
 void check_identity(crypto_pointer self) {
   auto& st = self->state;
-  auto tracker = std::make_shared<crypto::device_tracker>();
-  tracker->track(st.user_id);
-  std::vector<std::string> queried;
-  auto req = tracker->next_query(queried);
-  if (!req) {
-    self->quit(make_error(errc::internal, "cannot build the key query for this device"));
-    return;
-  }
-  self->request(st.link.engine, caf::infinite, to_http_call(st.link, *req, st.next_call++))
-    .then([self, tracker, queried](const http_result& res) {
+  auto req = crypto::own_device_query({st.user_id, st.config.device_id});
+  self->request(st.link.engine, caf::infinite, to_http_call(st.link, req, st.next_call++))
+    .then([self](const http_result& res) {
       auto& s = self->state;
       auto retry = [&](const std::string& why) {
         s.log->warn("cannot check this device's keys on the server ({}); retrying", why);
@@ -270,33 +264,23 @@ void check_identity(crypto_pointer self) {
         retry(matrix::to_string(err));
         return;
       }
-      auto outcome = tracker->apply_query_response(to_matrix_response(res), queried);
-      if (!outcome) {
-        retry(matrix::to_string(outcome.error()));
+      auto on_server = crypto::check_own_device(to_matrix_response(res),
+                                                {s.user_id, s.config.device_id},
+                                                s.account->identity());
+      if (!on_server) {
+        retry(matrix::to_string(on_server.error()));
         return;
       }
-      auto mismatch = [&](const std::string& detail) {
+      using state = crypto::own_device_on_server::state;
+      if (on_server->what == state::other) {
         auto text = "the homeserver holds other keys for device " + s.config.device_id + " of "
-                    + s.user_id + " than this profile's crypto store (" + detail
+                    + s.user_id + " than this profile's crypto store (" + on_server->mismatch
                     + "); log in as a new device, or restore the store that belongs to it";
         s.log->error("{}", text);
         self->quit(make_error(errc::device_mismatch, std::move(text)));
-      };
-      for (auto& r : outcome->rejected)
-        if (r.user_id == s.user_id && r.device_id == s.config.device_id) {
-          mismatch(r.reason);
-          return;
-        }
-      bool found = false;
-      if (auto* devices = tracker->devices(s.user_id))
-        if (auto i = devices->find(s.config.device_id); i != devices->end()) {
-          auto& own = s.account->identity();
-          if (i->second.curve25519 != own.curve25519 || i->second.ed25519 != own.ed25519) {
-            mismatch("identity keys differ");
-            return;
-          }
-          found = true;
-        }
+        return;
+      }
+      bool found = on_server->what == state::ours;
       s.identity_checked = true;
       s.log->info("device {} identity {} (ed25519 {})", s.config.device_id,
                   found ? "confirmed on the server" : "not on the server yet",
@@ -308,6 +292,7 @@ void check_identity(crypto_pointer self) {
       maybe_upload(self);
     });
 }
+
 crypto_actor::behavior_type crypto_behavior(crypto_pointer self, cell_context ctx,
                                             crypto_config config) {
   auto& st = self->state;

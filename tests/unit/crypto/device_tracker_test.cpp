@@ -2,6 +2,7 @@
 #include "caf/test/unit_test.hpp"
 
 #include "matrix/crypto/device_tracker.hpp"
+#include "matrix/crypto/own_device_check.hpp"
 
 #include "olm_test_peers.hpp"
 
@@ -175,4 +176,39 @@ CAF_TEST(tracked devices survive their stored form and unreadable text tracks no
   CAF_CHECK_EQUAL(d.ed25519, "ed-1");
   CAF_CHECK(tracked_users_from_json("not json").empty());
   CAF_CHECK(tracked_users_from_json("[1,2]").empty());
+}
+
+// -- our own device on the server (own_device_check) ---------------------------------
+
+CAF_TEST(our own device on the server is ours or absent or another account) {
+  peer bot("@bot:hs", "BOTDEV");
+  auto& ours = bot.acc.identity();
+  auto query = own_device_query(bot.self);
+  CAF_CHECK_EQUAL(query.target, "/_matrix/client/v3/keys/query");
+  CAF_CHECK((*query.body)["device_keys"].contains("@bot:hs"));
+  auto body = query_body({&bot}).dump();
+  auto found = check_own_device(resp(200, body), bot.self, ours);
+  CAF_REQUIRE(found.ok());
+  CAF_CHECK(found->what == own_device_on_server::state::ours);
+  auto none = json{{"device_keys", json::object()}, {"failures", json::object()}}.dump();
+  auto absent = check_own_device(resp(200, none), bot.self, ours);
+  CAF_REQUIRE(absent.ok());
+  CAF_CHECK(absent->what == own_device_on_server::state::absent);
+  // Another account under our device id: well signed, but not our keys.
+  peer impostor("@bot:hs", "BOTDEV");
+  auto other_body = query_body({&impostor}).dump();
+  auto other = check_own_device(resp(200, other_body), bot.self, ours);
+  CAF_REQUIRE(other.ok());
+  CAF_CHECK(other->what == own_device_on_server::state::other);
+  CAF_CHECK_EQUAL(other->mismatch, "identity keys differ");
+  // Keys for our device that do not even verify.
+  auto forged = query_body({&bot});
+  forged["device_keys"]["@bot:hs"]["BOTDEV"]["keys"]["curve25519:BOTDEV"] = "changed";
+  auto forged_body = forged.dump();
+  auto refused = check_own_device(resp(200, forged_body), bot.self, ours);
+  CAF_REQUIRE(refused.ok());
+  CAF_CHECK(refused->what == own_device_on_server::state::other);
+  CAF_CHECK(!refused->mismatch.empty());
+  auto failed_body = std::string{R"({"errcode":"M_UNKNOWN","error":"x"})"};
+  CAF_CHECK(!check_own_device(resp(500, failed_body), bot.self, ours).ok());
 }
