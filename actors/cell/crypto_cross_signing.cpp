@@ -18,9 +18,7 @@ void drive(crypto_pointer self, crypto::own_device_signing::step step) {
     self->request(st.link.engine, caf::infinite, to_http_call(st.link, p->request, st.next_call++))
       .then([self](const http_result& res) {
         auto& s = self->state;
-        auto answer = succeeded(res) ? matrix::result<matrix::http_response>{to_matrix_response(res)}
-                                     : matrix::result<matrix::http_response>{to_matrix_error(res)};
-        drive(self, s.signing->answer(answer));
+        drive(self, s.signing->answer(to_matrix_result(res)));
       });
     return;
   }

@@ -63,9 +63,7 @@ void drive(crypto_pointer self, crypto::room_send::step step) {
       .then([self](const http_result& res) {
         auto& s = self->state;
         auto ctx = send_context(s);
-        auto answer = succeeded(res) ? matrix::result<matrix::http_response>{to_matrix_response(res)}
-                                     : matrix::result<matrix::http_response>{to_matrix_error(res)};
-        drive(self, s.sending->answer(ctx, answer, unix_now_ms()));
+        drive(self, s.sending->answer(ctx, to_matrix_result(res), unix_now_ms()));
       });
     return;
   }

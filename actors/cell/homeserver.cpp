@@ -37,4 +37,10 @@ matrix::matrix_error to_matrix_error(const http_result& result) {
   return matrix::parse_matrix_error(to_matrix_response(result));
 }
 
+matrix::result<matrix::http_response> to_matrix_result(const http_result& result) {
+  if (succeeded(result))
+    return to_matrix_response(result);
+  return to_matrix_error(result);
+}
+
 } // namespace hm

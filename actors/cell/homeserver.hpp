@@ -32,6 +32,10 @@ struct homeserver_link {
 /// Matrix error body. Precondition: the result is not a 2xx response.
 [[nodiscard]] matrix::matrix_error to_matrix_error(const http_result& result);
 
+/// The result as the sans-I/O machines of matrix/ take an answer: the response of a
+/// 2xx, else its error. Valid while `result` lives.
+[[nodiscard]] matrix::result<matrix::http_response> to_matrix_result(const http_result& result);
+
 /// True for a 2xx response.
 [[nodiscard]] inline bool succeeded(const http_result& r) {
   return r.status >= 200 && r.status < 300;

@@ -2,7 +2,7 @@
 
 #include "matrix/bounded_json.hpp"
 #include "matrix/client_api.hpp"
-#include "matrix/crypto/device_tracker.hpp"
+#include "matrix/crypto/own_device_check.hpp"
 
 namespace hm::matrix::crypto {
 
@@ -79,12 +79,8 @@ own_device_signing::step own_device_signing::answer(const result<http_response>&
         return fail("the self-signing key in secret storage cannot be read with this key");
       ssk_.emplace(std::move(ssk).value());
       // What the server holds for this device, and the user's published key.
-      device_tracker own;
-      own.track(user_id_);
-      std::vector<std::string> queried;
-      auto req = own.next_query(queried);
       phase_ = phase::query;
-      return perform{std::move(*req)};
+      return perform{own_device_query({user_id_, device_id_})};
     }
     case phase::query: {
       auto body = answer ? parse_bounded_json(answer->body) : std::nullopt;
