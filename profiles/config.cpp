@@ -445,10 +445,95 @@ void read_backend(config_reader& r, profile_config& c) {
           "write the node name as one word");
 }
 
+/// A whole number from `min` to `max`; anything else is warned about and `fallback` kept.
+int number(config_reader& r, std::string_view key, int min, int max, int fallback,
+           std::string_view unit) {
+  auto v = r.text(key);
+  if (v.empty())
+    return fallback;
+  bool digits = v.size() <= 9 && v.find_first_not_of("0123456789") == std::string::npos;
+  int n = digits ? std::stoi(v) : 0;
+  if (digits && n >= min && n <= max)
+    return n;
+  auto range = std::to_string(min) + " to " + std::to_string(max);
+  r.add(severity::warning, key,
+        "'" + v + "' is not a number of " + std::string{unit} + " from " + range + "; "
+          + std::to_string(fallback) + " is used",
+        "write a number from " + range + ", or delete the line");
+  return fallback;
+}
+
+/// A broken STT URL only turns speech-to-text off (a warning): the chat still works.
+void checked_stt_url(config_reader& r, std::string_view key, std::string& url) {
+  while (!url.empty() && url.back() == '/')
+    url.pop_back();
+  if (auto why = url_problem(url, "http,https")) {
+    r.add(severity::warning, key, "is not a valid URL: it " + *why + "; voice messages are "
+          "not transcribed", "write an absolute URL such as http://127.0.0.1:8000/v1");
+    url.clear();
+  }
+}
+
+/// Speech-to-text the way Hermes resolves it (tools/transcription_tools.py): the
+/// provider from config.yaml, its key, base URL and default model from the .env.
+void read_stt(config_reader& r, stt_settings& stt, const stt_yaml& yaml) {
+  stt.enabled = yaml.enabled.value_or(true);
+  stt.echo_transcripts = yaml.top_echo_transcripts.value_or(yaml.echo_transcripts.value_or(true));
+  if (!yaml.provider.empty())
+    stt.provider = lower(trim(yaml.provider));
+  stt.language = !yaml.provider_language.empty() ? yaml.provider_language : yaml.language;
+  stt.prompt = yaml.prompt;
+  auto key_of = [&](std::string_view name) {
+    auto v = r.text(name);
+    return v.empty() ? secret{} : secret{v};
+  };
+  if (stt.provider == "openai") {
+    stt.base_url = r.text("STT_OPENAI_BASE_URL");
+    if (stt.base_url.empty())
+      stt.base_url = "https://api.openai.com/v1";
+    checked_stt_url(r, "STT_OPENAI_BASE_URL", stt.base_url);
+    stt.api_key = key_of("VOICE_TOOLS_OPENAI_KEY");
+    if (stt.api_key.empty())
+      stt.api_key = key_of("OPENAI_API_KEY");
+    stt.model = !yaml.provider_model.empty() ? yaml.provider_model : r.text("STT_OPENAI_MODEL");
+    if (stt.model.empty())
+      stt.model = "whisper-1";
+  } else if (stt.provider == "groq") {
+    stt.base_url = r.text("GROQ_BASE_URL");
+    if (stt.base_url.empty())
+      stt.base_url = "https://api.groq.com/openai/v1";
+    checked_stt_url(r, "GROQ_BASE_URL", stt.base_url);
+    stt.api_key = key_of("GROQ_API_KEY");
+    stt.model = !yaml.provider_model.empty() ? yaml.provider_model : r.text("STT_GROQ_MODEL");
+    if (stt.model.empty())
+      stt.model = "whisper-large-v3-turbo";
+  }
+  // A cloud provider without its key cannot transcribe; a local whisper server behind
+  // STT_OPENAI_BASE_URL usually needs none, so only the public endpoints are checked.
+  bool public_endpoint = stt.base_url.rfind("https://api.", 0) == 0;
+  if (stt.enabled && public_endpoint && stt.api_key.empty()) {
+    r.add(severity::warning, stt.provider == "groq" ? "GROQ_API_KEY" : "VOICE_TOOLS_OPENAI_KEY",
+          "is not set, so voice messages cannot be transcribed with stt.provider " + stt.provider,
+          "add the key to the profile's .env");
+    stt.base_url.clear();
+  }
+}
+
+void read_media(config_reader& r, media_settings& m, const stt_yaml& yaml) {
+  m.max_bytes = static_cast<std::uint64_t>(number(r, "HERMES_MATRIX_MEDIA_MAX_MB", 1, 1024,
+                                                  static_cast<int>(m.max_bytes >> 20), "MB"))
+                << 20;
+  m.image_max_side = number(r, "HERMES_MATRIX_IMAGE_MAX_SIDE", 256, 8192, m.image_max_side,
+                            "pixels");
+  m.max_files_per_reply =
+    number(r, "HERMES_MATRIX_MEDIA_MAX_FILES", 1, 50, m.max_files_per_reply, "files");
+  read_stt(r, m.stt, yaml);
+}
+
 } // namespace
 
 loaded_profile make_profile(const std::string& name, const std::filesystem::path& dir,
-                            const dotenv_file& env) {
+                            const dotenv_file& env, const stt_yaml& stt) {
   loaded_profile out;
   out.issues = env.issues;
   profile_config& c = out.config;
@@ -466,6 +551,7 @@ loaded_profile make_profile(const std::string& name, const std::filesystem::path
   read_encryption(r, c);
   read_policy(r, c);
   read_backend(r, c);
+  read_media(r, c.media, stt);
   return out;
 }
 
@@ -477,12 +563,15 @@ loaded_profile load_profile(const std::string& name, const std::filesystem::path
     empty.path = env_path;
     return make_profile(name, dir, empty);
   }
+  problems yaml_issues;
+  auto stt = read_stt_yaml(dir / "config.yaml", yaml_issues);
   dotenv_file env = read_dotenv(env_path);
   interpolate_dotenv(env, [](const std::string& var) -> std::optional<std::string> {
     const char* v = std::getenv(var.c_str());
     return v ? std::optional<std::string>(v) : std::nullopt;
   });
-  loaded_profile out = make_profile(name, dir, env);
+  loaded_profile out = make_profile(name, dir, env, stt);
+  out.issues.insert(out.issues.end(), yaml_issues.begin(), yaml_issues.end());
   struct stat st{};
   if (out.config.on_matrix() && ::stat(env_path.c_str(), &st) == 0 && (st.st_mode & 077) != 0) {
     problem p;

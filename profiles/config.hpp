@@ -1,6 +1,7 @@
 #pragma once
 
 #include "profiles/dotenv.hpp"
+#include "profiles/media_settings.hpp"
 #include "profiles/problem.hpp"
 #include "profiles/secret.hpp"
 
@@ -81,6 +82,9 @@ struct profile_config {
   /// message led to the prompt may answer it; false: any allowed user.
   bool approval_require_sender = true;
 
+  // Images, voice and files (HERMES_MATRIX_MEDIA_*, config.yaml's stt).
+  media_settings media;
+
   // Placement in a cluster.
   std::string node;              // HERMES_MATRIX_NODE (pin to a node)
 
@@ -111,11 +115,12 @@ struct loaded_profile {
 /// MXID syntax (MATRIX_USER_ID, MATRIX_ALLOWED_USERS), room id syntax
 /// (MATRIX_ALLOWED_ROOMS, MATRIX_FREE_RESPONSE_ROOMS, MATRIX_HOME_ROOM), regex
 /// syntax (MATRIX_IGNORE_USER_PATTERNS), booleans, enums and numeric ranges.
+/// `stt` is the profile's config.yaml speech-to-text section (read_stt_yaml).
 [[nodiscard]] loaded_profile make_profile(const std::string& name,
                                           const std::filesystem::path& dir,
-                                          const dotenv_file& env);
+                                          const dotenv_file& env, const stt_yaml& stt = {});
 
-/// Reads `<dir>/.env` and calls make_profile. A missing .env is not an error
+/// Reads `<dir>/.env` and `<dir>/config.yaml` and calls make_profile. A missing .env is not an error
 /// (the profile is simply not on Matrix).
 [[nodiscard]] loaded_profile load_profile(const std::string& name,
                                           const std::filesystem::path& dir);
