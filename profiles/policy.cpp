@@ -101,6 +101,11 @@ busy_action on_busy(busy_input_mode mode, std::size_t queued) {
   return queued < max_queued_messages ? busy_action::queue : busy_action::reject_full;
 }
 
+bool is_media_msgtype(std::string_view msgtype) {
+  return msgtype == "m.image" || msgtype == "m.audio" || msgtype == "m.video"
+         || msgtype == "m.file" || msgtype == "m.sticker";
+}
+
 decision decide(const profile_config& config, const bot_identity& bot, const room_facts& room,
                 const incoming_message& msg) {
   // 1-4: who sent it.
@@ -122,9 +127,10 @@ decision decide(const profile_config& config, const bot_identity& bot, const roo
   if (msg.msgtype == "m.notice" && !config.process_notices)
     return ignore(ignore_reason::notice);
   bool emote = msg.msgtype == "m.emote";
-  if (msg.msgtype != "m.text" && msg.msgtype != "m.notice" && !emote)
+  bool media = is_media_msgtype(msg.msgtype);
+  if (msg.msgtype != "m.text" && msg.msgtype != "m.notice" && !emote && !media)
     return ignore(ignore_reason::unsupported_msgtype);
-  if (blank(msg.body))
+  if (blank(msg.body) && !media)
     return ignore(ignore_reason::empty);
 
   mention_sources sources{msg.body, msg.formatted_body, &msg.mentioned_user_ids};
@@ -133,8 +139,8 @@ decision decide(const profile_config& config, const bot_identity& bot, const roo
   // for the leading `/` (inbound_events.py `_build_inbound_event`).
   std::string text = mentioned ? strip_mention(msg.body, bot) : std::string(msg.body);
 
-  // 11: commands, before the mention gate.
-  if (!emote) {
+  // 11: commands, before the mention gate (a caption is never a command).
+  if (!emote && !media) {
     command_parse parsed = parse_command(text, bot.user_id);
     if (parsed.what == command_parse::kind::command) {
       decision d;
@@ -154,7 +160,7 @@ decision decide(const profile_config& config, const bot_identity& bot, const roo
     return ignore(ignore_reason::not_mentioned);
 
   // 13: answer.
-  if (blank(text))
+  if (blank(text) && !media)
     return ignore(ignore_reason::empty, mentioned);
   decision d;
   d.what = verdict::answer;

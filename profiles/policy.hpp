@@ -35,8 +35,8 @@ struct room_facts {
 struct incoming_message {
   std::string event_id;
   std::string sender;
-  std::string msgtype;        // m.text, m.notice, m.emote, m.image, ...
-  std::string body;           // reply fallback already stripped
+  std::string msgtype;        // m.text, m.notice, m.emote, m.image, ..., "m.sticker" for stickers
+  std::string body;           // reply fallback already stripped; for media: the caption ("" for none)
   std::string formatted_body; // may be empty
   bool has_mentions_field = false;             // content has m.mentions
   std::vector<std::string> mentioned_user_ids; // m.mentions.user_ids
@@ -57,7 +57,7 @@ enum class ignore_reason {
   room_not_allowed,    // group room outside MATRIX_ALLOWED_ROOMS
   edit,                // m.replace: an edit is not answered again
   notice,              // m.notice without MATRIX_PROCESS_NOTICES
-  unsupported_msgtype, // not m.text / m.notice / m.emote
+  unsupported_msgtype, // not text, a notice, an emote or media
   not_mentioned,       // group room needs a mention and there is none
   other_bot_command,   // `/cmd@another-bot`
   empty,               // nothing left to answer
@@ -101,10 +101,10 @@ struct decision {
 ///  7. edit: m.replace is not answered again (Hermes' default; MATRIX_PROCESS_EDITS is
 ///     not supported here).
 ///  8. notice: m.notice unless MATRIX_PROCESS_NOTICES ("prevents bot-to-bot loops").
-///  9. unsupported_msgtype: only m.text, m.notice and m.emote carry text for the agent
-///     (Hermes also takes media; the agent backend here is text only).
-/// 10. empty: empty body.
-/// 11. a known command (commands.hpp; not in m.emote, as in Hermes) -> verdict::command,
+///  9. unsupported_msgtype: m.text, m.notice, m.emote and media (is_media_msgtype) are
+///     taken; anything else (m.location, a custom msgtype) is not.
+/// 10. empty: empty body (media without a caption is not empty: the file is the message).
+/// 11. a known command (commands.hpp; not in m.emote or a caption) -> verdict::command,
 ///     whether or not the bot is mentioned ("commands bypass the mention requirement");
 ///     other_bot_command for `/cmd@someone-else`.
 /// 12. not_mentioned: group room, MATRIX_REQUIRE_MENTION, not a free-response room, not a
@@ -117,6 +117,10 @@ struct decision {
 ///     is one, so "Hermes Coder: do x" in a free-response room reaches the agent as "do x".
 ///     Hermes labels m.emote text for the agent; we give it as "* <sender> <body>", the
 ///     way clients without emote rendering show it.
+/// m.image, m.audio, m.video, m.file and stickers: a file the agent gets (issue 15).
+/// In a group room that needs a mention, the caption must mention the bot, as in Hermes.
+[[nodiscard]] bool is_media_msgtype(std::string_view msgtype);
+
 [[nodiscard]] decision decide(const profile_config& config, const bot_identity& bot,
                               const room_facts& room, const incoming_message& msg);
 
