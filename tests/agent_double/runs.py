@@ -13,6 +13,7 @@ import uuid
 
 from aiohttp import web
 
+import content_parts
 import scripts
 
 # What POST /_double/backend takes. "hermes": chat completions only (runs false in
@@ -180,7 +181,8 @@ class Run:
                 "conversation_history": body.get("conversation_history"),
                 "approvals": list(self.approvals), "stopped": self.stopped,
                 "event_reads": self.event_reads, "idempotency_key": self.idempotency_key,
-                "profile": self.profile, "replays": self.replays}
+                "profile": self.profile, "replays": self.replays,
+                "images": content_parts.images_of_request(body)}
 
 
 class Runs:

@@ -38,6 +38,8 @@ DEFAULTS = {
     "usage": True,              # usage on the final chunk
     "done": True,               # data: [DONE] at the end
     "raw_body": None,           # a string sent as the whole 200 body instead (UTF-8)
+    "transcript": None,         # /v1/audio/transcriptions only: the text it answers;
+                                # None: "transcript of <n> bytes"
     "approval": None,           # runs only: {command, description?, allow_permanent?,
                                 # timeout?}: ask before the text (see APPROVAL_DEFAULTS)
 }
@@ -62,6 +64,8 @@ def validate(script):
             raise ValueError(key + " must be an integer")
     if "deltas" in script and (not isinstance(script["deltas"], int) or script["deltas"] < 1):
         raise ValueError("deltas must be a positive integer")
+    if script.get("transcript") is not None and not isinstance(script["transcript"], str):
+        raise ValueError("transcript must be a string or null")
     if script.get("line_ending", "\n") not in ("\n", "\r\n", "\r"):
         raise ValueError("line_ending must be \\n, \\r\\n or \\r")
     script = dict(script)
@@ -122,6 +126,10 @@ class ScriptBook:
         else:
             raise ValueError("count must be a positive integer")
 
+    def take_for_model(self, model):
+        """Only the model's own scripts, else the defaults (transcriptions use this)."""
+        return self._take_first(["model:" + model])
+
     def take(self, profile, model):
         scopes = []
         if profile:
@@ -129,6 +137,9 @@ class ScriptBook:
         if model:
             scopes.append("model:" + model)
         scopes.append("global")
+        return self._take_first(scopes)
+
+    def _take_first(self, scopes):
         for scope in scopes:
             slot = self.scopes.get(scope)
             if not slot:

@@ -24,8 +24,10 @@ import time  # noqa: E402
 
 from aiohttp import web  # noqa: E402
 
+import content_parts  # noqa: E402
 import runs  # noqa: E402
 import scripts  # noqa: E402
+import transcriptions  # noqa: E402
 
 
 def parse_args(argv):
@@ -68,9 +70,9 @@ def default_script(args):
     return scripts.validate(script)
 
 
-def openai_error(status, message, code, err_type):
+def openai_error(status, message, code, err_type, param=None):
     return web.json_response({"error": {"message": message, "type": err_type,
-                                        "param": None, "code": code}}, status=status)
+                                        "param": param, "code": code}}, status=status)
 
 
 class Double:
@@ -118,6 +120,8 @@ class Double:
             "key_ok": key_ok,
             "headers": headers,
             "body": body,
+            # Images in the messages (chat) or input list (runs), decoded and hashed.
+            "images": content_parts.images_of_request(body),
         }
         self.next_id += 1
         self.requests.append(entry)
@@ -138,6 +142,11 @@ class Double:
         if not isinstance(body, dict) or not isinstance(body.get("messages"), list):
             return openai_error(400, "body must be a JSON object with messages",
                                 "invalid_request", "invalid_request_error")
+        refused = content_parts.check_messages(body["messages"])
+        if refused is not None:
+            index, err = refused
+            return openai_error(400, err.message, err.code, "invalid_request_error",
+                                param=f"messages[{index}].content")
         model = body.get("model") if isinstance(body.get("model"), str) else ""
         if self.busy():
             entry["script"] = None
@@ -176,6 +185,9 @@ class Double:
                          "session_continuity_header": "X-Hermes-Session-Id"},
             "endpoints": {"chat_completions": {"method": "POST",
                                                "path": "/v1/chat/completions"}}})
+
+    async def transcriptions(self, request):
+        return await transcriptions.transcribe(self, request)
 
     async def set_backend(self, request):
         try:
@@ -221,6 +233,8 @@ def make_app(double):
     app.router.add_post("/p/{profile}/v1/chat/completions", double.chat_completions)
     app.router.add_get("/v1/capabilities", double.capabilities)
     app.router.add_get("/p/{profile}/v1/capabilities", double.capabilities)
+    app.router.add_post("/v1/audio/transcriptions", double.transcriptions)
+    app.router.add_post("/p/{profile}/v1/audio/transcriptions", double.transcriptions)
     r = double.run_api  # answered 404 unless the backend kind has runs
     for prefix in ("", "/p/{profile}"):
         app.router.add_post(prefix + "/v1/runs", r.create)

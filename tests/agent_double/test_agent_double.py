@@ -424,7 +424,7 @@ def test_a_run_streams_the_bytes_of_hermes_0_18_then_keeps_its_status(runs_doubl
         "run_id": run_id, "status": "completed", "input": "do it", "session_id": "matrix-s1",
         "instructions": "Be brief.", "conversation_history": history, "approvals": [],
         "stopped": False, "event_reads": 1, "idempotency_key": None, "profile": None,
-        "replays": 0}]
+        "replays": 0, "images": []}]
     reqs = d.recorded()
     assert [(r["method"], r["path"].replace(run_id, "RUN"), r["run_id"]) for r in reqs] == [
         ("POST", "/v1/runs", run_id), ("GET", "/v1/runs/RUN/events", run_id),
@@ -736,3 +736,186 @@ def test_capabilities_and_runs_routes_by_backend_kind(double):
                                             "retention_seconds": 86400}
     assert list(features).index("runs_idempotency") == list(features).index("run_submission") + 1
     assert double.request("POST", "/_double/backend", {"kind": "hermes-steer"})[0] == 400
+
+
+# -- media: image parts, file parts, transcriptions ------------------------------------
+
+
+PNG_BYTES = bytes.fromhex("89504e470d0a1a0a") + b"not really the rest of a png"
+
+
+def data_url(data, mimetype="image/png"):
+    import base64
+    return f"data:{mimetype};base64," + base64.b64encode(data).decode()
+
+
+def chat_with(d, content, path="/v1/chat/completions"):
+    body = {"model": "coder", "stream": False,
+            "messages": [{"role": "system", "content": "ctx"},
+                         {"role": "user", "content": content}]}
+    status, _, payload = d.call("POST", path, body)
+    return status, json.loads(payload)
+
+
+def test_image_parts_are_accepted_and_recorded(double):
+    import hashlib
+    status, body = chat_with(double, [
+        {"type": "text", "text": "what is this?"},
+        {"type": "image_url", "image_url": {"url": data_url(PNG_BYTES), "detail": "high"}},
+        {"type": "image_url", "image_url": {"url": "https://example.org/cat.jpg"}},
+        {"type": "input_image", "image_url": data_url(b"\xff\xd8jpeg", "image/jpeg")},
+    ])
+    assert status == 200
+    assert body["choices"][0]["message"]["content"] == "echo: what is this?"
+    images = double.recorded()[0]["images"]
+    assert images == [
+        {"message": 1, "role": "user", "mimetype": "image/png", "size": len(PNG_BYTES),
+         "sha256": hashlib.sha256(PNG_BYTES).hexdigest()},
+        {"message": 1, "role": "user", "url": "https://example.org/cat.jpg"},
+        {"message": 1, "role": "user", "mimetype": "image/jpeg", "size": 6,
+         "sha256": hashlib.sha256(b"\xff\xd8jpeg").hexdigest()},
+    ]
+    # Text-only requests record no images; a broken data URL is recorded as such (Hermes
+    # does not decode it, the model provider would refuse it).
+    chat_with(double, "plain")
+    chat_with(double, [{"type": "image_url", "image_url": {"url": "data:image/png;base64,%%%"}}])
+    recorded = double.recorded()
+    assert recorded[1]["images"] == []
+    assert recorded[2]["images"] == [{"message": 1, "role": "user", "mimetype": "image/png",
+                                      "size": None, "sha256": None, "error": "invalid base64"}]
+
+
+FILE_REFUSED = ("Inline image inputs are supported, but uploaded files and document inputs "
+                "are not supported on this endpoint.")
+
+
+@pytest.mark.parametrize("part, code, message", [
+    ({"type": "file", "file": {"file_id": "f_1"}}, "unsupported_content_type", FILE_REFUSED),
+    ({"type": "input_file", "file_data": "data:application/pdf;base64,JVBERi0="},
+     "unsupported_content_type", FILE_REFUSED),
+    ({"type": "input_audio", "input_audio": {"data": "AAAA", "format": "wav"}},
+     "unsupported_content_type", "Unsupported content part type 'input_audio'. Only text and "
+                                 "image_url/input_image parts are supported."),
+    ({"type": "image_url", "image_url": {"url": "data:application/pdf;base64,JVBERi0="}},
+     "unsupported_content_type", "Only image data URLs are supported. Non-image data payloads "
+                                 "are not supported."),
+    ({"type": "image_url", "image_url": {"url": "file:///etc/passwd"}}, "invalid_image_url",
+     "Image inputs must use http(s) URLs or data:image/... URLs."),
+    ({"type": "image_url", "image_url": {}}, "invalid_image_url",
+     "Image parts must include a non-empty image URL."),
+    ({"type": "image_url", "image_url": {"url": "https://x.org/a.png", "detail": ""}},
+     "invalid_content_part", "Image detail must be a non-empty string when provided."),
+])
+def test_parts_hermes_refuses_get_its_400(double, part, code, message):
+    status, body = chat_with(double, [{"type": "text", "text": "see attached"}, part])
+    assert status == 400
+    assert body == {"error": {"message": message, "type": "invalid_request_error",
+                              "param": "messages[1].content", "code": code}}
+    # Refused before a script was taken: the next request still gets the standing one.
+    assert "script" not in double.recorded()[0]
+
+
+def test_runs_take_input_lists_with_images_as_hermes_does(runs_double):
+    import hashlib
+    content = [{"type": "text", "text": "look"},
+               {"type": "image_url", "image_url": {"url": data_url(PNG_BYTES)}}]
+    run_id = start_run(runs_double, {"input": [{"role": "user", "content": content}]})
+    wait_for_status(runs_double, run_id, "completed")
+    expected = [{"message": 0, "role": "user", "mimetype": "image/png", "size": len(PNG_BYTES),
+                 "sha256": hashlib.sha256(PNG_BYTES).hexdigest()}]
+    assert double_runs(runs_double)[0]["images"] == expected
+    assert runs_double.recorded()[0]["images"] == expected
+    assert run_status(runs_double, run_id)["output"] == "echo: look"
+    # Hermes' /v1/runs hands the last input's content to the agent unchecked (0.18.1 and
+    # the newest api_server_runs.py): a file part is not refused there.
+    start_run(runs_double, {"input": [{"role": "user", "content": [
+        {"type": "text", "text": "pdf"}, {"type": "file", "file": {"file_id": "f_1"}}]}]})
+
+
+def multipart(fields, file=None, boundary="double-test-boundary"):
+    """A multipart/form-data body: text fields, then `file` = (name, type, bytes)."""
+    out = b""
+    for key, value in fields.items():
+        out += (f"--{boundary}\r\nContent-Disposition: form-data; name=\"{key}\"\r\n\r\n"
+                f"{value}\r\n").encode()
+    if file is not None:
+        filename, ctype, data = file
+        out += (f"--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; "
+                f"filename=\"{filename}\"\r\nContent-Type: {ctype}\r\n\r\n").encode()
+        out += data + b"\r\n"
+    out += f"--{boundary}--\r\n".encode()
+    return out, {"Content-Type": f"multipart/form-data; boundary={boundary}"}
+
+
+def transcribe(d, fields, file=None, headers=None, path="/v1/audio/transcriptions"):
+    body, hdrs = multipart(fields, file)
+    status, resp_headers, payload = d.call("POST", path, raw=body, headers={**hdrs, **(headers or {})})
+    return status, resp_headers.get("Content-Type", ""), payload
+
+
+VOICE = ("voice.ogg", "audio/ogg", b"OggS" + bytes(range(256)) * 4)
+
+
+def test_transcriptions_answer_and_are_recorded(double):
+    import hashlib
+    status, _, payload = transcribe(double, {"model": "whisper-1", "language": "de"}, VOICE)
+    assert status == 200 and json.loads(payload) == {"text": f"transcript of {len(VOICE[2])} bytes"}
+    entry = double.recorded()[0]
+    assert entry["path"] == "/v1/audio/transcriptions"
+    assert entry["body"] == {"model": "whisper-1", "language": "de"}
+    assert entry["audio"] == {"filename": "voice.ogg", "content_type": "audio/ogg",
+                              "size": len(VOICE[2]),
+                              "sha256": hashlib.sha256(VOICE[2]).hexdigest()}
+    assert entry["transcript"] == f"transcript of {len(VOICE[2])} bytes"
+
+    # The text is the script's, for the model the form names; global scripts with a
+    # count are left for the turn that follows.
+    double.script({"transcript": "Hallo, wie geht's?"}, model="whisper-large-v3")
+    double.script({"reply": "for the turn"}, count=1)
+    status, ctype, payload = transcribe(double, {"model": "whisper-large-v3",
+                                                 "response_format": "text"}, VOICE)
+    assert status == 200 and ctype.startswith("text/plain") and payload == "Hallo, wie geht's?\n".encode()
+    status, _, payload = transcribe(double, {"model": "whisper-large-v3",
+                                             "response_format": "verbose_json"}, VOICE)
+    assert json.loads(payload)["text"] == "Hallo, wie geht's?"
+    assert json.loads(double.chat(stream=False)[2])["choices"][0]["message"]["content"] == "for the turn"
+    status, _, payload = transcribe(double, {"model": "x", "response_format": "mp3"}, VOICE)
+    assert status == 400 and json.loads(payload)["error"]["param"] == "response_format"
+
+
+def test_transcription_errors_are_openai_shaped(double):
+    status, _, payload = transcribe(double, {"model": "whisper-1"})
+    assert status == 400 and json.loads(payload) == {"error": {
+        "message": "Missing required parameter: 'file'.", "type": "invalid_request_error",
+        "param": "file", "code": "missing_required_parameter"}}
+    status, _, payload = transcribe(double, {}, VOICE)
+    assert status == 400 and json.loads(payload)["error"]["param"] == "model"
+    status, _, payload = double.call("POST", "/v1/audio/transcriptions", {"model": "whisper-1"})
+    assert status == 400 and "multipart" in json.loads(payload)["error"]["message"]
+    # A failing STT server, as a script: Hermes' 503 body, or a hang until the client leaves.
+    double.script({"status": 503}, model="whisper-1", count=1)
+    status, _, _ = transcribe(double, {"model": "whisper-1"}, VOICE)
+    assert status == 503
+    double.script({"hang": True}, model="slow", count=1)
+    with pytest.raises(socket.timeout):
+        body, hdrs = multipart({"model": "slow"}, VOICE)
+        double.call("POST", "/v1/audio/transcriptions", raw=body, headers=hdrs, timeout=0.5)
+
+
+def test_transcriptions_check_the_key():
+    with tempfile.NamedTemporaryFile("w", suffix=".key") as f:
+        f.write("sk-stt\n")
+        f.flush()
+        d = Running("--key-file", f.name)
+        try:
+            status, _, payload = transcribe(d, {"model": "whisper-1"}, VOICE)
+            assert status == 401 and json.loads(payload)["error"]["code"] == "invalid_api_key"
+            status, _, _ = transcribe(d, {"model": "whisper-1"}, VOICE,
+                                      headers={"Authorization": "Bearer sk-stt"},
+                                      path="/p/coder/v1/audio/transcriptions")
+            assert status == 200
+            reqs = d.recorded()
+            assert [r["key_ok"] for r in reqs] == [False, True]
+            assert reqs[1]["profile"] == "coder" and "sk-stt" not in json.dumps(reqs)
+        finally:
+            d.stop()

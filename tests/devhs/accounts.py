@@ -40,8 +40,12 @@ def register(r):
 
 
 async def versions(ctx):
-    return {"versions": ["r0.6.1", "v1.1", "v1.2", "v1.3", "v1.4", "v1.5", "v1.6"],
-            "unstable_features": {}}
+    versions = ["r0.6.1", "v1.1", "v1.2", "v1.3", "v1.4", "v1.5", "v1.6"]
+    if not ctx.server.args.no_authenticated_media:
+        # v1.11 is what tells a client to use authenticated media (media.py); the
+        # versions between are not claimed.
+        versions.append("v1.11")
+    return {"versions": versions, "unstable_features": {}}
 
 
 async def well_known(ctx):

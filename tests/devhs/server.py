@@ -12,7 +12,7 @@ from urllib.parse import unquote
 
 from aiohttp import web
 
-from . import accounts, admin, backup, keys, ratelimit, rooms, sync
+from . import accounts, admin, backup, keys, media, ratelimit, rooms, sync
 from .errors import MatrixError, unknown_token
 from .store import Store
 
@@ -26,10 +26,16 @@ class Router:
     def __init__(self):
         self.routes = []
 
-    def add(self, method, template, handler, auth=True, client=True):
+    def add(self, method, template, handler, auth=True, client=True, prefix=None):
+        """`prefix`, when given, is (regex, label): the path starts with something the
+        regex matches (e.g. any of a media API's versions), and counts and faults see
+        the template under `label` (one name whichever version a client used)."""
         pattern = re.sub(r"\{(\w+)\}", r"(?P<\1>[^/]+)", template)
-        prefix = CLIENT_PREFIX if client else ""
-        self.routes.append((method, re.compile(f"^{prefix}{pattern}/?$"), template, handler, auth))
+        if prefix is not None:
+            regex, label = prefix
+        else:
+            regex, label = (CLIENT_PREFIX if client else ""), ""
+        self.routes.append((method, re.compile(f"^{regex}{pattern}/?$"), label + template, handler, auth))
 
     def match(self, method, raw_path):
         path_known = False
@@ -88,10 +94,11 @@ class Server:
                             if args.login_burst > 0 else None)
         self.message_limit = (ratelimit.MessageLimit(*args.message_rate)
                               if args.message_rate else None)
-        self.request_counts = {}  # user_id -> {"METHOD template": n}
+        self.media = media.MediaRepo(args.state_dir)
+        self.request_counts = {}  # user_id (or "anonymous") -> {"METHOD template": n}
         self.stopping = asyncio.Event()
         self.router = Router()
-        for module in (accounts, rooms, sync, keys, backup, admin, ratelimit):
+        for module in (accounts, rooms, sync, keys, backup, admin, ratelimit, media):
             module.register(self.router)
 
     async def handle(self, request):
@@ -102,10 +109,13 @@ class Server:
                 admin.check_control_token(ctx)
             else:
                 self._authenticate(ctx, auth)
-            if ctx.user_id:
-                counts = self.request_counts.setdefault(ctx.user_id, {})
+            if not template.startswith("/_devhs/"):
+                # Requests without a token (legacy media downloads, logins) count too,
+                # under "anonymous", which no user id can be.
+                counts = self.request_counts.setdefault(ctx.user_id or "anonymous", {})
                 key = f"{request.method} {template}"
                 counts[key] = counts.get(key, 0) + 1
+            if ctx.user_id:
                 faulty = await self.faults.apply(ctx, template)
                 if faulty is not None:
                     return faulty
@@ -223,6 +233,15 @@ def main(argv=None):
                    help="with --login-burst: seconds until one more login is allowed")
     p.add_argument("--message-rate", type=_message_rate, default=None, metavar="PER_SECOND,BURST",
                    help="Synapse's rc_message per user (its defaults: 0.2,10); off when not given")
+    p.add_argument("--max-upload-bytes", type=int, default=media.DEFAULT_MAX_UPLOAD_BYTES,
+                   help="media uploads above this get 413 M_TOO_LARGE (default 50 MiB)")
+    p.add_argument("--no-authenticated-media", action="store_true",
+                   help="a homeserver before Matrix 1.11: no /_matrix/client/v1/media/*")
+    p.add_argument("--freeze-legacy-media", action="store_true",
+                   help="Synapse's enable_authenticated_media: media uploaded now are not "
+                        "served by the legacy download/thumbnail endpoints")
     args = p.parse_args(argv)
+    if args.max_upload_bytes < 0:
+        p.error("--max-upload-bytes must not be negative")
     asyncio.run(Server(args).run())
     sys.stdout.flush()

@@ -137,9 +137,12 @@ class Account:
 class Devhs:
     """devhs with its control API: accounts, faults, the server-side event list."""
 
-    def __init__(self, state_dir):
+    def __init__(self, state_dir, *flags):
+        """`flags`: devhs options, e.g. "--no-authenticated-media" (tests/devhs/README.md);
+        a restart keeps them."""
         self.state_dir = str(state_dir)
-        self.server = Homeserver(self.state_dir, max_lifetime=1800)
+        self.flags = flags
+        self.server = Homeserver(self.state_dir, *flags, max_lifetime=1800)
         self.url = self.server.url
 
     def stop(self):
@@ -148,7 +151,7 @@ class Devhs:
     def restart(self):
         """Stops and starts again on the same state (the port changes)."""
         self.server.stop()
-        self.server = Homeserver(self.state_dir, max_lifetime=1800)
+        self.server = Homeserver(self.state_dir, *self.flags, max_lifetime=1800)
         self.url = self.server.url
 
     def register(self, localpart, displayname=None, device_id=None):
