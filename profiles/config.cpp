@@ -527,6 +527,15 @@ void read_media(config_reader& r, media_settings& m, const stt_yaml& yaml) {
                             "pixels");
   m.max_files_per_reply =
     number(r, "HERMES_MATRIX_MEDIA_MAX_FILES", 1, 50, m.max_files_per_reply, "files");
+  for (auto& dir : r.list("HERMES_MATRIX_MEDIA_DIRS")) {
+    if (dir.empty() || dir.front() != '/') {
+      r.add(severity::warning, "HERMES_MATRIX_MEDIA_DIRS",
+            "'" + dir + "' is not an absolute folder; it is left out",
+            "write absolute folders, separated by commas");
+      continue;
+    }
+    m.send_dirs.push_back(dir);
+  }
   read_stt(r, m.stt, yaml);
 }
 

@@ -13,6 +13,7 @@
 #include <filesystem>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "profiles/problem.hpp"
 #include "profiles/secret.hpp"
@@ -49,6 +50,9 @@ struct media_settings {
   /// HERMES_MATRIX_MEDIA_MAX_FILES: at most this many MEDIA: files are sent with one
   /// reply (1..50, default 10); the rest are named in a note.
   int max_files_per_reply = 10;
+  /// HERMES_MATRIX_MEDIA_DIRS: absolute folders besides the profile's own (HERMES_HOME)
+  /// from which the agent's MEDIA: files may be sent; anything elsewhere is refused.
+  std::vector<std::string> send_dirs;
   stt_settings stt;
 
   friend bool operator==(const media_settings&, const media_settings&) = default;

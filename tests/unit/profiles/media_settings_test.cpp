@@ -57,6 +57,9 @@ CAF_TEST(limits from the env file) {
   CAF_CHECK(i->level == severity::warning);
   CAF_CHECK_EQUAL(i->line, 1);
   CAF_CHECK(about(bad.issues, "HERMES_MATRIX_IMAGE_MAX_SIDE") != nullptr);
+  auto dirs = load("HERMES_MATRIX_MEDIA_DIRS=/srv/reports, relative/dir ,/tmp/out\n");
+  CAF_CHECK_EQUAL(dirs.config.media.send_dirs, (std::vector<std::string>{"/srv/reports", "/tmp/out"}));
+  CAF_CHECK(about(dirs.issues, "HERMES_MATRIX_MEDIA_DIRS") != nullptr);
 }
 
 CAF_TEST(openai with its key and a local whisper server) {
