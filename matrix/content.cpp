@@ -57,20 +57,28 @@ json plain_message_content(const outgoing_message& m, std::string_view own_user_
 json reply_content(const outgoing_message& m, std::string_view own_user_id,
                    std::string_view in_reply_to) {
   auto c = body_json(m, own_user_id);
-  c["m.relates_to"] = {{"m.in_reply_to", {{"event_id", in_reply_to}}}};
+  c["m.relates_to"] = reply_relation(in_reply_to);
   return c;
 }
 
 json thread_content(const outgoing_message& m, std::string_view own_user_id,
                     std::string_view thread_root, std::string_view latest_event_id) {
   auto c = body_json(m, own_user_id);
-  c["m.relates_to"] = {
+  c["m.relates_to"] = thread_relation(thread_root, latest_event_id);
+  return c;
+}
+
+json reply_relation(std::string_view in_reply_to) {
+  return {{"m.in_reply_to", {{"event_id", in_reply_to}}}};
+}
+
+json thread_relation(std::string_view thread_root, std::string_view latest_event_id) {
+  return {
       {"rel_type", "m.thread"},
       {"event_id", thread_root},
       {"is_falling_back", true},
       {"m.in_reply_to", {{"event_id", latest_event_id}}},
   };
-  return c;
 }
 
 json edit_content(const outgoing_message& m, std::string_view own_user_id,

@@ -46,6 +46,12 @@ struct outgoing_message {
                                             std::string_view thread_root,
                                             std::string_view latest_event_id);
 
+/// The m.relates_to of reply_content and thread_content, for content built elsewhere
+/// (a media message goes into the same reply or thread as the text it belongs to).
+[[nodiscard]] nlohmann::json reply_relation(std::string_view in_reply_to);
+[[nodiscard]] nlohmann::json thread_relation(std::string_view thread_root,
+                                             std::string_view latest_event_id);
+
 /// An edit of `original_event_id`: top level body "* <body>" (and formatted), m.new_content
 /// the full new message with its full m.mentions, m.relates_to m.replace. The top-level
 /// m.mentions holds only users not already mentioned by the original
