@@ -1,5 +1,7 @@
 #include "store/outgoing_file.hpp"
 
+#include "store/fd_guard.hpp"
+
 #include <algorithm>
 #include <array>
 #include <cerrno>
@@ -18,14 +20,6 @@ namespace hm::store {
 namespace fs = std::filesystem;
 
 namespace {
-
-struct fd_guard {
-  int fd = -1;
-  ~fd_guard() {
-    if (fd >= 0)
-      ::close(fd);
-  }
-};
 
 /// "812 bytes", "40 KiB", "12.5 MiB".
 std::string size_text(std::uint64_t bytes) {

@@ -23,6 +23,13 @@ std::vector<std::string> paths(const media_directives& found) {
 
 using list = std::vector<std::string>;
 
+/// extract_media finds `files` in `text` and shows `visible`.
+void check_extract(const std::string& text, const list& files, const std::string& visible) {
+  auto found = extract_media(text);
+  CAF_CHECK_EQUAL(paths(found), files);
+  CAF_CHECK_EQUAL(found.visible_text, visible);
+}
+
 } // namespace
 
 CAF_TEST(text without directives is left as it is) {
@@ -84,30 +91,18 @@ CAF_TEST(no gap is left where a directive stood) {
 }
 
 CAF_TEST(spaces after the colon and quotes around the path are accepted) {
-  auto found = extract_media("MEDIA: /path/to/audio.ogg");
-  CAF_CHECK_EQUAL(paths(found), list{"/path/to/audio.ogg"});
-  CAF_CHECK_EQUAL(found.visible_text, "");
-  found = extract_media(
-    "MEDIA: `/path/to/file.png`\nMEDIA:\"/path/to/file2.png\"\nMEDIA:'/path/to/file3.png'");
-  CAF_CHECK_EQUAL(paths(found),
-                  (list{"/path/to/file.png", "/path/to/file2.png", "/path/to/file3.png"}));
-  CAF_CHECK_EQUAL(found.visible_text, "");
-  found = extract_media("Here\nMEDIA: '/tmp/my image.png'\nAfter");
-  CAF_CHECK_EQUAL(paths(found), list{"/tmp/my image.png"});
-  CAF_CHECK_EQUAL(found.visible_text, "Here\nAfter");
-  found = extract_media("MEDIA:\"/path/with space/file.png\"");
-  CAF_CHECK_EQUAL(paths(found), list{"/path/with space/file.png"});
+  check_extract("MEDIA: /path/to/audio.ogg", {"/path/to/audio.ogg"}, "");
+  check_extract(
+    "MEDIA: `/path/to/file.png`\nMEDIA:\"/path/to/file2.png\"\nMEDIA:'/path/to/file3.png'",
+    {"/path/to/file.png", "/path/to/file2.png", "/path/to/file3.png"}, "");
+  check_extract("Here\nMEDIA: '/tmp/my image.png'\nAfter", {"/tmp/my image.png"}, "Here\nAfter");
+  check_extract("MEDIA:\"/path/with space/file.png\"", {"/path/with space/file.png"}, "");
 }
 
 CAF_TEST(an unquoted path may hold spaces up to its extension) {
-  auto found = extract_media("MEDIA:/tmp/Jane Doe/speech.flac");
-  CAF_CHECK_EQUAL(paths(found), list{"/tmp/Jane Doe/speech.flac"});
-  CAF_CHECK_EQUAL(found.visible_text, "");
-  found = extract_media("MEDIA:/tmp/a.png and the notes.md too");
-  CAF_CHECK_EQUAL(paths(found), list{"/tmp/a.png"});
-  CAF_CHECK_EQUAL(found.visible_text, "and the notes.md too");
-  found = extract_media("MEDIA:/tmp/backup.tar.gz");
-  CAF_CHECK_EQUAL(paths(found), list{"/tmp/backup.tar.gz"});
+  check_extract("MEDIA:/tmp/Jane Doe/speech.flac", {"/tmp/Jane Doe/speech.flac"}, "");
+  check_extract("MEDIA:/tmp/a.png and the notes.md too", {"/tmp/a.png"}, "and the notes.md too");
+  check_extract("MEDIA:/tmp/backup.tar.gz", {"/tmp/backup.tar.gz"}, "");
 }
 
 CAF_TEST(quotes backticks and emphasis around a directive go with it) {
