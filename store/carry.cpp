@@ -1,5 +1,6 @@
 #include "store/carry.hpp"
 
+#include "store/fd_guard.hpp"
 #include "store/profile_store.hpp"
 
 #include <openssl/evp.h>
@@ -17,21 +18,13 @@
 namespace hm {
 
 namespace fs = std::filesystem;
+using store::fd_guard;
 
 namespace {
 
 std::string errno_text(const std::string& what, const fs::path& path) {
   return "cannot " + what + " " + path.string() + ": " + std::strerror(errno);
 }
-
-/// Closes a file descriptor when it goes out of scope.
-struct fd_guard {
-  int fd = -1;
-  ~fd_guard() {
-    if (fd >= 0)
-      ::close(fd);
-  }
-};
 
 /// fsync of a directory, so that a rename or a new file in it survives a crash.
 std::optional<std::string> sync_dir(const fs::path& dir) {

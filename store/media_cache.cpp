@@ -1,5 +1,7 @@
 #include "store/media_cache.hpp"
 
+#include "store/fd_guard.hpp"
+
 #include <cctype>
 #include <cerrno>
 #include <cstdio>
@@ -12,14 +14,6 @@
 namespace hm::store {
 
 namespace {
-
-struct fd_guard {
-  int fd = -1;
-  ~fd_guard() {
-    if (fd >= 0)
-      ::close(fd);
-  }
-};
 
 const char* folder_of(media_kind kind) {
   switch (kind) {
