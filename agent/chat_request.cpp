@@ -18,6 +18,8 @@ bool iequals(std::string_view a, std::string_view b) {
                        [](char x, char y) { return ascii_lower(x) == ascii_lower(y); });
 }
 
+} // namespace
+
 std::string header_value(std::string_view v) {
   std::string r;
   r.reserve(v.size());
@@ -26,8 +28,6 @@ std::string header_value(std::string_view v) {
       r.push_back(c);
   return r;
 }
-
-} // namespace
 
 std::string_view http_request::header(std::string_view name) const {
   for (const auto& h : headers)

@@ -62,6 +62,10 @@ struct chat_request_input {
 /// `v1_url(base_url, "chat/completions")`.
 [[nodiscard]] std::string chat_completions_url(std::string_view base_url);
 
+/// `v` fit for a header value: CR, LF and NUL removed (no header injection from a
+/// config file or a server's answer).
+[[nodiscard]] std::string header_value(std::string_view v);
+
 /// The bearer header value for `api_key` (CR, LF and NUL removed).
 [[nodiscard]] std::string bearer(std::string_view api_key);
 
