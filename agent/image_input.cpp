@@ -125,7 +125,7 @@ std::string trusted_loader(std::string_view bytes, std::string& error) {
   const GType type = g_type_from_name(name);
   auto* cls = static_cast<VipsOperationClass*>(g_type_class_ref(type));
   const bool untrusted = (cls->flags & VIPS_OPERATION_UNTRUSTED) != 0;
-  std::string kind = reinterpret_cast<VipsObjectClass*>(cls)->nickname;
+  std::string kind = cls->parent_class.nickname;
   g_type_class_unref(cls);
   if (untrusted) {
     kind = kind.substr(0, kind.find("load"));
@@ -155,7 +155,7 @@ std::string damaged(const char* what) {
 image_preparation convert(std::string_view bytes, int max_side) {
   vips_ref thumb;
   // Shrink-on-load where the format allows it, EXIF orientation applied (vips_autorot),
-  // never enlarged (size=down), and a broken file is an error rather than grey pixels.
+  // never enlarged (size=down). The bytes decoded cleanly once already (prepare_image).
   if (vips_thumbnail_buffer(const_cast<char*>(bytes.data()), bytes.size(), thumb.out(),
                             max_side, "height", max_side, "size", VIPS_SIZE_DOWN, "fail_on",
                             VIPS_FAIL_ON_ERROR, nullptr)
@@ -224,6 +224,7 @@ image_preparation prepare_image(std::string_view bytes, int max_side) {
   double mean = 0;
   if (vips_avg(header.get(), &mean, nullptr) != 0)
     return {std::nullopt, damaged("read")};
+  vips_error_clear(); // warnings of a file that decoded: not the next caller's
 
   const auto mimetype = model_format(bytes);
   if (!mimetype.empty() && width <= max_side && height <= max_side
@@ -232,7 +233,7 @@ image_preparation prepare_image(std::string_view bytes, int max_side) {
                            width, height, true},
             {}};
   auto converted = convert(bytes, max_side);
-  vips_error_clear(); // warnings of a conversion that worked: not the next caller's
+  vips_error_clear();
   return converted;
 }
 

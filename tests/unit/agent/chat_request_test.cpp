@@ -2,21 +2,13 @@
 #include "caf/test/unit_test.hpp"
 
 #include "agent/chat_request.hpp"
+#include "tests/unit/agent/render.hpp"
 
 #include <nlohmann/json.hpp>
 
 using namespace hm::agent;
 
-namespace {
-
-std::string header_names(const http_request& r) {
-  std::string s;
-  for (const auto& h : r.headers)
-    s += h.name + ";";
-  return s;
-}
-
-} // namespace
+using hm::agent::test::header_names;
 
 CAF_TEST(url) {
   CAF_CHECK_EQUAL(chat_completions_url("http://127.0.0.1:8642"),

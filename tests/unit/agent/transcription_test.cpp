@@ -3,22 +3,14 @@
 #include "caf/test/unit_test.hpp"
 
 #include "agent/transcription.hpp"
+#include "tests/unit/agent/render.hpp"
 
 #include <string>
 #include <vector>
 
 using namespace hm::agent;
 
-namespace {
-
-std::string header_names(const http_request& r) {
-  std::string s;
-  for (const auto& h : r.headers)
-    s += h.name + ";";
-  return s;
-}
-
-} // namespace
+using hm::agent::test::header_names;
 
 CAF_TEST(a transcription request exact bytes) {
   const std::string audio{"OggS\0\x01\r\n--x", 11};
