@@ -75,7 +75,7 @@ void read_body(std::string_view body, std::string& detail, std::string& code) {
 } // namespace
 
 backend_error describe_backend_error(int status, std::string_view body,
-                                     std::string_view api_key) {
+                                     std::string_view api_key, const backend_names& names) {
   backend_error err;
   err.status = status;
   std::string detail;
@@ -86,29 +86,33 @@ backend_error describe_backend_error(int status, std::string_view body,
   err.code = one_line(err.code);
   err.retryable = status == 408 || status == 429 || (status >= 500 && status != 501);
 
-  const auto with_detail = [&](std::string head) {
+  const auto with_detail = [&](std::string_view what) {
+    std::string head{names.service};
+    head += ' ';
+    head += what;
     if (!detail.empty())
       head += ": " + detail;
     return head;
   };
   if ((status == 401 || err.code == "invalid_api_key") && api_key.empty())
-    err.message = "the agent backend wants an API key (set GATEWAY_PROXY_KEY)";
+    err.message = std::string{names.service} + " wants an API key (set "
+                  + std::string{names.key_setting} + ")";
   else if (status == 401 || err.code == "invalid_api_key")
-    err.message = "the agent backend refused the API key (GATEWAY_PROXY_KEY)";
+    err.message = std::string{names.service} + " refused the API key ("
+                  + std::string{names.key_setting} + ")";
   else if (status == 403)
-    err.message = with_detail("the agent backend denied access (HTTP 403)");
+    err.message = with_detail("denied access (HTTP 403)");
   else if (status == 404)
-    err.message = with_detail(
-      "the agent backend has no chat completions endpoint there (check GATEWAY_PROXY_URL)");
+    err.message = with_detail("has no " + std::string{names.endpoint} + " there (check "
+                              + std::string{names.url_setting} + ")");
   else if (status == 429)
-    err.message = with_detail("the agent backend is busy (HTTP 429), try again shortly");
+    err.message = with_detail("is busy (HTTP 429), try again shortly");
   else if (status == 503)
-    err.message = with_detail("the agent backend is unavailable (HTTP 503)");
+    err.message = with_detail("is unavailable (HTTP 503)");
   else if (status >= 500)
-    err.message = with_detail("the agent backend failed (HTTP " + std::to_string(status) + ")");
+    err.message = with_detail("failed (HTTP " + std::to_string(status) + ")");
   else
-    err.message =
-      with_detail("the agent backend answered HTTP " + std::to_string(status));
+    err.message = with_detail("answered HTTP " + std::to_string(status));
   return err;
 }
 

@@ -18,6 +18,8 @@ bool iequals(std::string_view a, std::string_view b) {
                        [](char x, char y) { return ascii_lower(x) == ascii_lower(y); });
 }
 
+} // namespace
+
 std::string header_value(std::string_view v) {
   std::string r;
   r.reserve(v.size());
@@ -26,8 +28,6 @@ std::string header_value(std::string_view v) {
       r.push_back(c);
   return r;
 }
-
-} // namespace
 
 std::string_view http_request::header(std::string_view name) const {
   for (const auto& h : headers)
@@ -43,6 +43,17 @@ std::string v1_url(std::string_view base_url, std::string_view path) {
   url += base_url.ends_with("/v1") ? "/" : "/v1/";
   url += path;
   return url;
+}
+
+nlohmann::json message_content(std::string_view text, std::span<const std::string> image_urls) {
+  if (image_urls.empty())
+    return std::string{text};
+  auto parts = nlohmann::json::array();
+  if (!text.empty())
+    parts.push_back({{"type", "text"}, {"text", std::string{text}}});
+  for (const auto& url : image_urls)
+    parts.push_back({{"type", "image_url"}, {"image_url", {{"url", url}}}});
+  return parts;
 }
 
 std::string chat_completions_url(std::string_view base_url) {
@@ -66,7 +77,7 @@ http_request build_chat_request(const chat_request_input& in) {
 
   auto messages = nlohmann::json::array();
   for (const auto& m : in.messages)
-    messages.push_back({{"role", m.role}, {"content", m.content}});
+    messages.push_back({{"role", m.role}, {"content", message_content(m.content, m.image_urls)}});
   // Keys come out sorted (nlohmann::json objects are std::maps): messages, model, stream.
   const nlohmann::json body{
     {"model", in.model}, {"stream", true}, {"messages", std::move(messages)}};
@@ -95,7 +106,8 @@ std::vector<chat_message> build_plain_messages(std::string_view soul,
                                                const conversation_context& ctx,
                                                std::span<const chat_message> history,
                                                std::string_view this_message,
-                                               const history_limits& limits) {
+                                               const history_limits& limits,
+                                               std::span<const std::string> images) {
   // Walk back from the newest message while both bounds still hold.
   std::size_t keep = 0;
   std::size_t chars = 0;
@@ -117,14 +129,17 @@ std::vector<chat_message> build_plain_messages(std::string_view soul,
   std::vector<chat_message> out;
   out.reserve(keep + 2);
   out.push_back({"system", std::move(system)});
-  out.insert(out.end(), history.end() - static_cast<std::ptrdiff_t>(keep), history.end());
-  out.push_back({"user", std::string{this_message}});
+  for (auto it = history.end() - static_cast<std::ptrdiff_t>(keep); it != history.end(); ++it)
+    out.push_back({it->role, it->content}); // text only: its images were the model's once
+  out.push_back({"user", std::string{this_message}, {images.begin(), images.end()}});
   return out;
 }
 
 std::vector<chat_message> build_session_messages(const conversation_context& ctx,
-                                                 std::string_view this_message) {
-  return {{"system", context_line(ctx)}, {"user", std::string{this_message}}};
+                                                 std::string_view this_message,
+                                                 std::span<const std::string> images) {
+  return {{"system", context_line(ctx)},
+          {"user", std::string{this_message}, {images.begin(), images.end()}}};
 }
 
 } // namespace hm::agent

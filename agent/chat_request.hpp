@@ -1,5 +1,7 @@
 #pragma once
 
+#include <nlohmann/json_fwd.hpp>
+
 #include <cstddef>
 #include <span>
 #include <string>
@@ -12,6 +14,9 @@ namespace hm::agent {
 struct chat_message {
   std::string role;
   std::string content;
+  /// Images of this message as data URLs (`data:image/png;base64,...`, see
+  /// image_input.hpp). Empty: `content` goes out as a plain string, as it always did.
+  std::vector<std::string> image_urls = {};
   friend bool operator==(const chat_message&, const chat_message&) = default;
 };
 
@@ -43,12 +48,23 @@ struct chat_request_input {
   std::span<const chat_message> messages = {};
 };
 
+/// A message's `content` as the wire takes it: the plain string when there are no
+/// images; otherwise a list of parts, `{"type":"text","text":...}` first (left out when
+/// `text` is empty) and one `{"type":"image_url","image_url":{"url":...}}` per image,
+/// in order (the OpenAI shape the Hermes server accepts).
+[[nodiscard]] nlohmann::json message_content(std::string_view text,
+                                             std::span<const std::string> image_urls);
+
 /// `{base}/v1/{path}` with trailing slashes of `base` removed; a base that already
 /// ends in `/v1` (how OpenAI clients are often configured) gets `/{path}` only.
 [[nodiscard]] std::string v1_url(std::string_view base_url, std::string_view path);
 
 /// `v1_url(base_url, "chat/completions")`.
 [[nodiscard]] std::string chat_completions_url(std::string_view base_url);
+
+/// `v` fit for a header value: CR, LF and NUL removed (no header injection from a
+/// config file or a server's answer).
+[[nodiscard]] std::string header_value(std::string_view v);
 
 /// The bearer header value for `api_key` (CR, LF and NUL removed).
 [[nodiscard]] std::string bearer(std::string_view api_key);
@@ -79,16 +95,21 @@ struct history_limits {
 
 /// For a plain OpenAI-compatible backend (it keeps no state): a system message with
 /// the profile's SOUL.md text and the context line, then the most recent `history`
-/// (oldest first, bounded by `limits`), then this message as "user".
+/// (oldest first, bounded by `limits`), then this message as "user" with `images`
+/// (data URLs). History goes as text only: its images are not sent again (they would
+/// cost the model a turn's worth of tokens each) and count nothing toward max_chars.
 [[nodiscard]] std::vector<chat_message>
 build_plain_messages(std::string_view soul, const conversation_context& ctx,
                      std::span<const chat_message> history, std::string_view this_message,
-                     const history_limits& limits = {});
+                     const history_limits& limits = {},
+                     std::span<const std::string> images = {});
 
 /// For the Hermes server, which keeps the history itself (per X-Hermes-Session-Id)
-/// and knows the profile's SOUL.md: only the context line and this message.
+/// and knows the profile's SOUL.md: only the context line and this message (with
+/// `images`, data URLs).
 [[nodiscard]] std::vector<chat_message>
-build_session_messages(const conversation_context& ctx, std::string_view this_message);
+build_session_messages(const conversation_context& ctx, std::string_view this_message,
+                       std::span<const std::string> images = {});
 
 /// Unicode code points in UTF-8 `s` (continuation bytes are not counted).
 [[nodiscard]] std::size_t count_chars(std::string_view s) noexcept;

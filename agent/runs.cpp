@@ -136,7 +136,10 @@ http_request build_run_request(const run_request_input& in) {
     req.headers.push_back({"Authorization", bearer(in.api_key)});
   if (auto key = idempotency_value(in.idempotency_key); !key.empty())
     req.headers.push_back({"Idempotency-Key", key});
-  json body{{"input", std::string{in.input}}};
+  json body{{"input", in.images.empty()
+                         ? json(std::string{in.input})
+                         : json::array({{{"role", "user"},
+                                         {"content", message_content(in.input, in.images)}}})}};
   if (!in.session_id.empty())
     body["session_id"] = std::string{in.session_id};
   if (!in.instructions.empty())
@@ -144,7 +147,7 @@ http_request build_run_request(const run_request_input& in) {
   if (!in.history.empty()) {
     auto history = json::array();
     for (auto& m : in.history)
-      history.push_back({{"role", m.role}, {"content", m.content}});
+      history.push_back({{"role", m.role}, {"content", m.content}}); // text only (build_plain_messages)
     body["conversation_history"] = std::move(history);
   }
   req.body = dumped(body);

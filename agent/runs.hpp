@@ -43,6 +43,10 @@ struct run_request_input {
   std::span<const chat_message> history = {};
   /// Sent as Idempotency-Key where the server honours one; "" for none.
   std::string_view idempotency_key = {};
+  /// Images of this message (data URLs). With any, `input` goes as one user message
+  /// whose content is a list of parts (message_content): the server hands the last
+  /// input message's content to the agent as it is. Without, a plain string.
+  std::span<const std::string> images = {};
 };
 
 [[nodiscard]] http_request build_run_request(const run_request_input& in);

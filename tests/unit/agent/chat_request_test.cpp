@@ -2,21 +2,13 @@
 #include "caf/test/unit_test.hpp"
 
 #include "agent/chat_request.hpp"
+#include "tests/unit/agent/render.hpp"
 
 #include <nlohmann/json.hpp>
 
 using namespace hm::agent;
 
-namespace {
-
-std::string header_names(const http_request& r) {
-  std::string s;
-  for (const auto& h : r.headers)
-    s += h.name + ";";
-  return s;
-}
-
-} // namespace
+using hm::agent::test::header_names;
 
 CAF_TEST(url) {
   CAF_CHECK_EQUAL(chat_completions_url("http://127.0.0.1:8642"),
@@ -132,4 +124,54 @@ CAF_TEST(count_chars) {
   CAF_CHECK_EQUAL(count_chars(""), 0u);
   CAF_CHECK_EQUAL(count_chars("abc"), 3u);
   CAF_CHECK_EQUAL(count_chars("Köln 🌧"), 6u);
+}
+
+CAF_TEST(content with images is a list of parts text first) {
+  const std::vector<std::string> images{"data:image/png;base64,iVBO", "data:image/jpeg;base64,/9j/"};
+  CAF_CHECK_EQUAL(message_content("what is this?", images).dump(),
+                  R"([{"text":"what is this?","type":"text"},)"
+                  R"({"image_url":{"url":"data:image/png;base64,iVBO"},"type":"image_url"},)"
+                  R"({"image_url":{"url":"data:image/jpeg;base64,/9j/"},"type":"image_url"}])");
+  // No caption: no empty text part (some models refuse one).
+  CAF_CHECK_EQUAL(message_content("", {images.data(), 1}).dump(),
+                  R"([{"image_url":{"url":"data:image/png;base64,iVBO"},"type":"image_url"}])");
+  // No images: the plain string, as before.
+  CAF_CHECK_EQUAL(message_content("hi", {}).dump(), R"("hi")");
+  CAF_CHECK_EQUAL(message_content("", {}).dump(), R"("")");
+}
+
+CAF_TEST(a request with an image sends the parts exact body) {
+  const std::vector<chat_message> msgs{
+    {"system", "ctx"}, {"user", "look", {"data:image/png;base64,AAAA"}}};
+  const auto r = build_chat_request({.base_url = "http://h", .model = "coder", .messages = msgs});
+  CAF_CHECK_EQUAL(r.body, R"({"messages":[{"content":"ctx","role":"system"},)"
+                          R"({"content":[{"text":"look","type":"text"},)"
+                          R"({"image_url":{"url":"data:image/png;base64,AAAA"},"type":"image_url"}],)"
+                          R"("role":"user"}],"model":"coder","stream":true})");
+}
+
+CAF_TEST(session messages carry this message images) {
+  const std::vector<std::string> images{"data:image/png;base64,AAAA"};
+  const auto m = build_session_messages({"coder", "!r:hs", "@alice:hs"}, "caption", images);
+  CAF_REQUIRE_EQUAL(m.size(), 2u);
+  CAF_CHECK(m[0].image_urls.empty());
+  CAF_CHECK(m[1] == (chat_message{"user", "caption", images}));
+  const auto text_only = build_session_messages({"coder", "!r:hs", "@alice:hs"}, "hi");
+  CAF_CHECK(text_only[1].image_urls.empty());
+}
+
+CAF_TEST(plain messages send images of this message only and history as text) {
+  const std::string big_image = "data:image/png;base64," + std::string(10'000, 'A');
+  const std::vector<chat_message> history{{"user", "q1", {big_image}}, {"assistant", "a1"}};
+  const std::vector<std::string> now{"data:image/jpeg;base64,/9j/"};
+  // The history image counts nothing toward max_chars: "q1" and "a1" fit in 4.
+  const auto m = build_plain_messages("", {"p", "r", "s"}, history, "", {.max_chars = 4}, now);
+  CAF_REQUIRE_EQUAL(m.size(), 4u);
+  CAF_CHECK(m[1] == (chat_message{"user", "q1"}));
+  CAF_CHECK(m[2] == (chat_message{"assistant", "a1"}));
+  CAF_CHECK(m[3] == (chat_message{"user", "", now}));
+  const auto r = build_chat_request({.base_url = "http://h", .model = "m", .messages = m});
+  CAF_CHECK_EQUAL(r.body.find("AAAAAAAA"), std::string::npos);
+  CAF_CHECK_NOT_EQUAL(r.body.find(R"({"content":[{"image_url":{"url":"data:image/jpeg;base64,/9j/"},"type":"image_url"}],"role":"user"})"),
+                      std::string::npos);
 }

@@ -2,6 +2,7 @@
 
 // Items as text, so that a failed CAF_CHECK_EQUAL prints something readable.
 
+#include "agent/chat_request.hpp"
 #include "agent/chat_stream.hpp"
 #include "agent/sse_parser.hpp"
 
@@ -10,6 +11,14 @@
 #include <vector>
 
 namespace hm::agent::test {
+
+/// A request's header names in order: "Content-Type;Accept;".
+inline std::string header_names(const http_request& r) {
+  std::string s;
+  for (const auto& h : r.headers)
+    s += h.name + ";";
+  return s;
+}
 
 inline std::string render(const sse_record& r) {
   if (const auto* ev = std::get_if<sse_event>(&r))

@@ -67,6 +67,30 @@ CAF_TEST(a run is started with the input and the session and the context and the
   CAF_CHECK(!nlohmann::json::parse(plain.body).contains("conversation_history"));
 }
 
+CAF_TEST(a run with images sends the input as one user message of parts) {
+  std::vector<chat_message> history{{"user", "earlier", {"data:image/png;base64,OLD"}}};
+  std::vector<std::string> images{"data:image/png;base64,AAAA", "data:image/webp;base64,UklG"};
+  auto req = build_run_request({.base_url = "http://h",
+                                .session_id = "s1",
+                                .input = "what is on these?",
+                                .history = history,
+                                .images = images});
+  CAF_CHECK_EQUAL(req.body,
+                  R"({"conversation_history":[{"content":"earlier","role":"user"}],)"
+                  R"("input":[{"content":[{"text":"what is on these?","type":"text"},)"
+                  R"({"image_url":{"url":"data:image/png;base64,AAAA"},"type":"image_url"},)"
+                  R"({"image_url":{"url":"data:image/webp;base64,UklG"},"type":"image_url"}],)"
+                  R"("role":"user"}],"session_id":"s1"})");
+  // An image without a caption: no text part.
+  auto bare = build_run_request({.base_url = "http://h", .images = {images.data(), 1}});
+  CAF_CHECK_EQUAL(bare.body, R"({"input":[{"content":[{"image_url":)"
+                             R"({"url":"data:image/png;base64,AAAA"},"type":"image_url"}],)"
+                             R"("role":"user"}]})");
+  // Without images the input stays the plain string.
+  auto text = build_run_request({.base_url = "http://h", .input = "hi"});
+  CAF_CHECK_EQUAL(text.body, R"({"input":"hi"})");
+}
+
 CAF_TEST(the answer to a started run names it) {
   auto started = parse_run_started(202, R"({"run_id": "run_9f4c", "status": "started"})");
   CAF_REQUIRE(started);

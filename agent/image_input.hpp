@@ -1,0 +1,50 @@
+#pragma once
+
+// An image a person sent, made fit for the model (issue 15, "In"): bytes in, a data URL
+// out, or a reason the person can act on. Sans-I/O in the design's sense: no socket, no
+// file; libvips decodes in memory. CPU-bound (a large photo takes tens of milliseconds
+// or more): call it where blocking is allowed, never on a scheduler thread.
+
+#include <optional>
+#include <string>
+#include <string_view>
+
+namespace hm::agent {
+
+/// The formats models take as they are, and what a conversion produces.
+struct prepared_image {
+  std::string data_url; ///< `data:<mimetype>;base64,<bytes>`
+  std::string mimetype; ///< image/png, image/jpeg, image/gif or image/webp
+  int width = 0;        ///< of the image the model gets (upright)
+  int height = 0;
+  bool unchanged = false; ///< the data URL holds the bytes as sent
+};
+
+/// What prepare_image made of the bytes. Not a std::variant<prepared_image, std::string>
+/// (two alternatives of which one is text reads badly at the call site, and get_if trips
+/// GCC's -Wnull-dereference); an optional plus the reason, as matrix::result does it.
+struct image_preparation {
+  std::optional<prepared_image> image; ///< set when it worked
+  std::string error; ///< otherwise: one line for the person who sent it, e.g. "the
+                     ///< image is too large to read (30000×20000 pixels, ...)"
+  [[nodiscard]] bool ok() const noexcept { return image.has_value(); }
+};
+
+/// Images larger than this many pixels (by their header) are refused before anything
+/// is decoded: a small file can claim a huge canvas (a decompression bomb).
+inline constexpr long long max_image_pixels = 100'000'000;
+
+/// Prepares an image for the model:
+/// - PNG, JPEG, GIF or WebP within `max_side` on both sides and upright (no EXIF
+///   orientation, or 1) pass through with the same bytes, once they decode cleanly;
+/// - anything else libvips reads (those, TIFF, HEIF where libvips has it) is decoded,
+///   turned upright by its EXIF orientation, scaled so that its long side is at most
+///   `max_side` (never up; aspect kept) and encoded again, metadata stripped: JPEG
+///   (quality 85) without alpha, PNG with alpha;
+/// - formats libvips itself marks untrusted (SVG, PDF, ImageMagick's, ...) are refused,
+///   as are bytes that are no image, damaged images and decompression bombs.
+/// Thread-safe; libvips is initialised on the first call (one worker thread, no
+/// operation cache: a long-running service must not grow).
+[[nodiscard]] image_preparation prepare_image(std::string_view bytes, int max_side = 2048);
+
+} // namespace hm::agent
