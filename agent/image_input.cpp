@@ -188,7 +188,76 @@ image_preparation convert(std::string_view bytes, int max_side) {
           {}};
 }
 
+/// The header of a trusted image within max_image_pixels; an empty ref otherwise.
+void open_header(std::string_view bytes, vips_ref& header) {
+  std::string error;
+  if (bytes.empty() || !start_vips().ok || trusted_loader(bytes, error).empty())
+    return;
+  *header.out() = vips_image_new_from_buffer(bytes.data(), bytes.size(), "", "access",
+                                             VIPS_ACCESS_SEQUENTIAL, nullptr);
+  if (header.get() == nullptr) {
+    vips_error_clear();
+    return;
+  }
+  if (static_cast<long long>(vips_image_get_width(header.get()))
+        * vips_image_get_height(header.get())
+      > max_image_pixels)
+    *header.out() = nullptr;
+}
+
 } // namespace
+
+std::optional<std::pair<int, int>> image_dimensions(std::string_view bytes) {
+  vips_ref header;
+  open_header(bytes, header);
+  if (header.get() == nullptr)
+    return std::nullopt;
+  int w = vips_image_get_width(header.get());
+  int h = vips_image_get_height(header.get());
+  if (orientation_of(header.get()) >= 5) // 5..8 turn the picture by 90°
+    std::swap(w, h);
+  return std::pair{w, h};
+}
+
+std::optional<thumbnail> make_thumbnail(std::string_view bytes, int max_width, int max_height) {
+  auto size = image_dimensions(bytes);
+  if (!size || (size->first <= max_width && size->second <= max_height))
+    return std::nullopt;
+  vips_ref small;
+  if (vips_thumbnail_buffer(const_cast<char*>(bytes.data()), bytes.size(), small.out(),
+                            max_width, "height", max_height, "size", VIPS_SIZE_DOWN, nullptr)
+      != 0) {
+    vips_error_clear();
+    return std::nullopt;
+  }
+  vips_ref rgb;
+  if (vips_colourspace(small.get(), rgb.out(), VIPS_INTERPRETATION_sRGB, nullptr) != 0) {
+    vips_error_clear();
+    return std::nullopt;
+  }
+  vips_ref flat;
+  VipsImage* opaque = rgb.get();
+  if (vips_image_hasalpha(rgb.get()) != 0) {
+    VipsArrayDouble* white = vips_array_double_newv(3, 255.0, 255.0, 255.0);
+    int failed = vips_flatten(rgb.get(), flat.out(), "background", white, nullptr);
+    vips_area_unref(VIPS_AREA(white));
+    if (failed != 0) {
+      vips_error_clear();
+      return std::nullopt;
+    }
+    opaque = flat.get();
+  }
+  glib_buffer out;
+  if (vips_jpegsave_buffer(opaque, &out.data, &out.size, "Q", 80, "strip", TRUE, nullptr) != 0) {
+    vips_error_clear();
+    return std::nullopt;
+  }
+  thumbnail t;
+  t.bytes.assign(static_cast<const char*>(out.data), out.size);
+  t.width = vips_image_get_width(opaque);
+  t.height = vips_image_get_height(opaque);
+  return t;
+}
 
 image_preparation prepare_image(std::string_view bytes, int max_side) {
   max_side = std::max(max_side, 1);

@@ -6,6 +6,7 @@
 // or more): call it where blocking is allowed, never on a scheduler thread.
 
 #include <optional>
+#include <utility>
 #include <string>
 #include <string_view>
 
@@ -46,5 +47,27 @@ inline constexpr long long max_image_pixels = 100'000'000;
 /// Thread-safe; libvips is initialised on the first call (one worker thread, no
 /// operation cache: a long-running service must not grow).
 [[nodiscard]] image_preparation prepare_image(std::string_view bytes, int max_side = 2048);
+
+// -- images the agent sends ----------------------------------------------------------
+
+/// The width and height of an image as clients show it (EXIF orientation applied), from
+/// its header; nullopt when it is no image libvips trusts or is larger than
+/// max_image_pixels.
+[[nodiscard]] std::optional<std::pair<int, int>> image_dimensions(std::string_view bytes);
+
+/// A preview for the room (the `thumbnail_*` of an m.image).
+struct thumbnail {
+  std::string bytes; ///< JPEG
+  std::string mimetype = "image/jpeg";
+  int width = 0;
+  int height = 0;
+};
+
+/// A JPEG of at most `max_width`×`max_height` (aspect kept, upright, alpha flattened on
+/// white), as Element makes them; nullopt when the image fits that box already (clients
+/// show it as it is) or cannot be read (the file then goes without a preview).
+[[nodiscard]] std::optional<thumbnail> make_thumbnail(std::string_view bytes,
+                                                      int max_width = 800,
+                                                      int max_height = 600);
 
 } // namespace hm::agent

@@ -231,3 +231,29 @@ CAF_TEST(a damaged image is refused with a readable reason) {
   // Nothing is left in libvips' error buffer for the next caller.
   CAF_CHECK_EQUAL(std::string{vips_error_buffer()}, "");
 }
+
+CAF_TEST(dimensions as clients show them) {
+  const auto wide = make_image(300, 100, saver::png);
+  CAF_CHECK(image_dimensions(wide) == (std::pair{300, 100}));
+  // Orientation 6 turns the picture by 90 degrees: clients show it 100 wide.
+  const auto turned = make_image(300, 100, saver::jpeg, 3, 6);
+  CAF_CHECK(image_dimensions(turned) == (std::pair{100, 300}));
+  CAF_CHECK(!image_dimensions("not an image").has_value());
+  CAF_CHECK(!image_dimensions("").has_value());
+}
+
+CAF_TEST(a thumbnail is a JPEG within 800 by 600 and only for larger images) {
+  const auto big = make_image(1600, 1000, saver::png, 4); // with alpha: flattened
+  const auto t = make_thumbnail(big);
+  CAF_REQUIRE(t.has_value());
+  CAF_CHECK_EQUAL(t->mimetype, "image/jpeg");
+  CAF_CHECK_EQUAL(t->width, 800);
+  CAF_CHECK_EQUAL(t->height, 500);
+  const auto back = load(t->bytes);
+  CAF_CHECK_EQUAL(back.width, 800);
+  CAF_CHECK_EQUAL(back.bands, 3);
+  CAF_CHECK(!back.has_exif);
+  CAF_CHECK(!make_thumbnail(make_image(640, 480, saver::png)).has_value());
+  CAF_CHECK(!make_thumbnail("garbage").has_value());
+  CAF_CHECK_EQUAL(std::string{vips_error_buffer()}, "");
+}
