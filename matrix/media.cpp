@@ -7,6 +7,7 @@
 
 #include "matrix/base64.hpp"
 #include "matrix/bounded_json.hpp"
+#include "matrix/client_api.hpp"
 
 namespace hm::matrix {
 
@@ -368,13 +369,10 @@ http_request upload_request(std::string bytes, std::string_view content_type,
 }
 
 result<mxc_uri> parse_upload_response(const http_response& r) {
-  if (r.status < 200 || r.status >= 300)
-    return parse_matrix_error(r);
-  std::string why;
-  auto j = parse_bounded_json(r.body, json_limits{16, 1u << 20}, &why);
-  if (!j || !j->is_object())
-    return bad_response(r.status, "upload: " + (j ? "body is not a JSON object" : why));
-  auto text = string_field(*j, "content_uri");
+  auto j = success_object(r, "upload");
+  if (!j)
+    return j.error();
+  auto text = string_field(j.value(), "content_uri");
   auto uri = text ? parse_mxc(*text) : std::nullopt;
   if (!uri)
     return bad_response(r.status, "upload: content_uri is missing or not an mxc:// URI");

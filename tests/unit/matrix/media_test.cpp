@@ -31,6 +31,16 @@ std::string errcode_of(const json& content, std::string_view type = "m.room.mess
   return r ? std::string{} : r.error().errcode;
 }
 
+outgoing_media media(std::string msgtype, std::string filename, std::string mimetype,
+                     std::uint64_t size) {
+  outgoing_media m;
+  m.msgtype = std::move(msgtype);
+  m.filename = std::move(filename);
+  m.mimetype = std::move(mimetype);
+  m.size = size;
+  return m;
+}
+
 } // namespace
 
 // ---- mxc ------------------------------------------------------------------------------
@@ -468,11 +478,7 @@ CAF_TEST(a missing body is an unnamed file) {
 // ---- outgoing media -------------------------------------------------------------------
 
 CAF_TEST(an image for a plain room) {
-  outgoing_media m;
-  m.msgtype = "m.image";
-  m.filename = "chart.png";
-  m.mimetype = "image/png";
-  m.size = 31337;
+  auto m = media("m.image", "chart.png", "image/png", 31337);
   m.width = 1024;
   m.height = 768;
   m.url = mxc_uri{"example.org", "chart"};
@@ -504,11 +510,7 @@ CAF_TEST(an image for a plain room) {
 CAF_TEST(a voice message for an encrypted room) {
   auto file = parse_encrypted_file(json::parse(nio_file));
   CAF_REQUIRE(file);
-  outgoing_media m;
-  m.msgtype = "m.audio";
-  m.filename = "reply.ogg";
-  m.mimetype = "audio/ogg";
-  m.size = 5000;
+  auto m = media("m.audio", "reply.ogg", "audio/ogg", 5000);
   m.duration_ms = 2750;
   m.voice = true;
   m.file = file.value();
