@@ -29,19 +29,6 @@ http_request make(http_method m, std::string target, std::optional<json> body = 
 
 bool is_success(int status) { return status >= 200 && status < 300; }
 
-// The JSON object of a 2xx response, or the error to return instead.
-result<json> success_object(const http_response& r, std::string_view what) {
-  if (!is_success(r.status))
-    return parse_matrix_error(r);
-  std::string why;
-  auto j = parse_bounded_json(r.body, json_limits{64, 64u << 20}, &why);
-  if (!j)
-    return bad_response(r.status, std::string{what} + ": " + why);
-  if (!j->is_object())
-    return bad_response(r.status, std::string{what} + ": body is not a JSON object");
-  return std::move(*j);
-}
-
 result<std::string> required_string(const http_response& r, std::string_view what,
                                     std::string_view key) {
   auto obj = success_object(r, what);
@@ -55,6 +42,18 @@ result<std::string> required_string(const http_response& r, std::string_view wha
 }
 
 } // namespace
+
+result<json> success_object(const http_response& r, std::string_view what) {
+  if (!is_success(r.status))
+    return parse_matrix_error(r);
+  std::string why;
+  auto j = parse_bounded_json(r.body, json_limits{64, 64u << 20}, &why);
+  if (!j)
+    return bad_response(r.status, std::string{what} + ": " + why);
+  if (!j->is_object())
+    return bad_response(r.status, std::string{what} + ": body is not a JSON object");
+  return std::move(*j);
+}
 
 // ---- account --------------------------------------------------------------------------
 

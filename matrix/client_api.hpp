@@ -21,6 +21,12 @@
 
 namespace hm::matrix {
 
+/// The JSON object of a 2xx response; for another status the parsed Matrix error, for
+/// a 2xx body that is not a JSON object HM_BAD_RESPONSE starting with `what`. For
+/// parsers of endpoints outside this file (media uploads, ...).
+[[nodiscard]] result<nlohmann::json> success_object(const http_response& r,
+                                                    std::string_view what);
+
 /// The device display name the bot gives a new device at login.
 inline constexpr std::string_view default_device_display_name = "Hermes Agent";
 

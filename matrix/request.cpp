@@ -17,6 +17,8 @@ std::string_view to_string(http_method m) {
 }
 
 std::string body_text(const http_request& r) {
+  if (r.raw_body)
+    return *r.raw_body;
   if (!r.body)
     return {};
   try {
@@ -24,6 +26,14 @@ std::string body_text(const http_request& r) {
   } catch (const std::exception&) {
     return {}; // only bad_alloc is left; an empty body fails loudly at the server
   }
+}
+
+std::string body_content_type(const http_request& r) {
+  if (r.raw_body)
+    return r.content_type.empty() ? std::string{"application/octet-stream"} : r.content_type;
+  if (r.body)
+    return "application/json";
+  return {};
 }
 
 std::string percent_encode(std::string_view segment) {

@@ -6,6 +6,7 @@
 // and requests carrying it say so (`body_is_secret`) so that nobody logs the body.
 
 #include <chrono>
+#include <cstdint>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -29,6 +30,12 @@ struct http_request {
   std::string target;
   /// JSON body; absent for GET (and sent as nothing, not as "null").
   std::optional<nlohmann::json> body;
+  /// Raw bytes instead of JSON (a media upload); a request has `body` or `raw_body`,
+  /// never both. Sent with `content_type`.
+  std::optional<std::string> raw_body;
+  /// The Content-Type of `raw_body` ("application/octet-stream" when empty); unused
+  /// with a JSON `body`, which is always application/json.
+  std::string content_type;
   /// Whether the caller must add `Authorization: Bearer <token>` (false only for login).
   bool needs_access_token = true;
   /// True when the body holds a secret (a password): never log or trace it.
@@ -36,11 +43,19 @@ struct http_request {
   /// How long the caller should let the request run before giving up on it. A long-poll
   /// /sync gets its poll timeout plus slack; everything else the default.
   std::chrono::milliseconds timeout{30'000};
+  /// The largest response body the caller may buffer; 0: the engine's default. A media
+  /// download sets the profile's limit, so that a hostile server cannot make us hold
+  /// more than the file we would accept.
+  std::uint64_t max_response_bytes = 0;
 };
 
-/// The body as the bytes to send ("" when there is none). Invalid UTF-8 in strings is
-/// replaced by U+FFFD rather than throwing (nlohmann's dump() would).
+/// The body as the bytes to send ("" when there is none): `raw_body` as it is, or the
+/// JSON `body` serialized. Invalid UTF-8 in JSON strings is replaced by U+FFFD rather
+/// than throwing (nlohmann's dump() would).
 [[nodiscard]] std::string body_text(const http_request& r);
+
+/// The Content-Type header value for the body, or "" when there is no body.
+[[nodiscard]] std::string body_content_type(const http_request& r);
 
 /// Percent-encodes one path segment or query value: everything but RFC 3986 unreserved
 /// characters (A-Z a-z 0-9 - . _ ~) becomes %XX, so "!a:b" → "%21a%3Ab", "$x/y" →

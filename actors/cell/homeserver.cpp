@@ -10,13 +10,15 @@ http_call to_http_call(const homeserver_link& link, const matrix::http_request& 
   call.id = id;
   call.method = std::string{matrix::to_string(request.method)};
   call.url = link.base_url + request.target;
-  if (request.body)
-    call.headers.emplace_back("Content-Type", "application/json");
+  if (auto type = matrix::body_content_type(request); !type.empty())
+    call.headers.emplace_back("Content-Type", std::move(type));
   call.body = matrix::body_text(request);
   if (request.needs_access_token)
     call.authorization = secret{"Bearer " + std::string{link.access_token.reveal()}};
   call.timeout = request.timeout;
   call.proxy = link.proxy;
+  if (request.max_response_bytes != 0)
+    call.max_body_bytes = request.max_response_bytes;
   return call;
 }
 

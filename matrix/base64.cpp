@@ -1,6 +1,6 @@
-#include "matrix/crypto/base64.hpp"
+#include "matrix/base64.hpp"
 
-namespace hm::matrix::crypto {
+namespace hm::matrix {
 
 namespace {
 
@@ -78,4 +78,29 @@ std::optional<std::vector<std::uint8_t>> base64_decode(std::string_view text) {
   return out;
 }
 
-} // namespace hm::matrix::crypto
+std::string base64url_encode_unpadded(std::string_view bytes) {
+  auto out = base64_encode_unpadded(bytes);
+  for (char& c : out) {
+    if (c == '+')
+      c = '-';
+    else if (c == '/')
+      c = '_';
+  }
+  return out;
+}
+
+std::optional<std::vector<std::uint8_t>> base64url_decode(std::string_view text) {
+  // Mapped onto the standard alphabet; a "+" or "/" means the writer used the wrong one.
+  std::string standard{text};
+  for (char& c : standard) {
+    if (c == '+' || c == '/')
+      return std::nullopt;
+    if (c == '-')
+      c = '+';
+    else if (c == '_')
+      c = '/';
+  }
+  return base64_decode(standard);
+}
+
+} // namespace hm::matrix
