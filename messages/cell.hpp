@@ -112,12 +112,50 @@ struct agent_turn {
   /// then): the answer lands as edits of it, since resending it would only give that
   /// message back (same txn).
   bool reply_begun = false;
+  /// Images the person sent with this message, as data URLs for the model (issue 15).
+  std::vector<std::string> image_urls = {};
 };
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, agent_turn& x) {
   return f(caf::meta::type_name("agent_turn"), x.event_id, x.room_id, x.sender, x.text,
-           x.thread_root, x.in_reply_to, x.is_dm, x.origin_ts, x.run, x.reply_begun);
+           x.thread_root, x.in_reply_to, x.is_dm, x.origin_ts, x.run, x.reply_begun,
+           x.image_urls);
+}
+
+/// What the media intake made of a message's attachment, for the turn it belongs to.
+struct media_ready {
+  std::string event_id;
+  /// Goes before the caption in what the agent reads: a document's note with its path,
+  /// a voice message's transcript in quotes, or why a voice message was not transcribed.
+  std::string text;
+  std::vector<std::string> image_urls;
+  /// The transcript of a voice message ("" for none), echoed to the room as 🎙️ when the
+  /// profile's stt.echo_transcripts says so.
+  std::string transcript;
+  /// A voice message that could not be transcribed because no STT is configured.
+  bool stt_missing = false;
+  /// Non-empty: no turn; the person is told this, and the journal records `failure`.
+  std::string refusal;
+  std::string failure;
+};
+
+/// The files of a reply are sent (or could not be): `notes` name those that could not,
+/// for the reply's final text.
+struct media_delivered {
+  std::string event_id;
+  std::vector<std::string> notes;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, media_delivered& x) {
+  return f(caf::meta::type_name("media_delivered"), x.event_id, x.notes);
+}
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, media_ready& x) {
+  return f(caf::meta::type_name("media_ready"), x.event_id, x.text, x.image_urls,
+           x.transcript, x.stt_missing, x.refusal, x.failure);
 }
 
 /// An agent session tells the journal where its turn's run stands (JSON text: the run

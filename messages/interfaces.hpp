@@ -50,6 +50,8 @@ using profile_cell_actor = caf::typed_actor<
   caf::replies_to<sync_batch>::with<atom::ok>,
   // An agent session finished a turn; the journal entry is marked done.
   caf::reacts_to<turn_done>,
+  // The media intake has a message's attachment ready (or refused): its turn starts.
+  caf::reacts_to<media_ready>,
   // An agent session notes where its turn's run stands; the reply means "journaled".
   caf::replies_to<turn_progress>::with<atom::ok>,
   // (re)start talking to the homeserver (after a failed attempt).
@@ -87,6 +89,9 @@ using crypto_actor = caf::typed_actor<
   // What to PUT for an event: m.room.encrypted in an encrypted room (the key shared with
   // every member's devices first), else as given; refused in required mode.
   caf::replies_to<encrypt_request>::with<event_to_send>,
+  // Whether a room is encrypted (its state asked when not known yet): a file for it is
+  // encrypted before it is uploaded. An error when the state cannot be read.
+  caf::replies_to<atom::encrypted, std::string>::with<bool>,
   // Check this device's keys on the server (again, after a failure).
   caf::reacts_to<atom::internal, atom::start>,
   // Upload keys when the counts ask for it (again, after a failure).
@@ -115,6 +120,8 @@ using agent_session_actor = http_stream_sink_actor::extend<
   caf::reacts_to<approval_answer>,
   // /new: forgets the conversation; the next turn starts a new agent session.
   caf::reacts_to<atom::reset>,
+  // The files of the running turn's reply are sent: its final text goes out.
+  caf::reacts_to<media_delivered>,
   // Publish the growing reply, refresh typing, watch for a silent backend.
   caf::reacts_to<atom::internal, atom::tick>>;
 

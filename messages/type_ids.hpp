@@ -96,5 +96,9 @@ CAF_BEGIN_TYPE_ID_BLOCK(hermes_matrix, caf::first_custom_type_id)
   CAF_ADD_ATOM(hermes_matrix, hm::atom, metrics, "metrics")
   // First element of an actor's messages to itself (timers, retries; interfaces.hpp).
   CAF_ADD_ATOM(hermes_matrix, hm::atom, internal, "internal")
+  // Media (issue 15): what a message's attachment gives its turn.
+  CAF_ADD_TYPE_ID(hermes_matrix, (hm::media_ready))
+  CAF_ADD_TYPE_ID(hermes_matrix, (hm::media_delivered))
+  CAF_ADD_ATOM(hermes_matrix, hm::atom, encrypted, "encrypted")
 
 CAF_END_TYPE_ID_BLOCK(hermes_matrix)

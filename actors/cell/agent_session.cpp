@@ -1,6 +1,8 @@
 #include "actors/cell/agent_session_state.hpp"
+#include "actors/cell/media_delivery.hpp"
 
 #include "agent/backend_error.hpp"
+#include "agent/media_directives.hpp"
 #include "matrix/content.hpp"
 #include "matrix/errors.hpp"
 #include "matrix/format.hpp"
@@ -81,26 +83,11 @@ void react(session_pointer self, const agent_turn& t, std::string txn, const cha
 /// What the room sees while the turn runs: the text so far, or what the agent
 /// is doing when it has said nothing yet.
 std::string visible_text(const running_turn& r) {
-  auto text = agent::trim_blank_lines(r.text);
+  // A MEDIA: line is for the gateway, not the room: never shown, not even half-streamed.
+  auto text = agent::trim_blank_lines(agent::hide_partial_media(r.text));
   if (!text.empty())
     return text;
   return r.tools.lines();
-}
-
-/// The http_call for a sans-I/O request of agent/: the bearer key travels as a secret.
-http_call to_call(agent::http_request req, uint64_t id) {
-  http_call call;
-  call.id = id;
-  call.method = std::move(req.method);
-  call.url = std::move(req.url);
-  call.body = std::move(req.body);
-  for (auto& h : req.headers) {
-    if (h.name == "Authorization")
-      call.authorization = secret{h.value};
-    else
-      call.headers.emplace_back(h.name, h.value);
-  }
-  return call;
 }
 
 /// Hands the newest text to the outbox: the first message once, then edits
@@ -140,6 +127,44 @@ void add_reply_text(session_pointer self, const std::string& text) {
 
 void start_next(session_pointer self);
 
+/// The files the final text names go out first (media_delivery.hpp); the text itself,
+/// without its MEDIA: lines, follows when they are sent (media_delivered).
+bool deliver_files_first(session_pointer self, std::string& final_text,
+                         const journal_outcome& outcome, bool ok) {
+  auto& st = self->state;
+  auto& r = *st.current;
+  if (r.media_checked)
+    return false;
+  r.media_checked = true;
+  auto found = agent::extract_media(final_text);
+  final_text = found.visible_text;
+  // A failed, stopped or interrupted turn sends no files: its reply is not the agent's
+  // last word.
+  if (found.files.empty() || !ok)
+    return false;
+  delivery_job job;
+  job.event_id = r.turn.event_id;
+  job.room_id = r.turn.room_id;
+  job.thread_root = r.turn.thread_root;
+  job.in_reply_to = r.turn.in_reply_to;
+  for (auto& f : found.files)
+    job.paths.push_back(f.path);
+  job.as_voice = found.as_voice;
+  job.as_document = found.as_document;
+  job.hermes_home = st.config.hermes_home;
+  for (auto& dir : st.config.media.send_dirs)
+    job.extra_roots.emplace_back(dir);
+  job.max_bytes = st.config.media.max_bytes;
+  job.max_files = st.config.media.max_files_per_reply;
+  job.crypto = st.config.crypto;
+  job.outbox = st.outbox;
+  job.session = self;
+  r.awaiting_files = running_turn::final_words{final_text, outcome, ok};
+  spawn_media_delivery(self, {st.link, nullptr, st.config.own_user_id, st.log, st.metrics, st.cell},
+                       std::move(job));
+  return true;
+}
+
 /// Ends the running turn: the final text lands (first message or final edit,
 /// further messages for the rest), reactions and typing are settled, and the
 /// cell marks the journal entry done.
@@ -149,10 +174,13 @@ void start_next(session_pointer self);
 /// edit is queued even when the last streaming edit carried the same text; the outbox
 /// sends it only if the room does not show that text already. Each further part
 /// follows the one before, and the ✅ or ❌ follows the last: none goes out unless
-/// the text before it reached the room.
+/// the text before it reached the room. A reply that names files (MEDIA: lines) waits
+/// for them first.
 void finish_turn(session_pointer self, std::string final_text, const journal_outcome& outcome,
                  bool ok) {
   auto& st = self->state;
+  if (deliver_files_first(self, final_text, outcome, ok))
+    return;
   auto& r = *st.current;
   auto& t = r.turn;
   auto parts = matrix::split_message(final_text, split_limit(st.config));
@@ -223,8 +251,9 @@ void ask_backend(session_pointer self) {
   }
   agent::conversation_context ctx{cfg.profile, r.turn.room_id, r.turn.sender};
   auto messages = send_history(st)
-                    ? agent::build_plain_messages(cfg.soul, ctx, st.history, r.turn.text)
-                    : agent::build_session_messages(ctx, r.turn.text);
+                    ? agent::build_plain_messages(cfg.soul, ctx, st.history, r.turn.text, {},
+                                                  r.turn.image_urls)
+                    : agent::build_session_messages(ctx, r.turn.text, r.turn.image_urls);
   auto session_id = session_id_of(st);
   r.call = to_call(agent::build_chat_request({cfg.agent_url, cfg.agent_key.reveal(),
                                               session_id, cfg.model, messages}),
@@ -317,6 +346,7 @@ session_behavior(session_pointer self, cell_context ctx, agent_session_config co
   auto& init = self->state;
   init.metrics = std::move(ctx.metrics);
   init.config = std::move(config);
+  init.link = ctx.link;
   init.engine = std::move(ctx.link.engine);
   init.outbox = std::move(outbox);
   init.cell = std::move(ctx.cell);
@@ -469,6 +499,16 @@ session_behavior(session_pointer self, cell_context ctx, agent_session_config co
       st.history.clear();
       ++st.generation;
     },
+    [self](media_delivered& done) {
+      auto& st = self->state;
+      if (!st.current || !st.current->awaiting_files || st.current->turn.event_id != done.event_id)
+        return; // the turn ended otherwise meanwhile (stopped, interrupted)
+      auto words = std::move(*st.current->awaiting_files);
+      st.current->awaiting_files.reset();
+      for (auto& note : done.notes)
+        words.text += (words.text.empty() ? "" : "\n\n") + note;
+      finish_turn(self, std::move(words.text), words.outcome, words.ok);
+    },
     [self](atom::internal, atom::tick) {
       auto& st = self->state;
       if (!st.current) {
@@ -478,6 +518,11 @@ session_behavior(session_pointer self, cell_context ctx, agent_session_config co
       }
       auto& r = *st.current;
       auto now = self->clock().now();
+      if (r.awaiting_files) {
+        // The agent is done; uploads are no silence of the backend.
+        self->delayed_send(self, tick_interval, atom::internal_v, atom::tick_v);
+        return;
+      }
       if (r.runs) {
         run_tick(self);
         if (!st.current)

@@ -2,15 +2,17 @@
 
 #include "actors/cell/cell_context.hpp"
 #include "messages/interfaces.hpp"
+#include "profiles/media_settings.hpp"
 #include "profiles/policy.hpp"
 #include "profiles/secret.hpp"
 
 #include <caf/fwd.hpp>
 
+#include <chrono>
 #include <cstddef>
+#include <filesystem>
 #include <memory>
 #include <optional>
-#include <chrono>
 #include <string>
 
 namespace spdlog {
@@ -43,6 +45,11 @@ struct agent_session_config {
   std::chrono::seconds approval_timeout{300};
   /// Only the person who asked may answer an approval (MATRIX_APPROVAL_REQUIRE_SENDER).
   bool approval_require_sender = true;
+  /// Where the files a reply sends may come from, and how many and how large.
+  std::filesystem::path hermes_home;
+  profiles::media_settings media;
+  /// The profile's crypto actor (encryption on): whether a room's files are encrypted.
+  std::optional<crypto_actor> crypto;
 };
 
 /// Spawns the session of one conversation, linked to its cell. Each turn calls

@@ -297,7 +297,7 @@ void post_run(session_pointer self) {
                                                        : std::string{};
   auto call = run_call(self, agent::build_run_request({cfg.agent_url, cfg.agent_key.reveal(),
                                                        session_id, r.turn.text, instructions,
-                                                       history, key}));
+                                                       history, key, r.turn.image_urls}));
   r.requested = std::chrono::steady_clock::now();
   r.call_id = 0;
   auto event_id = r.turn.event_id;

@@ -4,6 +4,7 @@
 // the room) and agent_session_runs.cpp (Hermes' runs API: runs, approvals, stop,
 // following a run after a restart). Not a header for anything else.
 
+#include "actors/cell/agent_call.hpp"
 #include "actors/cell/agent_session.hpp"
 
 #include "agent/capabilities.hpp"
@@ -87,10 +88,20 @@ struct running_turn {
   std::optional<caf::actor_clock::time_point> poll_at;
   bool polling = false;
   bool repost = false;                   // the 429 being waited out was the POST's
+
+  // The files the reply names (MEDIA: lines, issue 15): its final text waits for them.
+  bool media_checked = false;            // the final text was looked at once
+  struct final_words {
+    std::string text;
+    journal_outcome outcome;
+    bool ok = false;
+  };
+  std::optional<final_words> awaiting_files; // the files are on their way
 };
 
 struct session_state {
   agent_session_config config;
+  homeserver_link link; ///< for the files a reply sends (uploads)
   http_engine_actor engine;
   outbox_actor outbox;
   profile_cell_actor cell;
@@ -123,7 +134,6 @@ void send_durable(session_pointer self, outgoing_event ev);
 std::string session_id_of(const session_state& st);
 /// A piece of the reply's text arrived (the first one is timed for the metrics).
 void add_reply_text(session_pointer self, const std::string& text);
-http_call to_call(agent::http_request req, uint64_t id);
 /// Sends the running turn's streamed call (again after a 429).
 void send_turn_request(session_pointer self);
 void finish_turn(session_pointer self, std::string final_text, const journal_outcome& outcome,

@@ -436,6 +436,18 @@ crypto_actor::behavior_type crypto_behavior(crypto_pointer self, cell_context ct
         next_job(self);
       return promise;
     },
+    [self](atom::encrypted, std::string& room_id) -> caf::result<bool> {
+      auto promise = self->make_response_promise<bool>();
+      room_encryption(
+        self, room_id, [promise](bool encrypted) mutable { promise.deliver(encrypted); },
+        [promise, self, room_id](const matrix::matrix_error& err) mutable {
+          self->state.log->warn("cannot read whether {} is encrypted: {}", room_id,
+                                matrix::to_string(err));
+          promise.deliver(make_error(errc::transient, "cannot read the room's encryption state: "
+                                                        + matrix::to_string(err)));
+        });
+      return promise;
+    },
     [self](atom::internal, atom::start) { check_identity(self); },
     [self](atom::internal, atom::flush) {
       self->state.retry_scheduled = false;

@@ -92,84 +92,95 @@ void drive(crypto_pointer self, crypto::room_send::step step) {
   }
 }
 
-/// Whether the room is encrypted: m.room.encryption in its state (asked once, then
-/// remembered; encryption cannot be turned off in a room).
-void with_room_encryption(crypto_pointer self) {
-  auto& st = self->state;
-  auto& job = st.jobs.front();
-  auto go = [self](bool encrypted) {
-    auto& s = self->state;
-    auto& j = s.jobs.front();
-    if (!encrypted) {
-      if (s.config.required) {
-        s.log->warn("not sending into {}: it is not encrypted and MATRIX_E2EE_MODE=required",
-                    j.room_id);
-        finish_job(self, make_error(errc::bad_config,
-                                    "the room " + j.room_id + " is not encrypted"));
-        return;
-      }
-      finish_job(self, event_to_send{j.event_type, j.content});
+/// Sends the front job as it is (a room without encryption) or shares the room's key and
+/// encrypts it.
+void send_front_job(crypto_pointer self, bool encrypted) {
+  auto& s = self->state;
+  auto& j = s.jobs.front();
+  if (!encrypted) {
+    if (s.config.required) {
+      s.log->warn("not sending into {}: it is not encrypted and MATRIX_E2EE_MODE=required",
+                  j.room_id);
+      finish_job(self, make_error(errc::bad_config,
+                                  "the room " + j.room_id + " is not encrypted"));
       return;
     }
-    // Shares the room's session (stored, or a new one) with the members' devices.
-    auto share_with = [self](std::vector<std::string> members) {
-      auto& s2 = self->state;
-      auto& j2 = s2.jobs.front();
-      s2.sending.emplace(j2.room_id, j2.event_type, j2.content, std::move(members),
-                         s2.rooms.policy(j2.room_id));
-      auto ctx = send_context(s2);
-      drive(self, s2.sending->start(ctx, unix_now_ms()));
-    };
-    if (auto* known = s.rooms.members(j.room_id)) {
-      share_with(*known);
-      return;
-    }
-    auto req = matrix::joined_members_request(j.room_id);
-    self->request(s.link.engine, caf::infinite, to_http_call(s.link, req, s.next_call++))
-      .then([self, share_with](const http_result& res) {
-        auto& s2 = self->state;
-        if (!succeeded(res)) {
-          job_failed(self, "cannot list the room's members", to_matrix_error(res));
-          return;
-        }
-        auto joined = matrix::parse_joined_members(to_matrix_response(res));
-        if (!joined) {
-          job_failed(self, "cannot list the room's members", joined.error());
-          return;
-        }
-        std::vector<std::string> members;
-        for (auto& m : joined.value())
-          members.push_back(m.user_id);
-        s2.rooms.note_members(s2.jobs.front().room_id, members);
-        share_with(std::move(members));
-      });
-  };
-  if (auto known = st.rooms.encrypted(job.room_id)) {
-    go(*known);
+    finish_job(self, event_to_send{j.event_type, j.content});
     return;
   }
-  auto req = matrix::state_event_request(job.room_id, "m.room.encryption");
-  self->request(st.link.engine, caf::infinite, to_http_call(st.link, req, st.next_call++))
-    .then([self, go](const http_result& res) {
-      auto& s = self->state;
-      auto& j = s.jobs.front();
-      if (succeeded(res)) {
-        auto content = matrix::parse_bounded_json(to_matrix_response(res).body);
-        s.rooms.note_encryption(j.room_id, content ? *content : nlohmann::json::object());
-        go(true);
+  // Shares the room's session (stored, or a new one) with the members' devices.
+  auto share_with = [self](std::vector<std::string> members) {
+    auto& s2 = self->state;
+    auto& j2 = s2.jobs.front();
+    s2.sending.emplace(j2.room_id, j2.event_type, j2.content, std::move(members),
+                       s2.rooms.policy(j2.room_id));
+    auto ctx = send_context(s2);
+    drive(self, s2.sending->start(ctx, unix_now_ms()));
+  };
+  if (auto* known = s.rooms.members(j.room_id)) {
+    share_with(*known);
+    return;
+  }
+  auto req = matrix::joined_members_request(j.room_id);
+  self->request(s.link.engine, caf::infinite, to_http_call(s.link, req, s.next_call++))
+    .then([self, share_with](const http_result& res) {
+      auto& s2 = self->state;
+      if (!succeeded(res)) {
+        job_failed(self, "cannot list the room's members", to_matrix_error(res));
         return;
       }
-      auto err = to_matrix_error(res);
-      if (err.errcode == "M_NOT_FOUND") {
-        s.rooms.note_unencrypted(j.room_id);
-        go(false);
+      auto joined = matrix::parse_joined_members(to_matrix_response(res));
+      if (!joined) {
+        job_failed(self, "cannot list the room's members", joined.error());
         return;
       }
+      std::vector<std::string> members;
+      for (auto& m : joined.value())
+        members.push_back(m.user_id);
+      s2.rooms.note_members(s2.jobs.front().room_id, members);
+      share_with(std::move(members));
+    });
+}
+
+/// The front job's room decides how it is sent.
+void with_room_encryption(crypto_pointer self) {
+  auto room_id = self->state.jobs.front().room_id;
+  room_encryption(
+    self, room_id, [self](bool encrypted) { send_front_job(self, encrypted); },
+    [self](const matrix::matrix_error& err) {
       job_failed(self, "cannot read the room's encryption state", err);
     });
 }
 
 } // namespace
+
+void room_encryption(crypto_pointer self, const std::string& room_id,
+                     std::function<void(bool)> then,
+                     std::function<void(const matrix::matrix_error&)> fail) {
+  auto& st = self->state;
+  if (auto known = st.rooms.encrypted(room_id)) {
+    then(*known);
+    return;
+  }
+  auto req = matrix::state_event_request(room_id, "m.room.encryption");
+  self->request(st.link.engine, caf::infinite, to_http_call(st.link, req, st.next_call++))
+    .then([self, room_id, then, fail](const http_result& res) {
+      auto& s = self->state;
+      if (succeeded(res)) {
+        auto content = matrix::parse_bounded_json(to_matrix_response(res).body);
+        s.rooms.note_encryption(room_id, content ? *content : nlohmann::json::object());
+        then(true);
+        return;
+      }
+      auto err = to_matrix_error(res);
+      if (err.errcode == "M_NOT_FOUND") {
+        s.rooms.note_unencrypted(room_id);
+        then(false);
+        return;
+      }
+      fail(err);
+    });
+}
 
 void next_job(crypto_pointer self) {
   auto& st = self->state;

@@ -22,6 +22,7 @@
 #include <chrono>
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -121,5 +122,11 @@ void cross_sign_device(crypto_pointer self);
 
 /// Starts the next queued encryption job, if any (crypto_send.cpp).
 void next_job(crypto_pointer self);
+/// Whether `room_id` is encrypted: m.room.encryption in its state (asked once, then
+/// remembered; encryption cannot be turned off in a room). `fail` gets the error when
+/// the state cannot be read.
+void room_encryption(crypto_pointer self, const std::string& room_id,
+                     std::function<void(bool)> then,
+                     std::function<void(const matrix::matrix_error&)> fail);
 
 } // namespace hm::crypto_detail

@@ -2,6 +2,7 @@
 
 #include "actors/cell/crypto.hpp"
 #include "actors/cell/fault_switch.hpp"
+#include "actors/cell/media_intake.hpp"
 #include "actors/cell/outbox.hpp"
 #include "actors/cell/profile_cell_state.hpp"
 #include "logging/profile_log.hpp"
@@ -92,6 +93,18 @@ profiles::room_facts facts_of(profile_cell_pointer self, const std::string& room
 /// Reads an admitted room message into what policy needs; nullopt when it is
 /// not a readable m.room.message (logged and skipped, never fatal).
 std::optional<profiles::incoming_message> read_message(const matrix::room_event& ev) {
+  if (ev.type == "m.sticker") {
+    // No msgtype, and never a reply or an edit: what policy needs is who and where.
+    profiles::incoming_message msg;
+    msg.event_id = ev.event_id;
+    msg.sender = ev.sender;
+    msg.msgtype = "m.sticker";
+    if (auto rel = ev.content().find("m.relates_to"); rel != ev.content().end())
+      if (auto relation = matrix::parse_relation(*rel))
+        msg.thread_root = relation->thread_root();
+    msg.is_redacted = ev.is_redacted();
+    return msg;
+  }
   auto content = matrix::parse_message_content(ev.content());
   if (!content)
     return std::nullopt;
@@ -120,6 +133,7 @@ std::optional<profiles::incoming_message> read_message(const matrix::room_event&
 
 void act_on_plain_message(profile_cell_pointer self, const journal_entry& entry,
                           std::optional<matrix::room_event> ev, bool was_encrypted);
+cell_context children_context(profile_cell_pointer self);
 
 /// An m.room.encrypted event goes to the crypto actor first; what it decrypts is acted
 /// on like any message (the plaintext stays in memory: the journal keeps the ciphertext).
@@ -197,7 +211,7 @@ void act_on_plain_message(profile_cell_pointer self, const journal_entry& entry,
     act_on_reaction(self, entry, *ev, was_encrypted);
     return;
   }
-  if (ev && ev->type != "m.room.message") {
+  if (ev && ev->type != "m.room.message" && ev->type != "m.sticker") {
     finish_entry(self, entry.event_id, journal_outcome::ignored("not-a-message"));
     return;
   }
@@ -206,6 +220,19 @@ void act_on_plain_message(profile_cell_pointer self, const journal_entry& entry,
     st.log->warn("skipping {}: not a readable message", entry.event_id);
     finish_entry(self, entry.event_id, journal_outcome::ignored("malformed"));
     return;
+  }
+  // An attachment: what policy reads is its caption; the file itself is fetched only
+  // once policy says the message is answered.
+  std::optional<matrix::media_message> media;
+  if (profiles::is_media_msgtype(msg->msgtype)) {
+    auto parsed = matrix::parse_media_content(ev->content(), ev->type);
+    if (!parsed) {
+      st.log->warn("skipping {}: {}", entry.event_id, parsed.error().error);
+      finish_entry(self, entry.event_id, journal_outcome::ignored("malformed"));
+      return;
+    }
+    media = std::move(parsed).value();
+    msg->body = media->caption;
   }
   // Under `required` only what was encrypted is answered (the outbox, through the crypto
   // actor, never sends plaintext into a room either).
@@ -259,6 +286,13 @@ void act_on_plain_message(profile_cell_pointer self, const journal_entry& entry,
                   room.is_dm,       ev->origin_server_ts, entry.run};
   turn.reply_begun = st.store->outcome_of_send(matrix::reply_txn_id(entry.event_id)).state
                      != send_outcome::unknown;
+  // A run that already started (before a restart) goes on without its input again.
+  if (media && entry.run.empty()) {
+    st.awaiting_media[entry.event_id] = {std::move(turn), key, target.thread_root};
+    spawn_media_intake(self, children_context(self),
+                       {entry.event_id, std::move(*media), st.config.media, st.config.dir});
+    return;
+  }
   st.last_turns[key] = {turn};
   self->send(session_for(self, key), std::move(turn));
   // Best effort: tells the sender the bot has seen the message.
@@ -402,7 +436,7 @@ std::variant<std::vector<journal_entry>, std::string> admit(profile_cell_pointer
       // Encrypted events only when this profile does encryption (with it off they stay
       // unanswered, as before).
       // Reactions too: a reaction on an approval prompt answers it.
-      bool wanted = ev.type == "m.room.message" || ev.type == "m.reaction"
+      bool wanted = ev.type == "m.room.message" || ev.type == "m.reaction" || ev.type == "m.sticker"
                     || (ev.type == "m.room.encrypted" && st.config.e2ee != profiles::e2ee_mode::off);
       if (batch.initial || !wanted || ev.sender == st.bot.user_id)
         continue;
@@ -618,6 +652,10 @@ agent_session_actor session_for(profile_cell_pointer self, const std::string& ke
   cfg.silence_limit = std::chrono::seconds{st.config.agent_silence_s};
   cfg.approval_timeout = std::chrono::seconds{st.config.approval_timeout_s};
   cfg.approval_require_sender = st.config.approval_require_sender;
+  cfg.hermes_home = st.config.dir;
+  cfg.media = st.config.media;
+  if (st.crypto)
+    cfg.crypto = st.crypto;
   auto session = spawn_agent_session(self, children_context(self), std::move(cfg), st.outbox);
   st.sessions.emplace(key, session);
   return session;
@@ -637,6 +675,38 @@ void reply_in_room(profile_cell_pointer self, const std::string& room_id,
                                             nlohmann::json::error_handler_t::replace),
                                matrix::derive_txn_id(event_id, 0, kind), "", ""})
     .then([](atom::ok) {});
+}
+
+/// The media intake has the attachment of a message that is answered: the turn starts
+/// with it, or the person hears why not (and the journal records the failure).
+void media_arrived(profile_cell_pointer self, media_ready ready) {
+  auto& st = self->state;
+  auto i = st.awaiting_media.find(ready.event_id);
+  if (i == st.awaiting_media.end())
+    return;
+  auto waiting = std::move(i->second);
+  st.awaiting_media.erase(i);
+  auto& turn = waiting.turn;
+  if (!ready.refusal.empty()) {
+    reply_in_room(self, turn.room_id, turn.event_id, waiting.thread_root, "media", ready.refusal);
+    finish_entry(self, turn.event_id, journal_outcome::failed(ready.failure));
+    return;
+  }
+  auto& stt = st.config.media.stt;
+  if (!ready.transcript.empty() && stt.echo_transcripts)
+    reply_in_room(self, turn.room_id, turn.event_id, waiting.thread_root, "transcript",
+                  "🎙️ \"" + ready.transcript + "\"");
+  if (ready.stt_missing && st.told_no_stt.insert(turn.room_id).second)
+    reply_in_room(self, turn.room_id, turn.event_id, waiting.thread_root, "stt-missing",
+                  "I cannot listen to voice messages yet: speech-to-text is not set up for "
+                  "this profile. Set `stt.provider: openai` (or `groq`) in its config.yaml and "
+                  "the key (VOICE_TOOLS_OPENAI_KEY or GROQ_API_KEY) in its .env; a local "
+                  "whisper server works too, with STT_OPENAI_BASE_URL.");
+  if (!ready.text.empty())
+    turn.text = turn.text.empty() ? ready.text : ready.text + "\n\n" + turn.text;
+  turn.image_urls = std::move(ready.image_urls);
+  st.last_turns[waiting.session_key] = {turn};
+  self->send(session_for(self, waiting.session_key), std::move(turn));
 }
 
 namespace {
@@ -686,6 +756,7 @@ profile_cell_actor::behavior_type profile_cell(profile_cell_pointer self,
     start(self);
   }
   return {
+    [self](media_ready& ready) { media_arrived(self, std::move(ready)); },
     [self](atom::status) {
       auto& st = self->state;
       profile_status s;

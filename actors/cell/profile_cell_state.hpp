@@ -42,6 +42,13 @@ struct last_turn {
   agent_turn turn;
 };
 
+/// A turn whose message has an attachment: it starts once the media intake has it.
+struct turn_awaiting_media {
+  agent_turn turn;
+  std::string session_key;
+  std::optional<std::string> thread_root; ///< where notes about the media go
+};
+
 struct profile_cell_state {
   profiles::profile_config config;
   std::shared_ptr<spdlog::logger> log;
@@ -61,6 +68,10 @@ struct profile_cell_state {
   std::string soul;                                    ///< SOUL.md
   /// Journal entries being worked on in this life (a turn or a join running).
   std::set<std::string> in_progress;
+  /// Turns waiting for their media intake, by event id.
+  std::map<std::string, turn_awaiting_media> awaiting_media;
+  /// Rooms told in this life that voice messages are not transcribed (told once).
+  std::set<std::string> told_no_stt;
   /// Invites whose join failed for a passing reason (homeserver down, 5xx, 429):
   /// each is tried again after its own growing delay, by invite event id.
   std::map<std::string, matrix::backoff> join_retries;
