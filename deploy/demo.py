@@ -6,14 +6,20 @@ On loopback it starts the dev homeserver (tests/devhs) and the agent double
 deploy/examples to a temporary HERMES_HOME with the homeserver URL, the bots' access
 tokens and the agent URL filled in, and runs `hermes-matrix run` on it. Then @doru, on
 matrix-nio, opens a DM with each bot and sends it two messages; the conversation is
-printed as the client shows it. Everything is shut down at the end; the exit status is 0
-when every message got its answer and the gateway stopped cleanly.
+printed as the client shows it. Then, on a second nio device with encryption, @doru opens
+an encrypted DM with @hermes and sends it a picture; the agent sees the picture (its bytes
+are compared) and sends one back with a MEDIA: line, which @doru's device decrypts.
+Everything is shut down at the end; the exit status is 0 when every message got its
+answer and the gateway stopped cleanly.
 
 Run with Debian's python3 (it sees aiohttp and matrix-nio):
     /usr/bin/python3 deploy/demo.py [--binary build/app/hermes-matrix] [--keep DIR]
 """
 
 import argparse
+import asyncio
+import hashlib
+import io
 import os
 import pathlib
 import re
@@ -61,6 +67,59 @@ def rewrite_env(path, values):
             out.append(line)
     path.write_text("\n".join(out) + "\n")
     path.chmod(0o600)
+
+
+def png(width, height, colour):
+    from PIL import Image
+    out = io.BytesIO()
+    Image.new("RGB", (width, height), colour).save(out, "PNG")
+    return out.getvalue()
+
+
+async def encrypted_picture_dm(hs_url, password, store, bot_id, picture, agent, reply):
+    """@doru on an encrypting nio device: an encrypted DM with the bot, a picture sent
+    and one received. Returns (what @doru's client shows, the received picture's bytes)."""
+    from e2ee_support import Human
+    from nio import RoomEncryptedImage, RoomMessageText, RoomSendResponse, UploadResponse
+    from nio.crypto.attachments import decrypt_attachment
+    doru = await Human(hs_url, store, user="doru", password=password).login("demo phone")
+    try:
+        room_id = await doru.encrypted_room([bot_id])
+        uploaded, keys = await doru.client.upload(io.BytesIO(picture), content_type="image/png",
+                                                  filename="red-square.png", encrypt=True,
+                                                  filesize=len(picture))
+        assert isinstance(uploaded, UploadResponse), uploaded
+        agent.script({"reply": reply, "deltas": 1}, model="default", count=1)
+        sent = await doru.client.room_send(
+            room_id, "m.room.message",
+            {"msgtype": "m.image", "body": "What is in this picture?", "filename": "red-square.png",
+             "info": {"mimetype": "image/png", "size": len(picture), "w": 64, "h": 64},
+             "file": {"url": uploaded.content_uri, **keys}},
+            ignore_unverified_devices=True)
+        assert isinstance(sent, RoomSendResponse), sent
+        shown = [f"Doru: [picture red-square.png, {len(picture)} bytes, encrypted] "
+                 "What is in this picture?"]
+        text = image = None
+        deadline = time.monotonic() + 60
+        while (text is None or image is None) and time.monotonic() < deadline:
+            resp = await doru.sync()
+            room = resp.rooms.join.get(room_id) if hasattr(resp, "rooms") else None
+            for ev in (room.timeline.events if room else []):
+                if ev.sender != bot_id:
+                    continue
+                if isinstance(ev, RoomEncryptedImage):
+                    got = await doru.client.download(ev.url)
+                    image = decrypt_attachment(got.body, ev.key["k"], ev.hashes["sha256"], ev.iv)
+                    shown.append(f"Hermes: [picture {ev.body}, {len(image)} bytes, encrypted, "
+                                 f"{ev.source['content']['info']['w']}x"
+                                 f"{ev.source['content']['info']['h']}]")
+                elif isinstance(ev, RoomMessageText) and text is None:
+                    text = ev.body
+                    shown.append(f"Hermes: {text}")
+        assert text is not None and image is not None, shown
+        return shown, image
+    finally:
+        await doru.close()
 
 
 def parse_args():
@@ -162,6 +221,27 @@ def main():
                 if ev["type"] == "m.room.message" and ev["sender"] == doru.user_id:
                     assert len(replies_to(server, ev["event_id"], bot.user_id)) == 1
             print()
+        # Media, encrypted, both ways (issue 15).
+        home_out = home / "out"
+        home_out.mkdir()
+        green = png(96, 64, (30, 170, 60))
+        (home_out / "green-rectangle.png").write_bytes(green)
+        red = png(64, 64, (200, 30, 30))
+        reply = ("A red square, 64 by 64 pixels. Here is a green one for you:\n"
+                 f"MEDIA:{home_out}/green-rectangle.png")
+        before = len(agent.requests())
+        shown, received = asyncio.run(asyncio.wait_for(encrypted_picture_dm(
+            hs.url, harness.PASSWORD, work / "doru-phone", bots["default"].user_id, red, agent,
+            reply), 120))
+        print(f"--- encrypted DM with {bots['default'].user_id} (profile default), a picture "
+              "each way ---")
+        for line in shown:
+            print("  " + line)
+        seen = [i for r in agent.requests()[before:] for i in r.get("images", [])]
+        assert seen and seen[0]["sha256"] == hashlib.sha256(red).hexdigest(), seen
+        assert received == green
+        print("  (the agent got Doru's picture byte for byte; Doru's phone decrypted the "
+              "bot's picture to the file the agent named)\n")
         gateway.stop()
         print("==> hermes-matrix stopped cleanly (SIGTERM, exit 0)")
         status = 0
