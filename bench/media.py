@@ -25,6 +25,7 @@ import asyncio
 import io
 import json
 import os
+import pathlib
 import time
 import uuid
 
@@ -74,7 +75,7 @@ async def run(rounds, big_mb, big_count, timeout_s):
             async with aiohttp.ClientSession() as s:
                 human, human_id, bot_id, room, gw = await common.one_bot_in_a_dm(
                     s, hs, agent, tmp, "eye")
-                home = next(p for p in (tmp / "hermes-home" / "profiles").iterdir())
+                home = pathlib.Path(tmp) / "hermes-home" / "profiles" / "eye"
                 watcher = common.FinalWatcher(
                     human, [bot_id], lambda evs: [e["content"]["m.relates_to"]["event_id"]
                                                   for e in evs if e["type"] == "m.reaction"
