@@ -40,7 +40,7 @@ class World:
     """One homeserver, one agent double (also the STT server), doru on nio, and one
     bot profile "eye" with speech-to-text through the double and a 1 MB media limit."""
 
-    def __init__(self, tmp, *devhs_options):
+    def __init__(self, tmp, *devhs_options, stt=True):
         self.hs = Devhs(tmp / "devhs", *devhs_options)
         self.agent = AgentDouble()
         self.doru = Human(self.hs, "doru", "Doru")
@@ -50,9 +50,10 @@ class World:
             self.hs, self.agent, self.bot, [self.doru], GATEWAY_PROXY_KEY=PROXY_KEY,
             MATRIX_DEVICE_ID="BOT_EYE", STT_OPENAI_BASE_URL=self.agent.url + "/v1",
             VOICE_TOOLS_OPENAI_KEY=STT_KEY, HERMES_MATRIX_MEDIA_MAX_MB="1"))
-        (profile_dir(self.home, "eye") / "config.yaml").write_text(
-            "model: test\nstt:\n  provider: openai\n  echo_transcripts: true\n"
-            "  openai:\n    model: whisper-1\n")
+        if stt:
+            (profile_dir(self.home, "eye") / "config.yaml").write_text(
+                "model: test\nstt:\n  provider: openai\n  echo_transcripts: true\n"
+                "  openai:\n    model: whisper-1\n")
         (self.home / ".env").write_text("# the default profile is not on Matrix here\n")
         self.gateway = Gateway(self.home, tmp / "gateway.stderr", self.hs, [self.bot])
         self.gateway.start()
@@ -186,6 +187,30 @@ def test_too_large_a_file_gets_a_polite_refusal(world):
     assert chats == []
 
 
+def test_without_speech_to_text_a_voice_message_says_once_how_to_turn_it_on(tmp_path):
+    w = World(tmp_path, stt=False)
+    try:
+        voice = os.urandom(1200)
+        extra = {"org.matrix.msc3245.voice": {}}
+        first = w.send_media("m.audio", voice, "audio/ogg", "Voice message.ogg", extra=extra)
+        told = w.doru.wait_for(w.room, lambda evs: [
+            e for e in replies_to(evs, first, w.bot.user_id)
+            if "speech-to-text is not set up" in e["content"].get("body", "")],
+            what="how to turn speech-to-text on")
+        assert "stt.provider" in told[0]["content"]["body"]
+        request = w.agent_request_for("it was not transcribed")
+        assert "/cache/audio/audio_" in json.dumps(request["body"])
+        second = w.send_media("m.audio", voice, "audio/ogg", "Voice message.ogg", extra=extra)
+        w.agent_request_for(None)
+        text_reply(w, second)
+        events = w.hs.events(w.room)
+        assert sum("speech-to-text is not set up" in e["content"].get("body", "")
+                   for e in events if e.get("sender") == w.bot.user_id) == 1
+        assert not [r for r in w.agent.requests() if r.get("path", "").endswith("transcriptions")]
+    finally:
+        w.close()
+
+
 def test_a_homeserver_without_authenticated_media_is_read_the_older_way(tmp_path):
     w = World(tmp_path, "--no-authenticated-media")
     try:
@@ -237,13 +262,16 @@ def test_the_agents_files_are_sent_and_hidden_from_the_text(world):
     chart = png(1600, 1000, (20, 200, 90))
     (out / "chart.png").write_bytes(chart)
     (out / "notes.txt").write_bytes(b"plain notes\n")
+    voice = b"OggS\x00\x02" + os.urandom(900)
+    (out / "hello.ogg").write_bytes(voice)
     world.agent.script({"reply": f"Here is the chart.\nMEDIA:{out}/chart.png\n"
-                                 f"And the notes: MEDIA:{out}/notes.txt"}, count=1)
+                                 f"And the notes: MEDIA:{out}/notes.txt\n"
+                                 f"[[audio_as_voice]] MEDIA:{out}/hello.ogg"}, count=1)
     event_id = world.doru.send(world.room, "draw me a chart")
     reply = text_reply(world, event_id)
-    media = wait_until(lambda: len(bot_media_events(world, event_id)) == 2
-                       and bot_media_events(world, event_id), 60, "two media messages")
-    image, text_file = media
+    media = wait_until(lambda: len(bot_media_events(world, event_id)) == 3
+                       and bot_media_events(world, event_id), 60, "three media messages")
+    image, text_file, spoken = media
     assert image["content"]["msgtype"] == "m.image"
     assert image["content"]["info"]["mimetype"] == "image/png"
     info = image["content"]["info"]
@@ -256,6 +284,10 @@ def test_the_agents_files_are_sent_and_hidden_from_the_text(world):
     assert text_file["content"]["msgtype"] == "m.file"
     assert text_file["content"]["body"] == "notes.txt"
     assert download(world, text_file["content"]["url"]) == b"plain notes\n"
+    assert spoken["content"]["msgtype"] == "m.audio"
+    assert spoken["content"]["info"]["mimetype"] == "audio/ogg"
+    assert "org.matrix.msc3245.voice" in spoken["content"]
+    assert download(world, spoken["content"]["url"]) == voice
     shown = world.doru.wait_for(world.room, lambda evs: (
         (t := shown_text(evs, reply)) and "Here is the chart." in t and t), what="the final text")
     assert "MEDIA:" not in shown
