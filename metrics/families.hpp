@@ -77,6 +77,17 @@ inline constexpr family_info agent_errors{
   "hermes_matrix_agent_errors_total", family_type::counter,
   "Agent turns that failed, by kind", "kind"};
 
+// media (issue 15)
+inline constexpr family_info media_in{
+  "hermes_matrix_media_in_total", family_type::counter,
+  "Attachments people sent, by what became of them (image: to the model; transcribed: "
+  "voice as text; saved: a file in the cache; untranscribed: voice without STT; refused: "
+  "too large, undecryptable or unreadable)", "result"};
+inline constexpr family_info media_out{
+  "hermes_matrix_media_out_total", family_type::counter,
+  "Files the agent's replies named (MEDIA:), by result (sent; refused: not sent, with a note)",
+  "result"};
+
 // outbox
 inline constexpr family_info outbox_queue_depth{
   "hermes_matrix_outbox_queue_depth", family_type::gauge,
@@ -114,7 +125,7 @@ inline constexpr std::array all_families{
   messages_failed,  journal_backlog,    agent_request_duration, agent_first_token,
   agent_errors,     outbox_queue_depth, outbox_sends,        outbox_rate_limit_wait,
   decryption_failures, parked_events,   one_time_keys,       megolm_sessions,
-  room_key_shares};
+  room_key_shares,  media_in,           media_out};
 
 // -- the cluster --------------------------------------------------------------------
 // In a cluster every family above also carries `node` (the node serving the profile,
@@ -190,6 +201,11 @@ inline constexpr std::array<std::string_view, 18> ignore_reason_values{
 inline constexpr std::array<std::string_view, 8> agent_error_values{
   "unreachable", "http_4xx", "http_5xx", "agent_failed", "empty_reply", "silent",
   "queue_full", "other"};
+
+inline constexpr std::array<std::string_view, 6> media_in_values{
+  "image", "transcribed", "saved", "untranscribed", "refused", "other"};
+
+inline constexpr std::array<std::string_view, 3> media_out_values{"sent", "refused", "other"};
 
 inline constexpr std::array<std::string_view, 5> send_result_values{
   "ok", "rate_limited", "retry", "refused", "other"};

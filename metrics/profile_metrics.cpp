@@ -46,6 +46,10 @@ profile_metrics::profile_metrics(node_metrics& node, const std::string& profile)
   agent_first_token_ = &node.histogram(hm::metrics::agent_first_token).Add(p, first_token_buckets);
   agent_errors_ = series_by(node.counter(agent_errors), profile, agent_errors.label,
                             agent_error_values);
+  media_in_ = series_by(node.counter(metrics::media_in), profile, metrics::media_in.label,
+                        media_in_values);
+  media_out_ = series_by(node.counter(metrics::media_out), profile, metrics::media_out.label,
+                         media_out_values);
   outbox_depth_ = &node.gauge(outbox_queue_depth).Add(p);
   outbox_sends_ = series_by(node.counter(outbox_sends), profile, outbox_sends.label,
                             send_result_values);
@@ -94,6 +98,8 @@ void profile_metrics::agent_first_token(duration took) {
 }
 
 void profile_metrics::agent_error(std::string_view kind) { agent_errors_[kind].Increment(); }
+void profile_metrics::media_in(std::string_view result) { media_in_[result].Increment(); }
+void profile_metrics::media_out(std::string_view result) { media_out_[result].Increment(); }
 
 void profile_metrics::set_outbox_depth(int64_t sends) {
   outbox_depth_->Set(static_cast<double>(sends));

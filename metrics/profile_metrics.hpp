@@ -62,6 +62,10 @@ public:
   void agent_first_token(duration took);
   void agent_error(std::string_view kind);
 
+  // -- media (thread-safe: the media actors have threads of their own)
+  void media_in(std::string_view result);
+  void media_out(std::string_view result);
+
   // -- outbox
   void set_outbox_depth(int64_t sends);
   void outbox_send(std::string_view result);
@@ -91,6 +95,8 @@ private:
   prometheus::Histogram* agent_duration_;
   prometheus::Histogram* agent_first_token_;
   labelled<prometheus::Counter> agent_errors_;
+  labelled<prometheus::Counter> media_in_;
+  labelled<prometheus::Counter> media_out_;
   prometheus::Gauge* outbox_depth_;
   labelled<prometheus::Counter> outbox_sends_;
   prometheus::Counter* rate_limit_wait_;

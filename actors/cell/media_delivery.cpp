@@ -52,8 +52,14 @@ struct delivery {
     self->quit();
   }
 
+  void count(std::string_view result) {
+    if (ctx.metrics)
+      ctx.metrics->media_out(result);
+  }
+
   void skip(const std::string& path, const std::string& why) {
     ctx.log->warn("not sending {}: {}", path, why);
+    count("refused");
     notes.push_back("(" + path + " was not sent: " + why + ")");
     ++next;
     send_next();
@@ -61,9 +67,11 @@ struct delivery {
 
   void start() {
     if (static_cast<int>(job.paths.size()) > job.max_files) {
-      for (auto i = static_cast<std::size_t>(job.max_files); i < job.paths.size(); ++i)
+      for (auto i = static_cast<std::size_t>(job.max_files); i < job.paths.size(); ++i) {
         notes.push_back("(" + job.paths[i] + " was not sent: at most "
                         + std::to_string(job.max_files) + " files go with one reply)");
+        count("refused");
+      }
       job.paths.resize(static_cast<std::size_t>(job.max_files));
     }
     if (!job.crypto) {
@@ -79,9 +87,11 @@ struct delivery {
       [this](caf::error&) {
         // Not knowing means not sending: a file is never uploaded in the clear for a
         // room that may be encrypted.
-        for (; next < job.paths.size(); ++next)
+        for (; next < job.paths.size(); ++next) {
           notes.push_back("(" + job.paths[next]
                           + " was not sent: the room's encryption could not be read)");
+          count("refused");
+        }
         finish();
       });
   }
@@ -203,6 +213,7 @@ struct delivery {
         ctx.log->info("{} queued for {} ({} {}, {})", p->media.filename, job.room_id,
                       p->media.msgtype, p->media.mimetype,
                       *encrypted ? "encrypted" : "plain");
+        count("sent");
         ++next;
         send_next();
       },

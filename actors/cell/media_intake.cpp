@@ -28,6 +28,12 @@ struct intake {
 
   void done(media_ready ready) {
     ready.event_id = job.event_id;
+    if (ctx.metrics)
+      ctx.metrics->media_in(!ready.refusal.empty()         ? "refused"
+                            : !ready.image_urls.empty()    ? "image"
+                            : !ready.transcript.empty()    ? "transcribed"
+                            : media().msgtype == "m.audio" ? "untranscribed"
+                                                           : "saved");
     self->send(ctx.cell, std::move(ready));
     self->quit();
   }

@@ -309,6 +309,25 @@ def test_a_file_outside_the_profile_is_refused_with_a_note(world, tmp_path):
     assert "not for the room" not in json.dumps(world.hs.events(world.room))
 
 
+def test_media_are_counted_in_the_metrics(world):
+    from harness import http
+    status, text = http("GET", f"http://127.0.0.1:{world.gateway.metrics_port()}/metrics")
+    assert status == 200
+
+    def value(name, result):
+        for line in text.splitlines():
+            if line.startswith(name + "{") and f'result="{result}"' in line:
+                return float(line.rsplit(" ", 1)[1])
+        return None
+    # What the tests before this one sent (the module's tests run in file order).
+    assert value("hermes_matrix_media_in_total", "image") >= 2
+    assert value("hermes_matrix_media_in_total", "transcribed") >= 1
+    assert value("hermes_matrix_media_in_total", "saved") >= 1
+    assert value("hermes_matrix_media_in_total", "refused") >= 2
+    assert value("hermes_matrix_media_out_total", "sent") >= 3
+    assert value("hermes_matrix_media_out_total", "refused") >= 2
+
+
 def test_a_download_cut_by_sigkill_is_answered_once_after_the_restart(world):
     """The message is journaled before its file is fetched: SIGKILL while the download
     hangs, start again, and the picture is answered once, with the same bytes."""
