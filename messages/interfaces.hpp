@@ -52,6 +52,12 @@ using profile_cell_actor = caf::typed_actor<
   caf::reacts_to<turn_done>,
   // The media intake has a message's attachment ready (or refused): its turn starts.
   caf::reacts_to<media_ready>,
+  // What a file's upload for this txn id left in the store: "queued" (its message is in
+  // the outbox), the upload's record (JSON: the file's hash and the message content), or
+  // "" for nothing. A delivery redone after a crash uploads nothing twice.
+  caf::replies_to<atom::uploaded, std::string>::with<std::string>,
+  // Keeps an upload's record until its message is queued ("" forgets it).
+  caf::replies_to<atom::uploaded, std::string, std::string>::with<atom::ok>,
   // An agent session notes where its turn's run stands; the reply means "journaled".
   caf::replies_to<turn_progress>::with<atom::ok>,
   // (re)start talking to the homeserver (after a failed attempt).

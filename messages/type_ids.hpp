@@ -100,5 +100,6 @@ CAF_BEGIN_TYPE_ID_BLOCK(hermes_matrix, caf::first_custom_type_id)
   CAF_ADD_TYPE_ID(hermes_matrix, (hm::media_ready))
   CAF_ADD_TYPE_ID(hermes_matrix, (hm::media_delivered))
   CAF_ADD_ATOM(hermes_matrix, hm::atom, encrypted, "encrypted")
+  CAF_ADD_ATOM(hermes_matrix, hm::atom, uploaded, "uploaded")
 
 CAF_END_TYPE_ID_BLOCK(hermes_matrix)

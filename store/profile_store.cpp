@@ -310,6 +310,11 @@ std::optional<std::string> profile_store::put(const std::string& key, const std:
     .run();
 }
 
+std::optional<std::string> profile_store::erase(const std::string& key) {
+  std::lock_guard guard{mutex_};
+  return statement{*sql_, "DELETE FROM meta WHERE key = ?1"}.bind(key).run();
+}
+
 std::optional<std::string> profile_store::file_replaced() const {
   struct stat now{};
   if (::stat(path_.c_str(), &now) != 0)

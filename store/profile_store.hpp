@@ -97,6 +97,8 @@ public:
   [[nodiscard]] std::optional<std::string> get(const std::string& key);
   /// Returns an error text on failure (disk full, corruption).
   [[nodiscard]] std::optional<std::string> put(const std::string& key, const std::string& value);
+  /// Removes `key` (nothing when it is not there). An error text on failure.
+  [[nodiscard]] std::optional<std::string> erase(const std::string& key);
 
   // -- journal -------------------------------------------------------------
 

@@ -5,6 +5,7 @@
 #include "matrix/crypto/attachment.hpp"
 #include "matrix/media.hpp"
 #include "matrix/txn_id.hpp"
+#include "profiles/sha256.hpp"
 #include "store/outgoing_file.hpp"
 
 #include <caf/event_based_actor.hpp>
@@ -33,6 +34,8 @@ std::string msgtype_for(const std::string& mimetype) {
 /// One file on its way: what was read, and what has been uploaded of it.
 struct parcel {
   std::string path; ///< as the agent wrote it
+  std::string txn;  ///< its message's txn id
+  std::string sha256; ///< of the file, hex: a record of an earlier upload must match it
   store::outgoing_file_result file;
   matrix::outgoing_media media;
   std::optional<agent::thumbnail> thumb;
@@ -116,6 +119,34 @@ struct delivery {
     m.mimetype = p->file.mimetype;
     m.size = p->file.bytes.size();
     m.voice = m.msgtype == "m.audio" && job.as_voice;
+    p->txn = matrix::derive_txn_id(job.event_id, static_cast<unsigned>(next), "media");
+    p->sha256 = profiles::sha256_hex(p->file.bytes);
+    // Redone after a crash: the message may be queued already, or its upload done.
+    self->request(ctx.cell, caf::infinite, atom::uploaded_v, p->txn)
+      .then([this, p](const std::string& known) {
+        if (known == "queued") {
+          ctx.log->info("{} was queued for {} before the last stop", p->media.filename,
+                        job.room_id);
+          count("sent");
+          ++next;
+          send_next();
+          return;
+        }
+        auto record = nlohmann::json::parse(known, nullptr, false);
+        if (record.is_object() && record.value("sha256", "") == p->sha256
+            && record.contains("content") && record["content"].is_object()) {
+          ctx.log->info("{} was uploaded before the last stop; not uploading it again",
+                        p->media.filename);
+          queue_content(p, std::move(record["content"]));
+          return;
+        }
+        prepare_and_upload(p);
+      },
+      [this, p](caf::error& err) { skip(p->path, "the store could not be asked (" + to_string(err) + ")"); });
+  }
+
+  void prepare_and_upload(const std::shared_ptr<parcel>& p) {
+    auto& m = p->media;
     if (m.msgtype == "m.image") {
       if (auto facts = agent::image_dimensions(p->file.bytes)) {
         m.width = facts->first;
@@ -194,6 +225,8 @@ struct delivery {
            });
   }
 
+  /// The uploads are done: their record is kept until the message is queued, so that
+  /// a crash in between does not upload the file again.
   void queue_message(const std::shared_ptr<parcel>& p) {
     auto content = matrix::media_content(p->media);
     if (!content) {
@@ -203,17 +236,27 @@ struct delivery {
     content.value()["m.relates_to"] = job.thread_root.empty()
                                    ? matrix::reply_relation(job.in_reply_to)
                                    : matrix::thread_relation(job.thread_root, job.in_reply_to);
-    auto txn = matrix::derive_txn_id(job.event_id, static_cast<unsigned>(next), "media");
+    nlohmann::json record{{"sha256", p->sha256}, {"content", content.value()}};
+    self->request(ctx.cell, caf::infinite, atom::uploaded_v, p->txn, record.dump())
+      .then([this, p, c = std::move(content).value()](atom::ok) mutable {
+        queue_content(p, std::move(c));
+      },
+      [this, p](caf::error& err) { skip(p->path, "the store could not keep it (" + to_string(err) + ")"); });
+  }
+
+  void queue_content(const std::shared_ptr<parcel>& p, nlohmann::json content) {
     self->request(job.outbox, caf::infinite,
                   outgoing_event{job.room_id, "m.room.message",
-                                 content.value().dump(-1, ' ', false,
-                                               nlohmann::json::error_handler_t::replace),
-                                 txn, "", ""})
+                                 content.dump(-1, ' ', false,
+                                              nlohmann::json::error_handler_t::replace),
+                                 p->txn, "", ""})
       .then([this, p](atom::ok) {
-        ctx.log->info("{} queued for {} ({} {}, {})", p->media.filename, job.room_id,
-                      p->media.msgtype, p->media.mimetype,
-                      *encrypted ? "encrypted" : "plain");
+        ctx.log->info("{} queued for {} ({} {})", p->media.filename, job.room_id,
+                      p->media.msgtype, p->media.mimetype);
         count("sent");
+        // Queued (durably): the record has done its work.
+        self->request(ctx.cell, caf::infinite, atom::uploaded_v, p->txn, std::string{})
+          .then([](atom::ok) {}, [](caf::error&) {});
         ++next;
         send_next();
       },

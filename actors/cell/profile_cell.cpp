@@ -677,6 +677,11 @@ void reply_in_room(profile_cell_pointer self, const std::string& room_id,
     .then([](atom::ok) {});
 }
 
+/// Where the store keeps a file upload's record until its message is queued.
+std::string upload_key(const std::string& txn) {
+  return "media.upload." + txn;
+}
+
 /// The media intake has the attachment of a message that is answered: the turn starts
 /// with it, or the person hears why not (and the journal records the failure).
 void media_arrived(profile_cell_pointer self, media_ready ready) {
@@ -757,6 +762,23 @@ profile_cell_actor::behavior_type profile_cell(profile_cell_pointer self,
   }
   return {
     [self](media_ready& ready) { media_arrived(self, std::move(ready)); },
+    [self](atom::uploaded, const std::string& txn) -> std::string {
+      auto& st = self->state;
+      if (st.store->outcome_of_send(txn).state != send_outcome::unknown)
+        return "queued";
+      return st.store->get(upload_key(txn)).value_or("");
+    },
+    [self](atom::uploaded, const std::string& txn,
+           const std::string& record) -> caf::result<atom::ok> {
+      auto& st = self->state;
+      auto err = record.empty() ? st.store->erase(upload_key(txn))
+                                : st.store->put(upload_key(txn), record);
+      if (err) {
+        self->quit(make_error(errc::store_failed, "cannot write the store: " + *err));
+        return make_error(errc::store_failed, *err);
+      }
+      return atom::ok_v;
+    },
     [self](atom::status) {
       auto& st = self->state;
       profile_status s;

@@ -9,6 +9,7 @@
 
 #include "actors/cell/profile_cell.hpp"
 #include "matrix/sync.hpp"
+#include "matrix/txn_id.hpp"
 #include "store/profile_store.hpp"
 
 #include "caf/test/dsl.hpp"
@@ -169,6 +170,34 @@ struct fixture : cell_fixture {
     pass(3s);
   }
 
+  /// What the cell answers a media delivery asking after the upload of `txn`.
+  std::string upload_of(const std::string& txn) {
+    auto answer = std::make_shared<std::string>("(no answer)");
+    sys.spawn(
+      [](caf::event_based_actor* client, profile_cell_actor to, std::string t,
+         std::shared_ptr<std::string> out) {
+        client->request(to, caf::infinite, atom::uploaded_v, std::move(t))
+          .then([out](const std::string& known) { *out = known; });
+      },
+      cell, txn, answer);
+    settle();
+    return *answer;
+  }
+
+  /// Keeps (or, with "", forgets) an upload's record as a media delivery does.
+  bool keep_upload(const std::string& txn, const std::string& record) {
+    auto done = std::make_shared<bool>(false);
+    sys.spawn(
+      [](caf::event_based_actor* client, profile_cell_actor to, std::string t, std::string r,
+         std::shared_ptr<bool> out) {
+        client->request(to, caf::infinite, atom::uploaded_v, std::move(t), std::move(r))
+          .then([out](atom::ok) { *out = true; });
+      },
+      cell, txn, record, done);
+    settle();
+    return *done;
+  }
+
   /// The journal as the store holds it (the cell stopped: the store is unlocked).
   std::vector<journal_entry> pending_after_stop() {
     stop_cell();
@@ -238,6 +267,23 @@ CAF_TEST(the own messages of the bot and the first sync are never answered) {
   pass(3s);
   CAF_CHECK(w->agent_calls.empty());
   CAF_CHECK(pending_after_stop().empty());
+}
+
+CAF_TEST(an upload record lasts until its message is queued and a queued one is known) {
+  // Media out (media_delivery.hpp): a delivery redone after a crash asks first.
+  CAF_CHECK_EQUAL(upload_of("hm.media.1"), "");
+  const std::string record = R"({"sha256":"ab","content":{"msgtype":"m.image"}})";
+  CAF_REQUIRE(keep_upload("hm.media.1", record));
+  CAF_CHECK_EQUAL(upload_of("hm.media.1"), record);
+  stop_cell(); // durable: a crash does not lose it
+  start_cell();
+  CAF_CHECK_EQUAL(upload_of("hm.media.1"), record);
+  CAF_REQUIRE(keep_upload("hm.media.1", ""));
+  CAF_CHECK_EQUAL(upload_of("hm.media.1"), "");
+  // A message in the outbox (the reply of an answered message) is "queued".
+  CAF_REQUIRE(hand(batch_of("s2", nlohmann::json::array({message("$m1", "@doru:hs.test", "hi")}))));
+  agent_answers("hello");
+  CAF_CHECK_EQUAL(upload_of(matrix::reply_txn_id("$m1")), "queued");
 }
 
 CAF_TEST_FIXTURE_SCOPE_END()

@@ -53,6 +53,9 @@ CAF_TEST(values survive closing and reopening) {
   CAF_CHECK_EQUAL(store->get("next_batch"), std::optional<std::string>{"s2"});
   CAF_CHECK_EQUAL(store->get("missing"), std::nullopt);
   CAF_CHECK_EQUAL(store->get("schema_version"), std::optional<std::string>{"7"});
+  CAF_CHECK(!store->erase("next_batch"));
+  CAF_CHECK(!store->erase("never there"));
+  CAF_CHECK_EQUAL(store->get("next_batch"), std::nullopt);
 }
 
 CAF_TEST(a link in place of the store is refused and not followed) {
