@@ -137,7 +137,7 @@ struct intake {
                   image.mimetype, image.unchanged ? " (as sent)" : " (scaled)");
     media_ready r;
     if (media().msgtype == "m.sticker")
-      r.text = "[The user sent a sticker: '" + media().filename + "']";
+      r.text = "[The user sent a sticker]"; // its description is the caption
     r.image_urls.push_back(std::move(image.data_url));
     done(std::move(r));
   }

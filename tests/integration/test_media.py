@@ -136,6 +136,20 @@ def test_a_large_image_is_scaled_down_for_the_model(world):
     assert Image.open(io.BytesIO(sent)).size == (2048, 683)
 
 
+def test_a_sticker_reaches_the_agent_as_an_image_with_its_description(world):
+    image = png(32, 32, (250, 200, 0))
+    uri = world.upload(image, "image/png", "sticker.png")
+    from nio import RoomSendResponse
+    sent = world.doru._run(world.doru.client.room_send(
+        world.room, "m.sticker", {"body": "<a waving sun>", "url": uri,
+                                  "info": {"mimetype": "image/png", "size": len(image),
+                                           "w": 32, "h": 32}}))
+    assert isinstance(sent, RoomSendResponse), sent
+    request = world.agent_request_for("<a waving sun>", with_images=True)
+    assert request["images"][0]["sha256"] == hashlib.sha256(image).hexdigest()
+    assert "[The user sent a sticker]" in json.dumps(request["body"])
+
+
 def test_a_voice_message_is_transcribed_and_echoed(world):
     world.agent.script({"transcript": "please water the plants"}, model="whisper-1")
     voice = os.urandom(3000)  # the double transcribes any bytes; their hash is compared
