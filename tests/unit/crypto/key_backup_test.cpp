@@ -1,6 +1,8 @@
 #define CAF_SUITE key_backup
 #include "caf/test/unit_test.hpp"
 
+#include <cstdlib>
+#include <fstream>
 #include <string>
 
 #include "matrix/crypto/base64.hpp"
@@ -308,6 +310,31 @@ CAF_TEST(a session backed up by python-olm decrypts and its key reads a message)
   // And a random key refuses the same data.
   auto refused = decrypt_backed_up_session(random_key(), vector_data());
   CAF_CHECK(!refused);
+}
+
+// Writes a backup of ours for check_key_backup_with_python_olm.py when
+// HM_KEY_BACKUP_VECTOR_OUT names a file; otherwise does nothing.
+CAF_TEST(export a backed up session for python-olm when asked) {
+  const char* path = std::getenv("HM_KEY_BACKUP_VECTOR_OUT");
+  if (path == nullptr)
+    return;
+  secret_bytes bytes{32};
+  CAF_REQUIRE(fill_random(bytes.data(), bytes.size()));
+  auto secret = base64_encode_unpadded(bytes.data(), bytes.size());
+  auto ours = key_of(secret);
+  auto encrypted = encrypt_session_for_backup(public_of(ours), in, true);
+  CAF_REQUIRE(encrypted);
+  std::ofstream f(path);
+  f << json{{"private_key", secret},
+            {"public_key", ours.public_key()},
+            {"room_id", room},
+            {"session_id", out.id()},
+            {"sender_key", bob.acc.identity().curve25519},
+            {"key_backup_data", encrypted->to_json()},
+            {"megolm_ciphertext", message["ciphertext"]}}
+           .dump(2)
+    << "\n";
+  CAF_CHECK(f.good());
 }
 
 // ---- the backup version ----------------------------------------------------------------
