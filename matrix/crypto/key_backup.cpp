@@ -24,6 +24,18 @@ constexpr std::size_t max_forwarding_chain = 1024;
 // The whole backup in one answer: thousands of sessions at about 1 KiB each.
 constexpr std::uint64_t max_room_keys_bytes = 256u * 1024u * 1024u;
 
+/// A server-chosen name (version, algorithm, room or session id) as it may appear in an
+/// error text or a log line: at most 80 characters, control characters replaced.
+std::string shown(std::string_view name) {
+  std::string out{name.substr(0, 80)};
+  for (auto& c : out)
+    if (static_cast<unsigned char>(c) < 0x20 || c == 0x7F)
+      c = '?';
+  if (name.size() > out.size())
+    out += "...";
+  return out;
+}
+
 matrix_error bad_key(std::string what) { return crypto_error(errcode_bad_key, std::move(what)); }
 matrix_error bad_shape(std::string what) { return bad_response(200, std::move(what)); }
 
@@ -158,14 +170,15 @@ result<backup_version> parse_backup_version(const nlohmann::json& body) {
 result<empty_response> backup_matches(const backup_version& version, const backup_key& key) {
   if (version.algorithm != megolm_backup_algorithm)
     return crypto_error(errcode_unsupported_backup,
-                        "key backup version " + version.version + " uses " + version.algorithm +
-                            ", not " + std::string{megolm_backup_algorithm});
+                        "key backup version " + shown(version.version) + " uses " +
+                            shown(version.algorithm) + ", not " +
+                            std::string{megolm_backup_algorithm});
   // Compared as bytes: the server may have padded the base64.
   auto theirs = base64_decode(version.public_key);
   auto ours = base64_decode(key.public_key());
   if (!theirs || !ours || *theirs != *ours)
     return crypto_error(errcode_backup_key_mismatch,
-                        "key backup version " + version.version +
+                        "key backup version " + shown(version.version) +
                             " has another public key than the backup key in secret storage "
                             "(a wrong recovery key, or a backup replaced by another client)");
   return empty_response{};
@@ -431,14 +444,14 @@ result<backup_download> parse_room_keys_response(const http_response& r) {
   for (const auto& [room_id, room] : rooms->items()) {
     const auto* sessions = object_field(room, "sessions");
     if (sessions == nullptr) {
-      out.malformed.push_back("room " + room_id + ": no sessions object");
+      out.malformed.push_back("room " + shown(room_id) + ": no sessions object");
       continue;
     }
     for (const auto& [session_id, data] : sessions->items()) {
       auto d = parse_key_backup_data(data);
       if (!d) {
-        out.malformed.push_back("session " + session_id + " of " + room_id + ": " +
-                                d.error().error);
+        out.malformed.push_back("session " + shown(session_id) + " of " + shown(room_id) +
+                                ": " + d.error().error);
         continue;
       }
       out.sessions.push_back({room_id, session_id, std::move(d).value()});

@@ -369,6 +369,15 @@ CAF_TEST(a backup with another public key or algorithm is refused with an error 
   auto f = backup_matches(foreign.value(), key);
   CAF_REQUIRE(!f);
   CAF_CHECK_EQUAL(f.error().errcode, errcode_unsupported_backup);
+  // What the server named is cut short and cleaned before it reaches an error text.
+  auto loud = parse_backup_version(json{{"algorithm", std::string(10000, 'x') + "\n"},
+                                        {"auth_data", json::object()},
+                                        {"version", "5\r\nforged log line"}});
+  CAF_REQUIRE(loud);
+  auto l = backup_matches(loud.value(), key);
+  CAF_REQUIRE(!l);
+  CAF_CHECK_LESS(l.error().error.size(), 300u);
+  CAF_CHECK_EQUAL(l.error().error.find('\n'), std::string::npos);
 }
 
 CAF_TEST(malformed backup versions are refused naming what is wrong) {
