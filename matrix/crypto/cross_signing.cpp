@@ -4,7 +4,7 @@
 #include <olm/pk.h>
 
 #include "matrix/bounded_json.hpp"
-#include "matrix/crypto/base64.hpp"
+#include "matrix/crypto/secret_storage.hpp"
 #include "matrix/crypto/canonical_json.hpp"
 #include "matrix/crypto/crypto_errors.hpp"
 #include "matrix/crypto/secure_random.hpp"
@@ -15,17 +15,13 @@ self_signing_key::self_signing_key()
     : holder_(olm_pk_signing_size(), olm_pk_signing, olm_clear_pk_signing) {}
 
 result<self_signing_key> self_signing_key::from_secret(std::string_view secret) {
-  auto seed = base64_decode(secret);
-  if (!seed || seed->size() != olm_pk_signing_seed_length()) {
-    if (seed)
-      wipe_memory(seed->data(), seed->size());
+  auto seed = decode_secret_key(secret, olm_pk_signing_seed_length());
+  if (!seed)
     return crypto_error(errcode_bad_key, "the self-signing secret is not a 32-byte key");
-  }
   self_signing_key k;
   std::string pub(olm_pk_signing_public_key_length(), '\0');
   auto r = olm_pk_signing_key_from_seed(k.holder_.get(), pub.data(), pub.size(), seed->data(),
                                         seed->size());
-  wipe_memory(seed->data(), seed->size());
   if (r == olm_error())
     return crypto_error(errcode_olm, std::string{"loading the self-signing key failed: "} +
                                          olm_pk_signing_last_error(k.holder_.get()));

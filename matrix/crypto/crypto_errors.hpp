@@ -24,6 +24,9 @@ inline constexpr std::string_view errcode_undecryptable = "HM_UNDECRYPTABLE";
 inline constexpr std::string_view errcode_bad_payload = "HM_BAD_PAYLOAD"; // decrypted, but wrong
 inline constexpr std::string_view errcode_replay = "HM_REPLAY";
 inline constexpr std::string_view errcode_unknown_index = "HM_UNKNOWN_MESSAGE_INDEX";
+// Key backup: the server's backup is not one we can use with the key we hold.
+inline constexpr std::string_view errcode_unsupported_backup = "HM_UNSUPPORTED_BACKUP";
+inline constexpr std::string_view errcode_backup_key_mismatch = "HM_BACKUP_KEY_MISMATCH";
 
 /// A matrix_error with http_status 0 and the given code. `what` must hold no secret.
 [[nodiscard]] matrix_error crypto_error(std::string_view errcode, std::string what);

@@ -135,6 +135,11 @@ inbound_group_session::from_forwarded_room_key(const olm_decrypted& ev) {
   return make_inbound(key.value(), true, std::move(info));
 }
 
+result<inbound_group_session> inbound_group_session::from_export(const room_key& key,
+                                                                 inbound_group_session_info info) {
+  return make_inbound(key, true, std::move(info));
+}
+
 result<inbound_group_session> inbound_group_session::from_pickle(std::string_view pickle,
                                                                  const pickle_key& key,
                                                                  inbound_group_session_info info) {

@@ -75,6 +75,11 @@ public:
   /// the caller's decision, made before calling this.
   [[nodiscard]] static result<inbound_group_session>
   from_forwarded_room_key(const olm_decrypted& olm_event);
+  /// From a session in libolm's export format whose metadata (creator keys, forwarding
+  /// chain) the caller vouches for: a restored key backup. HM_BAD_KEY when the key is
+  /// unusable or is not the key of `key.session_id`.
+  [[nodiscard]] static result<inbound_group_session> from_export(const room_key& key,
+                                                                 inbound_group_session_info info);
   /// Error HM_BAD_PICKLE_KEY, HM_BAD_PICKLE.
   [[nodiscard]] static result<inbound_group_session>
   from_pickle(std::string_view pickle, const pickle_key& key, inbound_group_session_info info);

@@ -145,6 +145,19 @@ result<secret_bytes> decode_recovery_key(std::string_view text) {
   return key;
 }
 
+std::optional<secret_bytes> decode_secret_key(std::string_view base64, std::size_t size) {
+  auto bytes = base64_decode(base64);
+  if (!bytes)
+    return std::nullopt;
+  std::optional<secret_bytes> key;
+  if (bytes->size() == size) {
+    key.emplace(size);
+    std::memcpy(key->data(), bytes->data(), size);
+  }
+  wipe_memory(bytes->data(), bytes->size());
+  return key;
+}
+
 std::string encode_recovery_key(const secret_bytes& key) {
   std::vector<std::uint8_t> bytes{0x8B, 0x01};
   bytes.insert(bytes.end(), key.data(), key.data() + key.size());

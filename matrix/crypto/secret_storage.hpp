@@ -5,6 +5,8 @@
 // holds as a recovery key. Per secret, HKDF-SHA-256 (salt: 32 zero bytes, info: the
 // secret's name) turns the key into an AES-256-CTR key and an HMAC-SHA-256 key.
 
+#include <cstddef>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -22,6 +24,10 @@ inline constexpr std::string_view self_signing_secret = "m.cross_signing.self_si
 /// ignored, prefix 0x8B 0x01, parity byte. HM_BAD_KEY (never echoing the input) when it
 /// is not one.
 [[nodiscard]] result<secret_bytes> decode_recovery_key(std::string_view text);
+/// A secret that is a key (self-signing seed, key backup private key) from its base64
+/// text: `size` bytes, or nullopt. Nothing decoded stays behind unwiped.
+[[nodiscard]] std::optional<secret_bytes> decode_secret_key(std::string_view base64,
+                                                            std::size_t size);
 /// The display form of a 32-byte key (groups of four).
 [[nodiscard]] std::string encode_recovery_key(const secret_bytes& key);
 
