@@ -342,7 +342,7 @@ std::vector<verification_send> sas_verification::on_key(const json& c) {
   return {make(ev_key, json{{"key", our_key_}})};
 }
 
-std::optional<std::string> sas_verification::sas_bytes(std::size_t n) const {
+std::optional<std::uint64_t> sas_verification::sas_bits(std::size_t n) const {
   if (their_key_.empty())
     return std::nullopt;
   // curve25519-hkdf-sha256: the starter's (their) user|device|key, then ours, then the
@@ -350,38 +350,35 @@ std::optional<std::string> sas_verification::sas_bytes(std::size_t n) const {
   std::string info = "MATRIX_KEY_VERIFICATION_SAS|" + peer_.user_id + "|" + peer_.device_id +
                      "|" + their_key_ + "|" + self_.user_id + "|" + self_.device_id + "|" +
                      our_key_ + "|" + flow_id_;
-  std::string out(n, '\0');
-  if (olm_sas_generate_bytes(holder_.get(), info.data(), info.size(), out.data(), n) ==
-      olm_error())
+  std::array<std::uint8_t, 8> out{};
+  if (n > out.size() ||
+      olm_sas_generate_bytes(holder_.get(), info.data(), info.size(), out.data(), n) == olm_error())
     return std::nullopt;
-  return out;
+  std::uint64_t bits = 0; // big-endian: the spec reads the bytes as one bit string
+  for (std::size_t i = 0; i < n; ++i)
+    bits = (bits << 8) | out[i];
+  return bits;
 }
 
 std::optional<std::array<sas_emoji, 7>> sas_verification::emoji() const {
   if (!emoji_offered_)
     return std::nullopt;
-  auto bytes = sas_bytes(6);
-  if (!bytes)
+  auto bits = sas_bits(6); // 48 bits; the first 42 are seven 6-bit emoji numbers
+  if (!bits)
     return std::nullopt;
-  std::uint64_t bits = 0;
-  for (char b : *bytes)
-    bits = (bits << 8) | static_cast<std::uint8_t>(b);
   std::array<sas_emoji, 7> out{};
   for (std::size_t i = 0; i < out.size(); ++i)
-    out[i] = emoji_table[(bits >> (42 - 6 * i)) & 0x3f];
+    out[i] = emoji_table[(*bits >> (42 - 6 * i)) & 0x3f];
   return out;
 }
 
 std::optional<std::array<int, 3>> sas_verification::decimals() const {
-  auto bytes = sas_bytes(5);
-  if (!bytes)
+  auto bits = sas_bits(5); // 40 bits; the first 39 are three 13-bit numbers
+  if (!bits)
     return std::nullopt;
-  std::uint64_t bits = 0;
-  for (char b : *bytes)
-    bits = (bits << 8) | static_cast<std::uint8_t>(b);
   std::array<int, 3> out{};
   for (std::size_t i = 0; i < out.size(); ++i)
-    out[i] = static_cast<int>((bits >> (27 - 13 * i)) & 0x1fff) + 1000;
+    out[i] = static_cast<int>((*bits >> (27 - 13 * i)) & 0x1fff) + 1000;
   return out;
 }
 

@@ -174,7 +174,8 @@ private:
   std::vector<verification_send> our_mac();
   std::vector<verification_send> fail(std::string_view code, std::string_view reason);
   verification_send make(std::string_view type, nlohmann::json content) const;
-  std::optional<std::string> sas_bytes(std::size_t n) const;
+  /// The first `n` (at most 8) SAS bytes as one big-endian number.
+  std::optional<std::uint64_t> sas_bits(std::size_t n) const;
   std::optional<std::string> mac(std::string_view input, std::string_view info) const;
 
   detail::olm_holder<OlmSAS> holder_;
