@@ -74,6 +74,9 @@ bot_mac_v2 = {kid: bot.calculate_mac_fixed_base64(BOT[2], info_bot + kid),
               "keys": bot.calculate_mac_fixed_base64(kid, info_bot + "KEY_IDS")}
 
 print(json.dumps({
+    "alice": {"user_id": ALICE[0], "device_id": ALICE[1], "ed25519": ALICE[2]},
+    "bot": {"user_id": BOT[0], "device_id": BOT[1], "ed25519": BOT[2]},
+    "transaction_id": TXN,
     "start": start,
     "start_canonical": Api.to_canonical_json(start),
     "accept": accept,
@@ -84,4 +87,4 @@ print(json.dumps({
     "alice_mac": alice_mac,
     "bot_mac": bot_mac,
     "bot_mac_v2": bot_mac_v2,
-}, indent=1, ensure_ascii=True))
+}, separators=(",", ":"), ensure_ascii=True))

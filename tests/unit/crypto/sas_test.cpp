@@ -15,38 +15,29 @@ using nlohmann::json;
 
 // The person's side is libolm's own OlmSAS driven by this test with the spec's strings,
 // not a second sas_verification: a mistake shared by both ends would pass otherwise.
-// The known-answer vector comes from matrix-nio (make_sas_vector_with_nio.py).
 namespace {
 
-constexpr const char* alice_user = "@alice:example.org";
-constexpr const char* alice_device = "ALICEDEV";
-constexpr const char* alice_ed = "QGjCOpCsjWBtVgtMEatdMVIyHhIYfgGBuOhk95EwmZ0";
-constexpr const char* alice_master = "nqOvzeuGWT/sRx3h7+MHoInYj3Uk2LD/unI9kDYcHwk";
-constexpr const char* bot_user = "@bot:example.org";
-constexpr const char* bot_device = "BOTDEV";
-constexpr const char* bot_ed = "6jpE0sQPh0VRUCBZRN8Yax6zSxhn+fXDIvM2xW3qR0Y";
-constexpr const char* bot_master = "ZWMbMl/9VNYqlRHGvJIEV3pfwXKU5NJc2T3C0CA+8OM";
-constexpr const char* txn = "txn-known-answer-1";
-constexpr const char* room_request_id = "$request-event:example.org";
+// Made by make_sas_vector_with_nio.py (nio as Alice and as the bot; SAS randoms 1..32 and
+// 33..64), pasted as printed.
+constexpr const char* nio_vector = R"NIO({"alice":{"user_id":"@alice:example.org","device_id":"ALICEDEV","ed25519":"QGjCOpCsjWBtVgtMEatdMVIyHhIYfgGBuOhk95EwmZ0"},"bot":{"user_id":"@bot:example.org","device_id":"BOTDEV","ed25519":"6jpE0sQPh0VRUCBZRN8Yax6zSxhn+fXDIvM2xW3qR0Y"},"transaction_id":"txn-known-answer-1","start":{"from_device":"ALICEDEV","method":"m.sas.v1","transaction_id":"txn-known-answer-1","key_agreement_protocols":["curve25519","curve25519-hkdf-sha256"],"hashes":["sha256"],"message_authentication_codes":["hkdf-hmac-sha256","hmac-sha256"],"short_authentication_string":["emoji","decimal"]},"start_canonical":"{\"from_device\":\"ALICEDEV\",\"hashes\":[\"sha256\"],\"key_agreement_protocols\":[\"curve25519\",\"curve25519-hkdf-sha256\"],\"message_authentication_codes\":[\"hkdf-hmac-sha256\",\"hmac-sha256\"],\"method\":\"m.sas.v1\",\"short_authentication_string\":[\"emoji\",\"decimal\"],\"transaction_id\":\"txn-known-answer-1\"}","accept":{"transaction_id":"txn-known-answer-1","key_agreement_protocol":"curve25519-hkdf-sha256","hash":"sha256","message_authentication_code":"hkdf-hmac-sha256","short_authentication_string":["emoji","decimal"],"commitment":"juR7Pi/mjoA0qTPm7xcIusN3x/KyLdAnfv59+fmOfgs"},"alice_key":"B6N8vBQgk8i3VdwbEOhstCY3StFqqFPtC9/AsrhtHHw","bot_key":"WGmv9FBUlzLLqu1eXfmzCm2jHLDldCutWtShp2jxpns","emoji_index":[20,61,19,60,32,15,8],"decimals":[3682,6106,1121],"alice_mac":{"mac":{"ed25519:ALICEDEV":"NQn8OLlJbEriRXJpUlhKcFVsaEtjRlZzYUV0alJsWno"},"keys":"6yQAQUejZWrOV3JPVjNKUFZqTktVRlpxVGt0VlJscHg","transaction_id":"txn-known-answer-1"},"bot_mac":{"mac":{"ed25519:BOTDEV":"p946NnMyTXm6WG02V0cwMlYwY3dNbFl3WTNkTmJGbDM"},"keys":"b/PtdPtfdGamR2FtUjJGdFVqSkdkRlZxU2tka1JsWng","transaction_id":"txn-known-answer-1"},"bot_mac_v2":{"ed25519:BOTDEV":"p946/3My08i6syysbxFjXF6Kd68mL/R44CSv6GKLKt8","keys":"b/PtNvtfin2mbkZxfJwQQY7aPyvh888lbnO6y+YHguA"}})NIO";
 
-// From make_sas_vector_with_nio.py (nio as Alice and as the bot; SAS randoms 1..32 and
-// 33..64).
-constexpr const char* nio_start =
-    R"({"from_device":"ALICEDEV","method":"m.sas.v1","transaction_id":"txn-known-answer-1",)"
-    R"("key_agreement_protocols":["curve25519","curve25519-hkdf-sha256"],"hashes":["sha256"],)"
-    R"("message_authentication_codes":["hkdf-hmac-sha256","hmac-sha256"],)"
-    R"("short_authentication_string":["emoji","decimal"]})";
-constexpr const char* nio_commitment = "juR7Pi/mjoA0qTPm7xcIusN3x/KyLdAnfv59+fmOfgs";
-constexpr const char* nio_alice_key = "B6N8vBQgk8i3VdwbEOhstCY3StFqqFPtC9/AsrhtHHw";
-constexpr const char* nio_bot_key = "WGmv9FBUlzLLqu1eXfmzCm2jHLDldCutWtShp2jxpns";
-constexpr std::array<std::size_t, 7> nio_emoji_index{20, 61, 19, 60, 32, 15, 8};
-constexpr std::array<int, 3> nio_decimals{3682, 6106, 1121};
-constexpr const char* nio_alice_mac_device = "NQn8OLlJbEriRXJpUlhKcFVsaEtjRlZzYUV0alJsWno";
-constexpr const char* nio_alice_mac_keys = "6yQAQUejZWrOV3JPVjNKUFZqTktVRlpxVGt0VlJscHg";
-constexpr const char* nio_bot_mac_device = "p946NnMyTXm6WG02V0cwMlYwY3dNbFl3WTNkTmJGbDM";
-constexpr const char* nio_bot_mac_keys = "b/PtdPtfdGamR2FtUjJGdFVqSkdkRlZxU2tka1JsWng";
-constexpr const char* v2_bot_mac_device = "p946/3My08i6syysbxFjXF6Kd68mL/R44CSv6GKLKt8";
-constexpr const char* v2_bot_mac_keys = "b/PtNvtfin2mbkZxfJwQQY7aPyvh888lbnO6y+YHguA";
+const json& nio() {
+  static const json v = json::parse(nio_vector);
+  return v;
+}
+std::string nio_str(const json::json_pointer& where) { return nio().at(where).get<std::string>(); }
+
+const std::string alice_user = nio_str("/alice/user_id"_json_pointer);
+const std::string alice_device = nio_str("/alice/device_id"_json_pointer);
+const std::string alice_ed = nio_str("/alice/ed25519"_json_pointer);
+const std::string bot_user = nio_str("/bot/user_id"_json_pointer);
+const std::string bot_device = nio_str("/bot/device_id"_json_pointer);
+const std::string bot_ed = nio_str("/bot/ed25519"_json_pointer);
+const std::string txn = nio_str("/transaction_id"_json_pointer);
+// Master keys are not in nio's SAS; any two ed25519-sized keys do.
+constexpr const char* alice_master = "nqOvzeuGWT/sRx3h7+MHoInYj3Uk2LD/unI9kDYcHwk";
+constexpr const char* bot_master = "ZWMbMl/9VNYqlRHGvJIEV3pfwXKU5NJc2T3C0CA+8OM";
+constexpr const char* room_request_id = "$request-event:example.org";
 
 std::string bytes_from(int first) {
   std::string r(32, '\0');
@@ -241,12 +232,12 @@ CAF_TEST(emoji table is the spec table) {
 
 CAF_TEST(known answer from nio over to-device with hkdf-hmac-sha256) {
   auto m = machine(verification_transport::to_device, txn);
-  CAF_CHECK_EQUAL(m.public_key(), nio_bot_key);
+  CAF_CHECK_EQUAL(m.public_key(), nio_str("/bot_key"_json_pointer));
   auto accept = m.receive(from_alice(verification_transport::to_device,
-                                     "m.key.verification.start", json::parse(nio_start)));
+                                     "m.key.verification.start", nio().at("start")));
   CAF_REQUIRE_EQUAL(only_type(accept), "m.key.verification.accept");
   const auto& a = accept[0].content;
-  CAF_CHECK_EQUAL(a.at("commitment").get<std::string>(), nio_commitment);
+  CAF_CHECK_EQUAL(a.at("commitment").get<std::string>(), nio_str("/accept/commitment"_json_pointer));
   CAF_CHECK_EQUAL(a.at("key_agreement_protocol").get<std::string>(), "curve25519-hkdf-sha256");
   CAF_CHECK_EQUAL(a.at("message_authentication_code").get<std::string>(), "hkdf-hmac-sha256");
   CAF_CHECK_EQUAL(a.at("hash").get<std::string>(), "sha256");
@@ -254,20 +245,19 @@ CAF_TEST(known answer from nio over to-device with hkdf-hmac-sha256) {
   CAF_CHECK_EQUAL(a.at("short_authentication_string"), json::array({"emoji", "decimal"}));
 
   auto key = m.receive(from_alice(verification_transport::to_device, "m.key.verification.key",
-                                  json{{"key", nio_alice_key}}));
+                                  json{{"key", nio_str("/alice_key"_json_pointer)}}));
   CAF_REQUIRE_EQUAL(only_type(key), "m.key.verification.key");
-  CAF_CHECK_EQUAL(key[0].content.at("key").get<std::string>(), nio_bot_key);
+  CAF_CHECK_EQUAL(key[0].content.at("key").get<std::string>(), nio_str("/bot_key"_json_pointer));
   CAF_CHECK_EQUAL(m.state(), sas_state::keys_exchanged);
   auto emoji = m.emoji();
   CAF_REQUIRE(emoji.has_value());
-  CAF_CHECK_EQUAL(indices_of(*emoji), nio_emoji_index);
+  CAF_CHECK_EQUAL(indices_of(*emoji), (nio().at("emoji_index").get<std::array<std::size_t, 7>>()));
   auto decimals = m.decimals();
   CAF_REQUIRE(decimals.has_value());
-  CAF_CHECK_EQUAL(*decimals, nio_decimals);
+  CAF_CHECK_EQUAL(*decimals, (nio().at("decimals").get<std::array<int, 3>>()));
 
   // nio's MAC arrives before the operator confirms; it is checked at once.
-  json alice_mac{{"mac", {{"ed25519:ALICEDEV", nio_alice_mac_device}}},
-                 {"keys", nio_alice_mac_keys}};
+  json alice_mac = nio().at("alice_mac");
   CAF_CHECK(m.receive(from_alice(verification_transport::to_device, "m.key.verification.mac",
                                  alice_mac))
                 .empty());
@@ -277,8 +267,8 @@ CAF_TEST(known answer from nio over to-device with hkdf-hmac-sha256) {
   auto mac = m.confirm(); // nio started without a request: no done
   CAF_REQUIRE_EQUAL(only_type(mac), "m.key.verification.mac");
   const auto& c = mac[0].content;
-  CAF_CHECK_EQUAL(c.at("mac"), json({{"ed25519:BOTDEV", nio_bot_mac_device}}));
-  CAF_CHECK_EQUAL(c.at("keys").get<std::string>(), nio_bot_mac_keys);
+  CAF_CHECK_EQUAL(c.at("mac"), nio().at("/bot_mac/mac"_json_pointer));
+  CAF_CHECK_EQUAL(c.at("keys"), nio().at("/bot_mac/keys"_json_pointer));
   CAF_CHECK(m.verified());
   auto v = m.verified_device();
   CAF_REQUIRE(v.has_value());
@@ -289,13 +279,14 @@ CAF_TEST(known answer from nio over to-device with hkdf-hmac-sha256) {
 CAF_TEST(v2 MACs match python-olm and a libolm peer) {
   auto m = machine(verification_transport::to_device, txn);
   olm_person alice{bytes_from(1)};
-  CAF_CHECK_EQUAL(alice.pubkey(), nio_alice_key);
+  CAF_CHECK_EQUAL(alice.pubkey(), nio_str("/alice_key"_json_pointer));
   up_to_keys(m, alice, verification_transport::to_device, txn);
   CAF_CHECK_EQUAL(m.mac_method(), "hkdf-hmac-sha256.v2");
   auto mac = m.confirm();
   CAF_REQUIRE_EQUAL(only_type(mac), "m.key.verification.mac");
-  CAF_CHECK_EQUAL(mac[0].content.at("mac"), json({{"ed25519:BOTDEV", v2_bot_mac_device}}));
-  CAF_CHECK_EQUAL(mac[0].content.at("keys").get<std::string>(), v2_bot_mac_keys);
+  const auto& v2 = nio().at("bot_mac_v2");
+  CAF_CHECK_EQUAL(mac[0].content.at("mac"), json({{"ed25519:BOTDEV", v2.at("ed25519:BOTDEV")}}));
+  CAF_CHECK_EQUAL(mac[0].content.at("keys"), v2.at("keys"));
   CAF_CHECK_EQUAL(m.state(), sas_state::confirmed);
   CAF_CHECK(m.receive(from_alice(verification_transport::to_device, "m.key.verification.mac",
                                  alice.mac_content(txn)))
@@ -469,7 +460,7 @@ CAF_TEST(events out of order are unexpected messages) {
       if (t == verification_transport::in_room)
         (void) m.receive(room_request());
       auto out = m.receive(from_alice(t, "m.key.verification.key",
-                                      json{{"key", nio_alice_key}}, flow));
+                                      json{{"key", nio_str("/alice_key"_json_pointer)}}, flow));
       CAF_CHECK_EQUAL(cancel_code_of(out), "m.unexpected_message");
       CAF_REQUIRE_EQUAL(out.size(), 1u);
       if (t == verification_transport::to_device)
