@@ -113,6 +113,29 @@ std::string joined_key_ids(const std::map<std::string, std::string>& macs) {
   return out;
 }
 
+// Their cancel reason, made fit for a log line: no control characters, at most 200
+// bytes, not cut inside a UTF-8 sequence.
+std::string loggable(std::string_view text) {
+  constexpr std::size_t max_bytes = 200;
+  std::string out;
+  for (char c : text) {
+    if (out.size() >= max_bytes)
+      break;
+    auto u = static_cast<unsigned char>(c);
+    out += (u < 0x20 || u == 0x7f) ? ' ' : c;
+  }
+  if (out.size() < text.size()) {
+    // Drop a trailing partial sequence: back up over continuation bytes to the lead.
+    std::size_t end = out.size();
+    while (end > 0 && (static_cast<unsigned char>(out[end - 1]) & 0xC0) == 0x80)
+      --end;
+    if (end > 0 && static_cast<unsigned char>(out[end - 1]) >= 0xC0)
+      --end;
+    out.resize(end);
+  }
+  return out;
+}
+
 bool is_request(const verification_event& e, verification_transport t) {
   if (t == verification_transport::to_device)
     return e.type == ev_request;
@@ -163,6 +186,17 @@ json with_flow(json content, verification_transport t, std::string_view flow_id)
 }
 
 } // namespace
+
+bool verification_request_timely(std::optional<std::int64_t> timestamp_ms,
+                                 std::chrono::system_clock::time_point now) {
+  if (!timestamp_ms)
+    return false;
+  auto now_ms = std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()).count();
+  constexpr std::int64_t past_ms = 10 * 60 * 1000;
+  constexpr std::int64_t future_ms = 5 * 60 * 1000;
+  // The arithmetic is on our clock only; their timestamp (any int64) is just compared.
+  return *timestamp_ms >= now_ms - past_ms && *timestamp_ms <= now_ms + future_ms;
+}
 
 verification_send decline(verification_transport t, std::string_view flow_id,
                           std::string_view code, std::string_view reason) {
@@ -258,8 +292,8 @@ std::vector<verification_send> sas_verification::receive(const verification_even
   if (e.type == ev_cancel) {
     state_ = sas_state::cancelled;
     cancelled_by_them_ = true;
-    cancel_code_ = string_field(c, "code").value_or("m.unknown");
-    cancel_reason_ = string_field(c, "reason").value_or("");
+    cancel_code_ = loggable(string_field(c, "code").value_or("m.unknown"));
+    cancel_reason_ = loggable(string_field(c, "reason").value_or(""));
     return {};
   }
   // We never start or request, so an accept or a ready cannot be an answer to us.
@@ -343,7 +377,7 @@ std::vector<verification_send> sas_verification::on_key(const json& c) {
 }
 
 std::optional<std::uint64_t> sas_verification::sas_bits(std::size_t n) const {
-  if (their_key_.empty())
+  if (their_key_.empty() || state_ == sas_state::cancelled)
     return std::nullopt;
   // curve25519-hkdf-sha256: the starter's (their) user|device|key, then ours, then the
   // flow; both public keys bind the SAS to this very exchange.

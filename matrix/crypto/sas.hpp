@@ -104,6 +104,13 @@ enum class sas_state {
 [[nodiscard]] std::optional<std::string> verification_flow_id(const verification_event& e,
                                                               verification_transport t);
 
+/// Whether a request is recent enough to answer: the spec has clients ignore requests
+/// stamped more than 10 minutes in the past or 5 minutes in the future. `timestamp_ms`
+/// is content.timestamp (to-device) or the event's origin_server_ts (in-room); a missing
+/// one is not timely.
+[[nodiscard]] bool verification_request_timely(std::optional<std::int64_t> timestamp_ms,
+                                               std::chrono::system_clock::time_point now);
+
 /// The cancel declining a flow the caller will not take part in (a request from a user
 /// who is not allowed; code m.user unless told otherwise).
 [[nodiscard]] verification_send decline(verification_transport t, std::string_view flow_id,
@@ -129,7 +136,8 @@ public:
   /// another sender or of another flow are not ours and are ignored.
   [[nodiscard]] std::vector<verification_send> receive(const verification_event& e);
 
-  /// The seven emoji, once both keys are known (and the other side offered emoji).
+  /// The seven emoji, once both keys are known (and the other side offered emoji);
+  /// nullopt again once cancelled, so nobody confirms a dead flow.
   [[nodiscard]] std::optional<std::array<sas_emoji, 7>> emoji() const;
   /// The three numbers (1000..9191), once both keys are known.
   [[nodiscard]] std::optional<std::array<int, 3>> decimals() const;
@@ -150,7 +158,9 @@ public:
   /// The peer as verified (device key; master key only when it MACed it and it matched
   /// the one given in). Nullopt until verified().
   [[nodiscard]] std::optional<sas_device> verified_device() const;
-  /// The cancel code and reason (ours or theirs) once cancelled.
+  /// The cancel code and reason (ours or theirs) once cancelled. Theirs are cut to 200
+  /// bytes (at a character boundary) and stripped of control characters: they are for
+  /// the log.
   [[nodiscard]] const std::string& cancel_code() const noexcept { return cancel_code_; }
   [[nodiscard]] const std::string& cancel_reason() const noexcept { return cancel_reason_; }
   [[nodiscard]] bool cancelled_by_them() const noexcept { return cancelled_by_them_; }

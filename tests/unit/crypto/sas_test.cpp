@@ -2,6 +2,7 @@
 #include "caf/test/unit_test.hpp"
 
 #include <cstring>
+#include <limits>
 #include <memory>
 #include <vector>
 
@@ -639,4 +640,38 @@ CAF_TEST(decline in both transports) {
   CAF_CHECK_EQUAL(room.content.at("code").get<std::string>(), "m.unknown_method");
   CAF_CHECK_EQUAL(room.content.at("m.relates_to"),
                   json({{"rel_type", "m.reference"}, {"event_id", "$r"}}));
+}
+
+CAF_TEST(requests are timely only within ten minutes past and five ahead) {
+  auto now = std::chrono::system_clock::time_point{std::chrono::milliseconds{1'700'000'000'000}};
+  std::int64_t ms = 1'700'000'000'000;
+  CAF_CHECK(verification_request_timely(ms, now));
+  CAF_CHECK(verification_request_timely(ms - 10 * 60 * 1000, now));
+  CAF_CHECK(!verification_request_timely(ms - 10 * 60 * 1000 - 1, now));
+  CAF_CHECK(verification_request_timely(ms + 5 * 60 * 1000, now));
+  CAF_CHECK(!verification_request_timely(ms + 5 * 60 * 1000 + 1, now));
+  CAF_CHECK(!verification_request_timely(std::nullopt, now));
+  CAF_CHECK(!verification_request_timely(std::numeric_limits<std::int64_t>::max(), now));
+  CAF_CHECK(!verification_request_timely(std::numeric_limits<std::int64_t>::min(), now));
+}
+
+CAF_TEST(their cancel reason is cut and cleaned for the log) {
+  const auto t = verification_transport::to_device;
+  auto m = machine(t, txn);
+  olm_person alice{bytes_from(1)};
+  up_to_keys(m, alice, t, txn);
+  CAF_CHECK(m.emoji().has_value());
+  std::string reason = "line\nbreak ";
+  for (int i = 0; i < 100; ++i)
+    reason += "\u00e9"; // two bytes each in UTF-8
+  auto cancel = from_alice(t, "m.key.verification.cancel",
+                           json{{"code", "m.user"}, {"reason", reason}});
+  CAF_CHECK(m.receive(cancel).empty());
+  CAF_CHECK_EQUAL(m.cancel_code(), "m.user");
+  const auto& r = m.cancel_reason();
+  CAF_CHECK_LESS_OR_EQUAL(r.size(), 200u);
+  CAF_CHECK_EQUAL(r.substr(0, 11), "line break ");
+  CAF_CHECK_EQUAL((r.size() - 11) % 2, 0u); // no half of an \u00e9 left at the end
+  CAF_CHECK(!m.emoji().has_value());        // a cancelled flow shows nothing to confirm
+  CAF_CHECK(!m.decimals().has_value());
 }
