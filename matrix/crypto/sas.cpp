@@ -117,22 +117,18 @@ std::string joined_key_ids(const std::map<std::string, std::string>& macs) {
 // bytes, not cut inside a UTF-8 sequence.
 std::string loggable(std::string_view text) {
   constexpr std::size_t max_bytes = 200;
-  std::string out;
-  for (char c : text) {
-    if (out.size() >= max_bytes)
-      break;
-    auto u = static_cast<unsigned char>(c);
-    out += (u < 0x20 || u == 0x7f) ? ' ' : c;
-  }
-  if (out.size() < text.size()) {
-    // Drop a trailing partial sequence: back up over continuation bytes to the lead.
-    std::size_t end = out.size();
-    while (end > 0 && (static_cast<unsigned char>(out[end - 1]) & 0xC0) == 0x80)
+  if (text.size() > max_bytes) {
+    // text[end] is the first byte left out; cutting before a continuation byte would
+    // split its sequence, so the cut moves back to the sequence's lead byte.
+    std::size_t end = max_bytes;
+    while (end > 0 && (static_cast<unsigned char>(text[end]) & 0xC0) == 0x80)
       --end;
-    if (end > 0 && static_cast<unsigned char>(out[end - 1]) >= 0xC0)
-      --end;
-    out.resize(end);
+    text = text.substr(0, end);
   }
+  std::string out{text};
+  std::replace_if(
+      out.begin(), out.end(),
+      [](char c) { return static_cast<unsigned char>(c) < 0x20 || c == '\x7f'; }, ' ');
   return out;
 }
 
