@@ -59,6 +59,8 @@ struct http_result {
   std::string body;
   /// Why the call failed without a response ("" when status > 0), user-facing.
   std::string error;
+  /// The call failed because the body passed its max_body_bytes.
+  bool body_too_large = false;
   /// Time from the call reaching the engine to its end.
   caf::timespan elapsed{0};
 
@@ -74,7 +76,7 @@ struct http_result {
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, http_result& x) {
   return f(caf::meta::type_name("http_result"), x.id, x.status, x.headers, x.body, x.error,
-           x.elapsed);
+           x.body_too_large, x.elapsed);
 }
 
 /// A piece of a streamed response body, in order.

@@ -89,7 +89,7 @@ struct intake {
           download(matrix::media_api::legacy);
           return;
         }
-        if (r.status == 0 && r.error.find("larger than") != std::string::npos) {
+        if (r.body_too_large) {
           refuse("That " + kind_word() + " is larger than " + human_size(job.settings.max_bytes)
                    + ", the most I take.",
                  "media_too_large");

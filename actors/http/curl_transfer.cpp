@@ -135,9 +135,12 @@ size_t curl_transfer::on_body(char* data, size_t size, size_t count, void* self)
 }
 
 http_result curl_transfer::finish(CURLcode code) {
-  if (too_large_)
-    return fail("response body larger than " + std::to_string(job_.call.max_body_bytes)
-                + " bytes");
+  if (too_large_) {
+    auto result = fail("response body larger than " + std::to_string(job_.call.max_body_bytes)
+                       + " bytes");
+    result.body_too_large = true;
+    return result;
+  }
   if (code != CURLE_OK) {
     std::string detail = error_buffer_[0] != '\0' ? error_buffer_ : curl_easy_strerror(code);
     if (code == CURLE_OPERATION_TIMEDOUT)

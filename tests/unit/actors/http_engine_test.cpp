@@ -327,6 +327,7 @@ CAF_TEST(a body above max_body_bytes fails the call) {
   CAF_CHECK_EQUAL(r.status, 0);
   CAF_CHECK_EQUAL(r.body, "");
   CAF_CHECK_EQUAL(r.error, "response body larger than 1000 bytes");
+  CAF_CHECK(r.body_too_large);
 }
 
 CAF_TEST(a body that ends early fails the call) {
