@@ -291,10 +291,10 @@ void act_on_plain_message(profile_cell_pointer self, const journal_entry& entry,
     st.awaiting_media[entry.event_id] = {std::move(turn), key, target.thread_root};
     spawn_media_intake(self, children_context(self),
                        {entry.event_id, std::move(*media), st.config.media, st.config.dir});
-    return;
+  } else {
+    st.last_turns[key] = {turn};
+    self->send(session_for(self, key), std::move(turn));
   }
-  st.last_turns[key] = {turn};
-  self->send(session_for(self, key), std::move(turn));
   // Best effort: tells the sender the bot has seen the message.
   call(self, matrix::read_receipt_request(entry.room_id, entry.event_id),
        [](const http_result&) {});
