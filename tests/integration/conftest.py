@@ -16,7 +16,8 @@ FREE_PORTS = ("--metrics-listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0"
 
 def env_values(home: pathlib.Path, keys=("MATRIX_ACCESS_TOKEN", "MATRIX_PASSWORD",
                                           "GATEWAY_PROXY_KEY", "MATRIX_RECOVERY_KEY",
-                                          "MATRIX_PICKLE_KEY")):
+                                          "MATRIX_PICKLE_KEY", "VOICE_TOOLS_OPENAI_KEY",
+                                          "OPENAI_API_KEY", "GROQ_API_KEY")):
     """Every secret value written in the .env files under `home` (for leak checks)."""
     found = set()
     for env in home.rglob(".env"):
