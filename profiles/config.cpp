@@ -126,24 +126,28 @@ public:
     return !off;
   }
 
-  /// A whole number of seconds from `min` to `max`; anything else is warned about and
+  /// A whole number of `unit` from `min` to `max`; anything else is warned about and
   /// `fallback` (the default, or what is set already) is kept.
-  int seconds(std::string_view key, int min, int max, int fallback) {
+  int number(std::string_view key, int min, int max, int fallback, std::string_view unit) {
     const dotenv_entry* e = get(key);
     if (e == nullptr)
       return fallback;
     std::string v = trim(e->value);
-    bool number = !v.empty() && v.size() <= std::to_string(max).size()
+    bool digits = !v.empty() && v.size() <= std::to_string(max).size()
                   && v.find_first_not_of("0123456789") == std::string::npos;
-    int n = number ? std::stoi(v) : 0;
-    if (number && n >= min && n <= max)
+    int n = digits ? std::stoi(v) : 0;
+    if (digits && n >= min && n <= max)
       return n;
     auto range = std::to_string(min) + " to " + std::to_string(max);
     add(severity::warning, key,
-        "'" + v + "' is not a number of seconds from " + range + "; "
+        "'" + v + "' is not a number of " + std::string{unit} + " from " + range + "; "
           + std::to_string(fallback) + " is used",
-        "write a number of seconds from " + range + ", or delete the line");
+        "write a number of " + std::string{unit} + " from " + range + ", or delete the line");
     return fallback;
+  }
+
+  int seconds(std::string_view key, int min, int max, int fallback) {
+    return number(key, min, max, fallback, "seconds");
   }
 
   std::vector<std::string> list(std::string_view key) const {
@@ -445,24 +449,6 @@ void read_backend(config_reader& r, profile_config& c) {
           "write the node name as one word");
 }
 
-/// A whole number from `min` to `max`; anything else is warned about and `fallback` kept.
-int number(config_reader& r, std::string_view key, int min, int max, int fallback,
-           std::string_view unit) {
-  auto v = r.text(key);
-  if (v.empty())
-    return fallback;
-  bool digits = v.size() <= 9 && v.find_first_not_of("0123456789") == std::string::npos;
-  int n = digits ? std::stoi(v) : 0;
-  if (digits && n >= min && n <= max)
-    return n;
-  auto range = std::to_string(min) + " to " + std::to_string(max);
-  r.add(severity::warning, key,
-        "'" + v + "' is not a number of " + std::string{unit} + " from " + range + "; "
-          + std::to_string(fallback) + " is used",
-        "write a number from " + range + ", or delete the line");
-  return fallback;
-}
-
 /// A broken STT URL only turns speech-to-text off (a warning): the chat still works.
 void checked_stt_url(config_reader& r, std::string_view key, std::string& url) {
   while (!url.empty() && url.back() == '/')
@@ -520,13 +506,13 @@ void read_stt(config_reader& r, stt_settings& stt, const stt_yaml& yaml) {
 }
 
 void read_media(config_reader& r, media_settings& m, const stt_yaml& yaml) {
-  m.max_bytes = static_cast<std::uint64_t>(number(r, "HERMES_MATRIX_MEDIA_MAX_MB", 1, 1024,
-                                                  static_cast<int>(m.max_bytes >> 20), "MB"))
+  m.max_bytes = static_cast<std::uint64_t>(r.number("HERMES_MATRIX_MEDIA_MAX_MB", 1, 1024,
+                                                    static_cast<int>(m.max_bytes >> 20), "MB"))
                 << 20;
-  m.image_max_side = number(r, "HERMES_MATRIX_IMAGE_MAX_SIDE", 256, 8192, m.image_max_side,
-                            "pixels");
+  m.image_max_side =
+    r.number("HERMES_MATRIX_IMAGE_MAX_SIDE", 256, 8192, m.image_max_side, "pixels");
   m.max_files_per_reply =
-    number(r, "HERMES_MATRIX_MEDIA_MAX_FILES", 1, 50, m.max_files_per_reply, "files");
+    r.number("HERMES_MATRIX_MEDIA_MAX_FILES", 1, 50, m.max_files_per_reply, "files");
   for (auto& dir : r.list("HERMES_MATRIX_MEDIA_DIRS")) {
     if (dir.empty() || dir.front() != '/') {
       r.add(severity::warning, "HERMES_MATRIX_MEDIA_DIRS",
