@@ -18,6 +18,7 @@ struct crypto_config {
   secret pickle_key; ///< MATRIX_PICKLE_KEY; empty: the key file beside the store
   bool required = false;   ///< MATRIX_E2EE_MODE=required: never plaintext into a room
   secret recovery_key;     ///< MATRIX_RECOVERY_KEY: sign this device with the self-signing key
+  bool create_key_backup = false; ///< MATRIX_KEY_BACKUP=create
 };
 
 /// Spawns the crypto actor of a profile's device, linked to its cell. At spawn it

@@ -514,7 +514,8 @@ void start_serving(profile_cell_pointer self) {
     st.crypto = spawn_crypto(self, children_context(self),
                              crypto_config{st.device_id, st.config.pickle_key,
                                            st.config.e2ee == profiles::e2ee_mode::required,
-                                           st.config.recovery_key});
+                                           st.config.recovery_key,
+                                           st.config.create_key_backup});
   st.outbox = spawn_outbox(self, children_context(self), st.crypto);
   // With a device to publish, the rest waits for the crypto actor's atom::published.
   if (!st.crypto)

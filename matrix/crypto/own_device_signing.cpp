@@ -6,21 +6,6 @@
 
 namespace hm::matrix::crypto {
 
-namespace {
-
-/// The account data content an answer carries, or why not: `missing` and how it failed.
-std::variant<nlohmann::json, std::string> content_of(const result<http_response>& answer,
-                                                     const std::string& missing) {
-  if (!answer)
-    return missing + " (" + to_string(answer.error()) + ")";
-  auto content = parse_account_data(answer.value());
-  if (!content)
-    return missing + " (unreadable)";
-  return std::move(content).value();
-}
-
-} // namespace
-
 own_device_signing::own_device_signing(std::string user_id, std::string device_id,
                                        std::string_view recovery_key)
   : user_id_(std::move(user_id)), device_id_(std::move(device_id)) {
@@ -48,27 +33,21 @@ own_device_signing::step own_device_signing::start() {
 own_device_signing::step own_device_signing::answer(const result<http_response>& answer) {
   switch (phase_) {
     case phase::default_key: {
-      auto def = content_of(answer, "no default secret storage key");
-      if (auto* why = std::get_if<std::string>(&def))
-        return fail(*why);
-      auto id = std::get<nlohmann::json>(def).value("key", std::string{});
-      if (id.empty())
-        return fail("no default secret storage key");
-      key_id_ = id;
+      auto def = default_key_id(answer);
+      if (def.id.empty())
+        return fail(def.why);
+      key_id_ = def.id;
       phase_ = phase::key_description;
       return read("m.secret_storage.key." + key_id_);
     }
     case phase::key_description: {
-      auto description = content_of(answer, "no description of the secret storage key");
-      if (auto* why = std::get_if<std::string>(&description))
-        return fail(*why);
-      if (!secret_storage_key_matches(*storage_key_, std::get<nlohmann::json>(description)))
-        return fail("MATRIX_RECOVERY_KEY is not the key of this account's secret storage");
+      if (auto why = storage_key_problem(*storage_key_, answer); !why.empty())
+        return fail(why);
       phase_ = phase::self_signing;
       return read("m.cross_signing.self_signing");
     }
     case phase::self_signing: {
-      auto stored = content_of(answer, "no self-signing key in secret storage");
+      auto stored = account_data_content(answer, "no self-signing key in secret storage");
       if (auto* why = std::get_if<std::string>(&stored))
         return fail(*why);
       auto seed = decrypt_secret(*storage_key_, key_id_, "m.cross_signing.self_signing",
