@@ -17,6 +17,9 @@ namespace hm::crypto_detail {
 
 namespace {
 
+/// How long to wait before opening the backup again when the homeserver could not answer.
+constexpr auto reopen_after = std::chrono::seconds{30};
+
 /// The missing keys that waited for the backup to open: asked where they now can be.
 void release_waiting(crypto_pointer self) {
   auto waiting = std::exchange(self->state.backup.waiting, {});
@@ -121,8 +124,14 @@ void drive(crypto_pointer self, crypto::backup_opening::step step) {
     opened(self, st.backup.opening->key(), done->version.version);
   else if (std::holds_alternative<opening::no_backup>(step))
     st.log->info("the account has no key backup");
-  else
-    st.log->warn("{}", std::get<opening::failure>(step).text);
+  else {
+    auto& failed = std::get<opening::failure>(step);
+    st.log->warn("{}", failed.text);
+    if (failed.transient) {
+      st.backup.reopen_later = true;
+      self->delayed_send(self, reopen_after, atom::internal_v, atom::flush_v);
+    }
+  }
   st.backup.opening.reset();
   release_waiting(self);
 }
@@ -230,6 +239,16 @@ void back_up_room_keys(crypto_pointer self) {
   auto& st = self->state;
   auto& b = st.backup;
   b.retry_scheduled = false;
+  if (b.reopen_later && !b.opening && !b.creating) {
+    b.reopen_later = false;
+    if (b.key) {
+      b.opening.emplace(b.key);
+      drive(self, b.opening->start());
+    } else {
+      open_key_backup(self);
+    }
+    return;
+  }
   if (b.version.empty() || b.upload_in_flight)
     return;
   auto batch = crypto::next_backup_batch(*st.store, *st.key, *b.public_key, b.version,

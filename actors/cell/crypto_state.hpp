@@ -73,6 +73,8 @@ struct key_backup_state {
   std::string version; ///< the backup we write to; "" : not backing up
   bool upload_in_flight = false;
   bool retry_scheduled = false;
+  /// Opening failed because the homeserver could not answer: it is tried again.
+  bool reopen_later = false;
   /// The store started empty (a new Olm account): the whole backup is restored once open.
   bool restore_all = false;
   /// Megolm sessions asked from the backup in this life (each once).

@@ -45,6 +45,12 @@ backup_opening::step backup_opening::check() {
 }
 
 backup_opening::step backup_opening::answer(const result<http_response>& answer) {
+  if (!answer && phase_ != phase::done && classify(answer.error()) == error_action::retry) {
+    phase_ = phase::done;
+    return failure{"cannot open the key backup (" + to_string(answer.error())
+                     + "); trying again later",
+                   true};
+  }
   switch (phase_) {
     case phase::version: {
       if (!answer && answer.error().errcode == "M_NOT_FOUND") {

@@ -33,9 +33,11 @@ public:
   };
   /// The account has no key backup.
   struct no_backup {};
-  /// Not backing up; `text` says why, for the operator.
+  /// Not backing up; `text` says why, for the operator. `transient`: the homeserver
+  /// could not answer (network, 5xx, 429): worth trying again later.
   struct failure {
     std::string text;
+    bool transient = false;
   };
   using step = std::variant<perform, opened, no_backup, failure>;
 

@@ -404,3 +404,22 @@ def test_create_makes_a_backup_writes_its_recovery_key_once_and_reuses_it(tmp_pa
         logs = proc.stderr + again.stderr + "".join(p.read_text() for p in home.rglob("gateway.log"))
         assert key_text not in logs and key_text.replace(" ", "") not in logs
         assert backup.secret not in logs and backup.secret.rstrip("=") not in logs
+
+
+def test_a_backup_the_homeserver_cannot_show_at_start_is_opened_later(tmp_path):
+    """The homeserver fails the first /room_keys/version: the bot says so, goes on, and
+    opens the backup when it asks again."""
+    with Homeserver(str(tmp_path / "hs")) as hs:
+        bot, home, key_text, backup = bot_with_backup(tmp_path, hs)
+        control(hs.url, "POST", "/faults", {"user_id": bot["user_id"], "kind": "fail",
+                                            "mode": "500", "count": 1,
+                                            "path_contains": "/room_keys/version"})
+        proc = Bot(home)
+        try:
+            assert proc.wait_for(r"cannot open the key backup \(.*\); trying again later"), \
+                proc.stderr
+            assert proc.wait_for(r"backing up room keys to key backup version 1", timeout=90), \
+                proc.stderr
+        finally:
+            proc.stop()
+        assert_no_secrets(proc.stderr, home, key_text, backup)

@@ -316,6 +316,26 @@ CAF_TEST(an account without a backup reads nothing from secret storage) {
   CAF_CHECK_EQUAL(hs.targets.size(), 1u);
 }
 
+CAF_TEST(a homeserver that cannot answer is a failure worth trying again) {
+  backup_server hs;
+  backup_opening flow{"@bot:hs", hs.recovery_key()};
+  auto first = flow.start();
+  CAF_REQUIRE(std::holds_alternative<backup_opening::perform>(first));
+  http_response bad;
+  bad.status = 502;
+  bad.body = "<html>Bad Gateway</html>";
+  auto step = flow.answer(hm::matrix::parse_matrix_error(bad));
+  auto* f = std::get_if<backup_opening::failure>(&step);
+  CAF_REQUIRE(f != nullptr);
+  CAF_CHECK(f->transient);
+  // A wrong key is not worth trying again.
+  backup_opening wrong{"@bot:hs", encode_recovery_key(random_bytes())};
+  auto end = hs.run(wrong);
+  auto* w = std::get_if<backup_opening::failure>(&end);
+  CAF_REQUIRE(w != nullptr);
+  CAF_CHECK(!w->transient);
+}
+
 CAF_TEST(a wrong recovery key and a rotated backup are failures without key material) {
   {
     backup_server hs;
