@@ -12,36 +12,22 @@
 #include "matrix/crypto/secret_storage.hpp"
 #include "matrix/crypto/signatures.hpp"
 
+#include "backup_test_keys.hpp"
 #include "memory_crypto_store.hpp"
 #include "olm_test_peers.hpp"
 
 using namespace hm::matrix::crypto;
 using hm::matrix::http_response;
+using hm::matrix::crypto::test::key_from;
 using hm::matrix::crypto::test::peer;
+using hm::matrix::crypto::test::public_of;
+using hm::matrix::crypto::test::random_bytes;
 using hm::matrix::crypto::test::test_pickle_key;
 using nlohmann::json;
 
 namespace {
 
-secret_bytes random_bytes() {
-  secret_bytes bytes{32};
-  CAF_REQUIRE(fill_random(bytes.data(), bytes.size()));
-  return bytes;
-}
-
-backup_key key_from(const secret_bytes& bytes) {
-  auto k = backup_key::from_private(bytes);
-  CAF_REQUIRE(k);
-  return std::move(k).value();
-}
-
-backup_public_key public_of(const backup_key& k) {
-  auto p = backup_public_key::from_base64(k.public_key());
-  CAF_REQUIRE(p);
-  return std::move(p).value();
-}
-
-/// Bob's devices sessions in a room, stored as the bot would have received them.
+/// Bob's Megolm sessions in a room, stored as the bot would have received them.
 struct fixture {
   peer bob{"@bob:hs", "BOBDEV"};
   peer bot{"@bot:hs", "BOTDEV"};
