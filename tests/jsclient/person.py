@@ -54,6 +54,7 @@ class JsPerson:
                                      stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                      stderr=self._log, text=True)
         self.events = []
+        self._requests_seen = 0
         self._answers = {}
         self._changed = threading.Condition()
         self._ids = itertools.count(1)
@@ -177,9 +178,13 @@ class JsPerson:
         return self.call("request_verification", user=user_id, device=device_id, room=room_id)
 
     def wait_for_request(self, timeout=60):
-        return self.wait("verification request",
-                         lambda: next((e for e in self.events if e.get("event") == "verification_request"), None),
-                         timeout)
+        """The next verification request this person receives (one not returned before)."""
+        def probe():
+            requests = [e for e in self.events if e.get("event") == "verification_request"]
+            return requests[self._requests_seen] if len(requests) > self._requests_seen else None
+        request = self.wait("verification request", probe, timeout)
+        self._requests_seen += 1
+        return request
 
     def accept_verification(self):
         return self.call("accept_verification")
@@ -208,6 +213,14 @@ class JsPerson:
 
     def device_verified(self, user_id, device_id):
         return self.call("device_verified", user=user_id, device=device_id)
+
+    def wait_knows_device(self, user_id, device_id, timeout=60):
+        """Until this client has the device's keys. The Rust crypto ignores a verification
+        request from a device it does not know yet ("Could not retrieve the device data"),
+        so a test lets a new device's keys reach the other side before it asks, as the
+        seconds a person takes do in Element."""
+        return self.wait(f"keys of {user_id}'s {device_id}",
+                         lambda: self.device_verified(user_id, device_id)["known"], timeout)
 
     def user_verified(self, user_id):
         return self.call("user_verified", user=user_id)
