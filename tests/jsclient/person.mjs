@@ -256,17 +256,27 @@ const commands = {
     } catch (e) {
       if (e?.errcode !== "M_NOT_FOUND") throw e;
     }
+    const sessions = {}; // room id -> the Megolm session ids backed up for it
+    if (info) {
+      const keys = await client.http.authedRequest(sdk.Method.Get, "/room_keys/keys", { version: info.version });
+      for (const [roomId, room] of Object.entries(keys.rooms ?? {})) sessions[roomId] = Object.keys(room.sessions ?? {});
+    }
     return {
       version: info?.version ?? null, count: info?.count ?? null, algorithm: info?.algorithm ?? null,
-      active_version: await crypto().getActiveSessionBackupVersion(),
+      active_version: await crypto().getActiveSessionBackupVersion(), sessions,
     };
   },
 
   // Element's "Verify with recovery key" on a new device: the recovery key opens secret
   // storage, the cross-signing keys from there sign this device, the backup key from
-  // there enables the backup, and the backup is restored.
+  // there enables the backup, and the backup is restored. Like Element's
+  // SetupEncryptionStore, it first brings its view of its own identity up to date: the
+  // keys from secret storage are checked against it.
   async restore_backup({ recovery_key }) {
     const c = crypto();
+    if (!(await c.userHasCrossSigningKeys(client.getSafeUserId(), true))) {
+      throw new Error("this account has no cross-signing keys");
+    }
     const keyId = await client.secretStorage.getDefaultKeyId();
     secretStorageKey = [keyId, decodeRecoveryKey(recovery_key)];
     await c.bootstrapCrossSigning({ authUploadDeviceSigningKeys: passwordAuth });

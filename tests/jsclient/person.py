@@ -163,7 +163,8 @@ class JsPerson:
         return self.call("cross_signing")
 
     def backup_info(self):
-        """The server's current backup: version and key count (and this device's active one)."""
+        """The server's current backup: version, algorithm, key count, the session ids per
+        room; and the version this device backs up to (active_version)."""
         return self.call("backup_info")
 
     def restore_backup(self, recovery_key):
