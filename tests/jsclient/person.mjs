@@ -47,7 +47,7 @@ function runVerifier(v, verifier) {
   if (v.verifying) return;
   verifier.on(VerifierEvent.ShowSas, (sas) => {
     v.sas = sas;
-    v.emoji = sas.sas.emoji?.map(([symbol, name]) => [symbol, name]) ?? null;
+    v.emoji = sas.sas.emoji ?? null; // seven [emoji, name] pairs
     v.decimals = sas.sas.decimal ?? null;
     emit({ event: "sas", emoji: v.emoji, decimals: v.decimals });
   });
@@ -110,7 +110,8 @@ function textsOf(roomId) {
   return room.getLiveTimeline().getEvents().filter((e) => e.getType() === "m.room.message" || e.isEncrypted())
     .map((e) => ({
       event_id: e.getId(), sender: e.getSender(), type: e.getType(), encrypted: e.isEncrypted(),
-      decryption_failed: e.isDecryptionFailure(), body: e.getContent()?.body ?? null,
+      decryption_failed: e.isDecryptionFailure(),
+      body: e.isDecryptionFailure() ? null : e.getContent()?.body ?? null,
     }));
 }
 
@@ -125,11 +126,9 @@ const commands = {
     client = sdk.createClient({
       baseUrl, userId: session.user_id, deviceId: session.device_id, accessToken: session.access_token,
       cryptoCallbacks: {
-        getSecretStorageKey: async ({ keys }) => {
-          if (!secretStorageKey) return null;
-          const keyId = keys[secretStorageKey[0]] ? secretStorageKey[0] : Object.keys(keys)[0];
-          return [keyId, secretStorageKey[1]];
-        },
+        // The recovery key, when it is one of the keys asked for.
+        getSecretStorageKey: async ({ keys }) =>
+          secretStorageKey && keys[secretStorageKey[0]] ? secretStorageKey : null,
         cacheSecretStorageKey: (keyId, _info, key) => { secretStorageKey = [keyId, key]; },
       },
     });
@@ -284,12 +283,6 @@ const commands = {
     await c.checkKeyBackupAndEnable();
     const restored = await c.restoreKeyBackup();
     return { total: restored.total, imported: restored.imported };
-  },
-
-  async stop() {
-    client?.stopClient();
-    setImmediate(() => process.exit(0));
-    return {};
   },
 };
 
