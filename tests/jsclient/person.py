@@ -13,7 +13,6 @@ it exits when this process closes its stdin, which happens when this process die
 import itertools
 import json
 import pathlib
-import queue
 import shutil
 import subprocess
 import threading
