@@ -1,0 +1,235 @@
+"""SAS verification of the bot's device (m.sas.v1) with matrix-nio as the person: nio
+starts it to-device, the operator compares the emoji through `hermes-matrix verify`
+(or the admin API) and confirms, rejects or lets it time out; a stranger is declined;
+the bot keeps answering messages while a verification is open."""
+
+import json
+import re
+import subprocess
+import sys
+import time
+import urllib.request
+
+from conftest import BINARY, SOURCE_DIR
+from e2ee_support import Bot, Human, hermes_and_human, register, run
+
+sys.path.insert(0, str(SOURCE_DIR))
+from tests.devhs.launcher import Homeserver  # noqa: E402
+
+
+def admin_url(bot):
+    found = re.findall(r"admin API listening on (http://\S+)", bot.stderr)
+    assert found, bot.stderr
+    return found[-1]
+
+
+def verifications(url, home):
+    token = (home / "hermes-matrix" / "admin-token").read_text().strip()
+    req = urllib.request.Request(url + "/v1/profiles/default/verifications",
+                                 headers={"Authorization": "Bearer " + token})
+    with urllib.request.urlopen(req, timeout=10) as resp:
+        body = json.loads(resp.read())
+    assert body.get("profile") == "default", body
+    return body["verifications"]
+
+
+def verify(url, home, *args, stdin=None, timeout=60):
+    return subprocess.Popen([BINARY, "verify", "--profile", "default", "--admin-url", url,
+                             "--hermes-home", str(home), *args],
+                            stdin=stdin if stdin is not None else subprocess.DEVNULL,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+class World:
+    """The homeserver, the bot running for @human, and where its admin API is."""
+
+    def __init__(self, hs, tmp_path, agent=None):
+        extra = f"GATEWAY_PROXY_URL={agent.url}\n" if agent else ""
+        self.bot_reg, _, self.home = hermes_and_human(hs.url, tmp_path, extra=extra)
+        self.bot_id = self.bot_reg["user_id"]
+        self.device_id = self.bot_reg["device_id"]
+        self.bot = Bot(self.home)
+        assert self.bot.wait_for(r"running as"), self.bot.stderr
+        self.url = admin_url(self.bot)
+
+
+async def start_verification(human, world):
+    """@human's nio starts a to-device verification with the bot's device; returns its
+    SAS once both keys are exchanged (the emoji are there on nio's side)."""
+    room_id = await human.encrypted_room([world.bot_id])
+    if human.client.should_query_keys:
+        await human.client.keys_query()
+    device = human.client.device_store[world.bot_id][world.device_id]
+    await human.client.start_key_verification(device)
+    (txn, sas), = human.client.key_verifications.items()
+    deadline = time.time() + 30
+    while time.time() < deadline and not sas.other_key_set:
+        await human.sync()
+        await human.client.send_to_device_messages()
+    assert sas.other_key_set, world.bot.stderr
+    return room_id, txn, sas
+
+
+async def bot_flow(world, txn, state="keys_exchanged", timeout=20):
+    """The flow as the admin API shows it, once it reached `state`."""
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        for v in verifications(world.url, world.home):
+            if v["flow_id"] == txn and v["state"] == state:
+                return v
+        time.sleep(0.2)
+    raise AssertionError(f"{txn} never reached {state}: {verifications(world.url, world.home)}")
+
+
+async def cancel_code_seen(human, txn, timeout=20):
+    from nio import KeyVerificationCancel
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        for ev in human.to_device:
+            if isinstance(ev, KeyVerificationCancel) and ev.transaction_id == txn:
+                return ev.code
+        await human.sync()
+    return None
+
+
+def test_confirmed_by_the_verify_command_verifies_both_sides(tmp_path):
+    with Homeserver(str(tmp_path / "hs")) as hs:
+        world = World(hs, tmp_path)
+        try:
+            async def scenario():
+                human = await Human(hs.url, tmp_path / "nio").login()
+                try:
+                    _, txn, sas = await start_verification(human, world)
+                    theirs = [symbol for symbol, _ in sas.get_emoji()]
+                    shown = await bot_flow(world, txn)
+                    assert [e["symbol"] for e in shown["emoji"]] == theirs
+                    assert shown["decimals"] == list(sas.get_decimals())
+                    assert shown["user_id"] == "@human:localhost"
+                    assert shown["transport"] == "to_device"
+                    # The person says they match on their side; the operator runs verify.
+                    await human.client.confirm_short_auth_string(txn)
+                    proc = verify(world.url, world.home, "--confirm")
+                    deadline = time.time() + 40
+                    while time.time() < deadline and (proc.poll() is None or not sas.verified):
+                        await human.sync(200)
+                        await human.client.send_to_device_messages()
+                    out, err = proc.communicate(timeout=10)
+                    assert proc.returncode == 0, out + err
+                    for symbol in theirs:
+                        assert symbol in out, out
+                    assert "Verified @human:localhost's device" in out, out
+                    assert sas.verified
+                    bot_device = human.client.device_store[world.bot_id][world.device_id]
+                    assert bot_device.verified
+                    done = await bot_flow(world, txn, "done")
+                    assert done["emoji"] == [], "a finished flow shows no emoji"
+                finally:
+                    await human.close()
+
+            run(scenario())
+            assert world.bot.wait_for(r"verified @human:localhost's device", timeout=10), \
+                world.bot.stderr
+            assert world.bot.wait_for(r"identity is not signed|not signed", timeout=5), \
+                world.bot.stderr
+        finally:
+            world.bot.stop()
+        # The operator saw the emoji in the log too, with the command to run.
+        assert re.search(r"compare .*then run `hermes-matrix verify --profile default",
+                         world.bot.stderr), world.bot.stderr
+
+
+def test_rejected_by_the_verify_command_cancels_with_mismatched_sas(tmp_path):
+    with Homeserver(str(tmp_path / "hs")) as hs:
+        world = World(hs, tmp_path)
+        try:
+            async def scenario():
+                human = await Human(hs.url, tmp_path / "nio").login()
+                try:
+                    _, txn, _ = await start_verification(human, world)
+                    await bot_flow(world, txn)
+                    proc = verify(world.url, world.home, "--reject")
+                    out, err = proc.communicate(timeout=30)
+                    assert proc.returncode == 0, out + err
+                    assert "m.mismatched_sas" in out, out
+                    assert await cancel_code_seen(human, txn) == "m.mismatched_sas"
+                    await bot_flow(world, txn, "cancelled")
+                finally:
+                    await human.close()
+
+            run(scenario())
+        finally:
+            world.bot.stop()
+
+
+def test_no_answer_in_time_cancels_with_m_timeout_and_messages_are_still_answered(tmp_path):
+    from harness import AgentDouble
+    agent = AgentDouble()
+    try:
+        agent.script({"reply": "still here"})
+        with Homeserver(str(tmp_path / "hs")) as hs:
+            world = World(hs, tmp_path, agent)
+            try:
+                async def scenario():
+                    human = await Human(hs.url, tmp_path / "nio").login()
+                    try:
+                        room_id, txn, _ = await start_verification(human, world)
+                        await bot_flow(world, txn)
+                        # A message while the verification is open gets its answer.
+                        await human.send(room_id, "are you there?")
+                        bodies, _ = await human.read(room_id, world.bot_id, 1, timeout=40,
+                                                     contains="still here")
+                        assert bodies, world.bot.stderr
+                        # The operator's terminal stays open and silent.
+                        proc = verify(world.url, world.home, "--timeout", "2",
+                                      stdin=subprocess.PIPE)
+                        # Its stdin stays open (communicate() would close it).
+                        proc.wait(timeout=30)
+                        out, err = proc.stdout.read(), proc.stderr.read()
+                        proc.stdin.close()
+                        assert proc.returncode == 1, out + err
+                        assert "Do they match? [y/N]" in out, out
+                        assert "m.timeout" in err, err
+                        assert await cancel_code_seen(human, txn) == "m.timeout"
+                        await bot_flow(world, txn, "cancelled")
+                    finally:
+                        await human.close()
+
+                run(scenario())
+            finally:
+                world.bot.stop()
+            # The verification never reached the agent.
+            prompts = json.dumps(agent.requests())
+            assert "m.key.verification" not in prompts
+    finally:
+        agent.stop()
+
+
+def test_a_stranger_is_declined_and_nothing_is_shown(tmp_path):
+    from nio.crypto import OlmDevice
+    with Homeserver(str(tmp_path / "hs")) as hs:
+        world = World(hs, tmp_path)
+        register(hs.url, "stranger", "pw-stranger-1")
+        try:
+            async def scenario():
+                stranger = await Human(hs.url, tmp_path / "nio-stranger", user="stranger",
+                                       password="pw-stranger-1").login()
+                try:
+                    from e2ee_support import api
+                    keys = api(hs.url, "POST", "/keys/query", stranger.client.access_token,
+                               {"device_keys": {world.bot_id: []}})
+                    k = keys["device_keys"][world.bot_id][world.device_id]["keys"]
+                    device = OlmDevice(world.bot_id, world.device_id,
+                                       {"ed25519": k[f"ed25519:{world.device_id}"],
+                                        "curve25519": k[f"curve25519:{world.device_id}"]})
+                    await stranger.client.start_key_verification(device)
+                    (txn, _), = stranger.client.key_verifications.items()
+                    assert await cancel_code_seen(stranger, txn) == "m.user"
+                finally:
+                    await stranger.close()
+
+            run(scenario())
+            assert world.bot.wait_for(r"declined a verification request from "
+                                      r"@stranger:localhost", timeout=10), world.bot.stderr
+            assert verifications(world.url, world.home) == []
+        finally:
+            world.bot.stop()
