@@ -14,6 +14,7 @@
 #include "matrix/crypto/room_registry.hpp"
 #include "matrix/crypto/room_send.hpp"
 #include "matrix/crypto/unwedging.hpp"
+#include "matrix/crypto/user_identity_signing.hpp"
 #include "matrix/crypto/verification_flows.hpp"
 
 #include <caf/stateful_actor.hpp>
@@ -90,6 +91,9 @@ struct crypto_state : cell_context {
   crypto::verification_flows verifications;
   /// The timer that cancels verifications older than 10 minutes is set.
   bool verification_timer = false;
+  /// Signing a verified user's master key (one at a time; the others wait in order).
+  std::optional<crypto::user_identity_signing> identity_signing;
+  std::deque<std::pair<std::string, std::string>> identities_to_sign;
   static inline const char* name = "crypto";
 };
 
@@ -134,6 +138,11 @@ void take_room_verification(crypto_pointer self, const room_verification& rv);
 caf::result<std::string> act_on_verification(crypto_pointer self, const verification_action& a);
 /// Cancels (m.timeout) the verifications older than the spec's 10 minutes.
 void check_verification_timeouts(crypto_pointer self);
+
+/// With MATRIX_RECOVERY_KEY: signs `user_id`'s master key `master_key` (verified by
+/// SAS) with our user-signing key and uploads the signature (crypto_cross_signing.cpp).
+void sign_user_identity(crypto_pointer self, const std::string& user_id,
+                        const std::string& master_key);
 
 /// Starts the next queued encryption job, if any (crypto_send.cpp).
 void next_job(crypto_pointer self);

@@ -125,11 +125,8 @@ void after_step(crypto_pointer self, const std::string& flow_id, crypto::sas_sta
       if (!device || !device->master_key)
         st.log->info("{} did not include their master key in the verification: their "
                      "identity is not signed", flow->user_id);
-      else if (st.config.recovery_key.empty())
-        st.log->info("no MATRIX_RECOVERY_KEY, so no user-signing key: {}'s identity is "
-                     "verified but not signed by the bot", flow->user_id);
       else
-        st.log->info("TODO sign {}", flow->user_id);
+        sign_user_identity(self, flow->user_id, *device->master_key);
     }
   }
   if (now == crypto::sas_state::cancelled) {

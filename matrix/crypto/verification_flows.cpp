@@ -109,6 +109,12 @@ verification_intake verification_flows::receive(const verification_event& e,
     out.why = "a " + e.type + " from " + e.sender + " of an unknown flow";
     return out;
   }
+  // An in-room request names whom it is for: in a room with others, not always us.
+  if (request && transport == verification_transport::in_room
+      && string_field(e.content, "to") != self_user) {
+    out.why = "a verification request from " + e.sender + " for someone else";
+    return out;
+  }
   auto from_device = string_field(e.content, "from_device");
   if (from_device.empty()) {
     out.why = "a " + e.type + " from " + e.sender + " without from_device";

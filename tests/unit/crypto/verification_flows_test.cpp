@@ -176,6 +176,14 @@ CAF_TEST(in room requests and steps are verification events for the crypto actor
   CAF_CHECK(in.what == action::fetch_keys);
   CAF_CHECK_EQUAL(in.flow_id, "$req");
   CAF_CHECK_EQUAL(flows.find("$req")->room_id, "!dm:example.org");
+  // A request for another member of the room is not ours.
+  auto other = req;
+  other.event_id = "$other";
+  other.content["to"] = "@carol:example.org";
+  CAF_CHECK(flows.receive(other, verification_transport::in_room, "!dm:example.org", bot,
+                          bot_device, true, ms(now), now, mono)
+              .what
+            == action::ignore);
   // The same flow id from another room is not this flow.
   verification_event ready{"m.key.verification.start", alice,
                            json{{"from_device", "ALICEDEV"},
