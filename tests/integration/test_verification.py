@@ -152,8 +152,17 @@ def test_rejected_by_the_verify_command_cancels_with_mismatched_sas(tmp_path):
         world = World(hs, tmp_path)
 
         async def act(human):
-            _, txn, _ = await start_verification(human, world)
+            _, txn, sas = await start_verification(human, world)
             await bot_flow(world, txn)
+            # `status` shows the flow waiting for the operator, with its emoji.
+            status = subprocess.run([BINARY, "status", "--admin-url", world.url,
+                                     "--hermes-home", str(world.home)],
+                                    capture_output=True, text=True, timeout=30)
+            assert status.returncode == 0, status.stderr
+            row = [line for line in status.stdout.splitlines() if txn in line]
+            assert len(row) == 1, status.stdout
+            assert "keys_exchanged" in row[0] and "@human:localhost" in row[0], row
+            assert sas.get_emoji()[0][0] in row[0], row
             proc = verify(world.url, world.home, "--reject")
             out, err = proc.communicate(timeout=30)
             assert proc.returncode == 0, out + err
