@@ -1,10 +1,12 @@
 """SAS verification of the bot's device (m.sas.v1) with matrix-nio as the person: nio
 starts it to-device, the operator compares the emoji through `hermes-matrix verify`
 (or the admin API) and confirms, rejects or lets it time out; a stranger is declined;
-the bot keeps answering messages while a verification is open."""
+the bot keeps answering messages while a verification is open; an in-room request in an
+encrypted DM (as Element sends it) goes to the verification, never to the agent."""
 
 import json
 import re
+import sqlite3
 import subprocess
 import sys
 import time
@@ -231,3 +233,60 @@ def test_a_stranger_is_declined_and_nothing_is_shown(tmp_path):
             assert verifications(world.url, world.home) == []
 
         as_human(hs, tmp_path, world, act, user="stranger", password="pw-stranger-1")
+
+
+def test_an_in_room_request_in_an_encrypted_dm_goes_to_verification_not_the_agent(tmp_path):
+    """Element's way in a DM: the request is a room message (encrypted there); the bot
+    answers ready in the room, the agent never sees it, and the person's cancel ends it."""
+    from harness import AgentDouble
+    from nio import RoomSendResponse
+    agent = AgentDouble()
+    try:
+        with Homeserver(str(tmp_path / "hs")) as hs:
+            world = World(hs, tmp_path, agent)
+
+            async def act(human):
+                room_id = await human.encrypted_room([world.bot_id])
+                sent = await human.client.room_send(
+                    room_id, "m.room.message",
+                    {"msgtype": "m.key.verification.request", "body": "verify?",
+                     "to": world.bot_id, "from_device": human.client.device_id,
+                     "methods": ["m.sas.v1"]},
+                    ignore_unverified_devices=True)
+                assert isinstance(sent, RoomSendResponse), sent
+                flow = await bot_flow(world, sent.event_id, "ready_sent")
+                assert flow["transport"] == "in_room" and flow["room_id"] == room_id, flow
+                # The ready went into the room, encrypted, related to the request.
+                ready = None
+                deadline = time.time() + 20
+                while ready is None and time.time() < deadline:
+                    resp = await human.sync()
+                    joined = resp.rooms.join.get(room_id) if hasattr(resp, "rooms") else None
+                    for ev in (joined.timeline.events if joined else []):
+                        source = getattr(ev, "source", {})
+                        if ev.sender == world.bot_id \
+                                and source.get("type") == "m.key.verification.ready":
+                            ready = source
+                assert ready is not None, world.bot.stderr
+                assert ready["content"]["m.relates_to"]["event_id"] == sent.event_id
+                # The person gives up; the bot logs their code.
+                await human.client.room_send(
+                    room_id, "m.key.verification.cancel",
+                    {"code": "m.user", "reason": "changed my mind",
+                     "m.relates_to": {"rel_type": "m.reference", "event_id": sent.event_id}},
+                    ignore_unverified_devices=True)
+                await bot_flow(world, sent.event_id, "cancelled")
+                assert world.bot.wait_for(r"@human:localhost cancelled verification .*m\.user "
+                                          r"\(changed my mind\)", timeout=10), world.bot.stderr
+                return sent.event_id
+
+            request_id = as_human(hs, tmp_path, world, act)
+            assert agent.requests() == [], "a verification request reached the agent"
+            # The journal holds both events once each, handled as verification.
+            db = sqlite3.connect(world.home / "platforms" / "matrix" / "hermes-matrix.db")
+            rows = db.execute("SELECT event_id, outcome FROM journal").fetchall()
+            db.close()
+            assert rows.count((request_id, "verification")) == 1, rows
+            assert [o for e, o in rows if e.startswith("$")] == ["verification"] * 2, rows
+    finally:
+        agent.stop()
