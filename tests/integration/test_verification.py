@@ -12,6 +12,8 @@ import sys
 import time
 import urllib.request
 
+import pytest
+
 from conftest import BINARY, SOURCE_DIR
 from e2ee_support import Bot, Human, api, hermes_and_human, register, run
 
@@ -149,7 +151,10 @@ def test_confirmed_by_the_verify_command_verifies_both_sides(tmp_path):
                          world.bot.stderr), world.bot.stderr
 
 
-def test_rejected_by_the_verify_command_cancels_with_mismatched_sas(tmp_path):
+@pytest.mark.parametrize("answer", ["--reject", "n"])
+def test_rejected_by_the_verify_command_cancels_with_mismatched_sas(tmp_path, answer):
+    """Rejected for a script (--reject: done as asked, exit 0) or at the prompt (exit 1:
+    not verified)."""
     with Homeserver(str(tmp_path / "hs")) as hs:
         world = World(hs, tmp_path)
 
@@ -165,9 +170,14 @@ def test_rejected_by_the_verify_command_cancels_with_mismatched_sas(tmp_path):
             assert len(row) == 1, status.stdout
             assert "keys_exchanged" in row[0] and "@human:localhost" in row[0], row
             assert sas.get_emoji()[0][0] in row[0], row
-            proc = verify(world.url, world.home, "--reject")
-            out, err = proc.communicate(timeout=30)
-            assert proc.returncode == 0, out + err
+            if answer == "--reject":
+                proc = verify(world.url, world.home, "--reject")
+                out, err = proc.communicate(timeout=30)
+            else:
+                proc = verify(world.url, world.home, stdin=subprocess.PIPE)
+                out, err = proc.communicate(answer + "\n", timeout=30)
+                assert "Do they match? [y/N]" in out, out
+            assert proc.returncode == (0 if answer == "--reject" else 1), out + err
             assert "m.mismatched_sas" in out, out
             assert await cancel_code_seen(human, txn) == "m.mismatched_sas"
             await bot_flow(world, txn, "cancelled")
