@@ -14,6 +14,8 @@
 #include "matrix/crypto/room_registry.hpp"
 #include "matrix/crypto/room_send.hpp"
 #include "matrix/crypto/unwedging.hpp"
+#include "matrix/crypto/user_identity_signing.hpp"
+#include "matrix/crypto/verification_flows.hpp"
 
 #include <caf/stateful_actor.hpp>
 #include <caf/typed_event_based_actor.hpp>
@@ -85,6 +87,13 @@ struct crypto_state : cell_context {
   std::map<std::string, std::pair<std::string, std::optional<std::string>>> requested_sessions;
   /// When broken Olm sessions were last replaced, by device (from the store on first use).
   std::optional<crypto::unwedging> unwedging;
+  /// The SAS verifications with this device (crypto_verification.cpp).
+  crypto::verification_flows verifications;
+  /// The timer that cancels verifications older than 10 minutes is set.
+  bool verification_timer = false;
+  /// Signing a verified user's master key (one at a time; the others wait in order).
+  std::optional<crypto::user_identity_signing> identity_signing;
+  std::deque<std::pair<std::string, std::string>> identities_to_sign;
   static inline const char* name = "crypto";
 };
 
@@ -119,6 +128,21 @@ void replace_broken_session(crypto_pointer self, const std::string& user_id,
 /// this device with it, unless the server already holds that signature; once per life,
 /// after the device keys are on the server (crypto_cross_signing.cpp).
 void cross_sign_device(crypto_pointer self);
+
+/// A verification event that came to-device (as sent, or decrypted from Olm): to its
+/// flow, a new flow, declined or ignored (crypto_verification.cpp).
+void take_to_device_verification(crypto_pointer self, const matrix::basic_event& ev);
+/// The same for an admitted in-room verification event.
+void take_room_verification(crypto_pointer self, const room_verification& rv);
+/// The operator's word on a verification; what became of it, in words.
+caf::result<std::string> act_on_verification(crypto_pointer self, const verification_action& a);
+/// Cancels (m.timeout) the verifications older than the spec's 10 minutes.
+void check_verification_timeouts(crypto_pointer self);
+
+/// With MATRIX_RECOVERY_KEY: signs `user_id`'s master key `master_key` (verified by
+/// SAS) with our user-signing key and uploads the signature (crypto_cross_signing.cpp).
+void sign_user_identity(crypto_pointer self, const std::string& user_id,
+                        const std::string& master_key);
 
 /// Starts the next queued encryption job, if any (crypto_send.cpp).
 void next_job(crypto_pointer self);

@@ -6,26 +6,10 @@
 
 namespace hm::matrix::crypto {
 
-namespace {
-
-/// The account data content an answer carries, or why not: `missing` and how it failed.
-std::variant<nlohmann::json, std::string> content_of(const result<http_response>& answer,
-                                                     const std::string& missing) {
-  if (!answer)
-    return missing + " (" + to_string(answer.error()) + ")";
-  auto content = parse_account_data(answer.value());
-  if (!content)
-    return missing + " (unreadable)";
-  return std::move(content).value();
-}
-
-} // namespace
-
 own_device_signing::own_device_signing(std::string user_id, std::string device_id,
                                        std::string_view recovery_key)
-  : user_id_(std::move(user_id)), device_id_(std::move(device_id)) {
-  if (auto key = decode_recovery_key(recovery_key))
-    storage_key_.emplace(std::move(key).value());
+  : user_id_(std::move(user_id)), device_id_(std::move(device_id)),
+    reading_(user_id_, recovery_key, std::string{self_signing_secret}, "self-signing key") {
 }
 
 own_device_signing::step own_device_signing::fail(const std::string& why) {
@@ -33,55 +17,29 @@ own_device_signing::step own_device_signing::fail(const std::string& why) {
   return failure{"cannot cross-sign this device: " + why};
 }
 
-own_device_signing::step own_device_signing::read(const std::string& type) {
-  return perform{get_account_data_request(user_id_, type)};
+own_device_signing::step own_device_signing::start() {
+  phase_ = phase::secret;
+  return read(reading_.start());
 }
 
-own_device_signing::step own_device_signing::start() {
-  if (!storage_key_)
-    return fail("MATRIX_RECOVERY_KEY is not a recovery key (it looks like 'EsT1 H3Wm ...', "
-                "as Element shows it)");
-  phase_ = phase::default_key;
-  return read("m.secret_storage.default_key");
+own_device_signing::step own_device_signing::read(secret_reading::step got) {
+  if (auto* p = std::get_if<secret_reading::perform>(&got))
+    return perform{std::move(p->request)};
+  if (auto* f = std::get_if<secret_reading::failure>(&got))
+    return fail(f->why);
+  auto ssk = self_signing_key::from_secret(std::get<secret_reading::secret>(got).value);
+  if (!ssk)
+    return fail("the self-signing key in secret storage cannot be read with this key");
+  ssk_.emplace(std::move(ssk).value());
+  // What the server holds for this device, and the user's published key.
+  phase_ = phase::query;
+  return perform{own_device_query({user_id_, device_id_})};
 }
 
 own_device_signing::step own_device_signing::answer(const result<http_response>& answer) {
   switch (phase_) {
-    case phase::default_key: {
-      auto def = content_of(answer, "no default secret storage key");
-      if (auto* why = std::get_if<std::string>(&def))
-        return fail(*why);
-      auto id = std::get<nlohmann::json>(def).value("key", std::string{});
-      if (id.empty())
-        return fail("no default secret storage key");
-      key_id_ = id;
-      phase_ = phase::key_description;
-      return read("m.secret_storage.key." + key_id_);
-    }
-    case phase::key_description: {
-      auto description = content_of(answer, "no description of the secret storage key");
-      if (auto* why = std::get_if<std::string>(&description))
-        return fail(*why);
-      if (!secret_storage_key_matches(*storage_key_, std::get<nlohmann::json>(description)))
-        return fail("MATRIX_RECOVERY_KEY is not the key of this account's secret storage");
-      phase_ = phase::self_signing;
-      return read("m.cross_signing.self_signing");
-    }
-    case phase::self_signing: {
-      auto stored = content_of(answer, "no self-signing key in secret storage");
-      if (auto* why = std::get_if<std::string>(&stored))
-        return fail(*why);
-      auto seed = decrypt_secret(*storage_key_, key_id_, "m.cross_signing.self_signing",
-                                 std::get<nlohmann::json>(stored));
-      auto ssk = seed ? self_signing_key::from_secret(seed.value())
-                      : result<self_signing_key>{seed.error()};
-      if (!ssk)
-        return fail("the self-signing key in secret storage cannot be read with this key");
-      ssk_.emplace(std::move(ssk).value());
-      // What the server holds for this device, and the user's published key.
-      phase_ = phase::query;
-      return perform{own_device_query({user_id_, device_id_})};
-    }
+    case phase::secret:
+      return read(reading_.answer(answer));
     case phase::query: {
       auto body = answer ? parse_bounded_json(answer->body) : std::nullopt;
       if (!body || !body->is_object())
@@ -109,14 +67,11 @@ own_device_signing::step own_device_signing::answer(const result<http_response>&
       return perform{
         signatures_upload_request(user_id_, device_id_, std::move(signed_keys).value())};
     }
-    case phase::upload: {
-      auto parsed = answer ? parse_bounded_json(answer->body) : std::nullopt;
-      if (!parsed || !parsed->is_object()
-          || !parsed->value("failures", nlohmann::json::object()).empty())
+    case phase::upload:
+      if (!signatures_accepted(answer))
         return fail("the server refused the signature");
       phase_ = phase::done;
       return signed_device{true};
-    }
     case phase::done:
       break;
   }

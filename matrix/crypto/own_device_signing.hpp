@@ -10,7 +10,7 @@
 // puts a key into a text.
 
 #include "matrix/crypto/cross_signing.hpp"
-#include "matrix/crypto/secret_storage.hpp"
+#include "matrix/crypto/secret_reading.hpp"
 #include "matrix/errors.hpp"
 #include "matrix/request.hpp"
 
@@ -44,17 +44,17 @@ public:
   [[nodiscard]] step answer(const result<http_response>& answer);
 
 private:
-  enum class phase { default_key, key_description, self_signing, query, upload, done };
+  enum class phase { secret, query, upload, done };
 
   step fail(const std::string& why);
-  step read(const std::string& type);
+  /// Goes on from what reading the self-signing key asks or gives.
+  step read(secret_reading::step got);
 
   std::string user_id_;
   std::string device_id_;
-  std::optional<secret_bytes> storage_key_; ///< nullopt: the recovery key was unreadable
-  std::string key_id_;
+  secret_reading reading_;
   std::optional<self_signing_key> ssk_;
-  phase phase_ = phase::default_key;
+  phase phase_ = phase::secret;
 };
 
 } // namespace hm::matrix::crypto
