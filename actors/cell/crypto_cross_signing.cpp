@@ -78,6 +78,8 @@ void cross_sign_device(crypto_pointer self) {
   st.signing.emplace(st.user_id, st.config.device_id, st.config.recovery_key.reveal());
   drive(self, &crypto_state::signing, st.signing->start(), [self](const signing::step& step) {
     auto& s = self->state;
+    if (auto* done = std::get_if<signing::signed_device>(&step))
+      s.own_master_key = done->master_key;
     if (auto* done = std::get_if<signing::signed_device>(&step); done && done->newly)
       s.log->info("signed this device with {}'s self-signing key", s.user_id);
     else if (done)

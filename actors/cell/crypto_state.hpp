@@ -94,6 +94,10 @@ struct crypto_state : cell_context {
   /// Signing a verified user's master key (one at a time; the others wait in order).
   std::optional<crypto::user_identity_signing> identity_signing;
   std::deque<std::pair<std::string, std::string>> identities_to_sign;
+  /// Our user's master key, once cross-signing showed it signed our self-signing key:
+  /// our verification MACs carry it, so that the person's client can trust the bot's
+  /// user (and Element shows the bot verified, not only its device).
+  std::optional<std::string> own_master_key;
   static inline const char* name = "crypto";
 };
 

@@ -3,8 +3,26 @@
 #include "matrix/bounded_json.hpp"
 #include "matrix/client_api.hpp"
 #include "matrix/crypto/own_device_check.hpp"
+#include "matrix/crypto/signatures.hpp"
 
 namespace hm::matrix::crypto {
+
+namespace {
+
+/// The ed25519 key of `user_id`'s published master key, when it signed the published
+/// self-signing key `ssk` (the chain a verifier's client checks); nullopt otherwise.
+std::optional<std::string> master_key_of(const nlohmann::json& body, const std::string& user_id,
+                                         const nlohmann::json& ssk) {
+  auto keys = body.value("/master_keys"_json_pointer / user_id / "keys", nlohmann::json{});
+  if (!keys.is_object() || keys.size() != 1 || !keys.begin().value().is_string())
+    return std::nullopt;
+  auto key = keys.begin().value().get<std::string>();
+  if (keys.begin().key() != "ed25519:" + key || !verify_signature(key, ssk, user_id, key))
+    return std::nullopt;
+  return key;
+}
+
+} // namespace
 
 own_device_signing::own_device_signing(std::string user_id, std::string device_id,
                                        std::string_view recovery_key)
@@ -48,6 +66,7 @@ own_device_signing::step own_device_signing::answer(const result<http_response>&
       if (!ssk_->matches(published, user_id_))
         return fail("the self-signing key in secret storage is not the one " + user_id_
                     + " publishes");
+      master_key_ = master_key_of(*body, user_id_, published);
       auto device = body->value("/device_keys"_json_pointer / user_id_ / device_id_,
                                 nlohmann::json{});
       if (!device.is_object())
@@ -57,7 +76,7 @@ own_device_signing::step own_device_signing::answer(const result<http_response>&
                                                  && sigs->contains(user_id_)
                                                  && (*sigs)[user_id_].contains(key_id)) {
         phase_ = phase::done;
-        return signed_device{false};
+        return signed_device{false, master_key_};
       }
       device.erase("unsigned");
       auto signed_keys = ssk_->sign_device(std::move(device), user_id_);
@@ -71,7 +90,7 @@ own_device_signing::step own_device_signing::answer(const result<http_response>&
       if (!signatures_accepted(answer))
         return fail("the server refused the signature");
       phase_ = phase::done;
-      return signed_device{true};
+      return signed_device{true, master_key_};
     case phase::done:
       break;
   }

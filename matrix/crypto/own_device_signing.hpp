@@ -28,8 +28,11 @@ public:
     http_request request;
   };
   /// Done: the device is signed (`newly`: by this run; else it already was).
+  /// `master_key`: the user's published master key, when it signed the self-signing key
+  /// we hold; a verification MACs it, so that the other side can trust the bot's user.
   struct signed_device {
     bool newly = false;
+    std::optional<std::string> master_key;
   };
   /// Not signed; `text` says why, for the operator ("cannot cross-sign this device: ...").
   struct failure {
@@ -54,6 +57,7 @@ private:
   std::string device_id_;
   secret_reading reading_;
   std::optional<self_signing_key> ssk_;
+  std::optional<std::string> master_key_;
   phase phase_ = phase::secret;
 };
 

@@ -118,6 +118,7 @@ struct signing_server {
                         {"usage", {"self_signing"}},
                         {"keys", {{std::string{"ed25519:"} + ssk_public, ssk_public}}}};
   json device_keys = bot.acc.device_keys("@bot:hs", "BOTDEV").value();
+  std::optional<json> master; ///< the published master key, when there is one
   std::vector<std::string> targets;
   std::optional<json> uploaded;
 
@@ -130,10 +131,13 @@ struct signing_server {
       return description.dump();
     if (has("m.cross_signing.self_signing"))
       return stored_secret().dump();
-    if (has("/keys/query"))
-      return json{{"device_keys", {{"@bot:hs", {{"BOTDEV", device_keys}}}}},
-                  {"self_signing_keys", {{"@bot:hs", published_ssk}}}}
-        .dump();
+    if (has("/keys/query")) {
+      auto body = json{{"device_keys", {{"@bot:hs", {{"BOTDEV", device_keys}}}}},
+                       {"self_signing_keys", {{"@bot:hs", published_ssk}}}};
+      if (master)
+        body["master_keys"]["@bot:hs"] = *master;
+      return body.dump();
+    }
     if (has("/keys/signatures/upload")) {
       uploaded = *r.body;
       return json{{"failures", json::object()}}.dump();
@@ -166,6 +170,43 @@ CAF_TEST(the device is signed with the key from secret storage and the signature
   auto& signed_dk = (*hs.uploaded)["@bot:hs"]["BOTDEV"];
   CAF_CHECK(verify_signature(ssk_public, signed_dk, "@bot:hs", ssk_public));
   CAF_CHECK(!signed_dk.contains("unsigned"));
+}
+
+CAF_TEST(the master key that signed the self signing key is given for the MACs) {
+  // 32 bytes 1..32: a master key of @bot:hs that signs the published self-signing key.
+  auto master = cross_signing_key::from_secret("AQIDBAUGBwgJCgsMDQ4PEBESExQVFhcYGRobHB0eHyA",
+                                               "master");
+  CAF_REQUIRE(master);
+  auto master_json = json{{"user_id", "@bot:hs"},
+                          {"usage", {"master"}},
+                          {"keys", {{"ed25519:" + master->public_key(), master->public_key()}}}};
+  {
+    signing_server hs;
+    auto step = hs.run(recovery_key);
+    auto* done = std::get_if<own_device_signing::signed_device>(&step);
+    CAF_REQUIRE(done != nullptr);
+    CAF_CHECK(!done->master_key.has_value()); // no master key published
+  }
+  {
+    signing_server hs;
+    auto ssk = master->sign(hs.published_ssk, "@bot:hs");
+    CAF_REQUIRE(ssk);
+    hs.published_ssk = ssk.value();
+    hs.master = master_json;
+    auto step = hs.run(recovery_key);
+    auto* done = std::get_if<own_device_signing::signed_device>(&step);
+    CAF_REQUIRE(done != nullptr);
+    CAF_CHECK_EQUAL(done->master_key.value_or(""), master->public_key());
+  }
+  {
+    // A master key that did not sign it is not ours to vouch for.
+    signing_server hs;
+    hs.master = master_json;
+    auto step = hs.run(recovery_key);
+    auto* done = std::get_if<own_device_signing::signed_device>(&step);
+    CAF_REQUIRE(done != nullptr);
+    CAF_CHECK(!done->master_key.has_value());
+  }
 }
 
 CAF_TEST(a device the server shows signed already is not signed again) {
