@@ -26,20 +26,32 @@ std::variant<admin_route, httpd::response> route_of(const httpd::request& req) {
     return admin_route{req.path == "/healthz"  ? kind::healthz
                        : req.path == "/readyz" ? kind::readyz
                                                : kind::status,
-                       {}};
+                       {}, {}};
   }
   static const std::regex notify{R"(/v1/profiles/([^/]+)/notify)"};
+  static const std::regex verifications{R"(/v1/profiles/([^/]+)/verifications)"};
+  static const std::regex verification{R"(/v1/profiles/([^/]+)/verifications/([^/]+))"};
   std::smatch m;
   if (std::regex_match(req.path, m, notify)) {
     if (req.method != "POST")
       return not_allowed(req, "POST");
-    return admin_route{kind::notify, m[1].str()};
+    return admin_route{kind::notify, m[1].str(), {}};
+  }
+  if (std::regex_match(req.path, m, verifications)) {
+    if (!get)
+      return not_allowed(req, "GET");
+    return admin_route{kind::verifications, m[1].str(), {}};
+  }
+  if (std::regex_match(req.path, m, verification)) {
+    if (req.method != "POST")
+      return not_allowed(req, "POST");
+    return admin_route{kind::verification_action, m[1].str(), m[2].str()};
   }
   return httpd::json_error(404, "not_found", "no such endpoint: " + req.method + " " + req.path);
 }
 
 bool needs_token(const admin_route& route) {
-  return route.what == admin_route::kind::status || route.what == admin_route::kind::notify;
+  return route.what != admin_route::kind::healthz && route.what != admin_route::kind::readyz;
 }
 
 std::optional<httpd::response> refused(const httpd::request& req, std::string_view token) {
@@ -57,6 +69,23 @@ std::optional<httpd::response> refused(const httpd::request& req, std::string_vi
     return r;
   }
   return std::nullopt;
+}
+
+std::variant<std::string, std::string> read_verification_action(const std::string& text) {
+  using out = std::variant<std::string, std::string>;
+  auto json = nlohmann::json::parse(text, nullptr, false);
+  auto wrong = out{std::in_place_index<1>,
+                   "the request body must be a JSON object like {\"action\": \"confirm\"} "
+                   "(confirm, reject or cancel)"};
+  if (json.is_discarded() || !json.is_object() || json.size() != 1)
+    return wrong;
+  auto action = json.find("action");
+  if (action == json.end() || !action->is_string())
+    return wrong;
+  auto word = action->get<std::string>();
+  if (word != "confirm" && word != "reject" && word != "cancel" && word != "timeout")
+    return wrong;
+  return out{std::in_place_index<0>, word};
 }
 
 httpd::response reply_json(int status, const nlohmann::json& body) {

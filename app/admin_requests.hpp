@@ -24,9 +24,10 @@ inline constexpr size_t max_admin_request_body = 4 * max_notify_body;
 
 /// What a request asks for, by its method and path.
 struct admin_route {
-  enum class kind { healthz, readyz, status, notify };
+  enum class kind { healthz, readyz, status, notify, verifications, verification_action };
   kind what = kind::healthz;
-  std::string profile; ///< for notify: the {name} of /v1/profiles/{name}/notify
+  std::string profile; ///< the {name} of /v1/profiles/{name}/...
+  std::string flow_id; ///< for verification_action: the {flow_id} of .../verifications/{flow_id}
 };
 
 /// The route of `req`, or the answer for a request that has none (404 for an unknown
@@ -43,6 +44,11 @@ struct admin_route {
 /// Reads {"body": "...", "format": "markdown", "idempotency_key": "..."} (the last two
 /// optional); an error text otherwise.
 [[nodiscard]] std::variant<notification, std::string> read_notification(const std::string& text);
+
+/// Reads {"action": "confirm" | "reject" | "cancel"} (the operator's word on a
+/// verification; "timeout" too, which `hermes-matrix verify` sends when nobody
+/// answered); the action, or an error text.
+[[nodiscard]] std::variant<std::string, std::string> read_verification_action(const std::string& text);
 
 /// A JSON answer (pretty, invalid UTF-8 replaced).
 [[nodiscard]] httpd::response reply_json(int status, const nlohmann::json& body);

@@ -116,6 +116,8 @@ bool is_loopback_host(std::string_view host) {
   return ::inet_pton(AF_INET6, text.c_str(), &v6) == 1 && IN6_IS_ADDR_LOOPBACK(&v6);
 }
 
+using verification_action_msg = verification_action;
+
 struct admin_server::impl {
   caf::actor_system& sys;
   supervisor_actor supervisor;   // a single node
@@ -164,6 +166,9 @@ struct admin_server::impl {
       case admin_route::kind::readyz: return readyz();
       case admin_route::kind::status: return status();
       case admin_route::kind::notify: return notify(r.profile, req.body);
+      case admin_route::kind::verifications: return verifications(r.profile);
+      case admin_route::kind::verification_action:
+        return verification_action(r.profile, r.flow_id, req.body);
       case admin_route::kind::healthz: break;
     }
     return reply_json(200, {{"status", "alive"}});
@@ -216,6 +221,47 @@ struct admin_server::impl {
                          "the coordinator did not answer: " + error_text(*err));
     return reply_json(200, cluster_status_json(std::get<0>(got), std::get<0>(nodes_got),
                                                caf::make_timestamp()));
+  }
+
+  /// A profile's SAS verifications, as its status holds them.
+  httpd::response verifications(const std::string& name) {
+    auto got = statuses();
+    if (auto* err = std::get_if<caf::error>(&got))
+      return reply_error(http_status_of(*err) == 504 ? 504 : 500, errcode_of(*err),
+                         std::string{answerer()} + " did not answer: " + error_text(*err));
+    for (auto& p : std::get<0>(got)) {
+      if (p.profile != name)
+        continue;
+      auto list = nlohmann::json::array();
+      for (auto& v : p.verifications)
+        list.push_back(verification_json(v));
+      return reply_json(200, {{"profile", name}, {"verifications", std::move(list)}});
+    }
+    return reply_error(404, "unknown_profile", "no profile named " + name);
+  }
+
+  /// The operator's word on a verification, handed to the profile's crypto actor.
+  httpd::response verification_action(const std::string& name, const std::string& flow_id,
+                                       const std::string& body) {
+    auto parsed = read_verification_action(body);
+    if (parsed.index() == 1)
+      return reply_error(400, "bad_request", std::get<1>(parsed));
+    verification_action_msg a{flow_id, std::get<0>(parsed)};
+    httpd::response out;
+    ask(
+      notify_timeout,
+      [&](std::string& state) {
+        spdlog::info("admin API: {} for verification {} of profile {}: now {}", a.action,
+                     flow_id, name, state);
+        out = reply_json(200, {{"profile", name}, {"flow_id", flow_id}, {"state", state}});
+      },
+      [&](caf::error& err) {
+        spdlog::warn("admin API: {} for verification {} of profile {} refused: {}", a.action,
+                     flow_id, name, error_text(err));
+        out = reply_error(http_status_of(err), errcode_of(err), error_text(err));
+      },
+      atom::verify_v, name, a);
+    return out;
   }
 
   httpd::response notify(const std::string& name, const std::string& body) {

@@ -65,6 +65,24 @@ struct status_options {
 /// `hermes-matrix status`: prints the status table of a running service (from its
 /// admin API); exit_failure when the service cannot be reached or refuses the token.
 int status_command(const status_options& options);
+struct verify_options {
+  std::filesystem::path hermes_home;               // for the default token file
+  std::string admin_url = "http://127.0.0.1:9465";
+  std::filesystem::path admin_token_file;          // empty: <home>/hermes-matrix/admin-token
+  std::filesystem::path admin_ca_file;             // trusted for an https admin URL
+  std::string profile;
+  std::string flow;        // empty: the one verification that waits for the operator
+  bool confirm = false;    // the emoji match (scripts)
+  bool reject = false;     // they do not (scripts)
+  int timeout_seconds = 300;
+};
+
+/// `hermes-matrix verify`: waits for an SAS verification of a profile's device to
+/// show its emoji, shows them and takes the operator's answer (or --confirm/--reject);
+/// exit_ok when verified (or rejected as asked), exit_failure when not (cancelled, no
+/// answer in time: cancelled with m.timeout), exit_usage for a bad command line.
+int verify_command(const verify_options& options);
+
 struct login_options {
   std::filesystem::path hermes_home; // empty: $HERMES_HOME or ~/.hermes
   std::string profile;

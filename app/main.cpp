@@ -79,6 +79,31 @@ int main(int argc, char** argv) {
                      "PEM certificates to trust for an https --admin-url (the service's own "
                      "--admin-tls-cert when it is self-signed)");
   status->add_flag("--json", status_opts.json, "Print the JSON of GET /v1/status");
+
+  hm::verify_options verify_opts;
+  auto* verify = app.add_subcommand(
+    "verify", "Compare the emoji of a verification of a profile's device (from Element or "
+              "another client) and confirm or reject it");
+  verify->add_option("--profile", verify_opts.profile, "The profile whose device is verified")
+    ->required();
+  verify->add_option("--hermes-home", verify_opts.hermes_home,
+                     "Hermes home, for the default token file");
+  verify->add_option("--admin-url", verify_opts.admin_url, "The service's admin API")
+    ->capture_default_str();
+  verify->add_option("--admin-token-file", verify_opts.admin_token_file,
+                     "File with the admin token (default: <hermes home>/hermes-matrix/admin-token)");
+  verify->add_option("--admin-ca-file", verify_opts.admin_ca_file,
+                     "PEM certificates to trust for an https --admin-url");
+  verify->add_option("--flow", verify_opts.flow,
+                     "The verification (its flow id, as status shows it) when several wait");
+  verify->add_flag("--confirm", verify_opts.confirm,
+                   "The emoji match: confirm without asking (for scripts)");
+  verify->add_flag("--reject", verify_opts.reject,
+                   "The emoji do not match: reject without asking (for scripts)");
+  verify->add_option("--timeout", verify_opts.timeout_seconds,
+                     "Seconds to wait for the emoji and for the answer; then the "
+                     "verification is cancelled (m.timeout)")
+    ->capture_default_str();
   run->add_option("--log-format", run_opts.log_format,
                   "text, or json: one object per line (time, level, profile, message)")
     ->check(CLI::IsMember({"text", "json"}))
@@ -190,6 +215,8 @@ int main(int argc, char** argv) {
   if (*status)
     return status_opts.cluster.join.empty() ? hm::status_command(status_opts)
                                             : hm::cluster_status_command(status_opts.cluster);
+  if (*verify)
+    return hm::verify_command(verify_opts);
   if (*login)
     return hm::login_command(login_opts);
   if (*provision)

@@ -1,12 +1,9 @@
 // `hermes-matrix status`: the status table of a running service, read from its admin
 // API (GET /v1/status). It prints names, states and counts, never the token.
 
-#include "app/admin_token.hpp"
-#include "app/blocking_client.hpp"
+#include "app/admin_client.hpp"
 #include "app/commands.hpp"
 #include "app/text_table.hpp"
-
-#include "profiles/discovery.hpp"
 
 #include <nlohmann/json.hpp>
 
@@ -41,51 +38,57 @@ std::string age_of(const nlohmann::json& j) {
   return std::to_string(s / 3600) + "h ago";
 }
 
+/// The profiles' SAS verifications, one line each (with the emoji once they are known).
+void print_verifications(const nlohmann::json& profiles) {
+  text_table table{{"PROFILE", "VERIFICATION", "WITH", "DEVICE", "STATE", "COMPARE"}};
+  bool any = false;
+  for (auto& p : profiles) {
+    auto list = p.find("verifications");
+    if (list == p.end() || !list->is_array())
+      continue;
+    for (auto& v : *list) {
+      std::string compare;
+      if (auto emoji = v.find("emoji"); emoji != v.end() && emoji->is_array())
+        for (auto& e : *emoji)
+          compare += text_of(e, "symbol") + " ";
+      if (auto numbers = v.find("decimals"); numbers != v.end() && numbers->is_array())
+        for (auto& n : *numbers)
+          if (n.is_number_integer())
+            compare += std::to_string(n.get<int>()) + " ";
+      if (compare.empty())
+        compare = text_of(v, "cancel_code");
+      table.add_row({text_of(p, "profile"), text_of(v, "flow_id"), text_of(v, "user_id"),
+                     text_of(v, "device_id"), text_of(v, "state"), compare});
+      any = true;
+    }
+  }
+  if (!any)
+    return;
+  std::cout << '\n';
+  table.print(std::cout);
+}
+
 } // namespace
 
 int status_command(const status_options& options) {
-  auto token_path = options.admin_token_file;
-  if (token_path.empty()) {
-    auto home = options.hermes_home.empty() ? profiles::default_hermes_home() : options.hermes_home;
-    token_path = default_admin_token_path(home);
-  }
-  auto token = read_admin_token(token_path);
-  if (!token.error.empty()) {
-    std::cerr << "hermes-matrix status: " << token.error
-              << " (give the running service's token with --admin-token-file)\n";
-    return exit_failure;
-  }
-  if (options.admin_url.rfind("http://", 0) != 0 && options.admin_url.rfind("https://", 0) != 0) {
-    std::cerr << "hermes-matrix status: --admin-url " << options.admin_url
-              << " is not a URL like http://127.0.0.1:9465\n";
-    return exit_usage;
-  }
-  blocking_client client{options.admin_url};
-  client.set_access_token(secret{token.value});
-  if (!options.admin_ca_file.empty())
-    client.set_ca_file(options.admin_ca_file.string());
+  admin_access access{options.hermes_home, options.admin_url, options.admin_token_file,
+                      options.admin_ca_file};
+  auto client = admin_client(access, "status");
+  if (auto* code = std::get_if<int>(&client))
+    return *code;
   matrix::http_request get;
   get.target = "/v1/status";
   get.timeout = std::chrono::seconds{15};
-  auto res = client.perform(get);
-  if (res.status == 0) {
-    std::cerr << "hermes-matrix status: cannot reach the admin API at " << options.admin_url
-              << " (" << res.transport_error
-              << "); is `hermes-matrix run` running there with --admin-listen?\n";
-    return exit_failure;
-  }
-  if (res.status == 401) {
-    std::cerr << "hermes-matrix status: the service at " << options.admin_url
-              << " refused the token in " << token_path.string()
-              << "; give the right file with --admin-token-file\n";
-    return exit_failure;
-  }
-  auto body = nlohmann::json::parse(res.body, nullptr, false);
-  if (res.status != 200 || body.is_discarded() || !body.contains("profiles")
-      || !body["profiles"].is_array()) {
+  auto answer = admin_call(std::get<blocking_client>(client), access, get, "status");
+  if (auto* code = std::get_if<int>(&answer))
+    return *code;
+  auto& body = std::get<nlohmann::json>(answer);
+  int http_status = body["http_status"].get<int>();
+  body.erase("http_status");
+  if (http_status != 200 || !body.contains("profiles") || !body["profiles"].is_array()) {
     std::cerr << "hermes-matrix status: unexpected answer from " << options.admin_url
-              << " (HTTP " << res.status << ")";
-    if (!body.is_discarded() && body.contains("error") && body["error"].is_string())
+              << " (HTTP " << http_status << ")";
+    if (body.contains("error") && body["error"].is_string())
       std::cerr << ": " << body["error"].get<std::string>();
     std::cerr << '\n';
     return exit_failure;
@@ -113,6 +116,7 @@ int status_command(const status_options& options) {
   std::cout << "hermes-matrix " << text_of(body, "version") << " at " << options.admin_url
             << "\n\n";
   table.print(std::cout);
+  print_verifications(body["profiles"]);
   if (cluster) {
     text_table nodes{{"NODE", "ALIVE", "PROFILES", "LAST RENEWAL"}};
     for (auto& n : body["nodes"]) {

@@ -29,6 +29,23 @@ std::string rfc3339(caf::timestamp t) {
   return buf;
 }
 
+nlohmann::json verification_json(const verification_view& v) {
+  auto emoji = nlohmann::json::array();
+  for (size_t i = 0; i < v.emoji_symbols.size() && i < v.emoji_names.size(); ++i)
+    emoji.push_back({{"symbol", v.emoji_symbols[i]}, {"name", v.emoji_names[i]}});
+  nlohmann::json j{{"flow_id", v.flow_id},     {"user_id", v.user_id},
+                   {"device_id", v.device_id}, {"transport", v.transport},
+                   {"state", v.state},         {"emoji", std::move(emoji)},
+                   {"decimals", v.decimals}};
+  if (v.transport == "in_room")
+    j["room_id"] = v.room_id;
+  if (!v.cancel_code.empty()) {
+    j["cancel_code"] = v.cancel_code;
+    j["cancel_reason"] = v.cancel_reason;
+  }
+  return j;
+}
+
 nlohmann::json status_json(const std::vector<profile_status>& profiles, caf::timestamp now) {
   auto list = nlohmann::json::array();
   for (auto& p : profiles) {
@@ -46,6 +63,10 @@ nlohmann::json status_json(const std::vector<profile_status>& profiles, caf::tim
       {"last_error", p.last_error},
       {"state_since", never(p.since) ? nlohmann::json(nullptr) : nlohmann::json(rfc3339(p.since))},
     };
+    auto verifications = nlohmann::json::array();
+    for (auto& v : p.verifications)
+      verifications.push_back(verification_json(v));
+    j["verifications"] = std::move(verifications);
     if (!never(p.last_sync)) {
       j["last_sync"] = rfc3339(p.last_sync);
       j["last_sync_age_seconds"] = seconds(now - p.last_sync);

@@ -16,10 +16,17 @@
 
 namespace hm {
 
+/// One SAS verification: {"flow_id", "user_id", "device_id", "transport" ("to_device" or
+/// "in_room"), "room_id" (in-room only), "state", "emoji": [{"symbol", "name"}],
+/// "decimals": [n, n, n]} (both empty until the SAS is known), and "cancel_code",
+/// "cancel_reason" once cancelled.
+[[nodiscard]] nlohmann::json verification_json(const verification_view& v);
+
 /// {"version", "profiles": [{"profile", "state", "user_id", "device_id", "synced",
 /// "last_sync" (RFC 3339 UTC or null), "last_sync_age_seconds" (or null),
 /// "outbox_queue", "restarts", "next_restart_in_seconds", "last_error",
-/// "state_since"}]}. Ages are computed against `now`, the server's clock.
+/// "state_since", "verifications": [verification_json]}]}. Ages are computed against
+/// `now`, the server's clock.
 [[nodiscard]] nlohmann::json status_json(const std::vector<profile_status>& profiles,
                                          caf::timestamp now);
 

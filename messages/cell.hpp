@@ -31,6 +31,13 @@ struct decrypt_request {
   matrix::room_event event;
 };
 
+/// An admitted room event of an SAS verification (an m.room.message request or an
+/// m.key.verification.* event, as sent or decrypted), for the crypto actor.
+struct room_verification {
+  std::string room_id;
+  matrix::room_event event;
+};
+
 /// What became of a decrypt_request: the event as its sender sent it (with the
 /// wrapper's relation), parked until its key arrives, or refused.
 struct decryption {
@@ -207,6 +214,7 @@ typename Inspector::result_type inspect(Inspector& f, turn_done& x) {
 
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(hm::sync_batch)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(hm::decrypt_request)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(hm::room_verification)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(hm::decryption)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(hm::encrypt_request)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(hm::event_to_send)

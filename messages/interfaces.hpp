@@ -77,7 +77,13 @@ using profile_cell_actor = caf::typed_actor<
   // the turns in flight are finished and the outbox is empty.
   caf::replies_to<atom::drain>::with<atom::ok>,
   // While draining, look again whether the outbox is empty.
-  caf::reacts_to<atom::internal, atom::tick>>;
+  caf::reacts_to<atom::internal, atom::tick>,
+  // From the crypto actor: the SAS verifications as they stand now (for status).
+  caf::reacts_to<atom::verify, std::vector<verification_view>>,
+  // From the crypto actor: an in-room verification event to send (through the outbox).
+  caf::reacts_to<atom::verify, outgoing_event>,
+  // The operator's word on a verification, for the crypto actor: what became of it, in words.
+  caf::replies_to<atom::verify, verification_action>::with<std::string>>;
 
 /// The sync actor of a profile: long-polls /sync and hands each batch to the
 /// profile actor, moving on only when the batch is committed.
@@ -101,7 +107,13 @@ using crypto_actor = caf::typed_actor<
   // Check this device's keys on the server (again, after a failure).
   caf::reacts_to<atom::internal, atom::start>,
   // Upload keys when the counts ask for it (again, after a failure).
-  caf::reacts_to<atom::internal, atom::flush>>;
+  caf::reacts_to<atom::internal, atom::flush>,
+  // An admitted in-room verification event (plaintext or decrypted) from the cell.
+  caf::reacts_to<room_verification>,
+  // The operator's word on a verification: confirm, reject, cancel or timeout; what became of it.
+  caf::replies_to<atom::verify, verification_action>::with<std::string>,
+  // Cancel the verifications that are older than the spec's 10 minutes.
+  caf::reacts_to<atom::internal, atom::verify>>;
 
 /// The outbox of a profile: ordered, idempotent sends.
 using outbox_actor = caf::typed_actor<
@@ -139,6 +151,8 @@ using supervisor_actor = caf::typed_actor<
   caf::replies_to<atom::status>::with<std::vector<profile_status>>,
   // Hands a notification for a profile (by name) to that profile's running cell.
   caf::replies_to<atom::notify, std::string, notification>::with<std::string>,
+  // Hands the operator's word on a verification to a profile's (by name) running cell.
+  caf::replies_to<atom::verify, std::string, verification_action>::with<std::string>,
   // A cell reports it has started and serves its profile.
   caf::reacts_to<cell_ready>,
   // The backoff of a crashed profile has passed; start it again.
@@ -184,6 +198,8 @@ using coordinator_actor = caf::typed_actor<
   caf::replies_to<atom::nodes>::with<std::vector<node_view>>,
   // Admin API (this process only): a notification forwarded to the node holding the profile's lease.
   caf::replies_to<atom::notify, std::string, notification>::with<std::string>,
+  // Admin API (this process only): a verification action forwarded the same way.
+  caf::replies_to<atom::verify, std::string, verification_action>::with<std::string>,
   // /metrics (this process only): every live node's snapshot and the coordinator's cluster families.
   caf::replies_to<atom::metrics>::with<std::vector<metrics_snapshot>>>;
 
@@ -202,6 +218,8 @@ using cluster_node_actor = caf::typed_actor<
   caf::replies_to<store_manifest>::with<atom::ok>,
   // From the coordinator: hands a notification to the supervisor of a profile this node serves.
   caf::replies_to<atom::notify, std::string, notification>::with<std::string>,
+  // From the coordinator: hands a verification action to the same supervisor.
+  caf::replies_to<atom::verify, std::string, verification_action>::with<std::string>,
   // From the coordinator: every series of this node's metrics, now.
   caf::replies_to<atom::metrics>::with<metrics_snapshot>>;
 

@@ -7,6 +7,7 @@
 #include <chrono>
 #include <cstdint>
 #include <string>
+#include <vector>
 
 namespace hm {
 
@@ -46,6 +47,42 @@ typename Inspector::result_type inspect(Inspector& f, cell_ready& x) {
   return f(x.profile, x.user_id, x.device_id);
 }
 
+/// One SAS verification of a profile's device as the operator sees it: who, which
+/// device, where, how far, and (once both keys are known) the emoji and numbers to
+/// compare. Public values only: no key, no MAC.
+struct verification_view {
+  std::string flow_id;
+  std::string user_id;
+  std::string device_id;
+  std::string transport; ///< "to_device" or "in_room"
+  std::string room_id;   ///< in-room only
+  std::string state;     ///< fetching_keys, ready_sent, accepted, keys_exchanged, ...
+  std::vector<std::string> emoji_symbols; ///< seven, once the SAS is known
+  std::vector<std::string> emoji_names;   ///< their names, in the same order
+  std::vector<int32_t> decimals;          ///< three, once the SAS is known
+  std::string cancel_code;                ///< once cancelled
+  std::string cancel_reason;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, verification_view& x) {
+  return f(x.flow_id, x.user_id, x.device_id, x.transport, x.room_id, x.state, x.emoji_symbols,
+           x.emoji_names, x.decimals, x.cancel_code, x.cancel_reason);
+}
+
+/// The operator's word on a verification (POST /v1/profiles/{name}/verifications/{flow}):
+/// "confirm" (the emoji match), "reject" (they do not), "cancel" (give up, m.user) or
+/// "timeout" (nobody answered in time, m.timeout).
+struct verification_action {
+  std::string flow_id;
+  std::string action;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, verification_action& x) {
+  return f(x.flow_id, x.action);
+}
+
 /// What `status`, `/v1/status` and the metrics show for one profile.
 /// Never carries a secret: only names, ids and user-facing error text.
 struct profile_status {
@@ -62,13 +99,14 @@ struct profile_status {
   std::chrono::sys_time<std::chrono::nanoseconds> last_sync{};  ///< when a /sync batch was last committed (epoch: never)
   uint64_t outbox_queue = 0;   ///< sends persisted but not yet acknowledged by the homeserver
   std::string node;       ///< cluster: the node serving it (or last serving it)
+  std::vector<verification_view> verifications; ///< SAS verifications open or just ended
 };
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, profile_status& x) {
   return f(x.profile, x.state, x.user_id,
            x.device_id, x.restarts, x.next_restart_in, x.last_error, x.since, x.synced,
-           x.last_sync, x.outbox_queue, x.node);
+           x.last_sync, x.outbox_queue, x.node, x.verifications);
 }
 
 } // namespace hm

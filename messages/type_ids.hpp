@@ -102,4 +102,10 @@ CAF_BEGIN_TYPE_ID_BLOCK(hermes_matrix, caf::first_custom_type_id)
   CAF_ADD_ATOM(hermes_matrix, hm::atom, encrypted, "encrypted")
   CAF_ADD_ATOM(hermes_matrix, hm::atom, uploaded, "uploaded")
 
+  // SAS verification (issue 20)
+  CAF_ADD_TYPE_ID(hermes_matrix, (hm::verification_view))
+  CAF_ADD_TYPE_ID(hermes_matrix, (std::vector<hm::verification_view>))
+  CAF_ADD_TYPE_ID(hermes_matrix, (hm::verification_action))
+  CAF_ADD_ATOM(hermes_matrix, hm::atom, verify, "verify")
+
 CAF_END_TYPE_ID_BLOCK(hermes_matrix)

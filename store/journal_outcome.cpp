@@ -10,7 +10,8 @@ using kind = journal_outcome::kind;
 
 constexpr std::array all_kinds{kind::answered, kind::ignored,  kind::failed,
                                kind::stopped,  kind::interrupted, kind::command,
-                               kind::reaction, kind::joined,   kind::declined};
+                               kind::reaction, kind::joined,   kind::declined,
+                               kind::verification};
 
 } // namespace
 
@@ -25,6 +26,7 @@ const char* to_string(journal_outcome::kind k) {
     case kind::reaction: return "reaction";
     case kind::joined: return "joined";
     case kind::declined: return "declined";
+    case kind::verification: return "verification";
   }
   return "unknown";
 }

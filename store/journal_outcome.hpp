@@ -23,6 +23,7 @@ struct journal_outcome {
     reaction,    ///< a reaction handed to the turn it answers (an approval)
     joined,      ///< an invite accepted
     declined,    ///< an invite declined
+    verification, ///< an SAS verification event, handed to the crypto actor
   };
 
   kind what = kind::answered;
@@ -37,6 +38,7 @@ struct journal_outcome {
   static journal_outcome reaction() { return {kind::reaction, {}}; }
   static journal_outcome joined() { return {kind::joined, {}}; }
   static journal_outcome declined() { return {kind::declined, {}}; }
+  static journal_outcome verification() { return {kind::verification, {}}; }
 
   /// An invite's outcome, which is no answered, ignored or failed message.
   [[nodiscard]] bool about_an_invite() const {

@@ -351,6 +351,9 @@ crypto_actor::behavior_type crypto_behavior(crypto_pointer self, cell_context ct
                     all.changed.size());
       }
       // Room keys first: the room events of this same batch may need them.
+      for (auto& ev : resp.to_device)
+        if (ev.type.rfind("m.key.verification.", 0) == 0)
+          take_to_device_verification(self, ev);
       if (!resp.to_device.empty()) {
         auto got = crypto::receive_to_device(*s.store, *s.key, *s.account,
                                      {s.user_id, s.config.device_id}, resp.to_device,
@@ -374,6 +377,8 @@ crypto_actor::behavior_type crypto_behavior(crypto_pointer self, cell_context ct
         }
         for (auto& [user, curve] : res.broken_sessions)
           replace_broken_session(self, user, curve);
+        for (auto& ev : res.verification_events)
+          take_to_device_verification(self, ev);
         for (auto& id : res.new_sessions) {
           s.log->info("received the key of Megolm session {}", id);
           cancel_key_request(self, id);
@@ -465,6 +470,9 @@ crypto_actor::behavior_type crypto_behavior(crypto_pointer self, cell_context ct
       maybe_upload(self);
       back_up_room_keys(self);
     },
+    [self](const room_verification& rv) { take_room_verification(self, rv); },
+    [self](atom::verify, const verification_action& a) { return act_on_verification(self, a); },
+    [self](atom::internal, atom::verify) { check_verification_timeouts(self); },
   };
 }
 

@@ -6,6 +6,7 @@
 
 #include <caf/fwd.hpp>
 
+#include <functional>
 #include <string>
 
 namespace hm {
@@ -18,6 +19,9 @@ struct crypto_config {
   secret pickle_key; ///< MATRIX_PICKLE_KEY; empty: the key file beside the store
   bool required = false;   ///< MATRIX_E2EE_MODE=required: never plaintext into a room
   secret recovery_key;     ///< MATRIX_RECOVERY_KEY: sign this device with the self-signing key
+  /// Whether a user may verify with this device (SAS): the profile's allowed users and
+  /// the bot's own user; others are declined.
+  std::function<bool(const std::string&)> may_verify;
   bool create_key_backup = false; ///< MATRIX_KEY_BACKUP=create
 };
 

@@ -18,6 +18,8 @@
 #include "matrix/crypto/room_registry.hpp"
 #include "matrix/crypto/room_send.hpp"
 #include "matrix/crypto/unwedging.hpp"
+#include "matrix/crypto/user_identity_signing.hpp"
+#include "matrix/crypto/verification_flows.hpp"
 
 #include <caf/stateful_actor.hpp>
 #include <caf/typed_event_based_actor.hpp>
@@ -119,6 +121,17 @@ struct crypto_state : cell_context {
   /// When broken Olm sessions were last replaced, by device (from the store on first use).
   std::optional<crypto::unwedging> unwedging;
   key_backup_state backup;
+  /// The SAS verifications with this device (crypto_verification.cpp).
+  crypto::verification_flows verifications;
+  /// The timer that cancels verifications older than 10 minutes is set.
+  bool verification_timer = false;
+  /// Signing a verified user's master key (one at a time; the others wait in order).
+  std::optional<crypto::user_identity_signing> identity_signing;
+  std::deque<std::pair<std::string, std::string>> identities_to_sign;
+  /// Our user's master key, once cross-signing showed it signed our self-signing key:
+  /// our verification MACs carry it, so that the person's client can trust the bot's
+  /// user (and Element shows the bot verified, not only its device).
+  std::optional<std::string> own_master_key;
   static inline const char* name = "crypto";
 };
 
@@ -173,6 +186,21 @@ void back_up_room_keys(crypto_pointer self);
 /// one), then from other devices.
 void find_room_key(crypto_pointer self, const std::string& room_id, const matrix::room_event& ev,
                    const crypto::room_decryption& dec);
+
+/// A verification event that came to-device (as sent, or decrypted from Olm): to its
+/// flow, a new flow, declined or ignored (crypto_verification.cpp).
+void take_to_device_verification(crypto_pointer self, const matrix::basic_event& ev);
+/// The same for an admitted in-room verification event.
+void take_room_verification(crypto_pointer self, const room_verification& rv);
+/// The operator's word on a verification; what became of it, in words.
+caf::result<std::string> act_on_verification(crypto_pointer self, const verification_action& a);
+/// Cancels (m.timeout) the verifications older than the spec's 10 minutes.
+void check_verification_timeouts(crypto_pointer self);
+
+/// With MATRIX_RECOVERY_KEY: signs `user_id`'s master key `master_key` (verified by
+/// SAS) with our user-signing key and uploads the signature (crypto_cross_signing.cpp).
+void sign_user_identity(crypto_pointer self, const std::string& user_id,
+                        const std::string& master_key);
 
 /// Starts the next queued encryption job, if any (crypto_send.cpp).
 void next_job(crypto_pointer self);

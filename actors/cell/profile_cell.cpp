@@ -1,4 +1,5 @@
 #include "actors/cell/profile_cell.hpp"
+#include "matrix/crypto/verification_flows.hpp"
 
 #include "actors/cell/crypto.hpp"
 #include "actors/cell/fault_switch.hpp"
@@ -209,6 +210,13 @@ void act_on_plain_message(profile_cell_pointer self, const journal_entry& entry,
   }
   if (ev && ev->type == "m.reaction") {
     act_on_reaction(self, entry, *ev, was_encrypted);
+    return;
+  }
+  // A verification request or step is for the crypto actor, never for the agent.
+  if (ev && matrix::crypto::is_verification_event(ev->type, ev->content())) {
+    if (st.crypto)
+      self->send(st.crypto, room_verification{entry.room_id, *ev});
+    finish_entry(self, entry.event_id, journal_outcome::verification());
     return;
   }
   if (ev && ev->type != "m.room.message" && ev->type != "m.sticker") {
@@ -436,8 +444,10 @@ std::variant<std::vector<journal_entry>, std::string> admit(profile_cell_pointer
       // Encrypted events only when this profile does encryption (with it off they stay
       // unanswered, as before).
       // Reactions too: a reaction on an approval prompt answers it.
+      // In-room verification steps too: the crypto actor takes them (never the agent).
       bool wanted = ev.type == "m.room.message" || ev.type == "m.reaction" || ev.type == "m.sticker"
-                    || (ev.type == "m.room.encrypted" && st.config.e2ee != profiles::e2ee_mode::off);
+                    || (ev.type == "m.room.encrypted" && st.config.e2ee != profiles::e2ee_mode::off)
+                    || (st.crypto && matrix::crypto::is_verification_event(ev.type, ev.content()));
       if (batch.initial || !wanted || ev.sender == st.bot.user_id)
         continue;
       entries.push_back({ev.event_id, room_id, "message", ev.raw.dump(-1, ' ', false,
@@ -515,6 +525,11 @@ void start_serving(profile_cell_pointer self) {
                              crypto_config{st.device_id, st.config.pickle_key,
                                            st.config.e2ee == profiles::e2ee_mode::required,
                                            st.config.recovery_key,
+                                           [config = st.config, bot = st.bot.user_id](
+                                             const std::string& user) {
+                                             return user == bot
+                                                    || profiles::sender_allowed(config, user);
+                                           },
                                            st.config.create_key_backup});
   st.outbox = spawn_outbox(self, children_context(self), st.crypto);
   // With a device to publish, the rest waits for the crypto actor's atom::published.
@@ -792,7 +807,22 @@ profile_cell_actor::behavior_type profile_cell(profile_cell_pointer self,
       s.synced = st.last_sync != caf::timestamp{};
       if (st.store)
         s.outbox_queue = st.store->pending_outbox_count();
+      s.verifications = st.verifications;
       return s;
+    },
+    [self](atom::verify, std::vector<verification_view>& flows) {
+      self->state.verifications = std::move(flows);
+    },
+    [self](atom::verify, outgoing_event& ev) {
+      self->request(self->state.outbox, caf::infinite, std::move(ev)).then([](atom::ok) {});
+    },
+    [self](atom::verify, verification_action& a) -> caf::result<std::string> {
+      auto& st = self->state;
+      if (!st.crypto)
+        return make_error(errc::unavailable, "profile " + st.config.name
+                                               + " has no encryption (MATRIX_E2EE_MODE=off), "
+                                                 "so nothing to verify");
+      return self->delegate(st.crypto, atom::verify_v, std::move(a));
     },
     [](atom::ping) { return atom::ping_v; },
     [self](const sync_batch& batch) -> caf::result<atom::ok> {

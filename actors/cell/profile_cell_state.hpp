@@ -61,6 +61,8 @@ struct profile_cell_state {
   sync_actor sync;
   outbox_actor outbox;
   crypto_actor crypto; ///< only when MATRIX_E2EE_MODE is optional or required
+  /// The SAS verifications as the crypto actor last told them (for status).
+  std::vector<verification_view> verifications;
   std::map<std::string, agent_session_actor> sessions; ///< by session key
   std::map<std::string, last_turn> last_turns;         ///< by session key
   std::map<std::string, room_info> rooms;

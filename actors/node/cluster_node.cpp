@@ -287,16 +287,19 @@ bool sender_is_coordinator(node_pointer self) {
          || (st.joined && st.coordinator && sender->address() == st.coordinator.address());
 }
 
-caf::result<std::string> hand_notification(node_pointer self, const std::string& profile,
-                                           notification& n) {
+/// Hands a notification or a verification action from the coordinator to the supervisor
+/// of the profile, when this node serves it.
+template <class Atom, class Message>
+caf::result<std::string> hand_notification(node_pointer self, Atom what,
+                                           const std::string& profile, Message& n) {
   if (!sender_is_coordinator(self))
-    return make_error(errc::refused, "only the coordinator forwards notifications");
+    return make_error(errc::refused, "only the coordinator forwards requests for a profile");
   auto& st = self->state;
   auto i = st.served.find(profile);
   if (i == st.served.end() || i->second.stopping)
     return make_error(errc::transient, "profile " + profile + " is not running on node "
                                          + st.settings.name + " (its lease moved); try again");
-  return self->delegate(i->second.supervisor, atom::notify_v, profile, std::move(n));
+  return self->delegate(i->second.supervisor, what, profile, std::move(n));
 }
 
 caf::result<metrics_snapshot> take_snapshot(node_pointer self) {
@@ -577,7 +580,10 @@ cluster_node_actor::behavior_type cluster_node(node_pointer self, cluster_node_s
     [self](const store_piece& piece) { return receive_piece(self, piece); },
     [self](const store_manifest& m) { return receive_manifest(self, m); },
     [self](atom::notify, const std::string& profile, notification& n) {
-      return hand_notification(self, profile, n);
+      return hand_notification(self, atom::notify_v, profile, n);
+    },
+    [self](atom::verify, const std::string& profile, verification_action& a) {
+      return hand_notification(self, atom::verify_v, profile, a);
     },
     [self](atom::metrics) { return take_snapshot(self); },
   };

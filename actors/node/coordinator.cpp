@@ -139,8 +139,11 @@ caf::result<std::vector<metrics_snapshot>> gather_metrics(coordinator_pointer se
   return promise;
 }
 
-caf::result<std::string> forward_notification(coordinator_pointer self, const std::string& profile,
-                                              notification n) {
+/// Forwards a notification or a verification action to the node holding the profile's
+/// lease; its answer, or why there is none.
+template <class Atom, class Message>
+caf::result<std::string> forward_notification(coordinator_pointer self, Atom what,
+                                              const std::string& profile, Message n) {
   auto& st = self->state;
   auto route = st.table->route(profile, self->clock().now());
   if (!route.known)
@@ -152,7 +155,7 @@ caf::result<std::string> forward_notification(coordinator_pointer self, const st
                                          + (route.why.empty() ? "its node has not joined"
                                                               : route.why));
   auto rp = self->make_response_promise<std::string>();
-  self->request(i->second, node_notify_timeout, atom::notify_v, profile, std::move(n))
+  self->request(i->second, node_notify_timeout, what, profile, std::move(n))
     .then([rp](std::string& txn_id) mutable { rp.deliver(std::move(txn_id)); },
           [rp, node = route.node](caf::error& err) mutable {
             if (err == caf::sec::request_timeout)
@@ -346,7 +349,13 @@ coordinator_actor::behavior_type coordinator(coordinator_pointer self,
            notification& n) -> caf::result<std::string> {
       if (!sender_is_local(self))
         return make_error(errc::refused, "only the coordinator's own admin API asks this");
-      return forward_notification(self, profile, std::move(n));
+      return forward_notification(self, atom::notify_v, profile, std::move(n));
+    },
+    [self](atom::verify, const std::string& profile,
+           verification_action& a) -> caf::result<std::string> {
+      if (!sender_is_local(self))
+        return make_error(errc::refused, "only the coordinator's own admin API asks this");
+      return forward_notification(self, atom::verify_v, profile, std::move(a));
     },
     [self](atom::metrics) -> caf::result<std::vector<metrics_snapshot>> {
       if (!sender_is_local(self))

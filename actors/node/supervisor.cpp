@@ -77,6 +77,20 @@ supervised_profile* find(supervisor_pointer self, const caf::actor_addr& cell) {
   return nullptr;
 }
 
+/// Hands a request for the profile `name` (a notification, a verification action) to
+/// its cell, which answers; an error when there is no such profile or it is not running.
+template <class Atom, class Message>
+caf::result<std::string> to_running_cell(supervisor_pointer self, const std::string& name,
+                                         Atom what, const Message& m) {
+  auto* p = find(self, name);
+  if (p == nullptr)
+    return make_error(errc::unknown_profile, "no profile named " + name + " on this node");
+  if (!p->cell || p->status.state != profile_state::running)
+    return make_error(errc::unavailable, "profile " + name + " is "
+                                           + to_string(p->status.state) + ", not running");
+  return self->delegate(p->cell, what, m);
+}
+
 void start_cell(supervisor_pointer self, supervised_profile& p) {
   log_of(p).info("starting profile cell");
   p.cell = self->state.factory(self->system(), caf::actor_cast<supervisor_actor>(self),
@@ -168,6 +182,7 @@ caf::result<std::vector<profile_status>> gather_status(supervisor_pointer self) 
           auto& out = g->result[i];
           out.synced = own.synced;
           out.outbox_queue = own.outbox_queue;
+          out.verifications = own.verifications;
           // A cell that has not synced yet in this life keeps showing the last sync
           // of an earlier one; kept for later queries (a profile in backoff shows it).
           if (own.synced)
@@ -396,13 +411,11 @@ supervisor(supervisor_pointer self, std::vector<profiles::loaded_profile> loaded
     [self](atom::status) { return gather_status(self); },
     [self](atom::notify, const std::string& name,
            const notification& n) -> caf::result<std::string> {
-      auto* p = find(self, name);
-      if (p == nullptr)
-        return make_error(errc::unknown_profile, "no profile named " + name + " on this node");
-      if (!p->cell || p->status.state != profile_state::running)
-        return make_error(errc::unavailable, "profile " + name + " is "
-                                               + to_string(p->status.state) + ", not running");
-      return self->delegate(p->cell, atom::notify_v, n);
+      return to_running_cell(self, name, atom::notify_v, n);
+    },
+    [self](atom::verify, const std::string& name,
+           const verification_action& a) -> caf::result<std::string> {
+      return to_running_cell(self, name, atom::verify_v, a);
     },
     [self](const cell_ready& ready) {
       const auto& user_id = ready.user_id;

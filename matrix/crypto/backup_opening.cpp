@@ -1,18 +1,14 @@
 #include "matrix/crypto/backup_opening.hpp"
 
 #include "matrix/crypto/secure_random.hpp"
-#include "matrix/client_api.hpp"
 #include "matrix/crypto/crypto_errors.hpp"
 #include "matrix/crypto/secret_storage.hpp"
 
 namespace hm::matrix::crypto {
 
-backup_opening::backup_opening(std::string user_id, std::string_view recovery_key)
-  : user_id_(std::move(user_id)) {
-  if (auto key = decode_recovery_key(recovery_key))
-    storage_key_.emplace(std::move(key).value());
-  else
-    bad_recovery_key_ = true;
+backup_opening::backup_opening(std::string user_id, std::string_view recovery_key) {
+  reading_.emplace(std::move(user_id), recovery_key, std::string{megolm_backup_secret},
+                   "key backup key");
 }
 
 backup_opening::backup_opening(std::shared_ptr<const backup_key> key) : key_(std::move(key)) {}
@@ -20,10 +16,6 @@ backup_opening::backup_opening(std::shared_ptr<const backup_key> key) : key_(std
 backup_opening::step backup_opening::fail(std::string why) {
   phase_ = phase::done;
   return failure{std::move(why)};
-}
-
-backup_opening::step backup_opening::read(const std::string& type) {
-  return perform{get_account_data_request(user_id_, type)};
 }
 
 backup_opening::step backup_opening::start() {
@@ -42,6 +34,20 @@ backup_opening::step backup_opening::check() {
                    + ") uses another key: not backing up (rotated by another client?)"};
   }
   return opened{version_};
+}
+
+backup_opening::step backup_opening::read(secret_reading::step got) {
+  if (auto* p = std::get_if<secret_reading::perform>(&got))
+    return perform{std::move(p->request)};
+  if (auto* f = std::get_if<secret_reading::failure>(&got))
+    return fail(f->why + ": not backing up");
+  auto& secret = std::get<secret_reading::secret>(got).value;
+  auto key = backup_key::from_secret(secret);
+  wipe_memory(secret.data(), secret.size());
+  if (!key)
+    return fail("the key backup key in secret storage is not a key: not backing up");
+  key_ = std::make_shared<const backup_key>(std::move(key).value());
+  return check();
 }
 
 backup_opening::step backup_opening::answer(const result<http_response>& answer) {
@@ -69,42 +75,11 @@ backup_opening::step backup_opening::answer(const result<http_response>& answer)
       version_ = std::move(*version.value());
       if (key_)
         return check();
-      if (bad_recovery_key_)
-        return fail("MATRIX_RECOVERY_KEY is not a recovery key (it looks like 'EsT1 H3Wm ...', "
-                    "as Element shows it): not backing up");
-      phase_ = phase::default_key;
-      return read("m.secret_storage.default_key");
+      phase_ = phase::secret;
+      return read(reading_->start());
     }
-    case phase::default_key: {
-      auto def = default_key_id(answer);
-      if (def.id.empty())
-        return fail(def.why + ": not backing up");
-      key_id_ = def.id;
-      phase_ = phase::key_description;
-      return read("m.secret_storage.key." + key_id_);
-    }
-    case phase::key_description: {
-      if (auto why = storage_key_problem(*storage_key_, answer); !why.empty())
-        return fail(why + ": not backing up");
-      phase_ = phase::backup_secret;
-      return read(std::string{megolm_backup_secret});
-    }
-    case phase::backup_secret: {
-      auto stored = account_data_content(answer, "no key backup key in secret storage");
-      if (auto* why = std::get_if<std::string>(&stored))
-        return fail(*why + ": not backing up");
-      auto secret = decrypt_secret(*storage_key_, key_id_, megolm_backup_secret,
-                                   std::get<nlohmann::json>(stored));
-      auto key = secret ? backup_key::from_secret(secret.value())
-                        : result<backup_key>{secret.error()};
-      if (secret)
-        wipe_memory(secret->data(), secret->size());
-      if (!key)
-        return fail("the key backup key in secret storage cannot be read with "
-                    "MATRIX_RECOVERY_KEY: not backing up");
-      key_ = std::make_shared<const backup_key>(std::move(key).value());
-      return check();
-    }
+    case phase::secret:
+      return read(reading_->answer(answer));
     case phase::done:
       break;
   }

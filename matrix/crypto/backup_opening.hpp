@@ -10,6 +10,7 @@
 // reaches a text.
 
 #include "matrix/crypto/key_backup.hpp"
+#include "matrix/crypto/secret_reading.hpp"
 #include "matrix/errors.hpp"
 #include "matrix/request.hpp"
 
@@ -53,16 +54,14 @@ public:
   [[nodiscard]] std::shared_ptr<const backup_key> key() const { return key_; }
 
 private:
-  enum class phase { version, default_key, key_description, backup_secret, done };
+  enum class phase { version, secret, done };
 
   step fail(std::string why);
-  step read(const std::string& type);
+  step read(secret_reading::step got);
   step check();
 
-  std::string user_id_;
-  std::optional<secret_bytes> storage_key_; ///< nullopt: unreadable recovery key (or not needed)
-  bool bad_recovery_key_ = false;
-  std::string key_id_;
+  /// The backup key from secret storage; nullopt when the key is given.
+  std::optional<secret_reading> reading_;
   std::shared_ptr<const backup_key> key_;
   backup_version version_;
   phase phase_ = phase::version;

@@ -11,39 +11,41 @@
 
 namespace hm::matrix::crypto {
 
-self_signing_key::self_signing_key()
+cross_signing_key::cross_signing_key()
     : holder_(olm_pk_signing_size(), olm_pk_signing, olm_clear_pk_signing) {}
 
-result<self_signing_key> self_signing_key::from_secret(std::string_view secret) {
+result<cross_signing_key> cross_signing_key::from_secret(std::string_view secret,
+                                                       std::string_view usage) {
   auto seed = decode_secret_key(secret, olm_pk_signing_seed_length());
   if (!seed)
-    return crypto_error(errcode_bad_key, "the self-signing secret is not a 32-byte key");
-  self_signing_key k;
+    return crypto_error(errcode_bad_key, "the cross-signing secret is not a 32-byte key");
+  cross_signing_key k;
+  k.usage_ = std::string{usage};
   std::string pub(olm_pk_signing_public_key_length(), '\0');
   auto r = olm_pk_signing_key_from_seed(k.holder_.get(), pub.data(), pub.size(), seed->data(),
                                         seed->size());
   if (r == olm_error())
-    return crypto_error(errcode_olm, std::string{"loading the self-signing key failed: "} +
+    return crypto_error(errcode_olm, std::string{"loading the cross-signing key failed: "} +
                                          olm_pk_signing_last_error(k.holder_.get()));
   k.public_key_ = std::move(pub);
   return k;
 }
 
-bool self_signing_key::matches(const nlohmann::json& csk, std::string_view user_id) const {
+bool cross_signing_key::matches(const nlohmann::json& csk, std::string_view user_id) const {
   if (string_field(csk, "user_id") != std::string{user_id})
     return false;
   const auto* usage = array_field(csk, "usage");
-  bool self_signing = false;
+  bool for_usage = false;
   if (usage != nullptr)
     for (const auto& u : *usage)
-      self_signing = self_signing || u == "self_signing";
+      for_usage = for_usage || u == usage_;
   const auto* keys = object_field(csk, "keys");
-  return self_signing && keys != nullptr &&
+  return for_usage && keys != nullptr &&
          string_field(*keys, "ed25519:" + public_key_) == public_key_;
 }
 
-result<nlohmann::json> self_signing_key::sign_device(nlohmann::json device_keys,
-                                                     std::string_view user_id) const {
+result<nlohmann::json> cross_signing_key::sign(nlohmann::json device_keys,
+                                               std::string_view user_id) const {
   auto signable = signable_json(device_keys);
   if (!signable)
     return signable.error();
@@ -75,6 +77,13 @@ http_request signatures_upload_request(std::string_view user_id, std::string_vie
   body[std::string{user_id}][std::string{device_id}] = std::move(signed_device_keys);
   r.body = std::move(body);
   return r;
+}
+
+bool signatures_accepted(const result<http_response>& answer) {
+  auto parsed = answer && answer->status / 100 == 2 ? parse_bounded_json(answer->body)
+                                                    : std::nullopt;
+  return parsed && parsed->is_object()
+         && parsed->value("failures", nlohmann::json::object()).empty();
 }
 
 } // namespace hm::matrix::crypto

@@ -3,14 +3,31 @@
 #include "matrix/bounded_json.hpp"
 #include "matrix/client_api.hpp"
 #include "matrix/crypto/own_device_check.hpp"
+#include "matrix/crypto/signatures.hpp"
 
 namespace hm::matrix::crypto {
 
+namespace {
+
+/// The ed25519 key of `user_id`'s published master key, when it signed the published
+/// self-signing key `ssk` (the chain a verifier's client checks); nullopt otherwise.
+std::optional<std::string> master_key_of(const nlohmann::json& body, const std::string& user_id,
+                                         const nlohmann::json& ssk) {
+  auto keys = body.value("/master_keys"_json_pointer / user_id / "keys", nlohmann::json{});
+  if (!keys.is_object() || keys.size() != 1 || !keys.begin().value().is_string())
+    return std::nullopt;
+  auto key = keys.begin().value().get<std::string>();
+  if (keys.begin().key() != "ed25519:" + key || !verify_signature(key, ssk, user_id, key))
+    return std::nullopt;
+  return key;
+}
+
+} // namespace
+
 own_device_signing::own_device_signing(std::string user_id, std::string device_id,
                                        std::string_view recovery_key)
-  : user_id_(std::move(user_id)), device_id_(std::move(device_id)) {
-  if (auto key = decode_recovery_key(recovery_key))
-    storage_key_.emplace(std::move(key).value());
+  : user_id_(std::move(user_id)), device_id_(std::move(device_id)),
+    reading_(user_id_, recovery_key, std::string{self_signing_secret}, "self-signing key") {
 }
 
 own_device_signing::step own_device_signing::fail(const std::string& why) {
@@ -18,49 +35,29 @@ own_device_signing::step own_device_signing::fail(const std::string& why) {
   return failure{"cannot cross-sign this device: " + why};
 }
 
-own_device_signing::step own_device_signing::read(const std::string& type) {
-  return perform{get_account_data_request(user_id_, type)};
+own_device_signing::step own_device_signing::start() {
+  phase_ = phase::secret;
+  return read(reading_.start());
 }
 
-own_device_signing::step own_device_signing::start() {
-  if (!storage_key_)
-    return fail("MATRIX_RECOVERY_KEY is not a recovery key (it looks like 'EsT1 H3Wm ...', "
-                "as Element shows it)");
-  phase_ = phase::default_key;
-  return read("m.secret_storage.default_key");
+own_device_signing::step own_device_signing::read(secret_reading::step got) {
+  if (auto* p = std::get_if<secret_reading::perform>(&got))
+    return perform{std::move(p->request)};
+  if (auto* f = std::get_if<secret_reading::failure>(&got))
+    return fail(f->why);
+  auto ssk = self_signing_key::from_secret(std::get<secret_reading::secret>(got).value);
+  if (!ssk)
+    return fail("the self-signing key in secret storage cannot be read with this key");
+  ssk_.emplace(std::move(ssk).value());
+  // What the server holds for this device, and the user's published key.
+  phase_ = phase::query;
+  return perform{own_device_query({user_id_, device_id_})};
 }
 
 own_device_signing::step own_device_signing::answer(const result<http_response>& answer) {
   switch (phase_) {
-    case phase::default_key: {
-      auto def = default_key_id(answer);
-      if (def.id.empty())
-        return fail(def.why);
-      key_id_ = def.id;
-      phase_ = phase::key_description;
-      return read("m.secret_storage.key." + key_id_);
-    }
-    case phase::key_description: {
-      if (auto why = storage_key_problem(*storage_key_, answer); !why.empty())
-        return fail(why);
-      phase_ = phase::self_signing;
-      return read("m.cross_signing.self_signing");
-    }
-    case phase::self_signing: {
-      auto stored = account_data_content(answer, "no self-signing key in secret storage");
-      if (auto* why = std::get_if<std::string>(&stored))
-        return fail(*why);
-      auto seed = decrypt_secret(*storage_key_, key_id_, "m.cross_signing.self_signing",
-                                 std::get<nlohmann::json>(stored));
-      auto ssk = seed ? self_signing_key::from_secret(seed.value())
-                      : result<self_signing_key>{seed.error()};
-      if (!ssk)
-        return fail("the self-signing key in secret storage cannot be read with this key");
-      ssk_.emplace(std::move(ssk).value());
-      // What the server holds for this device, and the user's published key.
-      phase_ = phase::query;
-      return perform{own_device_query({user_id_, device_id_})};
-    }
+    case phase::secret:
+      return read(reading_.answer(answer));
     case phase::query: {
       auto body = answer ? parse_bounded_json(answer->body) : std::nullopt;
       if (!body || !body->is_object())
@@ -69,6 +66,7 @@ own_device_signing::step own_device_signing::answer(const result<http_response>&
       if (!ssk_->matches(published, user_id_))
         return fail("the self-signing key in secret storage is not the one " + user_id_
                     + " publishes");
+      master_key_ = master_key_of(*body, user_id_, published);
       auto device = body->value("/device_keys"_json_pointer / user_id_ / device_id_,
                                 nlohmann::json{});
       if (!device.is_object())
@@ -78,7 +76,7 @@ own_device_signing::step own_device_signing::answer(const result<http_response>&
                                                  && sigs->contains(user_id_)
                                                  && (*sigs)[user_id_].contains(key_id)) {
         phase_ = phase::done;
-        return signed_device{false};
+        return signed_device{false, master_key_};
       }
       device.erase("unsigned");
       auto signed_keys = ssk_->sign_device(std::move(device), user_id_);
@@ -88,14 +86,11 @@ own_device_signing::step own_device_signing::answer(const result<http_response>&
       return perform{
         signatures_upload_request(user_id_, device_id_, std::move(signed_keys).value())};
     }
-    case phase::upload: {
-      auto parsed = answer ? parse_bounded_json(answer->body) : std::nullopt;
-      if (!parsed || !parsed->is_object()
-          || !parsed->value("failures", nlohmann::json::object()).empty())
+    case phase::upload:
+      if (!signatures_accepted(answer))
         return fail("the server refused the signature");
       phase_ = phase::done;
-      return signed_device{true};
-    }
+      return signed_device{true, master_key_};
     case phase::done:
       break;
   }

@@ -10,7 +10,7 @@
 // puts a key into a text.
 
 #include "matrix/crypto/cross_signing.hpp"
-#include "matrix/crypto/secret_storage.hpp"
+#include "matrix/crypto/secret_reading.hpp"
 #include "matrix/errors.hpp"
 #include "matrix/request.hpp"
 
@@ -28,8 +28,11 @@ public:
     http_request request;
   };
   /// Done: the device is signed (`newly`: by this run; else it already was).
+  /// `master_key`: the user's published master key, when it signed the self-signing key
+  /// we hold; a verification MACs it, so that the other side can trust the bot's user.
   struct signed_device {
     bool newly = false;
+    std::optional<std::string> master_key;
   };
   /// Not signed; `text` says why, for the operator ("cannot cross-sign this device: ...").
   struct failure {
@@ -44,17 +47,18 @@ public:
   [[nodiscard]] step answer(const result<http_response>& answer);
 
 private:
-  enum class phase { default_key, key_description, self_signing, query, upload, done };
+  enum class phase { secret, query, upload, done };
 
   step fail(const std::string& why);
-  step read(const std::string& type);
+  /// Goes on from what reading the self-signing key asks or gives.
+  step read(secret_reading::step got);
 
   std::string user_id_;
   std::string device_id_;
-  std::optional<secret_bytes> storage_key_; ///< nullopt: the recovery key was unreadable
-  std::string key_id_;
+  secret_reading reading_;
   std::optional<self_signing_key> ssk_;
-  phase phase_ = phase::default_key;
+  std::optional<std::string> master_key_;
+  phase phase_ = phase::secret;
 };
 
 } // namespace hm::matrix::crypto

@@ -105,6 +105,9 @@ receive_to_device(crypto_store& store, const pickle_key& key, account& olm_accou
                                    key, "a forwarded room key from " + ev.sender, "", changes,
                                    result))
         return *err;
+    } else if (olm->type.rfind("m.key.verification.", 0) == 0) {
+      nlohmann::json raw{{"type", olm->type}, {"sender", ev.sender}, {"content", olm->content}};
+      result.verification_events.push_back({raw, olm->type, ev.sender});
     } else {
       // Dummies and others only keep the Olm session alive, which is stored below.
       if (olm->type != "m.dummy")

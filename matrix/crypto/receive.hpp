@@ -32,6 +32,9 @@ struct to_device_result {
   /// Devices (sender user, curve25519) whose Olm message no session of ours could
   /// decrypt: the session is broken and a new one should be started (with an m.dummy).
   std::vector<std::pair<std::string, std::string>> broken_sessions;
+  /// Decrypted m.key.verification.* events (type, sender and content as the payload
+  /// had them), for the device's SAS verifications.
+  std::vector<basic_event> verification_events;
 };
 
 /// Decrypts the Olm to-device events in `events` (others are ignored) and stores the

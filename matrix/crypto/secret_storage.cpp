@@ -10,7 +10,6 @@
 #include <openssl/kdf.h>
 
 #include "matrix/bounded_json.hpp"
-#include "matrix/client_api.hpp"
 #include "matrix/crypto/base64.hpp"
 #include "matrix/crypto/crypto_errors.hpp"
 
@@ -250,35 +249,6 @@ result<nlohmann::json> encrypt_secret(const secret_bytes& key, std::string_view 
   return nlohmann::json{{"iv", padded_base64(iv.data(), iv.size())},
                         {"ciphertext", padded_base64(e->ciphertext.data(), e->ciphertext.size())},
                         {"mac", padded_base64(e->mac.data(), e->mac.size())}};
-}
-
-std::variant<nlohmann::json, std::string>
-account_data_content(const result<http_response>& answer, const std::string& missing) {
-  if (!answer)
-    return missing + " (" + to_string(answer.error()) + ")";
-  auto content = parse_account_data(answer.value());
-  if (!content)
-    return missing + " (unreadable)";
-  return std::move(content).value();
-}
-
-default_storage_key default_key_id(const result<http_response>& answer) {
-  auto def = account_data_content(answer, "no default secret storage key");
-  if (auto* why = std::get_if<std::string>(&def))
-    return {{}, *why};
-  auto id = std::get<nlohmann::json>(def).value("key", std::string{});
-  if (id.empty())
-    return {{}, "no default secret storage key"};
-  return {id, {}};
-}
-
-std::string storage_key_problem(const secret_bytes& key, const result<http_response>& answer) {
-  auto description = account_data_content(answer, "no description of the secret storage key");
-  if (auto* why = std::get_if<std::string>(&description))
-    return *why;
-  if (!secret_storage_key_matches(key, std::get<nlohmann::json>(description)))
-    return "MATRIX_RECOVERY_KEY is not the key of this account's secret storage";
-  return {};
 }
 
 } // namespace hm::matrix::crypto

@@ -14,9 +14,6 @@
 
 #include "matrix/crypto/secure_random.hpp"
 #include "matrix/errors.hpp"
-#include "matrix/request.hpp"
-
-#include <variant>
 
 namespace hm::matrix::crypto {
 
@@ -46,24 +43,6 @@ inline constexpr std::string_view self_signing_secret = "m.cross_signing.self_si
                                                  std::string_view key_id,
                                                  std::string_view name,
                                                  const nlohmann::json& content);
-
-/// The content of an account data GET (m.secret_storage.default_key, a secret), or why
-/// there is none: `missing` and how it failed ("no default secret storage key (...)").
-[[nodiscard]] std::variant<nlohmann::json, std::string>
-account_data_content(const result<http_response>& answer, const std::string& missing);
-
-/// The id of the default secret storage key from the answer to GET
-/// m.secret_storage.default_key; `id` empty and `why` set when there is none.
-struct default_storage_key {
-  std::string id;
-  std::string why;
-};
-[[nodiscard]] default_storage_key default_key_id(const result<http_response>& answer);
-
-/// Why `key` does not open secret storage by the description in `answer` (the answer to
-/// GET m.secret_storage.key.<id>): no description, or not its key. "" when it does.
-[[nodiscard]] std::string storage_key_problem(const secret_bytes& key,
-                                              const result<http_response>& answer);
 
 /// The {iv, ciphertext, mac} object for `plaintext` under `key` (a fresh random IV).
 [[nodiscard]] result<nlohmann::json> encrypt_secret(const secret_bytes& key, std::string_view name,

@@ -2,7 +2,7 @@
 it never decrypts anything. Also the devices API, whose changes touch device lists."""
 
 from . import sync
-from .errors import MatrixError, bad_json, missing_param, not_found
+from .errors import MatrixError, bad_json, forbidden, missing_param, not_found
 from .store import random_id
 
 
@@ -175,24 +175,52 @@ async def send_to_device(ctx):
     return {}
 
 
+PASSWORD_FLOWS = [{"stages": ["m.login.password"]}]
+
+
 def _check_uia(ctx, body):
-    """User-interactive auth for key and device changes: m.login.password with the
-    account password, or m.login.dummy (as a dev server allows)."""
+    """User-interactive auth for key and device changes, as Synapse does it for an account
+    with a password: the one flow is m.login.password. Without `auth`: 401 with the flows,
+    `params` and a new `session`. A session may be left out (the password is checked at
+    once) but one the server did not issue is 400, and one started for another request
+    403. A wrong password: 401 M_FORBIDDEN "Invalid password" with the flows again and
+    `completed`. A stage outside the flow (m.login.dummy) completes, but finishes
+    nothing. A password for another user than the caller: 403 "Invalid auth"."""
+    sessions = ctx.store.uia_sessions
+    operation = f"{ctx.request.method} {ctx.request.path}"
     auth = body.get("auth")
-    user = ctx.store.user(ctx.user_id)
-    if isinstance(auth, dict):
-        if auth.get("type") == "m.login.dummy":
+    if not isinstance(auth, dict):
+        session = random_id(24)
+        sessions[session] = {"operation": operation, "completed": []}
+        raise MatrixError(401, None, None, flows=PASSWORD_FLOWS, params={}, session=session)
+    session = auth.get("session")
+    if session is None:
+        session = random_id(24)
+        sessions[session] = {"operation": operation, "completed": []}
+    elif session not in sessions:
+        raise MatrixError(400, "M_UNKNOWN", f"Unknown session ID: {session}")
+    state = sessions[session]
+    if state["operation"] != operation:
+        raise forbidden("Requested operation has changed during the UI authentication session.")
+    if auth.get("type") == "m.login.password":
+        identifier = auth.get("identifier") or {"type": "m.id.user", "user": auth.get("user")}
+        named = identifier.get("user") if identifier.get("type") == "m.id.user" else None
+        user_id = ctx.store.user_id(named.lower()) if isinstance(named, str) and named else None
+        user = ctx.store.user(user_id) if user_id else None
+        if user and user["password"] is not None and auth.get("password") == user["password"]:
+            if user_id != ctx.user_id:
+                raise forbidden("Invalid auth")
+            del sessions[session]
             return
-        if auth.get("type") == "m.login.password" and auth.get("password") == user["password"] \
-                and user["password"] is not None:
-            return
-        if auth.get("type") == "m.login.password":
-            raise MatrixError(401, "M_FORBIDDEN", "Invalid password",
-                              flows=[{"stages": ["m.login.password"]}, {"stages": ["m.login.dummy"]}],
-                              params={}, session=auth.get("session") or random_id(12))
-    raise MatrixError(401, None, None,
-                      flows=[{"stages": ["m.login.password"]}, {"stages": ["m.login.dummy"]}],
-                      params={}, session=random_id(12))
+        errcode, error = "M_FORBIDDEN", "Invalid password"
+    elif auth.get("type") == "m.login.dummy":
+        errcode = error = None
+        if "m.login.dummy" not in state["completed"]:
+            state["completed"].append("m.login.dummy")
+    else:
+        errcode, error = "M_UNRECOGNIZED", "Unrecognized login type"
+    raise MatrixError(401, errcode, error, flows=PASSWORD_FLOWS, params={}, session=session,
+                      completed=list(state["completed"]))
 
 
 async def device_signing_upload(ctx):

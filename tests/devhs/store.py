@@ -52,6 +52,7 @@ class Store:
         # Ephemeral, never persisted (like a real server's typing stream).
         self.typing = {}  # room_id -> {user_id: expiry (monotonic s)}
         self.typing_pos = {}  # room_id -> stream position of the last typing change
+        self.uia_sessions = {}  # session id -> {operation, completed}: user-interactive auth
         self._wakeup = asyncio.Event()
 
     # -- persistence and wake-ups -------------------------------------------------

@@ -599,6 +599,50 @@ async def test_cross_signing_and_devices(hs):
 
 
 @run_async
+async def test_replacing_cross_signing_keys_takes_the_password_as_synapse_asks(hs):
+    """Synapse's user-interactive auth for a password account: the one flow is
+    m.login.password; m.login.dummy completes nothing; sessions are the server's own and
+    bound to one request; the password may come without a session, as Element sends it."""
+    raw, session = await raw_session(hs.url)
+    alice, reg = await raw.register(name("uia"), password="upw")
+    bob, bob_reg = await raw.register(name("uib"), password="bpw")
+    user_id = reg["user_id"]
+    keys = {"master_key": {"user_id": user_id, "usage": ["master"], "keys": {"ed25519:M1": "M1"}}}
+    await alice.ok("POST", "/keys/device_signing/upload", keys)
+    password = {"type": "m.login.password", "identifier": {"type": "m.id.user", "user": user_id}}
+
+    status, body, _ = await alice.call("POST", "/keys/device_signing/upload", keys)
+    assert status == 401 and body["flows"] == [{"stages": ["m.login.password"]}] and body["params"] == {}
+    assert "errcode" not in body and "completed" not in body
+    first = body["session"]
+    status, body, _ = await alice.call("POST", "/keys/device_signing/upload",
+                                       dict(keys, auth={"type": "m.login.dummy", "session": first}))
+    assert status == 401 and body["completed"] == ["m.login.dummy"] and body["session"] == first
+    status, body, _ = await alice.call("POST", "/keys/device_signing/upload",
+                                       dict(keys, auth=dict(password, password="wrong", session=first)))
+    assert status == 401 and body["errcode"] == "M_FORBIDDEN" and body["error"] == "Invalid password"
+    assert body["flows"] == [{"stages": ["m.login.password"]}] and body["session"] == first
+    status, body, _ = await alice.call("POST", "/keys/device_signing/upload",
+                                       dict(keys, auth=dict(password, password="upw", session="not-issued")))
+    assert status == 400 and body["errcode"] == "M_UNKNOWN"
+    status, body, _ = await alice.call("DELETE", f"/devices/{reg['device_id']}",
+                                       {"auth": dict(password, password="upw", session=first)})
+    assert status == 403 and body["errcode"] == "M_FORBIDDEN"  # a session of another request
+    status, body, _ = await alice.call("POST", "/keys/device_signing/upload",
+                                       dict(keys, auth={"type": "m.login.password", "password": "bpw",
+                                                        "identifier": {"type": "m.id.user", "user": bob_reg["user_id"]}}))
+    assert status == 403 and body["error"] == "Invalid auth"  # another user's password
+    replaced = {"master_key": {"user_id": user_id, "usage": ["master"], "keys": {"ed25519:M2": "M2"}}}
+    await alice.ok("POST", "/keys/device_signing/upload",
+                   dict(replaced, auth=dict(password, password="upw", session=first)))
+    # Without a session, as Element sends the password it just logged in with.
+    await alice.ok("POST", "/keys/device_signing/upload", dict(keys, auth=dict(password, password="upw")))
+    seen = await bob.ok("POST", "/keys/query", {"device_keys": {user_id: []}})
+    assert seen["master_keys"][user_id]["keys"] == {"ed25519:M1": "M1"}
+    await session.close()
+
+
+@run_async
 async def test_message_rate_limit_and_its_admin_override(start_hs, tmp_path):
     """--message-rate is Synapse's rc_message: a burst, then 429 with the wait; a repeated
     txn id is answered from the cache; an admin's override of 0 lifts the limit for one

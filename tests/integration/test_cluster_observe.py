@@ -119,6 +119,13 @@ def test_the_coordinator_shows_and_reaches_the_whole_cluster(observed):
     assert "waiting for node elsewhere" in body["error"], body
     status, body = http("POST", f"{admin}/v1/profiles/nobody/notify", {"body": "x"}, token=token)
     assert status == 404, body
+    # A verification action goes the same way: to alpha's cell on w1, which has no
+    # encryption to verify; its list is alpha's status as w1 reports it.
+    status, body = http("POST", f"{admin}/v1/profiles/alpha/verifications/nope",
+                        {"action": "confirm"}, token=token)
+    assert status == 409 and "MATRIX_E2EE_MODE=off" in body["error"], body
+    status, body = http("GET", f"{admin}/v1/profiles/alpha/verifications", token=token)
+    assert status == 200 and body == {"profile": "alpha", "verifications": []}, body
 
     # -- /metrics: both workers' profiles with their node, and the cluster families.
     def scraped(expr, want):

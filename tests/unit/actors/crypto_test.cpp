@@ -117,7 +117,7 @@ caf::behavior test_cell(caf::event_based_actor* self, std::shared_ptr<cell_side>
   auto crypto = spawn_crypto(self,
                              cell_context{link, store, bot_id, log, metrics,
                                           caf::actor_cast<profile_cell_actor>(self)},
-                             crypto_config{bot_device, secret{}, true, secret{}});
+                             crypto_config{bot_device, secret{}, true, secret{}, {}});
   return {
     [side](atom::published) { ++side->published; },
     [side](atom::retry, const std::string& event_id) { side->retried.push_back(event_id); },

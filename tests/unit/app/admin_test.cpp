@@ -201,8 +201,27 @@ CAF_TEST(requests are routed by method and path) {
              : 0;
   };
   CAF_CHECK_EQUAL(status_of("GET", "/v1/profiles/a/notify"), 405);
-  for (auto path : {"/", "/v1/profiles//notify", "/v1/profiles/a/b/notify", "/healthz/"})
+  for (auto path : {"/", "/v1/profiles//notify", "/v1/profiles/a/b/notify", "/healthz/",
+                    "/v1/profiles/a/verifications/b/c"})
     CAF_CHECK_EQUAL(status_of("GET", path), 404);
+  auto list = std::get<admin_route>(route("GET", "/v1/profiles/coder/verifications"));
+  CAF_CHECK(list.what == kind::verifications && list.profile == "coder");
+  CAF_CHECK(needs_token(list));
+  auto act = std::get<admin_route>(route("POST", "/v1/profiles/coder/verifications/$ab:hs"));
+  CAF_CHECK(act.what == kind::verification_action && act.profile == "coder"
+            && act.flow_id == "$ab:hs");
+  CAF_CHECK(needs_token(act));
+  CAF_CHECK_EQUAL(status_of("POST", "/v1/profiles/a/verifications"), 405);
+  CAF_CHECK_EQUAL(status_of("GET", "/v1/profiles/a/verifications/f"), 405);
+}
+
+CAF_TEST(verification actions) {
+  CAF_CHECK_EQUAL(std::get<0>(read_verification_action(R"({"action":"confirm"})")), "confirm");
+  CAF_CHECK_EQUAL(std::get<0>(read_verification_action(R"({"action":"reject"})")), "reject");
+  CAF_CHECK_EQUAL(std::get<0>(read_verification_action(R"({"action":"cancel"})")), "cancel");
+  for (auto bad : {"", "[]", R"({"action":"approve"})", R"({"action":1})",
+                   R"({"action":"confirm","x":1})"})
+    CAF_CHECK_EQUAL(read_verification_action(bad).index(), 1u);
 }
 
 CAF_TEST(the token is checked from the authorization header alone) {

@@ -9,30 +9,25 @@
 #include "matrix/crypto/signatures.hpp"
 
 #include "olm_test_peers.hpp"
+#include "signing_flow.hpp"
 
 using namespace hm::matrix::crypto;
 using hm::matrix::crypto::test::peer;
 using nlohmann::json;
 
-// Vectors made once with Python's `cryptography` (HKDF, AES-CTR, HMAC, Ed25519) and a
-// base58 written from the spec text, independently of this code: key = bytes 1..32,
-// iv = bytes 100..115, seed = bytes 40..71.
+// The vectors of secret storage are in signing_flow.hpp; these are the encrypted
+// self-signing seed and its public key, made the same way.
 namespace {
 
-constexpr const char* recovery_key = "EsT1 H3Wm yHnZ VYce KwM9 c6Gk nX71 3FkR Yz9x vary hjQh 5m7X";
-constexpr const char* iv_b64 = "ZGVmZ2hpamtsbW5vcHFycw==";
-constexpr const char* check_mac = "bNuC0W7nxBUYPY7gVA8z78NhyRlE8kGDgATL1/Oe96k=";
-constexpr const char* seed_b64 = "KCkqKywtLi8wMTIzNDU2Nzg5Ojs8PT4/QEFCQ0RFRkc";
+using hm::matrix::crypto::test::check_mac;
+using hm::matrix::crypto::test::iv_b64;
+using hm::matrix::crypto::test::recovery_key;
+using hm::matrix::crypto::test::seed_b64;
+using hm::matrix::crypto::test::test_key;
+
 constexpr const char* secret_ct = "mnKhlXESgknWgKFlojFM/Np7KrLwP/XQaUcYd7gTILAAx8bjOIx85SNIkA==";
 constexpr const char* secret_mac = "dln5REStc+QzR8b+zsTC/ItckFQna1w811pEEWrL/oA=";
 constexpr const char* ssk_public = "iOR2lURJQLw8airG/1LqCPq+vNh8WdWK1Lkw1genYNE";
-
-secret_bytes test_key() {
-  secret_bytes k{32};
-  for (std::size_t i = 0; i < 32; ++i)
-    k.data()[i] = static_cast<std::uint8_t>(i + 1);
-  return k;
-}
 
 bool same(const secret_bytes& a, const secret_bytes& b) {
   return a.size() == b.size() && std::memcmp(a.data(), b.data(), a.size()) == 0;
@@ -123,6 +118,7 @@ struct signing_server {
                         {"usage", {"self_signing"}},
                         {"keys", {{std::string{"ed25519:"} + ssk_public, ssk_public}}}};
   json device_keys = bot.acc.device_keys("@bot:hs", "BOTDEV").value();
+  std::optional<json> master; ///< the published master key, when there is one
   std::vector<std::string> targets;
   std::optional<json> uploaded;
 
@@ -135,10 +131,13 @@ struct signing_server {
       return description.dump();
     if (has("m.cross_signing.self_signing"))
       return stored_secret().dump();
-    if (has("/keys/query"))
-      return json{{"device_keys", {{"@bot:hs", {{"BOTDEV", device_keys}}}}},
-                  {"self_signing_keys", {{"@bot:hs", published_ssk}}}}
-        .dump();
+    if (has("/keys/query")) {
+      auto body = json{{"device_keys", {{"@bot:hs", {{"BOTDEV", device_keys}}}}},
+                       {"self_signing_keys", {{"@bot:hs", published_ssk}}}};
+      if (master)
+        body["master_keys"]["@bot:hs"] = *master;
+      return body.dump();
+    }
     if (has("/keys/signatures/upload")) {
       uploaded = *r.body;
       return json{{"failures", json::object()}}.dump();
@@ -150,22 +149,13 @@ struct signing_server {
   /// Runs the flow to its end with `recovery`; the last step.
   own_device_signing::step run(const std::string& recovery) {
     own_device_signing flow{"@bot:hs", "BOTDEV", recovery};
-    auto step = flow.start();
-    std::vector<std::string> bodies; // the answers' bodies outlive their views
-    while (auto* p = std::get_if<own_device_signing::perform>(&step)) {
-      bodies.push_back(body_for(p->request));
-      hm::matrix::http_response r;
-      r.status = 200;
-      r.body = bodies.back();
-      step = flow.answer(r);
-    }
-    return step;
+    return hm::matrix::crypto::test::run_signing_flow(
+      flow, [this](const hm::matrix::http_request& r) { return body_for(r); });
   }
 };
 
 std::string failure_text(const own_device_signing::step& step) {
-  auto* f = std::get_if<own_device_signing::failure>(&step);
-  return f != nullptr ? f->text : "";
+  return hm::matrix::crypto::test::failure_text<own_device_signing>(step);
 }
 
 } // namespace
@@ -180,6 +170,43 @@ CAF_TEST(the device is signed with the key from secret storage and the signature
   auto& signed_dk = (*hs.uploaded)["@bot:hs"]["BOTDEV"];
   CAF_CHECK(verify_signature(ssk_public, signed_dk, "@bot:hs", ssk_public));
   CAF_CHECK(!signed_dk.contains("unsigned"));
+}
+
+CAF_TEST(the master key that signed the self signing key is given for the MACs) {
+  // 32 bytes 1..32: a master key of @bot:hs that signs the published self-signing key.
+  auto master = cross_signing_key::from_secret("AQIDBAUGBwgJCgsMDQ4PEBESExQVFhcYGRobHB0eHyA",
+                                               "master");
+  CAF_REQUIRE(master);
+  auto master_json = json{{"user_id", "@bot:hs"},
+                          {"usage", {"master"}},
+                          {"keys", {{"ed25519:" + master->public_key(), master->public_key()}}}};
+  {
+    signing_server hs;
+    auto step = hs.run(recovery_key);
+    auto* done = std::get_if<own_device_signing::signed_device>(&step);
+    CAF_REQUIRE(done != nullptr);
+    CAF_CHECK(!done->master_key.has_value()); // no master key published
+  }
+  {
+    signing_server hs;
+    auto ssk = master->sign(hs.published_ssk, "@bot:hs");
+    CAF_REQUIRE(ssk);
+    hs.published_ssk = ssk.value();
+    hs.master = master_json;
+    auto step = hs.run(recovery_key);
+    auto* done = std::get_if<own_device_signing::signed_device>(&step);
+    CAF_REQUIRE(done != nullptr);
+    CAF_CHECK_EQUAL(done->master_key.value_or(""), master->public_key());
+  }
+  {
+    // A master key that did not sign it is not ours to vouch for.
+    signing_server hs;
+    hs.master = master_json;
+    auto step = hs.run(recovery_key);
+    auto* done = std::get_if<own_device_signing::signed_device>(&step);
+    CAF_REQUIRE(done != nullptr);
+    CAF_CHECK(!done->master_key.has_value());
+  }
 }
 
 CAF_TEST(a device the server shows signed already is not signed again) {

@@ -12,7 +12,7 @@ CAF_TEST(every outcome reads back from the journal text it is written as) {
     journal_outcome::failed("http_502"), journal_outcome::stopped(),
     journal_outcome::interrupted(),     journal_outcome::command("status"),
     journal_outcome::reaction(),        journal_outcome::joined(),
-    journal_outcome::declined()};
+    journal_outcome::declined(),        journal_outcome::verification()};
   for (auto& o : all) {
     auto back = parse_journal_outcome(to_string(o));
     CAF_REQUIRE(back);
