@@ -117,6 +117,10 @@ inline constexpr family_info megolm_sessions{
 inline constexpr family_info room_key_shares{
   "hermes_matrix_crypto_room_key_shares_total", family_type::counter,
   "Room keys shared: sent to a device (sent) or received from one (received)", "direction"};
+inline constexpr family_info key_backup_sessions{
+  "hermes_matrix_crypto_key_backup_sessions_total", family_type::counter,
+  "Megolm sessions uploaded to the key backup (backed_up), imported from it (restored), or "
+  "in it but unusable (skipped)", "result"};
 
 /// Every family, for the exporter and the tests.
 inline constexpr std::array all_families{
@@ -125,7 +129,7 @@ inline constexpr std::array all_families{
   messages_failed,  journal_backlog,    agent_request_duration, agent_first_token,
   agent_errors,     outbox_queue_depth, outbox_sends,        outbox_rate_limit_wait,
   decryption_failures, parked_events,   one_time_keys,       megolm_sessions,
-  room_key_shares,  media_in,           media_out};
+  room_key_shares,  media_in,           media_out,           key_backup_sessions};
 
 // -- the cluster --------------------------------------------------------------------
 // In a cluster every family above also carries `node` (the node serving the profile,
@@ -216,5 +220,7 @@ inline constexpr std::array<std::string_view, 9> decryption_reason_values{
 
 inline constexpr std::array<std::string_view, 2> megolm_direction_values{"inbound", "outbound"};
 inline constexpr std::array<std::string_view, 2> key_share_direction_values{"sent", "received"};
+inline constexpr std::array<std::string_view, 3> key_backup_result_values{"backed_up", "restored",
+                                                                          "skipped"};
 
 } // namespace hm::metrics

@@ -62,6 +62,9 @@ profile_metrics::profile_metrics(node_metrics& node, const std::string& profile)
                                megolm_direction_values);
   key_shares_ = series_by(node.counter(room_key_shares), profile, room_key_shares.label,
                           key_share_direction_values);
+  key_backup_ = series_by(node.counter(metrics::key_backup_sessions), profile,
+                          metrics::key_backup_sessions.label,
+                          key_backup_result_values);
 }
 
 void profile_metrics::set_state(std::string_view state) {
@@ -135,6 +138,10 @@ void profile_metrics::room_keys_sent(uint64_t devices) {
 
 void profile_metrics::room_keys_received(uint64_t keys) {
   key_shares_["received"].Increment(static_cast<double>(keys));
+}
+
+void profile_metrics::key_backup_sessions(std::string_view result, uint64_t sessions) {
+  key_backup_[result].Increment(static_cast<double>(sessions));
 }
 
 } // namespace hm::metrics

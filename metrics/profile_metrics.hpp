@@ -78,6 +78,9 @@ public:
   void set_megolm_sessions(int64_t inbound, int64_t outbound);
   void room_keys_sent(uint64_t devices);
   void room_keys_received(uint64_t keys);
+  /// Megolm sessions uploaded to, imported from, or unusable in the key backup
+  /// (`result`: one of key_backup_result_values).
+  void key_backup_sessions(std::string_view result, uint64_t sessions);
 
 private:
   std::shared_ptr<prometheus::Registry> registry_; // keeps the series alive
@@ -105,6 +108,7 @@ private:
   prometheus::Gauge* one_time_keys_;
   labelled<prometheus::Gauge> megolm_sessions_;
   labelled<prometheus::Counter> key_shares_;
+  labelled<prometheus::Counter> key_backup_;
 };
 
 template <class T>

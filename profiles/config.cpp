@@ -18,6 +18,7 @@
 //   when it is empty, MATRIX_ENCRYPTION=true/1/yes means required.
 // - MATRIX_MAX_MESSAGE_LENGTH: not a number -> 16000, else clamped to 500..65535.
 // - MATRIX_SESSION_SCOPE: auto/room/thread, anything else -> auto.
+// - MATRIX_KEY_BACKUP (ours): off (default) or create; anything else is an error.
 // - lists: comma separated, entries trimmed, empty entries dropped.
 // An empty value counts as unset. Problems name file, line and key, and never a secret.
 
@@ -287,6 +288,13 @@ void read_encryption(config_reader& r, profile_config& c) {
             "delete MATRIX_ENCRYPTION (it is the legacy name)");
   } else if (r.flag_default_false("MATRIX_ENCRYPTION")) {
     c.e2ee = e2ee_mode::required;
+  }
+  if (const auto* e = r.get("MATRIX_KEY_BACKUP")) {
+    std::string v = lower(trim(e->value));
+    c.create_key_backup = v == "create";
+    if (v != "create" && v != "off")
+      r.add(severity::error, "MATRIX_KEY_BACKUP", "'" + trim(e->value) + "' is not off or create",
+            "write create (make a key backup when the account has none) or off");
   }
   if (const auto* e = r.get("HERMES_MATRIX_UNDECRYPTABLE_NOTICE_SECONDS")) {
     std::string v = trim(e->value);

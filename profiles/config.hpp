@@ -42,6 +42,10 @@ struct profile_config {
   // Encryption.
   e2ee_mode e2ee = e2ee_mode::off;
   secret recovery_key;           // MATRIX_RECOVERY_KEY
+  /// MATRIX_KEY_BACKUP=create: without MATRIX_RECOVERY_KEY, an account without a key
+  /// backup (and without secret storage) gets one, its recovery key written once to a
+  /// file beside the store. Unset or "off": nothing is created.
+  bool create_key_backup = false;
   secret pickle_key;             // MATRIX_PICKLE_KEY (else a key file beside the store)
   /// HERMES_MATRIX_UNDECRYPTABLE_NOTICE_SECONDS: how long an encrypted message may wait
   /// for its key before the room is told it could not be read (0: never told).

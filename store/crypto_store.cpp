@@ -1,4 +1,4 @@
-// The crypto tables of profile_store (schema v3). Pickles arrive already encrypted with
+// The crypto tables of profile_store (schema v3, v8). Pickles arrive already encrypted with
 // the pickle key; nothing here sees a key or a plaintext.
 
 #include "store/profile_store.hpp"
@@ -9,6 +9,17 @@ namespace hm {
 using namespace store_sql;
 
 namespace {
+
+/// The columns of inbound_columns of the current row of `q`.
+inbound_group_row inbound_row_of(statement& q) {
+  return {q.text(0), q.text(1), q.text(2), q.text(3),    q.text(4),
+          q.text(5), q.integer(6), q.text(7), q.text(8)};
+}
+
+/// What inbound_row_of reads, in its order.
+#define HM_INBOUND_COLUMNS                                                                  \
+  "room_id, session_id, sender_key, sender_ed25519, forwarding_chain, pickle, "             \
+  "first_known_index, sender_user, backed_up_version "
 
 std::optional<std::string> write_account(statement_cache& db, const crypto_account_row& a) {
   return statement{db, "INSERT INTO crypto_account (id, user_id, device_id, curve25519, "
@@ -44,14 +55,16 @@ std::optional<std::string> write_changes(statement_cache& db, const crypto_chang
     if (auto err =
           statement{db, "INSERT INTO inbound_group_sessions (room_id, session_id, sender_key, "
                         "sender_ed25519, forwarding_chain, pickle, first_known_index, "
-                        "sender_user, received_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) "
+                        "sender_user, received_at, backed_up_version) "
+                        "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10) "
                         "ON CONFLICT (room_id, session_id, sender_key) DO UPDATE SET "
                         "sender_ed25519 = excluded.sender_ed25519, "
                         "forwarding_chain = excluded.forwarding_chain, "
                         "pickle = excluded.pickle, "
                         "first_known_index = excluded.first_known_index, "
                         "sender_user = excluded.sender_user, "
-                        "received_at = excluded.received_at "
+                        "received_at = excluded.received_at, "
+                        "backed_up_version = excluded.backed_up_version "
                         "WHERE excluded.first_known_index "
                         "< inbound_group_sessions.first_known_index"}
             .bind(g.room_id)
@@ -63,7 +76,19 @@ std::optional<std::string> write_changes(statement_cache& db, const crypto_chang
             .bind(g.first_known_index)
             .bind(g.sender_user)
             .bind(now)
+            .bind(g.backed_up_version)
             .run())
+      return err;
+  for (auto& m : c.backed_up)
+    if (auto err = statement{db, "UPDATE inbound_group_sessions SET backed_up_version = ?5 "
+                                 "WHERE room_id = ?1 AND session_id = ?2 AND sender_key = ?3 "
+                                 "AND first_known_index = ?4"}
+                     .bind(m.room_id)
+                     .bind(m.session_id)
+                     .bind(m.sender_key)
+                     .bind(m.first_known_index)
+                     .bind(m.version)
+                     .run())
       return err;
   for (auto& room : c.discard_outbound)
     if (auto err = statement{db, "DELETE FROM outbound_group_sessions WHERE room_id = ?1"}
@@ -151,13 +176,24 @@ std::vector<inbound_group_row>
 profile_store::inbound_group_sessions(const std::string& room_id, const std::string& session_id) {
   std::lock_guard guard{mutex_};
   std::vector<inbound_group_row> result;
-  statement q{*sql_, "SELECT room_id, session_id, sender_key, sender_ed25519, forwarding_chain, "
-                   "pickle, first_known_index, sender_user FROM inbound_group_sessions "
+  statement q{*sql_, "SELECT " HM_INBOUND_COLUMNS "FROM inbound_group_sessions "
                    "WHERE room_id = ?1 AND session_id = ?2 ORDER BY received_at"};
   q.bind(room_id).bind(session_id);
   while (q.row())
-    result.push_back(
-      {q.text(0), q.text(1), q.text(2), q.text(3), q.text(4), q.text(5), q.integer(6), q.text(7)});
+    result.push_back(inbound_row_of(q));
+  return result;
+}
+
+std::vector<inbound_group_row> profile_store::sessions_to_back_up(const std::string& version,
+                                                                  size_t limit) {
+  std::lock_guard guard{mutex_};
+  std::vector<inbound_group_row> result;
+  statement q{*sql_, "SELECT " HM_INBOUND_COLUMNS "FROM inbound_group_sessions "
+                   "WHERE backed_up_version != ?1 "
+                   "ORDER BY received_at, room_id, session_id LIMIT ?2"};
+  q.bind(version).bind(static_cast<int64_t>(limit));
+  while (q.row())
+    result.push_back(inbound_row_of(q));
   return result;
 }
 

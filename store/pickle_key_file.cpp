@@ -22,20 +22,6 @@ std::string errno_text(int err) {
   return std::strerror(err);
 }
 
-/// Writes all of `text` to `fd`; false on a short write.
-bool write_all(int fd, const std::string& text) {
-  std::size_t done = 0;
-  while (done < text.size()) {
-    auto n = ::write(fd, text.data() + done, text.size() - done);
-    if (n < 0 && errno == EINTR)
-      continue;
-    if (n <= 0)
-      return false;
-    done += static_cast<std::size_t>(n);
-  }
-  return true;
-}
-
 std::variant<crypto::pickle_key, std::string> read_key_file(const std::filesystem::path& path) {
   // The rules every secret file follows: ours, private, not a link (store/private_file).
   auto read = store::read_secret_file(path, "the pickle key file", 1);
@@ -73,7 +59,7 @@ std::optional<std::string> create_key_file(const std::filesystem::path& path) {
     return "cannot create " + tmp.string() + ": " + errno_text(errno);
   }
   ::fchmod(fd, 0600); // whatever the umask
-  bool ok = write_all(fd, text) && ::fsync(fd) == 0;
+  bool ok = store::write_all(fd, text) && ::fsync(fd) == 0;
   auto err = errno;
   ::close(fd);
   crypto::wipe_memory(text.data(), text.size());

@@ -91,6 +91,44 @@ opened_file open_private_file(const std::filesystem::path& path, std::string_vie
   return {fd, {}};
 }
 
+bool write_all(int fd, std::string_view text) {
+  std::size_t done = 0;
+  while (done < text.size()) {
+    auto n = ::write(fd, text.data() + done, text.size() - done);
+    if (n < 0 && errno == EINTR)
+      continue;
+    if (n <= 0)
+      return false;
+    done += static_cast<std::size_t>(n);
+  }
+  return true;
+}
+
+std::optional<std::string> create_secret_file(const std::filesystem::path& path,
+                                              std::string_view text, std::string_view what) {
+  int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
+  if (fd < 0) {
+    auto err = errno;
+    if (err == EEXIST)
+      return std::string{"exists"};
+    return "cannot create " + std::string{what} + " " + path.string() + ": " + std::strerror(err);
+  }
+  ::fchmod(fd, 0600); // whatever the umask
+  bool ok = write_all(fd, text) && ::fsync(fd) == 0;
+  auto err = errno;
+  ::close(fd);
+  if (!ok) {
+    ::unlink(path.c_str());
+    return "cannot write " + std::string{what} + " " + path.string() + ": " + std::strerror(err);
+  }
+  int dfd = ::open(path.parent_path().c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dfd >= 0) {
+    ::fsync(dfd);
+    ::close(dfd);
+  }
+  return std::nullopt;
+}
+
 secret_text read_private_text(const std::filesystem::path& path, std::string_view what) {
   std::string where = std::string{what} + " " + path.string();
   int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW);

@@ -41,6 +41,17 @@ struct opened_file {
 [[nodiscard]] opened_file open_private_file(const std::filesystem::path& path,
                                             std::string_view what);
 
+/// Writes all of `text` to `fd`; false on a short write or an error (see errno).
+[[nodiscard]] bool write_all(int fd, std::string_view text);
+
+/// Creates `path` with `text`, mode 0600, only when nothing is there (O_EXCL, and
+/// O_NOFOLLOW: a link is never followed), synced to disk with its folder. An error
+/// sentence naming the file (never holding `text`); "exists" alone when a file (or a
+/// link) is there already.
+[[nodiscard]] std::optional<std::string> create_secret_file(const std::filesystem::path& path,
+                                                            std::string_view text,
+                                                            std::string_view what);
+
 /// The text of a secret file (a token, a shared secret), surrounding whitespace trimmed;
 /// refused like open_private_file (but never created or chmod-ed: the person chose it)
 /// and when shorter than `min_chars`.

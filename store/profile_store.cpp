@@ -19,7 +19,7 @@ using namespace store_sql;
 
 namespace {
 
-constexpr int schema_version = 7;
+constexpr int schema_version = 8;
 
 /// Version 1: the key-value table. Version 2: the journal and the outbox.
 constexpr const char* schema_v2 = R"sql(
@@ -139,6 +139,11 @@ CREATE INDEX IF NOT EXISTS outbox_event ON outbox (event_id) WHERE event_id IS N
 // A decoration (a turn's 👀) that content queued after it may take the place of.
 constexpr const char* schema_v7 = R"sql(
 ALTER TABLE outbox ADD COLUMN yields INTEGER NOT NULL DEFAULT 0;
+)sql";
+
+// Which key backup version holds each inbound Megolm session ('' : none yet).
+constexpr const char* schema_v8 = R"sql(
+ALTER TABLE inbound_group_sessions ADD COLUMN backed_up_version TEXT NOT NULL DEFAULT '';
 )sql";
 
 /// A thread nobody has taken the bot into for this long needs a mention again.
@@ -261,6 +266,9 @@ profile_store::open(const std::filesystem::path& path) {
           return e;
       if (found < 7)
         if (auto e = exec(db, schema_v7))
+          return e;
+      if (found < 8)
+        if (auto e = exec(db, schema_v8))
           return e;
       return statement{db, "INSERT INTO meta (key, value) VALUES ('schema_version', ?1) "
                            "ON CONFLICT (key) DO UPDATE SET value = excluded.value"}

@@ -181,6 +181,8 @@ public:
   inbound_group_sessions(const std::string& room_id, const std::string& session_id) override;
   [[nodiscard]] std::optional<outbound_group_row>
   outbound_group_session(const std::string& room_id) override;
+  [[nodiscard]] std::vector<inbound_group_row>
+  sessions_to_back_up(const std::string& version, size_t limit) override;
   [[nodiscard]] std::optional<replay_row> replayed(const std::string& session_id,
                                                    int64_t message_index) override;
 

@@ -99,6 +99,10 @@ bool own_verified_device(const crypto_state& st, const std::string& curve25519) 
   return false;
 }
 
+} // namespace
+
+namespace crypto_detail {
+
 /// Asks our other devices and the sending device for a missing Megolm session (once per
 /// session in this life; best effort: the event stays parked either way, and the
 /// request id is stable, so a restart does not multiply requests).
@@ -153,6 +157,10 @@ void cancel_key_request(crypto_pointer self, const std::string& session_id) {
                                session_id, matrix::to_string(to_matrix_error(res)));
     });
 }
+
+} // namespace crypto_detail
+
+namespace {
 
 /// The server holds this device's keys: senders who query them now can encrypt for
 /// us. The cell is told once, and only then syncs and joins rooms; a message sent to a
@@ -305,6 +313,7 @@ crypto_actor::behavior_type crypto_behavior(crypto_pointer self, cell_context ct
     return crypto_actor::behavior_type::make_empty_behavior();
   }
   st.key.emplace(std::move(std::get<crypto::pickle_key>(key)));
+  st.backup.restore_all = !st.store->crypto_account();
   auto acc = load_or_create_account(*st.store, *st.key, st.user_id, st.config.device_id);
   if (auto* err = std::get_if<caf::error>(&acc)) {
     st.log->error("cannot load this device's Olm account: {}", error_text(*err));
@@ -316,6 +325,7 @@ crypto_actor::behavior_type crypto_behavior(crypto_pointer self, cell_context ct
     st.tracker = crypto::device_tracker{crypto::tracked_users_from_json(*devices)};
   publish_store_counts(self);
   check_identity(self);
+  open_key_backup(self);
   return {
     [self](const sync_batch& batch) -> caf::result<atom::ok> {
       auto& s = self->state;
@@ -363,6 +373,7 @@ crypto_actor::behavior_type crypto_behavior(crypto_pointer self, cell_context ct
         if (!res.new_sessions.empty()) {
           s.metrics->room_keys_received(res.new_sessions.size());
           publish_store_counts(self);
+          back_up_room_keys(self);
         }
         for (auto& [user, curve] : res.broken_sessions)
           replace_broken_session(self, user, curve);
@@ -422,7 +433,7 @@ crypto_actor::behavior_type crypto_behavior(crypto_pointer self, cell_context ct
                       dec.session_id);
           s.metrics->decryption_failed(dec.failure);
           publish_store_counts(self);
-          request_room_key(self, room_id, ev, dec);
+          find_room_key(self, room_id, ev, dec);
           return decryption{decryption::status::missing_key, std::nullopt, dec.reason};
         }
         case crypto::room_decryption::status::refused:
@@ -457,6 +468,7 @@ crypto_actor::behavior_type crypto_behavior(crypto_pointer self, cell_context ct
     [self](atom::internal, atom::flush) {
       self->state.retry_scheduled = false;
       maybe_upload(self);
+      back_up_room_keys(self);
     },
     [self](const room_verification& rv) { take_room_verification(self, rv); },
     [self](atom::verify, const verification_action& a) { return act_on_verification(self, a); },

@@ -22,6 +22,7 @@ struct crypto_config {
   /// Whether a user may verify with this device (SAS): the profile's allowed users and
   /// the bot's own user; others are declined.
   std::function<bool(const std::string&)> may_verify;
+  bool create_key_backup = false; ///< MATRIX_KEY_BACKUP=create
 };
 
 /// Spawns the crypto actor of a profile's device, linked to its cell. At spawn it

@@ -7,6 +7,10 @@
 #include "actors/cell/crypto.hpp"
 #include "store/profile_store.hpp"
 #include "matrix/crypto/account.hpp"
+#include "matrix/crypto/backup_creation.hpp"
+#include "matrix/crypto/backup_opening.hpp"
+#include "matrix/crypto/key_backup.hpp"
+#include "matrix/crypto/receive.hpp"
 #include "matrix/crypto/device_tracker.hpp"
 #include "matrix/crypto/megolm.hpp"
 #include "matrix/crypto/own_device_signing.hpp"
@@ -52,6 +56,35 @@ struct encrypt_job {
   caf::typed_response_promise<event_to_send> promise;
 };
 
+/// A room event whose Megolm key is missing, waiting for the key backup to open (it is
+/// asked there first, then other devices).
+struct missing_room_key {
+  std::string room_id;
+  matrix::room_event event;
+  crypto::room_decryption decryption;
+};
+
+/// The server-side key backup (crypto_backup.cpp).
+struct key_backup_state {
+  /// While the backup is being opened (its version, the key from secret storage).
+  std::optional<crypto::backup_opening> opening;
+  /// While a backup is being created (MATRIX_KEY_BACKUP=create).
+  std::optional<crypto::backup_creation> creating;
+  std::shared_ptr<const crypto::backup_key> key;
+  std::optional<crypto::backup_public_key> public_key;
+  std::string version; ///< the backup we write to; "" : not backing up
+  bool upload_in_flight = false;
+  bool retry_scheduled = false;
+  /// Opening failed because the homeserver could not answer: it is tried again.
+  bool reopen_later = false;
+  /// The store started empty (a new Olm account): the whole backup is restored once open.
+  bool restore_all = false;
+  /// Megolm sessions asked from the backup in this life (each once).
+  std::set<std::string> asked;
+  /// Missing keys that came while the backup was being opened.
+  std::vector<missing_room_key> waiting;
+};
+
 /// The cell's context (link, store, whose device this is, log, metrics, the cell) and
 /// the device's own state.
 struct crypto_state : cell_context {
@@ -87,6 +120,7 @@ struct crypto_state : cell_context {
   std::map<std::string, std::pair<std::string, std::optional<std::string>>> requested_sessions;
   /// When broken Olm sessions were last replaced, by device (from the store on first use).
   std::optional<crypto::unwedging> unwedging;
+  key_backup_state backup;
   /// The SAS verifications with this device (crypto_verification.cpp).
   crypto::verification_flows verifications;
   /// The timer that cancels verifications older than 10 minutes is set.
@@ -132,6 +166,26 @@ void replace_broken_session(crypto_pointer self, const std::string& user_id,
 /// this device with it, unless the server already holds that signature; once per life,
 /// after the device keys are on the server (crypto_cross_signing.cpp).
 void cross_sign_device(crypto_pointer self);
+
+/// Asks our other devices and the sending device for the key of a parked event (once
+/// per session in this life).
+void request_room_key(crypto_pointer self, const std::string& room_id,
+                      const matrix::room_event& ev, const crypto::room_decryption& dec);
+/// Tells the devices asked for `session_id`'s key that it is here.
+void cancel_key_request(crypto_pointer self, const std::string& session_id);
+
+/// With MATRIX_RECOVERY_KEY (or the recovery key file of a backup it created): opens the
+/// account's key backup (its version, the key from secret storage); with
+/// MATRIX_KEY_BACKUP=create and neither, creates one. Logs the outcome once; never
+/// fatal (crypto_backup.cpp).
+void open_key_backup(crypto_pointer self);
+/// Uploads the stored Megolm sessions not yet in the backup, a batch at a time (one
+/// upload at a time; a failed one is retried later).
+void back_up_room_keys(crypto_pointer self);
+/// The key of a parked event is missing: asked from the backup first (when there is
+/// one), then from other devices.
+void find_room_key(crypto_pointer self, const std::string& room_id, const matrix::room_event& ev,
+                   const crypto::room_decryption& dec);
 
 /// A verification event that came to-device (as sent, or decrypted from Olm): to its
 /// flow, a new flow, declined or ignored (crypto_verification.cpp).

@@ -529,7 +529,8 @@ void start_serving(profile_cell_pointer self) {
                                              const std::string& user) {
                                              return user == bot
                                                     || profiles::sender_allowed(config, user);
-                                           }});
+                                           },
+                                           st.config.create_key_backup});
   st.outbox = spawn_outbox(self, children_context(self), st.crypto);
   // With a device to publish, the rest waits for the crypto actor's atom::published.
   if (!st.crypto)

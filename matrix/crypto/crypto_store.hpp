@@ -6,6 +6,7 @@
 // already encrypted with the pickle key (which a store never sees); a store keeps them
 // as opaque text next to the metadata libolm does not keep itself.
 
+#include <cstddef>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -41,6 +42,19 @@ struct inbound_group_row {
   std::string pickle;
   int64_t first_known_index = 0;
   std::string sender_user; ///< who sent us the key over Olm (owns sender_key)
+  /// The key backup version this copy of the session is in ("" : in none yet). A row
+  /// that replaces a worse copy brings its own (a better copy is backed up again).
+  std::string backed_up_version = {};
+};
+
+/// A session uploaded to key backup `version`: marks the stored row, unless it was
+/// replaced meanwhile by a copy that knows an earlier index (that one still needs it).
+struct backed_up_mark {
+  std::string room_id;
+  std::string session_id;
+  std::string sender_key;
+  int64_t first_known_index = 0;
+  std::string version;
 };
 
 /// The Megolm session we encrypt a room's events with, and who has its key.
@@ -83,6 +97,7 @@ struct crypto_changes {
   std::vector<replay_row> replay;            ///< inserted; an existing pair is an error
   std::vector<parked_row> park;              ///< inserted; one already parked stays
   std::vector<std::string> unpark;           ///< event ids
+  std::vector<backed_up_mark> backed_up;     ///< sessions now in a key backup
 };
 
 /// Where the E2EE machine reads its state and commits its changes. Errors are texts
@@ -103,6 +118,9 @@ public:
   /// The session we encrypt `room_id`'s events with, if one is stored.
   [[nodiscard]] virtual std::optional<outbound_group_row>
   outbound_group_session(const std::string& room_id) = 0;
+  /// At most `limit` inbound sessions not yet in key backup `version`, oldest first.
+  [[nodiscard]] virtual std::vector<inbound_group_row>
+  sessions_to_back_up(const std::string& version, size_t limit) = 0;
   /// What was decrypted at (`session_id`, `message_index`) before, if anything.
   [[nodiscard]] virtual std::optional<replay_row> replayed(const std::string& session_id,
                                                            int64_t message_index) = 0;

@@ -1,5 +1,6 @@
 #include "matrix/crypto/receive.hpp"
 
+#include "matrix/crypto/backup_sessions.hpp"
 #include "matrix/crypto/crypto_errors.hpp"
 #include "matrix/crypto/megolm.hpp"
 
@@ -32,15 +33,11 @@ std::optional<std::string> keep_room_key(result<inbound_group_session> inbound,
     result.dropped.push_back(what + ": " + inbound.error().errcode);
     return std::nullopt;
   }
-  auto pickle = inbound->pickle(key);
-  if (!pickle)
-    return "cannot pickle a Megolm session: " + pickle.error().error;
-  auto& info = inbound->info();
-  changes.inbound.push_back({info.room_id, info.session_id, info.sender_key,
-                             info.sender_ed25519, nlohmann::json(info.forwarding_chain).dump(),
-                             std::move(pickle).value(),
-                             static_cast<int64_t>(inbound->first_known_index()), sender_user});
-  result.new_sessions.push_back(info.session_id);
+  auto row = inbound_row(inbound.value(), key, sender_user);
+  if (!row)
+    return "cannot pickle a Megolm session: " + row.error().error;
+  result.new_sessions.push_back(inbound->info().session_id);
+  changes.inbound.push_back(std::move(row).value());
   return std::nullopt;
 }
 

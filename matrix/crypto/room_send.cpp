@@ -1,6 +1,7 @@
 #include "matrix/crypto/room_send.hpp"
 
 #include "matrix/client_api.hpp"
+#include "matrix/crypto/backup_sessions.hpp"
 #include "matrix/txn_id.hpp"
 
 #include <map>
@@ -11,6 +12,18 @@ room_send::room_send(std::string room_id, std::string event_type, nlohmann::json
                      std::vector<std::string> members, rotation_policy policy)
   : room_id_(std::move(room_id)), event_type_(std::move(event_type)),
     content_(std::move(content)), members_(std::move(members)), policy_(policy) {
+}
+
+std::optional<room_send::failure> room_send::own_inbound_copy(room_send_context& ctx,
+                                                             crypto_changes& changes) const {
+  auto inbound = inbound_from_own_outbound(*session_, ctx.olm_account);
+  if (!inbound)
+    return failure{failure::kind::internal, "cannot keep a copy of the room key", std::nullopt};
+  auto row = inbound_row(inbound.value(), ctx.key, ctx.self.user_id);
+  if (!row)
+    return failure{failure::kind::internal, "cannot pickle the room key", std::nullopt};
+  changes.inbound.push_back(std::move(row).value());
+  return std::nullopt;
 }
 
 std::vector<send_note> room_send::take_notes() {
@@ -81,6 +94,7 @@ room_send::step room_send::plan(room_send_context& ctx, std::int64_t now_ms) {
     if (!fresh)
       return failure{failure::kind::internal, "cannot create a Megolm session", std::nullopt};
     session_.emplace(std::move(fresh).value());
+    fresh_session_ = true;
     shared_.clear();
     plan = plan_room_key_share(ctx.tracker, members_, ctx.self, shared_);
   }
@@ -134,8 +148,12 @@ room_send::step room_send::deliver(room_send_context& ctx, bool claimed) {
   changes.outbound.push_back(session_row(ctx.key, shared_, error));
   if (error)
     return *error;
+  if (fresh_session_)
+    if (auto failed = own_inbound_copy(ctx, changes))
+      return *failed;
   if (auto failed = commit(ctx, changes))
     return *failed;
+  fresh_session_ = false;
   if (delivery->delivered.empty())
     return encrypt(ctx);
   shared_after_ = shared_;

@@ -93,6 +93,8 @@ private:
   std::optional<failure> commit(room_send_context& ctx, const crypto_changes& changes);
   outbound_group_row session_row(const pickle_key& key, const shared_set& shared,
                                  std::optional<failure>& error) const;
+  /// The inbound copy of a session we created, keyed to our own device.
+  std::optional<failure> own_inbound_copy(room_send_context& ctx, crypto_changes& changes) const;
   void note(bool warning, std::string text);
 
   std::string room_id_;
@@ -103,6 +105,9 @@ private:
 
   phase phase_ = phase::idle;
   std::optional<outbound_group_session> session_;
+  /// session_ was created by this send: its inbound copy (ours to decrypt with, and to
+  /// back up) is stored together with it.
+  bool fresh_session_ = false;
   shared_set shared_; ///< devices that have the session's key
   int query_rounds_ = 0;
   std::vector<std::string> queried_;      ///< querying: the users asked about

@@ -73,8 +73,9 @@ def pytest_sessionfinish(session, exitstatus):
         return
     for gw in harness.GATEWAYS:
         harness.record_secrets(sorted(env_values(gw.home)))
-        for key_file in gw.home.rglob("hermes-matrix.pickle-key"):
-            harness.record_secrets([key_file.read_text(errors="replace").strip()])
+        for name in ("hermes-matrix.pickle-key", "hermes-matrix.recovery-key"):
+            for key_file in gw.home.rglob(name):
+                harness.record_secrets([key_file.read_text(errors="replace").strip()])
         harness.record_outputs(gw.home)
         if gw.log_path.exists():
             harness.record_text(gw.log_path.name, gw.stderr())

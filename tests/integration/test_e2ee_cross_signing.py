@@ -62,6 +62,18 @@ def signable(obj):
                       sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 
 
+def set_up_secret_storage(base, token, user_id):
+    """A new secret storage key made the default, as Element makes it. Returns the raw
+    key and a function that puts account data."""
+    raw = os.urandom(32)
+    check = encrypt_secret(raw, "", bytes(32))
+    put = lambda t, c: api(base, "PUT", f"/user/{user_id}/account_data/{t}", token, c)  # noqa: E731
+    put(f"m.secret_storage.key.{KEY_ID}", {"algorithm": "m.secret_storage.v1.aes-hmac-sha2",
+                                           "iv": check["iv"], "mac": check["mac"]})
+    put("m.secret_storage.default_key", {"key": KEY_ID})
+    return raw, put
+
+
 def set_up_cross_signing(base, token, user_id):
     """What Element does for a new account: master and self-signing keys uploaded, the
     self-signing seed in secret storage. Returns (recovery key text, self-signing key)."""
@@ -75,12 +87,7 @@ def set_up_cross_signing(base, token, user_id):
         user_id: {f"ed25519:{master.public_key}": master.sign(signable(self_signing))}}
     api(base, "POST", "/keys/device_signing/upload", token,
         {"master_key": master_key, "self_signing_key": self_signing})
-    raw = os.urandom(32)
-    check = encrypt_secret(raw, "", bytes(32))
-    put = lambda t, c: api(base, "PUT", f"/user/{user_id}/account_data/{t}", token, c)  # noqa: E731
-    put(f"m.secret_storage.key.{KEY_ID}", {"algorithm": "m.secret_storage.v1.aes-hmac-sha2",
-                                           "iv": check["iv"], "mac": check["mac"]})
-    put("m.secret_storage.default_key", {"key": KEY_ID})
+    raw, put = set_up_secret_storage(base, token, user_id)
     seed_b64 = base64.b64encode(ssk_seed).decode().rstrip("=")
     put("m.cross_signing.self_signing",
         {"encrypted": {KEY_ID: encrypt_secret(raw, "m.cross_signing.self_signing",

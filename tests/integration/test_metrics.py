@@ -32,7 +32,8 @@ FAMILIES = [
     "hermes_matrix_outbox_sends_total", "hermes_matrix_outbox_rate_limit_wait_seconds_total",
     "hermes_matrix_decryption_failures_total", "hermes_matrix_crypto_parked_events",
     "hermes_matrix_crypto_one_time_keys", "hermes_matrix_crypto_megolm_sessions",
-    "hermes_matrix_crypto_room_key_shares_total", "hermes_matrix_media_in_total",
+    "hermes_matrix_crypto_room_key_shares_total",
+    "hermes_matrix_crypto_key_backup_sessions_total", "hermes_matrix_media_in_total",
     "hermes_matrix_media_out_total",
 ]
 

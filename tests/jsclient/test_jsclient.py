@@ -1,8 +1,9 @@
 """matrix-js-sdk with its Rust crypto (what Element runs) as the person, on the dev
 homeserver: secret storage and key backup set up as Element sets them up and restored on a
-new device with the recovery key; emoji verification in a DM and between two devices of
-one user; and an encrypted DM with the bot. Without the npm packages every test fails and
-says how to install them (./dev test does)."""
+new device with the recovery key (also the bot's backup, with the keys the bot uploaded);
+emoji verification in a DM and between two devices of one user; and an encrypted DM with
+the bot. Without the npm packages every test fails and says how to install them (./dev
+test does)."""
 
 import json
 import pathlib
@@ -90,6 +91,18 @@ def sas(initiator, responder):
     initiator.wait_for_phase("Ready")
     initiator.start_sas()
     return initiator.wait_for_emoji(), responder.wait_for_emoji()
+
+
+def ask_bot_help(human, bot_id):
+    """`human` logs in, opens an encrypted DM with the bot and sends /help: the room and
+    the bot's answer, decrypted."""
+    human.login()
+    room = human.create_dm(bot_id)
+    human.wait_joined(room, bot_id)
+    human.send_text(room, "/help")
+    answer = human.wait_for_text(
+        room, lambda t: t["sender"] == bot_id and t["body"] and not t["decryption_failed"])
+    return room, answer
 
 
 def test_backup_set_up_as_element_does_restores_on_a_new_device(hs, people):
@@ -211,12 +224,7 @@ def test_an_encrypted_dm_with_the_bot_is_answered(tmp_path, hs):
     try:
         assert proc.wait_for(r"running as"), proc.stderr
         human = JsPerson(hs.url, "human", "pw-human-1", tmp_path / "logs")
-        human.login()
-        room = human.create_dm(bot["user_id"])
-        human.wait_joined(room, bot["user_id"])
-        human.send_text(room, "/help")
-        answer = human.wait_for_text(
-            room, lambda t: t["sender"] == bot["user_id"] and t["body"] and not t["decryption_failed"])
+        room, answer = ask_bot_help(human, bot["user_id"])
         from_bot = bot_messages(hs.url, room, bot["user_id"])
     finally:
         if human:
@@ -225,3 +233,48 @@ def test_an_encrypted_dm_with_the_bot_is_answered(tmp_path, hs):
     assert answer["encrypted"], answer
     assert from_bot and all(e["type"] == "m.room.encrypted" for e in from_bot), from_bot
     assert answer["body"] not in json.dumps(server_events(hs.url, room))
+
+
+def test_the_bots_backup_set_up_by_element_is_restored_by_element(tmp_path, hs):
+    """The bot's owner sets up secure backup on the bot's account with the js-sdk (as
+    Element does) and gives the bot the recovery key; the bot backs up the person's room
+    key and its own. A new js-sdk login of the bot's account restores that backup with
+    the recovery key and reads both sides of the conversation: what the bot uploaded is
+    what the Rust crypto reads."""
+    from e2ee_support import Bot, api, bot_home, hermes_and_human
+
+    bot, _, _ = hermes_and_human(hs.url, tmp_path)
+    owner = JsPerson(hs.url, "hermes", "pw-hermes-1", tmp_path / "logs")
+    owner.login()
+    human = restored_device = None
+    proc = None
+    try:
+        recovery_key = owner.bootstrap()
+        version = owner.backup_info()["version"]
+        home = bot_home(tmp_path / "home", hs.url, bot["access_token"],
+                        extra=f"MATRIX_RECOVERY_KEY={recovery_key}\n")
+        proc = Bot(home)
+        assert proc.wait_for(rf"backing up room keys to key backup version {version}"), proc.stderr
+        human = JsPerson(hs.url, "human", "pw-human-1", tmp_path / "logs")
+        room, answer = ask_bot_help(human, bot["user_id"])
+        sessions = {e["content"]["session_id"] for e in server_events(hs.url, room)
+                    if e["type"] == "m.room.encrypted"}
+        assert len(sessions) >= 2, sessions  # the person's and the bot's
+        owner.wait("the conversation's sessions in the backup",
+                   lambda: sessions <= set(owner.backup_info()["sessions"].get(room, [])))
+        restored_device = JsPerson(hs.url, "hermes", "pw-hermes-1", tmp_path / "logs")
+        restored_device.login()
+        restored = restored_device.restore_backup(recovery_key)
+        assert restored["imported"] >= len(sessions), restored
+        restored_device.wait_for_text(
+            room, lambda t: t["body"] == "/help" and not t["decryption_failed"])
+        restored_device.wait_for_text(
+            room, lambda t: t["body"] == answer["body"] and not t["decryption_failed"])
+    finally:
+        for p in (restored_device, human, owner):
+            if p:
+                p.close()
+        if proc:
+            proc.stop()
+    assert recovery_key not in proc.stderr
+    assert api(hs.url, "GET", "/room_keys/version", bot["access_token"])["version"] == version

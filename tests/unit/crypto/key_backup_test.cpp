@@ -9,6 +9,7 @@
 #include "matrix/crypto/crypto_errors.hpp"
 #include "matrix/crypto/key_backup.hpp"
 
+#include "backup_test_keys.hpp"
 #include "olm_test_peers.hpp"
 
 using namespace hm::matrix::crypto;
@@ -16,6 +17,8 @@ using hm::matrix::bad_response;
 using hm::matrix::http_method;
 using hm::matrix::http_response;
 using hm::matrix::crypto::test::peer;
+using hm::matrix::crypto::test::public_of;
+using hm::matrix::crypto::test::random_key;
 using nlohmann::json;
 
 namespace {
@@ -55,20 +58,6 @@ backup_key key_of(std::string_view secret) {
   auto k = backup_key::from_secret(secret);
   CAF_REQUIRE(k);
   return std::move(k).value();
-}
-
-backup_key random_key() {
-  secret_bytes bytes{32};
-  CAF_REQUIRE(fill_random(bytes.data(), bytes.size()));
-  auto k = backup_key::from_private(bytes);
-  CAF_REQUIRE(k);
-  return std::move(k).value();
-}
-
-backup_public_key public_of(const backup_key& k) {
-  auto p = backup_public_key::from_base64(k.public_key());
-  CAF_REQUIRE(p);
-  return std::move(p).value();
 }
 
 key_backup_data vector_data() {

@@ -35,6 +35,11 @@ public:
       if (i == inbound_.end() || g.first_known_index < i->second.first_known_index)
         inbound_[key] = g;
     }
+    for (auto& m : c.backed_up) {
+      auto i = inbound_.find(std::make_tuple(m.room_id, m.session_id, m.sender_key));
+      if (i != inbound_.end() && i->second.first_known_index == m.first_known_index)
+        i->second.backed_up_version = m.version;
+    }
     for (auto& room : c.discard_outbound)
       outbound_.erase(room);
     for (auto& o : c.outbound)
@@ -71,6 +76,15 @@ public:
     std::vector<inbound_group_row> rows;
     for (auto& [k, v] : inbound_)
       if (std::get<0>(k) == room_id && std::get<1>(k) == session_id)
+        rows.push_back(v);
+    return rows;
+  }
+
+  std::vector<inbound_group_row> sessions_to_back_up(const std::string& version,
+                                                     size_t limit) override {
+    std::vector<inbound_group_row> rows;
+    for (auto& [k, v] : inbound_)
+      if (v.backed_up_version != version && rows.size() < limit)
         rows.push_back(v);
     return rows;
   }

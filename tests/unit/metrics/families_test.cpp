@@ -56,7 +56,7 @@ CAF_TEST(names follow the Prometheus conventions and are unique) {
     CAF_CHECK(f.label != "room" && f.label != "room_id" && f.label != "user"
               && f.label != "user_id" && f.label != "sender");
   }
-  CAF_CHECK_EQUAL(names.size(), 23u);
+  CAF_CHECK_EQUAL(names.size(), 24u);
 }
 
 CAF_TEST(the families the issue lists exist under their names) {
@@ -77,6 +77,7 @@ CAF_TEST(the families the issue lists exist under their names) {
                     "hermes_matrix_crypto_parked_events", "hermes_matrix_crypto_one_time_keys",
                     "hermes_matrix_crypto_megolm_sessions",
                     "hermes_matrix_crypto_room_key_shares_total",
+                    "hermes_matrix_crypto_key_backup_sessions_total",
                     "hermes_matrix_journal_backlog", "hermes_matrix_media_in_total",
                     "hermes_matrix_media_out_total"}) {
     CAF_MESSAGE(name);

@@ -142,6 +142,8 @@ CAF_TEST(crypto gauges and counters) {
   coder->set_megolm_sessions(3, 1);
   coder->room_keys_sent(2);
   coder->room_keys_received(1);
+  coder->key_backup_sessions("backed_up", 3);
+  coder->key_backup_sessions("restored", 2);
   auto p = [](const char* k, const char* v) {
     return test::label_set{{"profile", "coder"}, {k, v}};
   };
@@ -154,6 +156,12 @@ CAF_TEST(crypto gauges and counters) {
   CAF_CHECK_EQUAL(value(reg, "hermes_matrix_crypto_megolm_sessions", p("direction", "outbound")), 1);
   CAF_CHECK_EQUAL(value(reg, "hermes_matrix_crypto_room_key_shares_total", p("direction", "sent")), 2);
   CAF_CHECK_EQUAL(value(reg, "hermes_matrix_crypto_room_key_shares_total", p("direction", "received")), 1);
+  auto backup = [&](const char* result) {
+    return value(reg, "hermes_matrix_crypto_key_backup_sessions_total", p("result", result));
+  };
+  CAF_CHECK_EQUAL(backup("backed_up"), 3);
+  CAF_CHECK_EQUAL(backup("restored"), 2);
+  CAF_CHECK_EQUAL(backup("skipped"), 0);
 }
 
 CAF_TEST(handles are safe to use from several threads at once) {

@@ -146,6 +146,21 @@ CAF_TEST(e2ee typo is an error and means off) {
   CAF_CHECK(!p.usable());
 }
 
+CAF_TEST(key backup creation is off unless asked for and a typo says where) {
+  CAF_CHECK(!load(base).config.create_key_backup);
+  CAF_CHECK(!load(base + "MATRIX_KEY_BACKUP=off\n").config.create_key_backup);
+  auto p = load(base + "MATRIX_KEY_BACKUP=Create\n");
+  CAF_CHECK(p.config.create_key_backup);
+  CAF_CHECK_EQUAL(errors(p.issues), 0);
+  auto typo = load(base + "MATRIX_KEY_BACKUP=yes\n");
+  CAF_CHECK(!typo.config.create_key_backup);
+  auto* i = about(typo, "MATRIX_KEY_BACKUP");
+  CAF_REQUIRE(i != nullptr);
+  CAF_CHECK(i->level == severity::error);
+  CAF_CHECK_EQUAL(i->line, 4);
+  CAF_CHECK(!typo.usable());
+}
+
 CAF_TEST(undecryptable notice wait) {
   CAF_CHECK_EQUAL(load(base).config.undecryptable_notice_seconds, 60);
   CAF_CHECK_EQUAL(load(base + "HERMES_MATRIX_UNDECRYPTABLE_NOTICE_SECONDS=5\n")

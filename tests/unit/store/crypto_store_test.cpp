@@ -1,6 +1,7 @@
 #define CAF_SUITE crypto_store
 
 #include "store/pickle_key_file.hpp"
+#include "store/recovery_key_file.hpp"
 #include "store/profile_store.hpp"
 
 #include "caf/test/unit_test.hpp"
@@ -40,16 +41,17 @@ void raw_exec(const std::filesystem::path& path, const char* sql) {
 
 CAF_TEST_FIXTURE_SCOPE(crypto_store_tests, fixture)
 
-CAF_TEST(a new store is at schema version 6 and starts without crypto state) {
+CAF_TEST(a new store is at schema version 8 and starts without crypto state) {
   auto store = open_ok(path);
-  CAF_CHECK_EQUAL(store->get("schema_version"), std::optional<std::string>{"7"});
+  CAF_CHECK_EQUAL(store->get("schema_version"), std::optional<std::string>{"8"});
+  CAF_CHECK(store->sessions_to_back_up("1", 10).empty());
   CAF_CHECK(!store->crypto_account());
   CAF_CHECK(store->olm_sessions("K").empty());
   CAF_CHECK(!store->tracked_devices());
   CAF_CHECK(store->parked().empty());
 }
 
-CAF_TEST(a version 2 store migrates to version 7 and keeps its journal and outbox) {
+CAF_TEST(a version 2 store migrates to version 8 and keeps its journal and outbox) {
   std::filesystem::create_directories(path.parent_path());
   raw_exec(path, R"sql(
     CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
@@ -66,7 +68,7 @@ CAF_TEST(a version 2 store migrates to version 7 and keeps its journal and outbo
       VALUES ('!r', 't1', 'm.room.message', '{}', 1);
   )sql");
   auto store = open_ok(path);
-  CAF_CHECK_EQUAL(store->get("schema_version"), std::optional<std::string>{"7"});
+  CAF_CHECK_EQUAL(store->get("schema_version"), std::optional<std::string>{"8"});
   CAF_CHECK_EQUAL(store->get("next_batch"), std::optional<std::string>{"s9"});
   CAF_CHECK(!store->remember_thread("!r", "$root")); // version 4's table is there
   auto journal = store->pending_journal();
@@ -154,6 +156,61 @@ CAF_TEST(an inbound session is only replaced by one that knows an earlier index)
   CAF_REQUIRE_EQUAL(better.size(), 1u);
   CAF_CHECK_EQUAL(better[0].pickle, "from-0");
   CAF_CHECK_EQUAL(better[0].first_known_index, 0);
+}
+
+CAF_TEST(a version 7 store keeps its inbound sessions and has them all to back up) {
+  {
+    auto store = open_ok(path);
+    crypto_changes c;
+    c.inbound = {{"!r", "g1", "KA", "EA", "[]", "gp1", 0, "@u:hs"}};
+    CAF_CHECK(!store->commit_crypto(c));
+  }
+  // Back to what version 7 had: no backed_up_version column.
+  raw_exec(path, R"sql(
+    ALTER TABLE inbound_group_sessions DROP COLUMN backed_up_version;
+    UPDATE meta SET value = '7' WHERE key = 'schema_version';
+  )sql");
+  auto store = open_ok(path);
+  CAF_CHECK_EQUAL(store->get("schema_version"), std::optional<std::string>{"8"});
+  auto todo = store->sessions_to_back_up("1", 10);
+  CAF_REQUIRE_EQUAL(todo.size(), 1u);
+  CAF_CHECK_EQUAL(todo[0].session_id, "g1");
+  CAF_CHECK_EQUAL(todo[0].pickle, "gp1");
+  CAF_CHECK_EQUAL(todo[0].backed_up_version, "");
+}
+
+CAF_TEST(sessions are backed up once per version and a better copy again) {
+  auto store = open_ok(path);
+  crypto_changes c;
+  c.inbound = {{"!r", "g1", "KA", "EA", "[]", "p1", 3, "@u:hs"},
+               {"!r", "g2", "KA", "EA", "[]", "p2", 0, "@u:hs"},
+               {"!r", "g3", "KA", "EA", "[]", "p3", 0, "", "1"}}; // restored from backup 1
+  CAF_CHECK(!store->commit_crypto(c));
+  auto first = store->sessions_to_back_up("1", 1);
+  CAF_REQUIRE_EQUAL(first.size(), 1u); // the batch bound
+  CAF_CHECK_EQUAL(store->sessions_to_back_up("1", 10).size(), 2u);
+  crypto_changes marks;
+  marks.backed_up = {{"!r", "g1", "KA", 3, "1"}, {"!r", "g2", "KA", 0, "1"}};
+  CAF_CHECK(!store->commit_crypto(marks));
+  CAF_CHECK(store->sessions_to_back_up("1", 10).empty());
+  // Another backup version needs them all.
+  CAF_CHECK_EQUAL(store->sessions_to_back_up("2", 10).size(), 3u);
+  // A better copy of g1 (an earlier index) is to be backed up again; a mark for the
+  // copy that was uploaded before it came does not cover it.
+  crypto_changes better;
+  better.inbound = {{"!r", "g1", "KA", "EA", "[]", "p1-better", 0, "@u:hs"}};
+  CAF_CHECK(!store->commit_crypto(better));
+  crypto_changes stale;
+  stale.backed_up = {{"!r", "g1", "KA", 3, "1"}};
+  CAF_CHECK(!store->commit_crypto(stale));
+  auto again = store->sessions_to_back_up("1", 10);
+  CAF_REQUIRE_EQUAL(again.size(), 1u);
+  CAF_CHECK_EQUAL(again[0].pickle, "p1-better");
+  // A worse copy changes nothing (not even the bookkeeping).
+  crypto_changes worse;
+  worse.inbound = {{"!r", "g2", "KA", "EA", "[]", "p2-worse", 5, "@u:hs"}};
+  CAF_CHECK(!store->commit_crypto(worse));
+  CAF_CHECK_EQUAL(store->sessions_to_back_up("1", 10).size(), 1u);
 }
 
 CAF_TEST(an outbound session is replaced per room and discarded on rotation) {
@@ -271,6 +328,45 @@ CAF_TEST(a key file others can read or that holds no key is refused) {
   auto open_to_all = load_pickle_key(secret{}, path);
   CAF_REQUIRE(std::holds_alternative<std::string>(open_to_all));
   CAF_CHECK_NOT_EQUAL(std::get<std::string>(open_to_all).find("chmod 600"), std::string::npos);
+}
+
+// -- the recovery key of a backup we created ----------------------------------
+
+CAF_TEST(the recovery key file is written once private and read back) {
+  auto file = recovery_key_path_for(path);
+  CAF_CHECK_EQUAL(file.filename().string(), "hermes-matrix.recovery-key");
+  std::filesystem::create_directories(file.parent_path());
+  auto old_umask = ::umask(0);
+  auto err = write_recovery_key_file(file, "EsT1 H3Wm yHnZ");
+  ::umask(old_umask);
+  CAF_CHECK(!err);
+  CAF_CHECK_EQUAL(mode_of(file), 0600u);
+  auto read = read_recovery_key_file(file);
+  CAF_CHECK_EQUAL(read.error, "");
+  CAF_CHECK_EQUAL(read.value, "EsT1 H3Wm yHnZ");
+  // Never over what is there.
+  CAF_CHECK_EQUAL(write_recovery_key_file(file, "another"), std::optional<std::string>{"exists"});
+  CAF_CHECK_EQUAL(read_recovery_key_file(file).value, "EsT1 H3Wm yHnZ");
+  // Open to others: refused, without the key in the error.
+  ::chmod(file.c_str(), 0644);
+  auto open_to_all = read_recovery_key_file(file);
+  CAF_CHECK_EQUAL(open_to_all.value, "");
+  CAF_CHECK_NOT_EQUAL(open_to_all.error.find(file.string()), std::string::npos);
+  CAF_CHECK_EQUAL(open_to_all.error.find("EsT1"), std::string::npos);
+}
+
+CAF_TEST(a link in place of the recovery key file is neither followed nor written through) {
+  auto file = recovery_key_path_for(path);
+  std::filesystem::create_directories(file.parent_path());
+  auto target = file.parent_path() / "elsewhere";
+  std::filesystem::create_symlink(target, file);
+  CAF_CHECK_EQUAL(write_recovery_key_file(file, "EsT1"), std::optional<std::string>{"exists"});
+  CAF_CHECK(!std::filesystem::exists(target));
+  { std::ofstream out{target}; out << "EsT1 planted\n"; }
+  ::chmod(target.c_str(), 0600);
+  auto read = read_recovery_key_file(file);
+  CAF_CHECK_EQUAL(read.value, "");
+  CAF_CHECK_NOT_EQUAL(read.error, "");
 }
 
 CAF_TEST_FIXTURE_SCOPE_END()

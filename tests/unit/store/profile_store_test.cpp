@@ -52,7 +52,7 @@ CAF_TEST(values survive closing and reopening) {
   auto store = open_ok(path);
   CAF_CHECK_EQUAL(store->get("next_batch"), std::optional<std::string>{"s2"});
   CAF_CHECK_EQUAL(store->get("missing"), std::nullopt);
-  CAF_CHECK_EQUAL(store->get("schema_version"), std::optional<std::string>{"7"});
+  CAF_CHECK_EQUAL(store->get("schema_version"), std::optional<std::string>{"8"});
   CAF_CHECK(!store->erase("next_batch"));
   CAF_CHECK(!store->erase("never there"));
   CAF_CHECK_EQUAL(store->get("next_batch"), std::nullopt);
