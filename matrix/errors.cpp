@@ -107,9 +107,14 @@ std::string excerpt(std::string_view body) {
       auto end = start;
       while (end < out.size() && out[end] != ' ' && out[end] != '"' && out[end] != '<')
         ++end;
-      out.replace(start, end - start, "***");
+      if (end > start)
+        out.replace(start, end - start, "***");
     }
   }
+  // A mask is longer than a one- or two-character "token": keep the excerpt within its
+  // limit all the same (a hostile body full of prefixes must not make it grow).
+  if (out.size() > excerpt_limit)
+    out.resize(excerpt_limit);
   if (body.size() > excerpt_limit)
     out += "...";
   return out;
