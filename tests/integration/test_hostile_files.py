@@ -9,7 +9,9 @@ Runs as root (to act as another user); skipped otherwise.
 
 import os
 import pathlib
+import shutil
 import subprocess
+import tempfile
 
 import pytest
 
@@ -45,13 +47,12 @@ def closed_again(profile_dir):
 
 
 @pytest.fixture
-def world(tmp_path):
-    tmp_path.chmod(0o755)  # nobody must reach the folders opened for it
-    for p in tmp_path.parents:
-        if p == pathlib.Path("/"):
-            break
-        if p.stat().st_mode & 0o001 == 0:
-            p.chmod(p.stat().st_mode | 0o001)  # traversable (pytest's temp root is 0700)
+def world():
+    # Nobody must reach the folders opened for it, so the world is not under pytest's
+    # temp root: that is 0700, and every pytest session that starts (ctest runs two at a
+    # time) closes it again, which made a planting step fail with "Permission denied".
+    tmp_path = pathlib.Path(tempfile.mkdtemp(prefix="hm-hostile-files-"))
+    tmp_path.chmod(0o755)
     hs = Devhs(tmp_path / "devhs")
     agent = AgentDouble()
     doru = Human(hs, "doru", "Doru")
@@ -88,6 +89,7 @@ def world(tmp_path):
     doru.close()
     agent.stop()
     hs.stop()
+    shutil.rmtree(tmp_path, ignore_errors=True)
 
 
 def test_a_store_another_user_planted_is_refused_and_left_alone(world):
