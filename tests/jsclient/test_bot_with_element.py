@@ -5,36 +5,17 @@ emoji in their DM as Element asks them to, and the operator confirms with
 `hermes-matrix verify`."""
 
 import json
-import pathlib
 import re
 import subprocess
-import sys
 import urllib.request
 
 import pytest
 
-HERE = pathlib.Path(__file__).resolve().parent
-REPO = HERE.parents[1]
-sys.path.insert(0, str(REPO))
-sys.path.insert(0, str(REPO / "tests" / "integration"))
-from person import JsPerson, npm_packages_missing  # noqa: E402
-from tests.devhs.launcher import Homeserver  # noqa: E402
+from fixtures import *  # noqa: F401,F403 (the fixtures npm_packages and hs)
+from fixtures import nio_warnings
+from person import JsPerson
 
-pytestmark = [pytest.mark.filterwarnings("ignore:the imp module is deprecated:DeprecationWarning"),
-              pytest.mark.filterwarnings("ignore:'cgi' is deprecated:DeprecationWarning")]
-
-
-@pytest.fixture(autouse=True)
-def npm_packages():
-    missing = npm_packages_missing()
-    if missing:
-        pytest.fail(missing)
-
-
-@pytest.fixture
-def hs(tmp_path):
-    with Homeserver(str(tmp_path / "hs")) as server:
-        yield server
+pytestmark = nio_warnings
 
 
 class World:

@@ -6,39 +6,18 @@ the bot. Without the npm packages every test fails and says how to install them 
 test does)."""
 
 import json
-import pathlib
 import re
-import sys
 import urllib.request
 
 import pytest
 
-HERE = pathlib.Path(__file__).resolve().parent
-REPO = HERE.parents[1]
-sys.path.insert(0, str(REPO))
-sys.path.insert(0, str(REPO / "tests" / "integration"))
-from person import JsPerson, npm_packages_missing  # noqa: E402
-from tests.devhs.launcher import Homeserver  # noqa: E402
+from fixtures import *  # noqa: F401,F403 (the fixtures npm_packages and hs)
+from fixtures import nio_warnings
+from person import JsPerson
 
-# e2ee_support imports matrix-nio, whose Debian build imports modules Python 3.11
-# deprecates (as tests/integration/conftest.py says).
-pytestmark = [pytest.mark.filterwarnings("ignore:the imp module is deprecated:DeprecationWarning"),
-              pytest.mark.filterwarnings("ignore:'cgi' is deprecated:DeprecationWarning")]
+pytestmark = nio_warnings
 
 BACKUP_ALGORITHM = "m.megolm_backup.v1.curve25519-aes-sha2"
-
-
-@pytest.fixture(autouse=True)
-def npm_packages():
-    missing = npm_packages_missing()
-    if missing:
-        pytest.fail(missing)
-
-
-@pytest.fixture
-def hs(tmp_path):
-    with Homeserver(str(tmp_path / "hs")) as server:
-        yield server
 
 
 @pytest.fixture
