@@ -437,10 +437,24 @@ std::variant<std::vector<journal_entry>, std::string> admit(profile_cell_pointer
       learn_room_state(info, ev);
     if (joined.summary && joined.summary->joined_member_count)
       info.joined_member_count = *joined.summary->joined_member_count;
-    for (auto& ev : joined.timeline.events) {
+    // The first sync of a profile is history, answered only after the bot's own last
+    // message or reaction in the room: what came after it was sent to a bot that lost
+    // its store (a new device restored from the key backup) or its cursor, and is
+    // answered once now. A bot that never spoke in the room (its join is a state event)
+    // answers none of its history.
+    auto& events = joined.timeline.events;
+    size_t history_end = 0; // events before it are history
+    if (batch.initial) {
+      auto own = std::find_if(events.rbegin(), events.rend(), [&](const matrix::room_event& ev) {
+        return ev.sender == st.bot.user_id && !ev.state_key;
+      });
+      history_end = own == events.rend() ? events.size()
+                                         : static_cast<size_t>(events.rend() - own);
+    }
+    for (size_t i = 0; i < events.size(); ++i) {
+      auto& ev = events[i];
       if (ev.state_key)
         learn_room_state(info, ev);
-      // The first sync of a profile is history: nothing in it is answered.
       // Encrypted events only when this profile does encryption (with it off they stay
       // unanswered, as before).
       // Reactions too: a reaction on an approval prompt answers it.
@@ -448,7 +462,9 @@ std::variant<std::vector<journal_entry>, std::string> admit(profile_cell_pointer
       bool wanted = ev.type == "m.room.message" || ev.type == "m.reaction" || ev.type == "m.sticker"
                     || (ev.type == "m.room.encrypted" && st.config.e2ee != profiles::e2ee_mode::off)
                     || (st.crypto && matrix::crypto::is_verification_event(ev.type, ev.content()));
-      if (batch.initial || !wanted || ev.sender == st.bot.user_id)
+      bool history = i < history_end
+                     || (batch.initial && matrix::crypto::is_verification_event(ev.type, ev.content()));
+      if (history || !wanted || ev.sender == st.bot.user_id)
         continue;
       entries.push_back({ev.event_id, room_id, "message", ev.raw.dump(-1, ' ', false,
                                                       nlohmann::json::error_handler_t::replace)});

@@ -423,3 +423,59 @@ def test_a_backup_the_homeserver_cannot_show_at_start_is_opened_later(tmp_path):
         finally:
             proc.stop()
         assert_no_secrets(proc.stderr, home, key_text, backup)
+
+
+def test_messages_sent_while_the_store_was_lost_are_answered_once_after_the_restore(tmp_path):
+    """The bot's store is lost while the person goes on writing. The bot comes back as a
+    new device (logged in again) and fills its empty store from the backup: the message
+    sent meanwhile, in the Megolm session the backup holds, is read and answered once;
+    the one answered before the loss is not answered again."""
+    with Homeserver(str(tmp_path / "hs")) as hs:
+        bot, home, key_text, backup = bot_with_backup(tmp_path, hs)
+        bot_id = bot["user_id"]
+        procs = []
+
+        async def scenario():
+            human = await Human(hs.url, tmp_path / "nio").login()
+            try:
+                procs.append(Bot(home))
+                assert procs[0].wait_for(r"backing up room keys to key backup version 1"), \
+                    procs[0].stderr
+                room_id = await human.encrypted_room([bot_id])
+                await human.send(room_id, HELP)
+                assert (await human.read(room_id, bot_id, 1, contains=HELP))[0], procs[0].stderr
+                session = megolm_session_ids(hs.url, room_id, "@human:localhost")[-1]
+                assert session in wait_backed_up(hs.url, bot["access_token"], backup, room_id,
+                                                 [session])
+                assert procs[0].stop() == 0, procs[0].stderr
+                per_answer = len(bot_messages(hs.url, room_id, bot_id))
+                for f in (home / "platforms" / "matrix").iterdir():
+                    if f.name.startswith("hermes-matrix.db"):
+                        f.unlink()
+
+                # Written while the bot is gone, in the session the backup holds.
+                await human.send(room_id, HELP)
+                assert megolm_session_ids(hs.url, room_id, "@human:localhost")[-1] == session
+
+                login = api(hs.url, "POST", "/login", body={
+                    "type": "m.login.password", "identifier": {"type": "m.id.user", "user": "hermes"},
+                    "password": "pw-hermes-1"})
+                bot_home(tmp_path / "home", hs.url, login["access_token"],
+                         extra=f"MATRIX_RECOVERY_KEY={key_text}\n")
+                procs.append(Bot(home))
+                assert (await human.read(room_id, bot_id, 1, contains=HELP))[0], procs[1].stderr
+                assert f"restored the key of Megolm session {session}" in procs[1].stderr \
+                    or procs[1].wait_for(r"restored the key of Megolm session " + re.escape(session))
+                # A later message is answered after it: each message has had its answer, once.
+                await human.send(room_id, HELP)
+                assert (await human.read(room_id, bot_id, 1, contains=HELP))[0], procs[1].stderr
+                assert len(bot_messages(hs.url, room_id, bot_id)) == 3 * per_answer, procs[1].stderr
+            finally:
+                await human.close()
+
+        try:
+            run(scenario(), timeout=180)
+        finally:
+            for p in procs:
+                p.stop()
+        assert_no_secrets("".join(p.stderr for p in procs), home, key_text, backup)
