@@ -216,9 +216,13 @@ CAF_TEST(requests are routed by method and path) {
 }
 
 CAF_TEST(verification actions) {
-  CAF_CHECK_EQUAL(std::get<0>(read_verification_action(R"({"action":"confirm"})")), "confirm");
-  CAF_CHECK_EQUAL(std::get<0>(read_verification_action(R"({"action":"reject"})")), "reject");
-  CAF_CHECK_EQUAL(std::get<0>(read_verification_action(R"({"action":"cancel"})")), "cancel");
+  // The answers are kept before they are compared: CAF_CHECK_EQUAL would hold a
+  // reference into the temporary variant (stack-use-after-scope under ASan).
+  for (std::string action : {"confirm", "reject", "cancel"}) {
+    auto read = read_verification_action(R"({"action":")" + action + R"("})");
+    CAF_REQUIRE_EQUAL(read.index(), 0u);
+    CAF_CHECK(std::get<0>(read) == action);
+  }
   for (auto bad : {"", "[]", R"({"action":"approve"})", R"({"action":1})",
                    R"({"action":"confirm","x":1})"})
     CAF_CHECK_EQUAL(read_verification_action(bad).index(), 1u);
