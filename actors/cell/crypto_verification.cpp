@@ -217,7 +217,8 @@ void take(crypto_pointer self, const crypto::verification_event& e,
   using action = crypto::verification_intake::action;
   switch (intake.what) {
     case action::ignore:
-      st.log->info("ignoring {}", intake.why);
+      st.log->log(intake.routine ? spdlog::level::debug : spdlog::level::info, "ignoring {}",
+                  intake.why);
       return;
     case action::decline: {
       st.log->info("declined {}", intake.why);

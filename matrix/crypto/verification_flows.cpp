@@ -94,6 +94,7 @@ verification_intake verification_flows::receive(const verification_event& e,
     }
     if (!flow->open()) {
       out.why = "a " + e.type + " from " + e.sender + " of a finished flow";
+      out.routine = e.type == "m.key.verification.done" || e.type == "m.key.verification.cancel";
       return out;
     }
     if (!flow->sas) {

@@ -58,6 +58,9 @@ struct verification_intake {
   std::string flow_id;
   std::optional<verification_send> reply;
   std::string why; ///< for the log, never a key
+  /// An ignored event that is an ordinary part of the protocol (their done or cancel
+  /// after the flow ended): not worth the operator's attention.
+  bool routine = false;
 };
 
 class verification_flows {
