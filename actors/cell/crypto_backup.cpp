@@ -5,6 +5,7 @@
 // from the backup when a room event's key is missing or the store started empty. A
 // backup it cannot use is logged and left alone; nothing here ever logs a key.
 
+#include "actors/cell/crypto_drive.hpp"
 #include "actors/cell/crypto_state.hpp"
 #include "matrix/crypto/backup_sessions.hpp"
 #include "matrix/crypto/secure_random.hpp"
@@ -109,17 +110,10 @@ void opened(crypto_pointer self, std::shared_ptr<const crypto::backup_key> key,
   back_up_room_keys(self);
 }
 
-void drive(crypto_pointer self, crypto::backup_opening::step step) {
+/// How opening the backup ended: backing up starts, or why not.
+void opening_ended(crypto_pointer self, crypto::backup_opening::step& step) {
   using opening = crypto::backup_opening;
   auto& st = self->state;
-  if (auto* p = std::get_if<opening::perform>(&step)) {
-    self->request(st.link.engine, caf::infinite, to_http_call(st.link, p->request, st.next_call++))
-      .then([self](const http_result& res) {
-        auto& s = self->state;
-        drive(self, s.backup.opening->answer(to_matrix_result(res)));
-      });
-    return;
-  }
   if (auto* done = std::get_if<opening::opened>(&step))
     opened(self, st.backup.opening->key(), done->version.version);
   else if (std::holds_alternative<opening::no_backup>(step))
@@ -136,6 +130,14 @@ void drive(crypto_pointer self, crypto::backup_opening::step step) {
   release_waiting(self);
 }
 
+/// Opens the backup with the machine in st.backup.opening, from its first step.
+void open_now(crypto_pointer self) {
+  using opening = crypto::backup_opening;
+  auto& b = self->state.backup;
+  drive<opening>(self, [](crypto_state& s) -> opening& { return *s.backup.opening; },
+                 b.opening->start(), [self](opening::step& step) { opening_ended(self, step); });
+}
+
 /// The server no longer takes uploads to our version: it is read again, and backing
 /// up goes on only when the new backup is ours too.
 void reopen(crypto_pointer self, const std::string& why) {
@@ -147,7 +149,7 @@ void reopen(crypto_pointer self, const std::string& why) {
   b.version.clear();
   b.public_key.reset();
   b.opening.emplace(b.key);
-  drive(self, b.opening->start());
+  open_now(self);
 }
 
 void back_up_later(crypto_pointer self) {
@@ -158,19 +160,13 @@ void back_up_later(crypto_pointer self) {
   self->delayed_send(self, retry_after, atom::internal_v, atom::flush_v);
 }
 
-/// MATRIX_KEY_BACKUP=create: the flow of backup_creation; the recovery key goes to its
-/// file before anything reaches the server.
-void drive_creation(crypto_pointer self, crypto::backup_creation::step step) {
+void create_from(crypto_pointer self, crypto::backup_creation::step step);
+
+/// MATRIX_KEY_BACKUP=create: how a step of backup_creation that asks for no request
+/// ends; the recovery key goes to its file before anything reaches the server.
+void creation_ended(crypto_pointer self, crypto::backup_creation::step& step) {
   using creation = crypto::backup_creation;
   auto& st = self->state;
-  if (auto* p = std::get_if<creation::perform>(&step)) {
-    self->request(st.link.engine, caf::infinite, to_http_call(st.link, p->request, st.next_call++))
-      .then([self](const http_result& res) {
-        auto& s = self->state;
-        drive_creation(self, s.backup.creating->answer(to_matrix_result(res)));
-      });
-    return;
-  }
   if (auto* keep = std::get_if<creation::keep_recovery_key>(&step)) {
     auto path = recovery_key_path_for(st.store->path());
     auto err = write_recovery_key_file(path, keep->recovery_key);
@@ -179,7 +175,7 @@ void drive_creation(crypto_pointer self, crypto::backup_creation::step step) {
       st.log->warn("creating a key backup: its recovery key is in {}; move it to "
                    "MATRIX_RECOVERY_KEY in the profile's .env and delete the file",
                    path.string());
-      drive_creation(self, st.backup.creating->kept());
+      create_from(self, st.backup.creating->kept());
       return;
     }
     st.log->error("not creating a key backup: {}",
@@ -194,6 +190,13 @@ void drive_creation(crypto_pointer self, crypto::backup_creation::step step) {
   }
   st.backup.creating.reset();
   release_waiting(self);
+}
+
+/// Drives the machine in st.backup.creating from `step`.
+void create_from(crypto_pointer self, crypto::backup_creation::step step) {
+  using creation = crypto::backup_creation;
+  drive<creation>(self, [](crypto_state& s) -> creation& { return *s.backup.creating; },
+                  std::move(step), [self](creation::step& end) { creation_ended(self, end); });
 }
 
 bool commit_marks(crypto_pointer self, std::vector<crypto::backed_up_mark> marks) {
@@ -212,7 +215,7 @@ void open_key_backup(crypto_pointer self) {
   auto& st = self->state;
   if (!st.config.recovery_key.empty()) {
     st.backup.opening.emplace(st.user_id, st.config.recovery_key.reveal());
-    drive(self, st.backup.opening->start());
+    open_now(self);
     return;
   }
   if (!st.config.create_key_backup)
@@ -228,11 +231,11 @@ void open_key_backup(crypto_pointer self) {
     }
     st.backup.opening.emplace(st.user_id, kept.value);
     crypto::wipe_memory(kept.value.data(), kept.value.size());
-    drive(self, st.backup.opening->start());
+    open_now(self);
     return;
   }
   st.backup.creating.emplace(st.user_id, st.config.device_id, *st.account);
-  drive_creation(self, st.backup.creating->start());
+  create_from(self, st.backup.creating->start());
 }
 
 void back_up_room_keys(crypto_pointer self) {
@@ -243,7 +246,7 @@ void back_up_room_keys(crypto_pointer self) {
     b.reopen_later = false;
     if (b.key) {
       b.opening.emplace(b.key);
-      drive(self, b.opening->start());
+      open_now(self);
     } else {
       open_key_backup(self);
     }

@@ -4,6 +4,7 @@
 // crypto actor performs the requests they ask for and logs their outcome; nothing here
 // ever logs a key.
 
+#include "actors/cell/crypto_drive.hpp"
 #include "actors/cell/crypto_state.hpp"
 #include "matrix/crypto/own_device_signing.hpp"
 #include "matrix/crypto/user_identity_signing.hpp"
@@ -14,22 +15,6 @@ namespace hm::crypto_detail {
 
 namespace {
 
-/// Performs the requests the signing machine held in `holder` asks for, handing it
-/// each answer, until it ends; `on_end` gets its last step.
-template <class Machine, class OnEnd>
-void drive(crypto_pointer self, std::optional<Machine> crypto_state::*holder,
-           typename Machine::step step, OnEnd on_end) {
-  auto& st = self->state;
-  if (auto* p = std::get_if<typename Machine::perform>(&step)) {
-    self->request(st.link.engine, caf::infinite, to_http_call(st.link, p->request, st.next_call++))
-      .then([self, holder, on_end](const http_result& res) {
-        drive(self, holder, (self->state.*holder)->answer(to_matrix_result(res)), on_end);
-      });
-    return;
-  }
-  on_end(step);
-}
-
 void next_identity(crypto_pointer self) {
   using signing = crypto::user_identity_signing;
   auto& st = self->state;
@@ -37,8 +22,8 @@ void next_identity(crypto_pointer self) {
     return;
   auto& [user, master] = st.identities_to_sign.front();
   st.identity_signing.emplace(st.user_id, st.config.recovery_key.reveal(), user, master);
-  drive(self, &crypto_state::identity_signing, st.identity_signing->start(),
-        [self](const signing::step& step) {
+  drive<signing>(self, [](crypto_state& s) -> signing& { return *s.identity_signing; },
+                 st.identity_signing->start(), [self](const signing::step& step) {
           auto& s = self->state;
           auto& whose = s.identities_to_sign.front().first;
           if (auto* done = std::get_if<signing::signed_identity>(&step); done && done->newly)
@@ -76,7 +61,8 @@ void cross_sign_device(crypto_pointer self) {
     return;
   st.cross_signing_tried = true;
   st.signing.emplace(st.user_id, st.config.device_id, st.config.recovery_key.reveal());
-  drive(self, &crypto_state::signing, st.signing->start(), [self](const signing::step& step) {
+  drive<signing>(self, [](crypto_state& s) -> signing& { return *s.signing; }, st.signing->start(),
+                 [self](const signing::step& step) {
     auto& s = self->state;
     if (auto* done = std::get_if<signing::signed_device>(&step))
       s.own_master_key = done->master_key;

@@ -72,7 +72,9 @@ void drive(crypto_pointer self, crypto::room_send::step step) {
     if (done->keys_sent > 0)
       st.metrics->room_keys_sent(done->keys_sent);
     publish_store_counts(self);
-    back_up_room_keys(self);
+    // Only a new session brings a room key the backup lacks (not one SELECT per message).
+    if (done->new_session)
+      back_up_room_keys(self);
     finish_job(self, event_to_send{"m.room.encrypted", std::move(done->content)});
     return;
   }

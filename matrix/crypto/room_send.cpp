@@ -95,6 +95,7 @@ room_send::step room_send::plan(room_send_context& ctx, std::int64_t now_ms) {
       return failure{failure::kind::internal, "cannot create a Megolm session", std::nullopt};
     session_.emplace(std::move(fresh).value());
     fresh_session_ = true;
+    created_session_ = true;
     shared_.clear();
     plan = plan_room_key_share(ctx.tracker, members_, ctx.self, shared_);
   }
@@ -218,7 +219,7 @@ room_send::step room_send::encrypt(room_send_context& ctx) {
     return *error;
   if (auto failed = commit(ctx, changes))
     return *failed;
-  return encrypted{std::move(enc).value(), keys_sent_};
+  return encrypted{std::move(enc).value(), keys_sent_, created_session_};
 }
 
 room_send::step room_send::answer(room_send_context& ctx, const result<http_response>& answer,

@@ -50,9 +50,12 @@ public:
     http_request request;
   };
   /// Done: send `content` as m.room.encrypted. `keys_sent` devices got the room key.
+  /// `new_session`: this send created the room's session (its inbound copy is stored,
+  /// so there is a new room key to back up; otherwise there is none).
   struct encrypted {
     nlohmann::json content;
     std::size_t keys_sent = 0;
+    bool new_session = false;
   };
   /// Not sent. `homeserver`: a request was refused (`error` says how; the caller
   /// decides whether that stops the profile); `stale_devices`: the device lists cannot
@@ -108,6 +111,8 @@ private:
   /// session_ was created by this send: its inbound copy (ours to decrypt with, and to
   /// back up) is stored together with it.
   bool fresh_session_ = false;
+  /// This send created a session (stays true once its inbound copy is stored).
+  bool created_session_ = false;
   shared_set shared_; ///< devices that have the session's key
   int query_rounds_ = 0;
   std::vector<std::string> queried_;      ///< querying: the users asked about

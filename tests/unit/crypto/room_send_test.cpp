@@ -164,6 +164,7 @@ CAF_TEST(the first send queries claims and shares before it encrypts and the hum
   auto step = send("hello");
   auto content = encrypted_content(step);
   CAF_CHECK_EQUAL(std::get<room_send::encrypted>(step).keys_sent, 1u);
+  CAF_CHECK(std::get<room_send::encrypted>(step).new_session);
   CAF_REQUIRE_EQUAL(requests.size(), 3u);
   CAF_CHECK(targets(requests[0], "/keys/query"));
   CAF_CHECK(targets(requests[1], "/keys/claim"));
@@ -189,6 +190,7 @@ CAF_TEST(a later send to the same devices asks the homeserver nothing and keeps 
   auto second = encrypted_content(step);
   CAF_CHECK(requests.empty());
   CAF_CHECK_EQUAL(std::get<room_send::encrypted>(step).keys_sent, 0u);
+  CAF_CHECK(!std::get<room_send::encrypted>(step).new_session);
   CAF_CHECK_EQUAL(session_of(first), session_of(second));
   CAF_CHECK_EQUAL(human_reads(second, "$2"), "two");
   auto row = store.outbound_group_session(room);
