@@ -104,9 +104,8 @@ using crypto_actor = caf::typed_actor<
   // Whether a room is encrypted (its state asked when not known yet): a file for it is
   // encrypted before it is uploaded. An error when the state cannot be read.
   caf::replies_to<atom::encrypted, std::string>::with<bool>,
-  // Check this device's keys on the server (again, after a failure).
-  caf::reacts_to<atom::internal, atom::start>,
-  // Upload keys when the counts ask for it (again, after a failure).
+  // The Olm machine's failed requests (key check, key upload, device-list query) and
+  // the key backup's upload are tried again.
   caf::reacts_to<atom::internal, atom::flush>,
   // An admitted in-room verification event (plaintext or decrypted) from the cell.
   caf::reacts_to<room_verification>,

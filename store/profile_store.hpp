@@ -94,9 +94,10 @@ public:
   ~profile_store();
 
   /// A small key-value table for single settings (cursor, filter id, ...).
-  [[nodiscard]] std::optional<std::string> get(const std::string& key);
+  [[nodiscard]] std::optional<std::string> get(const std::string& key) override;
   /// Returns an error text on failure (disk full, corruption).
-  [[nodiscard]] std::optional<std::string> put(const std::string& key, const std::string& value);
+  [[nodiscard]] std::optional<std::string> put(const std::string& key,
+                                               const std::string& value) override;
   /// Removes `key` (nothing when it is not there). An error text on failure.
   [[nodiscard]] std::optional<std::string> erase(const std::string& key);
 
@@ -187,9 +188,9 @@ public:
                                                    int64_t message_index) override;
 
   /// The device tracker's state as last committed.
-  [[nodiscard]] std::optional<std::string> tracked_devices();
+  [[nodiscard]] std::optional<std::string> tracked_devices() override;
   /// Parked events waiting for `session_id`'s key (all parked ones when empty), oldest first.
-  [[nodiscard]] std::vector<parked_row> parked(const std::string& session_id = {});
+  [[nodiscard]] std::vector<parked_row> parked(const std::string& session_id = {}) override;
   /// How many events are parked, and how many Megolm sessions are stored (for metrics).
   [[nodiscard]] int64_t parked_count();
   [[nodiscard]] int64_t inbound_group_session_count();

@@ -56,12 +56,11 @@ size_t import_sessions(crypto_pointer self, const std::vector<crypto::backed_up_
   }
   st.metrics->key_backup_sessions("restored", imported.size());
   publish_store_counts(self);
-  for (auto& id : imported) {
+  for (auto& id : imported)
     st.log->info("restored the key of Megolm session {} from the key backup", id);
-    cancel_key_request(self, id);
-    for (auto& parked : st.store->parked(id))
-      self->send(st.cell, atom::retry_v, parked.event_id);
-  }
+  for (auto& event_id : st.machine->room_keys_arrived(imported))
+    self->send(st.cell, atom::retry_v, event_id);
+  perform_outgoing(self); // the cancellations of our key requests
   return imported.size();
 }
 
@@ -234,7 +233,7 @@ void open_key_backup(crypto_pointer self) {
     open_now(self);
     return;
   }
-  st.backup.creating.emplace(st.user_id, st.config.device_id, *st.account);
+  st.backup.creating.emplace(st.user_id, st.config.device_id, st.machine->olm_account());
   create_from(self, st.backup.creating->start());
 }
 
@@ -255,7 +254,7 @@ void back_up_room_keys(crypto_pointer self) {
   if (b.version.empty() || b.upload_in_flight)
     return;
   auto batch = crypto::next_backup_batch(*st.store, *st.key, *b.public_key, b.version,
-                                         st.account->identity().curve25519);
+                                         st.machine->olm_account().identity().curve25519);
   for (auto& why : batch.skipped)
     st.log->warn("not backing up {}", why);
   if (batch.sessions.empty()) {
@@ -300,7 +299,8 @@ void find_room_key(crypto_pointer self, const std::string& room_id, const matrix
     return;
   }
   if (b.version.empty() || dec.session_id.empty() || !b.asked.insert(dec.session_id).second) {
-    request_room_key(self, room_id, ev, dec);
+    st.machine->request_room_key(room_id, ev, dec);
+    perform_outgoing(self);
     return;
   }
   auto req = crypto::session_request(b.version, room_id, dec.session_id);
@@ -317,7 +317,8 @@ void find_room_key(crypto_pointer self, const std::string& room_id, const matrix
                && import_sessions(self, {{room_id, dec.session_id, std::move(*found.value())}})
                     > 0)
         return;
-      request_room_key(self, room_id, ev, dec);
+      s.machine->request_room_key(room_id, ev, dec);
+      perform_outgoing(self);
     });
 }
 

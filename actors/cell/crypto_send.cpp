@@ -43,16 +43,12 @@ void job_failed(crypto_pointer self, const std::string& what, const matrix::matr
   finish_job(self, make_error(errc::transient, what + ": " + matrix::to_string(err)));
 }
 
-crypto::room_send_context send_context(crypto_state& st) {
-  return {*st.store, *st.key, *st.account, st.tracker, {st.user_id, st.config.device_id}};
-}
-
 /// Acts on a step of the current job's room send: performs the request it asks for
 /// and hands the answer back, or finishes the job with what it came to.
 void drive(crypto_pointer self, crypto::room_send::step step) {
   using send = crypto::room_send;
   auto& st = self->state;
-  for (auto& n : st.sending->take_notes()) {
+  for (auto& n : st.machine->take_send_notes()) {
     if (n.warning)
       st.log->warn("{}", n.text);
     else
@@ -61,13 +57,10 @@ void drive(crypto_pointer self, crypto::room_send::step step) {
   if (auto* p = std::get_if<send::perform>(&step)) {
     self->request(st.link.engine, caf::infinite, to_http_call(st.link, p->request, st.next_call++))
       .then([self](const http_result& res) {
-        auto& s = self->state;
-        auto ctx = send_context(s);
-        drive(self, s.sending->answer(ctx, to_matrix_result(res), unix_now_ms()));
+        drive(self, self->state.machine->send_answer(to_matrix_result(res), unix_now_ms()));
       });
     return;
   }
-  st.sending.reset();
   if (auto* done = std::get_if<send::encrypted>(&step)) {
     if (done->keys_sent > 0)
       st.metrics->room_keys_sent(done->keys_sent);
@@ -95,6 +88,19 @@ void drive(crypto_pointer self, crypto::room_send::step step) {
   }
 }
 
+/// Shares the room's session (stored, or a new one) with the front job's `members`'
+/// devices, then encrypts; after the machine's device-list query, when one is under way.
+void share(crypto_pointer self, std::vector<std::string> members) {
+  auto& st = self->state;
+  if (st.machine->keys_query_in_flight()) {
+    st.share_waiting = std::move(members);
+    return;
+  }
+  auto& j = st.jobs.front();
+  drive(self, st.machine->start_send(j.room_id, j.event_type, j.content, std::move(members),
+                                     unix_now_ms()));
+}
+
 /// Sends the front job as it is (a room without encryption) or shares the room's key and
 /// encrypts it.
 void send_front_job(crypto_pointer self, bool encrypted) {
@@ -111,16 +117,8 @@ void send_front_job(crypto_pointer self, bool encrypted) {
     finish_job(self, event_to_send{j.event_type, j.content});
     return;
   }
-  // Shares the room's session (stored, or a new one) with the members' devices.
-  auto share_with = [self](std::vector<std::string> members) {
-    auto& s2 = self->state;
-    auto& j2 = s2.jobs.front();
-    s2.sending.emplace(j2.room_id, j2.event_type, j2.content, std::move(members),
-                       s2.rooms.policy(j2.room_id));
-    auto ctx = send_context(s2);
-    drive(self, s2.sending->start(ctx, unix_now_ms()));
-  };
-  if (auto* known = s.rooms.members(j.room_id)) {
+  auto share_with = [self](std::vector<std::string> members) { share(self, std::move(members)); };
+  if (auto* known = s.machine->rooms().members(j.room_id)) {
     share_with(*known);
     return;
   }
@@ -140,7 +138,7 @@ void send_front_job(crypto_pointer self, bool encrypted) {
       std::vector<std::string> members;
       for (auto& m : joined.value())
         members.push_back(m.user_id);
-      s2.rooms.note_members(s2.jobs.front().room_id, members);
+      s2.machine->rooms().note_members(s2.jobs.front().room_id, members);
       share_with(std::move(members));
     });
 }
@@ -161,7 +159,7 @@ void room_encryption(crypto_pointer self, const std::string& room_id,
                      std::function<void(bool)> then,
                      std::function<void(const matrix::matrix_error&)> fail) {
   auto& st = self->state;
-  if (auto known = st.rooms.encrypted(room_id)) {
+  if (auto known = st.machine->rooms().encrypted(room_id)) {
     then(*known);
     return;
   }
@@ -171,18 +169,27 @@ void room_encryption(crypto_pointer self, const std::string& room_id,
       auto& s = self->state;
       if (succeeded(res)) {
         auto content = matrix::parse_bounded_json(to_matrix_response(res).body);
-        s.rooms.note_encryption(room_id, content ? *content : nlohmann::json::object());
+        s.machine->rooms().note_encryption(room_id, content ? *content : nlohmann::json::object());
         then(true);
         return;
       }
       auto err = to_matrix_error(res);
       if (err.errcode == "M_NOT_FOUND") {
-        s.rooms.note_unencrypted(room_id);
+        s.machine->rooms().note_unencrypted(room_id);
         then(false);
         return;
       }
       fail(err);
     });
+}
+
+void resume_share(crypto_pointer self) {
+  auto& st = self->state;
+  if (!st.share_waiting || st.machine->keys_query_in_flight())
+    return;
+  auto members = std::move(*st.share_waiting);
+  st.share_waiting.reset();
+  share(self, std::move(members));
 }
 
 void next_job(crypto_pointer self) {

@@ -1,7 +1,7 @@
 #pragma once
 
-// The crypto actor's state and what its parts share (crypto.cpp: start-up, keys,
-// receiving; crypto_send.cpp: sharing room keys and encrypting). Internal to the actors
+// The crypto actor's state and what its parts share (crypto.cpp: start-up, the Olm
+// machine's requests, receiving; crypto_send.cpp: encrypting). Internal to the actors
 // library.
 
 #include "actors/cell/crypto.hpp"
@@ -13,11 +13,10 @@
 #include "matrix/crypto/receive.hpp"
 #include "matrix/crypto/device_tracker.hpp"
 #include "matrix/crypto/megolm.hpp"
+#include "matrix/crypto/olm_machine.hpp"
 #include "matrix/crypto/own_device_signing.hpp"
 #include "matrix/crypto/pickle_key.hpp"
-#include "matrix/crypto/room_registry.hpp"
 #include "matrix/crypto/room_send.hpp"
-#include "matrix/crypto/unwedging.hpp"
 #include "matrix/crypto/user_identity_signing.hpp"
 #include "matrix/crypto/verification_flows.hpp"
 
@@ -90,36 +89,20 @@ struct key_backup_state {
 struct crypto_state : cell_context {
   crypto_config config;
   std::optional<crypto::pickle_key> key;
-  std::optional<crypto::account> account;
-  /// /keys/query has told us what the server holds for this device.
-  bool identity_checked = false;
-  /// The server holds this device's keys (they are ours: checked, or uploaded by us).
-  /// Set once per life, when the cell is told (atom::published).
-  bool device_keys_on_server = false;
-  bool upload_in_flight = false;
+  /// The device's E2EE machine: account, device lists, rooms, key requests, unwedging
+  /// (matrix/crypto/olm_machine.hpp); the actor performs the requests it asks for.
+  std::optional<crypto::olm_machine> machine;
+  /// A timer will let the machine offer its failed requests again (atom::flush).
   bool retry_scheduled = false;
-  /// signed_curve25519 one-time keys the server holds, as last told (sync or upload).
-  std::optional<int64_t> server_one_time_keys;
-  std::optional<std::vector<std::string>> unused_fallback_key_types;
   uint64_t next_call = 1;
-  /// Users we share encrypted rooms with and their verified devices (stored with every
-  /// change; the sync after a restart brings what changed meanwhile, and a fresh sync
-  /// marks every list outdated).
-  crypto::device_tracker tracker;
-  /// Which rooms are encrypted, their rotation policies and joined members.
-  crypto::room_registry rooms;
   std::deque<encrypt_job> jobs;
-  /// The room send of the job at the front, once its members are known.
-  std::optional<crypto::room_send> sending;
+  /// The front job's members, while it waits for a device-list query of the machine
+  /// to end (the send would find those lists in flight).
+  std::optional<std::vector<std::string>> share_waiting;
   /// Cross-signing of this device was tried in this life (once: its outcome is logged).
   bool cross_signing_tried = false;
   /// That cross-signing, while its requests are under way.
   std::optional<crypto::own_device_signing> signing;
-  /// Megolm sessions we asked other devices for in this life → who was asked (the
-  /// sender, and its device when known), to cancel the request once the key is here.
-  std::map<std::string, std::pair<std::string, std::optional<std::string>>> requested_sessions;
-  /// When broken Olm sessions were last replaced, by device (from the store on first use).
-  std::optional<crypto::unwedging> unwedging;
   key_backup_state backup;
   /// The SAS verifications with this device (crypto_verification.cpp).
   crypto::verification_flows verifications;
@@ -141,38 +124,24 @@ using crypto_pointer = crypto_actor::stateful_pointer<crypto_state>;
 /// Unix time in milliseconds (Megolm session ages).
 [[nodiscard]] int64_t unix_now_ms();
 
-/// Pickles the account and commits it; false (and the actor quits) when that fails.
-bool commit_account(crypto_pointer self);
+/// Performs the requests the Olm machine asks for now, handing it each answer (and
+/// acting on what the answer decides), until it asks for nothing more.
+void perform_outgoing(crypto_pointer self);
 
-/// Commits the device tracker's users (so that a restart still knows every device's
-/// keys, and refuses a device whose ed25519 key changed); false (and the actor quits)
-/// when that fails.
-bool save_tracker(crypto_pointer self);
+/// Ends the actor with what a failed machine operation says (store_failed when the
+/// store refused a commit, internal otherwise).
+void quit_on(crypto_pointer self, const matrix::matrix_error& err);
 
+/// Logs the machine's notes.
+void log_notes(crypto_pointer self, const std::vector<crypto::machine_note>& notes);
 
 /// Publishes what the store holds (parked events, Megolm sessions) to the metrics.
 void publish_store_counts(crypto_pointer self);
-
-/// Records the one-time key count the server stated (state and metrics).
-void set_server_one_time_keys(crypto_pointer self, int64_t count);
-
-/// Replaces the broken Olm session with `curve25519`'s device (of `user_id`): a new
-/// session from a claimed one-time key, announced with an encrypted m.dummy so that the
-/// other side starts using it; at most once an hour per device (crypto_unwedge.cpp).
-void replace_broken_session(crypto_pointer self, const std::string& user_id,
-                            const std::string& curve25519);
 
 /// With MATRIX_RECOVERY_KEY: reads the self-signing key from secret storage and signs
 /// this device with it, unless the server already holds that signature; once per life,
 /// after the device keys are on the server (crypto_cross_signing.cpp).
 void cross_sign_device(crypto_pointer self);
-
-/// Asks our other devices and the sending device for the key of a parked event (once
-/// per session in this life).
-void request_room_key(crypto_pointer self, const std::string& room_id,
-                      const matrix::room_event& ev, const crypto::room_decryption& dec);
-/// Tells the devices asked for `session_id`'s key that it is here.
-void cancel_key_request(crypto_pointer self, const std::string& session_id);
 
 /// With MATRIX_RECOVERY_KEY (or the recovery key file of a backup it created): opens the
 /// account's key backup (its version, the key from secret storage); with
@@ -204,6 +173,8 @@ void sign_user_identity(crypto_pointer self, const std::string& user_id,
 
 /// Starts the next queued encryption job, if any (crypto_send.cpp).
 void next_job(crypto_pointer self);
+/// A device-list query of the machine ended: the job waiting for it shares its key.
+void resume_share(crypto_pointer self);
 /// Whether `room_id` is encrypted: m.room.encryption in its state (asked once, then
 /// remembered; encryption cannot be turned off in a room). `fail` gets the error when
 /// the state cannot be read.

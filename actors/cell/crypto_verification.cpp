@@ -173,7 +173,7 @@ void fetch_keys(crypto_pointer self, const std::string& flow_id) {
       if (f == nullptr)
         return;
       std::optional<std::string> known;
-      if (auto* devices = s.tracker.devices(f->user_id))
+      if (auto* devices = s.machine->tracker().devices(f->user_id))
         if (auto d = devices->find(f->device_id); d != devices->end())
           known = d->second.ed25519;
       auto peer = succeeded(res)
@@ -189,7 +189,7 @@ void fetch_keys(crypto_pointer self, const std::string& flow_id) {
         publish(self);
         return;
       }
-      crypto::sas_device ours{s.user_id, s.config.device_id, s.account->identity().ed25519,
+      crypto::sas_device ours{s.user_id, s.config.device_id, s.machine->olm_account().identity().ed25519,
                               s.own_master_key};
       auto sends = s.verifications.begin(flow_id, std::move(ours), std::move(peer).value());
       if (!sends) {

@@ -27,6 +27,8 @@ inline constexpr std::string_view errcode_unknown_index = "HM_UNKNOWN_MESSAGE_IN
 // Key backup: the server's backup is not one we can use with the key we hold.
 inline constexpr std::string_view errcode_unsupported_backup = "HM_UNSUPPORTED_BACKUP";
 inline constexpr std::string_view errcode_backup_key_mismatch = "HM_BACKUP_KEY_MISMATCH";
+// The crypto store refused a commit (its text says why; the caller stops the profile).
+inline constexpr std::string_view errcode_store_failed = "HM_STORE_FAILED";
 
 /// A matrix_error with http_status 0 and the given code. `what` must hold no secret.
 [[nodiscard]] matrix_error crypto_error(std::string_view errcode, std::string what);

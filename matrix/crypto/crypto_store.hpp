@@ -124,6 +124,15 @@ public:
   /// What was decrypted at (`session_id`, `message_index`) before, if anything.
   [[nodiscard]] virtual std::optional<replay_row> replayed(const std::string& session_id,
                                                            int64_t message_index) = 0;
+  /// The device tracker's state as last committed (crypto_changes::devices), if any.
+  [[nodiscard]] virtual std::optional<std::string> tracked_devices() = 0;
+  /// Parked events waiting for `session_id`'s key (all parked ones when empty), oldest first.
+  [[nodiscard]] virtual std::vector<parked_row> parked(const std::string& session_id = {}) = 0;
+  /// A small value kept under `key` besides the tables (when broken Olm sessions were
+  /// replaced); put answers an error text, nullopt when stored.
+  [[nodiscard]] virtual std::optional<std::string> get(const std::string& key) = 0;
+  [[nodiscard]] virtual std::optional<std::string> put(const std::string& key,
+                                                       const std::string& value) = 0;
 };
 
 } // namespace hm::matrix::crypto

@@ -49,9 +49,11 @@ public:
     for (auto& r : c.replay)
       replay_[{r.session_id, r.message_index}] = r;
     for (auto& p : c.park)
-      parked_.emplace(p.event_id, p);
+      if (parked_.emplace(p.event_id, p).second)
+        park_order_.push_back(p.event_id);
     for (auto& id : c.unpark)
-      parked_.erase(id);
+      if (parked_.erase(id) > 0)
+        park_order_.erase(std::find(park_order_.begin(), park_order_.end(), id));
     ++commits_;
     return std::nullopt;
   }
@@ -104,9 +106,31 @@ public:
     return i->second;
   }
 
+  std::optional<std::string> tracked_devices() override { return devices_; }
+
+  std::vector<parked_row> parked(const std::string& session_id = {}) override {
+    std::vector<parked_row> rows; // oldest first, as the SQLite store answers
+    for (auto& id : park_order_)
+      if (auto i = parked_.find(id);
+          i != parked_.end() && (session_id.empty() || i->second.session_id == session_id))
+        rows.push_back(i->second);
+    return rows;
+  }
+
+  std::optional<std::string> get(const std::string& key) override {
+    auto i = meta_.find(key);
+    if (i == meta_.end())
+      return std::nullopt;
+    return i->second;
+  }
+
+  std::optional<std::string> put(const std::string& key, const std::string& value) override {
+    meta_[key] = value;
+    return std::nullopt;
+  }
+
   /// What a test may look at besides the interface.
   size_t commits() const { return commits_; }
-  const std::map<std::string, parked_row>& parked() const { return parked_; }
   const std::optional<std::string>& devices() const { return devices_; }
 
 private:
@@ -117,6 +141,8 @@ private:
   std::optional<std::string> devices_;
   std::map<std::pair<std::string, int64_t>, replay_row> replay_;
   std::map<std::string, parked_row> parked_;
+  std::vector<std::string> park_order_; ///< event ids, oldest parked first
+  std::map<std::string, std::string> meta_;
   uint64_t clock_ = 0;
   size_t commits_ = 0;
 };
