@@ -189,8 +189,8 @@ void fetch_keys(crypto_pointer self, const std::string& flow_id) {
         publish(self);
         return;
       }
-      crypto::sas_device ours{s.user_id, s.config.device_id, s.machine->olm_account().identity().ed25519,
-                              s.own_master_key};
+      crypto::sas_device ours{s.user_id, s.config.device_id,
+                              s.machine->olm_account().identity().ed25519, s.own_master_key};
       auto sends = s.verifications.begin(flow_id, std::move(ours), std::move(peer).value());
       if (!sends) {
         s.log->error("cannot start verification {}: {}", flow_id,

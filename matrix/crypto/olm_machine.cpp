@@ -216,7 +216,8 @@ void olm_machine::cancel_key_request(const std::string& session_id) {
         send_to_device_request("m.room_key_request", txn, messages), std::move(p));
 }
 
-std::vector<std::string> olm_machine::room_keys_arrived(const std::vector<std::string>& session_ids) {
+std::vector<std::string>
+olm_machine::room_keys_arrived(const std::vector<std::string>& session_ids) {
   std::vector<std::string> retry;
   for (auto& id : session_ids) {
     cancel_key_request(id);

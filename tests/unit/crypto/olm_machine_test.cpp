@@ -76,7 +76,8 @@ struct fixture {
   }
 
   outgoing_request take(kind what) {
-    auto i = std::find_if(pending.begin(), pending.end(), [what](auto& r) { return r.what == what; });
+    auto i = std::find_if(pending.begin(), pending.end(),
+                          [what](auto& r) { return r.what == what; });
     if (i == pending.end())
       CAF_FAIL("no request of the kind asked for is pending");
     auto r = *i;
@@ -115,7 +116,8 @@ struct fixture {
     answer(kind::own_device_check, {{"device_keys", json::object()}});
     take_requests();
     CAF_REQUIRE_EQUAL(pending_of(kind::keys_upload), 1u);
-    auto d = answer(kind::keys_upload, {{"one_time_key_counts", {{"signed_curve25519", one_time_keys}}}});
+    auto d = answer(kind::keys_upload,
+                    {{"one_time_key_counts", {{"signed_curve25519", one_time_keys}}}});
     CAF_REQUIRE(d.keys_published);
   }
 
@@ -144,7 +146,9 @@ struct fixture {
     auto content = encrypt_olm(session.value(), human.acc, human.self, bot_identity(),
                                "m.room_key", rk.value());
     CAF_REQUIRE(content.ok());
-    return {{"type", "m.room.encrypted"}, {"sender", human.self.user_id}, {"content", content.value()}};
+    return {{"type", "m.room.encrypted"},
+            {"sender", human.self.user_id},
+            {"content", content.value()}};
   }
 
   /// A room event the human encrypted with the group session.
