@@ -11,6 +11,7 @@
 
 #include "actors/cell/crypto.hpp"
 #include "matrix/crypto/account.hpp"
+#include "matrix/crypto/device_tracker.hpp"
 #include "matrix/crypto/megolm.hpp"
 #include "matrix/crypto/olm_sessions.hpp"
 #include "matrix/sync.hpp"
@@ -206,9 +207,12 @@ struct fixture : test::cell_fixture {
             {"content", content.value()}};
   }
 
-  /// Hands the crypto actor a batch with these to-device events, as the cell does.
-  void sync(const std::string& next_batch, json to_device) {
-    json body{{"next_batch", next_batch}, {"to_device", {{"events", std::move(to_device)}}}};
+  /// Hands the crypto actor a batch with these to-device events (and device lists that
+  /// changed), as the cell does.
+  void sync(const std::string& next_batch, json to_device, json changed = json::array()) {
+    json body{{"next_batch", next_batch},
+              {"to_device", {{"events", std::move(to_device)}}},
+              {"device_lists", {{"changed", std::move(changed)}}}};
     auto parsed = matrix::parse_sync(body);
     CAF_REQUIRE(parsed);
     auto response = std::make_shared<const matrix::sync_response>(std::move(parsed).value());
@@ -225,6 +229,14 @@ struct fixture : test::cell_fixture {
     settle();
     CAF_REQUIRE_EQUAL(side->decryptions.size(), before + 1);
     return side->decryptions.back();
+  }
+
+  /// The /keys/query calls that ask about `user_id`.
+  size_t queries_about(const std::string& user_id) const {
+    size_t n = 0;
+    for (auto& c : hs->to("/keys/query"))
+      n += c.body.at("device_keys").contains(user_id) ? 1 : 0;
+    return n;
   }
 
   /// The to-device sends of m.room_key_request with `action` that reach the human's
@@ -319,6 +331,27 @@ CAF_TEST(a late key brings its parked event back and the key request is cancelle
   CAF_REQUIRE(later.what == decryption::status::decrypted);
   CAF_CHECK_EQUAL(later.event->content().value("body", ""), "sent before its key arrived");
   CAF_CHECK(store->parked().empty());
+}
+
+CAF_TEST(a tracked user whose device list changed is queried once and again after a failure) {
+  // The human is tracked (the bot shared a room key with them before) and up to date.
+  std::map<std::string, crypto::tracked_user> users;
+  users[human_device.user_id].outdated = false;
+  crypto::crypto_changes tracked;
+  tracked.devices = crypto::tracked_users_json(users);
+  CAF_REQUIRE(!store->commit_crypto(tracked));
+  start();
+  CAF_REQUIRE_EQUAL(side->published, 1);
+  CAF_CHECK_EQUAL(queries_about(human_device.user_id), 0u);
+  sync("s1", json::array(), json::array({human_device.user_id, "@stranger:hs.test"}));
+  CAF_CHECK_EQUAL(queries_about(human_device.user_id), 1u);
+  CAF_CHECK_EQUAL(queries_about("@stranger:hs.test"), 0u); // not tracked: not asked
+  // The scripted server has no list for the human (as when its server does not answer):
+  // the next batch does not ask again at once, the retry after a while does.
+  sync("s2", json::array());
+  CAF_CHECK_EQUAL(queries_about(human_device.user_id), 1u);
+  pass(6s);
+  CAF_CHECK_EQUAL(queries_about(human_device.user_id), 2u);
 }
 
 CAF_TEST(other keys on the server for this device end the cell with device_mismatch) {
