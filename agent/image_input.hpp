@@ -29,6 +29,7 @@ struct image_preparation {
   std::string error; ///< otherwise: one line for the person who sent it, e.g. "the
                      ///< image is too large to read (30000×20000 pixels, ...)"
   [[nodiscard]] bool ok() const noexcept { return image.has_value(); }
+  [[nodiscard]] bool has_value() const noexcept { return ok(); } // until issue 18 is done
 };
 
 /// Images larger than this many pixels (by their header) are refused before anything

@@ -54,6 +54,7 @@ struct transcription_result {
   std::optional<std::string> text;
   backend_error error; ///< meaningful when !text
   [[nodiscard]] bool ok() const noexcept { return text.has_value(); }
+  [[nodiscard]] bool has_value() const noexcept { return ok(); } // until issue 18 is done
 };
 
 /// `api_key` as in describe_backend_error (scrubbed from echoed text); `names` lets the

@@ -4,6 +4,8 @@
 // even read, and what to do about each. Parsing never throws and never copies more than
 // a short, cleaned excerpt of a body that is not JSON into the error text.
 
+#include "errors/expected.hpp"
+
 #include <chrono>
 #include <optional>
 #include <string>
@@ -77,6 +79,10 @@ class result {
 public:
   result(T value) : value_(std::move(value)) {}            // NOLINT: implicit on purpose
   result(matrix_error error) : error_(std::move(error)) {} // NOLINT: implicit on purpose
+  // Until result becomes hm::expected<T, matrix_error> (issue 18): the forms the
+  // mechanical change writes already work.
+  result(hm::unexpected<matrix_error> error) : error_(std::move(error).error()) {} // NOLINT
+  [[nodiscard]] bool has_value() const noexcept { return ok(); }
 
   [[nodiscard]] bool ok() const noexcept { return value_.has_value(); }
   explicit operator bool() const noexcept { return ok(); }
