@@ -127,7 +127,7 @@ struct intake {
 
   void take_image(const std::string& bytes) {
     auto prepared = agent::prepare_image(bytes, job.settings.image_max_side);
-    if (!prepared.ok()) {
+    if (!prepared.has_value()) {
       ctx.log->warn("cannot use the image of {}: {}", job.event_id, prepared.error);
       refuse("I could not read that image: " + prepared.error + ".", "media_image");
       return;
@@ -198,7 +198,7 @@ struct intake {
         auto text = agent::parse_transcription_response(r.status, r.body,
                                                         job.settings.stt.api_key.reveal());
         media_ready ready;
-        if (r.status == 0 || !text.ok()) {
+        if (r.status == 0 || !text.has_value()) {
           auto why = r.status == 0 ? r.error : text.error.message;
           ctx.log->warn("cannot transcribe the {} of {}: {}", kind_word(), job.event_id, why);
           ready.text = "[The user sent a " + kind_word() + ", but it could not be transcribed ("

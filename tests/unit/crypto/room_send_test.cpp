@@ -120,10 +120,10 @@ struct fixture {
     auto& messages = to_device.back()["messages"];
     auto content = messages[human.self.user_id][human.self.device_id];
     auto olm = decrypt_olm(human.acc, human_sessions, human.self, bot.self.user_id, content);
-    CAF_REQUIRE(olm.ok());
+    CAF_REQUIRE(olm.has_value());
     CAF_REQUIRE_EQUAL(olm->type, "m.room_key");
     auto inbound = inbound_group_session::from_room_key(olm.value());
-    CAF_REQUIRE(inbound.ok());
+    CAF_REQUIRE(inbound.has_value());
     auto id = inbound->info().session_id;
     human_room_keys.erase(id);
     human_room_keys.emplace(id, std::move(inbound).value());
