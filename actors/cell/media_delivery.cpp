@@ -180,7 +180,7 @@ struct delivery {
     self->request(ctx.link.engine, caf::infinite, std::move(call))
       .then([this, p, file, then](http_result& r) mutable {
         auto uri = succeeded(r) ? matrix::parse_upload_response(to_matrix_response(r))
-                                : matrix::result<matrix::mxc_uri>{to_matrix_error(r)};
+                                : matrix::result<matrix::mxc_uri>{hm::unexpected{to_matrix_error(r)}};
         if (!uri) {
           skip(p->path, "the homeserver did not take it (" + matrix::to_string(uri.error()) + ")");
           return;
