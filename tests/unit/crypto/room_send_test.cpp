@@ -231,7 +231,7 @@ CAF_TEST(a refused share fails the send and its retry sends the same delivery ag
   }
   auto first_share = std::get<room_send::perform>(step).request;
   CAF_REQUIRE(targets(first_share, "/sendToDevice/"));
-  step = machine.answer(ctx, refusal(502, "M_UNKNOWN"), now);
+  step = machine.answer(ctx, hm::unexpected{refusal(502, "M_UNKNOWN")}, now);
   auto* failed = std::get_if<room_send::failure>(&step);
   CAF_REQUIRE(failed != nullptr);
   CAF_CHECK(failed->what == room_send::failure::kind::homeserver);
