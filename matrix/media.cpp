@@ -144,7 +144,7 @@ result<media_source> read_source(const json& obj, std::string_view url_key,
     if (!file) {
       auto e = file.error();
       e.error = std::string{file_key} + ": " + e.error;
-      return e;
+      return hm::unexpected{std::move(e)};
     }
     s.file = std::move(file.value());
   }
@@ -193,7 +193,7 @@ std::optional<media_thumbnail> read_thumbnail(const json& info) {
   t.file = std::move(source->file);
   if (const auto* ti = find_field(info, "thumbnail_info")) {
     auto claimed = ti->is_object() ? read_info(*ti, "info.thumbnail_info")
-                                   : result<claimed_info>{bad_content("")};
+                                   : result<claimed_info>{hm::unexpected{bad_content("")}};
     if (!claimed)
       return std::nullopt;
     t.mimetype = std::move(claimed->mimetype);

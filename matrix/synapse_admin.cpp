@@ -68,7 +68,7 @@ result<std::optional<admin_user>> parse_admin_get_user(const http_response& r) {
     auto e = parse_matrix_error(r);
     if (e.errcode == "M_NOT_FOUND")
       return std::optional<admin_user>{};
-    return e;
+    return hm::unexpected{std::move(e)};
   }
   auto u = user_of(r, "admin user");
   if (!u)

@@ -96,7 +96,7 @@ struct fixture {
       requests.push_back(p->request);
       if (refuse_next) {
         auto err = *std::exchange(refuse_next, std::nullopt);
-        step = machine.answer(ctx, err, now);
+        step = machine.answer(ctx, hm::unexpected{err}, now);
         continue;
       }
       auto body_text = answer_body(p->request);
