@@ -30,6 +30,9 @@ enum class error_code : uint8_t {
   /// Stored data is damaged or not ours (a truncated file, a store replaced under us):
   /// restore it or start afresh; retrying does not help.
   corrupt,
+  /// What was to be created is there already (a file made once): use it, or move it
+  /// away first.
+  exists,
   /// Refused on purpose (a file others may read, a key that does not open the store,
   /// a peer without the secret): only a change of what is presented helps.
   refused,
@@ -43,6 +46,7 @@ enum class error_code : uint8_t {
     case error_code::not_found: return "not_found";
     case error_code::io: return "io";
     case error_code::corrupt: return "corrupt";
+    case error_code::exists: return "exists";
     case error_code::refused: return "refused";
     case error_code::unsupported: return "unsupported";
   }

@@ -77,8 +77,8 @@ void replace_broken_session(crypto_pointer self, const std::string& user_id,
     return;
   }
   auto& replace = std::get<crypto::unwedging::replace>(decision);
-  if (auto err = st.store->put(unwedged_meta_key, unwedging.times_json()))
-    st.log->warn("cannot store when Olm sessions were replaced: {}", *err);
+  if (auto written = st.store->put(unwedged_meta_key, unwedging.times_json()); !written)
+    st.log->warn("cannot store when Olm sessions were replaced: {}", written.error().message);
   st.log->info("replacing the broken Olm session with {} device {}", user_id,
                replace.device.device_id);
   self->request(st.link.engine, caf::infinite, to_http_call(st.link, replace.claim, st.next_call++))
