@@ -145,12 +145,13 @@ struct intake {
   /// Saves the file where Hermes keeps its kind; "" (and a refusal) when it cannot.
   std::string keep(store::media_kind kind, const std::string& bytes) {
     auto cached = store::cache_media(job.hermes_home, kind, media().filename, bytes);
-    if (!cached.error.empty()) {
-      ctx.log->error("cannot keep the {} of {}: {}", kind_word(), job.event_id, cached.error);
+    if (!cached) {
+      ctx.log->error("cannot keep the {} of {}: {}", kind_word(), job.event_id,
+                     cached.error().message);
       refuse("I could not save that " + kind_word() + " on my side.", "media_save");
       return {};
     }
-    return cached.path.string();
+    return cached->string();
   }
 
   void take_file(const std::string& bytes) {
