@@ -160,7 +160,7 @@ image_preparation convert(std::string_view bytes, int max_side) {
                             max_side, "height", max_side, "size", VIPS_SIZE_DOWN, "fail_on",
                             VIPS_FAIL_ON_ERROR, nullptr)
       != 0)
-    return {std::nullopt, damaged("read")};
+    return fail(error_code::invalid_input, damaged("read"));
 
   // Eight-bit sRGB (or grey): what JPEG and PNG carry and every model reads; CMYK,
   // 16-bit and Lab come out as ordinary colours.
@@ -170,7 +170,7 @@ image_preparation convert(std::string_view bytes, int max_side) {
   if (vips_colourspace(thumb.get(), rgb.out(),
                        grey ? VIPS_INTERPRETATION_B_W : VIPS_INTERPRETATION_sRGB, nullptr)
       != 0)
-    return {std::nullopt, damaged("converted")};
+    return fail(error_code::invalid_input, damaged("converted"));
 
   glib_buffer out;
   const bool alpha = vips_image_hasalpha(rgb.get()) != 0;
@@ -179,13 +179,12 @@ image_preparation convert(std::string_view bytes, int max_side) {
           : vips_jpegsave_buffer(rgb.get(), &out.data, &out.size, "Q", 85, "strip", TRUE,
                                  "optimize_coding", TRUE, nullptr);
   if (saved != 0)
-    return {std::nullopt, damaged("encoded")};
+    return fail(error_code::invalid_input, damaged("encoded"));
 
   const std::string_view mimetype = alpha ? "image/png" : "image/jpeg";
-  return {prepared_image{data_url(mimetype, out.data, out.size), std::string{mimetype},
-                         vips_image_get_width(rgb.get()), vips_image_get_height(rgb.get()),
-                         false},
-          {}};
+  return prepared_image{data_url(mimetype, out.data, out.size), std::string{mimetype},
+                        vips_image_get_width(rgb.get()), vips_image_get_height(rgb.get()),
+                        false};
 }
 
 /// The header of a trusted image within max_image_pixels; an empty ref otherwise.
@@ -262,14 +261,14 @@ std::optional<thumbnail> make_thumbnail(std::string_view bytes, int max_width, i
 image_preparation prepare_image(std::string_view bytes, int max_side) {
   max_side = std::max(max_side, 1);
   if (bytes.empty())
-    return {std::nullopt, "the image is empty"};
+    return fail(error_code::invalid_input, "the image is empty");
   if (const auto& vips = start_vips(); !vips.ok)
-    return {std::nullopt, "images cannot be read here: libvips did not start (" + vips.error
-                            + ")"};
+    return fail(error_code::unsupported,
+                "images cannot be read here: libvips did not start (" + vips.error + ")");
 
   std::string error;
   if (trusted_loader(bytes, error).empty())
-    return {std::nullopt, error};
+    return fail(error_code::invalid_input, error);
 
   // The header only: libvips reads pixels when they are asked for. Sequential, so that
   // the check below streams instead of holding the whole image.
@@ -278,13 +277,14 @@ image_preparation prepare_image(std::string_view bytes, int max_side) {
                                              VIPS_ACCESS_SEQUENTIAL, "fail_on",
                                              VIPS_FAIL_ON_ERROR, nullptr);
   if (header.get() == nullptr)
-    return {std::nullopt, damaged("read")};
+    return fail(error_code::invalid_input, damaged("read"));
   const int width = vips_image_get_width(header.get());
   const int height = vips_image_get_height(header.get());
   if (static_cast<long long>(width) * height > max_image_pixels)
-    return {std::nullopt, "the image is too large to read (" + std::to_string(width) + "×"
-                            + std::to_string(height) + " pixels; at most "
-                            + std::to_string(max_image_pixels / 1'000'000) + " megapixels)"};
+    return fail(error_code::invalid_input,
+                "the image is too large to read (" + std::to_string(width) + "×"
+                  + std::to_string(height) + " pixels; at most "
+                  + std::to_string(max_image_pixels / 1'000'000) + " megapixels)");
 
   // Every pixel once, streamed, before anything is sent or converted: a damaged file
   // is refused here with a reason (rather than by the model with none), and
@@ -292,15 +292,14 @@ image_preparation prepare_image(std::string_view bytes, int max_side) {
   // truncated JPEG into grey rows there).
   double mean = 0;
   if (vips_avg(header.get(), &mean, nullptr) != 0)
-    return {std::nullopt, damaged("read")};
+    return fail(error_code::invalid_input, damaged("read"));
   vips_error_clear(); // warnings of a file that decoded: not the next caller's
 
   const auto mimetype = model_format(bytes);
   if (!mimetype.empty() && width <= max_side && height <= max_side
       && orientation_of(header.get()) == 1)
-    return {prepared_image{data_url(mimetype, bytes.data(), bytes.size()), std::string{mimetype},
-                           width, height, true},
-            {}};
+    return prepared_image{data_url(mimetype, bytes.data(), bytes.size()), std::string{mimetype},
+                          width, height, true};
   auto converted = convert(bytes, max_side);
   vips_error_clear();
   return converted;

@@ -5,6 +5,8 @@
 // file; libvips decodes in memory. CPU-bound (a large photo takes tens of milliseconds
 // or more): call it where blocking is allowed, never on a scheduler thread.
 
+#include "errors/error.hpp"
+
 #include <optional>
 #include <utility>
 #include <string>
@@ -21,15 +23,11 @@ struct prepared_image {
   bool unchanged = false; ///< the data URL holds the bytes as sent
 };
 
-/// What prepare_image made of the bytes. Not a std::variant<prepared_image, std::string>
-/// (two alternatives of which one is text reads badly at the call site, and get_if trips
-/// GCC's -Wnull-dereference); an optional plus the reason, as matrix::result does it.
-struct image_preparation {
-  std::optional<prepared_image> image; ///< set when it worked
-  std::string error; ///< otherwise: one line for the person who sent it, e.g. "the
-                     ///< image is too large to read (30000×20000 pixels, ...)"
-  [[nodiscard]] bool ok() const noexcept { return image.has_value(); }
-};
+/// What prepare_image made of the bytes: the image, or why not in one line for the
+/// person who sent it, e.g. "the image is too large to read (30000×20000 pixels, ...)"
+/// (invalid_input: not an image, damaged, too large; unsupported: a kind not taken, or
+/// libvips did not start).
+using image_preparation = hm::expected<prepared_image>;
 
 /// Images larger than this many pixels (by their header) are refused before anything
 /// is decoded: a small file can claim a huge canvas (a decompression bomb).

@@ -101,16 +101,16 @@ transcription_result parse_transcription_response(int status, std::string_view b
                                                   std::string_view api_key,
                                                   const backend_names& names) {
   if (status < 200 || status > 299)
-    return {std::nullopt, describe_backend_error(status, body, api_key, names)};
+    return hm::unexpected{describe_backend_error(status, body, api_key, names)};
   const auto j = nlohmann::json::parse(body, nullptr, /*allow_exceptions=*/false);
   if (!j.is_discarded() && j.is_object())
     if (const auto text = j.find("text"); text != j.end() && text->is_string())
-      return {text->get<std::string>(), {}};
+      return text->get<std::string>();
   backend_error err;
   err.status = status;
   err.message = std::string{names.service} + " answered without a transcript (HTTP "
                 + std::to_string(status) + ")";
-  return {std::nullopt, std::move(err)};
+  return hm::unexpected{std::move(err)};
 }
 
 } // namespace hm::agent

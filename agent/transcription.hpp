@@ -6,6 +6,7 @@
 
 #include "agent/backend_error.hpp"
 #include "agent/chat_request.hpp"
+#include "errors/expected.hpp"
 
 #include <functional>
 #include <optional>
@@ -50,11 +51,7 @@ inline constexpr backend_names speech_to_text_names{
 
 /// What the endpoint answered: the transcript (may be empty: silence), or an error
 /// for a non-2xx answer or a body without a `text` string.
-struct transcription_result {
-  std::optional<std::string> text;
-  backend_error error; ///< meaningful when !text
-  [[nodiscard]] bool ok() const noexcept { return text.has_value(); }
-};
+using transcription_result = hm::expected<std::string, backend_error>;
 
 /// `api_key` as in describe_backend_error (scrubbed from echoed text); `names` lets the
 /// caller name its actual settings (e.g. the env variable that holds the key).

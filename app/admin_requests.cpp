@@ -71,21 +71,32 @@ std::optional<httpd::response> refused(const httpd::request& req, std::string_vi
   return std::nullopt;
 }
 
-std::variant<std::string, std::string> read_verification_action(const std::string& text) {
-  using out = std::variant<std::string, std::string>;
+std::string_view to_string(verification_choice c) {
+  switch (c) {
+    case verification_choice::confirm: return "confirm";
+    case verification_choice::reject: return "reject";
+    case verification_choice::cancel: return "cancel";
+    case verification_choice::timeout: return "timeout";
+  }
+  return "cancel";
+}
+
+hm::expected<verification_choice> read_verification_action(const std::string& text) {
+  auto wrong = fail(error_code::invalid_input,
+                    "the request body must be a JSON object like {\"action\": \"confirm\"} "
+                    "(confirm, reject or cancel)");
   auto json = nlohmann::json::parse(text, nullptr, false);
-  auto wrong = out{std::in_place_index<1>,
-                   "the request body must be a JSON object like {\"action\": \"confirm\"} "
-                   "(confirm, reject or cancel)"};
   if (json.is_discarded() || !json.is_object() || json.size() != 1)
     return wrong;
   auto action = json.find("action");
   if (action == json.end() || !action->is_string())
     return wrong;
   auto word = action->get<std::string>();
-  if (word != "confirm" && word != "reject" && word != "cancel" && word != "timeout")
-    return wrong;
-  return out{std::in_place_index<0>, word};
+  for (auto c : {verification_choice::confirm, verification_choice::reject,
+                 verification_choice::cancel, verification_choice::timeout})
+    if (word == to_string(c))
+      return c;
+  return wrong;
 }
 
 httpd::response reply_json(int status, const nlohmann::json& body) {
@@ -94,30 +105,35 @@ httpd::response reply_json(int status, const nlohmann::json& body) {
 }
 
 /// Reads {"body": "...", "format": "markdown", "idempotency_key": "..."} (the last two
-/// optional); an error text otherwise.
-std::variant<notification, std::string> read_notification(const std::string& text) {
+/// optional); an invalid_input error otherwise.
+hm::expected<notification> read_notification(const std::string& text) {
   auto json = nlohmann::json::parse(text, nullptr, false);
   if (json.is_discarded() || !json.is_object())
-    return std::string{"the request body must be a JSON object like {\"body\": \"text\"}"};
+    return fail(error_code::invalid_input,
+                "the request body must be a JSON object like {\"body\": \"text\"}");
   for (auto& [key, _] : json.items())
     if (key != "body" && key != "format" && key != "idempotency_key")
-      return "unknown field '" + key + "': only body, format and idempotency_key are read";
+      return fail(error_code::invalid_input,
+                  "unknown field '" + key + "': only body, format and idempotency_key are read");
   auto body = json.find("body");
   if (body == json.end() || !body->is_string() || body->get<std::string>().empty())
-    return std::string{"body must be a non-empty string"};
+    return fail(error_code::invalid_input, "body must be a non-empty string");
   if (body->get<std::string>().size() > max_notify_body)
-    return "body is longer than " + std::to_string(max_notify_body) + " bytes; send it in parts";
+    return fail(error_code::invalid_input, "body is longer than " + std::to_string(max_notify_body)
+                                               + " bytes; send it in parts");
   notification n;
   n.body = body->get<std::string>();
   if (auto f = json.find("format"); f != json.end()) {
     if (!f->is_string() || (*f != "markdown" && *f != "plain"))
-      return std::string{"format must be \"markdown\" or \"plain\" (the default)"};
+      return fail(error_code::invalid_input,
+                  "format must be \"markdown\" or \"plain\" (the default)");
     if (*f == "markdown")
       n.format = "markdown";
   }
   if (auto k = json.find("idempotency_key"); k != json.end()) {
     if (!k->is_string() || k->get<std::string>().empty() || k->get<std::string>().size() > 200)
-      return std::string{"idempotency_key must be a string of 1 to 200 bytes"};
+      return fail(error_code::invalid_input,
+                  "idempotency_key must be a string of 1 to 200 bytes");
     n.key = k->get<std::string>();
   }
   return n;

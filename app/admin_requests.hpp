@@ -5,6 +5,7 @@
 // says. admin_server.cpp asks the actors; the admin_request fuzz target drives these
 // through the real HTTP server.
 
+#include "errors/error.hpp"
 #include "httpd/server.hpp"
 #include "messages/notification.hpp"
 
@@ -12,6 +13,7 @@
 
 #include <optional>
 #include <string>
+#include <string_view>
 #include <variant>
 
 namespace hm {
@@ -42,13 +44,20 @@ struct admin_route {
                                                      std::string_view token);
 
 /// Reads {"body": "...", "format": "markdown", "idempotency_key": "..."} (the last two
-/// optional); an error text otherwise.
-[[nodiscard]] std::variant<notification, std::string> read_notification(const std::string& text);
+/// optional); an invalid_input error otherwise.
+[[nodiscard]] hm::expected<notification> read_notification(const std::string& text);
 
-/// Reads {"action": "confirm" | "reject" | "cancel"} (the operator's word on a
-/// verification; "timeout" too, which `hermes-matrix verify` sends when nobody
-/// answered); the action, or an error text.
-[[nodiscard]] std::variant<std::string, std::string> read_verification_action(const std::string& text);
+/// The operator's word on a verification. (Not named verification_action: that is the
+/// message that carries it to the crypto actor, messages/profile_status.hpp.)
+enum class verification_choice { confirm, reject, cancel, timeout };
+
+/// "confirm", "reject", "cancel", "timeout": the word as the request and the message carry it.
+[[nodiscard]] std::string_view to_string(verification_choice c);
+
+/// Reads {"action": "confirm" | "reject" | "cancel"} ("timeout" too, which
+/// `hermes-matrix verify` sends when nobody answered); the choice, or an
+/// invalid_input error.
+[[nodiscard]] hm::expected<verification_choice> read_verification_action(const std::string& text);
 
 /// A JSON answer (pretty, invalid UTF-8 replaced).
 [[nodiscard]] httpd::response reply_json(int status, const nlohmann::json& body);

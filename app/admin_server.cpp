@@ -17,6 +17,7 @@
 #include <charconv>
 #include <fstream>
 #include <sstream>
+#include <variant>
 #include <chrono>
 
 namespace hm {
@@ -61,14 +62,14 @@ std::string errcode_of(const caf::error& err) {
 
 } // namespace
 
-std::variant<std::optional<admin_listen>, std::string>
-parse_admin_listen(std::string_view text) {
+hm::expected<std::optional<admin_listen>> parse_admin_listen(std::string_view text) {
   if (text == "off")
     return std::optional<admin_listen>{};
   auto colon = text.rfind(':');
   if (colon == std::string_view::npos)
-    return "--admin-listen " + std::string{text}
-           + ": expected HOST:PORT (e.g. 127.0.0.1:9465), [::1]:PORT or off";
+    return fail(error_code::invalid_input,
+                "--admin-listen " + std::string{text}
+                  + ": expected HOST:PORT (e.g. 127.0.0.1:9465), [::1]:PORT or off");
   admin_listen where;
   auto host = text.substr(0, colon);
   if (host.size() >= 2 && host.front() == '[' && host.back() == ']')
@@ -77,30 +78,34 @@ parse_admin_listen(std::string_view text) {
   in6_addr any{};
   if (where.host != "localhost" && ::inet_pton(AF_INET, where.host.c_str(), &any) != 1
       && ::inet_pton(AF_INET6, where.host.c_str(), &any) != 1)
-    return "--admin-listen " + std::string{text}
-           + ": the host must be an IP address (127.0.0.1, [::1], 0.0.0.0) or localhost";
+    return fail(error_code::invalid_input,
+                "--admin-listen " + std::string{text}
+                  + ": the host must be an IP address (127.0.0.1, [::1], 0.0.0.0) or localhost");
   auto port = text.substr(colon + 1);
   auto [end, ec] = std::from_chars(port.data(), port.data() + port.size(), where.port);
   if (ec != std::errc{} || end != port.data() + port.size() || where.port < 0
       || where.port > 65535)
-    return "--admin-listen " + std::string{text} + ": the port must be a number from 0 to 65535";
+    return fail(error_code::invalid_input,
+                "--admin-listen " + std::string{text} + ": the port must be a number from 0 to 65535");
   return std::optional<admin_listen>{where};
 }
 
-std::variant<httpd::tls_files, std::string>
+hm::expected<httpd::tls_files>
 read_admin_tls(const std::filesystem::path& cert, const std::filesystem::path& key) {
   httpd::tls_files out;
   std::ifstream in{cert};
   std::stringstream text;
   text << in.rdbuf();
   if (!in || text.str().find("-----BEGIN CERTIFICATE-----") == std::string::npos)
-    return "--admin-tls-cert " + cert.string() + ": cannot read a PEM certificate from it";
+    return fail(error_code::invalid_input,
+                "--admin-tls-cert " + cert.string() + ": cannot read a PEM certificate from it");
   out.cert_pem = text.str();
   auto secret = store::read_private_text(key, "the admin API's TLS key");
   if (!secret.error.empty())
-    return "--admin-tls-key: " + secret.error;
+    return fail(error_code::refused, "--admin-tls-key: " + secret.error);
   if (secret.value.find("PRIVATE KEY-----") == std::string::npos)
-    return "--admin-tls-key " + key.string() + ": not a PEM private key";
+    return fail(error_code::invalid_input,
+                "--admin-tls-key " + key.string() + ": not a PEM private key");
   out.key_pem = std::move(secret.value);
   return out;
 }
@@ -243,10 +248,10 @@ struct admin_server::impl {
   /// The operator's word on a verification, handed to the profile's crypto actor.
   httpd::response verification_action(const std::string& name, const std::string& flow_id,
                                        const std::string& body) {
-    auto parsed = read_verification_action(body);
-    if (parsed.index() == 1)
-      return reply_error(400, "bad_request", std::get<1>(parsed));
-    verification_action_msg a{flow_id, std::get<0>(parsed)};
+    auto choice = read_verification_action(body);
+    if (!choice)
+      return reply_error(400, "bad_request", choice.error().message);
+    verification_action_msg a{flow_id, std::string{to_string(*choice)}};
     httpd::response out;
     ask(
       notify_timeout,
@@ -266,8 +271,8 @@ struct admin_server::impl {
 
   httpd::response notify(const std::string& name, const std::string& body) {
     auto parsed = read_notification(body);
-    if (auto* err = std::get_if<std::string>(&parsed))
-      return reply_error(400, "bad_request", *err);
+    if (!parsed)
+      return reply_error(400, "bad_request", parsed.error().message);
     httpd::response out;
     ask(
       notify_timeout,
@@ -280,7 +285,7 @@ struct admin_server::impl {
                      error_text(err));
         out = reply_error(http_status_of(err), errcode_of(err), error_text(err));
       },
-      atom::notify_v, name, std::move(std::get<notification>(parsed)));
+      atom::notify_v, name, std::move(*parsed));
     return out;
   }
 };
@@ -300,8 +305,8 @@ admin_server::~admin_server() {
   stop();
 }
 
-std::optional<std::string> admin_server::start(const admin_listen& where,
-                                               std::optional<httpd::tls_files> tls) {
+hm::expected<void> admin_server::start(const admin_listen& where,
+                                       std::optional<httpd::tls_files> tls) {
   auto* d = impl_.get();
   httpd::handlers h;
   h.at_head = [d](const httpd::request& req) { return d->at_head(req); };
@@ -311,10 +316,10 @@ std::optional<std::string> admin_server::start(const admin_listen& where,
   l.body_bytes = max_admin_request_body;
   auto started = httpd::server::start("admin API", where.host, where.port, std::move(h), l,
                                       std::move(tls));
-  if (auto* err = std::get_if<std::string>(&started))
-    return *err;
-  d->server = std::move(std::get<std::unique_ptr<httpd::server>>(started));
-  return std::nullopt;
+  if (!started)
+    return hm::unexpected{std::move(started).error()};
+  d->server = std::move(*started);
+  return {};
 }
 
 int admin_server::port() const {

@@ -17,7 +17,6 @@
 #include <optional>
 #include <string>
 #include <string_view>
-#include <variant>
 
 namespace hm {
 
@@ -28,14 +27,13 @@ struct admin_listen {
 };
 
 /// Parses --admin-listen: "off" (nullopt: no admin API), "HOST:PORT", "[V6ADDR]:PORT"
-/// or ":PORT" (loopback). An error text naming what is wrong otherwise.
-[[nodiscard]] std::variant<std::optional<admin_listen>, std::string>
-parse_admin_listen(std::string_view text);
+/// or ":PORT" (loopback). An invalid_input error naming what is wrong otherwise.
+[[nodiscard]] hm::expected<std::optional<admin_listen>> parse_admin_listen(std::string_view text);
 
 /// The certificate and key files of --admin-tls-cert/--admin-tls-key: the key is a
 /// private file (store::read_secret_file's rules: its owner's, not readable by
 /// others, no link); an error naming the file otherwise.
-[[nodiscard]] std::variant<httpd::tls_files, std::string>
+[[nodiscard]] hm::expected<httpd::tls_files>
 read_admin_tls(const std::filesystem::path& cert, const std::filesystem::path& key);
 
 /// True for an address only this host reaches: 127.0.0.0/8, ::1, localhost. Elsewhere
@@ -55,9 +53,9 @@ public:
   admin_server(const admin_server&) = delete;
   admin_server& operator=(const admin_server&) = delete;
 
-  /// Binds `where` and serves from then on (over TLS when given); an error text when
-  /// it cannot bind.
-  [[nodiscard]] std::optional<std::string>
+  /// Binds `where` and serves from then on (over TLS when given); an error when it
+  /// cannot bind.
+  [[nodiscard]] hm::expected<void>
   start(const admin_listen& where, std::optional<httpd::tls_files> tls = std::nullopt);
 
   /// The bound port (after a successful start).

@@ -51,8 +51,8 @@ admin_token read_or_create_admin_token(const std::filesystem::path& path) {
   if (std::filesystem::exists(path, ec))
     return read_admin_token(path);
   if (auto dir = path.parent_path(); !dir.empty())
-    if (auto err = store::make_private_dir(dir))
-      return {{}, *err + " (for the admin token)"};
+    if (auto made = store::make_private_dir(dir); !made)
+      return {{}, made.error().message + " (for the admin token)"};
   auto token = random_token();
   if (!token.error.empty())
     return token;

@@ -34,7 +34,7 @@ public:
     for (;;) {
       auto got = perform(request);
       if (got.status == 0)
-        return matrix::network_error(got.transport_error);
+        return hm::unexpected{matrix::network_error(got.transport_error)};
       matrix::http_response view;
       view.status = got.status;
       view.body = got.body;

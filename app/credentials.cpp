@@ -80,7 +80,7 @@ std::optional<secret> read_password(bool from_stdin, const std::string& prompt) 
   return s;
 }
 
-std::optional<std::string>
+hm::expected<void>
 write_credentials(const std::filesystem::path& env_file, const matrix::login_response& login,
                   const std::vector<std::pair<std::string, std::string>>& extra) {
   std::vector<std::pair<std::string_view, std::string_view>> keys;

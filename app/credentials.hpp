@@ -3,6 +3,7 @@
 // What `login` and `provision` share: where a profile lives, asking for a
 // password without echo, and writing a login's credentials into a .env.
 
+#include "errors/error.hpp"
 #include "matrix/client_api.hpp"
 #include "profiles/secret.hpp"
 
@@ -29,7 +30,7 @@ profile_directory(const std::filesystem::path& home, const std::string& name);
 /// MATRIX_ACCESS_TOKEN) and the `extra` keys into `env_file` in one atomic
 /// write (created with mode 0600 when missing). The error names the file,
 /// never a value.
-[[nodiscard]] std::optional<std::string>
+[[nodiscard]] hm::expected<void>
 write_credentials(const std::filesystem::path& env_file, const matrix::login_response& login,
                   const std::vector<std::pair<std::string, std::string>>& extra = {});
 

@@ -69,8 +69,9 @@ int login_command(const login_options& o) {
     return fail("login", "logging in as " + user + " on "
                            + profiles::printable_url(c.homeserver)
                            + " failed: " + matrix::to_string(login.error()));
-  if (auto err = write_credentials(c.env_file, login.value()))
-    return fail("login", "logged in, but could not write " + c.env_file.string() + ": " + *err);
+  if (auto written = write_credentials(c.env_file, login.value()); !written)
+    return fail("login", "logged in, but could not write " + c.env_file.string() + ": "
+                           + written.error().message);
   std::cout << "Logged in as " << login->user_id << " on "
             << profiles::printable_url(c.homeserver) << " (device "
             << login->device_id << ").\n"

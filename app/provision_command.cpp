@@ -154,10 +154,11 @@ int provision_command(const provision_options& o) {
   std::filesystem::create_directories(*dir, ec);
   if (ec)
     return fail(cmd, "cannot create " + dir->string() + ": " + ec.message());
-  if (auto err = profiles::write_dotenv_keys(env_file, {{"MATRIX_HOMESERVER", o.homeserver},
-                                                       {"MATRIX_USER_ID", user_id}}))
+  if (auto written = profiles::write_dotenv_keys(env_file, {{"MATRIX_HOMESERVER", o.homeserver},
+                                                           {"MATRIX_USER_ID", user_id}});
+      !written)
     return fail(cmd, user_id + " was " + (put->created ? "created" : "updated") + ", but "
-                     + env_file.string() + " could not be written: " + *err
+                     + env_file.string() + " could not be written: " + written.error().message
                      + "; run provision again with --force");
 
   // Keep the profile's device when it is the same bot (its E2EE identity stays).
@@ -177,9 +178,9 @@ int provision_command(const provision_options& o) {
   // A password in the .env no longer works (it was just replaced); the token wins anyway.
   if (!existing.config.password.empty())
     extra.emplace_back("MATRIX_PASSWORD", "");
-  if (auto err = write_credentials(env_file, login.value(), extra))
-    return fail(cmd, user_id + " is ready, but " + env_file.string()
-                     + " could not be written: " + *err + "; run provision again with --force");
+  if (auto written = write_credentials(env_file, login.value(), extra); !written)
+    return fail(cmd, user_id + " is ready, but " + env_file.string() + " could not be written: "
+                     + written.error().message + "; run provision again with --force");
 
   // Synapse's default message rate limit (0.2/s, a burst of 10) would hold a busy bot's
   // replies back by seconds each: a bot is exempted, as its operator would do by hand.

@@ -133,13 +133,13 @@ start_metrics_endpoint(const std::optional<metrics::listen_address>& listen,
     return nullptr;
   }
   auto started = metrics::exposer::start(*listen, served);
-  if (auto* err = std::get_if<std::string>(&started)) {
+  if (!started) {
     spdlog::error("metrics: {}; serving the profiles without a metrics endpoint "
                   "(choose another with --metrics-listen)",
-                  *err);
+                  started.error().message);
     return nullptr;
   }
-  auto endpoint = std::move(std::get<std::unique_ptr<metrics::exposer>>(started));
+  auto endpoint = std::move(*started);
   spdlog::info("metrics on http://{}:{}{}", listen->host, endpoint->port(),
                metrics::metrics_path);
   return endpoint;
@@ -176,18 +176,18 @@ int run_command(const run_options& options) {
                options.log_format == "json" ? log_format::json : log_format::text);
   raise_open_file_limit();
   auto metrics_listen = metrics::parse_listen(options.metrics_listen);
-  if (auto* err = std::get_if<std::string>(&metrics_listen)) {
-    spdlog::error("{}", *err);
+  if (!metrics_listen) {
+    spdlog::error("{}", metrics_listen.error().message);
     return exit_usage;
   }
   auto home = options.selection.hermes_home.empty() ? profiles::default_hermes_home()
                                                     : options.selection.hermes_home;
   auto admin_listen = parse_admin_listen(options.admin_listen);
-  if (auto* err = std::get_if<std::string>(&admin_listen)) {
-    spdlog::error("{}", *err);
+  if (!admin_listen) {
+    spdlog::error("{}", admin_listen.error().message);
     return exit_usage;
   }
-  auto admin_where = std::get<0>(admin_listen);
+  auto admin_where = *admin_listen;
   if (options.admin_tls_cert.empty() != options.admin_tls_key.empty()) {
     spdlog::error("--admin-tls-cert and --admin-tls-key go together: give both, or neither");
     return exit_usage;
@@ -195,11 +195,11 @@ int run_command(const run_options& options) {
   std::optional<httpd::tls_files> admin_tls;
   if (admin_where && !options.admin_tls_cert.empty()) {
     auto loaded = read_admin_tls(options.admin_tls_cert, options.admin_tls_key);
-    if (auto* err = std::get_if<std::string>(&loaded)) {
-      spdlog::error("admin API: {}", *err);
+    if (!loaded) {
+      spdlog::error("admin API: {}", loaded.error().message);
       return exit_usage;
     }
-    admin_tls = std::move(std::get<httpd::tls_files>(loaded));
+    admin_tls = std::move(*loaded);
   }
   if (admin_where && !is_loopback_host(admin_where->host) && !admin_tls
       && !options.admin_listen_plaintext) {
@@ -287,7 +287,7 @@ int run_command(const run_options& options) {
   if (!cluster.listen.empty())
     cluster_scrape = std::make_shared<metrics::cluster_scrape>();
   auto endpoint = start_metrics_endpoint(
-    std::get<std::optional<metrics::listen_address>>(metrics_listen),
+    *metrics_listen,
     cluster_scrape ? std::shared_ptr<prometheus::Collectable>{cluster_scrape}
                    : std::shared_ptr<prometheus::Collectable>{node_metrics->registry()});
 
@@ -348,8 +348,9 @@ int run_command(const run_options& options) {
     else
       admin.emplace(sys, supervisor, std::move(admin_token));
     bool over_tls = admin_tls.has_value();
-    if (auto err = admin->start(*admin_where, std::move(admin_tls))) {
-      spdlog::error("admin API: {}; serving without it (see --admin-listen)", *err);
+    if (auto started = admin->start(*admin_where, std::move(admin_tls)); !started) {
+      spdlog::error("admin API: {}; serving without it (see --admin-listen)",
+                    started.error().message);
       admin.reset();
     } else {
       spdlog::info("admin API listening on {}://{}:{} (token in {})",

@@ -388,7 +388,7 @@ void server::stop() {
     impl_->stop();
 }
 
-std::variant<std::unique_ptr<server>, std::string>
+hm::expected<std::unique_ptr<server>>
 server::start(const std::string& name, const std::string& host, int port, handlers h, limits l,
               std::optional<tls_files> tls) {
   auto where = host + ":" + std::to_string(port);
@@ -408,7 +408,8 @@ server::start(const std::string& name, const std::string& host, int port, handle
     v6->sin6_port = htons(static_cast<uint16_t>(port));
     flags |= MHD_USE_IPv6;
   } else {
-    return "cannot listen on " + where + ": the host is not an IP address of this host";
+    return fail(error_code::invalid_input,
+                "cannot listen on " + where + ": the host is not an IP address of this host");
   }
   if (tls)
     flags |= MHD_USE_TLS;
@@ -437,10 +438,11 @@ server::start(const std::string& name, const std::string& host, int port, handle
   d->daemon = MHD_start_daemon(flags, 0, nullptr, nullptr, &access_handler, d.get(),
                                MHD_OPTION_ARRAY, options.data(), MHD_OPTION_END);
   if (d->daemon == nullptr)
-    return "cannot listen on " + where
-           + (d->tls ? " (in use, not an address of this host, or the TLS certificate and key "
-                       "do not load)"
-                     : " (in use, or not an address of this host)");
+    return fail(error_code::io,
+                "cannot listen on " + where
+                  + (d->tls ? " (in use, not an address of this host, or the TLS certificate "
+                              "and key do not load)"
+                            : " (in use, or not an address of this host)"));
   if (auto* info = MHD_get_daemon_info(d->daemon, MHD_DAEMON_INFO_BIND_PORT))
     d->port = info->port;
   d->sweeper = std::thread{[p = d.get()] { p->sweep(); }};

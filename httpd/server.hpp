@@ -15,6 +15,8 @@
 // Errors the server finds itself are JSON like the API's own: {"errcode", "error"}.
 // No CAF here: the handlers are plain functions (design: Layers).
 
+#include "errors/error.hpp"
+
 #include <chrono>
 #include <cstddef>
 #include <functional>
@@ -23,7 +25,6 @@
 #include <string>
 #include <string_view>
 #include <utility>
-#include <variant>
 #include <vector>
 
 namespace hm::httpd {
@@ -89,9 +90,10 @@ struct tls_files {
 class server {
 public:
   /// Listens on `host` (an IP address, "[v6]" or "localhost") and `port` (0: any
-  /// free port) and serves; an error text when it cannot. `name` ("admin API",
-  /// "metrics endpoint") says whose server it is in logs and errors.
-  [[nodiscard]] static std::variant<std::unique_ptr<server>, std::string>
+  /// free port) and serves; an error when it cannot (invalid_input: not an IP address;
+  /// io: the port is in use, the address not this host's, or the TLS files do not load).
+  /// `name` ("admin API", "metrics endpoint") says whose server it is in logs and errors.
+  [[nodiscard]] static hm::expected<std::unique_ptr<server>>
   start(const std::string& name, const std::string& host, int port, handlers h, limits l = {},
         std::optional<tls_files> tls = std::nullopt);
 

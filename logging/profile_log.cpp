@@ -50,25 +50,26 @@ void apply_format(spdlog::logger& logger) {
     logger.set_formatter(std::make_unique<text_log_format>());
 }
 
-/// Why the log file may not be written where it is: spdlog opens it (and renames it
+/// Whether the log file may be written where it is, or why not: spdlog opens it (and renames it
 /// when rotating) by name, so its folder must be one nobody else can write to, and
 /// the file itself no link planted to make us append to a file of someone's choosing.
-std::optional<std::string> unsafe_log_place(const std::filesystem::path& file) {
+hm::expected<void> safe_log_place(const std::filesystem::path& file) {
   auto dir = file.parent_path();
-  if (auto err = store::make_private_dir(dir))
-    return *err;
+  if (auto made = store::make_private_dir(dir); !made)
+    return made;
   if (auto why = store::private_dir_problem(dir))
-    return dir.string() + " " + *why;
+    return fail(error_code::refused, dir.string() + " " + *why);
   struct stat st {};
   if (::lstat(file.c_str(), &st) == 0) {
     if (S_ISLNK(st.st_mode))
-      return "it is a symbolic link";
+      return fail(error_code::refused, "it is a symbolic link");
     if (!S_ISREG(st.st_mode))
-      return "it is not a regular file";
+      return fail(error_code::refused, "it is not a regular file");
     if (st.st_uid != ::geteuid())
-      return "it belongs to another user (uid " + std::to_string(st.st_uid) + ")";
+      return fail(error_code::refused,
+                  "it belongs to another user (uid " + std::to_string(st.st_uid) + ")");
   }
-  return std::nullopt;
+  return {};
 }
 
 } // namespace
@@ -93,9 +94,9 @@ profile_logger(const std::string& profile, const std::filesystem::path& profile_
     return i->second;
   std::vector<spdlog::sink_ptr> sinks{stderr_sink()};
   auto file = profile_dir / "logs" / "gateway.log";
-  if (auto refused = unsafe_log_place(file)) {
+  if (auto safe = safe_log_place(file); !safe) {
     spdlog::warn("[{}] not writing {}: {}; logging to stderr only", profile, file.string(),
-                 *refused);
+                 safe.error().message);
   } else {
     try {
       sinks.push_back(std::make_shared<spdlog::sinks::rotating_file_sink_mt>(

@@ -33,11 +33,11 @@ result<std::string> required_string(const http_response& r, std::string_view wha
                                     std::string_view key) {
   auto obj = success_object(r, what);
   if (!obj)
-    return obj.error();
+    return hm::unexpected{obj.error()};
   auto v = string_field(obj.value(), key);
   if (!v)
-    return bad_response(r.status,
-                        std::string{what} + ": missing string \"" + std::string{key} + "\"");
+    return hm::unexpected{bad_response(r.status,
+                        std::string{what} + ": missing string \"" + std::string{key} + "\"")};
   return std::move(*v);
 }
 
@@ -45,13 +45,13 @@ result<std::string> required_string(const http_response& r, std::string_view wha
 
 result<json> success_object(const http_response& r, std::string_view what) {
   if (!is_success(r.status))
-    return parse_matrix_error(r);
+    return hm::unexpected{parse_matrix_error(r)};
   std::string why;
   auto j = parse_bounded_json(r.body, json_limits{64, 64u << 20}, &why);
   if (!j)
-    return bad_response(r.status, std::string{what} + ": " + why);
+    return hm::unexpected{bad_response(r.status, std::string{what} + ": " + why)};
   if (!j->is_object())
-    return bad_response(r.status, std::string{what} + ": body is not a JSON object");
+    return hm::unexpected{bad_response(r.status, std::string{what} + ": body is not a JSON object")};
   return std::move(*j);
 }
 
@@ -62,10 +62,10 @@ http_request whoami_request() { return make(http_method::get, path({"/account/wh
 result<whoami_response> parse_whoami(const http_response& r) {
   auto obj = success_object(r, "whoami");
   if (!obj)
-    return obj.error();
+    return hm::unexpected{obj.error()};
   auto user_id = string_field(obj.value(), "user_id");
   if (!user_id)
-    return bad_response(r.status, "whoami: missing string \"user_id\"");
+    return hm::unexpected{bad_response(r.status, "whoami: missing string \"user_id\"")};
   whoami_response w;
   w.user_id = std::move(*user_id);
   w.device_id = string_field(obj.value(), "device_id");
@@ -93,13 +93,13 @@ http_request password_login_request(std::string_view user, std::string_view pass
 result<login_response> parse_login(const http_response& r) {
   auto obj = success_object(r, "login");
   if (!obj)
-    return obj.error();
+    return hm::unexpected{obj.error()};
   const auto& j = obj.value();
   auto user_id = string_field(j, "user_id");
   auto token = string_field(j, "access_token");
   auto device_id = string_field(j, "device_id");
   if (!user_id || !token || !device_id)
-    return bad_response(r.status, "login: missing user_id, access_token or device_id");
+    return hm::unexpected{bad_response(r.status, "login: missing user_id, access_token or device_id")};
   login_response l;
   l.user_id = std::move(*user_id);
   l.access_token = std::move(*token);
@@ -117,7 +117,7 @@ http_request displayname_request(std::string_view user_id) {
 result<std::optional<std::string>> parse_displayname(const http_response& r) {
   auto obj = success_object(r, "displayname");
   if (!obj)
-    return obj.error();
+    return hm::unexpected{obj.error()};
   return string_field(obj.value(), "displayname");
 }
 
@@ -249,10 +249,10 @@ http_request joined_members_request(std::string_view room_id) {
 result<std::vector<joined_member>> parse_joined_members(const http_response& r) {
   auto obj = success_object(r, "joined_members");
   if (!obj)
-    return obj.error();
+    return hm::unexpected{obj.error()};
   const auto* joined = object_field(obj.value(), "joined");
   if (joined == nullptr)
-    return bad_response(r.status, "joined_members: missing object \"joined\"");
+    return hm::unexpected{bad_response(r.status, "joined_members: missing object \"joined\"")};
   std::vector<joined_member> out;
   for (const auto& [user_id, info] : joined->items())
     out.push_back({user_id, string_field(info, "display_name")});
@@ -275,13 +275,13 @@ http_request messages_before_request(std::string_view room_id, std::string_view 
 
 result<messages_page> parse_messages(const http_response& r) {
   if (!is_success(r.status))
-    return parse_matrix_error(r);
+    return hm::unexpected{parse_matrix_error(r)};
   std::string why;
   auto j = parse_bounded_json(r.body, json_limits{64, 64u << 20, true, true}, &why);
   if (!j)
-    return bad_response(r.status, "messages: " + why);
+    return hm::unexpected{bad_response(r.status, "messages: " + why)};
   if (!j->is_object())
-    return bad_response(r.status, "messages: body is not a JSON object");
+    return hm::unexpected{bad_response(r.status, "messages: body is not a JSON object")};
   messages_page page;
   page.end = string_field(*j, "end");
   if (auto it = j->find("chunk"); it != j->end() && it->is_array())
@@ -293,13 +293,13 @@ result<messages_page> parse_messages(const http_response& r) {
 
 result<std::vector<room_event>> parse_room_state(const http_response& r) {
   if (!is_success(r.status))
-    return parse_matrix_error(r);
+    return hm::unexpected{parse_matrix_error(r)};
   std::string why;
   auto j = parse_bounded_json(r.body, json_limits{64, 64u << 20}, &why);
   if (!j)
-    return bad_response(r.status, "room state: " + why);
+    return hm::unexpected{bad_response(r.status, "room state: " + why)};
   if (!j->is_array())
-    return bad_response(r.status, "room state: body is not a JSON array");
+    return hm::unexpected{bad_response(r.status, "room state: body is not a JSON array")};
   std::vector<room_event> out;
   out.reserve(j->size());
   for (auto& raw : *j)
@@ -355,7 +355,7 @@ http_request send_to_device_request(std::string_view event_type, std::string_vie
 
 result<empty_response> parse_empty(const http_response& r) {
   if (!is_success(r.status))
-    return parse_matrix_error(r);
+    return hm::unexpected{parse_matrix_error(r)};
   return empty_response{};
 }
 

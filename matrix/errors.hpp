@@ -4,6 +4,8 @@
 // even read, and what to do about each. Parsing never throws and never copies more than
 // a short, cleaned excerpt of a body that is not JSON into the error text.
 
+#include "errors/expected.hpp"
+
 #include <chrono>
 #include <optional>
 #include <string>
@@ -71,32 +73,10 @@ enum class error_action {
 /// "M_FORBIDDEN (HTTP 403): You are not allowed to send here" — for logs and users.
 [[nodiscard]] std::string to_string(const matrix_error& e);
 
-/// The outcome of parsing a response: the value, or why there is none.
+/// The outcome of parsing a response: the value, or why there is none
+/// (`return hm::unexpected{parse_matrix_error(r)};`).
 template <class T>
-class result {
-public:
-  result(T value) : value_(std::move(value)) {}            // NOLINT: implicit on purpose
-  result(matrix_error error) : error_(std::move(error)) {} // NOLINT: implicit on purpose
-
-  [[nodiscard]] bool ok() const noexcept { return value_.has_value(); }
-  explicit operator bool() const noexcept { return ok(); }
-
-  /// Precondition: ok().
-  [[nodiscard]] T& value() & { return *value_; }
-  [[nodiscard]] const T& value() const& { return *value_; }
-  [[nodiscard]] T&& value() && { return std::move(*value_); }
-  [[nodiscard]] T* operator->() { return &*value_; }
-  [[nodiscard]] const T* operator->() const { return &*value_; }
-
-  /// Meaningful when !ok() (default-constructed otherwise).
-  [[nodiscard]] const matrix_error& error() const noexcept { return error_; }
-
-private:
-  // Not a std::variant: its get_if() trips GCC's -Wnull-dereference at every use, and
-  // std::get would throw on misuse; an optional plus a small error struct is plain.
-  std::optional<T> value_;
-  matrix_error error_;
-};
+using result = hm::expected<T, matrix_error>;
 
 /// For endpoints whose success body carries nothing we need ("{}").
 struct empty_response {};

@@ -109,7 +109,7 @@ result<std::uint64_t> claimed_count(const json& obj, std::string_view key,
     number = v->get<double>();
   if (!number || !std::isfinite(*number) || *number < 0 ||
       *number > static_cast<double>(max))
-    return bad_content(std::string{where} + " is not a non-negative number");
+    return hm::unexpected{bad_content(std::string{where} + " is not a non-negative number")};
   return static_cast<std::uint64_t>(*number);
 }
 
@@ -120,7 +120,7 @@ result<std::string> optional_string(const json& obj, std::string_view key,
   if (v == nullptr)
     return std::string{};
   if (!v->is_string())
-    return bad_content(std::string{where} + " is not a string");
+    return hm::unexpected{bad_content(std::string{where} + " is not a string")};
   return v->get<std::string>();
 }
 
@@ -137,14 +137,14 @@ result<media_source> read_source(const json& obj, std::string_view url_key,
   if (const auto* u = find_field(obj, url_key)) {
     s.url = u->is_string() ? parse_mxc(u->get<std::string>()) : std::nullopt;
     if (!s.url)
-      return bad_content(std::string{url_key} + " is not an mxc:// URI");
+      return hm::unexpected{bad_content(std::string{url_key} + " is not an mxc:// URI")};
   }
   if (const auto* f = find_field(obj, file_key)) {
     auto file = parse_encrypted_file(*f);
     if (!file) {
       auto e = file.error();
       e.error = std::string{file_key} + ": " + e.error;
-      return e;
+      return hm::unexpected{std::move(e)};
     }
     s.file = std::move(file.value());
   }
@@ -170,10 +170,10 @@ result<claimed_info> read_info(const json& info, std::string_view where) {
   auto h = claimed_count(info, "h", prefix + "h", max_dimension);
   auto duration = claimed_count(info, "duration", prefix + "duration", max_claim);
   if (!mimetype)
-    return mimetype.error();
+    return hm::unexpected{mimetype.error()};
   for (const auto* n : {&size, &w, &h, &duration})
     if (!*n)
-      return n->error();
+      return hm::unexpected{n->error()};
   c.mimetype = std::move(mimetype.value());
   c.size = size.value();
   c.width = static_cast<int>(w.value());
@@ -193,7 +193,7 @@ std::optional<media_thumbnail> read_thumbnail(const json& info) {
   t.file = std::move(source->file);
   if (const auto* ti = find_field(info, "thumbnail_info")) {
     auto claimed = ti->is_object() ? read_info(*ti, "info.thumbnail_info")
-                                   : result<claimed_info>{bad_content("")};
+                                   : result<claimed_info>{hm::unexpected{bad_content("")}};
     if (!claimed)
       return std::nullopt;
     t.mimetype = std::move(claimed->mimetype);
@@ -237,45 +237,45 @@ std::string to_string(const mxc_uri& uri) {
 
 result<encrypted_file> parse_encrypted_file(const json& j) {
   if (!j.is_object())
-    return bad_file("not a JSON object");
+    return hm::unexpected{bad_file("not a JSON object")};
   if (string_field(j, "v") != "v2")
-    return bad_file("v is not \"v2\"");
+    return hm::unexpected{bad_file("v is not \"v2\"")};
   encrypted_file f;
   auto url = string_field(j, "url");
   auto uri = url ? parse_mxc(*url) : std::nullopt;
   if (!uri)
-    return bad_file("url is not an mxc:// URI");
+    return hm::unexpected{bad_file("url is not an mxc:// URI")};
   f.url = std::move(*uri);
 
   const auto* key = object_field(j, "key");
   if (key == nullptr)
-    return bad_file("key is not a JSON object");
+    return hm::unexpected{bad_file("key is not a JSON object")};
   if (string_field(*key, "kty") != "oct")
-    return bad_file("key.kty is not \"oct\"");
+    return hm::unexpected{bad_file("key.kty is not \"oct\"")};
   if (string_field(*key, "alg") != "A256CTR")
-    return bad_file("key.alg is not \"A256CTR\"");
+    return hm::unexpected{bad_file("key.alg is not \"A256CTR\"")};
   if (bool_field(*key, "ext") != true)
-    return bad_file("key.ext is not true");
+    return hm::unexpected{bad_file("key.ext is not true")};
   const auto* ops = array_field(*key, "key_ops");
   auto has_op = [ops](std::string_view op) {
     return std::any_of(ops->begin(), ops->end(),
                        [op](const json& v) { return v.is_string() && v.get<std::string>() == op; });
   };
   if (ops == nullptr || !has_op("encrypt") || !has_op("decrypt"))
-    return bad_file("key.key_ops does not contain \"encrypt\" and \"decrypt\"");
+    return hm::unexpected{bad_file("key.key_ops does not contain \"encrypt\" and \"decrypt\"")};
   auto k = fixed_bytes(*key, "k", 32, true);
   if (!k)
-    return bad_file("key.k is not 32 bytes of URL-safe base64");
+    return hm::unexpected{bad_file("key.k is not 32 bytes of URL-safe base64")};
   f.key = std::move(*k);
 
   auto iv = fixed_bytes(j, "iv", 16, false);
   if (!iv)
-    return bad_file("iv is not 16 bytes of base64");
+    return hm::unexpected{bad_file("iv is not 16 bytes of base64")};
   f.iv = std::move(*iv);
   const auto* hashes = object_field(j, "hashes");
   auto sha256 = hashes != nullptr ? fixed_bytes(*hashes, "sha256", 32, false) : std::nullopt;
   if (!sha256)
-    return bad_file("hashes.sha256 is not 32 bytes of base64");
+    return hm::unexpected{bad_file("hashes.sha256 is not 32 bytes of base64")};
   f.sha256 = std::move(*sha256);
   return f;
 }
@@ -371,11 +371,11 @@ http_request upload_request(std::string bytes, std::string_view content_type,
 result<mxc_uri> parse_upload_response(const http_response& r) {
   auto j = success_object(r, "upload");
   if (!j)
-    return j.error();
+    return hm::unexpected{j.error()};
   auto text = string_field(j.value(), "content_uri");
   auto uri = text ? parse_mxc(*text) : std::nullopt;
   if (!uri)
-    return bad_response(r.status, "upload: content_uri is missing or not an mxc:// URI");
+    return hm::unexpected{bad_response(r.status, "upload: content_uri is missing or not an mxc:// URI")};
   return std::move(*uri);
 }
 
@@ -383,25 +383,25 @@ result<mxc_uri> parse_upload_response(const http_response& r) {
 
 result<media_message> parse_media_content(const json& content, std::string_view event_type) {
   if (!content.is_object())
-    return bad_content("content is not a JSON object");
+    return hm::unexpected{bad_content("content is not a JSON object")};
   media_message m;
   if (event_type == "m.sticker") {
     m.msgtype = "m.sticker";
   } else if (event_type == "m.room.message") {
     auto msgtype = string_field(content, "msgtype");
     if (!msgtype || !is_media_msgtype(*msgtype))
-      return bad_content("msgtype is not m.image, m.audio, m.video or m.file");
+      return hm::unexpected{bad_content("msgtype is not m.image, m.audio, m.video or m.file")};
     m.msgtype = std::move(*msgtype);
   } else {
-    return bad_content("event type is not m.room.message or m.sticker");
+    return hm::unexpected{bad_content("event type is not m.room.message or m.sticker")};
   }
 
   auto body = optional_string(content, "body", "body");
   if (!body)
-    return body.error();
+    return hm::unexpected{body.error()};
   const auto* filename = find_field(content, "filename");
   if (filename != nullptr && !filename->is_string())
-    return bad_content("filename is not a string");
+    return hm::unexpected{bad_content("filename is not a string")};
   if (m.msgtype == "m.sticker") {
     // A sticker's body describes the image; it is never a file name.
     m.caption = std::move(body.value());
@@ -417,12 +417,12 @@ result<media_message> parse_media_content(const json& content, std::string_view 
   static const json no_info = json::object();
   const auto* info = find_field(content, "info");
   if (info != nullptr && !info->is_object())
-    return bad_content("info is not a JSON object");
+    return hm::unexpected{bad_content("info is not a JSON object")};
   if (info == nullptr)
     info = &no_info;
   auto claimed = read_info(*info, "info");
   if (!claimed)
-    return claimed.error();
+    return hm::unexpected{claimed.error()};
   m.mimetype = std::move(claimed->mimetype);
   m.size = claimed->size;
   m.width = claimed->width;
@@ -432,16 +432,16 @@ result<media_message> parse_media_content(const json& content, std::string_view 
     if (const auto* audio = object_field(content, "org.matrix.msc1767.audio")) {
       auto d = claimed_count(*audio, "duration", "org.matrix.msc1767.audio.duration", max_claim);
       if (!d)
-        return d.error();
+        return hm::unexpected{d.error()};
       m.duration_ms = d.value();
     }
   m.is_voice = m.msgtype == "m.audio" && find_field(content, "org.matrix.msc3245.voice");
 
   auto source = read_source(content, "url", "file");
   if (!source)
-    return source.error();
+    return hm::unexpected{source.error()};
   if (!source->url && !source->file)
-    return bad_content("neither url nor file is present");
+    return hm::unexpected{bad_content("neither url nor file is present")};
   m.url = std::move(source->url);
   m.file = std::move(source->file);
   m.thumbnail = read_thumbnail(*info);
@@ -452,13 +452,13 @@ result<media_message> parse_media_content(const json& content, std::string_view 
 
 result<json> media_content(const outgoing_media& m) {
   if (!is_media_msgtype(m.msgtype))
-    return bad_content("msgtype is not m.image, m.audio, m.video or m.file");
+    return hm::unexpected{bad_content("msgtype is not m.image, m.audio, m.video or m.file")};
   if (m.url.has_value() == m.file.has_value())
-    return bad_content("exactly one of url (plain room) and file (encrypted room) is needed");
+    return hm::unexpected{bad_content("exactly one of url (plain room) and file (encrypted room) is needed")};
   if ((m.url && !is_valid(*m.url)) || (m.file && !is_valid(m.file->url)))
-    return bad_content("the file has no valid mxc:// URI (was it uploaded?)");
+    return hm::unexpected{bad_content("the file has no valid mxc:// URI (was it uploaded?)")};
   if (m.voice && m.msgtype != "m.audio")
-    return bad_content("only m.audio can be a voice message");
+    return hm::unexpected{bad_content("only m.audio can be a voice message")};
 
   json info = json::object();
   if (!m.mimetype.empty())
@@ -473,12 +473,12 @@ result<json> media_content(const outgoing_media& m) {
     info["duration"] = m.duration_ms;
   if (const auto& t = m.thumbnail) {
     if (t->url.has_value() == t->file.has_value())
-      return bad_content("a thumbnail needs exactly one of url and file");
+      return hm::unexpected{bad_content("a thumbnail needs exactly one of url and file")};
     // An encrypted room's thumbnail in the clear would show what the file hides.
     if (t->url.has_value() != m.url.has_value())
-      return bad_content("the thumbnail must be encrypted exactly when the file is");
+      return hm::unexpected{bad_content("the thumbnail must be encrypted exactly when the file is")};
     if ((t->url && !is_valid(*t->url)) || (t->file && !is_valid(t->file->url)))
-      return bad_content("the thumbnail has no valid mxc:// URI (was it uploaded?)");
+      return hm::unexpected{bad_content("the thumbnail has no valid mxc:// URI (was it uploaded?)")};
     if (t->url)
       info["thumbnail_url"] = to_string(*t->url);
     else

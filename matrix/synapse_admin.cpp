@@ -14,14 +14,14 @@ std::string user_target(std::string_view user_id) {
 
 result<admin_user> user_of(const http_response& r, std::string_view what) {
   if (r.status < 200 || r.status >= 300)
-    return parse_matrix_error(r);
+    return hm::unexpected{parse_matrix_error(r)};
   std::string why;
   auto j = parse_bounded_json(r.body, json_limits{64, 1u << 20}, &why);
   if (!j || !j->is_object())
-    return bad_response(r.status, std::string{what} + ": " + (j ? "not a JSON object" : why));
+    return hm::unexpected{bad_response(r.status, std::string{what} + ": " + (j ? "not a JSON object" : why))};
   auto name = string_field(*j, "name");
   if (!name)
-    return bad_response(r.status, std::string{what} + ": missing string \"name\"");
+    return hm::unexpected{bad_response(r.status, std::string{what} + ": missing string \"name\"")};
   admin_user u;
   u.name = std::move(*name);
   u.displayname = string_field(*j, "displayname");
@@ -43,16 +43,16 @@ http_request admin_set_ratelimit_request(std::string_view user_id, admin_ratelim
 
 result<admin_ratelimit> parse_admin_ratelimit(const http_response& r) {
   if (r.status < 200 || r.status >= 300)
-    return parse_matrix_error(r);
+    return hm::unexpected{parse_matrix_error(r)};
   std::string why;
   auto j = parse_bounded_json(r.body, json_limits{8, 1u << 16}, &why);
   if (!j || !j->is_object())
-    return bad_response(r.status, "rate limit override: " + (j ? "not a JSON object" : why));
+    return hm::unexpected{bad_response(r.status, "rate limit override: " + (j ? "not a JSON object" : why))};
   auto per_second = int_field(*j, "messages_per_second");
   auto burst = int_field(*j, "burst_count");
   if (!per_second || !burst)
-    return bad_response(r.status, "rate limit override: missing messages_per_second or "
-                                  "burst_count");
+    return hm::unexpected{bad_response(r.status, "rate limit override: missing messages_per_second or "
+                                  "burst_count")};
   return admin_ratelimit{*per_second, *burst};
 }
 
@@ -68,11 +68,11 @@ result<std::optional<admin_user>> parse_admin_get_user(const http_response& r) {
     auto e = parse_matrix_error(r);
     if (e.errcode == "M_NOT_FOUND")
       return std::optional<admin_user>{};
-    return e;
+    return hm::unexpected{std::move(e)};
   }
   auto u = user_of(r, "admin user");
   if (!u)
-    return u.error();
+    return hm::unexpected{u.error()};
   return std::optional<admin_user>{std::move(u.value())};
 }
 
@@ -92,7 +92,7 @@ http_request admin_put_user_request(std::string_view user_id, std::string_view p
 result<admin_put_result> parse_admin_put_user(const http_response& r) {
   auto u = user_of(r, "admin user");
   if (!u)
-    return u.error();
+    return hm::unexpected{u.error()};
   return admin_put_result{std::move(u.value()), r.status == 201};
 }
 

@@ -255,10 +255,10 @@ bool invited_room::is_direct(std::string_view own_user_id) const {
 result<sync_response> parse_sync(nlohmann::json body) {
   try {
     if (!body.is_object())
-      return bad_response(200, "sync response is not a JSON object");
+      return hm::unexpected{bad_response(200, "sync response is not a JSON object")};
     auto next_batch = string_field(body, "next_batch");
     if (!next_batch)
-      return bad_response(200, "sync response without a string next_batch");
+      return hm::unexpected{bad_response(200, "sync response without a string next_batch")};
     sync_response out;
     out.next_batch = std::move(*next_batch);
     sync_parser p{out};
@@ -269,7 +269,7 @@ result<sync_response> parse_sync(nlohmann::json body) {
   } catch (const std::exception& e) {
     // Defensive: every access above is type-checked, but bad_alloc on a huge body or a
     // future slip must not escape the module.
-    return bad_response(200, std::string{"sync response could not be parsed: "} + e.what());
+    return hm::unexpected{bad_response(200, std::string{"sync response could not be parsed: "} + e.what())};
   }
 }
 
@@ -280,7 +280,7 @@ result<sync_response> parse_sync(std::string_view body) {
   limits.repair_lone_surrogates = true;
   auto j = parse_bounded_json(body, limits, &why);
   if (!j)
-    return bad_response(200, "sync response: " + why);
+    return hm::unexpected{bad_response(200, "sync response: " + why)};
   return parse_sync(std::move(*j));
 }
 

@@ -11,13 +11,14 @@
 
 namespace hm::metrics {
 
-std::variant<std::optional<listen_address>, std::string> parse_listen(std::string_view text) {
+hm::expected<std::optional<listen_address>> parse_listen(std::string_view text) {
   if (text == "off")
     return std::optional<listen_address>{};
   auto usage = [&](const std::string& what) {
-    return "--metrics-listen " + std::string{text} + ": " + what
-           + "; expected HOST:PORT with an IP address (e.g. 127.0.0.1:9464, [::1]:9464, "
-             "0.0.0.0:9464) or off";
+    return fail(error_code::invalid_input,
+                "--metrics-listen " + std::string{text} + ": " + what
+                  + "; expected HOST:PORT with an IP address (e.g. 127.0.0.1:9464, "
+                    "[::1]:9464, 0.0.0.0:9464) or off");
   };
   auto colon = text.rfind(':');
   if (colon == std::string_view::npos || colon == 0)
@@ -47,7 +48,7 @@ exposer::exposer(std::unique_ptr<httpd::server> impl, uint16_t port)
 
 exposer::~exposer() = default;
 
-std::variant<std::unique_ptr<exposer>, std::string>
+hm::expected<std::unique_ptr<exposer>>
 exposer::start(const listen_address& where,
                const std::shared_ptr<prometheus::Collectable>& registry) {
   httpd::handlers h;
@@ -66,9 +67,9 @@ exposer::start(const listen_address& where,
     return r;
   };
   auto started = httpd::server::start("metrics endpoint", where.host, where.port, std::move(h));
-  if (auto* err = std::get_if<std::string>(&started))
-    return *err;
-  auto server = std::move(std::get<std::unique_ptr<httpd::server>>(started));
+  if (!started)
+    return hm::unexpected{std::move(started).error()};
+  auto server = std::move(*started);
   auto port = static_cast<uint16_t>(server->port());
   return std::unique_ptr<exposer>{new exposer(std::move(server), port)};
 }

@@ -6,6 +6,8 @@
 // Scrapes run on its worker threads, several at once: slow or idle clients do not
 // hold them up.
 
+#include "errors/error.hpp"
+
 #include <prometheus/registry.h>
 
 #include <cstdint>
@@ -13,7 +15,6 @@
 #include <optional>
 #include <string>
 #include <string_view>
-#include <variant>
 
 namespace hm::httpd {
 class server;
@@ -32,17 +33,16 @@ struct listen_address {
 };
 
 /// Reads a --metrics-listen value: "off" (nullopt: no endpoint), or HOST:PORT; else
-/// an error text saying what is wrong.
-[[nodiscard]] std::variant<std::optional<listen_address>, std::string>
-parse_listen(std::string_view text);
+/// an invalid_input error saying what is wrong.
+[[nodiscard]] hm::expected<std::optional<listen_address>> parse_listen(std::string_view text);
 
 /// A running endpoint; stops when destroyed.
 class exposer {
 public:
   /// Starts serving `registry` (a node's registry, or the coordinator's cluster_scrape)
-  /// at `where`; an error text when the address cannot be
+  /// at `where`; an error when the address cannot be
   /// bound (in use, not an address of this host).
-  [[nodiscard]] static std::variant<std::unique_ptr<exposer>, std::string>
+  [[nodiscard]] static hm::expected<std::unique_ptr<exposer>>
   start(const listen_address& where, const std::shared_ptr<prometheus::Collectable>& registry);
 
   ~exposer();

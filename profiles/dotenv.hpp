@@ -1,5 +1,6 @@
 #pragma once
 
+#include "errors/error.hpp"
 #include "profiles/problem.hpp"
 
 #include <filesystem>
@@ -66,15 +67,16 @@ void interpolate_dotenv(dotenv_file& file,
 
 /// Sets `key` in the file at `path` atomically (temp file in the same directory,
 /// fsync, rename, fsync of the directory) and keeps the file's mode; a missing file is
-/// created with mode 0600. Returns an error message on failure (never the value).
-[[nodiscard]] std::optional<std::string>
+/// created with mode 0600. An error on failure (invalid_input: a key or value that
+/// cannot be written; io: the file system), never holding the value.
+[[nodiscard]] hm::expected<void>
 write_dotenv_key(const std::filesystem::path& path, std::string_view key,
                  std::string_view value);
 
 /// Sets several keys in one atomic write (as write_dotenv_key does for one), so that
 /// credentials that belong together (token, user, device) are never half written.
 /// Nothing is written when any key or value is not writable.
-[[nodiscard]] std::optional<std::string>
+[[nodiscard]] hm::expected<void>
 write_dotenv_keys(const std::filesystem::path& path,
                   const std::vector<std::pair<std::string_view, std::string_view>>& keys);
 

@@ -121,22 +121,24 @@ bool write_all(int fd, std::string_view data) {
 
 } // namespace
 
-std::optional<std::string> write_dotenv_key(const std::filesystem::path& path,
-                                            std::string_view key, std::string_view value) {
+hm::expected<void> write_dotenv_key(const std::filesystem::path& path, std::string_view key,
+                                    std::string_view value) {
   return write_dotenv_keys(path, {{key, value}});
 }
 
-std::optional<std::string>
+hm::expected<void>
 write_dotenv_keys(const std::filesystem::path& path,
                   const std::vector<std::pair<std::string_view, std::string_view>>& keys) {
   namespace fs = std::filesystem;
   for (auto& [key, value] : keys) {
     if (!detail::portable_key(key))
-      return "cannot write a key that is not of the form [A-Za-z_][A-Za-z0-9_.]*";
+      return fail(error_code::invalid_input,
+                  "cannot write a key that is not of the form [A-Za-z_][A-Za-z0-9_.]*");
     if (!quote_dotenv_value(value))
-      return "cannot write the value of " + std::string(key) +
-             ": it contains a NUL byte, invalid UTF-8 or ${...}, or it needs double quotes "
-             "and ends in a backslash";
+      return fail(error_code::invalid_input,
+                  "cannot write the value of " + std::string(key)
+                    + ": it contains a NUL byte, invalid UTF-8 or ${...}, or it needs double "
+                      "quotes and ends in a backslash");
   }
 
   // Write next to the real file when .env is a symlink, so the link stays a link.
@@ -145,7 +147,8 @@ write_dotenv_keys(const std::filesystem::path& path,
   if (fs::is_symlink(fs::symlink_status(path, ec))) {
     fs::path resolved = fs::canonical(path, ec);
     if (ec)
-      return "cannot resolve the symlink " + path.string() + ": " + ec.message();
+      return fail(error_code::io,
+                  "cannot resolve the symlink " + path.string() + ": " + ec.message());
     target = resolved;
   }
 
@@ -157,14 +160,15 @@ write_dotenv_keys(const std::filesystem::path& path,
     mode = st.st_mode & 07777;
     std::ifstream in(target, std::ios::binary);
     if (!in)
-      return errno_text(("cannot read " + target.string()).c_str(), errno);
+      return fail(error_code::io,
+                  errno_text(("cannot read " + target.string()).c_str(), errno));
     char buf[65536];
     while (in.read(buf, sizeof buf) || in.gcount() > 0)
       text.append(buf, static_cast<std::size_t>(in.gcount()));
     if (in.bad())
-      return "cannot read " + target.string();
+      return fail(error_code::io, "cannot read " + target.string());
   } else if (errno != ENOENT) {
-    return errno_text(("cannot stat " + target.string()).c_str(), errno);
+    return fail(error_code::io, errno_text(("cannot stat " + target.string()).c_str(), errno));
   }
 
   std::string next = std::move(text);
@@ -175,12 +179,13 @@ write_dotenv_keys(const std::filesystem::path& path,
   std::string tmpl = (dir / ("." + target.filename().string() + ".tmp.XXXXXX")).string();
   int fd = ::mkstemp(tmpl.data()); // created 0600, so no content is ever readable by others
   if (fd < 0)
-    return errno_text(("cannot create a temporary file in " + dir.string()).c_str(), errno);
+    return fail(error_code::io,
+                errno_text(("cannot create a temporary file in " + dir.string()).c_str(), errno));
   auto give_up = [&](const char* what) {
     int err = errno;
     ::close(fd);
     ::unlink(tmpl.c_str());
-    return errno_text(what, err);
+    return fail(error_code::io, errno_text(what, err));
   };
   // Mode (and owner, where we may) before any content is written.
   if (::fchmod(fd, mode) != 0)
@@ -194,23 +199,24 @@ write_dotenv_keys(const std::filesystem::path& path,
   if (::close(fd) != 0) {
     int err = errno;
     ::unlink(tmpl.c_str());
-    return errno_text("cannot close the temporary file", err);
+    return fail(error_code::io, errno_text("cannot close the temporary file", err));
   }
   if (::rename(tmpl.c_str(), target.c_str()) != 0) {
     int err = errno;
     ::unlink(tmpl.c_str());
-    return errno_text(("cannot replace " + target.string()).c_str(), err);
+    return fail(error_code::io, errno_text(("cannot replace " + target.string()).c_str(), err));
   }
   // The rename is durable only once the directory entry is on disk.
   int dfd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (dfd < 0)
-    return errno_text(("cannot open " + dir.string() + " to fsync it").c_str(), errno);
+    return fail(error_code::io,
+                errno_text(("cannot open " + dir.string() + " to fsync it").c_str(), errno));
   int rc = ::fsync(dfd);
   int err = errno;
   ::close(dfd);
   if (rc != 0)
-    return errno_text(("cannot fsync " + dir.string()).c_str(), err);
-  return std::nullopt;
+    return fail(error_code::io, errno_text(("cannot fsync " + dir.string()).c_str(), err));
+  return {};
 }
 
 } // namespace hm::profiles

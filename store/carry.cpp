@@ -22,26 +22,27 @@ using store::fd_guard;
 
 namespace {
 
-std::string errno_text(const std::string& what, const fs::path& path) {
-  return "cannot " + what + " " + path.string() + ": " + std::strerror(errno);
+/// "cannot <what> <path>: <errno's text>".
+hm::unexpected<hm::error> io_failure(const std::string& what, const fs::path& path) {
+  return fail(error_code::io, "cannot " + what + " " + path.string() + ": " + std::strerror(errno));
 }
 
 /// fsync of a directory, so that a rename or a new file in it survives a crash.
-std::optional<std::string> sync_dir(const fs::path& dir) {
+hm::expected<void> sync_dir(const fs::path& dir) {
   fd_guard d{::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC)};
   if (d.fd < 0 || ::fsync(d.fd) != 0)
-    return errno_text("sync", dir);
-  return std::nullopt;
+    return io_failure("sync", dir);
+  return {};
 }
 
 /// Size and SHA-256 (hex) of a file, read in pieces.
-std::variant<store_file, std::string> hash_file(const fs::path& path) {
+hm::expected<store_file> hash_file(const fs::path& path) {
   fd_guard f{::open(path.c_str(), O_RDONLY | O_CLOEXEC)};
   if (f.fd < 0)
-    return errno_text("open", path);
+    return io_failure("open", path);
   std::unique_ptr<EVP_MD_CTX, decltype(&EVP_MD_CTX_free)> ctx{EVP_MD_CTX_new(), EVP_MD_CTX_free};
   if (!ctx || EVP_DigestInit_ex(ctx.get(), EVP_sha256(), nullptr) != 1)
-    return "cannot hash " + path.string() + ": OpenSSL failed";
+    return fail(error_code::io, "cannot hash " + path.string() + ": OpenSSL failed");
   store_file out;
   out.name = path.filename().string();
   std::array<char, 64 * 1024> buf{};
@@ -50,7 +51,7 @@ std::variant<store_file, std::string> hash_file(const fs::path& path) {
     if (n < 0) {
       if (errno == EINTR)
         continue;
-      return errno_text("read", path);
+      return io_failure("read", path);
     }
     if (n == 0)
       break;
@@ -86,7 +87,7 @@ bool valid_store_file_name(const std::string& name) {
          && !is_lock_file(name);
 }
 
-std::variant<std::vector<store_file>, std::string> describe_store(const fs::path& dir) {
+hm::expected<std::vector<store_file>> describe_store(const fs::path& dir) {
   std::vector<store_file> files;
   std::error_code ec;
   if (!fs::exists(dir, ec))
@@ -97,25 +98,23 @@ std::variant<std::vector<store_file>, std::string> describe_store(const fs::path
     if (!it->is_regular_file() || !valid_store_file_name(name))
       continue;
     auto hashed = hash_file(it->path());
-    if (auto* err = std::get_if<std::string>(&hashed))
-      return *err;
-    files.push_back(std::get<store_file>(std::move(hashed)));
+    if (!hashed)
+      return hm::unexpected{std::move(hashed).error()};
+    files.push_back(std::move(*hashed));
   }
   if (ec)
-    return "cannot list " + dir.string() + ": " + ec.message();
+    return fail(error_code::io, "cannot list " + dir.string() + ": " + ec.message());
   std::sort(files.begin(), files.end(),
             [](const store_file& a, const store_file& b) { return a.name < b.name; });
   return files;
 }
 
-std::variant<std::string, std::string> read_store_piece(const fs::path& dir,
-                                                        const std::string& name, uint64_t offset,
-                                                        uint64_t max) {
+hm::expected<std::string> read_store_piece(const fs::path& dir, const std::string& name,
+                                           uint64_t offset, uint64_t max) {
   auto path = dir / name;
   fd_guard f{::open(path.c_str(), O_RDONLY | O_CLOEXEC)};
   if (f.fd < 0)
-    return std::variant<std::string, std::string>{std::in_place_index<1>,
-                                                  errno_text("open", path)};
+    return io_failure("open", path);
   std::string bytes(max, '\0');
   size_t got = 0;
   while (got < max) {
@@ -123,14 +122,13 @@ std::variant<std::string, std::string> read_store_piece(const fs::path& dir,
     if (n < 0 && errno == EINTR)
       continue;
     if (n < 0)
-      return std::variant<std::string, std::string>{std::in_place_index<1>,
-                                                    errno_text("read", path)};
+      return io_failure("read", path);
     if (n == 0)
       break;
     got += static_cast<size_t>(n);
   }
   bytes.resize(got);
-  return std::variant<std::string, std::string>{std::in_place_index<0>, std::move(bytes)};
+  return bytes;
 }
 
 fs::path staging_dir_for(const fs::path& dir, uint64_t epoch) {
@@ -139,19 +137,19 @@ fs::path staging_dir_for(const fs::path& dir, uint64_t epoch) {
   return out;
 }
 
-std::optional<std::string> write_store_piece(const fs::path& dir, const store_piece& piece) {
+hm::expected<void> write_store_piece(const fs::path& dir, const store_piece& piece) {
   if (!valid_store_file_name(piece.file))
-    return "refused a store file named '" + piece.file + "'";
+    return fail(error_code::refused, "refused a store file named '" + piece.file + "'");
   auto staging = staging_dir_for(dir, piece.epoch);
   std::error_code ec;
   fs::create_directories(staging.parent_path(), ec);
   if (::mkdir(staging.c_str(), 0700) != 0 && errno != EEXIST)
-    return errno_text("create", staging);
+    return io_failure("create", staging);
   auto path = staging / piece.file;
   int flags = O_WRONLY | O_CREAT | O_CLOEXEC | (piece.offset == 0 ? O_TRUNC : 0);
   fd_guard f{::open(path.c_str(), flags, 0600)};
   if (f.fd < 0)
-    return errno_text("open", path);
+    return io_failure("open", path);
   size_t done = 0;
   while (done < piece.bytes.size()) {
     auto n = ::pwrite(f.fd, piece.bytes.data() + done, piece.bytes.size() - done,
@@ -159,49 +157,51 @@ std::optional<std::string> write_store_piece(const fs::path& dir, const store_pi
     if (n < 0 && errno == EINTR)
       continue;
     if (n < 0)
-      return errno_text("write", path);
+      return io_failure("write", path);
     done += static_cast<size_t>(n);
   }
-  return std::nullopt;
+  return {};
 }
 
-std::optional<std::string> commit_store(const fs::path& dir, const store_manifest& manifest) {
+hm::expected<void> commit_store(const fs::path& dir, const store_manifest& manifest) {
   auto staging = staging_dir_for(dir, manifest.epoch);
   std::error_code ec;
   fs::create_directories(staging.parent_path(), ec);
   if (::mkdir(staging.c_str(), 0700) != 0 && errno != EEXIST) // an empty store has no pieces
-    return errno_text("create", staging);
+    return io_failure("create", staging);
   auto staged = describe_store(staging);
-  if (auto* err = std::get_if<std::string>(&staged))
-    return *err;
-  auto& have = std::get<std::vector<store_file>>(staged);
+  if (!staged)
+    return hm::unexpected{std::move(staged).error()};
+  auto& have = *staged;
   auto want = manifest.files;
   std::sort(want.begin(), want.end(),
             [](const store_file& a, const store_file& b) { return a.name < b.name; });
   if (have.size() != want.size())
-    return "the carried store has " + std::to_string(have.size()) + " file(s), the sender listed "
-           + std::to_string(want.size());
+    return fail(error_code::corrupt, "the carried store has " + std::to_string(have.size())
+                                       + " file(s), the sender listed "
+                                       + std::to_string(want.size()));
   for (size_t i = 0; i < have.size(); ++i)
     if (have[i].name != want[i].name || have[i].size != want[i].size
         || have[i].sha256 != want[i].sha256)
-      return "the carried file " + want[i].name + " does not match what was sent ("
-             + std::to_string(have[i].size) + " bytes received, "
-             + std::to_string(want[i].size) + " sent, or a different SHA-256)";
+      return fail(error_code::corrupt,
+                  "the carried file " + want[i].name + " does not match what was sent ("
+                    + std::to_string(have[i].size) + " bytes received, "
+                    + std::to_string(want[i].size) + " sent, or a different SHA-256)");
   for (auto& f : have) {
     fd_guard fd{::open((staging / f.name).c_str(), O_RDONLY | O_CLOEXEC)};
     if (fd.fd < 0 || ::fsync(fd.fd) != 0)
-      return errno_text("sync", staging / f.name);
+      return io_failure("sync", staging / f.name);
   }
-  if (auto err = sync_dir(staging))
-    return err;
+  if (auto synced = sync_dir(staging); !synced)
+    return synced;
   if (fs::exists(dir, ec)) {
     auto old = dir;
     old += ".replaced-" + std::to_string(manifest.epoch);
     if (::rename(dir.c_str(), old.c_str()) != 0)
-      return errno_text("set aside", dir);
+      return io_failure("set aside", dir);
   }
   if (::rename(staging.c_str(), dir.c_str()) != 0)
-    return errno_text("put in place", dir);
+    return io_failure("put in place", dir);
   return sync_dir(dir.parent_path());
 }
 
@@ -213,15 +213,15 @@ fs::path source_mark(const fs::path& dir, uint64_t epoch) {
 
 } // namespace
 
-std::optional<std::string> mark_carry_source(const fs::path& dir, uint64_t epoch) {
+hm::expected<void> mark_carry_source(const fs::path& dir, uint64_t epoch) {
   std::error_code ec;
   if (!fs::exists(dir, ec))
-    return std::nullopt;
+    return {};
   auto mark = source_mark(dir, epoch);
   fd_guard f{::open(mark.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0600)};
   if (f.fd < 0)
-    return errno_text("create", mark);
-  return std::nullopt;
+    return io_failure("create", mark);
+  return {};
 }
 
 bool is_carry_source(const fs::path& dir, uint64_t epoch) {
@@ -235,14 +235,14 @@ fs::path moved_dir_for(const fs::path& dir, const std::string& node, uint64_t ep
   return out;
 }
 
-std::optional<std::string> set_store_aside(const fs::path& dir, const std::string& node,
-                                           uint64_t epoch) {
+hm::expected<void> set_store_aside(const fs::path& dir, const std::string& node,
+                                   uint64_t epoch) {
   std::error_code ec;
   if (!fs::exists(dir, ec))
-    return std::nullopt;
+    return {};
   auto moved = moved_dir_for(dir, node, epoch);
   if (::rename(dir.c_str(), moved.c_str()) != 0)
-    return errno_text("set aside", dir);
+    return io_failure("set aside", dir);
   return sync_dir(dir.parent_path());
 }
 

@@ -21,7 +21,7 @@ inbound_group_row inbound_row_of(statement& q) {
   "room_id, session_id, sender_key, sender_ed25519, forwarding_chain, pickle, "             \
   "first_known_index, sender_user, backed_up_version "
 
-std::optional<std::string> write_account(statement_cache& db, const crypto_account_row& a) {
+hm::expected<void> write_account(statement_cache& db, const crypto_account_row& a) {
   return statement{db, "INSERT INTO crypto_account (id, user_id, device_id, curve25519, "
                        "ed25519, pickle) VALUES (1, ?1, ?2, ?3, ?4, ?5) "
                        "ON CONFLICT (id) DO UPDATE SET user_id = excluded.user_id, "
@@ -35,13 +35,13 @@ std::optional<std::string> write_account(statement_cache& db, const crypto_accou
     .run();
 }
 
-std::optional<std::string> write_changes(statement_cache& db, const crypto_changes& c) {
+hm::expected<void> write_changes(statement_cache& db, const crypto_changes& c) {
   auto now = unix_ms();
   if (c.account)
-    if (auto err = write_account(db, *c.account))
-      return err;
+    if (auto done = write_account(db, *c.account); !done)
+      return done;
   for (auto& s : c.olm_sessions)
-    if (auto err = statement{db, "INSERT INTO olm_sessions (sender_key, session_id, pickle, "
+    if (auto done = statement{db, "INSERT INTO olm_sessions (sender_key, session_id, pickle, "
                                  "last_used_at) VALUES (?1, ?2, ?3, ?4) "
                                  "ON CONFLICT (sender_key, session_id) DO UPDATE SET "
                                  "pickle = excluded.pickle, last_used_at = excluded.last_used_at"}
@@ -49,10 +49,10 @@ std::optional<std::string> write_changes(statement_cache& db, const crypto_chang
                      .bind(s.session_id)
                      .bind(s.pickle)
                      .bind(now)
-                     .run())
-      return err;
+                     .run(); !done)
+      return done;
   for (auto& g : c.inbound)
-    if (auto err =
+    if (auto done =
           statement{db, "INSERT INTO inbound_group_sessions (room_id, session_id, sender_key, "
                         "sender_ed25519, forwarding_chain, pickle, first_known_index, "
                         "sender_user, received_at, backed_up_version) "
@@ -77,10 +77,10 @@ std::optional<std::string> write_changes(statement_cache& db, const crypto_chang
             .bind(g.sender_user)
             .bind(now)
             .bind(g.backed_up_version)
-            .run())
-      return err;
+            .run(); !done)
+      return done;
   for (auto& m : c.backed_up)
-    if (auto err = statement{db, "UPDATE inbound_group_sessions SET backed_up_version = ?5 "
+    if (auto done = statement{db, "UPDATE inbound_group_sessions SET backed_up_version = ?5 "
                                  "WHERE room_id = ?1 AND session_id = ?2 AND sender_key = ?3 "
                                  "AND first_known_index = ?4"}
                      .bind(m.room_id)
@@ -88,15 +88,15 @@ std::optional<std::string> write_changes(statement_cache& db, const crypto_chang
                      .bind(m.sender_key)
                      .bind(m.first_known_index)
                      .bind(m.version)
-                     .run())
-      return err;
+                     .run(); !done)
+      return done;
   for (auto& room : c.discard_outbound)
-    if (auto err = statement{db, "DELETE FROM outbound_group_sessions WHERE room_id = ?1"}
+    if (auto done = statement{db, "DELETE FROM outbound_group_sessions WHERE room_id = ?1"}
                      .bind(room)
-                     .run())
-      return err;
+                     .run(); !done)
+      return done;
   for (auto& o : c.outbound)
-    if (auto err = statement{db, "INSERT INTO outbound_group_sessions (room_id, session_id, "
+    if (auto done = statement{db, "INSERT INTO outbound_group_sessions (room_id, session_id, "
                                  "pickle, created_at, message_count, shared_with) "
                                  "VALUES (?1, ?2, ?3, ?4, ?5, ?6) "
                                  "ON CONFLICT (room_id) DO UPDATE SET "
@@ -110,46 +110,49 @@ std::optional<std::string> write_changes(statement_cache& db, const crypto_chang
                      .bind(o.created_at)
                      .bind(o.message_count)
                      .bind(o.shared_with.empty() ? std::string{"[]"} : o.shared_with)
-                     .run())
-      return err;
+                     .run(); !done)
+      return done;
   if (c.devices)
-    if (auto err = statement{db, "INSERT INTO crypto_devices (id, state) VALUES (1, ?1) "
+    if (auto done = statement{db, "INSERT INTO crypto_devices (id, state) VALUES (1, ?1) "
                                  "ON CONFLICT (id) DO UPDATE SET state = excluded.state"}
                      .bind(*c.devices)
-                     .run())
-      return err;
+                     .run(); !done)
+      return done;
   // A plain INSERT: a pair already logged fails the whole transaction, so a replayed
   // message can never be committed as if it were new.
   for (auto& r : c.replay)
-    if (auto err = statement{db, "INSERT INTO megolm_replay (session_id, message_index, "
+    if (auto done = statement{db, "INSERT INTO megolm_replay (session_id, message_index, "
                                  "event_id, origin_server_ts) VALUES (?1, ?2, ?3, ?4)"}
                      .bind(r.session_id)
                      .bind(r.message_index)
                      .bind(r.event_id)
                      .bind(r.origin_server_ts)
-                     .run())
-      return err;
+                     .run(); !done)
+      return done;
   for (auto& p : c.park)
-    if (auto err = statement{db, "INSERT OR IGNORE INTO parked_events (event_id, room_id, "
+    if (auto done = statement{db, "INSERT OR IGNORE INTO parked_events (event_id, room_id, "
                                  "session_id, sender_key, parked_at) VALUES (?1, ?2, ?3, ?4, ?5)"}
                      .bind(p.event_id)
                      .bind(p.room_id)
                      .bind(p.session_id)
                      .bind(p.sender_key)
                      .bind(now)
-                     .run())
-      return err;
+                     .run(); !done)
+      return done;
   for (auto& id : c.unpark)
-    if (auto err = statement{db, "DELETE FROM parked_events WHERE event_id = ?1"}.bind(id).run())
-      return err;
-  return std::nullopt;
+    if (auto done = statement{db, "DELETE FROM parked_events WHERE event_id = ?1"}.bind(id).run(); !done)
+      return done;
+  return {};
 }
 
 } // namespace
 
 std::optional<std::string> profile_store::commit_crypto(const crypto_changes& changes) {
   std::lock_guard guard{mutex_};
-  return in_transaction(*sql_, [&] { return write_changes(*sql_, changes); });
+  // crypto_store's interface (matrix/crypto) still speaks optional<string>.
+  if (auto done = in_transaction(*sql_, [&] { return write_changes(*sql_, changes); }); !done)
+    return std::move(done).error().message;
+  return std::nullopt;
 }
 
 std::optional<crypto_account_row> profile_store::crypto_account() {

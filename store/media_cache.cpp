@@ -80,22 +80,23 @@ std::string safe_file_name(std::string_view name) {
   return out.empty() ? "document" : out;
 }
 
-cached_file cache_media(const std::filesystem::path& hermes_home, media_kind kind,
-                        std::string_view original_name, std::string_view bytes) {
+hm::expected<std::filesystem::path> cache_media(const std::filesystem::path& hermes_home,
+                                                media_kind kind, std::string_view original_name,
+                                                std::string_view bytes) {
   auto folder = hermes_home / "cache" / folder_of(kind);
-  auto fail = [&](const std::string& what) {
-    return cached_file{{}, "cannot write into " + folder.string() + ": " + what + " ("
-                             + std::strerror(errno) + ")"};
+  auto cannot = [&](const std::string& what) {
+    return fail(error_code::io, "cannot write into " + folder.string() + ": " + what + " ("
+                                  + std::strerror(errno) + ")");
   };
   fd_guard home{::open(hermes_home.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC)};
   if (home.fd < 0)
-    return fail("the profile folder cannot be opened");
+    return cannot("the profile folder cannot be opened");
   fd_guard cache{open_folder(home.fd, "cache")};
   if (cache.fd < 0)
-    return fail("cache/ cannot be opened (a symbolic link there is refused)");
+    return cannot("cache/ cannot be opened (a symbolic link there is refused)");
   fd_guard kind_dir{open_folder(cache.fd, folder_of(kind))};
   if (kind_dir.fd < 0)
-    return fail(std::string{folder_of(kind)} + "/ cannot be opened (a symbolic link there is refused)");
+    return cannot(std::string{folder_of(kind)} + "/ cannot be opened (a symbolic link there is refused)");
   std::string name;
   switch (kind) {
     case media_kind::image: name = "img_" + random_id() + extension_of(original_name, ".jpg"); break;
@@ -106,14 +107,14 @@ cached_file cache_media(const std::filesystem::path& hermes_home, media_kind kin
   fd_guard file{::openat(kind_dir.fd, name.c_str(),
                          O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600)};
   if (file.fd < 0)
-    return fail("a new file cannot be made");
+    return cannot("a new file cannot be made");
   std::size_t done = 0;
   while (done < bytes.size()) {
     auto n = ::write(file.fd, bytes.data() + done, bytes.size() - done);
     if (n < 0 && errno == EINTR)
       continue;
     if (n <= 0) {
-      auto err = fail("the file could not be written whole");
+      auto err = cannot("the file could not be written whole");
       ::unlinkat(kind_dir.fd, name.c_str(), 0);
       return err;
     }
@@ -121,7 +122,7 @@ cached_file cache_media(const std::filesystem::path& hermes_home, media_kind kin
   }
   std::error_code ec;
   auto absolute = std::filesystem::absolute(folder / name, ec);
-  return {ec ? folder / name : absolute, {}};
+  return ec ? folder / name : absolute;
 }
 
 } // namespace hm::store

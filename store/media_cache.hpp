@@ -7,6 +7,8 @@
 // the folders are 0700 and opened without following links, so another local user can
 // neither read what was sent nor redirect a write with a planted link.
 
+#include "errors/error.hpp"
+
 #include <filesystem>
 #include <string>
 #include <string_view>
@@ -15,14 +17,10 @@ namespace hm::store {
 
 enum class media_kind { image, audio, video, document };
 
-struct cached_file {
-  std::filesystem::path path; ///< absolute; empty on failure
-  std::string error;          ///< a sentence naming the folder or file; empty when written
-};
-
 /// Writes `bytes` as a new file of `kind` under `hermes_home`'s cache. The original
 /// name only contributes a sanitised extension (or, for documents, a sanitised name).
-[[nodiscard]] cached_file cache_media(const std::filesystem::path& hermes_home, media_kind kind,
+/// The file's absolute path, or an io error: a sentence naming the folder or file.
+[[nodiscard]] hm::expected<std::filesystem::path> cache_media(const std::filesystem::path& hermes_home, media_kind kind,
                                       std::string_view original_name, std::string_view bytes);
 
 /// `name` made safe as the last part of a file name: no folders, no NUL or control

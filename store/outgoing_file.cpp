@@ -168,15 +168,14 @@ std::string sniff_mimetype(std::string_view bytes, std::string_view filename) {
   return sniffed;
 }
 
-outgoing_file_result read_outgoing_file(const fs::path& requested, const fs::path& hermes_home,
-                                        const std::vector<fs::path>& extra_roots,
-                                        std::uint64_t max_bytes) {
-  outgoing_file_result out;
+hm::expected<outgoing_file> read_outgoing_file(const fs::path& requested,
+                                               const fs::path& hermes_home,
+                                               const std::vector<fs::path>& extra_roots,
+                                               std::uint64_t max_bytes) {
+  outgoing_file out;
   const std::string& written = requested.native();
   auto refuse = [&](const std::string& why) {
-    out.bytes.clear();
-    out.error = "cannot send " + written + ": " + why;
-    return out;
+    return fail(error_code::refused, "cannot send " + written + ": " + why);
   };
 
   fs::path path = requested;

@@ -9,6 +9,8 @@
 // opened is checked to be the one that was resolved, so swapping it in between does not
 // help.
 
+#include "errors/error.hpp"
+
 #include <cstdint>
 #include <filesystem>
 #include <string>
@@ -17,18 +19,17 @@
 
 namespace hm::store {
 
-struct outgoing_file_result {
+struct outgoing_file {
   std::string bytes;
   std::string filename; ///< the last part of the path the agent named
   std::string mimetype; ///< from the bytes (libmagic), a known extension breaking ties
-  /// A sentence for the room and the log when the file is not sent: names the path,
-  /// never holds what the file contains. Empty when read.
-  std::string error;
 };
 
 /// Reads `requested` (`~/` is HERMES_HOME) when it resolves into `hermes_home` or one
-/// of `extra_roots` and holds at most `max_bytes`.
-[[nodiscard]] outgoing_file_result
+/// of `extra_roots` and holds at most `max_bytes`. Otherwise a refused error: a
+/// sentence for the room and the log that names the path, never holds what the file
+/// contains.
+[[nodiscard]] hm::expected<outgoing_file>
 read_outgoing_file(const std::filesystem::path& requested,
                    const std::filesystem::path& hermes_home,
                    const std::vector<std::filesystem::path>& extra_roots,

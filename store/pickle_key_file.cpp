@@ -22,33 +22,35 @@ std::string errno_text(int err) {
   return std::strerror(err);
 }
 
-std::variant<crypto::pickle_key, std::string> read_key_file(const std::filesystem::path& path) {
+hm::expected<crypto::pickle_key> read_key_file(const std::filesystem::path& path) {
   // The rules every secret file follows: ours, private, not a link (store/private_file).
   auto read = store::read_secret_file(path, "the pickle key file", 1);
   if (!read.error.empty())
-    return read.error + " and restart";
+    return fail(error_code::refused, read.error + " and restart");
   auto& text = read.value;
   auto bytes = crypto::base64_decode(text);
   crypto::wipe_memory(text.data(), text.size());
   if (!bytes || bytes->size() != key_file_bytes) {
     if (bytes)
       crypto::wipe_memory(bytes->data(), bytes->size());
-    return "the pickle key file " + path.string() + " does not hold a " +
-           std::to_string(key_file_bytes) + "-byte base64 key";
+    return fail(error_code::corrupt, "the pickle key file " + path.string() + " does not hold a "
+                                       + std::to_string(key_file_bytes) + "-byte base64 key");
   }
   auto key = crypto::pickle_key::from_bytes(
     std::string_view{reinterpret_cast<const char*>(bytes->data()), bytes->size()});
   crypto::wipe_memory(bytes->data(), bytes->size());
   if (!key)
-    return "the pickle key file " + path.string() + " holds an unusable key";
+    return fail(error_code::corrupt,
+                "the pickle key file " + path.string() + " holds an unusable key");
   return std::move(key).value();
 }
 
-/// Creates the key file; "exists" (and nothing else) when another process won the race.
-std::optional<std::string> create_key_file(const std::filesystem::path& path) {
+/// Creates the key file; error_code::exists when another process won the race.
+hm::expected<void> create_key_file(const std::filesystem::path& path) {
   crypto::secret_bytes raw{key_file_bytes};
   if (!crypto::fill_random(raw.data(), raw.size()))
-    return "cannot generate a pickle key: the system has no source of randomness";
+    return fail(error_code::io,
+                "cannot generate a pickle key: the system has no source of randomness");
   auto text = crypto::base64_encode_unpadded(raw.data(), raw.size()) + "\n";
   auto tmp = path;
   tmp += ".tmp-" + std::to_string(::getpid());
@@ -56,7 +58,7 @@ std::optional<std::string> create_key_file(const std::filesystem::path& path) {
   int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
   if (fd < 0) {
     crypto::wipe_memory(text.data(), text.size());
-    return "cannot create " + tmp.string() + ": " + errno_text(errno);
+    return fail(error_code::io, "cannot create " + tmp.string() + ": " + errno_text(errno));
   }
   ::fchmod(fd, 0600); // whatever the umask
   bool ok = store::write_all(fd, text) && ::fsync(fd) == 0;
@@ -65,7 +67,7 @@ std::optional<std::string> create_key_file(const std::filesystem::path& path) {
   crypto::wipe_memory(text.data(), text.size());
   if (!ok) {
     ::unlink(tmp.c_str());
-    return "cannot write " + tmp.string() + ": " + errno_text(err);
+    return fail(error_code::io, "cannot write " + tmp.string() + ": " + errno_text(err));
   }
   // link(2) never replaces an existing file: of two racing creators, one wins and
   // both then read the winner's key.
@@ -73,16 +75,16 @@ std::optional<std::string> create_key_file(const std::filesystem::path& path) {
   err = errno;
   ::unlink(tmp.c_str());
   if (rc != 0)
-    return err == EEXIST ? std::string{"exists"}
-                         : "cannot create the pickle key file " + path.string() + ": "
-                             + errno_text(err);
+    return err == EEXIST ? fail(error_code::exists, "exists")
+                         : fail(error_code::io, "cannot create the pickle key file "
+                                                  + path.string() + ": " + errno_text(err));
   // Make the new name durable too.
   int dfd = ::open(path.parent_path().c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (dfd >= 0) {
     ::fsync(dfd);
     ::close(dfd);
   }
-  return std::nullopt;
+  return {};
 }
 
 } // namespace
@@ -93,21 +95,23 @@ std::filesystem::path pickle_key_path_for(const std::filesystem::path& store_pat
   return p;
 }
 
-std::variant<crypto::pickle_key, std::string>
+hm::expected<crypto::pickle_key>
 load_pickle_key(const secret& configured, const std::filesystem::path& store_path) {
   if (!configured.empty()) {
     auto key = crypto::pickle_key::from_bytes(configured.reveal());
     if (!key)
-      return "MATRIX_PICKLE_KEY is too short: it must be at least "
-             + std::to_string(crypto::pickle_key::min_size) + " characters long";
+      return fail(error_code::invalid_input,
+                  "MATRIX_PICKLE_KEY is too short: it must be at least "
+                    + std::to_string(crypto::pickle_key::min_size) + " characters long");
     return std::move(key).value();
   }
   auto path = pickle_key_path_for(store_path);
   std::error_code ec;
   if (!std::filesystem::exists(path, ec)) {
     std::filesystem::create_directories(path.parent_path(), ec);
-    if (auto err = create_key_file(path); err && *err != "exists")
-      return *err;
+    if (auto created = create_key_file(path);
+        !created && created.error().code != error_code::exists)
+      return hm::unexpected{std::move(created).error()};
   }
   return read_key_file(path);
 }

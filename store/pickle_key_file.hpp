@@ -7,8 +7,8 @@
 
 #include <filesystem>
 #include <string>
-#include <variant>
 
+#include "errors/error.hpp"
 #include "matrix/crypto/pickle_key.hpp"
 #include "profiles/secret.hpp"
 
@@ -22,7 +22,7 @@ namespace hm {
 /// base64), created otherwise with 32 random bytes, mode 0600, atomically (written to
 /// a temporary file, then linked into place, so that a crash or a second process never
 /// leaves or reads a half-written key). Errors are user-facing sentences without the key.
-[[nodiscard]] std::variant<matrix::crypto::pickle_key, std::string>
+[[nodiscard]] hm::expected<matrix::crypto::pickle_key>
 load_pickle_key(const secret& configured, const std::filesystem::path& store_path);
 
 } // namespace hm

@@ -62,16 +62,16 @@ std::optional<std::string> private_dir_problem(const std::filesystem::path& dir)
   return std::nullopt;
 }
 
-std::optional<std::string> make_private_dir(const std::filesystem::path& dir) {
+hm::expected<void> make_private_dir(const std::filesystem::path& dir) {
   std::error_code ec;
   if (std::filesystem::is_directory(dir, ec))
-    return std::nullopt;
+    return {};
   if (!dir.parent_path().empty() && dir.parent_path() != dir)
-    if (auto err = make_private_dir(dir.parent_path()))
-      return err;
+    if (auto made = make_private_dir(dir.parent_path()); !made)
+      return made;
   if (::mkdir(dir.c_str(), 0700) != 0 && errno != EEXIST)
-    return "cannot create " + dir.string() + ": " + std::strerror(errno);
-  return std::nullopt;
+    return fail(error_code::io, "cannot create " + dir.string() + ": " + std::strerror(errno));
+  return {};
 }
 
 opened_file open_private_file(const std::filesystem::path& path, std::string_view what) {
@@ -104,14 +104,15 @@ bool write_all(int fd, std::string_view text) {
   return true;
 }
 
-std::optional<std::string> create_secret_file(const std::filesystem::path& path,
-                                              std::string_view text, std::string_view what) {
+hm::expected<void> create_secret_file(const std::filesystem::path& path, std::string_view text,
+                                      std::string_view what) {
   int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
   if (fd < 0) {
     auto err = errno;
     if (err == EEXIST)
-      return std::string{"exists"};
-    return "cannot create " + std::string{what} + " " + path.string() + ": " + std::strerror(err);
+      return fail(error_code::exists, "exists");
+    return fail(error_code::io, "cannot create " + std::string{what} + " " + path.string() + ": "
+                                  + std::strerror(err));
   }
   ::fchmod(fd, 0600); // whatever the umask
   bool ok = write_all(fd, text) && ::fsync(fd) == 0;
@@ -119,14 +120,15 @@ std::optional<std::string> create_secret_file(const std::filesystem::path& path,
   ::close(fd);
   if (!ok) {
     ::unlink(path.c_str());
-    return "cannot write " + std::string{what} + " " + path.string() + ": " + std::strerror(err);
+    return fail(error_code::io, "cannot write " + std::string{what} + " " + path.string() + ": "
+                                  + std::strerror(err));
   }
   int dfd = ::open(path.parent_path().c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (dfd >= 0) {
     ::fsync(dfd);
     ::close(dfd);
   }
-  return std::nullopt;
+  return {};
 }
 
 secret_text read_private_text(const std::filesystem::path& path, std::string_view what) {

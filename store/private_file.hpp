@@ -6,6 +6,8 @@
 // in: a folder others may write to lets them swap a checked file for another, so
 // the folders are checked too.
 
+#include "errors/error.hpp"
+
 #include <cstddef>
 #include <filesystem>
 #include <optional>
@@ -25,8 +27,8 @@ namespace hm::store {
 [[nodiscard]] std::optional<std::string> private_dir_problem(const std::filesystem::path& dir);
 
 /// Creates `dir` (and missing parents) with mode 0700; folders that exist are left as
-/// they are. An error sentence naming the folder on failure.
-[[nodiscard]] std::optional<std::string> make_private_dir(const std::filesystem::path& dir);
+/// they are. An io error naming the folder on failure.
+[[nodiscard]] hm::expected<void> make_private_dir(const std::filesystem::path& dir);
 
 /// An open file descriptor, or why there is none.
 struct opened_file {
@@ -45,12 +47,11 @@ struct opened_file {
 [[nodiscard]] bool write_all(int fd, std::string_view text);
 
 /// Creates `path` with `text`, mode 0600, only when nothing is there (O_EXCL, and
-/// O_NOFOLLOW: a link is never followed), synced to disk with its folder. An error
-/// sentence naming the file (never holding `text`); "exists" alone when a file (or a
-/// link) is there already.
-[[nodiscard]] std::optional<std::string> create_secret_file(const std::filesystem::path& path,
-                                                            std::string_view text,
-                                                            std::string_view what);
+/// O_NOFOLLOW: a link is never followed), synced to disk with its folder. An io error
+/// naming the file (never holding `text`); error_code::exists (message "exists") when a
+/// file (or a link) is there already.
+[[nodiscard]] hm::expected<void> create_secret_file(const std::filesystem::path& path,
+                                                    std::string_view text, std::string_view what);
 
 /// The text of a secret file (a token, a shared secret), surrounding whitespace trimmed;
 /// refused like open_private_file (but never created or chmod-ed: the person chose it)

@@ -168,34 +168,35 @@ bool profile_store::held_elsewhere(const std::filesystem::path& path) {
   return held;
 }
 
-std::variant<std::unique_ptr<profile_store>, std::string>
+hm::expected<std::unique_ptr<profile_store>>
 profile_store::open(const std::filesystem::path& path) {
   // SQLite opens the files by name: that is safe only in folders nobody else can
   // write to (a file checked here could otherwise be swapped before SQLite opens it).
   // The store's folder is made private; it and the two above it (platforms/ and the
   // profile's own folder) must not be writable by other users.
-  if (auto err = store::make_private_dir(path.parent_path()))
-    return *err;
+  if (auto made = store::make_private_dir(path.parent_path()); !made)
+    return hm::unexpected{std::move(made).error()};
   auto dir = path.parent_path();
   for (int level = 0; level < 3 && !dir.empty(); ++level, dir = dir.parent_path())
     if (auto why = store::private_dir_problem(dir))
-      return "the folder " + dir.string() + " of the store " + path.string() + " " + *why
-             + "; make it yours and not writable by others (chmod go-w)";
+      return fail(error_code::refused,
+                  "the folder " + dir.string() + " of the store " + path.string() + " " + *why
+                    + "; make it yours and not writable by others (chmod go-w)");
   // The lock lives in its own file so that it also guards creating the database.
   auto lock_path = path;
   lock_path += ".lock";
   auto lock = store::open_private_file(lock_path, "the store's lock file");
   if (lock.fd < 0)
-    return lock.error;
+    return fail(error_code::io, lock.error);
   int fd = lock.fd;
   if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
     auto err = errno;
     ::close(fd);
     if (err == EWOULDBLOCK)
-      return "the store " + path.string()
-             + " is in use by another hermes-matrix process (or node); "
-               "stop that one first";
-    return "cannot lock " + lock_path.string() + ": " + std::strerror(err);
+      return fail(error_code::io, "the store " + path.string()
+                                    + " is in use by another hermes-matrix process (or node); "
+                                      "stop that one first");
+    return fail(error_code::io, "cannot lock " + lock_path.string() + ": " + std::strerror(err));
   }
   // Create the file with mode 0600 before SQLite opens it: SQLite gives its WAL
   // and shared-memory files the database file's mode. One planted by another user,
@@ -203,7 +204,7 @@ profile_store::open(const std::filesystem::path& path) {
   auto dbfile = store::open_private_file(path, "the store");
   if (dbfile.fd < 0) {
     ::close(fd);
-    return dbfile.error;
+    return fail(error_code::io, dbfile.error);
   }
   ::close(dbfile.fd);
   sqlite3* db = nullptr;
@@ -213,7 +214,7 @@ profile_store::open(const std::filesystem::path& path) {
     auto text = sqlite_text(db);
     sqlite3_close(db);
     ::close(fd);
-    return "cannot open the store " + path.string() + ": " + text;
+    return fail(error_code::io, "cannot open the store " + path.string() + ": " + text);
   }
   std::unique_ptr<profile_store> store{new profile_store(path, db, fd)};
   struct stat opened{};
@@ -222,9 +223,10 @@ profile_store::open(const std::filesystem::path& path) {
     store->file_ino_ = static_cast<uint64_t>(opened.st_ino);
   }
   sqlite3_busy_timeout(db, 2000);
-  auto unusable = [&](const std::string& err) {
-    return "the store " + path.string() + " is corrupt or not a database (" + err
-           + "); move it away to start this profile afresh";
+  auto unusable = [&](const hm::error& err) {
+    return fail(error_code::corrupt, "the store " + path.string()
+                                       + " is corrupt or not a database (" + err.message
+                                       + "); move it away to start this profile afresh");
   };
   // A corrupt file must stop this profile with a clear message, not later with
   // a confusing one in the middle of a conversation.
@@ -232,52 +234,55 @@ profile_store::open(const std::filesystem::path& path) {
                     "PRAGMA foreign_keys=ON",
                     "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, "
                     "value TEXT NOT NULL) WITHOUT ROWID"})
-    if (auto err = exec(db, sql))
-      return unusable(*err);
+    if (auto done = exec(db, sql); !done)
+      return unusable(done.error());
   auto version = store->get("schema_version");
   int found = version ? std::atoi(version->c_str()) : 0;
   if (found > schema_version)
-    return "the store " + path.string() + " has schema version " + *version
-           + ", this hermes-matrix knows up to " + std::to_string(schema_version)
-           + "; use a matching hermes-matrix version";
+    return fail(error_code::unsupported,
+                "the store " + path.string() + " has schema version " + *version
+                  + ", this hermes-matrix knows up to " + std::to_string(schema_version)
+                  + "; use a matching hermes-matrix version");
   // The schema is idempotent; running it on every open also adds indexes that
   // later releases of the same version introduced.
-  if (auto err = exec(db, schema_v2))
-    return unusable(*err);
+  if (auto done = exec(db, schema_v2); !done)
+    return unusable(done.error());
   if (found < schema_version) {
     // Each version's script only adds tables (IF NOT EXISTS), so a fresh store runs
     // them all and an older one the ones it lacks; in one transaction with the new
     // version number, so that a crash mid-migration leaves the old version intact.
-    auto err = in_transaction(db, [&]() -> std::optional<std::string> {
+    auto migrated = in_transaction(db, [&]() -> hm::expected<void> {
       if (found < 2)
-        if (auto e = exec(db, schema_v2))
-          return e;
+        if (auto done = exec(db, schema_v2); !done)
+          return done;
       if (found < 3)
-        if (auto e = exec(db, schema_v3))
-          return e;
+        if (auto done = exec(db, schema_v3); !done)
+          return done;
       if (found < 4)
-        if (auto e = exec(db, schema_v4))
-          return e;
+        if (auto done = exec(db, schema_v4); !done)
+          return done;
       if (found < 5)
-        if (auto e = exec(db, schema_v5))
-          return e;
+        if (auto done = exec(db, schema_v5); !done)
+          return done;
       if (found < 6)
-        if (auto e = exec(db, schema_v6))
-          return e;
+        if (auto done = exec(db, schema_v6); !done)
+          return done;
       if (found < 7)
-        if (auto e = exec(db, schema_v7))
-          return e;
+        if (auto done = exec(db, schema_v7); !done)
+          return done;
       if (found < 8)
-        if (auto e = exec(db, schema_v8))
-          return e;
+        if (auto done = exec(db, schema_v8); !done)
+          return done;
       return statement{db, "INSERT INTO meta (key, value) VALUES ('schema_version', ?1) "
                            "ON CONFLICT (key) DO UPDATE SET value = excluded.value"}
         .bind(std::to_string(schema_version))
         .run();
     });
-    if (err)
-      return "cannot initialise the store " + path.string() + " (schema version "
-             + std::to_string(found) + " to " + std::to_string(schema_version) + "): " + *err;
+    if (!migrated)
+      return fail(migrated.error().code,
+                  "cannot initialise the store " + path.string() + " (schema version "
+                    + std::to_string(found) + " to " + std::to_string(schema_version)
+                    + "): " + migrated.error().message);
   }
   return store;
 }
@@ -296,7 +301,7 @@ profile_store::~profile_store() {
 }
 
 template <class F>
-std::optional<std::string> profile_store::transaction(F fn) {
+hm::expected<void> profile_store::transaction(F fn) {
   return in_transaction(*sql_, std::move(fn));
 }
 
@@ -309,7 +314,7 @@ std::optional<std::string> profile_store::get(const std::string& key) {
   return std::nullopt;
 }
 
-std::optional<std::string> profile_store::put(const std::string& key, const std::string& value) {
+hm::expected<void> profile_store::put(const std::string& key, const std::string& value) {
   std::lock_guard guard{mutex_};
   return statement{*sql_, "INSERT INTO meta (key, value) VALUES (?1, ?2) "
                         "ON CONFLICT (key) DO UPDATE SET value = excluded.value"}
@@ -318,29 +323,31 @@ std::optional<std::string> profile_store::put(const std::string& key, const std:
     .run();
 }
 
-std::optional<std::string> profile_store::erase(const std::string& key) {
+hm::expected<void> profile_store::erase(const std::string& key) {
   std::lock_guard guard{mutex_};
   return statement{*sql_, "DELETE FROM meta WHERE key = ?1"}.bind(key).run();
 }
 
-std::optional<std::string> profile_store::file_replaced() const {
+hm::expected<void> profile_store::still_the_opened_file() const {
   struct stat now{};
   if (::stat(path_.c_str(), &now) != 0)
-    return "the store " + path_.string() + " was deleted while this profile ran; "
-           "restore it from a backup, or let the profile start afresh";
+    return fail(error_code::corrupt,
+                "the store " + path_.string() + " was deleted while this profile ran; "
+                "restore it from a backup, or let the profile start afresh");
   if (static_cast<uint64_t>(now.st_dev) != file_dev_
       || static_cast<uint64_t>(now.st_ino) != file_ino_)
-    return "the store " + path_.string() + " was replaced by another file while this "
-           "profile ran";
-  return std::nullopt;
+    return fail(error_code::corrupt, "the store " + path_.string()
+                                       + " was replaced by another file while this "
+                                         "profile ran");
+  return {};
 }
 
-std::optional<std::string> profile_store::admit(const std::vector<journal_entry>& entries,
-                                                const std::string& next_batch) {
+hm::expected<void> profile_store::admit(const std::vector<journal_entry>& entries,
+                                        const std::string& next_batch) {
   std::lock_guard guard{mutex_};
-  if (auto err = file_replaced())
-    return err;
-  return transaction([&]() -> std::optional<std::string> {
+  if (auto same = still_the_opened_file(); !same)
+    return same;
+  return transaction([&]() -> hm::expected<void> {
     int64_t seq = 0;
     {
       statement q{*sql_, "SELECT COALESCE(MAX(admitted_seq), 0) FROM journal"};
@@ -349,7 +356,7 @@ std::optional<std::string> profile_store::admit(const std::vector<journal_entry>
     }
     auto now = unix_ms();
     for (auto& e : entries) {
-      auto err = statement{*sql_, "INSERT OR IGNORE INTO journal (event_id, room_id, kind, "
+      auto done = statement{*sql_, "INSERT OR IGNORE INTO journal (event_id, room_id, kind, "
                                 "payload, admitted_seq, admitted_at) "
                                 "VALUES (?1, ?2, ?3, ?4, ?5, ?6)"}
                    .bind(e.event_id)
@@ -359,8 +366,8 @@ std::optional<std::string> profile_store::admit(const std::vector<journal_entry>
                    .bind(++seq)
                    .bind(now)
                    .run();
-      if (err)
-        return err;
+      if (!done)
+        return done;
     }
     return statement{*sql_, "INSERT INTO meta (key, value) VALUES ('next_batch', ?1) "
                           "ON CONFLICT (key) DO UPDATE SET value = excluded.value"}
@@ -379,8 +386,7 @@ std::vector<journal_entry> profile_store::pending_journal() {
   return result;
 }
 
-std::optional<std::string> profile_store::note_run(const std::string& event_id,
-                                                   const std::string& run) {
+hm::expected<void> profile_store::note_run(const std::string& event_id, const std::string& run) {
   std::lock_guard guard{mutex_};
   return statement{*sql_, "UPDATE journal SET run = ?1 WHERE event_id = ?2 AND outcome IS NULL"}
     .bind(run)
@@ -388,8 +394,8 @@ std::optional<std::string> profile_store::note_run(const std::string& event_id,
     .run();
 }
 
-std::optional<std::string> profile_store::finish(const std::string& event_id,
-                                                 const journal_outcome& outcome) {
+hm::expected<void> profile_store::finish(const std::string& event_id,
+                                         const journal_outcome& outcome) {
   std::lock_guard guard{mutex_};
   return statement{*sql_, "UPDATE journal SET outcome = ?1, finished_at = ?2 "
                         "WHERE event_id = ?3"}
@@ -399,8 +405,8 @@ std::optional<std::string> profile_store::finish(const std::string& event_id,
     .run();
 }
 
-std::optional<std::string> profile_store::remember_thread(const std::string& room_id,
-                                                          const std::string& thread_root) {
+hm::expected<void> profile_store::remember_thread(const std::string& room_id,
+                                                  const std::string& thread_root) {
   std::lock_guard guard{mutex_};
   return statement{*sql_, "INSERT INTO bot_threads (room_id, thread_root, last_used) "
                         "VALUES (?1, ?2, ?3) ON CONFLICT (room_id, thread_root) "
@@ -449,9 +455,9 @@ std::optional<journal_outcome> profile_store::outcome(const std::string& event_i
   return text ? parse_journal_outcome(*text) : std::nullopt;
 }
 
-std::optional<std::string> profile_store::enqueue(const outbox_entry& e, bool& inserted) {
+hm::expected<void> profile_store::enqueue(const outbox_entry& e, bool& inserted) {
   std::lock_guard guard{mutex_};
-  auto err = statement{*sql_, "INSERT OR IGNORE INTO outbox (room_id, txn_id, event_type, "
+  auto done = statement{*sql_, "INSERT OR IGNORE INTO outbox (room_id, txn_id, event_type, "
                             "content, relates_txn, after_txn, yields, created_at) "
                             "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)"}
                .bind(e.room_id)
@@ -463,8 +469,8 @@ std::optional<std::string> profile_store::enqueue(const outbox_entry& e, bool& i
                .bind(int64_t{e.yields ? 1 : 0})
                .bind(unix_ms())
                .run();
-  inserted = !err && sqlite3_changes(db_) > 0;
-  return err;
+  inserted = done.has_value() && sqlite3_changes(db_) > 0;
+  return done;
 }
 
 std::vector<outbox_entry> profile_store::pending_outbox() {
@@ -484,8 +490,8 @@ uint64_t profile_store::pending_outbox_count() {
   return q.row() ? static_cast<uint64_t>(q.integer(0)) : 0;
 }
 
-std::optional<std::string> profile_store::mark_sent(const std::string& txn_id,
-                                                    const std::string& event_id) {
+hm::expected<void> profile_store::mark_sent(const std::string& txn_id,
+                                            const std::string& event_id) {
   std::lock_guard guard{mutex_};
   return statement{*sql_, "UPDATE outbox SET state = 'sent', event_id = ?1 WHERE txn_id = ?2"}
     .bind(event_id)
@@ -493,8 +499,8 @@ std::optional<std::string> profile_store::mark_sent(const std::string& txn_id,
     .run();
 }
 
-std::optional<std::string> profile_store::mark_failed(const std::string& txn_id,
-                                                      const std::string& reason) {
+hm::expected<void> profile_store::mark_failed(const std::string& txn_id,
+                                              const std::string& reason) {
   std::lock_guard guard{mutex_};
   return statement{*sql_, "UPDATE outbox SET state = 'failed', reason = ?1 WHERE txn_id = ?2"}
     .bind(reason)
@@ -529,21 +535,23 @@ send_outcome profile_store::outcome_of_send(const std::string& txn_id) {
   return out;
 }
 
-std::optional<std::string> profile_store::prune(std::chrono::hours age) {
+hm::expected<void> profile_store::prune(std::chrono::hours age) {
   std::lock_guard guard{mutex_};
   auto cutoff = unix_ms() - std::chrono::duration_cast<std::chrono::milliseconds>(age).count();
-  return transaction([&]() -> std::optional<std::string> {
-    if (auto err = statement{*sql_, "DELETE FROM journal WHERE outcome IS NOT NULL "
+  return transaction([&]() -> hm::expected<void> {
+    if (auto done = statement{*sql_, "DELETE FROM journal WHERE outcome IS NOT NULL "
                                   "AND finished_at < ?1"}
                      .bind(cutoff)
-                     .run())
-      return err;
+                     .run();
+        !done)
+      return done;
     auto forgotten = unix_ms()
                      - std::chrono::duration_cast<std::chrono::milliseconds>(thread_memory).count();
-    if (auto err = statement{*sql_, "DELETE FROM bot_threads WHERE last_used < ?1"}
-                     .bind(forgotten)
-                     .run())
-      return err;
+    if (auto done = statement{*sql_, "DELETE FROM bot_threads WHERE last_used < ?1"}
+                      .bind(forgotten)
+                      .run();
+        !done)
+      return done;
     return statement{*sql_, "DELETE FROM outbox WHERE state != 'pending' AND created_at < "
                           "MIN(?1, COALESCE((SELECT MIN(admitted_at) FROM journal "
                           "WHERE outcome IS NULL), ?1))"}

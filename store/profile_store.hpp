@@ -1,5 +1,6 @@
 #pragma once
 
+#include "errors/error.hpp"
 #include "matrix/crypto/crypto_store.hpp"
 #include "store/journal_outcome.hpp"
 
@@ -11,7 +12,6 @@
 #include <optional>
 #include <string>
 #include <utility>
-#include <variant>
 #include <vector>
 
 struct sqlite3;
@@ -84,9 +84,11 @@ public:
   /// store will then say why). Takes no lock.
   [[nodiscard]] static bool held_elsewhere(const std::filesystem::path& path);
 
-  /// Opens (creating if needed) the store at `path`. Returns a user-facing error
-  /// when the store is locked by another process, unreadable, or corrupt.
-  [[nodiscard]] static std::variant<std::unique_ptr<profile_store>, std::string>
+  /// Opens (creating if needed) the store at `path`. A user-facing error when the store
+  /// is locked by another process (io), unreadable (io, refused: folders others may
+  /// write to), corrupt or not a database (corrupt), or newer than this build
+  /// (unsupported).
+  [[nodiscard]] static hm::expected<std::unique_ptr<profile_store>>
   open(const std::filesystem::path& path);
 
   profile_store(const profile_store&) = delete;
@@ -95,11 +97,10 @@ public:
 
   /// A small key-value table for single settings (cursor, filter id, ...).
   [[nodiscard]] std::optional<std::string> get(const std::string& key) override;
-  /// Returns an error text on failure (disk full, corruption).
-  [[nodiscard]] std::optional<std::string> put(const std::string& key,
-                                               const std::string& value) override;
-  /// Removes `key` (nothing when it is not there). An error text on failure.
-  [[nodiscard]] std::optional<std::string> erase(const std::string& key);
+  /// An error on failure (disk full, corruption).
+  [[nodiscard]] hm::expected<void> put(const std::string& key, const std::string& value) override;
+  /// Removes `key` (nothing when it is not there).
+  [[nodiscard]] hm::expected<void> erase(const std::string& key);
 
   // -- journal -------------------------------------------------------------
 
@@ -107,19 +108,18 @@ public:
   /// sets the sync cursor, so either both happen or neither does. Refused when the
   /// database file was deleted or replaced since it was opened (SQLite would go on
   /// writing to the unlinked file and lose everything at the next start).
-  [[nodiscard]] std::optional<std::string> admit(const std::vector<journal_entry>& entries,
-                                                 const std::string& next_batch);
+  [[nodiscard]] hm::expected<void> admit(const std::vector<journal_entry>& entries,
+                                         const std::string& next_batch);
 
   /// Entries admitted but not finished, oldest first (what a restart resumes).
   [[nodiscard]] std::vector<journal_entry> pending_journal();
 
   /// Notes where an entry's agent run stands (agent_turn::run), until it is finished.
-  [[nodiscard]] std::optional<std::string> note_run(const std::string& event_id,
-                                                    const std::string& run);
+  [[nodiscard]] hm::expected<void> note_run(const std::string& event_id, const std::string& run);
 
   /// Marks an entry finished with its outcome.
-  [[nodiscard]] std::optional<std::string> finish(const std::string& event_id,
-                                                  const journal_outcome& outcome);
+  [[nodiscard]] hm::expected<void> finish(const std::string& event_id,
+                                          const journal_outcome& outcome);
 
   /// How many entries are admitted but not finished (the journal backlog, for metrics).
   [[nodiscard]] int64_t pending_journal_count();
@@ -136,7 +136,7 @@ public:
 
   /// Persists a send; a txn id already present is left as it is (idempotent),
   /// and `inserted` says which happened.
-  [[nodiscard]] std::optional<std::string> enqueue(const outbox_entry& entry, bool& inserted);
+  [[nodiscard]] hm::expected<void> enqueue(const outbox_entry& entry, bool& inserted);
 
   /// Sends not yet acknowledged, in enqueue order.
   [[nodiscard]] std::vector<outbox_entry> pending_outbox();
@@ -145,12 +145,12 @@ public:
   [[nodiscard]] uint64_t pending_outbox_count();
 
   /// The homeserver acknowledged `txn_id` with `event_id`.
-  [[nodiscard]] std::optional<std::string> mark_sent(const std::string& txn_id,
-                                                     const std::string& event_id);
+  [[nodiscard]] hm::expected<void> mark_sent(const std::string& txn_id,
+                                             const std::string& event_id);
 
   /// The homeserver refused `txn_id` for good (e.g. M_FORBIDDEN).
-  [[nodiscard]] std::optional<std::string> mark_failed(const std::string& txn_id,
-                                                       const std::string& reason);
+  [[nodiscard]] hm::expected<void> mark_failed(const std::string& txn_id,
+                                               const std::string& reason);
 
   /// The txn under which we sent the event `event_id`, if it is one of ours.
   [[nodiscard]] std::optional<std::string> txn_of_event(const std::string& event_id);
@@ -160,8 +160,8 @@ public:
 
 
   /// Notes that the bot answers in this thread (follow-ups need no mention).
-  [[nodiscard]] std::optional<std::string> remember_thread(const std::string& room_id,
-                                                           const std::string& thread_root);
+  [[nodiscard]] hm::expected<void> remember_thread(const std::string& room_id,
+                                                   const std::string& thread_root);
 
   /// Every thread the bot answers in: (room id, thread root event id).
   [[nodiscard]] std::vector<std::pair<std::string, std::string>> bot_threads();
@@ -170,7 +170,7 @@ public:
   /// that a store serving for months stays small. Sends are kept while an
   /// older journal entry is still pending (a resumed turn may look them up).
   /// Threads the bot was last taken into 90 days ago are forgotten too.
-  [[nodiscard]] std::optional<std::string> prune(std::chrono::hours age);
+  [[nodiscard]] hm::expected<void> prune(std::chrono::hours age);
 
   // -- crypto (crypto_store.cpp) ---------------------------------------------
 
@@ -199,15 +199,15 @@ public:
   [[nodiscard]] const std::filesystem::path& path() const { return path_; }
 
 private:
-  /// The error when the file at path_ is no longer the one opened (deleted, replaced).
-  [[nodiscard]] std::optional<std::string> file_replaced() const;
+  /// Fails (corrupt) when the file at path_ is no longer the one opened (deleted, replaced).
+  [[nodiscard]] hm::expected<void> still_the_opened_file() const;
   uint64_t file_dev_ = 0; ///< device and inode of the database file at open
   uint64_t file_ino_ = 0;
   profile_store(std::filesystem::path path, sqlite3* db, int lock_fd);
 
   /// Runs `fn` between BEGIN IMMEDIATE and COMMIT (ROLLBACK when it fails).
   template <class F>
-  std::optional<std::string> transaction(F fn);
+  hm::expected<void> transaction(F fn);
 
   std::filesystem::path path_;
   sqlite3* db_ = nullptr;

@@ -10,13 +10,13 @@ std::filesystem::path recovery_key_path_for(const std::filesystem::path& store_p
   return p;
 }
 
-std::optional<std::string> write_recovery_key_file(const std::filesystem::path& path,
-                                                   std::string_view recovery_key) {
+hm::expected<void> write_recovery_key_file(const std::filesystem::path& path,
+                                           std::string_view recovery_key) {
   std::string text{recovery_key};
   text += '\n';
-  auto err = store::create_secret_file(path, text, "the recovery key file");
+  auto written = store::create_secret_file(path, text, "the recovery key file");
   matrix::crypto::wipe_memory(text.data(), text.size());
-  return err;
+  return written;
 }
 
 store::secret_text read_recovery_key_file(const std::filesystem::path& path) {

@@ -18,9 +18,9 @@ namespace hm {
 [[nodiscard]] std::filesystem::path recovery_key_path_for(const std::filesystem::path& store_path);
 
 /// Writes `recovery_key` to `path` once (never over an existing file or link). An
-/// error sentence without the key; "exists" when something is there already.
-[[nodiscard]] std::optional<std::string> write_recovery_key_file(const std::filesystem::path& path,
-                                                                 std::string_view recovery_key);
+/// error without the key; error_code::exists when something is there already.
+[[nodiscard]] hm::expected<void> write_recovery_key_file(const std::filesystem::path& path,
+                                                         std::string_view recovery_key);
 
 /// The recovery key in `path`: refused (the error names the file, never the key) when
 /// it is a link, another user's, open to others or empty.

@@ -3,6 +3,8 @@
 // SQLite helpers shared by the parts of profile_store (profile_store.cpp: meta, journal,
 // outbox; crypto_store.cpp: the crypto tables). Internal to the actors library.
 
+#include "errors/error.hpp"
+
 #include <sqlite3.h>
 
 #include <chrono>
@@ -23,15 +25,24 @@ inline std::string sqlite_text(sqlite3* db) {
   return db != nullptr ? sqlite3_errmsg(db) : "out of memory";
 }
 
-/// Runs `sql` (no parameters); returns an error text on failure.
-inline std::optional<std::string> exec(sqlite3* db, const char* sql) {
+/// SQLite's last failure on `db` as an error: corrupt when the file is damaged or no
+/// database, io otherwise (disk full, locked, read-only, a constraint).
+inline hm::unexpected<hm::error> sql_error(sqlite3* db, std::string text) {
+  int code = db != nullptr ? sqlite3_errcode(db) & 0xff : SQLITE_NOMEM;
+  return hm::fail(code == SQLITE_CORRUPT || code == SQLITE_NOTADB ? error_code::corrupt
+                                                                  : error_code::io,
+                  std::move(text));
+}
+
+/// Runs `sql` (no parameters).
+inline hm::expected<void> exec(sqlite3* db, const char* sql) {
   char* err = nullptr;
   if (sqlite3_exec(db, sql, nullptr, nullptr, &err) != SQLITE_OK) {
     std::string text = err != nullptr ? err : sqlite_text(db);
     sqlite3_free(err);
-    return text;
+    return sql_error(db, std::move(text));
   }
-  return std::nullopt;
+  return {};
 }
 
 /// The prepared statements of one connection, kept for reuse: the same few dozen
@@ -70,7 +81,7 @@ public:
   /// Uncached: for statements that run once (schema, migrations).
   statement(sqlite3* db, const char* sql) : db_(db) {
     if (sqlite3_prepare_v2(db, sql, -1, &stmt_, nullptr) != SQLITE_OK)
-      error_ = sqlite_text(db);
+      fail();
   }
   /// From `cache`; a statement already in use there (nested use) is prepared afresh.
   statement(statement_cache& cache, const char* sql) : db_(cache.db()) {
@@ -79,7 +90,7 @@ public:
       sqlite3_stmt* fresh = nullptr;
       if (sqlite3_prepare_v3(db_, sql, -1, SQLITE_PREPARE_PERSISTENT, &fresh, nullptr)
           != SQLITE_OK) {
-        error_ = sqlite_text(db_);
+        fail();
         sqlite3_finalize(fresh);
         return;
       }
@@ -87,7 +98,7 @@ public:
     }
     if (i->second.in_use) {
       if (sqlite3_prepare_v2(db_, sql, -1, &stmt_, nullptr) != SQLITE_OK)
-        error_ = sqlite_text(db_);
+        fail();
       return;
     }
     i->second.in_use = true;
@@ -126,15 +137,15 @@ public:
     if (rc == SQLITE_ROW)
       return true;
     if (rc != SQLITE_DONE)
-      error_ = sqlite_text(db_);
+      fail();
     return false;
   }
 
-  /// Steps to the end (for statements without results); the error, if any.
-  std::optional<std::string> run() {
+  /// Steps to the end (for statements without results).
+  hm::expected<void> run() {
     while (row()) {
     }
-    return error_;
+    return result_;
   }
 
   std::string text(int col) const {
@@ -145,14 +156,14 @@ public:
   int64_t integer(int col) const { return sqlite3_column_int64(stmt_, col); }
   bool is_null(int col) const { return sqlite3_column_type(stmt_, col) == SQLITE_NULL; }
 
-  const std::optional<std::string>& error() const { return error_; }
-
 private:
+  void fail() { result_ = sql_error(db_, sqlite_text(db_)); }
+
   sqlite3* db_;
   sqlite3_stmt* stmt_ = nullptr;
   bool* cached_ = nullptr; ///< the cache's in-use flag of stmt_, when it came from there
   int bound_ = 0;
-  std::optional<std::string> error_;
+  hm::expected<void> result_; ///< the first failure, if any
 };
 
 /// The single integer a query like `SELECT COUNT(*) ...` returns (0 when it fails).
@@ -162,20 +173,21 @@ int64_t count(Db& db, const char* sql) {
   return q.row() ? q.integer(0) : 0;
 }
 
-/// Runs `fn` between BEGIN IMMEDIATE and COMMIT (ROLLBACK when it fails).
+/// Runs `fn` (returning an hm::expected<void>) between BEGIN IMMEDIATE and COMMIT
+/// (ROLLBACK when it fails).
 template <class Db, class F>
-std::optional<std::string> in_transaction(Db& db, F fn) {
-  if (auto err = statement{db, "BEGIN IMMEDIATE"}.run())
-    return err;
-  if (auto err = fn()) {
-    statement{db, "ROLLBACK"}.run();
-    return err;
+hm::expected<void> in_transaction(Db& db, F fn) {
+  if (auto begun = statement{db, "BEGIN IMMEDIATE"}.run(); !begun)
+    return begun;
+  if (auto done = fn(); !done) {
+    (void) statement{db, "ROLLBACK"}.run();
+    return done;
   }
-  if (auto err = statement{db, "COMMIT"}.run()) {
-    statement{db, "ROLLBACK"}.run();
-    return err;
+  if (auto committed = statement{db, "COMMIT"}.run(); !committed) {
+    (void) statement{db, "ROLLBACK"}.run();
+    return committed;
   }
-  return std::nullopt;
+  return {};
 }
 
 } // namespace hm::store_sql

@@ -169,12 +169,12 @@ crypto_actor::behavior_type crypto_behavior(crypto_pointer self, cell_context ct
   static_cast<cell_context&>(st) = std::move(ctx);
   st.config = std::move(config);
   auto key = load_pickle_key(st.config.pickle_key, st.store->path());
-  if (auto* err = std::get_if<std::string>(&key)) {
-    st.log->error("cannot load the pickle key: {}", *err);
-    self->quit(make_error(errc::bad_config, *err));
+  if (!key) {
+    st.log->error("cannot load the pickle key: {}", key.error().message);
+    self->quit(make_error(errc::bad_config, key.error().message));
     return crypto_actor::behavior_type::make_empty_behavior();
   }
-  st.key.emplace(std::move(std::get<crypto::pickle_key>(key)));
+  st.key.emplace(std::move(*key));
   st.backup.restore_all = !st.store->crypto_account();
   auto acc = load_or_create_account(*st.store, *st.key, st.user_id, st.config.device_id);
   if (auto* err = std::get_if<caf::error>(&acc)) {

@@ -168,9 +168,9 @@ void creation_ended(crypto_pointer self, crypto::backup_creation::step& step) {
   auto& st = self->state;
   if (auto* keep = std::get_if<creation::keep_recovery_key>(&step)) {
     auto path = recovery_key_path_for(st.store->path());
-    auto err = write_recovery_key_file(path, keep->recovery_key);
+    auto written = write_recovery_key_file(path, keep->recovery_key);
     crypto::wipe_memory(keep->recovery_key.data(), keep->recovery_key.size());
-    if (!err) {
+    if (written) {
       st.log->warn("creating a key backup: its recovery key is in {}; move it to "
                    "MATRIX_RECOVERY_KEY in the profile's .env and delete the file",
                    path.string());
@@ -178,7 +178,9 @@ void creation_ended(crypto_pointer self, crypto::backup_creation::step& step) {
       return;
     }
     st.log->error("not creating a key backup: {}",
-                  *err == "exists" ? "something is in the way at " + path.string() : *err);
+                  written.error().code == error_code::exists
+                    ? "something is in the way at " + path.string()
+                    : written.error().message);
   } else if (auto* done = std::get_if<creation::created>(&step)) {
     st.backup.restore_all = false; // a new backup holds nothing
     opened(self, st.backup.creating->key(), done->version.version);

@@ -179,7 +179,7 @@ void fetch_keys(crypto_pointer self, const std::string& flow_id) {
       auto peer = succeeded(res)
                     ? crypto::read_peer_keys(to_matrix_response(res), f->user_id,
                                              f->device_id, known)
-                    : matrix::result<crypto::sas_device>{to_matrix_error(res)};
+                    : matrix::result<crypto::sas_device>{hm::unexpected{to_matrix_error(res)}};
       if (!peer) {
         s.log->warn("cannot verify with {}'s device {}: no usable keys for it ({}); "
                     "verification {} cancelled",

@@ -42,7 +42,7 @@ matrix::matrix_error to_matrix_error(const http_result& result) {
 matrix::result<matrix::http_response> to_matrix_result(const http_result& result) {
   if (succeeded(result))
     return to_matrix_response(result);
-  return to_matrix_error(result);
+  return hm::unexpected{to_matrix_error(result)};
 }
 
 } // namespace hm

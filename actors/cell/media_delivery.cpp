@@ -36,7 +36,7 @@ struct parcel {
   std::string path; ///< as the agent wrote it
   std::string txn;  ///< its message's txn id
   std::string sha256; ///< of the file, hex: a record of an earlier upload must match it
-  store::outgoing_file_result file;
+  store::outgoing_file file;
   matrix::outgoing_media media;
   std::optional<agent::thumbnail> thumb;
 };
@@ -106,11 +106,13 @@ struct delivery {
     }
     auto p = std::make_shared<parcel>();
     p->path = job.paths[next];
-    p->file = store::read_outgoing_file(p->path, job.hermes_home, job.extra_roots, job.max_bytes);
-    if (!p->file.error.empty()) {
-      skip(p->path, p->file.error);
+    auto read = store::read_outgoing_file(p->path, job.hermes_home, job.extra_roots,
+                                          job.max_bytes);
+    if (!read) {
+      skip(p->path, read.error().message);
       return;
     }
+    p->file = std::move(*read);
     auto& m = p->media;
     m.msgtype = msgtype_for(p->file.mimetype);
     if (job.as_document && m.msgtype == "m.image")
@@ -180,7 +182,7 @@ struct delivery {
     self->request(ctx.link.engine, caf::infinite, std::move(call))
       .then([this, p, file, then](http_result& r) mutable {
         auto uri = succeeded(r) ? matrix::parse_upload_response(to_matrix_response(r))
-                                : matrix::result<matrix::mxc_uri>{to_matrix_error(r)};
+                                : matrix::result<matrix::mxc_uri>{hm::unexpected{to_matrix_error(r)}};
         if (!uri) {
           skip(p->path, "the homeserver did not take it (" + matrix::to_string(uri.error()) + ")");
           return;

@@ -127,12 +127,12 @@ struct intake {
 
   void take_image(const std::string& bytes) {
     auto prepared = agent::prepare_image(bytes, job.settings.image_max_side);
-    if (!prepared.ok()) {
-      ctx.log->warn("cannot use the image of {}: {}", job.event_id, prepared.error);
-      refuse("I could not read that image: " + prepared.error + ".", "media_image");
+    if (!prepared.has_value()) {
+      ctx.log->warn("cannot use the image of {}: {}", job.event_id, prepared.error().message);
+      refuse("I could not read that image: " + prepared.error().message + ".", "media_image");
       return;
     }
-    auto& image = *prepared.image;
+    auto& image = *prepared;
     ctx.log->info("image of {}: {}x{} {}{}", job.event_id, image.width, image.height,
                   image.mimetype, image.unchanged ? " (as sent)" : " (scaled)");
     media_ready r;
@@ -145,12 +145,13 @@ struct intake {
   /// Saves the file where Hermes keeps its kind; "" (and a refusal) when it cannot.
   std::string keep(store::media_kind kind, const std::string& bytes) {
     auto cached = store::cache_media(job.hermes_home, kind, media().filename, bytes);
-    if (!cached.error.empty()) {
-      ctx.log->error("cannot keep the {} of {}: {}", kind_word(), job.event_id, cached.error);
+    if (!cached) {
+      ctx.log->error("cannot keep the {} of {}: {}", kind_word(), job.event_id,
+                     cached.error().message);
       refuse("I could not save that " + kind_word() + " on my side.", "media_save");
       return {};
     }
-    return cached.path.string();
+    return cached->string();
   }
 
   void take_file(const std::string& bytes) {
@@ -198,21 +199,21 @@ struct intake {
         auto text = agent::parse_transcription_response(r.status, r.body,
                                                         job.settings.stt.api_key.reveal());
         media_ready ready;
-        if (r.status == 0 || !text.ok()) {
-          auto why = r.status == 0 ? r.error : text.error.message;
+        if (r.status == 0 || !text.has_value()) {
+          auto why = r.status == 0 ? r.error : text.error().message;
           ctx.log->warn("cannot transcribe the {} of {}: {}", kind_word(), job.event_id, why);
           ready.text = "[The user sent a " + kind_word() + ", but it could not be transcribed ("
                        + why + "). It is saved at: " + path + "]";
-        } else if (text.text->find_first_not_of(" \t\r\n") == std::string::npos) {
+        } else if (text->find_first_not_of(" \t\r\n") == std::string::npos) {
           // Hermes' words (#41603): empty quotes make the agent answer nothing.
           ready.text = "[The user sent a voice message but it came through empty or inaudible"
                        " — speech-to-text returned no words. Do not guess at the content; ask"
                        " the user to resend or type it out.]";
         } else {
           ctx.log->info("transcribed the {} of {} ({} characters)", kind_word(), job.event_id,
-                        text.text->size());
-          ready.text = "\"" + *text.text + "\"";
-          ready.transcript = std::move(*text.text);
+                        text->size());
+          ready.text = "\"" + *text + "\"";
+          ready.transcript = std::move(*text);
         }
         done(std::move(ready));
       });

@@ -145,8 +145,10 @@ void pop_front(outbox_pointer self, room_queue& q) {
 /// The send at the front reached the room as `event_id`. False when the store cannot
 /// record it (the outbox has quit).
 bool front_sent(outbox_pointer self, room_queue& q, std::string event_id) {
-  if (auto err = self->state.store->mark_sent(q.durable.front().txn_id, event_id)) {
-    self->quit(make_error(errc::store_failed, "cannot write the store: " + *err));
+  if (auto written = self->state.store->mark_sent(q.durable.front().txn_id, event_id);
+      !written) {
+    self->quit(
+      make_error(errc::store_failed, "cannot write the store: " + written.error().message));
     return false;
   }
   pop_front(self, q);
@@ -441,9 +443,10 @@ outbox_actor::behavior_type outbox_behavior(outbox_pointer self, cell_context ct
       outbox_entry e{0,          ev.room_id,     ev.txn_id,   ev.event_type,
                      ev.content, ev.relates_txn, ev.after_txn, ev.yields};
       bool inserted = false;
-      if (auto err = st.store->enqueue(e, inserted)) {
-        self->quit(make_error(errc::store_failed, "cannot write the store: " + *err));
-        return make_error(errc::store_failed, *err);
+      if (auto written = st.store->enqueue(e, inserted); !written) {
+        auto& why = written.error().message;
+        self->quit(make_error(errc::store_failed, "cannot write the store: " + why));
+        return make_error(errc::store_failed, why);
       }
       if (inserted) {
         if (!ev.relates_txn.empty()) {

@@ -66,8 +66,9 @@ void finish_entry(profile_cell_pointer self, const std::string& event_id,
                   const journal_outcome& outcome) {
   auto& st = self->state;
   st.in_progress.erase(event_id);
-  if (auto err = st.store->finish(event_id, outcome)) {
-    self->quit(make_error(errc::store_failed, "cannot write the store: " + *err));
+  if (auto written = st.store->finish(event_id, outcome); !written) {
+    self->quit(
+      make_error(errc::store_failed, "cannot write the store: " + written.error().message));
     return;
   }
   count_outcome(*st.metrics, outcome);
@@ -285,8 +286,8 @@ void act_on_plain_message(profile_cell_pointer self, const journal_entry& entry,
   auto target = profiles::reply_to(*msg, thread);
   if (thread) {
     st.rooms[entry.room_id].bot_threads.insert(*thread);
-    if (auto err = st.store->remember_thread(entry.room_id, *thread))
-      st.log->warn("cannot note the thread in the store: {}", *err);
+    if (auto written = st.store->remember_thread(entry.room_id, *thread); !written)
+      st.log->warn("cannot note the thread in the store: {}", written.error().message);
   }
   agent_turn turn{entry.event_id,   entry.room_id,
                   msg->sender,      decision.text,
@@ -425,9 +426,9 @@ void learn_room_state(room_info& info, const matrix::room_event& ev) {
 }
 
 /// Admits the batch with its cursor (one transaction); returns the entries to
-/// act on, or an error text.
-std::variant<std::vector<journal_entry>, std::string> admit(profile_cell_pointer self,
-                                                           const sync_batch& batch) {
+/// act on, or the store's error.
+hm::expected<std::vector<journal_entry>> admit(profile_cell_pointer self,
+                                               const sync_batch& batch) {
   auto& st = self->state;
   auto& resp = *batch.response;
   std::vector<journal_entry> entries;
@@ -484,8 +485,8 @@ std::variant<std::vector<journal_entry>, std::string> admit(profile_cell_pointer
     for (auto& [user, room_ids] : *resp.direct)
       st.direct_rooms.insert(room_ids.begin(), room_ids.end());
   }
-  if (auto err = st.store->admit(entries, resp.next_batch))
-    return *err;
+  if (auto written = st.store->admit(entries, resp.next_batch); !written)
+    return hm::unexpected{std::move(written).error()};
   st.metrics->set_journal_backlog(st.store->pending_journal_count());
   return entries;
 }
@@ -494,13 +495,14 @@ std::variant<std::vector<journal_entry>, std::string> admit(profile_cell_pointer
 std::optional<caf::error> take_batch(profile_cell_pointer self, const sync_batch& batch) {
   auto& st = self->state;
   auto admitted = admit(self, batch);
-  if (auto* err = std::get_if<std::string>(&admitted)) {
-    st.log->error("cannot write the store: {}", *err);
-    self->quit(make_error(errc::store_failed, "cannot write the store: " + *err));
-    return make_error(errc::store_failed, *err);
+  if (!admitted) {
+    auto& why = admitted.error().message;
+    st.log->error("cannot write the store: {}", why);
+    self->quit(make_error(errc::store_failed, "cannot write the store: " + why));
+    return make_error(errc::store_failed, why);
   }
   st.last_sync = caf::make_timestamp();
-  for (auto& entry : std::get<std::vector<journal_entry>>(admitted))
+  for (auto& entry : *admitted)
     if (!st.store->finished(entry.event_id))
       act_on(self, entry);
   return std::nullopt;
@@ -645,8 +647,9 @@ void login(profile_cell_pointer self) {
       return;
     }
     state.link.access_token = secret{session->access_token};
-    if (auto err = state.store->put("access_token", session->access_token)) {
-      self->quit(make_error(errc::store_failed, "cannot write the store: " + *err));
+    if (auto written = state.store->put("access_token", session->access_token); !written) {
+      self->quit(
+        make_error(errc::store_failed, "cannot write the store: " + written.error().message));
       return;
     }
     (void) state.store->put("device_id", session->device_id);
@@ -779,14 +782,14 @@ profile_cell_actor::behavior_type profile_cell(profile_cell_pointer self,
     self->quit(msg.reason);
   });
   auto opened = profile_store::open(profile_store::path_for(init.config.dir));
-  if (auto* err = std::get_if<std::string>(&opened)) {
-    init.log->error("cannot open the store: {}", *err);
-    self->quit(make_error(errc::store_failed, *err));
+  if (!opened) {
+    init.log->error("cannot open the store: {}", opened.error().message);
+    self->quit(make_error(errc::store_failed, opened.error().message));
   } else {
-    init.store = std::move(std::get<std::unique_ptr<profile_store>>(opened));
+    init.store = std::move(*opened);
     init.log->info("profile cell started (store {})", init.store->path().string());
-    if (auto pruned = init.store->prune(std::chrono::hours{24 * 7}))
-      init.log->warn("cannot prune the store: {}", *pruned);
+    if (auto pruned = init.store->prune(std::chrono::hours{24 * 7}); !pruned)
+      init.log->warn("cannot prune the store: {}", pruned.error().message);
     for (auto& [room_id, thread_root] : init.store->bot_threads())
       init.rooms[room_id].bot_threads.insert(thread_root);
     self->attach_functor([log = init.log] { log->info("profile cell stopped; store closed"); });
@@ -803,11 +806,12 @@ profile_cell_actor::behavior_type profile_cell(profile_cell_pointer self,
     [self](atom::uploaded, const std::string& txn,
            const std::string& record) -> caf::result<atom::ok> {
       auto& st = self->state;
-      auto err = record.empty() ? st.store->erase(upload_key(txn))
-                                : st.store->put(upload_key(txn), record);
-      if (err) {
-        self->quit(make_error(errc::store_failed, "cannot write the store: " + *err));
-        return make_error(errc::store_failed, *err);
+      auto written = record.empty() ? st.store->erase(upload_key(txn))
+                                    : st.store->put(upload_key(txn), record);
+      if (!written) {
+        auto& why = written.error().message;
+        self->quit(make_error(errc::store_failed, "cannot write the store: " + why));
+        return make_error(errc::store_failed, why);
       }
       return atom::ok_v;
     },
@@ -864,9 +868,10 @@ profile_cell_actor::behavior_type profile_cell(profile_cell_pointer self,
     },
     [self](const turn_done& done) { finish_entry(self, done.event_id, done.outcome); },
     [self](const turn_progress& p) -> caf::result<atom::ok> {
-      if (auto err = self->state.store->note_run(p.event_id, p.run)) {
-        self->state.log->error("cannot journal the run of {}: {}", p.event_id, *err);
-        return make_error(errc::store_failed, "cannot write the store: " + *err);
+      if (auto written = self->state.store->note_run(p.event_id, p.run); !written) {
+        auto& why = written.error().message;
+        self->state.log->error("cannot journal the run of {}: {}", p.event_id, why);
+        return make_error(errc::store_failed, "cannot write the store: " + why);
       }
       return atom::ok_v;
     },

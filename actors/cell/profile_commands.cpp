@@ -70,10 +70,11 @@ std::optional<journal_outcome> run_command(profile_cell_pointer self, const prof
       reply("Stopped.");
       break;
     case profiles::command_name::sethome: {
-      if (auto err = profiles::write_dotenv_key(st.config.env_file, "MATRIX_HOME_ROOM",
-                                                room.room_id)) {
-        st.log->error("/sethome: {}", *err);
-        reply("Could not save the home room: " + *err);
+      if (auto written = profiles::write_dotenv_key(st.config.env_file, "MATRIX_HOME_ROOM",
+                                                    room.room_id);
+          !written) {
+        st.log->error("/sethome: {}", written.error().message);
+        reply("Could not save the home room: " + written.error().message);
         break;
       }
       st.config.home_room = room.room_id;

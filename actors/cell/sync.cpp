@@ -142,8 +142,9 @@ void create_filter(sync_pointer self) {
     [self](std::string id) {
       auto& state = self->state;
       state.filter_id = std::move(id);
-      if (auto err = state.store->put("filter_id", state.filter_id)) {
-        self->quit(make_error(errc::store_failed, "cannot write the store: " + *err));
+      if (auto written = state.store->put("filter_id", state.filter_id); !written) {
+        self->quit(
+          make_error(errc::store_failed, "cannot write the store: " + written.error().message));
         return;
       }
       self->send(self, atom::internal_v, atom::poll_v);

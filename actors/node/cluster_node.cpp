@@ -382,10 +382,11 @@ void finish_carry(node_pointer self, std::shared_ptr<carry_progress> c) {
         auto& st = self->state;
         done_carrying(self, c->order);
         auto moved = moved_dir_for(c->dir, c->order.to, c->order.epoch);
-        if (auto err = set_store_aside(c->dir, c->order.to, c->order.epoch)) {
+        if (auto aside = set_store_aside(c->dir, c->order.to, c->order.epoch); !aside) {
           spdlog::error("cluster: node {} carried the store of profile {} to node {} but "
                         "cannot set its own copy aside: {}; do not run it here",
-                        st.settings.name, c->order.profile, c->order.to, *err);
+                        st.settings.name, c->order.profile, c->order.to,
+                        aside.error().message);
           return;
         }
         spdlog::info("cluster: node {} carried the store of profile {} to node {} ({} file(s), "
@@ -409,12 +410,11 @@ void send_piece(node_pointer self, std::shared_ptr<carry_progress> c) {
   }
   auto& f = c->files[c->file];
   auto read = read_store_piece(c->dir, f.name, c->offset);
-  if (read.index() == 1) {
-    carry_failed(self, *c, std::get<1>(read));
+  if (!read) {
+    carry_failed(self, *c, read.error().message);
     return;
   }
-  store_piece piece{c->order.profile, c->order.epoch, f.name, c->offset,
-                    std::get<0>(std::move(read))};
+  store_piece piece{c->order.profile, c->order.epoch, f.name, c->offset, std::move(*read)};
   auto size = piece.bytes.size();
   self->request(self->state.coordinator, std::chrono::seconds{30}, std::move(piece))
     .then(
@@ -448,13 +448,15 @@ void carry_store(node_pointer self, const store_order& order) {
   c->order = order;
   c->dir = store_dir_for(lp->config.dir);
   auto described = describe_store(c->dir);
-  if (auto* err = std::get_if<std::string>(&described)) {
-    problem(self, "cannot read the store of profile " + order.profile + ": " + *err);
+  if (!described) {
+    problem(self, "cannot read the store of profile " + order.profile + ": "
+                    + described.error().message);
     return;
   }
-  c->files = std::get<std::vector<store_file>>(std::move(described));
-  if (auto err = mark_carry_source(c->dir, order.epoch)) {
-    problem(self, "cannot carry the store of profile " + order.profile + ": " + *err);
+  c->files = std::move(*described);
+  if (auto marked = mark_carry_source(c->dir, order.epoch); !marked) {
+    problem(self, "cannot carry the store of profile " + order.profile + ": "
+                    + marked.error().message);
     return;
   }
   st.carrying[order.profile] = order.epoch;
@@ -497,8 +499,8 @@ caf::result<atom::ok> receive_piece(node_pointer self, const store_piece& piece)
   auto dest = carry_destination(self, piece.profile, piece.epoch);
   if (auto* err = std::get_if<caf::error>(&dest))
     return std::move(*err);
-  if (auto err = write_store_piece(std::get<std::filesystem::path>(dest), piece))
-    return make_error(errc::store_failed, *err);
+  if (auto written = write_store_piece(std::get<std::filesystem::path>(dest), piece); !written)
+    return make_error(errc::store_failed, written.error().message);
   return atom::ok_v;
 }
 
@@ -507,10 +509,10 @@ caf::result<atom::ok> receive_manifest(node_pointer self, const store_manifest& 
   if (auto* err = std::get_if<caf::error>(&dest))
     return std::move(*err);
   auto& dir = std::get<std::filesystem::path>(dest);
-  if (auto err = commit_store(dir, m)) {
+  if (auto committed = commit_store(dir, m); !committed) {
     spdlog::error("cluster: node {} refused the store of profile {}: {}",
-                  self->state.settings.name, m.profile, *err);
-    return make_error(errc::store_failed, *err);
+                  self->state.settings.name, m.profile, committed.error().message);
+    return make_error(errc::store_failed, committed.error().message);
   }
   uint64_t total = 0;
   for (auto& f : m.files)

@@ -42,13 +42,13 @@ result<empty_response> account::load_identity() {
   std::string buf(olm_account_identity_keys_length(raw()), '\0');
   auto n = olm_account_identity_keys(raw(), buf.data(), buf.size());
   if (n == olm_error())
-    return olm_failure(raw(), "reading the identity keys");
+    return hm::unexpected{olm_failure(raw(), "reading the identity keys")};
   buf.resize(n);
   auto j = parse_bounded_json(buf);
   auto curve = j ? string_field(*j, "curve25519") : std::nullopt;
   auto ed = j ? string_field(*j, "ed25519") : std::nullopt;
   if (!curve || !ed)
-    return crypto_error(errcode_olm, "libolm returned unreadable identity keys");
+    return hm::unexpected{crypto_error(errcode_olm, "libolm returned unreadable identity keys")};
   identity_ = identity_keys{std::move(*curve), std::move(*ed)};
   return empty_response{};
 }
@@ -57,11 +57,11 @@ result<account> account::create() {
   account a;
   secret_bytes random{olm_create_account_random_length(a.raw())};
   if (!fill_random(random.data(), random.size()))
-    return crypto_error(errcode_no_randomness, "no randomness for a new account");
+    return hm::unexpected{crypto_error(errcode_no_randomness, "no randomness for a new account")};
   if (olm_create_account(a.raw(), random.data(), random.size()) == olm_error())
-    return olm_failure(a.raw(), "creating the account");
+    return hm::unexpected{olm_failure(a.raw(), "creating the account")};
   if (auto r = a.load_identity(); !r)
-    return r.error();
+    return hm::unexpected{r.error()};
   return a;
 }
 
@@ -69,12 +69,12 @@ result<account> account::from_random_for_tests(std::string_view random64) {
   account a;
   secret_bytes random{olm_create_account_random_length(a.raw())};
   if (random64.size() != random.size())
-    return crypto_error(errcode_olm, "wrong amount of random bytes");
+    return hm::unexpected{crypto_error(errcode_olm, "wrong amount of random bytes")};
   std::memcpy(random.data(), random64.data(), random.size());
   if (olm_create_account(a.raw(), random.data(), random.size()) == olm_error())
-    return olm_failure(a.raw(), "creating the account");
+    return hm::unexpected{olm_failure(a.raw(), "creating the account")};
   if (auto r = a.load_identity(); !r)
-    return r.error();
+    return hm::unexpected{r.error()};
   return a;
 }
 
@@ -85,13 +85,13 @@ result<account> account::from_pickle(std::string_view pickle, const pickle_key& 
   wipe_memory(buf.data(), buf.size());
   if (r == olm_error()) {
     if (olm_account_last_error_code(a.raw()) == OLM_BAD_ACCOUNT_KEY)
-      return crypto_error(errcode_bad_pickle_key,
-                          "the account pickle was made with a different pickle key");
-    return crypto_error(errcode_bad_pickle, std::string{"the account pickle is unreadable: "} +
-                                                olm_account_last_error(a.raw()));
+      return hm::unexpected{crypto_error(errcode_bad_pickle_key,
+                          "the account pickle was made with a different pickle key")};
+    return hm::unexpected{crypto_error(errcode_bad_pickle, std::string{"the account pickle is unreadable: "} +
+                                                olm_account_last_error(a.raw()))};
   }
   if (auto li = a.load_identity(); !li)
-    return li.error();
+    return hm::unexpected{li.error()};
   return a;
 }
 
@@ -99,7 +99,7 @@ result<std::string> account::pickle(const pickle_key& key) const {
   std::string out(olm_pickle_account_length(raw()), '\0');
   auto n = olm_pickle_account(raw(), key.data(), key.size(), out.data(), out.size());
   if (n == olm_error())
-    return olm_failure(raw(), "pickling the account");
+    return hm::unexpected{olm_failure(raw(), "pickling the account")};
   out.resize(n);
   return out;
 }
@@ -108,7 +108,7 @@ result<std::string> account::sign(std::string_view message) const {
   std::string sig(olm_account_signature_length(raw()), '\0');
   auto n = olm_account_sign(raw(), message.data(), message.size(), sig.data(), sig.size());
   if (n == olm_error())
-    return olm_failure(raw(), "signing");
+    return hm::unexpected{olm_failure(raw(), "signing")};
   sig.resize(n);
   return sig;
 }
@@ -117,10 +117,10 @@ result<nlohmann::json> account::sign_json(nlohmann::json object, std::string_vie
                                           std::string_view device_id) const {
   auto signable = signable_json(object);
   if (!signable)
-    return signable.error();
+    return hm::unexpected{signable.error()};
   auto sig = sign(signable.value());
   if (!sig)
-    return sig.error();
+    return hm::unexpected{sig.error()};
   try {
     auto& sigs = object["signatures"];
     if (!sigs.is_object())
@@ -128,7 +128,7 @@ result<nlohmann::json> account::sign_json(nlohmann::json object, std::string_vie
     sigs[std::string{user_id}]["ed25519:" + std::string{device_id}] = std::move(sig.value());
     return object;
   } catch (const std::exception&) {
-    return crypto_error(errcode_olm, "signing: the signatures member is malformed");
+    return hm::unexpected{crypto_error(errcode_olm, "signing: the signatures member is malformed")};
   }
 }
 
@@ -153,9 +153,9 @@ result<empty_response> account::generate_one_time_keys(std::size_t n) {
     return empty_response{};
   secret_bytes random{olm_account_generate_one_time_keys_random_length(raw(), n)};
   if (!fill_random(random.data(), random.size()))
-    return crypto_error(errcode_no_randomness, "no randomness for one-time keys");
+    return hm::unexpected{crypto_error(errcode_no_randomness, "no randomness for one-time keys")};
   if (olm_account_generate_one_time_keys(raw(), n, random.data(), random.size()) == olm_error())
-    return olm_failure(raw(), "generating one-time keys");
+    return hm::unexpected{olm_failure(raw(), "generating one-time keys")};
   return empty_response{};
 }
 
@@ -180,7 +180,7 @@ result<nlohmann::json> signed_keys(const account& a, const std::map<std::string,
       k["fallback"] = true;
     auto s = a.sign_json(std::move(k), user_id, device_id);
     if (!s)
-      return s.error();
+      return hm::unexpected{s.error()};
     out[std::string{signed_curve25519} + ":" + id] = std::move(s.value());
   }
   return out;
@@ -196,9 +196,9 @@ result<nlohmann::json> account::signed_one_time_keys(std::string_view user_id,
 result<empty_response> account::generate_fallback_key() {
   secret_bytes random{olm_account_generate_fallback_key_random_length(raw())};
   if (!fill_random(random.data(), random.size()))
-    return crypto_error(errcode_no_randomness, "no randomness for a fallback key");
+    return hm::unexpected{crypto_error(errcode_no_randomness, "no randomness for a fallback key")};
   if (olm_account_generate_fallback_key(raw(), random.data(), random.size()) == olm_error())
-    return olm_failure(raw(), "generating a fallback key");
+    return hm::unexpected{olm_failure(raw(), "generating a fallback key")};
   return empty_response{};
 }
 

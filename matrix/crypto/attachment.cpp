@@ -72,16 +72,16 @@ bool aes_ctr64(const std::uint8_t* key, const std::uint8_t* counter_block,
 
 result<std::string> decrypt_attachment(std::string_view ciphertext, const encrypted_file& file) {
   if (file.key.size() != key_size || file.iv.size() != iv_size || file.sha256.size() != 32)
-    return crypto_error(errcode_bad_key,
-                        "attachment key, IV or hash has the wrong length");
+    return hm::unexpected{crypto_error(errcode_bad_key,
+                        "attachment key, IV or hash has the wrong length")};
   auto actual = sha256(ciphertext);
   if (CRYPTO_memcmp(actual.data(), file.sha256.data(), actual.size()) != 0)
-    return crypto_error(errcode_bad_attachment_hash,
-                        "the attachment's SHA-256 does not match its event: refused");
+    return hm::unexpected{crypto_error(errcode_bad_attachment_hash,
+                        "the attachment's SHA-256 does not match its event: refused")};
   std::string plaintext(ciphertext.size(), '\0');
   if (!aes_ctr64(bytes_of(file.key), bytes_of(file.iv), bytes_of(ciphertext),
                  ciphertext.size(), reinterpret_cast<std::uint8_t*>(plaintext.data())))
-    return crypto_error(errcode_olm, "AES-CTR failed");
+    return hm::unexpected{crypto_error(errcode_olm, "AES-CTR failed")};
   return plaintext;
 }
 
@@ -89,12 +89,12 @@ result<encrypted_attachment> encrypt_attachment(std::string_view plaintext) {
   secret_bytes key{key_size};
   std::array<std::uint8_t, iv_size> iv{}; // the last 8 bytes, the count, stay zero
   if (!fill_random(key.data(), key.size()) || !fill_random(iv.data(), 8))
-    return crypto_error(errcode_no_randomness, "no random bytes for an attachment key");
+    return hm::unexpected{crypto_error(errcode_no_randomness, "no random bytes for an attachment key")};
   encrypted_attachment a;
   a.ciphertext.resize(plaintext.size());
   if (!aes_ctr64(key.data(), iv.data(), bytes_of(plaintext), plaintext.size(),
                  reinterpret_cast<std::uint8_t*>(a.ciphertext.data())))
-    return crypto_error(errcode_olm, "AES-CTR failed");
+    return hm::unexpected{crypto_error(errcode_olm, "AES-CTR failed")};
   auto hash = sha256(a.ciphertext);
   a.file.key.assign(reinterpret_cast<const char*>(key.data()), key.size());
   a.file.iv.assign(reinterpret_cast<const char*>(iv.data()), iv.size());

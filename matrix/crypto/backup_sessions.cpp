@@ -30,7 +30,7 @@ result<inbound_group_row> inbound_row(const inbound_group_session& session,
                                       std::string backed_up_version) {
   auto pickle = session.pickle(key);
   if (!pickle)
-    return pickle.error();
+    return hm::unexpected{pickle.error()};
   auto& info = session.info();
   return inbound_group_row{info.room_id,
                            info.session_id,

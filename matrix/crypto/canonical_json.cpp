@@ -174,24 +174,24 @@ result<std::string> canonical_json(const nlohmann::json& value) {
   try {
     std::string out;
     if (const char* why = write_value(value, out, 0))
-      return crypto_error(errcode_not_canonical,
-                          std::string{"cannot encode as canonical JSON: "} + why);
+      return hm::unexpected{crypto_error(errcode_not_canonical,
+                          std::string{"cannot encode as canonical JSON: "} + why)};
     return out;
   } catch (const std::exception&) {
-    return crypto_error(errcode_not_canonical, "cannot encode as canonical JSON: out of memory");
+    return hm::unexpected{crypto_error(errcode_not_canonical, "cannot encode as canonical JSON: out of memory")};
   }
 }
 
 result<std::string> signable_json(const nlohmann::json& object) {
   if (!object.is_object())
-    return crypto_error(errcode_not_canonical, "only a JSON object can be signed");
+    return hm::unexpected{crypto_error(errcode_not_canonical, "only a JSON object can be signed")};
   try {
     nlohmann::json copy = object;
     copy.erase("signatures");
     copy.erase("unsigned");
     return canonical_json(copy);
   } catch (const std::exception&) {
-    return crypto_error(errcode_not_canonical, "cannot encode as canonical JSON: out of memory");
+    return hm::unexpected{crypto_error(errcode_not_canonical, "cannot encode as canonical JSON: out of memory")};
   }
 }
 

@@ -18,15 +18,15 @@ result<cross_signing_key> cross_signing_key::from_secret(std::string_view secret
                                                        std::string_view usage) {
   auto seed = decode_secret_key(secret, olm_pk_signing_seed_length());
   if (!seed)
-    return crypto_error(errcode_bad_key, "the cross-signing secret is not a 32-byte key");
+    return hm::unexpected{crypto_error(errcode_bad_key, "the cross-signing secret is not a 32-byte key")};
   cross_signing_key k;
   k.usage_ = std::string{usage};
   std::string pub(olm_pk_signing_public_key_length(), '\0');
   auto r = olm_pk_signing_key_from_seed(k.holder_.get(), pub.data(), pub.size(), seed->data(),
                                         seed->size());
   if (r == olm_error())
-    return crypto_error(errcode_olm, std::string{"loading the cross-signing key failed: "} +
-                                         olm_pk_signing_last_error(k.holder_.get()));
+    return hm::unexpected{crypto_error(errcode_olm, std::string{"loading the cross-signing key failed: "} +
+                                         olm_pk_signing_last_error(k.holder_.get()))};
   k.public_key_ = std::move(pub);
   return k;
 }
@@ -48,14 +48,14 @@ result<nlohmann::json> cross_signing_key::sign(nlohmann::json device_keys,
                                                std::string_view user_id) const {
   auto signable = signable_json(device_keys);
   if (!signable)
-    return signable.error();
+    return hm::unexpected{signable.error()};
   std::string sig(olm_pk_signature_length(), '\0');
   const auto& msg = signable.value();
   auto n = olm_pk_sign(holder_.get(), reinterpret_cast<const std::uint8_t*>(msg.data()),
                        msg.size(), reinterpret_cast<std::uint8_t*>(sig.data()), sig.size());
   if (n == olm_error())
-    return crypto_error(errcode_olm, std::string{"cross-signing failed: "} +
-                                         olm_pk_signing_last_error(holder_.get()));
+    return hm::unexpected{crypto_error(errcode_olm, std::string{"cross-signing failed: "} +
+                                         olm_pk_signing_last_error(holder_.get()))};
   sig.resize(n);
   try {
     auto& sigs = device_keys["signatures"];
@@ -63,7 +63,7 @@ result<nlohmann::json> cross_signing_key::sign(nlohmann::json device_keys,
       sigs = nlohmann::json::object();
     sigs[std::string{user_id}]["ed25519:" + public_key_] = std::move(sig);
   } catch (const std::exception&) {
-    return crypto_error(errcode_olm, "cross-signing: the signatures member is malformed");
+    return hm::unexpected{crypto_error(errcode_olm, "cross-signing: the signatures member is malformed")};
   }
   return device_keys;
 }

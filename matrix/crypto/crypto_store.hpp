@@ -6,6 +6,9 @@
 // already encrypted with the pickle key (which a store never sees); a store keeps them
 // as opaque text next to the metadata libolm does not keep itself.
 
+#include "errors/expected.hpp"
+#include "errors/error.hpp"
+
 #include <cstddef>
 #include <cstdint>
 #include <optional>
@@ -129,10 +132,10 @@ public:
   /// Parked events waiting for `session_id`'s key (all parked ones when empty), oldest first.
   [[nodiscard]] virtual std::vector<parked_row> parked(const std::string& session_id = {}) = 0;
   /// A small value kept under `key` besides the tables (when broken Olm sessions were
-  /// replaced); put answers an error text, nullopt when stored.
+  /// replaced).
   [[nodiscard]] virtual std::optional<std::string> get(const std::string& key) = 0;
-  [[nodiscard]] virtual std::optional<std::string> put(const std::string& key,
-                                                       const std::string& value) = 0;
+  [[nodiscard]] virtual hm::expected<void> put(const std::string& key,
+                                               const std::string& value) = 0;
 };
 
 } // namespace hm::matrix::crypto

@@ -12,13 +12,13 @@ namespace {
 
 result<nlohmann::json> success_object(const http_response& r, std::string_view what) {
   if (r.status < 200 || r.status >= 300)
-    return parse_matrix_error(r);
+    return hm::unexpected{parse_matrix_error(r)};
   std::string why;
   auto j = parse_bounded_json(r.body, json_limits{32, 64u << 20}, &why);
   if (!j)
-    return bad_response(r.status, std::string{what} + ": " + why);
+    return hm::unexpected{bad_response(r.status, std::string{what} + ": " + why)};
   if (!j->is_object())
-    return bad_response(r.status, std::string{what} + ": body is not a JSON object");
+    return hm::unexpected{bad_response(r.status, std::string{what} + ": body is not a JSON object")};
   return std::move(*j);
 }
 
@@ -35,7 +35,7 @@ http_request post(std::string_view endpoint, nlohmann::json body) {
 result<device_identity> verify_device_keys(const nlohmann::json& dk, const std::string& user_id,
                                            const std::string& device_id) {
   auto bad = [&](std::string why) {
-    return crypto_error(errcode_bad_key, "device " + device_id + " of " + user_id + ": " + why);
+    return hm::unexpected{crypto_error(errcode_bad_key, "device " + device_id + " of " + user_id + ": " + why)};
   };
   if (!dk.is_object())
     return bad("not an object");
@@ -47,7 +47,7 @@ result<device_identity> verify_device_keys(const nlohmann::json& dk, const std::
   if (!ed || !curve)
     return bad("lacks its ed25519 or curve25519 key");
   if (auto v = verify_signature(*ed, dk, user_id, device_id); !v)
-    return v.error();
+    return hm::unexpected{v.error()};
   return device_identity{user_id, device_id, std::move(*curve), std::move(*ed)};
 }
 
@@ -109,7 +109,7 @@ result<query_outcome> device_tracker::apply_query_response(const http_response& 
   auto body = success_object(r, "keys/query");
   if (!body) {
     query_failed(queried);
-    return body.error();
+    return hm::unexpected{body.error()};
   }
   const auto* all = object_field(body.value(), "device_keys");
   query_outcome out;
@@ -177,7 +177,7 @@ http_request keys_claim_request(const std::vector<device_identity>& devices) {
 result<claimed_keys> parse_keys_claim(const http_response& r) {
   auto body = success_object(r, "keys/claim");
   if (!body)
-    return body.error();
+    return hm::unexpected{body.error()};
   claimed_keys out;
   const auto* otks = object_field(body.value(), "one_time_keys");
   if (otks == nullptr)

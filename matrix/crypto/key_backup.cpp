@@ -63,11 +63,11 @@ std::string with_version(std::string path, std::string_view version) {
 result<nlohmann::json> json_body(const http_response& r, std::string_view what,
                                  std::uint64_t max_bytes = 1u << 20) {
   if (r.status < 200 || r.status >= 300)
-    return parse_matrix_error(r);
+    return hm::unexpected{parse_matrix_error(r)};
   std::string why;
   auto j = parse_bounded_json(r.body, json_limits{16, max_bytes}, &why);
   if (!j || !j->is_object())
-    return bad_response(r.status, std::string{what} + ": " + (j ? "not an object" : why));
+    return hm::unexpected{bad_response(r.status, std::string{what} + ": " + (j ? "not an object" : why))};
   return std::move(*j);
 }
 
@@ -80,10 +80,10 @@ result<std::optional<T>> parse_unless_not_found(const http_response& r, std::str
     return std::optional<T>{};
   auto body = json_body(r, what);
   if (!body)
-    return body.error();
+    return hm::unexpected{body.error()};
   result<T> v = parse(body.value());
   if (!v)
-    return v.error();
+    return hm::unexpected{v.error()};
   return std::optional<T>{std::move(v).value()};
 }
 
@@ -97,19 +97,19 @@ backup_key::backup_key()
 result<backup_key> backup_key::from_secret(std::string_view base64) {
   auto key = decode_secret_key(base64, olm_pk_private_key_length());
   if (!key)
-    return bad_key("the key backup secret is not base64 of a 32-byte private key");
+    return hm::unexpected{bad_key("the key backup secret is not base64 of a 32-byte private key")};
   return from_private(*key);
 }
 
 result<backup_key> backup_key::from_private(const secret_bytes& key) {
   if (key.size() != olm_pk_private_key_length())
-    return bad_key("a key backup private key has 32 bytes");
+    return hm::unexpected{bad_key("a key backup private key has 32 bytes")};
   backup_key k;
   std::string pub(olm_pk_key_length(), '\0');
   if (olm_pk_key_from_private(k.raw(), pub.data(), pub.size(), key.data(), key.size()) ==
       olm_error())
-    return crypto_error(errcode_olm, std::string{"the key backup key is unusable: "} +
-                                         olm_pk_decryption_last_error(k.raw()));
+    return hm::unexpected{crypto_error(errcode_olm, std::string{"the key backup key is unusable: "} +
+                                         olm_pk_decryption_last_error(k.raw()))};
   k.public_key_ = std::move(pub);
   return k;
 }
@@ -120,12 +120,12 @@ backup_public_key::backup_public_key()
 result<backup_public_key> backup_public_key::from_base64(std::string_view public_key) {
   auto canonical = canonical_base64(public_key, curve25519_size);
   if (!canonical)
-    return bad_key("the key backup public key is not base64 of a curve25519 key");
+    return hm::unexpected{bad_key("the key backup public key is not base64 of a curve25519 key")};
   backup_public_key k;
   if (olm_pk_encryption_set_recipient_key(k.raw(), canonical->data(), canonical->size()) ==
       olm_error())
-    return crypto_error(errcode_olm, std::string{"the key backup public key is unusable: "} +
-                                         olm_pk_encryption_last_error(k.raw()));
+    return hm::unexpected{crypto_error(errcode_olm, std::string{"the key backup public key is unusable: "} +
+                                         olm_pk_encryption_last_error(k.raw()))};
   k.key_ = std::move(*canonical);
   return k;
 }
@@ -134,12 +134,12 @@ result<backup_public_key> backup_public_key::from_base64(std::string_view public
 
 result<backup_version> parse_backup_version(const nlohmann::json& body) {
   if (!body.is_object())
-    return bad_shape("the key backup version is not an object");
+    return hm::unexpected{bad_shape("the key backup version is not an object")};
   auto version = string_field(body, "version");
   auto algorithm = string_field(body, "algorithm");
   const auto* auth = object_field(body, "auth_data");
   if (!version || version->empty() || !algorithm || auth == nullptr)
-    return bad_shape("the key backup version lacks version, algorithm or auth_data");
+    return hm::unexpected{bad_shape("the key backup version lacks version, algorithm or auth_data")};
   backup_version v;
   v.version = std::move(*version);
   v.algorithm = std::move(*algorithm);
@@ -149,19 +149,19 @@ result<backup_version> parse_backup_version(const nlohmann::json& body) {
   if (find_field(body, "count") != nullptr) {
     auto count = int_field(body, "count");
     if (!count || *count < 0)
-      return bad_shape("the key backup count is not a non-negative integer");
+      return hm::unexpected{bad_shape("the key backup count is not a non-negative integer")};
     v.count = *count;
   }
   if (find_field(body, "etag") != nullptr) {
     auto etag = string_field(body, "etag");
     if (!etag)
-      return bad_shape("the key backup etag is not a string");
+      return hm::unexpected{bad_shape("the key backup etag is not a string")};
     v.etag = std::move(*etag);
   }
   if (v.algorithm == megolm_backup_algorithm) {
     auto pub = string_field(*auth, "public_key");
     if (!pub || !is_base64_of(*pub, curve25519_size))
-      return bad_shape("the key backup auth_data.public_key is not a curve25519 key");
+      return hm::unexpected{bad_shape("the key backup auth_data.public_key is not a curve25519 key")};
     v.public_key = std::move(*pub);
   }
   return v;
@@ -169,18 +169,18 @@ result<backup_version> parse_backup_version(const nlohmann::json& body) {
 
 result<empty_response> backup_matches(const backup_version& version, const backup_key& key) {
   if (version.algorithm != megolm_backup_algorithm)
-    return crypto_error(errcode_unsupported_backup,
+    return hm::unexpected{crypto_error(errcode_unsupported_backup,
                         "key backup version " + shown(version.version) + " uses " +
                             shown(version.algorithm) + ", not " +
-                            std::string{megolm_backup_algorithm});
+                            std::string{megolm_backup_algorithm})};
   // Compared as bytes: the server may have padded the base64.
   auto theirs = base64_decode(version.public_key);
   auto ours = base64_decode(key.public_key());
   if (!theirs || !ours || *theirs != *ours)
-    return crypto_error(errcode_backup_key_mismatch,
+    return hm::unexpected{crypto_error(errcode_backup_key_mismatch,
                         "key backup version " + shown(version.version) +
                             " has another public key than the backup key in secret storage "
-                            "(a wrong recovery key, or a backup replaced by another client)");
+                            "(a wrong recovery key, or a backup replaced by another client)")};
   return empty_response{};
 }
 
@@ -210,24 +210,24 @@ nlohmann::json key_backup_data::to_json() const {
 
 result<key_backup_data> parse_key_backup_data(const nlohmann::json& body) {
   if (!body.is_object())
-    return bad_shape("the backed-up session is not an object");
+    return hm::unexpected{bad_shape("the backed-up session is not an object")};
   auto first = int_field(body, "first_message_index");
   if (!first || *first < 0 || *first > std::numeric_limits<std::uint32_t>::max())
-    return bad_shape("the backed-up session's first_message_index is not a message index");
+    return hm::unexpected{bad_shape("the backed-up session's first_message_index is not a message index")};
   auto forwarded = int_field(body, "forwarded_count");
   if (!forwarded || *forwarded < 0)
-    return bad_shape("the backed-up session's forwarded_count is not a non-negative integer");
+    return hm::unexpected{bad_shape("the backed-up session's forwarded_count is not a non-negative integer")};
   auto verified = bool_field(body, "is_verified");
   if (!verified)
-    return bad_shape("the backed-up session's is_verified is not a boolean");
+    return hm::unexpected{bad_shape("the backed-up session's is_verified is not a boolean")};
   const auto* sd = object_field(body, "session_data");
   if (sd == nullptr)
-    return bad_shape("the backed-up session has no session_data object");
+    return hm::unexpected{bad_shape("the backed-up session has no session_data object")};
   auto ephemeral = string_field(*sd, "ephemeral");
   auto ciphertext = string_field(*sd, "ciphertext");
   auto mac = string_field(*sd, "mac");
   if (!ephemeral || !ciphertext || !mac)
-    return bad_shape("the backed-up session_data lacks ephemeral, ciphertext or mac");
+    return hm::unexpected{bad_shape("the backed-up session_data lacks ephemeral, ciphertext or mac")};
   key_backup_data d;
   d.first_message_index = *first;
   d.forwarded_count = *forwarded;
@@ -244,14 +244,14 @@ result<encrypted_session_data> encrypt_for_backup(const backup_public_key& key,
   std::string ephemeral(olm_pk_key_length(), '\0');
   secret_bytes random{olm_pk_encrypt_random_length(pk)};
   if (!fill_random(random.data(), random.size()))
-    return crypto_error(errcode_no_randomness, "no randomness for a key backup");
+    return hm::unexpected{crypto_error(errcode_no_randomness, "no randomness for a key backup")};
   auto n = olm_pk_encrypt(pk, plaintext.data(), plaintext.size(), ciphertext.data(),
                           ciphertext.size(), mac.data(), mac.size(), ephemeral.data(),
                           ephemeral.size(), random.data(), random.size());
   if (n == olm_error())
-    return crypto_error(errcode_olm,
+    return hm::unexpected{crypto_error(errcode_olm,
                         std::string{"encrypting a session for the key backup failed: "} +
-                            olm_pk_encryption_last_error(pk));
+                            olm_pk_encryption_last_error(pk))};
   return encrypted_session_data{std::move(ephemeral), std::move(ciphertext), std::move(mac)};
 }
 
@@ -261,7 +261,7 @@ result<key_backup_data> encrypt_session_for_backup(const backup_public_key& key,
   auto first = session.first_known_index();
   auto exported = session.export_at(first);
   if (!exported)
-    return exported.error();
+    return hm::unexpected{exported.error()};
   const auto& info = session.info();
   backup_session_data sd{info.sender_key, info.sender_ed25519, info.forwarding_chain,
                          std::move(exported.value())};
@@ -273,11 +273,11 @@ result<key_backup_data> encrypt_session_for_backup(const backup_public_key& key,
   }
   wipe_memory(sd.session_key.data(), sd.session_key.size());
   if (plaintext.empty())
-    return crypto_error(errcode_olm, "could not serialise the backed-up session");
+    return hm::unexpected{crypto_error(errcode_olm, "could not serialise the backed-up session")};
   auto encrypted = encrypt_for_backup(key, plaintext);
   wipe_memory(plaintext.data(), plaintext.size());
   if (!encrypted)
-    return encrypted.error();
+    return hm::unexpected{encrypted.error()};
   key_backup_data d;
   d.first_message_index = first;
   d.forwarded_count = static_cast<std::int64_t>(info.forwarding_chain.size());
@@ -289,9 +289,9 @@ result<key_backup_data> encrypt_session_for_backup(const backup_public_key& key,
 result<backup_session_data> decrypt_backed_up_session(const backup_key& key,
                                                       const key_backup_data& data) {
   auto undecryptable = [](std::string what) {
-    return crypto_error(errcode_undecryptable, std::move(what));
+    return hm::unexpected{crypto_error(errcode_undecryptable, std::move(what))};
   };
-  auto bad = [](std::string what) { return crypto_error(errcode_bad_payload, std::move(what)); };
+  auto bad = [](std::string what) { return hm::unexpected{crypto_error(errcode_bad_payload, std::move(what))}; };
   const auto& sd = data.session_data;
   auto ephemeral = canonical_base64(sd.ephemeral, curve25519_size);
   auto mac = canonical_base64(sd.mac, pk_mac_size);
@@ -403,11 +403,11 @@ http_request upload_keys_request(std::string_view version,
 result<backup_upload_result> parse_upload_keys_response(const http_response& r) {
   auto body = json_body(r, "room_keys/keys");
   if (!body)
-    return body.error();
+    return hm::unexpected{body.error()};
   auto count = int_field(body.value(), "count");
   auto etag = string_field(body.value(), "etag");
   if (!count || *count < 0 || !etag)
-    return bad_response(r.status, "room_keys/keys: the answer lacks count or etag");
+    return hm::unexpected{bad_response(r.status, "room_keys/keys: the answer lacks count or etag")};
   return backup_upload_result{*count, std::move(*etag)};
 }
 
@@ -436,10 +436,10 @@ http_request room_keys_request(std::string_view version) {
 result<backup_download> parse_room_keys_response(const http_response& r) {
   auto body = json_body(r, "room_keys/keys", max_room_keys_bytes);
   if (!body)
-    return body.error();
+    return hm::unexpected{body.error()};
   const auto* rooms = object_field(body.value(), "rooms");
   if (rooms == nullptr)
-    return bad_response(r.status, "room_keys/keys: the answer has no rooms object");
+    return hm::unexpected{bad_response(r.status, "room_keys/keys: the answer has no rooms object")};
   backup_download out;
   for (const auto& [room_id, room] : rooms->items()) {
     const auto* sessions = object_field(room, "sessions");

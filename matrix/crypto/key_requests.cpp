@@ -38,7 +38,7 @@ nlohmann::json room_key_request_messages(const nlohmann::json& content,
 }
 
 result<incoming_key_request> parse_room_key_request(const nlohmann::json& content) {
-  auto bad = [](std::string why) { return crypto_error(errcode_bad_key, std::move(why)); };
+  auto bad = [](std::string why) { return hm::unexpected{crypto_error(errcode_bad_key, std::move(why))}; };
   auto action = string_field(content, "action");
   auto device = string_field(content, "requesting_device_id");
   auto id = string_field(content, "request_id");
@@ -98,7 +98,7 @@ key_share_decision decide_key_share(const incoming_key_request& request, std::st
 result<nlohmann::json> forwarded_room_key_content(const inbound_group_session& session) {
   auto exported = session.export_at(session.first_known_index());
   if (!exported)
-    return exported.error();
+    return hm::unexpected{exported.error()};
   const auto& info = session.info();
   return nlohmann::json{
       {"algorithm", std::string{megolm_algorithm}},

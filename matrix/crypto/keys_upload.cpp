@@ -27,7 +27,7 @@ result<std::optional<http_request>> prepare_keys_upload(account& acc, std::strin
   if (state.upload_device_keys) {
     auto dk = acc.device_keys(user_id, device_id);
     if (!dk)
-      return dk.error();
+      return hm::unexpected{dk.error()};
     body["device_keys"] = std::move(dk.value());
   }
   if (state.server_one_time_keys) {
@@ -35,22 +35,22 @@ result<std::optional<http_request>> prepare_keys_upload(account& acc, std::strin
                                        acc.unpublished_one_time_keys().size(),
                                        acc.max_one_time_keys());
     if (auto g = acc.generate_one_time_keys(n); !g)
-      return g.error();
+      return hm::unexpected{g.error()};
   }
   // Unpublished keys go up whether new or left over from an upload that did not finish.
   auto otks = acc.signed_one_time_keys(user_id, device_id);
   if (!otks)
-    return otks.error();
+    return hm::unexpected{otks.error()};
   if (!otks->empty())
     body["one_time_keys"] = std::move(otks.value());
   if (fallback_key_needed(state.unused_fallback_key_types) &&
       acc.unpublished_fallback_key().empty()) {
     if (auto g = acc.generate_fallback_key(); !g)
-      return g.error();
+      return hm::unexpected{g.error()};
   }
   auto fbk = acc.signed_fallback_keys(user_id, device_id);
   if (!fbk)
-    return fbk.error();
+    return hm::unexpected{fbk.error()};
   if (!fbk->empty())
     body["fallback_keys"] = std::move(fbk.value());
   if (body.empty())
@@ -68,11 +68,11 @@ http_request keys_upload_request(nlohmann::json body) {
 
 result<std::map<std::string, std::int64_t>> parse_keys_upload(const http_response& r) {
   if (r.status < 200 || r.status >= 300)
-    return parse_matrix_error(r);
+    return hm::unexpected{parse_matrix_error(r)};
   std::string why;
   auto j = parse_bounded_json(r.body, json_limits{16, 1u << 20}, &why);
   if (!j || !j->is_object())
-    return bad_response(r.status, "keys/upload: " + (j ? std::string{"not an object"} : why));
+    return hm::unexpected{bad_response(r.status, "keys/upload: " + (j ? std::string{"not an object"} : why))};
   std::map<std::string, std::int64_t> counts;
   if (const auto* c = object_field(*j, "one_time_key_counts"))
     for (const auto& [alg, v] : c->items())

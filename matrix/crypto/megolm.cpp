@@ -54,10 +54,10 @@ result<inbound_group_session> make_inbound(const room_key& key, bool exported,
                     : olm_init_inbound_group_session(s.raw(), bytes, buf.size());
   wipe_memory(buf.data(), buf.size());
   if (r == olm_error())
-    return bad_key(std::string{"the room key of session "} + key.session_id +
-                   " is unusable: " + olm_inbound_group_session_last_error(s.raw()));
+    return hm::unexpected{bad_key(std::string{"the room key of session "} + key.session_id +
+                   " is unusable: " + olm_inbound_group_session_last_error(s.raw()))};
   if (inbound_id(s.raw()) != key.session_id)
-    return bad_key("the room key does not belong to session " + key.session_id);
+    return hm::unexpected{bad_key("the room key does not belong to session " + key.session_id)};
   info.room_id = key.room_id;
   info.session_id = key.session_id;
   return group_session_factory::with_info(std::move(s), std::move(info));
@@ -69,33 +69,33 @@ result<inbound_group_session> make_inbound(const room_key& key, bool exported,
 
 result<room_key> parse_room_key(const nlohmann::json& content) {
   if (string_field(content, "algorithm") != std::string{megolm_algorithm})
-    return bad_key("the room key is not for m.megolm.v1.aes-sha2");
+    return hm::unexpected{bad_key("the room key is not for m.megolm.v1.aes-sha2")};
   auto room_id = string_field(content, "room_id");
   auto session_id = string_field(content, "session_id");
   auto session_key = string_field(content, "session_key");
   if (!room_id || !session_id || !session_key)
-    return bad_key("the room key lacks room_id, session_id or session_key");
+    return hm::unexpected{bad_key("the room key lacks room_id, session_id or session_key")};
   return room_key{std::move(*room_id), std::move(*session_id), std::move(*session_key)};
 }
 
 result<forwarded_room_key> parse_forwarded_room_key(const nlohmann::json& content) {
   auto base = parse_room_key(content);
   if (!base)
-    return base.error();
+    return hm::unexpected{base.error()};
   auto sender_key = string_field(content, "sender_key");
   auto ed = string_field(content, "sender_claimed_ed25519_key");
   if (!sender_key || !ed)
-    return bad_key("the forwarded room key lacks sender_key or sender_claimed_ed25519_key");
+    return hm::unexpected{bad_key("the forwarded room key lacks sender_key or sender_claimed_ed25519_key")};
   forwarded_room_key k;
   static_cast<room_key&>(k) = std::move(base.value());
   k.sender_key = std::move(*sender_key);
   k.sender_claimed_ed25519_key = std::move(*ed);
   if (const auto* chain = find_field(content, "forwarding_curve25519_key_chain")) {
     if (!chain->is_array())
-      return bad_key("forwarding_curve25519_key_chain is not an array");
+      return hm::unexpected{bad_key("forwarding_curve25519_key_chain is not an array")};
     for (const auto& c : *chain) {
       if (!c.is_string())
-        return bad_key("forwarding_curve25519_key_chain holds a non-string");
+        return hm::unexpected{bad_key("forwarding_curve25519_key_chain holds a non-string")};
       k.forwarding_curve25519_key_chain.push_back(c.get<std::string>());
     }
   }
@@ -110,10 +110,10 @@ inbound_group_session::inbound_group_session()
 
 result<inbound_group_session> inbound_group_session::from_room_key(const olm_decrypted& ev) {
   if (ev.type != "m.room_key")
-    return bad_key("not an m.room_key event");
+    return hm::unexpected{bad_key("not an m.room_key event")};
   auto key = parse_room_key(ev.content);
   if (!key)
-    return key.error();
+    return hm::unexpected{key.error()};
   inbound_group_session_info info;
   info.sender_key = ev.sender_key;
   info.sender_ed25519 = ev.sender_ed25519;
@@ -123,10 +123,10 @@ result<inbound_group_session> inbound_group_session::from_room_key(const olm_dec
 result<inbound_group_session>
 inbound_group_session::from_forwarded_room_key(const olm_decrypted& ev) {
   if (ev.type != "m.forwarded_room_key")
-    return bad_key("not an m.forwarded_room_key event");
+    return hm::unexpected{bad_key("not an m.forwarded_room_key event")};
   auto key = parse_forwarded_room_key(ev.content);
   if (!key)
-    return key.error();
+    return hm::unexpected{key.error()};
   inbound_group_session_info info;
   info.sender_key = key->sender_key;
   info.sender_ed25519 = key->sender_claimed_ed25519_key;
@@ -150,11 +150,11 @@ result<inbound_group_session> inbound_group_session::from_pickle(std::string_vie
   wipe_memory(buf.data(), buf.size());
   if (r == olm_error()) {
     if (olm_inbound_group_session_last_error_code(s.raw()) == OLM_BAD_ACCOUNT_KEY)
-      return crypto_error(errcode_bad_pickle_key,
-                          "the Megolm session pickle was made with a different pickle key");
-    return crypto_error(errcode_bad_pickle,
+      return hm::unexpected{crypto_error(errcode_bad_pickle_key,
+                          "the Megolm session pickle was made with a different pickle key")};
+    return hm::unexpected{crypto_error(errcode_bad_pickle,
                         std::string{"the Megolm session pickle is unreadable: "} +
-                            olm_inbound_group_session_last_error(s.raw()));
+                            olm_inbound_group_session_last_error(s.raw()))};
   }
   s.info_ = std::move(info);
   s.info_.session_id = inbound_id(s.raw());
@@ -166,7 +166,7 @@ result<std::string> inbound_group_session::pickle(const pickle_key& key) const {
   auto n = olm_pickle_inbound_group_session(raw(), key.data(), key.size(), out.data(),
                                             out.size());
   if (n == olm_error())
-    return inbound_failure(raw(), "pickling the Megolm session");
+    return hm::unexpected{inbound_failure(raw(), "pickling the Megolm session")};
   out.resize(n);
   return out;
 }
@@ -180,7 +180,7 @@ result<std::string> inbound_group_session::export_at(std::uint32_t index) const 
   auto n = olm_export_inbound_group_session(raw(), reinterpret_cast<std::uint8_t*>(out.data()),
                                             out.size(), index);
   if (n == olm_error())
-    return inbound_failure(raw(), "exporting the Megolm session");
+    return hm::unexpected{inbound_failure(raw(), "exporting the Megolm session")};
   out.resize(n);
   return out;
 }
@@ -196,9 +196,9 @@ result<megolm_decrypted> decrypt_megolm(const inbound_group_session& session,
                                         std::int64_t origin_server_ts,
                                         const nlohmann::json& content, const seen_lookup& seen) {
   auto undecryptable = [](std::string what) {
-    return crypto_error(errcode_undecryptable, std::move(what));
+    return hm::unexpected{crypto_error(errcode_undecryptable, std::move(what))};
   };
-  auto bad = [](std::string what) { return crypto_error(errcode_bad_payload, std::move(what)); };
+  auto bad = [](std::string what) { return hm::unexpected{crypto_error(errcode_bad_payload, std::move(what))}; };
   const auto& info = session.info();
   if (megolm_session_id(content) != info.session_id)
     return undecryptable("the event is not encrypted with Megolm session " + info.session_id);
@@ -223,10 +223,10 @@ result<megolm_decrypted> decrypt_megolm(const inbound_group_session& session,
                              plain.data(), plain.size(), &index);
   if (n == olm_error()) {
     if (olm_inbound_group_session_last_error_code(s) == OLM_UNKNOWN_MESSAGE_INDEX)
-      return crypto_error(errcode_unknown_index,
+      return hm::unexpected{crypto_error(errcode_unknown_index,
                           "Megolm session " + info.session_id +
                               " is only known from index " +
-                              std::to_string(session.first_known_index()));
+                              std::to_string(session.first_known_index()))};
     return undecryptable(std::string{"the Megolm message did not decrypt: "} +
                          olm_inbound_group_session_last_error(s));
   }
@@ -245,9 +245,9 @@ result<megolm_decrypted> decrypt_megolm(const inbound_group_session& session,
   if (seen) {
     if (auto before = seen(index)) {
       if (before->event_id != event_id || before->origin_server_ts != origin_server_ts)
-        return crypto_error(errcode_replay,
+        return hm::unexpected{crypto_error(errcode_replay,
                             "message index " + std::to_string(index) + " of Megolm session " +
-                                info.session_id + " was already used by " + before->event_id);
+                                info.session_id + " was already used by " + before->event_id)};
       first = false; // the same event again (a re-sync, a retry): not a replay
     }
   }
@@ -282,9 +282,9 @@ result<outbound_group_session> outbound_group_session::create(std::string room_i
   outbound_group_session s;
   secret_bytes random{olm_init_outbound_group_session_random_length(s.raw())};
   if (!fill_random(random.data(), random.size()))
-    return crypto_error(errcode_no_randomness, "no randomness for a Megolm session");
+    return hm::unexpected{crypto_error(errcode_no_randomness, "no randomness for a Megolm session")};
   if (olm_init_outbound_group_session(s.raw(), random.data(), random.size()) == olm_error())
-    return outbound_failure(s.raw(), "creating a Megolm session");
+    return hm::unexpected{outbound_failure(s.raw(), "creating a Megolm session")};
   s.room_id_ = std::move(room_id);
   s.created_at_ms_ = now_ms;
   return s;
@@ -301,11 +301,11 @@ result<outbound_group_session> outbound_group_session::from_pickle(std::string_v
   wipe_memory(buf.data(), buf.size());
   if (r == olm_error()) {
     if (olm_outbound_group_session_last_error_code(s.raw()) == OLM_BAD_ACCOUNT_KEY)
-      return crypto_error(errcode_bad_pickle_key,
-                          "the outbound Megolm pickle was made with a different pickle key");
-    return crypto_error(errcode_bad_pickle,
+      return hm::unexpected{crypto_error(errcode_bad_pickle_key,
+                          "the outbound Megolm pickle was made with a different pickle key")};
+    return hm::unexpected{crypto_error(errcode_bad_pickle,
                         std::string{"the outbound Megolm pickle is unreadable: "} +
-                            olm_outbound_group_session_last_error(s.raw()));
+                            olm_outbound_group_session_last_error(s.raw()))};
   }
   s.room_id_ = std::move(room_id);
   s.created_at_ms_ = created_at_ms;
@@ -317,7 +317,7 @@ result<std::string> outbound_group_session::pickle(const pickle_key& key) const 
   auto n = olm_pickle_outbound_group_session(raw(), key.data(), key.size(), out.data(),
                                              out.size());
   if (n == olm_error())
-    return outbound_failure(raw(), "pickling the outbound Megolm session");
+    return hm::unexpected{outbound_failure(raw(), "pickling the outbound Megolm session")};
   out.resize(n);
   return out;
 }
@@ -341,7 +341,7 @@ result<nlohmann::json> outbound_group_session::room_key_content() const {
   auto n = olm_outbound_group_session_key(raw(), reinterpret_cast<std::uint8_t*>(key.data()),
                                           key.size());
   if (n == olm_error())
-    return outbound_failure(raw(), "reading the Megolm session key");
+    return hm::unexpected{outbound_failure(raw(), "reading the Megolm session key")};
   key.resize(n);
   nlohmann::json c = {{"algorithm", std::string{megolm_algorithm}},
                       {"room_id", room_id_},
@@ -356,7 +356,7 @@ result<nlohmann::json> outbound_group_session::encrypt(std::string_view type,
                                                        const account& acc,
                                                        std::string_view own_device_id) {
   if (!content.is_object())
-    return crypto_error(errcode_olm, "only an object can be encrypted as event content");
+    return hm::unexpected{crypto_error(errcode_olm, "only an object can be encrypted as event content")};
   std::optional<nlohmann::json> relates_to;
   std::string plaintext;
   try {
@@ -368,7 +368,7 @@ result<nlohmann::json> outbound_group_session::encrypt(std::string_view type,
         {"type", std::string{type}}, {"content", std::move(content)}, {"room_id", room_id_}};
     plaintext = payload.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
   } catch (const std::exception&) {
-    return crypto_error(errcode_olm, "could not serialise the Megolm payload");
+    return hm::unexpected{crypto_error(errcode_olm, "could not serialise the Megolm payload")};
   }
   std::string ct(olm_group_encrypt_message_length(raw(), plaintext.size()), '\0');
   auto n = olm_group_encrypt(raw(), reinterpret_cast<const std::uint8_t*>(plaintext.data()),
@@ -376,7 +376,7 @@ result<nlohmann::json> outbound_group_session::encrypt(std::string_view type,
                              ct.size());
   wipe_memory(plaintext.data(), plaintext.size());
   if (n == olm_error())
-    return outbound_failure(raw(), "Megolm encryption");
+    return hm::unexpected{outbound_failure(raw(), "Megolm encryption")};
   ct.resize(n);
   nlohmann::json out = {
       {"algorithm", std::string{megolm_algorithm}},
@@ -402,10 +402,10 @@ result<inbound_group_session> inbound_from_own_outbound(const outbound_group_ses
                                                         const account& acc) {
   auto content = s.room_key_content();
   if (!content)
-    return content.error();
+    return hm::unexpected{content.error()};
   auto key = parse_room_key(content.value());
   if (!key)
-    return key.error();
+    return hm::unexpected{key.error()};
   inbound_group_session_info info;
   info.sender_key = acc.identity().curve25519;
   info.sender_ed25519 = acc.identity().ed25519;

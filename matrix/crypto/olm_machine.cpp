@@ -44,25 +44,25 @@ bool olm_machine::own_verified_device(const std::string& curve25519) const {
   return false;
 }
 
-std::optional<matrix_error> olm_machine::save_tracker() {
+result<void> olm_machine::save_tracker() {
   crypto_changes changes;
   changes.devices = tracked_users_json(tracker_.users());
   if (auto err = store_.commit_crypto(changes))
-    return store_error(*err);
-  return std::nullopt;
+    return hm::unexpected{store_error(*err)};
+  return {};
 }
 
-std::optional<matrix_error> olm_machine::commit_account() {
+result<void> olm_machine::commit_account() {
   auto pickle = account_.pickle(key_);
   if (!pickle)
-    return crypto_error(errcode_olm, "cannot pickle the Olm account: " + pickle.error().error);
+    return hm::unexpected{crypto_error(errcode_olm, "cannot pickle the Olm account: " + pickle.error().error)};
   crypto_changes changes;
   changes.account = crypto_account_row{self_.user_id, self_.device_id,
                                        account_.identity().curve25519,
                                        account_.identity().ed25519, std::move(pickle).value()};
   if (auto err = store_.commit_crypto(changes))
-    return store_error(*err);
-  return std::nullopt;
+    return hm::unexpected{store_error(*err)};
+  return {};
 }
 
 result<sync_decisions> olm_machine::receive_sync_changes(const sync_response& batch,
@@ -89,8 +89,8 @@ result<sync_decisions> olm_machine::receive_sync_changes(const sync_response& ba
                          + " user(s) will be queried again"});
   }
   if (lists_changed)
-    if (auto err = save_tracker())
-      return *err;
+    if (auto saved = save_tracker(); !saved)
+      return hm::unexpected{saved.error()};
   // Room keys first: the room events of this same batch may need them.
   for (auto& ev : batch.to_device)
     if (ev.type.rfind("m.key.verification.", 0) == 0)
@@ -101,7 +101,7 @@ result<sync_decisions> olm_machine::receive_sync_changes(const sync_response& ba
                                    return own_verified_device(curve);
                                  });
     if (auto* err = std::get_if<std::string>(&got))
-      return store_error(*err);
+      return hm::unexpected{store_error(*err)};
     auto& res = std::get<to_device_result>(got);
     for (auto& why : res.dropped)
       d.notes.push_back({machine_note::level::warn, "dropped " + why});
@@ -149,13 +149,13 @@ result<event_decryption> olm_machine::decrypt_room_event(const std::string& room
         changes.replay.push_back(*dec.replay);
       changes.unpark.push_back(ev.event_id);
       if (auto err = store_.commit_crypto(changes))
-        return store_error(*err);
+        return hm::unexpected{store_error(*err)};
       take_clear_relation(dec.event, ev);
       break;
     case room_decryption::status::missing_key:
       changes.park.push_back({ev.event_id, room_id, dec.session_id, dec.sender_key});
       if (auto err = store_.commit_crypto(changes))
-        return store_error(*err);
+        return hm::unexpected{store_error(*err)};
       out.notes.push_back({machine_note::level::info, "parked " + ev.event_id
                                                         + " until the key of Megolm session "
                                                         + dec.session_id + " arrives"});
@@ -251,9 +251,9 @@ void olm_machine::replace_broken_session(const std::string& user_id,
     return;
   }
   auto& replace = std::get<unwedging::replace>(decision);
-  if (auto err = store_.put(unwedged_meta_key, unwedging_->times_json()))
+  if (auto stored = store_.put(unwedged_meta_key, unwedging_->times_json()); !stored)
     notes.push_back({machine_note::level::warn,
-                     "cannot store when Olm sessions were replaced: " + *err});
+                     "cannot store when Olm sessions were replaced: " + stored.error().message});
   notes.push_back({machine_note::level::info, "replacing the broken Olm session with "
                                                 + user_id + " device "
                                                 + replace.device.device_id});

@@ -197,8 +197,8 @@ private:
   void replace_broken_session(const std::string& user_id, const std::string& curve25519,
                               std::int64_t now_ms, std::vector<machine_note>& notes);
   void cancel_key_request(const std::string& session_id);
-  std::optional<matrix_error> commit_account();
-  std::optional<matrix_error> save_tracker();
+  result<void> commit_account();
+  result<void> save_tracker();
   result<answer_decisions> own_device_checked(const http_response& answer);
   result<answer_decisions> keys_uploaded(const http_response& answer);
   result<answer_decisions> keys_queried(const pending& p, const http_response& answer);

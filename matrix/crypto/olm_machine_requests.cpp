@@ -53,12 +53,12 @@ result<std::vector<outgoing_request>> olm_machine::outgoing_requests(std::int64_
     ks.unused_fallback_key_types = unused_fallback_key_types_;
     auto prepared = prepare_keys_upload(account_, self_.user_id, self_.device_id, ks);
     if (!prepared)
-      return crypto_error(errcode_olm,
-                          "cannot prepare the key upload: " + prepared.error().error);
+      return hm::unexpected{crypto_error(errcode_olm,
+                          "cannot prepare the key upload: " + prepared.error().error)};
     if (prepared.value()) {
       // The new keys are stored before they are sent (keys_upload.hpp: "Order").
-      if (auto err = commit_account())
-        return *err;
+      if (auto saved = commit_account(); !saved)
+        return hm::unexpected{saved.error()};
       hand_out(kind::keys_upload, std::move(*prepared.value()), {});
     }
   }
@@ -201,8 +201,8 @@ result<answer_decisions> olm_machine::keys_uploaded(const http_response& answer)
   answer_decisions d;
   auto counts = parse_keys_upload(answer);
   auto published = account_.mark_keys_as_published();
-  if (auto err = commit_account())
-    return *err;
+  if (auto saved = commit_account(); !saved)
+    return hm::unexpected{saved.error()};
   if (!device_keys_on_server_)
     d.notes.push_back({machine_note::level::info, "uploaded this device's keys ("
                                                     + std::to_string(published)
@@ -237,8 +237,8 @@ result<answer_decisions> olm_machine::keys_queried(const pending& p, const http_
   for (auto& r : outcome->rejected)
     d.notes.push_back({machine_note::level::warn,
                        "ignoring " + r.user_id + " device " + r.device_id + ": " + r.reason});
-  if (auto err = save_tracker())
-    return *err;
+  if (auto saved = save_tracker(); !saved)
+    return hm::unexpected{saved.error()};
   // A user's server that did not answer (or a list that changed meanwhile) is asked
   // again after a while, not at once.
   if (!outcome->still_outdated.empty()) {
@@ -263,7 +263,7 @@ result<answer_decisions> olm_machine::claimed(const pending& p, const http_respo
   crypto_changes changes;
   changes.olm_sessions.push_back(dummy->session);
   if (auto err = store_.commit_crypto(changes))
-    return crypto_error(errcode_store_failed, "cannot write the store: " + *err);
+    return hm::unexpected{crypto_error(errcode_store_failed, "cannot write the store: " + *err)};
   pending next;
   next.device = p.device;
   queue(kind::unwedge_dummy, std::move(dummy->send), std::move(next));

@@ -54,10 +54,10 @@ result<olm_session> olm_session::from_pickle(std::string_view pickle, const pick
   wipe_memory(buf.data(), buf.size());
   if (r == olm_error()) {
     if (olm_session_last_error_code(s.raw()) == OLM_BAD_ACCOUNT_KEY)
-      return crypto_error(errcode_bad_pickle_key,
-                          "the Olm session pickle was made with a different pickle key");
-    return crypto_error(errcode_bad_pickle, std::string{"the Olm session pickle is unreadable: "} +
-                                                olm_session_last_error(s.raw()));
+      return hm::unexpected{crypto_error(errcode_bad_pickle_key,
+                          "the Olm session pickle was made with a different pickle key")};
+    return hm::unexpected{crypto_error(errcode_bad_pickle, std::string{"the Olm session pickle is unreadable: "} +
+                                                olm_session_last_error(s.raw()))};
   }
   return s;
 }
@@ -66,7 +66,7 @@ result<std::string> olm_session::pickle(const pickle_key& key) const {
   std::string out(olm_pickle_session_length(raw()), '\0');
   auto n = olm_pickle_session(raw(), key.data(), key.size(), out.data(), out.size());
   if (n == olm_error())
-    return olm_failure(raw(), "pickling the Olm session");
+    return hm::unexpected{olm_failure(raw(), "pickling the Olm session")};
   out.resize(n);
   return out;
 }
@@ -87,7 +87,7 @@ bool olm_session::has_received_message() const noexcept {
 result<olm_session> create_outbound_session(const account& acc, const device_identity& device,
                                             const nlohmann::json& claimed) {
   if (!claimed.is_object())
-    return crypto_error(errcode_bad_key, "claimed one-time keys are not an object");
+    return hm::unexpected{crypto_error(errcode_bad_key, "claimed one-time keys are not an object")};
   const nlohmann::json* key_object = nullptr;
   for (const auto& [id, obj] : claimed.items()) {
     if (id.rfind(std::string{signed_curve25519} + ":", 0) == 0 && obj.is_object()) {
@@ -96,23 +96,23 @@ result<olm_session> create_outbound_session(const account& acc, const device_ide
     }
   }
   if (key_object == nullptr)
-    return crypto_error(errcode_bad_key, "no signed_curve25519 key claimed for " +
-                                             device.user_id + " " + device.device_id);
+    return hm::unexpected{crypto_error(errcode_bad_key, "no signed_curve25519 key claimed for " +
+                                             device.user_id + " " + device.device_id)};
   auto key = string_field(*key_object, "key");
   if (!key)
-    return crypto_error(errcode_bad_key, "the claimed key of " + device.user_id + " " +
-                                             device.device_id + " has no \"key\"");
+    return hm::unexpected{crypto_error(errcode_bad_key, "the claimed key of " + device.user_id + " " +
+                                             device.device_id + " has no \"key\"")};
   if (auto v = verify_signature(device.ed25519, *key_object, device.user_id, device.device_id);
       !v)
-    return v.error();
+    return hm::unexpected{v.error()};
   auto s = olm_session_factory::make();
   secret_bytes random{olm_create_outbound_session_random_length(s.raw())};
   if (!fill_random(random.data(), random.size()))
-    return crypto_error(errcode_no_randomness, "no randomness for an Olm session");
+    return hm::unexpected{crypto_error(errcode_no_randomness, "no randomness for an Olm session")};
   if (olm_create_outbound_session(s.raw(), acc.raw(), device.curve25519.data(),
                                   device.curve25519.size(), key->data(), key->size(),
                                   random.data(), random.size()) == olm_error())
-    return olm_failure(s.raw(), "creating an outbound Olm session");
+    return hm::unexpected{olm_failure(s.raw(), "creating an outbound Olm session")};
   return s;
 }
 
@@ -132,21 +132,21 @@ result<nlohmann::json> encrypt_olm(olm_session& session, const account& acc,
     };
     plaintext = payload.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
   } catch (const std::exception&) {
-    return crypto_error(errcode_olm, "could not serialise the Olm payload");
+    return hm::unexpected{crypto_error(errcode_olm, "could not serialise the Olm payload")};
   }
   OlmSession* s = session.raw();
   auto type_of_message = olm_encrypt_message_type(s);
   secret_bytes random{olm_encrypt_random_length(s)};
   if (!fill_random(random.data(), random.size())) {
     wipe_memory(plaintext.data(), plaintext.size());
-    return crypto_error(errcode_no_randomness, "no randomness for an Olm message");
+    return hm::unexpected{crypto_error(errcode_no_randomness, "no randomness for an Olm message")};
   }
   std::string body(olm_encrypt_message_length(s, plaintext.size()), '\0');
   auto n = olm_encrypt(s, plaintext.data(), plaintext.size(), random.data(), random.size(),
                        body.data(), body.size());
   wipe_memory(plaintext.data(), plaintext.size());
   if (n == olm_error())
-    return olm_failure(s, "Olm encryption");
+    return hm::unexpected{olm_failure(s, "Olm encryption")};
   body.resize(n);
   return nlohmann::json{
       {"algorithm", std::string{olm_algorithm}},
@@ -168,7 +168,7 @@ namespace {
 // someone else, or meant for another device, must not be believed.
 result<olm_decrypted> check_payload(const secret_bytes& plain, const account& acc,
                                     const own_device& self, std::string_view sender) {
-  auto bad = [](std::string what) { return crypto_error(errcode_bad_payload, std::move(what)); };
+  auto bad = [](std::string what) { return hm::unexpected{crypto_error(errcode_bad_payload, std::move(what))}; };
   std::string_view text{reinterpret_cast<const char*>(plain.data()), plain.size()};
   auto j = parse_bounded_json(text, json_limits{64, 1u << 20});
   if (!j || !j->is_object())
@@ -202,7 +202,7 @@ result<olm_decrypted> decrypt_olm(account& acc, std::vector<olm_session>& sessio
                                   const own_device& self, std::string_view sender,
                                   const nlohmann::json& content) {
   auto undecryptable = [](std::string what) {
-    return crypto_error(errcode_undecryptable, std::move(what));
+    return hm::unexpected{crypto_error(errcode_undecryptable, std::move(what))};
   };
   auto sender_key = olm_sender_key(content);
   if (!sender_key)
@@ -247,7 +247,7 @@ result<olm_decrypted> decrypt_olm(account& acc, std::vector<olm_session>& sessio
         return undecryptable("the pre-key message did not decrypt in its new session");
       auto checked = check_payload(*plain, acc, self, sender);
       if (!checked)
-        return checked.error(); // the new session is dropped, the one-time key kept
+        return hm::unexpected{checked.error()}; // the new session is dropped, the one-time key kept
       // The one-time key is used up (a fallback key is not removed: libolm reports
       // BAD_MESSAGE_KEY_ID for it, which is expected).
       (void)olm_remove_one_time_keys(acc.raw(), fresh.raw());
@@ -268,7 +268,7 @@ result<olm_decrypted> decrypt_olm(account& acc, std::vector<olm_session>& sessio
   }
   auto checked = check_payload(*plain, acc, self, sender);
   if (!checked)
-    return checked.error();
+    return hm::unexpected{checked.error()};
   auto d = std::move(checked.value());
   d.sender_key = std::move(*sender_key);
   d.session_index = index;

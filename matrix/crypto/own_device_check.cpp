@@ -32,7 +32,7 @@ result<own_device_on_server> check_own_device(const http_response& answer,
   auto tracker = own_tracker(self, queried, query);
   auto outcome = tracker.apply_query_response(answer, queried);
   if (!outcome)
-    return outcome.error();
+    return hm::unexpected{outcome.error()};
   for (auto& r : outcome->rejected)
     if (r.user_id == self.user_id && r.device_id == self.device_id)
       return own_device_on_server{own_device_on_server::state::other, r.reason};

@@ -69,7 +69,7 @@ result<room_key_delivery> room_key_messages(
     }
     auto content = encrypt_olm(*s, acc, self, dev, "m.room_key", room_key);
     if (!content)
-      return content.error();
+      return hm::unexpected{content.error()};
     out.messages[dev.user_id][dev.device_id] = std::move(content.value());
     out.delivered.push_back(dev);
   }

@@ -212,19 +212,19 @@ result<empty_response> sas_verification::init(std::string_view random32) {
   secret_bytes random{olm_create_sas_random_length(holder_.get())};
   if (random32.empty()) {
     if (!fill_random(random.data(), random.size()))
-      return crypto_error(errcode_no_randomness, "no randomness for a SAS key");
+      return hm::unexpected{crypto_error(errcode_no_randomness, "no randomness for a SAS key")};
   } else {
     if (random32.size() != random.size())
-      return crypto_error(errcode_olm, "wrong amount of random bytes");
+      return hm::unexpected{crypto_error(errcode_olm, "wrong amount of random bytes")};
     std::memcpy(random.data(), random32.data(), random.size());
   }
   if (olm_create_sas(holder_.get(), random.data(), random.size()) == olm_error())
-    return crypto_error(errcode_olm, std::string{"creating the SAS key failed: "} +
-                                         olm_sas_last_error(holder_.get()));
+    return hm::unexpected{crypto_error(errcode_olm, std::string{"creating the SAS key failed: "} +
+                                         olm_sas_last_error(holder_.get()))};
   std::string key(olm_sas_pubkey_length(holder_.get()), '\0');
   if (olm_sas_get_pubkey(holder_.get(), key.data(), key.size()) == olm_error())
-    return crypto_error(errcode_olm, std::string{"reading the SAS key failed: "} +
-                                         olm_sas_last_error(holder_.get()));
+    return hm::unexpected{crypto_error(errcode_olm, std::string{"reading the SAS key failed: "} +
+                                         olm_sas_last_error(holder_.get()))};
   our_key_ = std::move(key);
   return empty_response{};
 }
@@ -235,7 +235,7 @@ result<sas_verification> sas_verification::create(sas_device self, sas_device pe
                                                   std::chrono::steady_clock::time_point now) {
   sas_verification v{std::move(self), std::move(peer), transport, std::move(flow_id)};
   if (auto r = v.init({}); !r)
-    return r.error();
+    return hm::unexpected{r.error()};
   v.started_ = now;
   return v;
 }
@@ -244,10 +244,10 @@ result<sas_verification> sas_verification::create_from_random_for_tests(
     sas_device self, sas_device peer, verification_transport transport, std::string flow_id,
     std::string_view random32) {
   if (random32.empty())
-    return crypto_error(errcode_olm, "no random bytes given");
+    return hm::unexpected{crypto_error(errcode_olm, "no random bytes given")};
   sas_verification v{std::move(self), std::move(peer), transport, std::move(flow_id)};
   if (auto r = v.init(random32); !r)
-    return r.error();
+    return hm::unexpected{r.error()};
   return v;
 }
 

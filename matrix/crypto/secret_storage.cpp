@@ -84,12 +84,12 @@ result<encrypted> encrypt_with_iv(const secret_bytes& key, std::string_view name
                                   const std::uint8_t* iv, std::string_view plaintext) {
   derived_keys k;
   if (!hkdf(key, name, k))
-    return crypto_error(errcode_olm, "HKDF failed");
+    return hm::unexpected{crypto_error(errcode_olm, "HKDF failed")};
   encrypted e;
   e.ciphertext.resize(plaintext.size());
   if (!aes_ctr(k.aes, iv, reinterpret_cast<const std::uint8_t*>(plaintext.data()),
                plaintext.size(), e.ciphertext.data()))
-    return crypto_error(errcode_olm, "AES-CTR failed");
+    return hm::unexpected{crypto_error(errcode_olm, "AES-CTR failed")};
   e.mac = hmac_sha256(k.mac, e.ciphertext);
   return e;
 }
@@ -102,7 +102,7 @@ result<secret_bytes> decode_recovery_key(std::string_view text) {
   std::vector<std::uint8_t> bytes;
   auto bad = [&bytes] {
     wipe_memory(bytes.data(), bytes.size());
-    return crypto_error(errcode_bad_key, "this is not a recovery key");
+    return hm::unexpected{crypto_error(errcode_bad_key, "this is not a recovery key")};
   };
   std::size_t leading_ones = 0;
   bool seen_digit = false;
@@ -215,25 +215,25 @@ result<std::string> decrypt_secret(const secret_bytes& key, std::string_view key
   const auto* all = object_field(content, "encrypted");
   const auto* entry = all ? object_field(*all, key_id) : nullptr;
   if (entry == nullptr)
-    return crypto_error(errcode_bad_key, "the secret " + std::string{name} +
-                                             " is not stored under key " + std::string{key_id});
+    return hm::unexpected{crypto_error(errcode_bad_key, "the secret " + std::string{name} +
+                                             " is not stored under key " + std::string{key_id})};
   auto iv = base64_decode(string_field(*entry, "iv").value_or(""));
   auto ct = base64_decode(string_field(*entry, "ciphertext").value_or("-"));
   auto mac = base64_decode(string_field(*entry, "mac").value_or(""));
   if (!iv || iv->size() != 16 || !ct || !mac || mac->size() != 32)
-    return crypto_error(errcode_bad_key, "the secret " + std::string{name} + " is malformed");
+    return hm::unexpected{crypto_error(errcode_bad_key, "the secret " + std::string{name} + " is malformed")};
   derived_keys k;
   if (!hkdf(key, name, k))
-    return crypto_error(errcode_olm, "HKDF failed");
+    return hm::unexpected{crypto_error(errcode_olm, "HKDF failed")};
   auto expected = hmac_sha256(k.mac, *ct);
   if (CRYPTO_memcmp(expected.data(), mac->data(), 32) != 0)
-    return crypto_error(errcode_bad_signature,
+    return hm::unexpected{crypto_error(errcode_bad_signature,
                         "the secret " + std::string{name} +
-                            " does not match its MAC (wrong recovery key, or tampered)");
+                            " does not match its MAC (wrong recovery key, or tampered)")};
   std::string plain(ct->size(), '\0');
   if (!aes_ctr(k.aes, iv->data(), ct->data(), ct->size(),
                reinterpret_cast<std::uint8_t*>(plain.data())))
-    return crypto_error(errcode_olm, "AES-CTR failed");
+    return hm::unexpected{crypto_error(errcode_olm, "AES-CTR failed")};
   return plain;
 }
 
@@ -241,11 +241,11 @@ result<nlohmann::json> encrypt_secret(const secret_bytes& key, std::string_view 
                                       std::string_view plaintext) {
   std::array<std::uint8_t, 16> iv{};
   if (!fill_random(iv.data(), iv.size()))
-    return crypto_error(errcode_no_randomness, "no randomness for an IV");
+    return hm::unexpected{crypto_error(errcode_no_randomness, "no randomness for an IV")};
   iv[8] &= 0x7F; // spec: clear bit 63 so that the counter cannot wrap (Android's AES-CTR)
   auto e = encrypt_with_iv(key, name, iv.data(), plaintext);
   if (!e)
-    return e.error();
+    return hm::unexpected{e.error()};
   return nlohmann::json{{"iv", padded_base64(iv.data(), iv.size())},
                         {"ciphertext", padded_base64(e->ciphertext.data(), e->ciphertext.size())},
                         {"mac", padded_base64(e->mac.data(), e->mac.size())}};

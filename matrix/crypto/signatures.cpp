@@ -44,14 +44,14 @@ result<empty_response> verify_signature(std::string_view ed25519_key,
   auto key_id = "ed25519:" + std::string{key_name};
   auto sig = by_user ? string_field(*by_user, key_id) : std::nullopt;
   if (!sig)
-    return crypto_error(errcode_bad_signature, "no signature by " + std::string{user_id} +
-                                                   " with " + key_id);
+    return hm::unexpected{crypto_error(errcode_bad_signature, "no signature by " + std::string{user_id} +
+                                                   " with " + key_id)};
   auto signable = signable_json(object);
   if (!signable)
-    return signable.error();
+    return hm::unexpected{signable.error()};
   if (!ed25519_verify(ed25519_key, signable.value(), *sig))
-    return crypto_error(errcode_bad_signature, "signature by " + std::string{user_id} +
-                                                   " with " + key_id + " does not verify");
+    return hm::unexpected{crypto_error(errcode_bad_signature, "signature by " + std::string{user_id} +
+                                                   " with " + key_id + " does not verify")};
   return empty_response{};
 }
 

@@ -47,20 +47,20 @@ result<unwedging::dummy> unwedging::dummy_for(const account& acc, const own_devi
                                               const http_response& claimed) {
   auto keys = parse_keys_claim(claimed);
   if (!keys)
-    return keys.error();
+    return hm::unexpected{keys.error()};
   auto u = keys->find(device.user_id);
   if (u == keys->end() || u->second.count(device.device_id) == 0)
-    return crypto_error(errcode_bad_key, "the device has no one-time key left");
+    return hm::unexpected{crypto_error(errcode_bad_key, "the device has no one-time key left")};
   auto session = create_outbound_session(acc, device, u->second.at(device.device_id));
   if (!session)
-    return session.error();
+    return hm::unexpected{session.error()};
   auto content = encrypt_olm(session.value(), acc, self, device, "m.dummy",
                              nlohmann::json::object());
   if (!content)
-    return content.error();
+    return hm::unexpected{content.error()};
   auto pickle = session->pickle(key);
   if (!pickle)
-    return pickle.error();
+    return hm::unexpected{pickle.error()};
   nlohmann::json messages{{device.user_id, {{device.device_id, content.value()}}}};
   auto txn = derive_txn_id(session->id(), 0, "dummy");
   return dummy{{device.curve25519, session->id(), std::move(pickle).value()},

@@ -163,7 +163,7 @@ verification_flows::begin(const std::string& flow_id, sas_device self, sas_devic
   auto made = sas_verification::create(std::move(self), std::move(peer), flow->transport,
                                        flow_id, flow->began);
   if (!made)
-    return made.error();
+    return hm::unexpected{made.error()};
   flow->sas.emplace(std::move(made).value());
   std::vector<verification_send> sends;
   for (auto& e : flow->waiting) {
@@ -211,17 +211,17 @@ result<sas_device> read_peer_keys(const http_response& answer, const std::string
                                   const std::optional<std::string>& known_ed25519) {
   auto body = success_object(answer, "keys/query");
   if (!body)
-    return body.error();
+    return hm::unexpected{body.error()};
   auto where = nlohmann::json::json_pointer{"/device_keys"} / user_id / device_id;
   if (!body->contains(where) || !body->at(where).is_object())
-    return crypto_error("HM_NO_DEVICE", "the server lists no device " + device_id + " of "
-                                          + user_id);
+    return hm::unexpected{crypto_error("HM_NO_DEVICE", "the server lists no device " + device_id + " of "
+                                          + user_id)};
   auto device = verify_device_keys(body->at(where), user_id, device_id);
   if (!device)
-    return device.error();
+    return hm::unexpected{device.error()};
   if (known_ed25519 && *known_ed25519 != device->ed25519)
-    return crypto_error(errcode_bad_key, "device " + device_id + " of " + user_id
-                                           + " has another ed25519 key than before");
+    return hm::unexpected{crypto_error(errcode_bad_key, "device " + device_id + " of " + user_id
+                                           + " has another ed25519 key than before")};
   sas_device out{user_id, device_id, device->ed25519, std::nullopt};
   auto master = nlohmann::json::json_pointer{"/master_keys"} / user_id / "keys";
   if (body->contains(master) && body->at(master).is_object())

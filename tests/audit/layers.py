@@ -14,7 +14,7 @@ import re
 import sys
 
 # Folders whose code may not reach CAF or curl, even through another project header.
-NO_CAF_NO_CURL = ["profiles", "matrix", "agent", "httpd", "store", "logging", "metrics",
+NO_CAF_NO_CURL = ["errors", "profiles", "matrix", "agent", "httpd", "store", "logging", "metrics",
                   "cluster"]
 INCLUDE = re.compile(r'^\s*#\s*include\s*([<"])([^>"]+)[>"]', re.M)
 

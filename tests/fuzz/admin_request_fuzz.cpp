@@ -68,8 +68,8 @@ hm::httpd::handlers admin_like() {
     if (r.what != hm::admin_route::kind::notify)
       return hm::reply_json(200, {{"ok", true}});
     auto parsed = hm::read_notification(req.body);
-    if (auto* err = std::get_if<std::string>(&parsed))
-      return hm::httpd::json_error(400, "bad_request", *err);
+    if (!parsed)
+      return hm::httpd::json_error(400, "bad_request", parsed.error().message);
     return hm::reply_json(202, {{"profile", r.profile}, {"txn_id", "hm.1"}});
   };
   return h;
@@ -81,9 +81,8 @@ hm::httpd::server& the_server() {
     l.body_bytes = hm::max_admin_request_body;
     l.idle = std::chrono::seconds{2};
     auto started = hm::httpd::server::start("admin API", "127.0.0.1", 0, admin_like(), l);
-    require(std::holds_alternative<std::unique_ptr<hm::httpd::server>>(started),
-            "the server starts");
-    return std::move(std::get<std::unique_ptr<hm::httpd::server>>(started));
+    require(started.has_value(), "the server starts");
+    return std::move(*started);
   }();
   return *server;
 }

@@ -153,14 +153,14 @@ struct fixture : test::cell_fixture {
 
   static crypto::account make_account() {
     auto a = crypto::account::create();
-    if (!a.ok())
+    if (!a.has_value())
       CAF_FAIL("cannot create an Olm account");
     return std::move(a).value();
   }
 
   static crypto::outbound_group_session make_group() {
     auto g = crypto::outbound_group_session::create(room_id, 1000);
-    if (!g.ok())
+    if (!g.has_value())
       CAF_FAIL("cannot create a Megolm session");
     return std::move(g).value();
   }
@@ -187,12 +187,12 @@ struct fixture : test::cell_fixture {
     json claimed{{first.key(), first.value()}};
     otks.erase(first.key());
     auto session = crypto::create_outbound_session(human, bot_identity(), claimed);
-    CAF_REQUIRE(session.ok());
+    CAF_REQUIRE(session.has_value());
     auto rk = group.room_key_content();
-    CAF_REQUIRE(rk.ok());
+    CAF_REQUIRE(rk.has_value());
     auto content = crypto::encrypt_olm(session.value(), human, human_device, bot_identity(),
                                        "m.room_key", rk.value());
-    CAF_REQUIRE(content.ok());
+    CAF_REQUIRE(content.has_value());
     return {{"type", "m.room.encrypted"}, {"sender", human_device.user_id},
             {"content", content.value()}};
   }
@@ -201,7 +201,7 @@ struct fixture : test::cell_fixture {
   json message(const std::string& event_id, const std::string& body) {
     auto content = group.encrypt("m.room.message", {{"msgtype", "m.text"}, {"body", body}},
                                  human, human_device.device_id);
-    CAF_REQUIRE(content.ok());
+    CAF_REQUIRE(content.has_value());
     return {{"type", "m.room.encrypted"}, {"sender", human_device.user_id},
             {"event_id", event_id}, {"room_id", room_id}, {"origin_server_ts", 5000},
             {"content", content.value()}};

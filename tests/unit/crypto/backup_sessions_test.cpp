@@ -263,7 +263,7 @@ struct backup_server {
       if (a.status == 200)
         step = flow.answer(a);
       else
-        step = flow.answer(hm::matrix::parse_matrix_error(a));
+        step = flow.answer(hm::unexpected{hm::matrix::parse_matrix_error(a)});
     }
     return step;
   }
@@ -310,7 +310,7 @@ CAF_TEST(a homeserver that cannot answer is a failure worth trying again) {
   http_response bad;
   bad.status = 502;
   bad.body = "<html>Bad Gateway</html>";
-  auto step = flow.answer(hm::matrix::parse_matrix_error(bad));
+  auto step = flow.answer(hm::unexpected{hm::matrix::parse_matrix_error(bad)});
   auto* f = std::get_if<backup_opening::failure>(&step);
   CAF_REQUIRE(f != nullptr);
   CAF_CHECK(f->transient);
@@ -405,7 +405,7 @@ struct empty_account_server {
     auto a = answer_to(r, bodies.back());
     if (a.status == 200)
       return flow.answer(a);
-    return flow.answer(hm::matrix::parse_matrix_error(a));
+    return flow.answer(hm::unexpected{hm::matrix::parse_matrix_error(a)});
   }
 };
 

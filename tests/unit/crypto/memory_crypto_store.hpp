@@ -124,9 +124,9 @@ public:
     return i->second;
   }
 
-  std::optional<std::string> put(const std::string& key, const std::string& value) override {
+  hm::expected<void> put(const std::string& key, const std::string& value) override {
     meta_[key] = value;
-    return std::nullopt;
+    return {};
   }
 
   /// What a test may look at besides the interface.

@@ -96,7 +96,7 @@ struct fixture {
       requests.push_back(p->request);
       if (refuse_next) {
         auto err = *std::exchange(refuse_next, std::nullopt);
-        step = machine.answer(ctx, err, now);
+        step = machine.answer(ctx, hm::unexpected{err}, now);
         continue;
       }
       auto body_text = answer_body(p->request);
@@ -120,10 +120,10 @@ struct fixture {
     auto& messages = to_device.back()["messages"];
     auto content = messages[human.self.user_id][human.self.device_id];
     auto olm = decrypt_olm(human.acc, human_sessions, human.self, bot.self.user_id, content);
-    CAF_REQUIRE(olm.ok());
+    CAF_REQUIRE(olm.has_value());
     CAF_REQUIRE_EQUAL(olm->type, "m.room_key");
     auto inbound = inbound_group_session::from_room_key(olm.value());
-    CAF_REQUIRE(inbound.ok());
+    CAF_REQUIRE(inbound.has_value());
     auto id = inbound->info().session_id;
     human_room_keys.erase(id);
     human_room_keys.emplace(id, std::move(inbound).value());
@@ -233,7 +233,7 @@ CAF_TEST(a refused share fails the send and its retry sends the same delivery ag
   }
   auto first_share = std::get<room_send::perform>(step).request;
   CAF_REQUIRE(targets(first_share, "/sendToDevice/"));
-  step = machine.answer(ctx, refusal(502, "M_UNKNOWN"), now);
+  step = machine.answer(ctx, hm::unexpected{refusal(502, "M_UNKNOWN")}, now);
   auto* failed = std::get_if<room_send::failure>(&step);
   CAF_REQUIRE(failed != nullptr);
   CAF_CHECK(failed->what == room_send::failure::kind::homeserver);

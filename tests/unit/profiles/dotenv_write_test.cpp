@@ -94,7 +94,7 @@ CAF_TEST(write keeps mode 0600 and other bytes) {
   auto path = tmp.path / ".env";
   write_file(path, seed_env, 0600);
   auto err = write_dotenv_key(path, "MATRIX_HOME_ROOM", "!new:chiabur.xyz");
-  CAF_REQUIRE(!err.has_value());
+  CAF_REQUIRE(err.has_value());
   CAF_CHECK_EQUAL(read_file(path), with_dotenv_key(seed_env, "MATRIX_HOME_ROOM", "!new:chiabur.xyz"));
   CAF_CHECK_EQUAL(file_mode(path), 0600u);
   CAF_CHECK_EQUAL(value(read_dotenv(path), "MATRIX_HOME_ROOM"), "!new:chiabur.xyz");
@@ -104,7 +104,7 @@ CAF_TEST(write keeps another mode too) {
   temp_dir tmp;
   auto path = tmp.path / ".env";
   write_file(path, "A=1\r\n", 0640);
-  CAF_REQUIRE(!write_dotenv_key(path, "B", "two words").has_value());
+  CAF_REQUIRE(write_dotenv_key(path, "B", "two words").has_value());
   CAF_CHECK_EQUAL(file_mode(path), 0640u);
   CAF_CHECK_EQUAL(read_file(path), "A=1\r\nB='two words'\r\n");
 }
@@ -112,7 +112,7 @@ CAF_TEST(write keeps another mode too) {
 CAF_TEST(write creates a missing file with mode 0600) {
   temp_dir tmp;
   auto path = tmp.path / ".env";
-  CAF_REQUIRE(!write_dotenv_key(path, "MATRIX_HOME_ROOM", "!r:example.org").has_value());
+  CAF_REQUIRE(write_dotenv_key(path, "MATRIX_HOME_ROOM", "!r:example.org").has_value());
   CAF_CHECK_EQUAL(read_file(path), "MATRIX_HOME_ROOM=!r:example.org\n");
   CAF_CHECK_EQUAL(file_mode(path), 0600u);
 }
@@ -122,7 +122,7 @@ CAF_TEST(write leaves no temporary files) {
   auto path = tmp.path / ".env";
   write_file(path, seed_env);
   for (int i = 0; i < 5; ++i)
-    CAF_REQUIRE(!write_dotenv_key(path, "K" + std::to_string(i), "v").has_value());
+    CAF_REQUIRE(write_dotenv_key(path, "K" + std::to_string(i), "v").has_value());
   int files = 0;
   for (const auto& e : fs::directory_iterator(tmp.path)) {
     (void)e;
@@ -137,7 +137,7 @@ CAF_TEST(write through a symlink keeps the link) {
   auto link = tmp.path / ".env";
   write_file(real, "A=1\n");
   fs::create_symlink(real, link);
-  CAF_REQUIRE(!write_dotenv_key(link, "B", "2").has_value());
+  CAF_REQUIRE(write_dotenv_key(link, "B", "2").has_value());
   CAF_CHECK(fs::is_symlink(link));
   CAF_CHECK_EQUAL(read_file(real), "A=1\nB=2\n");
 }
@@ -146,17 +146,19 @@ CAF_TEST(write refuses bad keys and values without echoing the value) {
   temp_dir tmp;
   auto path = tmp.path / ".env";
   auto err = write_dotenv_key(path, "BAD KEY", "v");
-  CAF_CHECK(err.has_value());
+  CAF_CHECK(!err.has_value());
+  CAF_CHECK(err.error().code == hm::error_code::invalid_input);
   using namespace std::string_literals;
   auto err2 = write_dotenv_key(path, "GOOD", "syt_secret\0x"s);
-  CAF_REQUIRE(err2.has_value());
-  CAF_CHECK(err2->find("syt_secret") == std::string::npos);
+  CAF_REQUIRE(!err2.has_value());
+  CAF_CHECK(err2.error().message.find("syt_secret") == std::string::npos);
   CAF_CHECK(!fs::exists(path));
 }
 
 CAF_TEST(write into a missing directory fails cleanly) {
   auto err = write_dotenv_key("/nonexistent/hm-test/.env", "A", "1");
-  CAF_CHECK(err.has_value());
+  CAF_CHECK(!err.has_value());
+  CAF_CHECK(err.error().code == hm::error_code::io);
 }
 
 CAF_TEST(several keys are written in one go or not at all) {
@@ -166,7 +168,7 @@ CAF_TEST(several keys are written in one go or not at all) {
   auto err = write_dotenv_keys(path, {{"MATRIX_ACCESS_TOKEN", "syt_new_token_1"},
                                       {"MATRIX_USER_ID", "@hermes-coder:chiabur.xyz"},
                                       {"MATRIX_DEVICE_ID", "HERMES_CODER"}});
-  CAF_REQUIRE(!err.has_value());
+  CAF_REQUIRE(err.has_value());
   auto env = read_dotenv(path);
   CAF_CHECK_EQUAL(value(env, "MATRIX_ACCESS_TOKEN"), "syt_new_token_1");
   CAF_CHECK_EQUAL(value(env, "MATRIX_USER_ID"), "@hermes-coder:chiabur.xyz");
@@ -177,6 +179,6 @@ CAF_TEST(several keys are written in one go or not at all) {
   auto before = read_file(path);
   err = write_dotenv_keys(path, {{"MATRIX_USER_ID", "@other:chiabur.xyz"},
                                  {"MATRIX_DEVICE_ID", "${NOPE}"}});
-  CAF_CHECK(err.has_value());
+  CAF_CHECK(!err.has_value());
   CAF_CHECK_EQUAL(read_file(path), before);
 }

@@ -114,7 +114,7 @@ CAF_TEST(missing folders are made private) {
   auto old = ::umask(0);
   auto made = make_private_dir(dir / "a" / "b");
   ::umask(old);
-  CAF_CHECK(!made);
+  CAF_CHECK(made.has_value());
   CAF_CHECK_EQUAL(mode_of(dir / "a"), 0700u);
   CAF_CHECK_EQUAL(mode_of(dir / "a" / "b"), 0700u);
 }

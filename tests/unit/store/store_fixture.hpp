@@ -40,9 +40,9 @@ struct store_fixture {
 
 inline std::unique_ptr<profile_store> open_ok(const std::filesystem::path& path) {
   auto res = profile_store::open(path);
-  if (auto* err = std::get_if<std::string>(&res))
-    CAF_FAIL("cannot open store: " << *err);
-  return std::move(std::get<std::unique_ptr<profile_store>>(res));
+  if (!res)
+    CAF_FAIL("cannot open store: " << res.error().message);
+  return std::move(*res);
 }
 
 } // namespace hm::test
