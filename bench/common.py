@@ -330,18 +330,20 @@ async def sync_counts(session, base):
             for u, eps in data.items()}
 
 
-async def wait_past_first_sync(session, base, user_ids, timeout):
+async def wait_past_first_sync(session, base, user_ids, timeout, poll=0.1, syncs=2):
     """Until every user has started its second /sync (the first, whose messages are
-    history and never answered, is over). Returns seconds waited."""
+    history and never answered, is over), asking every `poll` seconds. `syncs=1`:
+    its first (a bot that resumes from a stored cursor is live once that long-poll
+    is on the server). Returns seconds waited."""
     t0 = time.monotonic()
     while True:
         counts = await sync_counts(session, base)
-        slow = [u for u in user_ids if counts.get(u, 0) < 2]
+        slow = [u for u in user_ids if counts.get(u, 0) < syncs]
         if not slow:
             return time.monotonic() - t0
         if time.monotonic() - t0 > timeout:
-            raise RuntimeError(f"{len(slow)} bot(s) never started a second /sync: {slow[:5]}")
-        await asyncio.sleep(0.1)
+            raise RuntimeError(f"{len(slow)} bot(s) never made {syncs} /sync requests: {slow[:5]}")
+        await asyncio.sleep(poll)
 
 
 async def one_bot_in_a_dm(session, hs, agent, tmp, name):

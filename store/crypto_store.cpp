@@ -157,7 +157,7 @@ std::optional<std::string> profile_store::commit_crypto(const crypto_changes& ch
 
 std::optional<crypto_account_row> profile_store::crypto_account() {
   std::lock_guard guard{mutex_};
-  statement q{*sql_, "SELECT user_id, device_id, curve25519, ed25519, pickle "
+  statement q{db_, "SELECT user_id, device_id, curve25519, ed25519, pickle "
                    "FROM crypto_account WHERE id = 1"};
   if (q.row())
     return crypto_account_row{q.text(0), q.text(1), q.text(2), q.text(3), q.text(4)};
@@ -214,7 +214,7 @@ profile_store::outbound_group_session(const std::string& room_id) {
 
 std::optional<std::string> profile_store::tracked_devices() {
   std::lock_guard guard{mutex_};
-  statement q{*sql_, "SELECT state FROM crypto_devices WHERE id = 1"};
+  statement q{db_, "SELECT state FROM crypto_devices WHERE id = 1"};
   if (q.row())
     return q.text(0);
   return std::nullopt;

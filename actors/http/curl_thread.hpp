@@ -4,9 +4,11 @@
 
 #include <curl/curl.h>
 
+#include <chrono>
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <thread>
 #include <unordered_map>
 #include <vector>
@@ -14,11 +16,16 @@
 namespace hm {
 
 /// The one thread of the http engine: it owns a libcurl multi handle (and so
-/// the connection cache every call shares) and drives all transfers, sleeping
-/// in curl_multi_poll until a socket is ready or new work wakes it.
+/// the connection cache every call shares) and drives all transfers with
+/// libcurl's socket interface: it sleeps in epoll_wait until one of the sockets
+/// libcurl asked to watch is ready, libcurl's timer is due or new work wakes it,
+/// and then hands libcurl only that socket. (curl_multi_perform and
+/// curl_multi_poll look at every transfer and poll every socket on each wake-up:
+/// with thousands of idle profiles, each holding a /sync long-poll, that was
+/// nearly all of the idle CPU, growing with the square of the profiles.)
 ///
 /// submit() and cancel() may be called from any thread; they queue the work
-/// under a mutex and wake the thread with curl_multi_wakeup.
+/// under a mutex and wake the thread through an eventfd.
 class curl_thread {
 public:
   /// Called on the curl thread with the serial and the result of every call
@@ -40,10 +47,20 @@ private:
   void start(curl_job job);
   void end(uint64_t serial, std::string why);
   void collect_finished();
+  /// libcurl's CURLMOPT_SOCKETFUNCTION: watch `fd` for `what` (or stop).
+  static int watch_socket(CURL* easy, curl_socket_t fd, int what, void* self, void* socketp);
+  /// libcurl's CURLMOPT_TIMERFUNCTION: call it back after `ms` (-1: never).
+  static int set_timer(CURLM* multi, long ms, void* self);
+  /// How long epoll_wait may sleep: until libcurl's timer, at most a second.
+  int wait_ms() const;
 
   http_engine_options options_;
   report_fn report_;
   CURLM* multi_;
+  int epoll_fd_ = -1;
+  int wake_fd_ = -1; // an eventfd: written by submit(), cancel() and the destructor
+  // libcurl's timer; touched only by the curl thread (libcurl calls set_timer there).
+  std::optional<std::chrono::steady_clock::time_point> timer_;
 
   // Work handed over by other threads; guarded by mutex_.
   std::mutex mutex_;

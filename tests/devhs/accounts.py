@@ -258,7 +258,7 @@ async def get_account_data(ctx):
 async def put_account_data(ctx):
     user = _own(ctx)
     body = await ctx.json()
-    user["account_data"][ctx.params["type"]] = {"content": body, "pos": ctx.store.next_pos()}
+    user["account_data"][ctx.params["type"]] = {"content": body, "pos": ctx.store.next_pos(wake=[ctx.user_id])}
     return {}
 
 
@@ -273,7 +273,7 @@ async def put_room_account_data(ctx):
     user = _own(ctx)
     body = await ctx.json()
     per_room = user["room_account_data"].setdefault(ctx.params["roomId"], {})
-    per_room[ctx.params["type"]] = {"content": body, "pos": ctx.store.next_pos()}
+    per_room[ctx.params["type"]] = {"content": body, "pos": ctx.store.next_pos(wake=[ctx.user_id])}
     return {}
 
 

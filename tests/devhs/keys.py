@@ -60,7 +60,7 @@ async def upload(ctx):
     store.dirty = True
     if body.get("one_time_keys") or fallback:
         # Counts reach the device through /sync: wake it.
-        store.next_pos()
+        store.next_pos(wake=[ctx.user_id])
     return {"one_time_key_counts": _otk_counts(device)}
 
 
@@ -131,7 +131,7 @@ async def claim(ctx):
                 key = entry["key"]
             out.setdefault(user_id, {}).setdefault(device_id, {})[key_id] = key
             # The owner's sync shows the lower count (or the used fallback key).
-            store.next_pos()
+            store.next_pos(wake=[user_id])
     return {"one_time_keys": out, "failures": {}}
 
 

@@ -53,7 +53,11 @@ class Store:
         self.typing = {}  # room_id -> {user_id: expiry (monotonic s)}
         self.typing_pos = {}  # room_id -> stream position of the last typing change
         self.uia_sessions = {}  # session id -> {operation, completed}: user-interactive auth
-        self._wakeup = asyncio.Event()
+        # Waiting /syncs: every one waits on the event of its user, so that a change
+        # that concerns a few users (their keys, to-device messages, account data)
+        # wakes only their syncs; with thousands of idle bots long-polling, waking all
+        # of them on every key upload costs the server O(bots) per change.
+        self._wakeups = {}  # user_id -> asyncio.Event
 
     # -- persistence and wake-ups -------------------------------------------------
 
@@ -66,21 +70,29 @@ class Store:
         os.replace(tmp, self.path)
         self.dirty = False
 
-    def next_pos(self):
-        """Takes a stream position for a change and wakes every waiting /sync."""
+    def next_pos(self, wake=None):
+        """Takes a stream position for a change and wakes the waiting /syncs of the
+        users in `wake`, or every waiting /sync when not given (a change whose
+        audience the caller does not name: room events, receipts, typing)."""
         self.data["pos"] += 1
         self.dirty = True
-        self._wakeup.set()
-        self._wakeup = asyncio.Event()
+        if wake is None:
+            woken, self._wakeups = self._wakeups.values(), {}
+        else:
+            woken = [e for e in (self._wakeups.pop(u, None) for u in wake) if e is not None]
+        for event in woken:
+            event.set()
         return self.data["pos"]
 
     @property
     def pos(self):
         return self.data["pos"]
 
-    async def wait_for_change(self, timeout):
+    async def wait_for_change(self, user_id, timeout):
+        """Until a change next_pos() wakes `user_id` for, or the timeout."""
+        event = self._wakeups.setdefault(user_id, asyncio.Event())
         try:
-            await asyncio.wait_for(self._wakeup.wait(), timeout)
+            await asyncio.wait_for(event.wait(), timeout)
         except asyncio.TimeoutError:
             pass
 
@@ -142,7 +154,8 @@ class Store:
         self.dirty = True
 
     def device_list_changed(self, user_id):
-        self.user(user_id)["keys_pos"] = self.next_pos()
+        # Who sees it in device_lists.changed: the user and whoever shares a room.
+        self.user(user_id)["keys_pos"] = self.next_pos(wake={user_id, *self.room_fellows(user_id)})
 
     # -- rooms and events ----------------------------------------------------------
 
@@ -225,6 +238,10 @@ class Store:
         pl = self.power_levels(room_id)
         return int(pl.get("users", {}).get(user_id, pl.get("users_default", 0)))
 
+    def room_fellows(self, user_id):
+        """The users joined to a room the user is joined to (the user too)."""
+        return {m for rid in self.rooms_of(user_id) for m in self.members(rid, "join")}
+
     def shares_room(self, a, b):
         return any(self.membership(rid, a) == "join" and self.membership(rid, b) == "join"
                    for rid in self.data["rooms"])
@@ -233,7 +250,7 @@ class Store:
 
     def queue_to_device(self, user_id, device_id, sender, event_type, content):
         queue = self.data["to_device"].setdefault(user_id, {}).setdefault(device_id, [])
-        queue.append({"pos": self.next_pos(), "type": event_type, "sender": sender,
+        queue.append({"pos": self.next_pos(wake=[user_id]), "type": event_type, "sender": sender,
                       "content": content})
 
     # -- typing ----------------------------------------------------------------------

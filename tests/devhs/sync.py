@@ -67,7 +67,7 @@ async def sync(ctx):
         remaining = deadline - time.monotonic()
         if since is None or full_state or has_news or remaining <= 0 or ctx.server.stopping.is_set():
             return response
-        await store.wait_for_change(remaining)
+        await store.wait_for_change(ctx.user_id, remaining)
 
 
 def acknowledge_to_device(store, user_id, device_id, since):
@@ -235,8 +235,10 @@ def device_list_delta(store, user_id, since, upto):
     between two positions: key uploads by anyone sharing a room, members joining a
     shared room, the user's own new rooms; left once no room is shared any more."""
     changed, gone = set(), set()
-    for other_id, other in store.data["users"].items():
-        if since < other.get("keys_pos", 0) <= upto and (other_id == user_id or store.shares_room(user_id, other_id)):
+    # Only the user and its room fellows can be in `changed` by their keys: looking
+    # at them, not at every user, keeps a sync cheap on a server with many users.
+    for other_id in store.room_fellows(user_id) | {user_id}:
+        if since < store.user(other_id).get("keys_pos", 0) <= upto:
             changed.add(other_id)
     for room_id in store.data["rooms"]:
         if store.state_event(room_id, "m.room.member", user_id) is None:
