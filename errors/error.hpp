@@ -17,13 +17,12 @@
 
 namespace hm {
 
-/// What the caller can do about an error; the codes are named after that.
+/// What the caller can do about an error; the codes are named after that, and each is
+/// one some caller below the actors meets (add one when a caller needs to tell it apart).
 enum class error_code : uint8_t {
   /// The input is wrong (a request, a setting, a file's content a person wrote): fix it
   /// and ask again; asking again unchanged fails the same way.
   invalid_input,
-  /// The thing asked for is not there (a file, a row, a key).
-  not_found,
   /// The operating system or SQLite failed to read or write (disk full, permissions,
   /// a lock held elsewhere): may work later or once the machine is fixed.
   io,
@@ -43,7 +42,6 @@ enum class error_code : uint8_t {
 [[nodiscard]] constexpr std::string_view to_string(error_code c) noexcept {
   switch (c) {
     case error_code::invalid_input: return "invalid_input";
-    case error_code::not_found: return "not_found";
     case error_code::io: return "io";
     case error_code::corrupt: return "corrupt";
     case error_code::exists: return "exists";
@@ -59,7 +57,7 @@ struct error {
   std::string message;
 };
 
-/// `return hm::fail(error_code::not_found, "no store at " + path);` — the error of an
+/// `return hm::fail(error_code::io, "cannot open " + path);` — the error of an
 /// hm::expected<T> of any T.
 [[nodiscard]] inline unexpected<error> fail(error_code code, std::string message) {
   return unexpected<error>{error{code, std::move(message)}};

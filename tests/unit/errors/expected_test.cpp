@@ -112,6 +112,6 @@ CAF_TEST(optional values are values) {
 }
 
 CAF_TEST(codes have names) {
-  CAF_CHECK(hm::to_string(error_code::not_found) == "not_found");
+  CAF_CHECK(hm::to_string(error_code::exists) == "exists");
   CAF_CHECK(hm::to_string(error_code::corrupt) == "corrupt");
 }
