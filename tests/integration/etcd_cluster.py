@@ -116,14 +116,16 @@ class EtcdCluster:
                 leader_id = s.get("leader", leader_id)
         return by_id.get(leader_id)
 
-    def wait_healthy(self, timeout=30, running=None):
-        """Until every running member answers and they agree on a leader."""
+    def wait_healthy(self, timeout=30):
+        """Until every running member answers and they agree on a leader that runs."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             live = [m for m in self.members if m.proc and m.proc.poll() is None]
             stats = [self.status(m) for m in live]
-            if stats and all(s and s.get("leader") not in (None, "0") for s in stats) and \
-                    len({s["leader"] for s in stats}) == 1:
-                return
+            if stats and all(s and "header" in s for s in stats):
+                ids = {s["header"]["member_id"] for s in stats}
+                leaders = {s.get("leader") for s in stats}
+                if len(leaders) == 1 and leaders <= ids:
+                    return
             time.sleep(0.1)
         raise TimeoutError(f"etcd under {self.base_dir} has no leader after {timeout} s")
