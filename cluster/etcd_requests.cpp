@@ -470,6 +470,8 @@ result<secret> parse_authenticate(const answer& a) {
 // ---- members ----
 
 endpoints::endpoints(std::vector<std::string> urls) : urls_(std::move(urls)) {
+  // Against the precondition an empty list would make current() read past the end;
+  // a list that names etcd's default client URL fails visibly instead.
   if (urls_.empty())
     urls_.emplace_back("http://127.0.0.1:2379");
 }

@@ -216,6 +216,7 @@ public:
   /// On error: nullopt and `why` says which entry and what is wrong.
   [[nodiscard]] static std::optional<endpoints> parse(std::string_view list, std::string& why);
 
+  /// Precondition: `urls` is not empty and every entry is a URL as `parse` accepts.
   explicit endpoints(std::vector<std::string> urls);
 
   /// The member requests go to now (no trailing slash).

@@ -1,6 +1,7 @@
 #include "cluster/node_lease.hpp"
 
 #include <algorithm>
+#include <utility>
 
 namespace hm {
 
@@ -55,6 +56,10 @@ milliseconds node_lease::request_timeout() const {
   return std::max(milliseconds{300}, keepalive_interval() / 3);
 }
 
+milliseconds node_lease::unanswered_after() const {
+  return request_timeout() * std::max(1, settings_.members) + milliseconds{100};
+}
+
 node_lease::step node_lease::wait_step() const {
   step s;
   std::optional<clock::time_point> wake;
@@ -63,7 +68,7 @@ node_lease::step node_lease::wait_step() const {
       wake = t;
   };
   if (in_flight_)
-    earliest(in_flight_since_ + request_timeout());
+    earliest(in_flight_since_ + unanswered_after());
   if (phase_ == phase::live)
     earliest(valid_until_);
   if (!in_flight_ && (phase_ == phase::live || phase_ == phase::granting))
@@ -81,11 +86,12 @@ node_lease::step node_lease::send(call c, clock::time_point now) {
 }
 
 node_lease::step node_lease::lose(std::string why, clock::time_point now) {
-  id_ = 0;
+  auto lost_lease = std::exchange(id_, 0);
   phase_ = phase::granting;
   in_flight_.reset(); // an answer about the old lease no longer matters
   auto s = send(call{call::kind::grant, 0, etcd::lease_grant(settings_.ttl)}, now);
   s.lost = true;
+  s.lost_lease = lost_lease;
   s.why = std::move(why);
   return s;
 }
@@ -115,7 +121,7 @@ node_lease::step node_lease::tick(clock::time_point now) {
                     + std::to_string(settings_.ttl.count()) + " s less a margin of "
                     + seconds_text(settings_.margin) + ")",
                 now);
-  if (in_flight_ && now < in_flight_since_ + request_timeout())
+  if (in_flight_ && now < in_flight_since_ + unanswered_after())
     return wait_step();
   in_flight_.reset(); // unanswered for too long: counts as not answered
   switch (phase_) {

@@ -31,6 +31,9 @@ public:
     std::chrono::seconds ttl{10};
     /// Stop this long before etcd could expire the lease (see above).
     std::chrono::milliseconds margin{2000};
+    /// How many members the caller tries one request on (each for `request_timeout`)
+    /// before it hands back the last answer: the etcd cluster's size.
+    int members = 3;
   };
 
   /// What the lease is doing now.
@@ -60,6 +63,8 @@ public:
     /// The lease was lost now: stop every profile at once (its owner keys are, or will
     /// soon be, gone). A new grant follows by itself.
     bool lost = false;
+    /// With `lost`: the ID of the lease that was lost.
+    std::int64_t lost_lease = 0;
     /// Why, for the log, when `lost` or something failed.
     std::string why;
   };
@@ -71,9 +76,10 @@ public:
   /// Starts: grants a lease.
   step start(clock::time_point now);
 
-  /// The answer to `c`, sent at `sent_at`. A network error is an answer too (status 0);
-  /// the caller must deliver one for every call, or the machine waits for it until
-  /// `request_timeout` has passed, then sends again.
+  /// The answer to `c`, sent at `sent_at` (the attempt that got it, when the caller
+  /// tried several members). A network error is an answer too (status 0); the caller
+  /// delivers one for every call. Should one never come, the machine sends again once
+  /// every member could have had its `request_timeout` (`unanswered_after`).
   step on_answer(const call& c, clock::time_point sent_at, const etcd::answer& a,
                  clock::time_point now);
 
@@ -96,6 +102,8 @@ public:
   /// How long the caller lets one request run before it counts as unanswered (and tries
   /// the next member): a third of the keepalive interval, at least 300 ms.
   [[nodiscard]] std::chrono::milliseconds request_timeout() const;
+  /// When a call still unanswered counts as lost: every member's timeout, and a little.
+  [[nodiscard]] std::chrono::milliseconds unanswered_after() const;
   [[nodiscard]] const settings& config() const { return settings_; }
   /// Set by the constructor when the settings were not usable as given.
   [[nodiscard]] const std::string& settings_problem() const { return settings_problem_; }

@@ -5,6 +5,8 @@
 //
 //   hm-etcd-driver lease --endpoints URLS --ttl S [--margin-ms M] --seconds S
 //     keeps one lease alive for S seconds
+//   hm-etcd-driver actor-lease --endpoints URLS --ttl S [--margin-ms M] --seconds S [--release]
+//     the same through the product's etcd_lease actor and http engine
 //   hm-etcd-driver claim --endpoints URLS --cluster C --node N --profile P --ttl S
 //                        [--margin-ms M] --seconds S [--release]
 //     keeps a lease, joins, claims P until owned (every 200 ms), holds it until S seconds
@@ -16,6 +18,9 @@
 #include "cluster/etcd_requests.hpp"
 #include "cluster/node_lease.hpp"
 #include "cluster/profile_ownership.hpp"
+
+#include "actor_lease.hpp"
+#include "events.hpp"
 
 #include <curl/curl.h>
 #include <nlohmann/json.hpp>
@@ -35,12 +40,7 @@ using nlohmann::json;
 namespace {
 
 double seconds(clock_type::time_point t) {
-  return std::chrono::duration<double>(t.time_since_epoch()).count();
-}
-
-void emit(json event) {
-  event["t"] = seconds(clock_type::now());
-  std::cout << event.dump() << std::endl;
+  return monotonic_seconds(t);
 }
 
 size_t collect(char* data, size_t size, size_t n, void* out) {
@@ -170,7 +170,7 @@ int run(member_caller& etcd_members, node_lease& lease, std::chrono::seconds tot
 }
 
 int usage() {
-  std::cerr << "usage: hm-etcd-driver lease|claim --endpoints URLS --ttl S --seconds S "
+  std::cerr << "usage: hm-etcd-driver lease|actor-lease|claim --endpoints URLS --ttl S --seconds S "
                "[--margin-ms M] [--cluster C --node N --profile P [--release]]\n";
   return 2;
 }
@@ -193,6 +193,7 @@ int main(int argc, char** argv) {
   s.ttl = std::chrono::seconds{std::atoi(opt.count("ttl") ? opt["ttl"].c_str() : "10")};
   if (opt.count("margin-ms"))
     s.margin = std::chrono::milliseconds{std::atoi(opt["margin-ms"].c_str())};
+  s.members = static_cast<int>(members->size());
   node_lease lease{s};
   if (!lease.settings_problem().empty())
     emit({{"event", "settings"}, {"why", lease.settings_problem()}});
@@ -203,6 +204,8 @@ int main(int argc, char** argv) {
 
   if (command == "lease")
     return run(etcd_members, lease, total, [] { return false; });
+  if (command == "actor-lease")
+    return run_actor_lease(*members, s, total, opt.count("release") > 0);
   if (command != "claim")
     return usage();
 
