@@ -33,12 +33,16 @@ class Driver:
         self.proc = subprocess.Popen([DRIVER, *args], stdout=subprocess.PIPE,
                                      stderr=subprocess.PIPE, text=True)
         self.events = []
+        self.log = []  # lines that are not events: the product's log (spdlog, stdout)
         self._queue = queue.Queue()
         threading.Thread(target=self._read, daemon=True).start()
 
     def _read(self):
         for line in self.proc.stdout:
-            self._queue.put(json.loads(line))
+            if line.startswith("{"):
+                self._queue.put(json.loads(line))
+            else:
+                self.log.append(line)
         self._queue.put(None)
 
     def wait_for(self, kind, timeout):
@@ -236,3 +240,26 @@ def test_a_frozen_member_is_left_after_the_request_timeout(etcd):
     assert not [e for e in events if e["event"] == "lost"], events
     assert events[-1]["event"] == "end" and events[-1]["live"]
     assert events[-1]["lease"] == granted["lease"]
+
+
+def test_the_etcd_lease_actor_survives_losing_the_leader(etcd):
+    """The product's etcd_lease actor over the http engine, as the node will run it."""
+    cluster, drivers = etcd
+    leader = cluster.leader()
+    d = Driver("actor-lease", "--endpoints", endpoints(cluster, first=leader),
+               "--ttl", "4", "--margin-ms", "1000", "--seconds", "10", "--release")
+    drivers.append(d)
+    granted = d.wait_for("granted", 10)
+    time.sleep(1.5)
+    cluster.kill_member(leader)
+    cluster.wait_healthy(timeout=10)
+    events = d.drain(timeout=30)
+    assert not [e for e in events if e["event"] == "lost"], events
+    statuses = [e for e in events if e["event"] == "status" and e["lease"] != 0]
+    # Live from the grant to the end, never a moment without the lease.
+    assert statuses and all(e["live"] and e["lease"] == granted["lease"] for e in statuses), \
+        statuses
+    assert [e for e in events if e["event"] == "revoked"], events
+    assert time_to_live(cluster, granted["lease"]) == -1  # revoked: gone at once
+    # It did have to leave the dead member (the actor logs each fail-over).
+    assert any("did not serve" in line for line in d.log), d.log
