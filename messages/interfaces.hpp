@@ -222,4 +222,25 @@ using cluster_node_actor = caf::typed_actor<
   // From the coordinator: every series of this node's metrics, now.
   caf::replies_to<atom::metrics>::with<metrics_snapshot>>;
 
+/// Hears about the node's lease in etcd (from an etcd_lease_actor).
+using etcd_lease_listener_actor = caf::typed_actor<
+  // A lease was granted (its ID): join, claim the profiles placed here.
+  caf::reacts_to<atom::granted, int64_t>,
+  // The lease (its ID) was lost, by the local clock or etcd's word: stop every profile
+  // now; the text says why. A new grant follows by itself.
+  caf::reacts_to<atom::lost, int64_t, std::string>>;
+
+/// The node's lease in etcd (cluster/node_lease through the http engine): grants it,
+/// keeps it alive every TTL/3, tries the next etcd member when one does not answer or
+/// cannot serve, and tells its listener when a lease is granted or lost.
+using etcd_lease_actor = caf::typed_actor<
+  // The lease now: its ID (0: none) and whether the node may run profiles under it.
+  caf::replies_to<atom::status>::with<int64_t, bool>,
+  // Revokes the lease (the node stopped or released its profiles first); replies once
+  // etcd answered or every member was tried.
+  caf::replies_to<atom::stop>::with<atom::ok>,
+  // Time to look again (a keepalive due, the lease's end); the number names the timer,
+  // so that only the latest one acts.
+  caf::reacts_to<atom::internal, atom::tick, uint64_t>>;
+
 } // namespace hm

@@ -108,4 +108,8 @@ CAF_BEGIN_TYPE_ID_BLOCK(hermes_matrix, caf::first_custom_type_id)
   CAF_ADD_TYPE_ID(hermes_matrix, (hm::verification_action))
   CAF_ADD_ATOM(hermes_matrix, hm::atom, verify, "verify")
 
+  // The node's lease in etcd (issue 16): granted anew, or lost.
+  CAF_ADD_ATOM(hermes_matrix, hm::atom, granted, "granted")
+  CAF_ADD_ATOM(hermes_matrix, hm::atom, lost, "lost")
+
 CAF_END_TYPE_ID_BLOCK(hermes_matrix)
