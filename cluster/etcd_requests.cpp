@@ -67,20 +67,20 @@ std::string excerpt(std::string_view body) {
 // The JSON object of a 200 answer, or the error the answer is.
 result<json> read(const answer& a) {
   if (a.status == 0)
-    return make_error(error_kind::network, 0, 0,
-                      a.transport_error.empty() ? "no answer" : std::string{a.transport_error});
+    return hm::unexpected{make_error(error_kind::network, 0, 0,
+                      a.transport_error.empty() ? "no answer" : std::string{a.transport_error})};
   std::string why;
   auto doc = matrix::parse_bounded_json(a.body, matrix::json_limits{.max_depth = 32,
                                                                       .max_bytes = 64u << 20},
                                         &why);
   if (!doc || !doc->is_object()) {
     if (a.status >= 500 || a.status == 429)
-      return make_error(error_kind::unavailable, a.status, 0,
+      return hm::unexpected{make_error(error_kind::unavailable, a.status, 0,
                         "HTTP " + std::to_string(a.status) + " without an etcd error: "
-                            + excerpt(a.body));
-    return bad(a.status, "the answer is not a JSON object (" + (why.empty() ? excerpt(a.body)
+                            + excerpt(a.body))};
+    return hm::unexpected{bad(a.status, "the answer is not a JSON object (" + (why.empty() ? excerpt(a.body)
                                                                             : why)
-                             + ")");
+                             + ")")};
   }
   auto* err = matrix::find_field(*doc, "error");
   if (a.status != 200 || err) {
@@ -90,11 +90,11 @@ result<json> read(const answer& a) {
       message = matrix::string_field(*doc, "error");
     if (!message) {
       if (a.status >= 500)
-        return make_error(error_kind::unavailable, a.status, 0,
-                          "HTTP " + std::to_string(a.status) + " without a message");
-      return bad(a.status, "HTTP " + std::to_string(a.status) + " without an etcd error");
+        return hm::unexpected{make_error(error_kind::unavailable, a.status, 0,
+                          "HTTP " + std::to_string(a.status) + " without a message")};
+      return hm::unexpected{bad(a.status, "HTTP " + std::to_string(a.status) + " without an etcd error")};
     }
-    return classify(a.status, static_cast<int>(code), std::move(*message));
+    return hm::unexpected{classify(a.status, static_cast<int>(code), std::move(*message))};
   }
   return std::move(*doc);
 }
@@ -189,7 +189,7 @@ range_result read_range(reader& r, const json& doc) {
 template <class T>
 result<T> done(reader& r, T value) {
   if (r.failed)
-    return *r.failed;
+    return hm::unexpected{*r.failed};
   return value;
 }
 
@@ -260,7 +260,7 @@ std::optional<error> answer_error(const answer& a) {
   auto doc = read(a);
   if (doc)
     return std::nullopt;
-  return doc.err();
+  return doc.error();
 }
 
 bool try_next_member(const error& e) {
@@ -276,12 +276,12 @@ request lease_grant(std::chrono::seconds ttl) {
 result<lease> parse_lease_grant(const answer& a) {
   auto doc = read(a);
   if (!doc)
-    return doc.err();
+    return hm::unexpected{doc.error()};
   reader r{a.status, {}};
   header_revision(r, doc.value());
   lease out{r.i64(doc.value(), "ID"), r.i64(doc.value(), "TTL"), 0};
   if (!r.failed && (out.id == 0 || out.ttl <= 0))
-    return bad(a.status, "the grant has no lease ID or TTL");
+    return hm::unexpected{bad(a.status, "the grant has no lease ID or TTL")};
   return done(r, out);
 }
 
@@ -292,12 +292,12 @@ request lease_keepalive(std::int64_t id) {
 result<lease> parse_lease_keepalive(const answer& a) {
   auto doc = read(a);
   if (!doc)
-    return doc.err();
+    return hm::unexpected{doc.error()};
   // The gateway streams LeaseKeepAliveResponse messages as {"result": ...} lines (and a
   // stream error as {"error": ...}, which read() handled). One request gives one line.
   auto* res = matrix::find_field(doc.value(), "result");
   if (!res || !res->is_object())
-    return bad(a.status, "the keepalive answer has no \"result\"");
+    return hm::unexpected{bad(a.status, "the keepalive answer has no \"result\"")};
   reader r{a.status, {}};
   header_revision(r, *res);
   lease out{r.i64(*res, "ID"), r.i64(*res, "TTL"), 0};
@@ -311,7 +311,7 @@ request lease_revoke(std::int64_t id) {
 result<std::int64_t> parse_lease_revoke(const answer& a) {
   auto doc = read(a);
   if (!doc)
-    return doc.err();
+    return hm::unexpected{doc.error()};
   reader r{a.status, {}};
   auto revision = header_revision(r, doc.value());
   return done(r, revision);
@@ -324,7 +324,7 @@ request lease_timetolive(std::int64_t id) {
 result<lease> parse_lease_timetolive(const answer& a) {
   auto doc = read(a);
   if (!doc)
-    return doc.err();
+    return hm::unexpected{doc.error()};
   reader r{a.status, {}};
   header_revision(r, doc.value());
   lease out{r.i64(doc.value(), "ID"), r.i64(doc.value(), "TTL"),
@@ -358,7 +358,7 @@ request range_prefix(std::string_view prefix) {
 result<range_result> parse_range(const answer& a) {
   auto doc = read(a);
   if (!doc)
-    return doc.err();
+    return hm::unexpected{doc.error()};
   reader r{a.status, {}};
   auto out = read_range(r, doc.value());
   return done(r, std::move(out));
@@ -374,7 +374,7 @@ request put(std::string_view key, std::string_view value, std::int64_t lease) {
 result<std::int64_t> parse_put(const answer& a) {
   auto doc = read(a);
   if (!doc)
-    return doc.err();
+    return hm::unexpected{doc.error()};
   reader r{a.status, {}};
   auto revision = header_revision(r, doc.value());
   return done(r, revision);
@@ -392,7 +392,7 @@ request delete_prefix(std::string_view prefix) {
 result<std::int64_t> parse_delete(const answer& a) {
   auto doc = read(a);
   if (!doc)
-    return doc.err();
+    return hm::unexpected{doc.error()};
   reader r{a.status, {}};
   header_revision(r, doc.value());
   auto deleted = r.i64(doc.value(), "deleted");
@@ -425,24 +425,24 @@ request txn(const std::vector<compare>& compares, const std::vector<txn_op>& suc
 result<txn_result> parse_txn(const answer& a) {
   auto doc = read(a);
   if (!doc)
-    return doc.err();
+    return hm::unexpected{doc.error()};
   reader r{a.status, {}};
   txn_result out;
   out.revision = header_revision(r, doc.value());
   if (auto* s = matrix::find_field(doc.value(), "succeeded")) {
     if (!s->is_boolean())
-      return bad(a.status, "\"succeeded\" is not a boolean");
+      return hm::unexpected{bad(a.status, "\"succeeded\" is not a boolean")};
     out.succeeded = s->get<bool>();
   }
   if (auto* responses = matrix::find_field(doc.value(), "responses")) {
     if (!responses->is_array())
-      return bad(a.status, "\"responses\" is not an array");
+      return hm::unexpected{bad(a.status, "\"responses\" is not an array")};
     for (auto& one : *responses) {
       if (!one.is_object())
-        return bad(a.status, "a transaction response is not an object");
+        return hm::unexpected{bad(a.status, "a transaction response is not an object")};
       if (auto* range = matrix::find_field(one, "response_range")) {
         if (!range->is_object())
-          return bad(a.status, "\"response_range\" is not an object");
+          return hm::unexpected{bad(a.status, "\"response_range\" is not an object")};
         out.ranges.push_back(read_range(r, *range));
       }
     }
@@ -460,10 +460,10 @@ request authenticate(std::string_view name, const secret& password) {
 result<secret> parse_authenticate(const answer& a) {
   auto doc = read(a);
   if (!doc)
-    return doc.err();
+    return hm::unexpected{doc.error()};
   auto token = matrix::string_field(doc.value(), "token");
   if (!token || token->empty())
-    return bad(a.status, "the answer has no token");
+    return hm::unexpected{bad(a.status, "the answer has no token")};
   return secret{std::move(*token)};
 }
 

@@ -15,6 +15,8 @@
 
 #include "profiles/secret.hpp"
 
+#include "errors/expected.hpp"
+
 #include <chrono>
 #include <cstdint>
 #include <optional>
@@ -73,26 +75,9 @@ struct error {
 /// member could not serve it (no leader, quorum lost, leader changed, timed out).
 [[nodiscard]] bool try_next_member(const error& e);
 
-/// The value of a parse, or why there is none.
+/// The value of a parse, or why there is none (the one idiom, errors/expected.hpp).
 template <class T>
-class result {
-public:
-  result(T value) : value_(std::move(value)) {} // NOLINT: implicit on purpose
-  result(error e) : error_(std::move(e)) {}     // NOLINT: implicit on purpose
-
-  [[nodiscard]] bool ok() const noexcept { return value_.has_value(); }
-  explicit operator bool() const noexcept { return ok(); }
-  /// Precondition: ok().
-  [[nodiscard]] const T& value() const& { return *value_; }
-  [[nodiscard]] T&& value() && { return std::move(*value_); }
-  [[nodiscard]] const T* operator->() const { return &*value_; }
-  /// Meaningful when !ok().
-  [[nodiscard]] const error& err() const noexcept { return error_; }
-
-private:
-  std::optional<T> value_;
-  error error_;
-};
+using result = hm::expected<T, error>;
 
 // ---- leases ----------------------------------------------------------------------
 

@@ -159,7 +159,7 @@ node_lease::step node_lease::on_answer(const call& c, clock::time_point sent_at,
         next_keepalive_ = now + retry_interval();
         auto s = wait_step();
         s.why = granted ? std::string{"the lease was granted too late to be used"}
-                        : "granting a lease failed: " + to_string(granted.err());
+                        : "granting a lease failed: " + to_string(granted.error());
         return s;
       }
       id_ = granted->id;
@@ -175,13 +175,13 @@ node_lease::step node_lease::on_answer(const call& c, clock::time_point sent_at,
         return wait_step();
       auto kept = etcd::parse_lease_keepalive(a);
       if (!kept) {
-        if (kept.err().kind == etcd::error_kind::lease_not_found)
+        if (kept.error().kind == etcd::error_kind::lease_not_found)
           return lose("etcd no longer knows the lease", now);
         next_keepalive_ = now + retry_interval();
         if (now >= valid_until_)
           return tick(now);
         auto s = wait_step();
-        s.why = "keepalive failed: " + to_string(kept.err());
+        s.why = "keepalive failed: " + to_string(kept.error());
         return s;
       }
       if (kept->ttl <= 0)

@@ -93,7 +93,7 @@ etcd::request read_cluster(const cluster_keys& keys) {
 etcd::result<cluster_view> parse_cluster(const cluster_keys& keys, const etcd::answer& a) {
   auto range = etcd::parse_range(a);
   if (!range)
-    return range.err();
+    return hm::unexpected{range.error()};
   cluster_view view;
   view.revision = range->revision;
   auto nodes = keys.nodes_prefix();
@@ -137,11 +137,11 @@ etcd::result<claim_result> parse_claim(const etcd::answer& a, std::string_view p
                                        std::string_view node, std::int64_t lease) {
   auto txn = etcd::parse_txn(a);
   if (!txn)
-    return txn.err();
+    return hm::unexpected{txn.error()};
   claim_result out;
   if (txn->ranges.size() != 1)
-    return etcd::error{etcd::error_kind::bad_response, a.status, 0,
-                       "the claim's answer has no read of the owner key"};
+    return hm::unexpected{etcd::error{etcd::error_kind::bad_response, a.status, 0,
+                       "the claim's answer has no read of the owner key"}};
   auto& kvs = txn->ranges.front().kvs;
   if (kvs.empty()) {
     out.result = claim_result::outcome::vanished;
@@ -178,7 +178,7 @@ etcd::request release(const cluster_keys& keys, std::string_view profile, std::i
 etcd::result<bool> parse_release(const etcd::answer& a) {
   auto txn = etcd::parse_txn(a);
   if (!txn)
-    return txn.err();
+    return hm::unexpected{txn.error()};
   return txn->succeeded;
 }
 

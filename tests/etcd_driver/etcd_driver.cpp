@@ -229,7 +229,7 @@ int main(int argc, char** argv) {
       auto [answer, sent] = etcd_members.call(hm::release(*keys, profile, epoch),
                                               request_timeout);
       auto r = parse_release(answer.view());
-      emit({{"event", "released"}, {"ok", r.ok() && r.value()}, {"epoch", epoch}});
+      emit({{"event", "released"}, {"ok", r.has_value() && r.value()}, {"epoch", epoch}});
       released = true;
       return true;
     }
@@ -251,7 +251,7 @@ int main(int argc, char** argv) {
                                             request_timeout);
     auto r = parse_claim(answer.view(), profile, node, lease.id());
     if (!r) {
-      emit({{"event", "claim_failed"}, {"error", to_string(r.err())}});
+      emit({{"event", "claim_failed"}, {"error", to_string(r.error())}});
       return false;
     }
     using outcome = claim_result::outcome;
@@ -271,7 +271,7 @@ int main(int argc, char** argv) {
         auto [back, when] = etcd_members.call(take_back(*keys, profile, node, r->owner.epoch),
                                               request_timeout);
         auto done = parse_release(back.view());
-        emit({{"event", "took_back"}, {"ok", done.ok() && done.value()},
+        emit({{"event", "took_back"}, {"ok", done.has_value() && done.value()},
               {"epoch", r->owner.epoch}});
         next_claim = now;
         break;
